@@ -1,0 +1,11 @@
+module github.com/trentkms/trent
+
+go 1.26.8
+
+require (
+	github.com/miekg/pkcs11 v1.1.2
+	github.com/stretchr/testify v1.12.1
+	golang.org/x/crypto v0.58.0
+)
+
+require go.yaml.in/yaml/v3 v3.0.5 // indirect

@@ -1,0 +1,59 @@
+// Package hsm is the crypto boundary of a Trent HSM node: the only code in
+// Trent that calls PKCS#11 (through github.com/miekg/pkcs11). Every secret an
+// HSM node holds is created and used through it.
+//
+// # Tokens and modules
+//
+// Open finds an initialised token by label in a PKCS#11 module (SoftHSM2 by
+// default; any module by path) and logs in as the user. A process holds one
+// initialised instance of each module path, shared by every Token opened on
+// it and finalised when the last one closes; the module's environment (for
+// SoftHSM, SOFTHSM2_CONF) is set just before C_Initialize and opening the same
+// module with a different environment while it is in use fails with
+// ErrModuleConflict. Many tokens in one module instance is how one process
+// runs several HSM nodes (trent dev, tests); one token per process is the
+// production shape. InitToken provisions a token (C_InitToken, C_InitPIN).
+//
+// # Sessions
+//
+// A Token is safe for concurrent use. Operations borrow a session from a
+// pool of at most Config.MaxSessions read/write sessions, opened on demand
+// and kept open. If an operation fails with CKR_SESSION_HANDLE_INVALID,
+// CKR_SESSION_CLOSED, CKR_DEVICE_ERROR or CKR_TOKEN_NOT_PRESENT, its session
+// is closed and the operation runs once more on a freshly opened session
+// (logging in again if the token lost the login state); a second failure is
+// returned. One further session, the owner session, creates every session
+// object: PKCS#11 destroys a session object with the session that created
+// it, so the owner stays open for the Token's life and pooled sessions use
+// the objects it made. Close waits for operations in flight, closes every
+// session (destroying the volatile keys) and is idempotent.
+//
+// # Keys
+//
+// Identity keys (EnsureIdentity, Identity) are token objects: an ECDSA P-384
+// signing pair and an ECDH P-384 agreement pair, private halves sensitive and
+// never extractable, found again by label after a restart. Volatile keys
+// (GenerateSecretKey, ImportSecretKey, GenerateEphemeralAgreementKey) are
+// session objects, sensitive and not extractable: domain keys and ephemeral
+// ECDH keys live there and are gone when the process exits.
+//
+// # What runs inside the token and what does not
+//
+// Inside: key generation, ECDSA signing of a SHA-384 digest (CKM_ECDSA), ECDH
+// (CKM_ECDH1_DERIVE), AES-256-GCM (CKM_AES_GCM), HMAC-SHA256
+// (CKM_SHA256_HMAC) and random bytes (C_GenerateRandom, the HSM's only RNG).
+// Outside, in the HSM process: the SHA-384 digest before signing, the
+// conversion of the r ‖ s signature to DER, and every KDF. SoftHSM has no
+// usable SP 800-56C or SP 800-108 KDF, so AgreementKey.ECDH returns the shared
+// secret Z to the caller, which runs the KDF and clears Z; the derived object
+// it was read from is destroyed at once. docs/hsm-boundary.md lists each such
+// step.
+//
+// # Limits and errors
+//
+// Inputs to Seal, Open and MAC are at most MaxMessageSize bytes; Random
+// returns at most MaxRandomSize. Every error is an *Error that unwraps to one
+// sentinel (ErrPINIncorrect, ErrAuthentication, …) and, when the module
+// produced it, to its pkcs11.Error code. Errors never contain PINs, key
+// material or plaintext.
+package hsm
