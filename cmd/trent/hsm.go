@@ -1,0 +1,72 @@
+package main
+
+import (
+	"fmt"
+	"os"
+
+	"github.com/spf13/cobra"
+
+	"github.com/trentkms/trent/hsm/node"
+	"github.com/trentkms/trent/softhsm"
+)
+
+func newHSMCmd(g *globals) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "hsm",
+		Short: "Provision and run HSM nodes",
+	}
+	cmd.AddCommand(newHSMInitCmd(g))
+	return cmd
+}
+
+func newHSMInitCmd(g *globals) *cobra.Command {
+	var opts node.InitOptions
+	var pinFile, soPINFile string
+	cmd := &cobra.Command{
+		Use:   "init --dir DIR",
+		Short: "Provision an HSM node: SoftHSM data dir, token and identity keys (idempotent)",
+		Long: `Provision an HSM node in DIR: DIR/softhsm2.conf, DIR/tokens/, a token and the
+node's identity keys (ECDSA P-384 signing, ECDH P-384 agreement; sensitive,
+never extractable). A second run reuses all of them. Prints the node's identity
+as JSON.
+
+The user PIN comes from --pin-file, else $TRENT_HSM_PIN, else DIR/user.pin; if
+none exists a random PIN is generated into DIR/user.pin (mode 0600). The SO PIN
+likewise from --so-pin-file, $TRENT_HSM_SO_PIN or DIR/so.pin. The module is
+SoftHSM2 unless --module or $` + softhsm.EnvModule + ` names another.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			var err error
+			if opts.PIN, err = pinFrom(pinFile, "TRENT_HSM_PIN"); err != nil {
+				return err
+			}
+			if opts.SOPIN, err = pinFrom(soPINFile, "TRENT_HSM_SO_PIN"); err != nil {
+				return err
+			}
+			res, err := node.Init(opts)
+			if err != nil {
+				return err
+			}
+			if res.PINFile != "" && (res.TokenCreated || res.IdentityCreated) {
+				fmt.Fprintf(g.stderr, "trent: user PIN in %s (pass --pin-file or TRENT_HSM_PIN outside development)\n", res.PINFile)
+			}
+			return g.emit(res.Info)
+		},
+	}
+	cmd.Flags().StringVar(&opts.Dir, "dir", "", "data dir of the node (required)")
+	cmd.Flags().StringVar(&opts.Label, "label", node.DefaultLabel, "token label")
+	cmd.Flags().StringVar(&opts.Module, "module", "", "PKCS#11 module path (default: SoftHSM2, found automatically)")
+	cmd.Flags().StringVar(&pinFile, "pin-file", "", "file holding the user PIN")
+	cmd.Flags().StringVar(&soPINFile, "so-pin-file", "", "file holding the security officer PIN")
+	_ = cmd.MarkFlagRequired("dir")
+	return cmd
+}
+
+// pinFrom reads a PIN from file if given, else from the environment
+// variable env; "" means neither (the node package then uses its PIN file).
+func pinFrom(file, env string) (string, error) {
+	if file != "" {
+		return node.ReadPINFile(file)
+	}
+	return os.Getenv(env), nil
+}

@@ -1,0 +1,166 @@
+// Package node provisions and describes a Trent HSM node: a SoftHSM data
+// dir, a token, the node's identity keys and the PINs that open it. The HSM
+// API server arrives with the sessions work and will live here too.
+//
+// Provisioning is idempotent: a second Init on the same data dir and label
+// reuses the token and its keys and reports the same identity.
+package node
+
+import (
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/trentkms/trent/hsm"
+	"github.com/trentkms/trent/softhsm"
+)
+
+// DefaultLabel is the token label Init uses when none is given.
+const DefaultLabel = "trent-hsm"
+
+// Names of the PIN files Init writes when no PIN is given.
+const (
+	UserPINFile = "user.pin"
+	SOPINFile   = "so.pin"
+)
+
+// InitOptions say where and how to provision a node.
+type InitOptions struct {
+	Dir    string // data dir: softhsm2.conf and tokens/ go here
+	Label  string // token label; DefaultLabel if empty
+	Module string // PKCS#11 module path; softhsm.FindModule if empty
+
+	// PINs. An empty PIN is read from Dir/user.pin (Dir/so.pin); if that
+	// file does not exist either, a random PIN is generated and written
+	// there with mode 0600 (the dev-cluster convenience; see
+	// docs/hsm-boundary.md).
+	PIN, SOPIN string
+}
+
+// Info describes a provisioned node; it is what `trent hsm init` prints.
+// Public keys are DER SubjectPublicKeyInfo (base64 in JSON).
+type Info struct {
+	HSMID              string `json:"hsm_id"`
+	SigningPublicKey   []byte `json:"signing_public_key"`
+	AgreementPublicKey []byte `json:"agreement_public_key"`
+	TokenLabel         string `json:"token_label"`
+	Module             string `json:"module"`
+}
+
+// Result is Info plus what Init did.
+type Result struct {
+	Info
+	TokenCreated    bool   `json:"token_created"`
+	IdentityCreated bool   `json:"identity_created"`
+	PINFile         string `json:"pin_file,omitempty"` // where the user PIN was read from or written to, if a file
+}
+
+// Init provisions the node of opts: the SoftHSM data dir, the token (if
+// absent) and the identity keys (if absent).
+func Init(opts InitOptions) (*Result, error) {
+	if opts.Dir == "" {
+		return nil, errors.New("node: no data dir")
+	}
+	if opts.Label == "" {
+		opts.Label = DefaultLabel
+	}
+	var store *softhsm.Store
+	var err error
+	if opts.Module != "" {
+		store, err = softhsm.CreateWithModule(opts.Dir, opts.Module)
+	} else {
+		store, err = softhsm.Create(opts.Dir)
+	}
+	if err != nil {
+		return nil, err
+	}
+	res := &Result{}
+	pin, pinFile, err := pinFor(opts.PIN, filepath.Join(store.Dir, UserPINFile))
+	if err != nil {
+		return nil, err
+	}
+	res.PINFile = pinFile
+	soPIN, _, err := pinFor(opts.SOPIN, filepath.Join(store.Dir, SOPINFile))
+	if err != nil {
+		return nil, err
+	}
+	res.TokenCreated, err = store.EnsureToken(opts.Label, soPIN, pin)
+	if err != nil {
+		return nil, fmt.Errorf("node: %w", err)
+	}
+	tok, err := hsm.Open(store.TokenConfig(opts.Label, pin))
+	if err != nil {
+		return nil, fmt.Errorf("node: %w", err)
+	}
+	defer tok.Close()
+	id, created, err := tok.EnsureIdentity()
+	if err != nil {
+		return nil, fmt.Errorf("node: %w", err)
+	}
+	res.IdentityCreated = created
+	res.Info, err = describe(id, opts.Label, store.Module)
+	return res, err
+}
+
+func describe(id *hsm.Identity, label, module string) (Info, error) {
+	sig, err := x509.MarshalPKIXPublicKey(id.Signing.PublicKey())
+	if err != nil {
+		return Info{}, fmt.Errorf("node: %w", err)
+	}
+	agr, err := x509.MarshalPKIXPublicKey(id.Agreement.PublicKey())
+	if err != nil {
+		return Info{}, fmt.Errorf("node: %w", err)
+	}
+	return Info{HSMID: id.ID(), SigningPublicKey: sig, AgreementPublicKey: agr, TokenLabel: label, Module: module}, nil
+}
+
+// pinFor returns given if set; else the PIN in file; else a new random PIN
+// written to file. The second result names the file used, if any.
+func pinFor(given, file string) (string, string, error) {
+	if given != "" {
+		return given, "", nil
+	}
+	b, err := os.ReadFile(file)
+	if err == nil {
+		pin := strings.TrimSpace(string(b))
+		if pin == "" {
+			return "", "", fmt.Errorf("node: %s is empty", file)
+		}
+		return pin, file, nil
+	}
+	if !errors.Is(err, os.ErrNotExist) {
+		return "", "", fmt.Errorf("node: %w", err)
+	}
+	raw := make([]byte, 16)
+	if _, err := rand.Read(raw); err != nil {
+		return "", "", fmt.Errorf("node: %w", err)
+	}
+	pin := hex.EncodeToString(raw)
+	f, err := os.OpenFile(file, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return "", "", fmt.Errorf("node: %w", err)
+	}
+	_, werr := f.WriteString(pin + "\n")
+	if err := errors.Join(werr, f.Close()); err != nil {
+		return "", "", fmt.Errorf("node: %w", err)
+	}
+	return pin, file, nil
+}
+
+// ReadPINFile reads a PIN from a file (trailing whitespace removed).
+func ReadPINFile(path string) (string, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", fmt.Errorf("node: %w", err)
+	}
+	pin := strings.TrimSpace(string(b))
+	if pin == "" {
+		return "", fmt.Errorf("node: %s is empty", path)
+	}
+	return pin, nil
+}
