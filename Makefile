@@ -18,7 +18,7 @@ build:
 
 ## test: lint, then every test with the race detector on real SoftHSM tokens
 test: deps lint
-	$(GO) test -race -count=1 ./...
+	@bash scripts/test.sh
 
 ## run: the local dev cluster (trent dev)
 run: deps build
@@ -34,7 +34,7 @@ fuzz: deps
 
 ## lint: gofmt, go vet, staticcheck (pinned)
 lint:
-	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	@out=$$(gofmt -l .); \
 	  if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 	$(GO) run $(STATICCHECK) ./...

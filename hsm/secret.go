@@ -2,6 +2,7 @@ package hsm
 
 import (
 	"crypto/hmac"
+	"io"
 	"sync/atomic"
 
 	"github.com/miekg/pkcs11"
@@ -269,4 +270,25 @@ func (t *Token) Random(n int) ([]byte, error) {
 		return nil, fail(op, ErrPKCS11, "short read from the token RNG")
 	}
 	return out, nil
+}
+
+// Reader returns an io.Reader over the token's RNG, for code that takes one
+// (each Read is one or more C_GenerateRandom calls).
+func (t *Token) Reader() io.Reader { return tokenReader{t} }
+
+type tokenReader struct{ t *Token }
+
+func (r tokenReader) Read(p []byte) (int, error) {
+	n := 0
+	for n < len(p) {
+		chunk := min(len(p)-n, MaxRandomSize)
+		b, err := r.t.Random(chunk)
+		if err != nil {
+			return n, err
+		}
+		copy(p[n:], b)
+		clear(b)
+		n += chunk
+	}
+	return n, nil
 }

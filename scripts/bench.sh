@@ -9,7 +9,13 @@ count=${BENCHCOUNT:-6}
 benchstat=${BENCHSTAT:?}
 mkdir -p bench
 go test -c -o bench/hsm.test ./hsm/
-./bench/hsm.test -test.run '^$' -test.bench . -test.count "$count" -test.cpu 1,2 | tee bench/hsm.txt
+# One pass per count, so that bare and backend samples alternate in time and
+# the drift of a shared machine falls on both columns alike.
+: > bench/hsm.txt
+for i in $(seq "$count"); do
+  echo "bench: pass $i/$count" >&2
+  ./bench/hsm.test -test.run '^$' -test.bench . -test.count 1 -test.cpu 1,2 | tee -a bench/hsm.txt
+done
 go run "$benchstat" -col /impl bench/hsm.txt | tee bench/hsm-benchstat.txt
 
 echo

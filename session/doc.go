@@ -1,0 +1,31 @@
+// Package session is the protocol between service hosts and HSMs: the
+// C(2,2) ECDHE P-384 handshake that gives both ends a session key SK, the
+// EKT that lets any HSM of the domain recover SK, the Envelopes that carry
+// commands under SK, and one-pass C(1,2) key transport. docs/protocol.md
+// specifies every byte; testdata/ holds known-answer vectors.
+//
+// # Ends
+//
+// Host begins a handshake (Begin) and finishes it with the HSM's Reply
+// (Finish), giving a Session that seals commands (Seal) and opens the
+// responses (Open). HSM answers Hellos (Handshake) and opens Envelopes
+// (Open), returning a Request whose Seal binds the response to it. The
+// HSM's signing key, ephemeral keys, RNG and domain keys are the token's
+// (package hsm); Z, the negotiated key NK and SK live in process memory and
+// are cleared after use (SK stays cached by session ID, bounded, and is
+// cleared on eviction).
+//
+// # Domain view
+//
+// The protocol reads the domain through two small interfaces: Directory
+// (domain name and version, service hosts, member HSMs) and KeyRing (the
+// HSM's domain keys, one active). StaticDirectory and MemoryKeyRing are
+// fixed implementations; the domain package will provide the replicated one.
+//
+// # Concurrency and limits
+//
+// Session, HSM and MemoryKeyRing are safe for concurrent use. Commands and
+// responses are at most MaxCommandLen bytes; every decoder is strict (no
+// trailing bytes, lengths within their documented maxima) and returns an
+// error wrapping ErrMalformed or ErrVersion.
+package session
