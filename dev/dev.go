@@ -1,35 +1,80 @@
 // Package dev runs the local development cluster behind `trent dev` and
-// `make run`: today it provisions the HSM nodes (SoftHSM tokens with identity
-// keys, all in one data dir and one module instance); the service hosts, the
-// raft cluster and the KMS API join it as the later issues land.
+// `make run`, all in one process on SoftHSM tokens in one data dir: the HSM
+// nodes (one token each, identity keys), a dev service-host identity, the
+// domain view, a domain key handed from the first HSM to the others by
+// one-pass C(1,2), and the HSM protocol servers on loopback. Service hosts,
+// raft and the KMS API join it as the later issues land.
 package dev
 
 import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/pem"
 	"errors"
 	"fmt"
+	"log/slog"
+	"net"
+	"os"
 	"path/filepath"
+	"strconv"
+	"sync"
+	"time"
 
+	"github.com/trentkms/trent/domain"
 	"github.com/trentkms/trent/hsm/node"
+	"github.com/trentkms/trent/session"
 )
 
-// DefaultHSMs is the number of HSM nodes of a dev cluster.
-const DefaultHSMs = 3
+// Defaults.
+const (
+	DefaultHSMs   = 3
+	DefaultListen = "127.0.0.1:7301"
+	DomainName    = "dev"
+	HostID        = "host-1"
+)
 
 // Options configure a dev cluster.
 type Options struct {
-	Dir  string // data dir; the SoftHSM data dir is Dir/softhsm
-	HSMs int    // number of HSM nodes; DefaultHSMs if zero
+	Dir    string // data dir; the SoftHSM data dir is Dir/softhsm
+	HSMs   int    // number of HSM nodes; DefaultHSMs if zero
+	Listen string // address of the first HSM; the others take the next ports (port 0: any free port each)
+	Log    *slog.Logger
 }
 
-// Cluster is what Provision made.
+// Cluster is a running dev cluster.
 type Cluster struct {
-	Dir  string        `json:"dir"`
-	HSMs []node.Result `json:"hsms"`
+	Dir         string    `json:"dir"`
+	Domain      string    `json:"domain"`
+	HostID      string    `json:"host_id"`
+	HostKeyFile string    `json:"host_key_file"`
+	ViewFile    string    `json:"domain_view_file"`
+	HSMs        []HSMNode `json:"hsms"`
+
+	host   *session.Host
+	nodes  []*node.Node
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	mu     sync.Mutex
+	errs   []error
 }
 
-// Provision makes or reuses the HSM nodes of the cluster, calling progress
-// (if not nil) before each one.
-func Provision(opts Options, progress func(i, n int, label string)) (*Cluster, error) {
+// HSMNode describes one node of the cluster.
+type HSMNode struct {
+	node.Result
+	URL string `json:"url"`
+}
+
+// Start provisions (or reuses) the cluster in opts.Dir and starts it,
+// calling progress (if not nil) before each step.
+func Start(opts Options, progress func(step string)) (*Cluster, error) {
+	say := func(format string, a ...any) {
+		if progress != nil {
+			progress(fmt.Sprintf(format, a...))
+		}
+	}
 	if opts.Dir == "" {
 		return nil, errors.New("dev: no data dir")
 	}
@@ -40,17 +85,207 @@ func Provision(opts Options, progress func(i, n int, label string)) (*Cluster, e
 	if n < 1 || n > 16 {
 		return nil, fmt.Errorf("dev: %d HSMs: want 1 to 16", n)
 	}
-	c := &Cluster{Dir: opts.Dir}
+	if opts.Listen == "" {
+		opts.Listen = DefaultListen
+	}
+	ip, port0, err := splitListen(opts.Listen)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(opts.Dir, 0o700); err != nil {
+		return nil, fmt.Errorf("dev: %w", err)
+	}
+	c := &Cluster{Dir: opts.Dir, Domain: DomainName, HostID: HostID,
+		HostKeyFile: filepath.Join(opts.Dir, HostID+".pem"), ViewFile: filepath.Join(opts.Dir, "domain.json")}
+	ok := false
+	defer func() {
+		if !ok {
+			c.Stop()
+		}
+	}()
+
+	softDir := filepath.Join(opts.Dir, "softhsm")
 	for i := 1; i <= n; i++ {
 		label := fmt.Sprintf("hsm-%d", i)
-		if progress != nil {
-			progress(i, n, label)
-		}
-		r, err := node.Init(node.InitOptions{Dir: filepath.Join(opts.Dir, "softhsm"), Label: label})
+		say("[%d/%d] HSM node %s: token and identity keys", i, n, label)
+		r, err := node.Init(node.InitOptions{Dir: softDir, Label: label})
 		if err != nil {
 			return nil, fmt.Errorf("dev: %s: %w", label, err)
 		}
-		c.HSMs = append(c.HSMs, *r)
+		c.HSMs = append(c.HSMs, HSMNode{Result: *r})
 	}
+
+	say("service host %s: identity key %s (dev mode: a PEM file)", HostID, c.HostKeyFile)
+	hostKey, err := loadOrMakeKey(c.HostKeyFile)
+	if err != nil {
+		return nil, err
+	}
+	view := &domain.View{Name: DomainName, Version: 1,
+		Operators: []session.Operator{{ID: HostID, Key: &hostKey.PublicKey, Roles: []string{session.RoleServiceHost}}}}
+	for _, h := range c.HSMs {
+		m, err := domain.ParseMember(h.HSMID, h.SigningPublicKey, h.AgreementPublicKey)
+		if err != nil {
+			return nil, err
+		}
+		view.Members = append(view.Members, m)
+	}
+	data, err := view.Marshal()
+	if err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(c.ViewFile, data, 0o644); err != nil {
+		return nil, fmt.Errorf("dev: %w", err)
+	}
+	dir, err := view.Directory()
+	if err != nil {
+		return nil, err
+	}
+	c.host = &session.Host{ID: HostID, Signer: hostKey, Dir: dir}
+
+	for _, h := range c.HSMs {
+		nd, err := node.Open(node.Options{Dir: softDir, Label: h.TokenLabel, View: view, Log: opts.Log})
+		if err != nil {
+			return nil, err
+		}
+		c.nodes = append(c.nodes, nd)
+	}
+	if len(c.nodes) > 1 {
+		say("domain key: made in %s's token, wrapped for the other HSMs by one-pass C(1,2)", c.HSMs[0].TokenLabel)
+		msg, err := c.nodes[0].ShareDomainKey(view.Members)
+		if err != nil {
+			return nil, err
+		}
+		for _, nd := range c.nodes[1:] {
+			if err := nd.AcceptDomainKey(msg); err != nil {
+				return nil, fmt.Errorf("dev: %s: %w", nd.ID(), err)
+			}
+		}
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	c.cancel = cancel
+	for i, nd := range c.nodes {
+		port := 0
+		if port0 != 0 {
+			port = port0 + i
+		}
+		l, err := net.Listen("tcp", net.JoinHostPort(ip, strconv.Itoa(port)))
+		if err != nil {
+			return nil, fmt.Errorf("dev: %w", err)
+		}
+		c.HSMs[i].URL = "http://" + l.Addr().String()
+		say("HSM %s (%s): serving the session protocol on %s", c.HSMs[i].TokenLabel, nd.ID(), l.Addr())
+		c.wg.Go(func() {
+			if err := nd.Serve(ctx, l); err != nil {
+				c.mu.Lock()
+				c.errs = append(c.errs, err)
+				c.mu.Unlock()
+			}
+		})
+	}
+	ok = true
 	return c, nil
+}
+
+// CheckResult is one HSM's answer to the self-check.
+type CheckResult struct {
+	HSM     string        `json:"hsm"`
+	URL     string        `json:"url"`
+	Latency time.Duration `json:"latency_ns"`
+}
+
+// Check makes a session as the dev host and pings every HSM in it: the
+// session made with the first HSM is served by all of them.
+func (c *Cluster) Check(ctx context.Context) ([]CheckResult, error) {
+	var urls []string
+	for _, h := range c.HSMs {
+		urls = append(urls, h.URL)
+	}
+	cl, err := session.NewClient(session.ClientConfig{Host: c.host, URLs: urls})
+	if err != nil {
+		return nil, err
+	}
+	defer cl.Close()
+	var out []CheckResult
+	for i, h := range c.HSMs {
+		start := time.Now()
+		msg := []byte("ping " + h.HSMID)
+		got, err := cl.DoOn(ctx, i, node.CmdPing, msg)
+		if err != nil {
+			return out, fmt.Errorf("dev: %s: %w", h.HSMID, err)
+		}
+		if string(got) != string(msg) {
+			return out, fmt.Errorf("dev: %s answered %q", h.HSMID, got)
+		}
+		out = append(out, CheckResult{HSM: h.HSMID, URL: h.URL, Latency: time.Since(start)})
+	}
+	return out, nil
+}
+
+// Stop stops the servers and closes the tokens (the domain keys, session
+// objects, are gone with them).
+func (c *Cluster) Stop() error {
+	if c.cancel != nil {
+		c.cancel()
+	}
+	c.wg.Wait()
+	var errs []error
+	for _, nd := range c.nodes {
+		errs = append(errs, nd.Close())
+	}
+	c.nodes = nil
+	c.mu.Lock()
+	errs = append(errs, c.errs...)
+	c.mu.Unlock()
+	return errors.Join(errs...)
+}
+
+func splitListen(addr string) (string, int, error) {
+	host, p, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "", 0, fmt.Errorf("dev: listen address: %w", err)
+	}
+	port, err := strconv.Atoi(p)
+	if err != nil || port < 0 || port > 65535-16 {
+		return "", 0, fmt.Errorf("dev: listen port %q", p)
+	}
+	return host, port, nil
+}
+
+// loadOrMakeKey reads the dev host's P-384 key (PKCS#8 PEM), making it
+// first if absent (mode 0600). Dev mode only: a production host keeps its
+// identity key in a token.
+func loadOrMakeKey(path string) (*ecdsa.PrivateKey, error) {
+	data, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		k, err := ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
+		if err != nil {
+			return nil, err
+		}
+		der, err := x509.MarshalPKCS8PrivateKey(k)
+		if err != nil {
+			return nil, err
+		}
+		defer clear(der)
+		if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600); err != nil {
+			return nil, fmt.Errorf("dev: %w", err)
+		}
+		return k, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("dev: %w", err)
+	}
+	block, rest := pem.Decode(data)
+	if block == nil || block.Type != "PRIVATE KEY" || len(rest) != 0 {
+		return nil, fmt.Errorf("dev: %s is not one PKCS#8 PEM private key", path)
+	}
+	k, err := x509.ParsePKCS8PrivateKey(block.Bytes)
+	if err != nil {
+		return nil, fmt.Errorf("dev: %s: %w", path, err)
+	}
+	ek, ok := k.(*ecdsa.PrivateKey)
+	if !ok || ek.Curve != elliptic.P384() {
+		return nil, fmt.Errorf("dev: %s is not a P-384 key", path)
+	}
+	return ek, nil
 }

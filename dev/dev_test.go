@@ -1,40 +1,65 @@
 package dev_test
 
 import (
+	"context"
+	"os"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/trentkms/trent/dev"
+	"github.com/trentkms/trent/domain"
 )
 
-func TestProvision(t *testing.T) {
+func TestStartCheckStop(t *testing.T) {
 	dir := t.TempDir()
-	var seen []string
-	c, err := dev.Provision(dev.Options{Dir: dir}, func(i, n int, label string) {
-		assert.Equal(t, dev.DefaultHSMs, n)
-		seen = append(seen, label)
-	})
+	var steps []string
+	c, err := dev.Start(dev.Options{Dir: dir, Listen: "127.0.0.1:0"}, func(s string) { steps = append(steps, s) })
 	require.NoError(t, err)
 	require.Len(t, c.HSMs, dev.DefaultHSMs)
-	assert.Equal(t, []string{"hsm-1", "hsm-2", "hsm-3"}, seen)
 	ids := map[string]bool{}
 	for _, h := range c.HSMs {
 		assert.True(t, h.TokenCreated)
+		assert.True(t, strings.HasPrefix(h.URL, "http://127.0.0.1:"))
 		ids[h.HSMID] = true
 	}
 	assert.Len(t, ids, dev.DefaultHSMs, "every node has its own identity")
+	assert.Contains(t, strings.Join(steps, "\n"), "one-pass C(1,2)")
 
-	again, err := dev.Provision(dev.Options{Dir: dir}, nil)
+	// One session, made with the first HSM, served by all three: they hold
+	// the same domain key.
+	res, err := c.Check(context.Background())
 	require.NoError(t, err)
+	require.Len(t, res, dev.DefaultHSMs)
+
+	view, err := domain.ReadView(c.ViewFile)
+	require.NoError(t, err)
+	assert.Len(t, view.Members, dev.DefaultHSMs)
+	fi, err := os.Stat(c.HostKeyFile)
+	require.NoError(t, err)
+	assert.Equal(t, os.FileMode(0o600), fi.Mode().Perm())
+	require.NoError(t, c.Stop())
+
+	// A restart reuses the tokens, identities and host key; the domain key
+	// is new (the old one was a session object).
+	again, err := dev.Start(dev.Options{Dir: dir, Listen: "127.0.0.1:0"}, nil)
+	require.NoError(t, err)
+	defer again.Stop()
 	for i, h := range again.HSMs {
 		assert.False(t, h.TokenCreated || h.IdentityCreated)
 		assert.Equal(t, c.HSMs[i].HSMID, h.HSMID)
 	}
+	_, err = again.Check(context.Background())
+	require.NoError(t, err)
+}
 
-	_, err = dev.Provision(dev.Options{Dir: dir, HSMs: 17}, nil)
+func TestStartRefusals(t *testing.T) {
+	_, err := dev.Start(dev.Options{Dir: t.TempDir(), HSMs: 17}, nil)
 	require.Error(t, err)
-	_, err = dev.Provision(dev.Options{}, nil)
+	_, err = dev.Start(dev.Options{}, nil)
+	require.Error(t, err)
+	_, err = dev.Start(dev.Options{Dir: t.TempDir(), Listen: "nonsense"}, nil)
 	require.Error(t, err)
 }

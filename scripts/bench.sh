@@ -36,3 +36,14 @@ for b in GCM64Parallel HMAC64Parallel; do
     printf "%-16s 1 goroutine %8.0f ns/op | 1 process, 2 goroutines %8.0f ns/op (throughput x%.2f) | 2 processes %8.0f ns/op each (throughput x%.2f)\n",
       b, one, g, one/g, p, 2*one/p }' | tee -a bench/scaling.txt
 done
+
+echo
+echo "session: handshakes against the bound of their primitives, envelope round trips (GOMAXPROCS 1)"
+go test -c -o bench/session.test ./session/
+: > bench/session.txt
+for i in $(seq "$count"); do
+  echo "bench: session pass $i/$count" >&2
+  ./bench/session.test -test.run '^$' -test.bench . -test.count 1 -test.cpu 1 | tee -a bench/session.txt
+done
+go run "$benchstat" -col /impl -filter '.name:Handshake' bench/session.txt | tee bench/session-benchstat.txt
+go run "$benchstat" -filter '-.name:Handshake' bench/session.txt | tee -a bench/session-benchstat.txt

@@ -25,7 +25,7 @@ import (
 // identity key is in a token of its own, a second service host with a
 // software key (dev mode), and an operator without the service-host role.
 type world struct {
-	t                  *testing.T
+	t                  testing.TB
 	dir                *session.StaticDirectory
 	hsm1, hsm2         *session.HSM
 	ring1, ring2       *session.MemoryKeyRing
@@ -50,7 +50,7 @@ func (c *clock) Add(d time.Duration) {
 	c.t = c.t.Add(d)
 }
 
-func newWorld(t *testing.T) *world {
+func newWorld(t testing.TB) *world {
 	store := softhsmtest.NewStore(t)
 	w := &world{t: t, clock: &clock{t: time.Now()}}
 	tok1 := softhsmtest.OpenToken(t, store, "hsm-1")
@@ -104,7 +104,7 @@ func newWorld(t *testing.T) *world {
 	return w
 }
 
-func newHSMEnd(t *testing.T, tok *hsm.Token, id *hsm.Identity, dir session.Directory, ring session.KeyRing, now func() time.Time) *session.HSM {
+func newHSMEnd(t testing.TB, tok *hsm.Token, id *hsm.Identity, dir session.Directory, ring session.KeyRing, now func() time.Time) *session.HSM {
 	h, err := session.NewHSM(session.HSMConfig{
 		ID:     id.ID(),
 		Signer: id.Signing,

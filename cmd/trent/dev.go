@@ -2,6 +2,8 @@ package main
 
 import (
 	"fmt"
+	"os/signal"
+	"syscall"
 
 	"github.com/spf13/cobra"
 
@@ -10,44 +12,72 @@ import (
 
 func newDevCmd(g *globals) *cobra.Command {
 	var opts dev.Options
+	var once bool
 	cmd := &cobra.Command{
 		Use:   "dev",
 		Short: "Run the local development cluster (what `make run` starts)",
-		Long: `Run the local development cluster from one data dir.
+		Long: `Run the local development cluster from one data dir, in this process.
 
-This build provisions the cluster's HSM nodes (one SoftHSM token each, with
-identity keys) and reports them. Service hosts, the raft cluster and the
-AWS KMS API arrive with later releases; until then nothing keeps running.`,
+It provisions (or reuses) the HSM nodes (one SoftHSM token each, with identity
+keys) and a dev service-host identity, writes the domain view, keys the HSMs
+with one domain key (made in the first HSM's token and wrapped for the others
+by one-pass C(1,2)), serves the HSM session protocol on loopback, and checks
+it by making a session as the dev host and pinging every HSM in it. It then
+runs until interrupted; --once stops after the check.
+
+Service hosts, raft and the AWS KMS API arrive with later releases.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			progress := func(i, n int, label string) {
-				fmt.Fprintf(g.stderr, "[%d/%d] HSM node %s: token and identity keys\n", i, n, label)
+			progress := func(step string) { fmt.Fprintln(g.stderr, step) }
+			c, err := dev.Start(opts, progress)
+			if err != nil {
+				return err
 			}
-			c, err := dev.Provision(opts, progress)
+			defer c.Stop()
+			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
+			defer stop()
+			checks, err := c.Check(ctx)
 			if err != nil {
 				return err
 			}
 			if g.json {
-				return g.emit(c)
-			}
-			w := g.stdout
-			fmt.Fprintf(w, "trent dev: data dir %s\n\n", c.Dir)
-			fmt.Fprintf(w, "HSM nodes (SoftHSM2 tokens in %s/softhsm, module %s):\n", c.Dir, c.HSMs[0].Module)
-			for _, h := range c.HSMs {
-				state := "reused"
-				if h.TokenCreated || h.IdentityCreated {
-					state = "created"
+				if err := g.emit(struct {
+					*dev.Cluster
+					Checks []dev.CheckResult `json:"checks"`
+				}{c, checks}); err != nil {
+					return err
 				}
-				fmt.Fprintf(w, "  %-8s %s  (%s)\n", h.TokenLabel, h.HSMID, state)
-			}
-			fmt.Fprint(w, `
-Started: the HSM nodes' tokens and identity keys above; nothing keeps running yet.
-Not yet in this build: HSM API servers, service hosts, raft, the KMS API.
+			} else {
+				w := g.stdout
+				fmt.Fprintf(w, "\ntrent dev: domain %q in %s\n\n", c.Domain, c.Dir)
+				fmt.Fprintf(w, "HSM nodes (SoftHSM2 tokens in %s/softhsm, module %s):\n", c.Dir, c.HSMs[0].Module)
+				for i, h := range c.HSMs {
+					state := "reused"
+					if h.TokenCreated || h.IdentityCreated {
+						state = "created"
+					}
+					fmt.Fprintf(w, "  %-8s %s  %-24s %-8s first ping %s\n", h.TokenLabel, h.HSMID, h.URL, state, checks[i].Latency.Round(10_000))
+				}
+				fmt.Fprintf(w, "\nService host identity: %s (%s)\nDomain view: %s\n", c.HostID, c.HostKeyFile, c.ViewFile)
+				fmt.Fprint(w, `
+Started: the HSM nodes above, serving the session protocol (C(2,2) handshake,
+enveloped commands) on loopback; one session made with the first HSM was
+served by every HSM.
+Not yet in this build: service hosts, raft, quorum commands, the KMS API.
 `)
-			return nil
+			}
+			if once {
+				return c.Stop()
+			}
+			fmt.Fprintln(g.stderr, "\nrunning; Ctrl-C stops the cluster")
+			<-ctx.Done()
+			fmt.Fprintln(g.stderr, "stopping")
+			return c.Stop()
 		},
 	}
 	cmd.Flags().StringVar(&opts.Dir, "dir", ".trent/dev", "data dir of the dev cluster")
 	cmd.Flags().IntVar(&opts.HSMs, "hsms", dev.DefaultHSMs, "number of HSM nodes")
+	cmd.Flags().StringVar(&opts.Listen, "listen", dev.DefaultListen, "address of the first HSM; the others take the next ports (port 0: any free ports)")
+	cmd.Flags().BoolVar(&once, "once", false, "stop after the start-up check")
 	return cmd
 }

@@ -2,11 +2,16 @@ package main
 
 import (
 	"fmt"
+	"log/slog"
 	"os"
+	"os/signal"
+	"syscall"
 
 	"github.com/spf13/cobra"
 
+	"github.com/trentkms/trent/domain"
 	"github.com/trentkms/trent/hsm/node"
+	"github.com/trentkms/trent/session"
 	"github.com/trentkms/trent/softhsm"
 )
 
@@ -15,7 +20,49 @@ func newHSMCmd(g *globals) *cobra.Command {
 		Use:   "hsm",
 		Short: "Provision and run HSM nodes",
 	}
-	cmd.AddCommand(newHSMInitCmd(g))
+	cmd.AddCommand(newHSMInitCmd(g), newHSMServeCmd(g))
+	return cmd
+}
+
+func newHSMServeCmd(g *globals) *cobra.Command {
+	var opts node.Options
+	var listen, viewFile, pinFile string
+	cmd := &cobra.Command{
+		Use:   "serve --dir DIR --listen ADDR --domain FILE",
+		Short: "Serve the HSM session protocol for a provisioned node",
+		Long: `Serve the HSM session protocol (C(2,2) handshakes, enveloped commands) over
+cleartext HTTP/2 on ADDR for the node provisioned in DIR by trent hsm init.
+
+FILE is the domain view (JSON: name, version, operators with roles, members;
+docs/operations.md), which must list this HSM. A node that is its domain's only
+member makes its domain key in its token at start; domains with several
+member HSMs need exported domain tokens, which are not built yet (trent dev
+runs a multi-HSM cluster in one process).`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			var err error
+			if opts.PIN, err = pinFrom(pinFile, "TRENT_HSM_PIN"); err != nil {
+				return err
+			}
+			if opts.View, err = domain.ReadView(viewFile); err != nil {
+				return err
+			}
+			opts.Log = slog.New(slog.NewTextHandler(g.stderr, nil))
+			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
+			defer stop()
+			return node.Serve(ctx, opts, listen, func(addr string) {
+				fmt.Fprintf(g.stderr, "trent: HSM node of %s serving on %s\n", opts.Dir, addr)
+			})
+		},
+	}
+	cmd.Flags().StringVar(&opts.Dir, "dir", "", "data dir of the node (required)")
+	cmd.Flags().StringVar(&opts.Label, "label", node.DefaultLabel, "token label")
+	cmd.Flags().StringVar(&pinFile, "pin-file", "", "file holding the user PIN (else $TRENT_HSM_PIN, else DIR/user.pin)")
+	cmd.Flags().StringVar(&listen, "listen", "127.0.0.1:7301", "address to serve on")
+	cmd.Flags().StringVar(&viewFile, "domain", "", "domain view file (required)")
+	cmd.Flags().DurationVar(&opts.Validity, "validity", session.DefaultValidity, "validity of the sessions' EKTs")
+	_ = cmd.MarkFlagRequired("dir")
+	_ = cmd.MarkFlagRequired("domain")
 	return cmd
 }
 

@@ -2,14 +2,26 @@ package main
 
 import (
 	"bytes"
+	"context"
+	"crypto/ecdh"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/trentkms/trent/domain"
+	"github.com/trentkms/trent/hsm"
+	"github.com/trentkms/trent/hsm/node"
+	"github.com/trentkms/trent/session"
 )
 
 func run(t *testing.T, args ...string) (stdout, stderr string, err error) {
@@ -69,25 +81,116 @@ func TestHSMInit(t *testing.T) {
 
 func TestDev(t *testing.T) {
 	dir := t.TempDir()
-	out, stderr, err := run(t, "dev", "--dir", dir, "--hsms", "2")
+	out, stderr, err := run(t, "dev", "--dir", dir, "--hsms", "2", "--listen", "127.0.0.1:0", "--once")
 	require.NoError(t, err)
 	assert.Contains(t, stderr, "[1/2] HSM node hsm-1")
 	assert.Contains(t, stderr, "[2/2] HSM node hsm-2")
+	assert.Contains(t, stderr, "one-pass C(1,2)")
 	assert.Contains(t, out, "Started:")
 	assert.Contains(t, out, "Not yet in this build")
-	assert.Equal(t, 2, strings.Count(out, "(created)"))
+	assert.Equal(t, 2, strings.Count(out, "created"))
+	assert.Equal(t, 2, strings.Count(out, "first ping "))
 
-	out, _, err = run(t, "--json", "dev", "--dir", dir, "--hsms", "2")
+	out, _, err = run(t, "--json", "dev", "--dir", dir, "--hsms", "2", "--listen", "127.0.0.1:0", "--once")
 	require.NoError(t, err)
 	var c struct {
 		HSMs []struct {
 			HSMID        string `json:"hsm_id"`
 			TokenCreated bool   `json:"token_created"`
+			URL          string `json:"url"`
 		} `json:"hsms"`
+		Checks []struct {
+			HSM string `json:"hsm"`
+		} `json:"checks"`
 	}
 	require.NoError(t, json.Unmarshal([]byte(out), &c))
 	require.Len(t, c.HSMs, 2)
 	assert.False(t, c.HSMs[0].TokenCreated)
+	require.Len(t, c.Checks, 2)
+	assert.Equal(t, c.HSMs[1].HSMID, c.Checks[1].HSM)
+}
+
+// syncBuffer is a bytes.Buffer safe for a writer and a reader at once.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func TestHSMServe(t *testing.T) {
+	dir := t.TempDir()
+	out, _, err := run(t, "hsm", "init", "--dir", dir)
+	require.NoError(t, err)
+	var info struct {
+		HSMID              string `json:"hsm_id"`
+		SigningPublicKey   []byte `json:"signing_public_key"`
+		AgreementPublicKey []byte `json:"agreement_public_key"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(out), &info))
+	member, err := domain.ParseMember(info.HSMID, info.SigningPublicKey, info.AgreementPublicKey)
+	require.NoError(t, err)
+	hostKey, err := ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
+	require.NoError(t, err)
+	view := &domain.View{Name: "solo", Version: 1,
+		Operators: []session.Operator{{ID: "host-1", Key: &hostKey.PublicKey, Roles: []string{session.RoleServiceHost}}},
+		Members:   []session.Member{member}}
+	data, err := view.Marshal()
+	require.NoError(t, err)
+	viewFile := filepath.Join(t.TempDir(), "domain.json")
+	require.NoError(t, os.WriteFile(viewFile, data, 0o600))
+
+	var stdout, stderr syncBuffer
+	root := newRoot(&stdout, &stderr)
+	root.SetArgs([]string{"hsm", "serve", "--dir", dir, "--domain", viewFile, "--listen", "127.0.0.1:0"})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- root.ExecuteContext(ctx) }()
+	var addr string
+	require.Eventually(t, func() bool {
+		_, rest, ok := strings.Cut(stderr.String(), "serving on ")
+		addr, _, _ = strings.Cut(rest, "\n")
+		return ok && strings.Contains(rest, "\n")
+	}, 10*time.Second, 10*time.Millisecond)
+
+	dirView, err := view.Directory()
+	require.NoError(t, err)
+	c, err := session.NewClient(session.ClientConfig{
+		Host: &session.Host{ID: "host-1", Signer: hostKey, Dir: dirView},
+		URLs: []string{"http://" + addr},
+	})
+	require.NoError(t, err)
+	got, err := c.Do(ctx, node.CmdPing, []byte("hello"))
+	require.NoError(t, err)
+	assert.Equal(t, []byte("hello"), got)
+	c.Close()
+	cancel()
+	require.NoError(t, <-done)
+
+	// Several members: refused until domain tokens exist.
+	two := *view
+	two.Members = []session.Member{member, member2(t)}
+	data, err = two.Marshal()
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(viewFile, data, 0o600))
+	_, _, err = run(t, "hsm", "serve", "--dir", dir, "--domain", viewFile, "--listen", "127.0.0.1:0")
+	require.ErrorIs(t, err, node.ErrNeedsDomainToken)
+}
+
+func member2(t *testing.T) session.Member {
+	sig, _ := ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
+	agr, _ := ecdh.P384().GenerateKey(rand.Reader)
+	return session.Member{ID: hsm.HSMID(&sig.PublicKey), Signing: &sig.PublicKey, Agreement: agr.PublicKey()}
 }
 
 func keys(m map[string]any) []string {

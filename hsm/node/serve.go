@@ -1,0 +1,249 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"path/filepath"
+	"slices"
+	"time"
+
+	"github.com/trentkms/trent/domain"
+	"github.com/trentkms/trent/hsm"
+	"github.com/trentkms/trent/session"
+	"github.com/trentkms/trent/softhsm"
+)
+
+// Command types an HSM node serves inside a session.
+const (
+	// CmdPing echoes its command (at most MaxPing bytes): liveness and
+	// the empty command of the benchmarks.
+	CmdPing uint16 = 1
+)
+
+// MaxPing bounds a Ping's payload.
+const MaxPing = 1024
+
+// devKeyContext is the one-pass context under which trent dev hands its
+// domain key from one HSM to the others (see Node.ShareDomainKey).
+const devKeyContext = "trent/v1 dev domain key"
+
+// ErrNeedsDomainToken means a multi-member domain's HSM has no domain key:
+// those arrive in exported domain tokens, which are not built yet.
+var ErrNeedsDomainToken = errors.New("node: a domain with several member HSMs gets its domain keys from a domain token (not yet built); use trent dev for a multi-HSM cluster")
+
+// Options say how to open a node for serving.
+type Options struct {
+	Dir      string       // the node's data dir (from Init)
+	Label    string       // token label; DefaultLabel if empty
+	PIN      string       // user PIN; Dir/user.pin if empty
+	View     *domain.View // the domain, which must list this HSM as a member
+	Validity time.Duration
+	Log      *slog.Logger // nil: discard
+}
+
+// Node is an HSM node ready to serve: its token, identity, domain view and
+// domain keys. Safe for concurrent use.
+type Node struct {
+	tok  *hsm.Token
+	id   *hsm.Identity
+	dir  *session.StaticDirectory
+	ring *session.MemoryKeyRing
+	hsm  *session.HSM
+	srv  *session.Server
+	log  *slog.Logger
+}
+
+// Open opens the node's token and identity and checks it is a member of
+// the view. A node alone in its domain makes its domain key now, in its
+// token; a node of a multi-member domain starts with none (ShareDomainKey
+// and AcceptDomainKey give it one, in trent dev).
+func Open(opts Options) (*Node, error) {
+	if opts.Label == "" {
+		opts.Label = DefaultLabel
+	}
+	if opts.View == nil {
+		return nil, errors.New("node: no domain view")
+	}
+	log := opts.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	store, err := softhsm.Create(opts.Dir)
+	if err != nil {
+		return nil, err
+	}
+	pin := opts.PIN
+	if pin == "" {
+		if pin, err = ReadPINFile(filepath.Join(store.Dir, UserPINFile)); err != nil {
+			return nil, fmt.Errorf("%w (no PIN given; run trent hsm init first)", err)
+		}
+	}
+	tok, err := hsm.Open(store.TokenConfig(opts.Label, pin))
+	if err != nil {
+		return nil, fmt.Errorf("node: %w", err)
+	}
+	n, err := open(tok, opts, log)
+	if err != nil {
+		tok.Close()
+		return nil, err
+	}
+	return n, nil
+}
+
+func open(tok *hsm.Token, opts Options, log *slog.Logger) (*Node, error) {
+	id, err := tok.Identity()
+	if err != nil {
+		return nil, fmt.Errorf("node: %w (run trent hsm init first)", err)
+	}
+	if !slices.ContainsFunc(opts.View.Members, func(m session.Member) bool { return m.ID == id.ID() }) {
+		return nil, fmt.Errorf("node: %s is not a member of domain %q", id.ID(), opts.View.Name)
+	}
+	dir, err := opts.View.Directory()
+	if err != nil {
+		return nil, err
+	}
+	n := &Node{tok: tok, id: id, dir: dir, ring: session.NewMemoryKeyRing(), log: log}
+	n.hsm, err = session.NewHSM(session.HSMConfig{
+		ID: id.ID(), Signer: id.Signing,
+		NewEphemeral: func() (session.EphemeralKey, error) { return tok.GenerateEphemeralAgreementKey() },
+		Rand:         tok.Reader(), Dir: dir, Keys: n.ring, Validity: opts.Validity,
+	})
+	if err != nil {
+		return nil, err
+	}
+	n.srv = &session.Server{
+		HSM:      n.hsm,
+		Commands: map[uint16]session.CommandHandler{CmdPing: ping},
+		OnError: func(path string, err error) {
+			log.Info("refused", "hsm", id.ID(), "path", path, "err", err)
+		},
+	}
+	if len(opts.View.Members) == 1 {
+		if _, err := n.newDomainKey(); err != nil {
+			return nil, err
+		}
+	}
+	return n, nil
+}
+
+func ping(r *session.Request) ([]byte, error) {
+	if len(r.Command) > MaxPing {
+		return nil, fmt.Errorf("%w: ping of %d bytes", session.ErrMalformed, len(r.Command))
+	}
+	return append([]byte(nil), r.Command...), nil
+}
+
+// ID is the node's HSM ID.
+func (n *Node) ID() string { return n.id.ID() }
+
+// Identity is the node's identity keys.
+func (n *Node) Identity() *hsm.Identity { return n.id }
+
+// Handler is the node's protocol server.
+func (n *Node) Handler() *session.Server { return n.srv }
+
+// Serve serves the protocol on l until ctx ends.
+func (n *Node) Serve(ctx context.Context, l net.Listener) error {
+	n.log.Info("serving", "hsm", n.ID(), "addr", l.Addr().String())
+	return n.srv.Serve(ctx, l)
+}
+
+// Close closes the token; the domain keys (session objects) are gone.
+func (n *Node) Close() error { return n.tok.Close() }
+
+// newDomainKey draws a domain key and its ID from the token RNG, makes the
+// key a session object and the active key, and returns the raw value for a
+// caller that must pass it on (the caller clears it).
+func (n *Node) newDomainKey() ([]byte, error) {
+	raw, err := n.tok.Random(session.KeyIDSize + 32)
+	if err != nil {
+		return nil, err
+	}
+	if err := n.importDomainKey(raw); err != nil {
+		clear(raw)
+		return nil, err
+	}
+	return raw, nil
+}
+
+// importDomainKey takes keyID (16) ‖ key (32).
+func (n *Node) importDomainKey(raw []byte) error {
+	if len(raw) != session.KeyIDSize+32 {
+		return errors.New("node: domain key payload of the wrong size")
+	}
+	k, err := n.tok.ImportSecretKey(hsm.AES256, raw[session.KeyIDSize:])
+	if err != nil {
+		return err
+	}
+	var id [session.KeyIDSize]byte
+	copy(id[:], raw)
+	n.ring.Add(id, k, true)
+	return nil
+}
+
+// ShareDomainKey makes a new active domain key in this node's token and
+// returns it wrapped by one-pass C(1,2) for the other members of the view.
+// It is how trent dev keys a multi-HSM cluster until exported domain tokens
+// exist; the raw key lives in process memory only while it is wrapped.
+func (n *Node) ShareDomainKey(members []session.Member) ([]byte, error) {
+	var rs []session.Recipient
+	for _, m := range members {
+		if m.ID != n.ID() {
+			rs = append(rs, session.Recipient{ID: m.ID, Agreement: m.Agreement})
+		}
+	}
+	if len(rs) == 0 {
+		return nil, errors.New("node: no other member to share with")
+	}
+	raw, err := n.newDomainKey()
+	if err != nil {
+		return nil, err
+	}
+	defer clear(raw)
+	eph, err := n.tok.GenerateEphemeralAgreementKey()
+	if err != nil {
+		return nil, err
+	}
+	defer eph.Destroy()
+	return session.SealOnePass(n.ID(), n.id.Signing, eph, []byte(devKeyContext), raw, rs)
+}
+
+// AcceptDomainKey unwraps a domain key that another member shared (its
+// signature checked against the view) with this node's token-held agreement
+// key, and makes it the active key.
+func (n *Node) AcceptDomainKey(msg []byte) error {
+	raw, ctx, err := session.OpenOnePass(msg, n.dir, n.ID(), n.id.Agreement)
+	if err != nil {
+		return err
+	}
+	defer clear(raw)
+	if string(ctx) != devKeyContext {
+		return errors.New("node: the message does not carry a domain key")
+	}
+	return n.importDomainKey(raw)
+}
+
+// Serve opens the node of opts and serves it on listen until ctx ends,
+// calling ready (if not nil) with the bound address. The domain must have
+// this node as its only member (ErrNeedsDomainToken otherwise).
+func Serve(ctx context.Context, opts Options, listen string, ready func(addr string)) error {
+	if opts.View != nil && len(opts.View.Members) > 1 {
+		return ErrNeedsDomainToken
+	}
+	n, err := Open(opts)
+	if err != nil {
+		return err
+	}
+	defer n.Close()
+	l, err := net.Listen("tcp", listen)
+	if err != nil {
+		return fmt.Errorf("node: %w", err)
+	}
+	if ready != nil {
+		ready(l.Addr().String())
+	}
+	return n.Serve(ctx, l)
+}

@@ -1,0 +1,423 @@
+package session
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Transport: the protocol's objects travel as HTTP/2 request and response
+// bodies over one persistent connection from each host to each HSM
+// (cleartext HTTP/2 with prior knowledge; TLS is optional because the
+// session protocol provides the security). Paths:
+//
+//	POST /trent/v1/hello     Hello    → Reply    (or Alert)
+//	POST /trent/v1/envelope  Envelope → Response (or Alert)
+//
+// Success is 200 with Content-Type application/octet-stream; a refusal is
+// 400 (or 500 for an HSM fault) with an Alert body.
+const (
+	PathHello    = "/trent/v1/hello"
+	PathEnvelope = "/trent/v1/envelope"
+
+	contentType = "application/octet-stream"
+	// maxHelloBody and maxEnvelopeBody bound request bodies.
+	maxHelloBody    = 1024
+	maxEnvelopeBody = headerLenBytes + 2 + MaxEKTLen + SessionIDSize + 1 + MaxIDLen + 8 + 2 + 3 + maxCiphertext
+	maxReplyBody    = 2048
+	maxResponseBody = headerLenBytes + SessionIDSize + 8 + 3 + maxCiphertext
+	headerLenBytes  = 6
+)
+
+// CommandHandler serves one command type inside a session: it gets the
+// opened request and returns the response plaintext.
+type CommandHandler func(r *Request) ([]byte, error)
+
+// Server serves the protocol for one HSM over HTTP/2.
+type Server struct {
+	HSM      *HSM
+	Commands map[uint16]CommandHandler
+	// OnError, if set, is told of every refusal (for logs: errors carry no
+	// secrets).
+	OnError func(path string, err error)
+}
+
+// ServeHTTP implements http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		http.Error(w, "POST only", http.StatusMethodNotAllowed)
+		return
+	}
+	var limit int64
+	switch r.URL.Path {
+	case PathHello:
+		limit = maxHelloBody
+	case PathEnvelope:
+		limit = maxEnvelopeBody
+	default:
+		http.NotFound(w, r)
+		return
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	if err != nil {
+		s.refuse(w, r.URL.Path, fmt.Errorf("%w: request body: %v", ErrMalformed, err))
+		return
+	}
+	var out []byte
+	switch r.URL.Path {
+	case PathHello:
+		out, err = s.HSM.Handshake(body)
+	case PathEnvelope:
+		out, err = s.serveEnvelope(body)
+	}
+	if err != nil {
+		s.refuse(w, r.URL.Path, err)
+		return
+	}
+	w.Header().Set("Content-Type", contentType)
+	w.Write(out)
+}
+
+func (s *Server) serveEnvelope(body []byte) ([]byte, error) {
+	req, err := s.HSM.Open(body)
+	if err != nil {
+		return nil, err
+	}
+	h := s.Commands[req.Type]
+	if h == nil {
+		return nil, fmt.Errorf("%w: %d", ErrUnknownCommand, req.Type)
+	}
+	resp, err := h(req)
+	clear(req.Command)
+	if err != nil {
+		return nil, err
+	}
+	return req.Seal(resp)
+}
+
+func (s *Server) refuse(w http.ResponseWriter, path string, err error) {
+	if s.OnError != nil {
+		s.OnError(path, err)
+	}
+	a := AlertFor(err)
+	status := http.StatusBadRequest
+	if a.Code == 21 {
+		status = http.StatusInternalServerError
+	}
+	b, merr := a.Marshal()
+	if merr != nil {
+		http.Error(w, "alert", http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", contentType)
+	w.WriteHeader(status)
+	w.Write(b)
+}
+
+// Serve serves s on l with cleartext HTTP/2 (and HTTP/1.1 for tools) until
+// ctx ends.
+func (s *Server) Serve(ctx context.Context, l net.Listener) error {
+	p := new(http.Protocols)
+	p.SetUnencryptedHTTP2(true)
+	p.SetHTTP1(true)
+	srv := &http.Server{Handler: s, Protocols: p, ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		<-ctx.Done()
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		srv.Shutdown(sctx)
+	}()
+	err := srv.Serve(l)
+	if errors.Is(err, http.ErrServerClosed) {
+		return nil
+	}
+	return err
+}
+
+// NewHTTPClient returns an HTTP client that speaks cleartext HTTP/2 with
+// prior knowledge: one TCP connection per HSM, multiplexed. MaxConnsPerHost
+// is 1 so that concurrent first requests share one dial instead of each
+// opening a connection.
+func NewHTTPClient() *http.Client {
+	p := new(http.Protocols)
+	p.SetUnencryptedHTTP2(true)
+	return &http.Client{Transport: &http.Transport{Protocols: p, MaxConnsPerHost: 1, MaxIdleConnsPerHost: 1}}
+}
+
+// ClientConfig configures a host's client of the HSMs of a domain.
+type ClientConfig struct {
+	Host *Host
+	// URLs of the HSMs ("http://127.0.0.1:7301"). The session is made with
+	// the first that answers; envelopes go round-robin to all of them,
+	// since any HSM of the domain serves the session.
+	URLs []string
+	// HTTP is the HTTP client; NewHTTPClient() if nil.
+	HTTP *http.Client
+	// RenewAt is the fraction of the validity period after which a new
+	// session is negotiated in the background; 0.8 if zero.
+	RenewAt float64
+}
+
+// Client sends commands from a host to the HSMs of its domain in a
+// session, renegotiating before the session expires without failing
+// commands in flight. It is safe for concurrent use.
+type Client struct {
+	cfg  ClientConfig
+	http *http.Client
+	next atomic.Uint64
+
+	mu       sync.Mutex
+	cur      *liveSession
+	renewing bool
+	renewed  chan struct{} // closed when a renewal in progress ends
+	lastErr  error         // of the last negotiation
+}
+
+// liveSession counts the commands in flight on a session so that it is
+// closed (its key cleared) only after the last of them.
+type liveSession struct {
+	s        *Session
+	renewAt  time.Time
+	inflight sync.WaitGroup
+	retired  atomic.Bool
+}
+
+// NewClient returns a Client; it connects lazily.
+func NewClient(cfg ClientConfig) (*Client, error) {
+	if cfg.Host == nil || len(cfg.URLs) == 0 {
+		return nil, errors.New("session: client needs a host and at least one HSM URL")
+	}
+	if cfg.RenewAt == 0 {
+		cfg.RenewAt = 0.8
+	}
+	if cfg.RenewAt <= 0 || cfg.RenewAt >= 1 {
+		return nil, errors.New("session: RenewAt must be between 0 and 1")
+	}
+	c := &Client{cfg: cfg, http: cfg.HTTP}
+	if c.http == nil {
+		c.http = NewHTTPClient()
+	}
+	return c, nil
+}
+
+func (c *Client) now() time.Time { return c.cfg.Host.now() }
+
+// session returns the current session, negotiating one if there is none or
+// it has expired, and starting a background renegotiation once it is past
+// RenewAt of its validity. The caller must call release when done.
+func (c *Client) session(ctx context.Context) (*liveSession, error) {
+	waited := false
+	for {
+		c.mu.Lock()
+		cur := c.cur
+		now := c.now()
+		if cur != nil && now.Before(cur.s.NotAfter) {
+			if !now.Before(cur.renewAt) && !c.renewing {
+				c.startRenewal()
+			}
+			cur.inflight.Add(1)
+			c.mu.Unlock()
+			return cur, nil
+		}
+		// No usable session: after a failed negotiation report it, else
+		// wait for the negotiation in progress or start one.
+		if waited && c.lastErr != nil {
+			err := c.lastErr
+			c.mu.Unlock()
+			return nil, err
+		}
+		if !c.renewing {
+			c.startRenewal()
+		}
+		ch := c.renewed
+		c.mu.Unlock()
+		select {
+		case <-ch:
+			waited = true
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+}
+
+// startRenewal negotiates a new session in the background; c.mu is held.
+func (c *Client) startRenewal() {
+	c.renewing = true
+	c.renewed = make(chan struct{})
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		s, err := c.handshake(ctx)
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		c.lastErr = err
+		if err == nil {
+			old := c.cur
+			c.cur = &liveSession{s: s, renewAt: s.NotBefore.Add(time.Duration(float64(s.NotAfter.Sub(s.NotBefore)) * c.cfg.RenewAt))}
+			if old != nil {
+				c.retire(old)
+			}
+		}
+		c.renewing = false
+		close(c.renewed)
+	}()
+}
+
+// retire closes a replaced session once its commands in flight are done.
+func (c *Client) retire(ls *liveSession) {
+	if ls.retired.Swap(true) {
+		return
+	}
+	go func() {
+		ls.inflight.Wait()
+		ls.s.Close()
+	}()
+}
+
+// handshake makes a session with the first HSM that answers.
+func (c *Client) handshake(ctx context.Context) (*Session, error) {
+	var errs []error
+	for _, u := range c.cfg.URLs {
+		p, hello, err := c.cfg.Host.Begin()
+		if err != nil {
+			return nil, err
+		}
+		reply, err := c.post(ctx, u+PathHello, hello, maxReplyBody)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		return p.Finish(reply)
+	}
+	return nil, fmt.Errorf("session: no HSM made a session: %w", errors.Join(errs...))
+}
+
+// Do sends one command of type typ and returns the HSM's response. If the
+// HSM refuses the session itself (expired, domain key no longer retained),
+// the session is dropped and the command retried once in a new one.
+func (c *Client) Do(ctx context.Context, typ uint16, command []byte) ([]byte, error) {
+	for attempt := 0; ; attempt++ {
+		ls, err := c.session(ctx)
+		if err != nil {
+			return nil, err
+		}
+		resp, err := c.doOn(ctx, ls.s, typ, command)
+		ls.inflight.Done()
+		if err != nil && attempt == 0 && sessionDead(err) {
+			c.drop(ls)
+			continue
+		}
+		return resp, err
+	}
+}
+
+// DoOn sends one command to the HSM at URL index i, in the current session.
+func (c *Client) DoOn(ctx context.Context, i int, typ uint16, command []byte) ([]byte, error) {
+	ls, err := c.session(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer ls.inflight.Done()
+	return c.send(ctx, c.cfg.URLs[i%len(c.cfg.URLs)], ls.s, typ, command)
+}
+
+func (c *Client) doOn(ctx context.Context, s *Session, typ uint16, command []byte) ([]byte, error) {
+	n := len(c.cfg.URLs)
+	start := int(c.next.Add(1) % uint64(n))
+	var err error
+	for i := range n {
+		var resp []byte
+		resp, err = c.send(ctx, c.cfg.URLs[(start+i)%n], s, typ, command)
+		var re *RemoteError
+		if err == nil || errors.As(err, &re) || ctx.Err() != nil {
+			return resp, err // served or refused: do not resend
+		}
+		// The HSM is unreachable: the next one serves the same session.
+	}
+	return nil, err
+}
+
+func (c *Client) send(ctx context.Context, url string, s *Session, typ uint16, command []byte) ([]byte, error) {
+	req, _, err := s.Seal(typ, command)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := c.post(ctx, url+PathEnvelope, req, maxResponseBody)
+	if err != nil {
+		return nil, err
+	}
+	return s.Open(req, resp)
+}
+
+// sessionDead reports whether err means the session can no longer be used.
+func sessionDead(err error) bool {
+	return errors.Is(err, ErrExpired) || errors.Is(err, ErrKeyNotRetained) || errors.Is(err, ErrSessionClosed) ||
+		errors.Is(err, ErrNotYetValid)
+}
+
+func (c *Client) drop(ls *liveSession) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.cur == ls {
+		c.cur = nil
+		c.retire(ls)
+	}
+}
+
+// post sends body and returns the 200 body, or the Alert's error.
+func (c *Client) post(ctx context.Context, url string, body []byte, limit int64) ([]byte, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Content-Type", contentType)
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("session: %s: %w", url, err)
+	}
+	defer resp.Body.Close()
+	out, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
+	if err != nil {
+		return nil, fmt.Errorf("session: %s: %w", url, err)
+	}
+	if int64(len(out)) > limit {
+		return nil, fmt.Errorf("%w: response body over %d bytes", ErrMalformed, limit)
+	}
+	if resp.StatusCode != http.StatusOK {
+		a, err := ParseAlert(out)
+		if err != nil {
+			return nil, fmt.Errorf("session: %s: HTTP %d without an alert", url, resp.StatusCode)
+		}
+		return nil, a.Err()
+	}
+	return out, nil
+}
+
+// Current returns the session in use, if any (for status displays).
+func (c *Client) Current() *Session {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.cur == nil {
+		return nil
+	}
+	return c.cur.s
+}
+
+// Close clears the current session's key and closes idle connections.
+func (c *Client) Close() {
+	c.mu.Lock()
+	if c.cur != nil {
+		c.retire(c.cur)
+		c.cur = nil
+	}
+	c.mu.Unlock()
+	c.http.CloseIdleConnections()
+}
