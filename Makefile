@@ -3,7 +3,7 @@ GO              ?= go
 STATICCHECK     ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
 BENCHSTAT       ?= golang.org/x/perf/cmd/benchstat@v0.0.0-20260908200009-22c9c6c9d4da
 BENCHCOUNT      ?= 6
-FUZZTIME        ?= 30s
+FUZZTIME        ?= 10s
 export CGO_ENABLED := 1
 
 .PHONY: deps build test run bench fuzz lint

@@ -344,7 +344,7 @@ type Request struct {
 	Type      uint16
 	Command   []byte
 
-	e       *entry
+	aead    cipher.AEAD // captured at Open: eviction may clear the cache entry
 	reqHash []byte
 }
 
@@ -354,7 +354,7 @@ func (r *Request) Seal(resp []byte) ([]byte, error) {
 		return nil, fmt.Errorf("session: response of %d bytes exceeds %d", len(resp), MaxCommandLen)
 	}
 	out := &Response{SessionID: r.SessionID, Seq: r.Seq}
-	out.Ciphertext = r.e.aead.Seal(nil, seqNonce(1, r.Seq), resp, responseAAD(r.reqHash, r.SessionID, r.Seq))
+	out.Ciphertext = r.aead.Seal(nil, seqNonce(1, r.Seq), resp, responseAAD(r.reqHash, r.SessionID, r.Seq))
 	return out.Marshal()
 }
 
@@ -367,18 +367,29 @@ func (h *HSM) Open(envelope []byte) (*Request, error) {
 	if err != nil {
 		return nil, err
 	}
+	// A session evicted while we look is a cache miss: the EKT is opened
+	// again (its window then starts afresh; docs/protocol.md, Replay).
+	for {
+		req, evicted, err := h.open(env, envelope)
+		if !evicted {
+			return req, err
+		}
+	}
+}
+
+func (h *HSM) open(env *Envelope, envelope []byte) (req *Request, evicted bool, err error) {
 	e := h.cache.get(env.SessionID)
 	if e != nil && subtle.ConstantTimeCompare(e.ekt, env.EKT) != 1 {
-		return nil, fmt.Errorf("%w: EKT differs from the session's", ErrAuthentication)
+		return nil, false, fmt.Errorf("%w: EKT differs from the session's", ErrAuthentication)
 	}
 	if e == nil {
 		p, keyID, err := openEKT(h.keys, env.EKT)
 		if err != nil {
-			return nil, err
+			return nil, false, err
 		}
 		if p.SessionID != env.SessionID {
 			clear(p.SK)
-			return nil, ErrSessionMismatch
+			return nil, false, ErrSessionMismatch
 		}
 		e = h.cache.put(env.SessionID, &entry{
 			sk: p.SK, aead: gcm(p.SK), hostID: p.HostID,
@@ -386,44 +397,48 @@ func (h *HSM) Open(envelope []byte) (*Request, error) {
 		})
 	}
 	if _, err := h.keys.Key(e.keyID); err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	now := h.now()
 	if now.Unix() < int64(e.notBefore)-int64(h.maxSkew/time.Second) {
-		return nil, ErrNotYetValid
+		return nil, false, ErrNotYetValid
 	}
 	if now.Unix() >= int64(e.notAfter) {
-		return nil, ErrExpired
+		return nil, false, ErrExpired
 	}
 	if env.HostID != e.hostID {
-		return nil, ErrWrongHost
+		return nil, false, ErrWrongHost
 	}
 	e.mu.Lock()
 	fresh := e.win.fresh(env.Seq)
 	aead := e.aead
 	e.mu.Unlock()
-	if !fresh {
-		return nil, ErrReplay
-	}
 	if aead == nil {
-		return nil, ErrSessionClosed // evicted while we looked
+		return nil, true, nil
+	}
+	if !fresh {
+		return nil, false, ErrReplay
 	}
 	cmd, err := aead.Open(nil, seqNonce(0, env.Seq), env.Ciphertext,
 		envelopeAAD(e.ektHash, env.SessionID, env.HostID, env.Seq, env.Type))
 	if err != nil {
-		return nil, fmt.Errorf("%w: envelope", ErrAuthentication)
+		return nil, false, fmt.Errorf("%w: envelope", ErrAuthentication)
 	}
 	// Check and mark atomically, after authentication: of two copies of
 	// one envelope opened at once, one wins.
 	e.mu.Lock()
+	if e.aead == nil {
+		e.mu.Unlock()
+		return nil, true, nil
+	}
 	if !e.win.fresh(env.Seq) {
 		e.mu.Unlock()
-		return nil, ErrReplay
+		return nil, false, ErrReplay
 	}
 	e.win.mark(env.Seq)
 	e.mu.Unlock()
 	return &Request{
 		SessionID: env.SessionID, HostID: env.HostID, Seq: env.Seq, Type: env.Type, Command: cmd,
-		e: e, reqHash: hash384(envelope),
-	}, nil
+		aead: aead, reqHash: hash384(envelope),
+	}, false, nil
 }

@@ -2,8 +2,11 @@ package session
 
 import (
 	"bytes"
+	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -130,5 +133,43 @@ func TestNoPrefixParses(t *testing.T) {
 				t.Errorf("%s: a %d-byte prefix parses", name, i)
 			}
 		}
+	}
+}
+
+func FuzzParseAlert(f *testing.F) {
+	for _, a := range []*Alert{{Code: 18, Message: "session: sequence number already used or too old"}, {Code: 21}} {
+		b, _ := a.Marshal()
+		f.Add(b)
+	}
+	f.Add([]byte("TRNT\x01\x07\x00\x01\x01\x00"))
+	f.Fuzz(func(t *testing.T, in []byte) {
+		if a, err := ParseAlert(in); err == nil {
+			roundTrips(t, in, a.Marshal)
+			if a.Err() == nil {
+				t.Fatal("an alert stands for no error")
+			}
+		}
+	})
+}
+
+func TestAlertCodes(t *testing.T) {
+	seen := map[uint16]bool{}
+	for _, c := range alertCodes {
+		if seen[c.code] {
+			t.Fatalf("code %d used twice", c.code)
+		}
+		seen[c.code] = true
+		a := AlertFor(fmt.Errorf("wrapped: %w", c.err))
+		if a.Code != c.code {
+			t.Errorf("%v: code %d, want %d", c.err, a.Code, c.code)
+		}
+		if !errors.Is(a.Err(), c.err) {
+			t.Errorf("code %d does not come back as %v", c.code, c.err)
+		}
+	}
+	// An error of no known kind becomes "internal" without its text.
+	a := AlertFor(errors.New("token said something secret-ish"))
+	if a.Code != 21 || strings.Contains(a.Message, "secret") {
+		t.Errorf("unknown error became %+v", a)
 	}
 }

@@ -497,6 +497,33 @@ func TestCacheEvictionRecoversFromEKT(t *testing.T) {
 		roundTrip(t, s, small, []byte("x"))
 	}
 	assert.Equal(t, 2, small.CachedSessions())
+
+	// Sessions evicted and reopened concurrently, including between a
+	// request's Open and its Seal.
+	var wg sync.WaitGroup
+	for i := range 12 {
+		wg.Go(func() {
+			s := ss[i%len(ss)]
+			for range 15 {
+				req, _, err := s.Seal(1, []byte("c"))
+				if !assert.NoError(t, err) {
+					return
+				}
+				r, err := small.Open(req)
+				if !assert.NoError(t, err) {
+					return
+				}
+				resp, err := r.Seal([]byte("r"))
+				if !assert.NoError(t, err) {
+					return
+				}
+				got, err := s.Open(req, resp)
+				assert.NoError(t, err)
+				assert.Equal(t, []byte("r"), got)
+			}
+		})
+	}
+	wg.Wait()
 }
 
 func TestMalformedMessages(t *testing.T) {
@@ -606,4 +633,56 @@ func resignReply(t *testing.T, w *world, hello []byte, r *session.Reply) []byte 
 	sig, err := session.ResignReply(r, hello, w.hsm1Keys.Signing)
 	require.NoError(t, err)
 	return sig
+}
+
+func TestHelloMixedAndEnvelopeMalformed(t *testing.T) {
+	w := newWorld(t)
+	// Q1 from another handshake: Sig1 no longer covers the Hello.
+	_, helloA, err := w.host.Begin()
+	require.NoError(t, err)
+	_, helloB, err := w.host.Begin()
+	require.NoError(t, err)
+	a, err := session.ParseHello(helloA)
+	require.NoError(t, err)
+	b, err := session.ParseHello(helloB)
+	require.NoError(t, err)
+	a.Q1 = b.Q1
+	mixed, err := a.Marshal()
+	require.NoError(t, err)
+	before := w.hsm1.CachedSessions()
+	_, err = w.hsm1.Handshake(mixed)
+	require.ErrorIs(t, err, session.ErrBadSignature)
+	assert.Equal(t, before, w.hsm1.CachedSessions())
+
+	// Envelopes that do not decode.
+	s := w.handshake(w.host, w.hsm1)
+	env, _, err := s.Seal(1, []byte("cmd"))
+	require.NoError(t, err)
+	v2 := bytes.Clone(env)
+	v2[4] = 2
+	_, err = w.hsm1.Open(v2)
+	require.ErrorIs(t, err, session.ErrVersion)
+	for name, in := range map[string][]byte{
+		"truncated":     env[:len(env)-1],
+		"trailing byte": append(bytes.Clone(env), 0),
+		"empty":         nil,
+		"a hello":       helloA,
+	} {
+		_, err := w.hsm1.Open(in)
+		assert.ErrorIs(t, err, session.ErrMalformed, name)
+	}
+	// The untouched envelope still opens: the refusals changed nothing.
+	_, err = w.hsm1.Open(env)
+	require.NoError(t, err)
+
+	// A Reply whose Q2 is not on the curve does not decode.
+	p, hello, err := w.host.Begin()
+	require.NoError(t, err)
+	reply, err := w.hsm1.Handshake(hello)
+	require.NoError(t, err)
+	bad := bytes.Clone(reply)
+	q2 := 6 + 1 + len(w.hsm1ID) // header, v8 HSM ID
+	bad[q2+96] ^= 1
+	_, err = p.Finish(bad)
+	require.ErrorIs(t, err, session.ErrInvalidPoint)
 }
