@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"golang.org/x/crypto/cryptobyte"
+
+	"github.com/trentkms/trent/internal/wire"
 )
 
 // Handshake errors.
@@ -189,11 +191,7 @@ func ParseReply(in []byte) (*Reply, error) {
 }
 
 func addFixed(b *cryptobyte.Builder, v []byte, n int, what string) {
-	if len(v) != n {
-		b.SetError(fmt.Errorf("session: %s must be %d bytes", what, n))
-		return
-	}
-	b.AddBytes(v)
+	wire.AddFixed(b, v, n, "session: "+what)
 }
 
 // readPoint reads an uncompressed P-384 point and checks it is on the

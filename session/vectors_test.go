@@ -1,7 +1,6 @@
 package session
 
 import (
-	"bufio"
 	"bytes"
 	"crypto"
 	"crypto/aes"
@@ -11,16 +10,14 @@ import (
 	"crypto/elliptic"
 	"crypto/sha3"
 	"crypto/sha512"
-	"encoding/hex"
 	"flag"
-	"fmt"
 	"io"
 	"os"
 	"path/filepath"
-	"strconv"
-	"strings"
 	"testing"
 	"time"
+
+	"github.com/trentkms/trent/internal/testvec"
 )
 
 // Known-answer vectors. The generator below runs the protocol code with
@@ -31,72 +28,15 @@ import (
 
 var update = flag.Bool("update", false, "rewrite testdata/ vectors")
 
-// field is one line of a vector file: "name type value", type one of str,
-// u64, hex.
-type field struct {
-	name, typ, value string
-}
+type vector = testvec.Vector
 
-type vector struct {
-	comment []string
-	fields  []field
-}
-
-func (v *vector) str(name, s string) { v.fields = append(v.fields, field{name, "str", s}) }
-func (v *vector) hex(name string, b []byte) {
-	v.fields = append(v.fields, field{name, "hex", hex.EncodeToString(b)})
-}
-func (v *vector) u64(name string, n uint64) {
-	v.fields = append(v.fields, field{name, "u64", strconv.FormatUint(n, 10)})
-}
-
-func (v *vector) encode() []byte {
-	var b bytes.Buffer
-	for _, c := range v.comment {
-		fmt.Fprintf(&b, "comment: %s\n", c)
-	}
-	b.WriteString("expect: success\n\n")
-	for _, f := range v.fields {
-		fmt.Fprintf(&b, "%s %s %s\n", f.name, f.typ, f.value)
-	}
-	return b.Bytes()
-}
-
-// parseVector reads a vector file into name → raw bytes (hex decoded,
-// strings as bytes, u64 as 8 big-endian bytes).
+// parseVector reads a vector file into name → raw bytes.
 func parseVector(t testing.TB, data []byte) map[string][]byte {
-	out := map[string][]byte{}
-	sc := bufio.NewScanner(bytes.NewReader(data))
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
-		line := sc.Text()
-		if line == "" || strings.HasPrefix(line, "comment:") || strings.HasPrefix(line, "expect:") {
-			continue
-		}
-		parts := strings.SplitN(line, " ", 3)
-		if len(parts) != 3 {
-			t.Fatalf("bad vector line %q", line)
-		}
-		switch parts[1] {
-		case "str":
-			out[parts[0]] = []byte(parts[2])
-		case "hex":
-			b, err := hex.DecodeString(parts[2])
-			if err != nil {
-				t.Fatal(err)
-			}
-			out[parts[0]] = b
-		case "u64":
-			n, err := strconv.ParseUint(parts[2], 10, 64)
-			if err != nil {
-				t.Fatal(err)
-			}
-			out[parts[0]] = u64(n)
-		default:
-			t.Fatalf("bad vector type %q", parts[1])
-		}
+	m, err := testvec.Parse(data)
+	if err != nil {
+		t.Fatal(err)
 	}
-	return out
+	return m
 }
 
 // scalar derives a fixed P-384 private scalar from a name.
@@ -243,37 +183,37 @@ func genHandshakeVectors(t testing.TB) map[string]*vector {
 	if err != nil {
 		t.Fatal(err)
 	}
-	hs := &vector{comment: []string{
+	hs := &vector{Comment: []string{
 		"C(2,2) handshake between host-1 and hsm-1 of example-domain version 7 (docs/protocol.md, Handshake).",
 		"Private scalars are SHA-384(\"trent vector key \" || name); randomness is SHAKE256(\"trent vector rng \" || name).",
 		"Signatures are deterministic ECDSA (RFC 6979) so that the bytes are reproducible; an HSM's are random.",
 	}}
-	hs.hex("host_signing_scalar", scalar("host-1 identity"))
-	hs.hex("hsm_signing_scalar", scalar("hsm-1 signing"))
-	hs.hex("d1_scalar", scalar("d1"))
-	hs.hex("d2_scalar", scalar("d2"))
-	hs.hex("host_nonce", readN(detReader("host nonce"), NonceSize))
+	hs.Hex("host_signing_scalar", scalar("host-1 identity"))
+	hs.Hex("hsm_signing_scalar", scalar("hsm-1 signing"))
+	hs.Hex("d1_scalar", scalar("d1"))
+	hs.Hex("d2_scalar", scalar("d2"))
+	hs.Hex("host_nonce", readN(detReader("host nonce"), NonceSize))
 	hsmRnd := readN(detReader("hsm"), NonceSize+SKSize+gcmNonceSize)
-	hs.hex("hsm_random", hsmRnd)
-	hs.hex("dk_id", w.dkID[:])
-	hs.hex("dk", w.dkRaw)
-	hs.u64("time", uint64(vecTime.Unix()))
-	hs.u64("validity_seconds", uint64(DefaultValidity/time.Second))
-	hs.hex("hello", hello)
+	hs.Hex("hsm_random", hsmRnd)
+	hs.Hex("dk_id", w.dkID[:])
+	hs.Hex("dk", w.dkRaw)
+	hs.U64("time", uint64(vecTime.Unix()))
+	hs.U64("validity_seconds", uint64(DefaultValidity/time.Second))
+	hs.Hex("hello", hello)
 
 	// Intermediate values, for implementers.
 	z, _ := d1.ECDH(d2.PublicKey())
 	r, _ := ParseReply(reply)
-	hs.hex("z", z)
+	hs.Hex("z", z)
 	nk := oneStepKDF(z, nkFixedInfo(vecHostID, vecHSMID, d1.PublicKey().Bytes(), d2.PublicKey().Bytes(), readN(detReader("host nonce"), NonceSize), hsmRnd[:NonceSize]))
-	hs.hex("nk", nk)
-	hs.hex("session_id", r.SessionID[:])
+	hs.Hex("nk", nk)
+	hs.Hex("session_id", r.SessionID[:])
 	transcript, _ := r.transcriptPart()
-	hs.hex("transcript_hash", labelled(labelTranscript, hash384(hello), transcript))
-	hs.hex("sk", sess.sk)
-	hs.hex("esk", r.ESK)
-	hs.hex("ekt", r.EKT)
-	hs.hex("reply", reply)
+	hs.Hex("transcript_hash", labelled(labelTranscript, hash384(hello), transcript))
+	hs.Hex("sk", sess.sk)
+	hs.Hex("esk", r.ESK)
+	hs.Hex("ekt", r.EKT)
+	hs.Hex("reply", reply)
 
 	// An envelope and its response under the session.
 	req, _, err := sess.Seal(0x0001, []byte("ping"))
@@ -288,20 +228,20 @@ func genHandshakeVectors(t testing.TB) map[string]*vector {
 	if err != nil {
 		t.Fatal(err)
 	}
-	env := &vector{comment: []string{
+	env := &vector{Comment: []string{
 		"The first envelope of the session of handshake.txt (seq 1, command type 1, command \"ping\")",
 		"and hsm-1's response (\"pong\") (docs/protocol.md, Envelope and Response).",
 	}}
-	env.hex("sk", sess.sk)
-	env.hex("ekt", r.EKT)
-	env.hex("session_id", r.SessionID[:])
-	env.str("host_id", vecHostID)
-	env.u64("seq", 1)
-	env.u64("type", 1)
-	env.hex("command", []byte("ping"))
-	env.hex("envelope", req)
-	env.hex("response_plaintext", []byte("pong"))
-	env.hex("response", resp)
+	env.Hex("sk", sess.sk)
+	env.Hex("ekt", r.EKT)
+	env.Hex("session_id", r.SessionID[:])
+	env.Str("host_id", vecHostID)
+	env.U64("seq", 1)
+	env.U64("type", 1)
+	env.Hex("command", []byte("ping"))
+	env.Hex("envelope", req)
+	env.Hex("response_plaintext", []byte("pong"))
+	env.Hex("response", resp)
 
 	// One-pass C(1,2) from hsm-1 to hsm-1 and hsm-2.
 	dE := vecECDHKey(t, "dE")
@@ -314,31 +254,31 @@ func genHandshakeVectors(t testing.TB) map[string]*vector {
 	if err != nil {
 		t.Fatal(err)
 	}
-	one := &vector{comment: []string{
+	one := &vector{Comment: []string{
 		"One-pass C(1,2) from hsm-1 (static signing key as in handshake.txt) to hsm-1 and hsm-2",
 		"(docs/protocol.md, One-pass C(1,2)); recipients' agreement scalars are given so the wraps can be opened.",
 	}}
-	one.hex("sender_signing_scalar", scalar("hsm-1 signing"))
-	one.hex("de_scalar", scalar("dE"))
-	one.hex("hsm1_agreement_scalar", scalar("hsm-1 agreement"))
-	one.hex("hsm2_agreement_scalar", scalar("hsm-2 agreement"))
-	one.hex("context", ctx)
-	one.hex("payload", payload)
+	one.Hex("sender_signing_scalar", scalar("hsm-1 signing"))
+	one.Hex("de_scalar", scalar("dE"))
+	one.Hex("hsm1_agreement_scalar", scalar("hsm-1 agreement"))
+	one.Hex("hsm2_agreement_scalar", scalar("hsm-2 agreement"))
+	one.Hex("context", ctx)
+	one.Hex("payload", payload)
 	for _, rc := range []struct {
 		id string
 		k  *ecdh.PrivateKey
 	}{{vecHSMID, w.hsmAgree}, {vecHSM2ID, w.hsm2Agree}} {
 		zi, _ := dE.ECDH(rc.k.PublicKey())
-		one.hex("kek_"+rc.id, onePassKEK(zi, vecHSMID, rc.id, dE.PublicKey().Bytes()))
+		one.Hex("kek_"+rc.id, onePassKEK(zi, vecHSMID, rc.id, dE.PublicKey().Bytes()))
 	}
-	one.hex("message", op)
+	one.Hex("message", op)
 	return map[string]*vector{"handshake.txt": hs, "envelope.txt": env, "onepass.txt": one}
 }
 
 func TestVectors(t *testing.T) {
 	for name, v := range genHandshakeVectors(t) {
 		path := filepath.Join("testdata", name)
-		got := v.encode()
+		got := v.Encode()
 		if *update {
 			if err := os.WriteFile(path, got, 0o644); err != nil {
 				t.Fatal(err)

@@ -5,15 +5,18 @@ import (
 	"fmt"
 
 	"golang.org/x/crypto/cryptobyte"
+
+	"github.com/trentkms/trent/internal/wire"
 )
 
 // Every protocol object starts with Magic, the protocol Version and its
 // object type, then its fields in a fixed order. Integers are big-endian.
 // Variable-length fields carry a length prefix and have a documented
-// maximum; nothing may follow the last field.
+// maximum; nothing may follow the last field. (The header and identifier
+// encodings are shared with package quorum through internal/wire.)
 const (
-	Magic   = "TRNT"
-	Version = 1
+	Magic   = wire.Magic
+	Version = wire.Version
 )
 
 // Object types.
@@ -36,14 +39,14 @@ const (
 	tagSize        = 16 // AES-GCM tag
 	gcmNonceSize   = 12
 	ESKSize        = SKSize + tagSize
-	MaxIDLen       = 64      // host, HSM and domain identifiers
-	MaxSigLen      = 104     // DER ECDSA P-384 signature
-	MinSigLen      = 8       // SEQUENCE of two one-byte INTEGERs
-	MaxEKTLen      = 512     // an encoded EKT
-	MaxCommandLen  = 1 << 20 // plaintext of one command or response
-	MaxContextLen  = 1024    // one-pass context
-	MaxPayloadLen  = 1 << 16 // one-pass payload
-	MaxRecipients  = 64      // one-pass recipients
+	MaxIDLen       = wire.MaxIDLen // host, HSM and domain identifiers
+	MaxSigLen      = 104           // DER ECDSA P-384 signature
+	MinSigLen      = 8             // SEQUENCE of two one-byte INTEGERs
+	MaxEKTLen      = 512           // an encoded EKT
+	MaxCommandLen  = 1 << 20       // plaintext of one command or response
+	MaxContextLen  = 1024          // one-pass context
+	MaxPayloadLen  = 1 << 16       // one-pass payload
+	MaxRecipients  = 64            // one-pass recipients
 	maxCiphertext  = MaxCommandLen + tagSize
 	maxEKTCipher   = 256
 	maxPayloadWrap = MaxPayloadLen + tagSize
@@ -58,59 +61,27 @@ var (
 
 func malformed(what string) error { return fmt.Errorf("%w: %s", ErrMalformed, what) }
 
-func addHeader(b *cryptobyte.Builder, typ byte) {
-	b.AddBytes([]byte(Magic))
-	b.AddUint8(Version)
-	b.AddUint8(typ)
-}
+func addHeader(b *cryptobyte.Builder, typ byte) { wire.AddHeader(b, typ) }
 
 // readHeader consumes and checks the header of an object of type typ.
 func readHeader(s *cryptobyte.String, typ byte) error {
-	var magic []byte
-	var v, t uint8
-	if !s.ReadBytes(&magic, len(Magic)) || string(magic) != Magic {
-		return malformed("bad magic")
-	}
-	if !s.ReadUint8(&v) {
-		return malformed("truncated header")
-	}
-	if v != Version {
+	switch r, v := wire.ReadHeader(s, typ); r {
+	case wire.HeaderVersion:
 		return fmt.Errorf("%w: %d", ErrVersion, v)
-	}
-	if !s.ReadUint8(&t) || t != typ {
-		return malformed(fmt.Sprintf("object type %d, want %d", t, typ))
+	case wire.HeaderBad:
+		return malformed("bad header")
 	}
 	return nil
 }
 
-// validID reports whether id is 1 to MaxIDLen printable ASCII bytes with no
-// space: host, HSM and domain identifiers.
-func validID(id string) bool {
-	if len(id) == 0 || len(id) > MaxIDLen {
-		return false
-	}
-	for i := 0; i < len(id); i++ {
-		if id[i] < 0x21 || id[i] > 0x7e {
-			return false
-		}
-	}
-	return true
-}
+func validID(id string) bool { return wire.ValidID(id) }
 
-func addID(b *cryptobyte.Builder, id string) {
-	if !validID(id) {
-		b.SetError(fmt.Errorf("session: invalid identifier %q", id))
-		return
-	}
-	b.AddUint8LengthPrefixed(func(b *cryptobyte.Builder) { b.AddBytes([]byte(id)) })
-}
+func addID(b *cryptobyte.Builder, id string) { wire.AddID(b, id) }
 
 func readID(s *cryptobyte.String, out *string, what string) error {
-	var v cryptobyte.String
-	if !s.ReadUint8LengthPrefixed(&v) || !validID(string(v)) {
+	if !wire.ReadID(s, out) {
 		return malformed(what)
 	}
-	*out = string(v)
 	return nil
 }
 
@@ -132,11 +103,11 @@ func readSig(s *cryptobyte.String, out *[]byte) error {
 }
 
 func readFixed(s *cryptobyte.String, n int, what string) ([]byte, error) {
-	var v []byte
-	if !s.ReadBytes(&v, n) {
+	v, ok := wire.ReadFixed(s, n)
+	if !ok {
 		return nil, malformed(what)
 	}
-	return append([]byte(nil), v...), nil
+	return v, nil
 }
 
 func done(s cryptobyte.String) error {
