@@ -43,22 +43,23 @@ const (
 // after Destroy, after the Token closes, and after the process exits; its
 // value never leaves the token.
 type SecretKey struct {
-	t         *Token
-	h         pkcs11.ObjectHandle
-	typ       KeyType
-	destroyed atomic.Bool
+	t          *Token
+	h          pkcs11.ObjectHandle
+	typ        KeyType
+	exportable bool
+	destroyed  atomic.Bool
 }
 
 // Type is the key's type.
 func (k *SecretKey) Type() KeyType { return k.typ }
 
-func secretTemplate(typ KeyType) ([]*pkcs11.Attribute, error) {
+func secretTemplate(typ KeyType, exportable bool) ([]*pkcs11.Attribute, error) {
 	t := []*pkcs11.Attribute{
 		pkcs11.NewAttribute(pkcs11.CKA_CLASS, pkcs11.CKO_SECRET_KEY),
 		pkcs11.NewAttribute(pkcs11.CKA_TOKEN, false),
 		pkcs11.NewAttribute(pkcs11.CKA_PRIVATE, true),
-		pkcs11.NewAttribute(pkcs11.CKA_SENSITIVE, true),
-		pkcs11.NewAttribute(pkcs11.CKA_EXTRACTABLE, false),
+		pkcs11.NewAttribute(pkcs11.CKA_SENSITIVE, !exportable),
+		pkcs11.NewAttribute(pkcs11.CKA_EXTRACTABLE, exportable),
 	}
 	switch typ {
 	case AES256:
@@ -80,7 +81,7 @@ func secretTemplate(typ KeyType) ([]*pkcs11.Attribute, error) {
 // GenerateSecretKey makes a volatile key of type typ from the token's RNG.
 func (t *Token) GenerateSecretKey(typ KeyType) (*SecretKey, error) {
 	const op = "generate key"
-	tmpl, err := secretTemplate(typ)
+	tmpl, err := secretTemplate(typ, false)
 	if err != nil {
 		return nil, fail(op, ErrInvalidInput, "unknown key type")
 	}
@@ -102,11 +103,24 @@ func (t *Token) GenerateSecretKey(typ KeyType) (*SecretKey, error) {
 }
 
 // ImportSecretKey makes a volatile key of type typ holding the 32 bytes of
-// raw (a domain key unwrapped from a domain token, say). The token gets a
-// copy; the caller clears raw when it no longer needs it.
+// raw. The token gets a copy; the caller clears raw when it no longer needs
+// it. The key is sensitive and not extractable.
 func (t *Token) ImportSecretKey(typ KeyType, raw []byte) (*SecretKey, error) {
+	return t.importSecretKey(typ, raw, false)
+}
+
+// ImportExportableKey is ImportSecretKey for a key whose value must leave
+// the token again under another key: a domain key, which an HSM exports in
+// domain tokens. SoftHSM cannot wrap with AES-GCM, so the value is read
+// back (ExportValue) and sealed in HSM-process memory; such a key is
+// therefore not sensitive and is extractable (docs/hsm-boundary.md).
+func (t *Token) ImportExportableKey(typ KeyType, raw []byte) (*SecretKey, error) {
+	return t.importSecretKey(typ, raw, true)
+}
+
+func (t *Token) importSecretKey(typ KeyType, raw []byte, exportable bool) (*SecretKey, error) {
 	const op = "import key"
-	tmpl, err := secretTemplate(typ)
+	tmpl, err := secretTemplate(typ, exportable)
 	if err != nil {
 		return nil, fail(op, ErrInvalidInput, "unknown key type")
 	}
@@ -125,7 +139,37 @@ func (t *Token) ImportSecretKey(typ KeyType, raw []byte) (*SecretKey, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &SecretKey{t: t, h: h, typ: typ}, nil
+	return &SecretKey{t: t, h: h, typ: typ, exportable: exportable}, nil
+}
+
+// ExportValue returns the value of a key made with ImportExportableKey; the
+// caller seals it at once and clears it. Other keys fail with
+// ErrInvalidInput.
+func (k *SecretKey) ExportValue() ([]byte, error) {
+	const op = "export key"
+	if !k.exportable {
+		return nil, fail(op, ErrInvalidInput, "key is not exportable")
+	}
+	if k.destroyed.Load() {
+		return nil, fail(op, ErrInvalidHandle, "")
+	}
+	var v []byte
+	err := k.t.do(op, func(s pkcs11.SessionHandle) error {
+		attrs, err := k.t.ctx.GetAttributeValue(s, k.h, []*pkcs11.Attribute{pkcs11.NewAttribute(pkcs11.CKA_VALUE, nil)})
+		if err != nil {
+			return err
+		}
+		v = attrs[0].Value
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if len(v) != symKeyLen {
+		clear(v)
+		return nil, fail(op, ErrPKCS11, "key of the wrong length")
+	}
+	return v, nil
 }
 
 // Destroy removes the key from the token. It is idempotent; later uses fail

@@ -83,6 +83,9 @@ func (k PublicKey) Alg() Alg {
 	return ECDSAP384
 }
 
+// ECDSA returns the ECDSA key, or nil for an ML-DSA-87 key.
+func (k PublicKey) ECDSA() *ecdsa.PublicKey { return k.ec }
+
 // Marshal encodes the key: DER SubjectPublicKeyInfo for ECDSA, the 2592-byte
 // FIPS 204 encoding for ML-DSA-87.
 func (k PublicKey) Marshal() ([]byte, error) {

@@ -125,3 +125,41 @@ func openEKT(keys KeyRing, raw []byte) (*ektPlain, [KeyIDSize]byte, error) {
 	}
 	return p, e.KeyID, nil
 }
+
+// ReencryptEKT opens an EKT with the retained domain key it names and seals
+// the same contents under the active domain key with nonce (12 bytes, from
+// the HSM's RNG). An EKT already under the active key is returned as it is.
+// The contents are in HSM-process memory only between the two token calls
+// and are cleared.
+func ReencryptEKT(keys KeyRing, raw, nonce []byte) ([]byte, error) {
+	e, err := ParseEKT(raw)
+	if err != nil {
+		return nil, err
+	}
+	activeID, active, err := keys.Active()
+	if err != nil {
+		return nil, err
+	}
+	if e.KeyID == activeID {
+		return append([]byte(nil), raw...), nil
+	}
+	if len(nonce) != gcmNonceSize {
+		return nil, fmt.Errorf("session: nonce must be %d bytes", gcmNonceSize)
+	}
+	dk, err := keys.Key(e.KeyID)
+	if err != nil {
+		return nil, err
+	}
+	pt, err := dk.Open(e.Nonce[:], e.Ciphertext, ektAAD(e.KeyID))
+	if err != nil {
+		return nil, fmt.Errorf("%w: EKT", ErrAuthentication)
+	}
+	defer clear(pt)
+	ct, err := active.Seal(nonce, pt, ektAAD(activeID))
+	if err != nil {
+		return nil, fmt.Errorf("session: seal EKT: %w", err)
+	}
+	out := &EKT{KeyID: activeID, Ciphertext: ct}
+	copy(out.Nonce[:], nonce)
+	return out.Marshal()
+}

@@ -49,11 +49,12 @@ type Options struct {
 type Node struct {
 	tok  *hsm.Token
 	id   *hsm.Identity
-	dir  *session.StaticDirectory
+	dir  *liveDirectory
 	ring *session.MemoryKeyRing
 	hsm  *session.HSM
 	srv  *session.Server
 	log  *slog.Logger
+	dom  held
 }
 
 // Open opens the node's token and identity and checks it is a member of
@@ -63,9 +64,6 @@ type Node struct {
 func Open(opts Options) (*Node, error) {
 	if opts.Label == "" {
 		opts.Label = DefaultLabel
-	}
-	if opts.View == nil {
-		return nil, errors.New("node: no domain view")
 	}
 	log := opts.Log
 	if log == nil {
@@ -98,18 +96,28 @@ func open(tok *hsm.Token, opts Options, log *slog.Logger) (*Node, error) {
 	if err != nil {
 		return nil, fmt.Errorf("node: %w (run trent hsm init first)", err)
 	}
-	if !slices.ContainsFunc(opts.View.Members, func(m session.Member) bool { return m.ID == id.ID() }) {
-		return nil, fmt.Errorf("node: %s is not a member of domain %q", id.ID(), opts.View.Name)
-	}
-	dir, err := opts.View.Directory()
+	n := &Node{tok: tok, id: id, dir: &liveDirectory{}, ring: session.NewMemoryKeyRing(), log: log}
+	// Until the node holds a domain (View, CreateDomain or Import), its
+	// directory is a domain of its own with no hosts: every Hello is
+	// refused.
+	self := []session.Member{{ID: id.ID(), Signing: id.Signing.PublicKey(), Agreement: id.Agreement.PublicKey()}}
+	dir, err := session.NewStaticDirectory("none", 0, nil, self)
 	if err != nil {
 		return nil, err
 	}
-	n := &Node{tok: tok, id: id, dir: dir, ring: session.NewMemoryKeyRing(), log: log}
+	if opts.View != nil {
+		if !slices.ContainsFunc(opts.View.Members, func(m session.Member) bool { return m.ID == id.ID() }) {
+			return nil, fmt.Errorf("node: %s is not a member of domain %q", id.ID(), opts.View.Name)
+		}
+		if dir, err = opts.View.Directory(); err != nil {
+			return nil, err
+		}
+	}
+	n.dir.p.Store(dir)
 	n.hsm, err = session.NewHSM(session.HSMConfig{
 		ID: id.ID(), Signer: id.Signing,
 		NewEphemeral: func() (session.EphemeralKey, error) { return tok.GenerateEphemeralAgreementKey() },
-		Rand:         tok.Reader(), Dir: dir, Keys: n.ring, Validity: opts.Validity,
+		Rand:         tok.Reader(), Dir: n.dir, Keys: n.ring, Validity: opts.Validity,
 	})
 	if err != nil {
 		return nil, err
@@ -121,7 +129,7 @@ func open(tok *hsm.Token, opts Options, log *slog.Logger) (*Node, error) {
 			log.Info("refused", "hsm", id.ID(), "path", path, "err", err)
 		},
 	}
-	if len(opts.View.Members) == 1 {
+	if opts.View != nil && len(opts.View.Members) == 1 {
 		if _, err := n.newDomainKey(); err != nil {
 			return nil, err
 		}
@@ -215,7 +223,7 @@ func (n *Node) ShareDomainKey(members []session.Member) ([]byte, error) {
 // signature checked against the view) with this node's token-held agreement
 // key, and makes it the active key.
 func (n *Node) AcceptDomainKey(msg []byte) error {
-	raw, ctx, err := session.OpenOnePass(msg, n.dir, n.ID(), n.id.Agreement)
+	raw, ctx, err := session.OpenOnePass(msg, n.dir.p.Load(), n.ID(), n.id.Agreement)
 	if err != nil {
 		return err
 	}
@@ -230,7 +238,10 @@ func (n *Node) AcceptDomainKey(msg []byte) error {
 // calling ready (if not nil) with the bound address. The domain must have
 // this node as its only member (ErrNeedsDomainToken otherwise).
 func Serve(ctx context.Context, opts Options, listen string, ready func(addr string)) error {
-	if opts.View != nil && len(opts.View.Members) > 1 {
+	if opts.View == nil {
+		return errors.New("node: no domain view")
+	}
+	if len(opts.View.Members) > 1 {
 		return ErrNeedsDomainToken
 	}
 	n, err := Open(opts)

@@ -1,0 +1,291 @@
+package domain
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"golang.org/x/crypto/cryptobyte"
+
+	"github.com/trentkms/trent/internal/wire"
+	"github.com/trentkms/trent/quorum"
+	"github.com/trentkms/trent/session"
+)
+
+// Parameters of each command type (docs/protocol.md, Command parameters).
+// Each Params* function encodes; Apply decodes strictly.
+
+// ParamsGenesis encodes CreateDomain's parameters: the initial members,
+// operators, rules, retention and attestation roots (name, version and
+// domain keys come from the command and the HSM).
+func ParamsGenesis(st *State) ([]byte, error) {
+	var b cryptobyte.Builder
+	b.AddUint8(uint8(len(st.Members)))
+	for _, m := range st.Members {
+		addMember(&b, m)
+	}
+	b.AddUint8(uint8(len(st.Operators)))
+	for _, o := range st.Operators {
+		addOperator(&b, o)
+	}
+	addRules(&b, st.Rules)
+	b.AddUint8(uint8(st.Retention))
+	addRoots(&b, st.Roots)
+	return b.Bytes()
+}
+
+// ParamsMember encodes AddMember's parameters.
+func ParamsMember(m session.Member) ([]byte, error) {
+	var b cryptobyte.Builder
+	addMember(&b, m)
+	return b.Bytes()
+}
+
+// ParamsOperator encodes AddOperator's parameters.
+func ParamsOperator(o quorum.Operator) ([]byte, error) {
+	var b cryptobyte.Builder
+	addOperator(&b, o)
+	return b.Bytes()
+}
+
+// ParamsID encodes RemoveMember's and RemoveOperator's parameters.
+func ParamsID(id string) ([]byte, error) {
+	var b cryptobyte.Builder
+	wire.AddID(&b, id)
+	return b.Bytes()
+}
+
+// ParamsRule encodes SetRule's parameters: the command type and its new
+// alternatives.
+func ParamsRule(t quorum.CommandType, alts []quorum.Rule) ([]byte, error) {
+	var b cryptobyte.Builder
+	b.AddUint16(uint16(t))
+	addAlternatives(&b, alts)
+	return b.Bytes()
+}
+
+// ParamsRetention encodes SetRetention's parameters.
+func ParamsRetention(r int) ([]byte, error) {
+	if r < 0 || r > MaxRetention {
+		return nil, fmt.Errorf("domain: retention %d outside 0 to %d", r, MaxRetention)
+	}
+	return []byte{uint8(r)}, nil
+}
+
+// ParamsRoots encodes SetTrustedAttestationRoots' parameters.
+func ParamsRoots(roots [][]byte) ([]byte, error) {
+	var b cryptobyte.Builder
+	addRoots(&b, roots)
+	return b.Bytes()
+}
+
+func addRoots(b *cryptobyte.Builder, roots [][]byte) {
+	b.AddUint8(uint8(len(roots)))
+	for _, r := range roots {
+		b.AddUint16LengthPrefixed(func(b *cryptobyte.Builder) { b.AddBytes(r) })
+	}
+}
+
+func readRoots(s *cryptobyte.String) ([][]byte, error) {
+	var n uint8
+	if !s.ReadUint8(&n) || n > MaxRoots {
+		return nil, malformed("root count")
+	}
+	var out [][]byte
+	for range n {
+		var r cryptobyte.String
+		if !s.ReadUint16LengthPrefixed(&r) || len(r) == 0 || len(r) > MaxRootLen {
+			return nil, malformed("attestation root")
+		}
+		out = append(out, append([]byte(nil), r...))
+	}
+	return out, nil
+}
+
+// ErrCommand means a command cannot apply to the state.
+var ErrCommand = errors.New("domain: command does not apply")
+
+func cannot(format string, a ...any) error {
+	return fmt.Errorf("%w: "+format, append([]any{ErrCommand}, a...)...)
+}
+
+// Genesis builds version 1 of a domain from a CreateDomain command (for
+// state version 0) and the first domain key's record, checking that the
+// command's signatures satisfy the CreateDomain rule of the state it
+// creates, at time now (Unix seconds).
+func Genesis(sc *quorum.SignedCommand, key KeyInfo, now int64) (*State, error) {
+	c, err := quorum.ParseCommand(sc.Command)
+	if err != nil {
+		return nil, err
+	}
+	if c.Type != quorum.CreateDomain || c.StateVersion != 0 {
+		return nil, cannot("genesis needs CreateDomain for state version 0")
+	}
+	s := cryptobyte.String(c.Params)
+	st := &State{Name: c.Domain}
+	var n uint8
+	if !s.ReadUint8(&n) {
+		return nil, malformed("genesis members")
+	}
+	for range n {
+		m, err := readMember(&s)
+		if err != nil {
+			return nil, err
+		}
+		st.Members = append(st.Members, m)
+	}
+	if !s.ReadUint8(&n) {
+		return nil, malformed("genesis operators")
+	}
+	for range n {
+		o, err := readOperator(&s)
+		if err != nil {
+			return nil, err
+		}
+		st.Operators = append(st.Operators, o)
+	}
+	if st.Rules, err = readRules(&s); err != nil {
+		return nil, err
+	}
+	var r uint8
+	if !s.ReadUint8(&r) {
+		return nil, malformed("genesis retention")
+	}
+	st.Retention = int(r)
+	if st.Roots, err = readRoots(&s); err != nil {
+		return nil, err
+	}
+	if !s.Empty() {
+		return nil, malformed("trailing bytes in genesis parameters")
+	}
+	if res := quorum.Evaluate(st.Quorum(), sc.Command, sc.Signatures, unix(now)); res.Outcome != quorum.Satisfied {
+		return nil, res.Err()
+	}
+	key.Active = true
+	key.Created = c.IssuedAt
+	st.Version = 1
+	st.Keys = []KeyInfo{key}
+	if err := st.Validate(); err != nil {
+		return nil, err
+	}
+	return st, nil
+}
+
+// Apply returns the state after command sc, which must be satisfied under
+// st at time now; st is not changed. newKey is the record of the domain key
+// an HSM drew for RotateDomainKeys (ignored for other types). Apply is
+// deterministic: the same inputs give the same state, on every HSM and
+// every host.
+func Apply(st *State, sc *quorum.SignedCommand, newKey *KeyInfo, now int64) (*State, error) {
+	res := quorum.Evaluate(st.Quorum(), sc.Command, sc.Signatures, unix(now))
+	if res.Outcome != quorum.Satisfied {
+		return nil, res.Err()
+	}
+	c, err := quorum.ParseCommand(sc.Command)
+	if err != nil {
+		return nil, err
+	}
+	next := st.Clone()
+	next.Version = st.Version + 1
+	p := cryptobyte.String(c.Params)
+	switch c.Type {
+	case quorum.CreateDomain:
+		return nil, cannot("the domain exists")
+	case quorum.AddMember:
+		m, err := readMember(&p)
+		if err != nil {
+			return nil, err
+		}
+		if _, ok := st.Member(m.ID); ok {
+			return nil, cannot("member %q exists", m.ID)
+		}
+		next.Members = insertSorted(next.Members, m, func(m session.Member) string { return m.ID })
+	case quorum.RemoveMember:
+		var id string
+		if !wire.ReadID(&p, &id) {
+			return nil, malformed("member ID")
+		}
+		i := slices.IndexFunc(next.Members, func(m session.Member) bool { return m.ID == id })
+		if i < 0 {
+			return nil, cannot("no member %q", id)
+		}
+		if len(next.Members) == 1 {
+			return nil, cannot("cannot remove the last member")
+		}
+		next.Members = slices.Delete(next.Members, i, i+1)
+	case quorum.AddOperator:
+		o, err := readOperator(&p)
+		if err != nil {
+			return nil, err
+		}
+		if slices.ContainsFunc(st.Operators, func(x quorum.Operator) bool { return x.ID == o.ID }) {
+			return nil, cannot("operator %q exists", o.ID)
+		}
+		next.Operators = insertSorted(next.Operators, o, func(o quorum.Operator) string { return o.ID })
+	case quorum.RemoveOperator:
+		var id string
+		if !wire.ReadID(&p, &id) {
+			return nil, malformed("operator ID")
+		}
+		i := slices.IndexFunc(next.Operators, func(o quorum.Operator) bool { return o.ID == id })
+		if i < 0 {
+			return nil, cannot("no operator %q", id)
+		}
+		next.Operators = slices.Delete(next.Operators, i, i+1)
+	case quorum.SetRule:
+		var t uint16
+		if !p.ReadUint16(&t) {
+			return nil, malformed("rule type")
+		}
+		alts, err := readAlternatives(&p)
+		if err != nil {
+			return nil, err
+		}
+		if !slices.Contains(quorum.CommandTypes, quorum.CommandType(t)) {
+			return nil, cannot("unknown command type %d", t)
+		}
+		next.Rules[quorum.CommandType(t)] = alts
+	case quorum.RotateDomainKeys:
+		if newKey == nil {
+			return nil, cannot("rotation needs the new domain key's record")
+		}
+		for i := range next.Keys {
+			next.Keys[i].Active = false
+		}
+		k := *newKey
+		k.Active, k.Created = true, c.IssuedAt
+		next.Keys = append(next.Keys, k)
+	case quorum.SetRetention:
+		var r uint8
+		if !p.ReadUint8(&r) || int(r) > MaxRetention {
+			return nil, malformed("retention")
+		}
+		next.Retention = int(r)
+	case quorum.SetTrustedAttestationRoots:
+		if next.Roots, err = readRoots(&p); err != nil {
+			return nil, err
+		}
+	default:
+		return nil, cannot("unknown command type %v", c.Type)
+	}
+	if !p.Empty() {
+		return nil, malformed("trailing bytes in parameters")
+	}
+	// Keep the active key and the newest Retention deactivated ones.
+	if extra := len(next.Keys) - (next.Retention + 1); extra > 0 {
+		next.Keys = slices.Delete(next.Keys, 0, extra)
+	}
+	if err := next.Validate(); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrCommand, err)
+	}
+	return next, nil
+}
+
+func insertSorted[T any](list []T, v T, id func(T) string) []T {
+	i, _ := slices.BinarySearchFunc(list, id(v), func(e T, target string) int { return strings.Compare(id(e), target) })
+	return slices.Insert(list, i, v)
+}
+
+func unix(t int64) time.Time { return time.Unix(t, 0) }

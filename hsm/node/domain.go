@@ -1,0 +1,310 @@
+package node
+
+import (
+	"bytes"
+	"crypto/ecdh"
+	"crypto/ecdsa"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/trentkms/trent/domain"
+	"github.com/trentkms/trent/hsm"
+	"github.com/trentkms/trent/quorum"
+	"github.com/trentkms/trent/session"
+)
+
+// Errors of the domain operations.
+var (
+	ErrNoDomain      = errors.New("node: this HSM holds no domain state")
+	ErrHasDomain     = errors.New("node: this HSM already holds a domain")
+	ErrStaleToken    = errors.New("node: token is not newer than the HSM's state")
+	ErrTokenGap      = errors.New("node: token skips state versions")
+	ErrTokenMismatch = errors.New("node: token's state is not what its command makes of the HSM's state")
+	ErrNotInDomain   = errors.New("node: this HSM is not a member of the token's domain")
+)
+
+// liveDirectory is the session protocol's view of the node's current
+// domain: swapped whole when the domain changes.
+type liveDirectory struct {
+	p atomic.Pointer[session.StaticDirectory]
+}
+
+func (d *liveDirectory) Domain() (string, uint64) { return d.p.Load().Domain() }
+func (d *liveDirectory) HostKey(id string) (*ecdsa.PublicKey, error) {
+	return d.p.Load().HostKey(id)
+}
+func (d *liveDirectory) Member(id string) (*ecdsa.PublicKey, *ecdh.PublicKey, error) {
+	return d.p.Load().Member(id)
+}
+
+// held is the domain as this HSM holds it.
+type held struct {
+	mu    sync.Mutex
+	state *domain.State
+	token []byte
+	keys  map[[session.KeyIDSize]byte]*hsm.SecretKey
+}
+
+func (n *Node) exporter() domain.Exporter {
+	return domain.Exporter{
+		ID: n.ID(), Signer: n.id.Signing, Rand: n.tok.Reader(),
+		NewEphemeral: func() (session.EphemeralKey, error) { return n.tok.GenerateEphemeralAgreementKey() },
+	}
+}
+
+// DomainState returns the domain state the HSM holds (nil if none) and the
+// token it came from.
+func (n *Node) DomainState() (*domain.State, []byte) {
+	n.dom.mu.Lock()
+	defer n.dom.mu.Unlock()
+	return n.dom.state, n.dom.token
+}
+
+// CreateDomain is genesis on this HSM: it checks the CreateDomain command
+// (its signatures against the rule of the state it creates), draws the
+// first domain key in its token, exports the first domain token and adopts
+// it.
+func (n *Node) CreateDomain(sc *quorum.SignedCommand, now time.Time) ([]byte, error) {
+	n.dom.mu.Lock()
+	defer n.dom.mu.Unlock()
+	if n.dom.state != nil {
+		return nil, ErrHasDomain
+	}
+	raw, err := n.tok.Random(session.KeyIDSize + domain.DKSize)
+	if err != nil {
+		return nil, err
+	}
+	defer clear(raw)
+	var id [session.KeyIDSize]byte
+	copy(id[:], raw)
+	st, err := domain.Genesis(sc, domain.KeyInfo{ID: id}, now.Unix())
+	if err != nil {
+		return nil, err
+	}
+	if _, ok := st.Member(n.ID()); !ok {
+		return nil, ErrNotInDomain
+	}
+	token, err := domain.SealToken(st, sc, [][]byte{raw[session.KeyIDSize:]}, n.exporter())
+	if err != nil {
+		return nil, err
+	}
+	if err := n.adopt(st, token, [][]byte{raw[session.KeyIDSize:]}); err != nil {
+		return nil, err
+	}
+	return token, nil
+}
+
+// Export checks sc under the HSM's current state and returns the token of
+// the next state without enacting it: the HSM's own state is unchanged
+// until it imports the token (the four-step change). For RotateDomainKeys
+// it draws the new domain key, which exists only inside the token until
+// imported.
+func (n *Node) Export(sc *quorum.SignedCommand, now time.Time) ([]byte, error) {
+	n.dom.mu.Lock()
+	defer n.dom.mu.Unlock()
+	cur := n.dom.state
+	if cur == nil {
+		return nil, ErrNoDomain
+	}
+	c, err := quorum.ParseCommand(sc.Command)
+	if err != nil {
+		return nil, err
+	}
+	var newKey *domain.KeyInfo
+	var newRaw []byte
+	if c.Type == quorum.RotateDomainKeys {
+		raw, err := n.tok.Random(session.KeyIDSize + domain.DKSize)
+		if err != nil {
+			return nil, err
+		}
+		defer clear(raw)
+		newKey = &domain.KeyInfo{}
+		copy(newKey.ID[:], raw)
+		newRaw = raw[session.KeyIDSize:]
+	}
+	next, err := domain.Apply(cur, sc, newKey, now.Unix())
+	if err != nil {
+		return nil, err
+	}
+	values := make([][]byte, len(next.Keys))
+	defer func() {
+		for _, v := range values {
+			clear(v)
+		}
+	}()
+	for i, k := range next.Keys {
+		if newKey != nil && k.ID == newKey.ID {
+			values[i] = bytes.Clone(newRaw)
+			continue
+		}
+		sk := n.dom.keys[k.ID]
+		if sk == nil {
+			return nil, fmt.Errorf("node: domain key %x not loaded", k.ID)
+		}
+		if values[i], err = sk.ExportValue(); err != nil {
+			return nil, err
+		}
+	}
+	return domain.SealToken(next, sc, values, n.exporter())
+}
+
+// Import checks a token and switches to its state.
+//
+// Trust rule. An HSM with a state accepts only the next version: the
+// exporter must be a member of its current state, and the token's state
+// must be exactly what the token's command, satisfied under the current
+// state, makes of it. An HSM without a state (restarted: its domain keys
+// were session objects; or newly added) accepts a genesis token whose
+// state is what its CreateDomain command makes, or any token signed by a
+// member listed in it, if it lists this HSM too: member HSMs export only
+// states they have checked by quorum, so a member's signature stands for
+// the chain of commands behind it. Either way the HSM must be a member to
+// unwrap the domain keys at all.
+func (n *Node) Import(token []byte, now time.Time) error {
+	p, err := domain.ParseToken(token)
+	if err != nil {
+		return err
+	}
+	if _, ok := p.State.Member(n.ID()); !ok {
+		return ErrNotInDomain
+	}
+	n.dom.mu.Lock()
+	defer n.dom.mu.Unlock()
+	cur := n.dom.state
+	senders := p.State
+	c, err := quorum.ParseCommand(p.Command.Command)
+	if err != nil {
+		return err
+	}
+	switch {
+	case cur != nil:
+		if p.State.Name != cur.Name {
+			return fmt.Errorf("%w: token for domain %q", ErrTokenMismatch, p.State.Name)
+		}
+		if p.State.Version <= cur.Version {
+			return fmt.Errorf("%w: version %d, HSM at %d", ErrStaleToken, p.State.Version, cur.Version)
+		}
+		if p.State.Version != cur.Version+1 {
+			return fmt.Errorf("%w: version %d, HSM at %d", ErrTokenGap, p.State.Version, cur.Version)
+		}
+		if err := p.Verify(cur); err != nil {
+			return err
+		}
+		var newKey *domain.KeyInfo
+		if c.Type == quorum.RotateDomainKeys {
+			k, _ := p.State.ActiveKey()
+			newKey = &k
+		}
+		want, err := domain.Apply(cur, p.Command, newKey, now.Unix())
+		if err != nil {
+			return err
+		}
+		if err := sameState(want, p.Token.State); err != nil {
+			return err
+		}
+		senders = cur
+	case c.Type == quorum.CreateDomain:
+		if err := p.Verify(p.State); err != nil {
+			return err
+		}
+		first := p.State.Keys[0]
+		want, err := domain.Genesis(p.Command, domain.KeyInfo{ID: first.ID}, int64(c.IssuedAt))
+		if err != nil {
+			return err
+		}
+		if err := sameState(want, p.Token.State); err != nil {
+			return err
+		}
+	default:
+		if err := p.Verify(p.State); err != nil {
+			return err
+		}
+	}
+	values, err := p.OpenKeys(senders, n.ID(), n.id.Agreement)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		for _, v := range values {
+			clear(v)
+		}
+	}()
+	return n.adopt(p.State, token, values)
+}
+
+func sameState(want *domain.State, got []byte) error {
+	w, err := want.Marshal()
+	if err != nil {
+		return err
+	}
+	if !bytes.Equal(w, got) {
+		return ErrTokenMismatch
+	}
+	return nil
+}
+
+// adopt loads the domain keys (values in st.Keys order) as session objects,
+// switches the key ring and the directory, and destroys the keys dropped.
+// n.dom.mu is held.
+func (n *Node) adopt(st *domain.State, token []byte, values [][]byte) error {
+	dir, err := st.Directory()
+	if err != nil {
+		return err
+	}
+	keys := map[[session.KeyIDSize]byte]*hsm.SecretKey{}
+	for i, k := range st.Keys {
+		if old := n.dom.keys[k.ID]; old != nil {
+			keys[k.ID] = old
+			continue
+		}
+		sk, err := n.tok.ImportExportableKey(hsm.AES256, values[i])
+		if err != nil {
+			for id, sk := range keys {
+				if n.dom.keys[id] == nil {
+					sk.Destroy()
+				}
+			}
+			return err
+		}
+		keys[k.ID] = sk
+	}
+	for _, k := range st.Keys {
+		n.ring.Add(k.ID, keys[k.ID], k.Active)
+	}
+	for id, sk := range n.dom.keys {
+		if keys[id] == nil {
+			n.ring.Drop(id)
+			sk.Destroy()
+		}
+	}
+	n.dom.keys, n.dom.state, n.dom.token = keys, st, slices.Clone(token)
+	n.dir.p.Store(dir)
+	return nil
+}
+
+// MaxReencryptBatch bounds one ReencryptEKTs call.
+const MaxReencryptBatch = 4096
+
+// ReencryptEKTs re-seals a batch of EKTs under the active domain key
+// (session.ReencryptEKT), drawing all their nonces in one call to the token
+// RNG. The result has one entry per input; an EKT that fails leaves a nil
+// entry and its error in errs.
+func (n *Node) ReencryptEKTs(ekts [][]byte) (out [][]byte, errs []error, err error) {
+	if len(ekts) > MaxReencryptBatch {
+		return nil, nil, fmt.Errorf("node: batch of %d EKTs exceeds %d", len(ekts), MaxReencryptBatch)
+	}
+	nonces, err := n.tok.Random(max(1, len(ekts)*12))
+	if err != nil {
+		return nil, nil, err
+	}
+	out = make([][]byte, len(ekts))
+	errs = make([]error, len(ekts))
+	for i, e := range ekts {
+		out[i], errs[i] = session.ReencryptEKT(n.ring, e, nonces[i*12:i*12+12])
+	}
+	return out, errs, nil
+}
