@@ -23,7 +23,7 @@ const (
 
 // Limits.
 const (
-	MaxMembers        = 64
+	MaxMembers        = 255 // a u8 count; one-pass C(1,2) reaches as many
 	MaxOperators      = 64
 	MaxRoles          = 16
 	MaxAlternatives   = 8

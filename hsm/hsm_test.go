@@ -500,3 +500,31 @@ func TestStoreIsIdempotent(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, s, again)
 }
+
+func TestExportableKeys(t *testing.T) {
+	tok := softhsmtest.NewToken(t)
+	raw := bytes.Repeat([]byte{9}, 32)
+	k, err := tok.ImportExportableKey(hsm.AES256, raw)
+	require.NoError(t, err)
+	v, err := k.ExportValue()
+	require.NoError(t, err)
+	assert.Equal(t, raw, v)
+	ct, err := k.Seal(make([]byte, 12), []byte("x"), nil)
+	require.NoError(t, err)
+	pt, err := k.Open(make([]byte, 12), ct, nil)
+	require.NoError(t, err)
+	assert.Equal(t, []byte("x"), pt)
+
+	// Ordinary keys never give their value.
+	plain, err := tok.ImportSecretKey(hsm.AES256, raw)
+	require.NoError(t, err)
+	_, err = plain.ExportValue()
+	require.ErrorIs(t, err, hsm.ErrInvalidInput)
+	gen, err := tok.GenerateSecretKey(hsm.AES256)
+	require.NoError(t, err)
+	_, err = gen.ExportValue()
+	require.ErrorIs(t, err, hsm.ErrInvalidInput)
+	require.NoError(t, k.Destroy())
+	_, err = k.ExportValue()
+	require.ErrorIs(t, err, hsm.ErrInvalidHandle)
+}

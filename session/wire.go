@@ -46,7 +46,7 @@ const (
 	MaxCommandLen  = 1 << 20       // plaintext of one command or response
 	MaxContextLen  = 1024          // one-pass context
 	MaxPayloadLen  = 1 << 16       // one-pass payload
-	MaxRecipients  = 64            // one-pass recipients
+	MaxRecipients  = 255           // one-pass recipients (a u8 count)
 	maxCiphertext  = MaxCommandLen + tagSize
 	maxEKTCipher   = 256
 	maxPayloadWrap = MaxPayloadLen + tagSize

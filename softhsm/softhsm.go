@@ -90,8 +90,10 @@ func CreateWithModule(dir, module string) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("softhsm: data dir: %w", err)
 	}
-	if strings.ContainsAny(abs, "\n\r") {
-		return nil, fmt.Errorf("softhsm: data dir %q: path contains a line break", abs)
+	// SoftHSM's configuration syntax cuts a value at '=' and '#' (checked
+	// with SoftHSM 2.6.1) and at a line break.
+	if strings.ContainsAny(abs, "\n\r=#") {
+		return nil, fmt.Errorf("softhsm: data dir %q: SoftHSM cannot use a path containing '=', '#' or a line break", abs)
 	}
 	s := &Store{
 		Dir:      abs,

@@ -51,8 +51,10 @@ func TestCreateWritesConf(t *testing.T) {
 	assert.Equal(t, os.FileMode(0o600), fi.Mode().Perm())
 	assert.Equal(t, []string{softhsm.EnvConf + "=" + s.ConfPath}, s.ModuleConfig().Env)
 
-	_, err = softhsm.Create("bad\ndir")
-	require.Error(t, err)
+	for _, bad := range []string{"bad\ndir", "a=b", "a#b"} {
+		_, err = softhsm.Create(filepath.Join(t.TempDir(), bad))
+		require.ErrorContains(t, err, "SoftHSM cannot use", bad)
+	}
 }
 
 // Several tokens in one data dir, used at once through one module instance:

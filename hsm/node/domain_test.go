@@ -28,7 +28,7 @@ type op struct {
 	qop quorum.Operator
 }
 
-func (o *op) sign(t *testing.T, cmd []byte) quorum.Signature {
+func (o *op) sign(t testing.TB, cmd []byte) quorum.Signature {
 	var sig quorum.Signature
 	var err error
 	if o.ml != nil {
@@ -40,7 +40,7 @@ func (o *op) sign(t *testing.T, cmd []byte) quorum.Signature {
 	return sig
 }
 
-func ecOp(t *testing.T, id, role string) *op {
+func ecOp(t testing.TB, id, role string) *op {
 	k, err := ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
 	require.NoError(t, err)
 	pk, err := quorum.NewECDSAKey(&k.PublicKey)
@@ -48,7 +48,7 @@ func ecOp(t *testing.T, id, role string) *op {
 	return &op{id: id, ec: k, qop: quorum.Operator{ID: id, Role: role, Key: pk}}
 }
 
-func mlOp(t *testing.T, id, role string) *op {
+func mlOp(t testing.TB, id, role string) *op {
 	pub, priv, err := mldsa87.GenerateKey(rand.Reader)
 	require.NoError(t, err)
 	pk, err := quorum.NewMLDSAKey(pub)
@@ -59,7 +59,7 @@ func mlOp(t *testing.T, id, role string) *op {
 // ceremony is a domain on real tokens: four HSM nodes in one SoftHSM data
 // dir, operators alice and bob (ECDSA) and carol (ML-DSA-87), and host-1.
 type ceremony struct {
-	t                 *testing.T
+	t                 testing.TB
 	dir               string
 	nodes             []*node.Node
 	alice, bob, carol *op
@@ -68,7 +68,7 @@ type ceremony struct {
 	nonce             byte
 }
 
-func newCeremony(t *testing.T) *ceremony {
+func newCeremony(t testing.TB) *ceremony {
 	store := softhsmtest.NewStore(t)
 	c := &ceremony{t: t, dir: store.Dir, now: time.Now(),
 		alice: ecOp(t, "alice", quorum.RoleKMSOperator), bob: ecOp(t, "bob", quorum.RoleKMSOperator),
@@ -131,7 +131,7 @@ func version(n *node.Node) uint64 {
 }
 
 // session makes a session with one node and checks another serves it.
-func (c *ceremony) session(t *testing.T, made, served *node.Node) *session.Session {
+func (c *ceremony) session(t testing.TB, made, served *node.Node) *session.Session {
 	st, _ := made.DomainState()
 	dir, err := st.Directory()
 	require.NoError(t, err)

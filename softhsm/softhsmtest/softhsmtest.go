@@ -8,6 +8,7 @@
 package softhsmtest
 
 import (
+	"os"
 	"testing"
 
 	"github.com/trentkms/trent/hsm"
@@ -21,9 +22,16 @@ const (
 )
 
 // NewStore returns a fresh SoftHSM data dir for t, removed when t ends.
+// (Not t.TempDir: its name comes from the test's, and a sub-test named
+// "members=3" would give a path SoftHSM cannot use.)
 func NewStore(t testing.TB) *softhsm.Store {
 	t.Helper()
-	s, err := softhsm.Create(t.TempDir())
+	dir, err := os.MkdirTemp("", "softhsmtest-")
+	if err != nil {
+		t.Fatalf("softhsmtest: %v", err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	s, err := softhsm.Create(dir)
 	if err != nil {
 		t.Fatalf("softhsmtest: %v", err)
 	}
