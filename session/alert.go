@@ -21,6 +21,11 @@ var ErrUnknownCommand = errors.New("session: unknown command type")
 // ErrInternal means the HSM failed for a reason of its own (its token, say).
 var ErrInternal = errors.New("session: internal HSM error")
 
+// ErrRefused means the HSM refused a well-formed request for a reason of
+// the command's own (a quorum not met, a stale domain token); the Alert's
+// message says which. Command handlers wrap such errors in it.
+var ErrRefused = errors.New("session: request refused")
+
 // alertCodes is the wire code of each sentinel; docs/protocol.md lists them.
 var alertCodes = []struct {
 	code uint16
@@ -31,7 +36,7 @@ var alertCodes = []struct {
 	{9, ErrBadSignature}, {10, ErrBadReply}, {11, ErrAuthentication}, {12, ErrKeyNotRetained},
 	{13, ErrNoActiveKey}, {14, ErrExpired}, {15, ErrNotYetValid}, {16, ErrWrongHost},
 	{17, ErrSessionMismatch}, {18, ErrReplay}, {19, ErrNotRecipient}, {20, ErrUnknownCommand},
-	{21, ErrInternal}, {22, ErrSessionClosed},
+	{21, ErrInternal}, {22, ErrSessionClosed}, {23, ErrRefused},
 }
 
 // Alert is a refusal on the wire.

@@ -40,10 +40,20 @@ const (
 // opened request and returns the response plaintext.
 type CommandHandler func(r *Request) ([]byte, error)
 
+// PostHandler serves a path of Server.Posts.
+type PostHandler struct {
+	Limit int64
+	Serve func(body []byte) ([]byte, error)
+}
+
 // Server serves the protocol for one HSM over HTTP/2.
 type Server struct {
 	HSM      *HSM
 	Commands map[uint16]CommandHandler
+	// Posts serves other paths outside sessions, for objects that
+	// authenticate themselves (a domain token is signed by a member HSM):
+	// the body, at most Limit bytes, in; the response body out.
+	Posts map[string]PostHandler
 	// OnError, if set, is told of every refusal (for logs: errors carry no
 	// secrets).
 	OnError func(path string, err error)
@@ -57,11 +67,14 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var limit int64
-	switch r.URL.Path {
-	case PathHello:
+	post, isPost := s.Posts[r.URL.Path]
+	switch {
+	case r.URL.Path == PathHello:
 		limit = maxHelloBody
-	case PathEnvelope:
+	case r.URL.Path == PathEnvelope:
 		limit = maxEnvelopeBody
+	case isPost:
+		limit = post.Limit
 	default:
 		http.NotFound(w, r)
 		return
@@ -72,11 +85,13 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var out []byte
-	switch r.URL.Path {
-	case PathHello:
+	switch {
+	case r.URL.Path == PathHello:
 		out, err = s.HSM.Handshake(body)
-	case PathEnvelope:
+	case r.URL.Path == PathEnvelope:
 		out, err = s.serveEnvelope(body)
+	default:
+		out, err = post.Serve(body)
 	}
 	if err != nil {
 		s.refuse(w, r.URL.Path, err)
@@ -370,6 +385,13 @@ func (c *Client) drop(ls *liveSession) {
 		c.cur = nil
 		c.retire(ls)
 	}
+}
+
+// Post sends body to path of the HSM at URL index i outside any session
+// (for self-authenticating objects, such as domain tokens) and returns the
+// response body.
+func (c *Client) Post(ctx context.Context, i int, path string, body []byte, limit int64) ([]byte, error) {
+	return c.post(ctx, c.cfg.URLs[i%len(c.cfg.URLs)]+path, body, limit)
 }
 
 // post sends body and returns the 200 body, or the Alert's error.

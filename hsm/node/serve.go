@@ -123,12 +123,15 @@ func open(tok *hsm.Token, opts Options, log *slog.Logger) (*Node, error) {
 		return nil, err
 	}
 	n.srv = &session.Server{
-		HSM:      n.hsm,
-		Commands: map[uint16]session.CommandHandler{CmdPing: ping},
+		HSM: n.hsm,
+		Posts: map[string]session.PostHandler{
+			PathToken: {Limit: MaxTokenSize, Serve: n.importToken},
+		},
 		OnError: func(path string, err error) {
 			log.Info("refused", "hsm", id.ID(), "path", path, "err", err)
 		},
 	}
+	n.srv.Commands = n.commands()
 	if opts.View != nil && len(opts.View.Members) == 1 {
 		if _, err := n.newDomainKey(); err != nil {
 			return nil, err
