@@ -47,3 +47,13 @@ for i in $(seq "$count"); do
 done
 go run "$benchstat" -col /impl -filter '.name:Handshake' bench/session.txt | tee bench/session-benchstat.txt
 go run "$benchstat" -filter '-.name:Handshake' bench/session.txt | tee -a bench/session-benchstat.txt
+
+echo
+echo "domain tokens (3, 10, 100 members) and EKT re-encryption (GOMAXPROCS 1)"
+go test -c -o bench/node.test ./hsm/node/
+: > bench/node.txt
+for i in $(seq "$count"); do
+  echo "bench: node pass $i/$count" >&2
+  ./bench/node.test -test.run '^$' -test.bench . -test.count 1 -test.cpu 1 | tee -a bench/node.txt
+done
+go run "$benchstat" bench/node.txt | tee bench/node-benchstat.txt

@@ -360,6 +360,32 @@ func TestMembershipAndTamperedTokens(t *testing.T) {
 	assert.Equal(t, uint64(0), version(h2))
 	require.NoError(t, h2.Import(good, c.now))
 
+	// A token signed by an HSM that is not a member: hsm-4 is, by now; use a
+	// fresh one.
+	outsider := c.open("outsider")
+	cur, _ := h1.DomainState()
+	ret4, err := domain.ParamsRetention(4)
+	require.NoError(t, err)
+	cmd4 := c.command(cur.Version, quorum.SetRetention, ret4, c.alice, c.bob)
+	next, err := domain.Apply(cur, cmd4, nil, c.now.Unix())
+	require.NoError(t, err)
+	fromOutsider, err := domain.SealToken(next, cmd4, values, outsider.Exporter())
+	require.NoError(t, err)
+	require.ErrorIs(t, h1.Import(fromOutsider, c.now), domain.ErrTokenExporter, "stateful")
+	stateless := c.open("hsm-1-view")
+	require.Error(t, stateless.Import(fromOutsider, c.now))
+
+	// A command for another domain.
+	other := c.command(3, quorum.RotateDomainKeys, nil, c.host)
+	oc, err := quorum.ParseCommand(other.Command)
+	require.NoError(t, err)
+	oc.Domain = "other"
+	other.Command, err = oc.Marshal()
+	require.NoError(t, err)
+	require.NoError(t, other.Add(c.host.sign(t, other.Command)))
+	_, err = h1.Export(other, c.now)
+	require.ErrorIs(t, err, quorum.ErrWrongDomain)
+
 	// A token altered after signing.
 	altered := append([]byte(nil), tok...)
 	altered[len(altered)/2] ^= 1
