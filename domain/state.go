@@ -248,11 +248,8 @@ func ParseState(in []byte) (*State, error) {
 }
 
 func readState(s *cryptobyte.String) (*State, error) {
-	switch r, v := wire.ReadHeader(s, TypeState); r {
-	case wire.HeaderVersion:
-		return nil, fmt.Errorf("%w: %d", ErrVersion, v)
-	case wire.HeaderBad:
-		return nil, malformed("bad header")
+	if err := wire.CheckHeader(s, TypeState, ErrMalformed, ErrVersion); err != nil {
+		return nil, err
 	}
 	st := &State{}
 	var n uint8

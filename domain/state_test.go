@@ -2,14 +2,10 @@ package domain
 
 import (
 	"bytes"
-	"crypto"
 	"crypto/ecdh"
 	"crypto/ecdsa"
 	"crypto/elliptic"
-	"crypto/sha3"
-	"crypto/sha512"
 	"flag"
-	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -26,35 +22,16 @@ import (
 
 var update = flag.Bool("update", false, "rewrite testdata/ vectors")
 
-func scalar(name string) []byte {
-	d := sha512.Sum384([]byte("trent vector key " + name))
-	return d[:]
-}
+var (
+	scalar    = testvec.Scalar
+	detReader = testvec.Reader
+	readN     = testvec.ReadN
+)
 
-func detReader(name string) io.Reader {
-	h := sha3.NewSHAKE256()
-	h.Write([]byte("trent vector rng " + name))
-	return h
-}
-
-type detSigner struct{ k *ecdsa.PrivateKey }
-
-func (s detSigner) Public() crypto.PublicKey { return s.k.Public() }
-func (s detSigner) Sign(_ io.Reader, d []byte, o crypto.SignerOpts) ([]byte, error) {
-	return s.k.Sign(nil, d, o)
-}
-
-type softEph struct{ k *ecdh.PrivateKey }
-
-func (e softEph) PublicKey() *ecdh.PublicKey { return e.k.PublicKey() }
-func (e softEph) ECDH(p []byte) ([]byte, error) {
-	pk, err := ecdh.P384().NewPublicKey(p)
-	if err != nil {
-		return nil, err
-	}
-	return e.k.ECDH(pk)
-}
-func (e softEph) Destroy() error { return nil }
+type (
+	detSigner = testvec.Signer
+	softEph   = testvec.Ephemeral
+)
 
 type vecMember struct {
 	sign  *ecdsa.PrivateKey
@@ -157,14 +134,14 @@ func genTokenVector(t testing.TB) *testvec.Vector {
 	c.Params = params
 	copy(c.Nonce[:], "genesis nonce...")
 	cmd, _ := c.Marshal()
-	sa, _ := quorum.SignECDSA("alice", detSigner{alice}, cmd)
+	sa, _ := quorum.SignECDSA("alice", detSigner{K: alice}, cmd)
 	sc, _ := quorum.SignMLDSA("carol", carol, cmd, true)
 	signed := &quorum.SignedCommand{Command: cmd, Signatures: []quorum.Signature{sa, sc}}
 	dk := readN(detReader("dk"), DKSize)
 	eph, _ := ecdh.P384().NewPrivateKey(scalar("dE token"))
 	tok, err := SealToken(st, signed, [][]byte{dk}, Exporter{
-		ID: ms[0].m.ID, Signer: detSigner{ms[0].sign}, Rand: detReader("token"),
-		NewEphemeral: func() (session.EphemeralKey, error) { return softEph{eph}, nil },
+		ID: ms[0].m.ID, Signer: detSigner{K: ms[0].sign}, Rand: detReader("token"),
+		NewEphemeral: func() (session.EphemeralKey, error) { return softEph{K: eph}, nil },
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -197,27 +174,12 @@ func mustMarshal(t testing.TB, sc *quorum.SignedCommand) []byte {
 	return b
 }
 
-func readN(r io.Reader, n int) []byte {
-	b := make([]byte, n)
-	io.ReadFull(r, b)
-	return b
-}
-
 func TestTokenVector(t *testing.T) {
-	got := genTokenVector(t).Encode()
 	path := filepath.Join("testdata", "token.txt")
-	if *update {
-		os.MkdirAll("testdata", 0o755)
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	testvec.Check(t, path, genTokenVector(t), *update)
 	want, err := os.ReadFile(path)
 	if err != nil {
-		t.Fatalf("%v (run go test -run TestTokenVector -update)", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Fatal("regenerated token vector differs from the file")
+		t.Fatal(err)
 	}
 	// The token opens for each member with its agreement key, and its
 	// genesis command makes its state.
@@ -231,7 +193,7 @@ func TestTokenVector(t *testing.T) {
 	}
 	for _, name := range []string{"hsm-1", "hsm-2"} {
 		m := newVecMember(t, name)
-		keys, err := p.OpenKeys(p.State, m.m.ID, softEph{m.agree})
+		keys, err := p.OpenKeys(p.State, m.m.ID, softEph{K: m.agree})
 		if err != nil {
 			t.Fatal(name, err)
 		}

@@ -5,7 +5,6 @@ import (
 	"crypto/aes"
 	"crypto/cipher"
 	"crypto/ecdsa"
-	"crypto/sha512"
 	"errors"
 	"fmt"
 	"io"
@@ -86,11 +85,8 @@ type Parsed struct {
 // It checks encodings only; Verify checks the exporter's signature.
 func ParseToken(in []byte) (*Parsed, error) {
 	s := cryptobyte.String(in)
-	switch r, v := wire.ReadHeader(&s, TypeToken); r {
-	case wire.HeaderVersion:
-		return nil, fmt.Errorf("%w: %d", ErrVersion, v)
-	case wire.HeaderBad:
-		return nil, malformed("bad token header")
+	if err := wire.CheckHeader(&s, TypeToken, ErrMalformed, ErrVersion); err != nil {
+		return nil, err
 	}
 	t := &Token{}
 	var state, keys, dkek, cmd, sig cryptobyte.String
@@ -137,15 +133,7 @@ func (p *Parsed) Verify(signers *State) error {
 	return nil
 }
 
-func labelledHash(label string, parts ...[]byte) []byte {
-	h := sha512.New384()
-	h.Write([]byte(label))
-	h.Write([]byte{0})
-	for _, p := range parts {
-		h.Write(p)
-	}
-	return h.Sum(nil)
-}
+func labelledHash(label string, parts ...[]byte) []byte { return wire.LabelledHash(label, parts...) }
 
 func keysAAD(state []byte) []byte {
 	return append(append([]byte(labelTokenKeys), 0), labelledHash(labelTokenKeys, state)...)

@@ -80,13 +80,7 @@ var (
 func malformed(what string) error { return fmt.Errorf("%w: %s", ErrMalformed, what) }
 
 func readHeader(s *cryptobyte.String, typ byte) error {
-	switch r, v := wire.ReadHeader(s, typ); r {
-	case wire.HeaderVersion:
-		return fmt.Errorf("%w: %d", ErrVersion, v)
-	case wire.HeaderBad:
-		return malformed("bad header")
-	}
-	return nil
+	return wire.CheckHeader(s, typ, ErrMalformed, ErrVersion)
 }
 
 // Command is an operator command, as proposed and signed.

@@ -4,12 +4,13 @@ import (
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
-	"crypto/sha512"
 	"crypto/x509"
 	"errors"
 	"fmt"
 
 	"github.com/cloudflare/circl/sign/mldsa/mldsa87"
+
+	"github.com/trentkms/trent/internal/wire"
 )
 
 // Alg is an operator signature algorithm.
@@ -146,13 +147,7 @@ func (k PublicKey) verify(command []byte, sig Signature) bool {
 	return false
 }
 
-func commandDigest(command []byte) []byte {
-	h := sha512.New384()
-	h.Write([]byte(labelCommand))
-	h.Write([]byte{0})
-	h.Write(command)
-	return h.Sum(nil)
-}
+func commandDigest(command []byte) []byte { return wire.LabelledHash(labelCommand, command) }
 
 // SignECDSA signs an encoded command with an ECDSA P-384 key: a file key
 // (*ecdsa.PrivateKey) or one in a token (an hsm.SigningKey).

@@ -2,12 +2,10 @@ package quorum
 
 import (
 	"bytes"
-	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/sha512"
 	"flag"
-	"io"
 	"os"
 	"path/filepath"
 	"testing"
@@ -23,12 +21,7 @@ import (
 
 var update = flag.Bool("update", false, "rewrite testdata/ vectors")
 
-type detSigner struct{ k *ecdsa.PrivateKey }
-
-func (s detSigner) Public() crypto.PublicKey { return s.k.Public() }
-func (s detSigner) Sign(_ io.Reader, d []byte, o crypto.SignerOpts) ([]byte, error) {
-	return s.k.Sign(nil, d, o)
-}
+type detSigner = testvec.Signer
 
 func genVectors(t testing.TB) map[string]*testvec.Vector {
 	scalar := sha512.Sum384([]byte("trent vector key alice"))
@@ -47,7 +40,7 @@ func genVectors(t testing.TB) map[string]*testvec.Vector {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sa, err := SignECDSA("alice", detSigner{alice}, cmd)
+	sa, err := SignECDSA("alice", detSigner{K: alice}, cmd)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -85,21 +78,7 @@ func genVectors(t testing.TB) map[string]*testvec.Vector {
 
 func TestVectors(t *testing.T) {
 	for name, v := range genVectors(t) {
-		path := filepath.Join("testdata", name)
-		got := v.Encode()
-		if *update {
-			if err := os.WriteFile(path, got, 0o644); err != nil {
-				t.Fatal(err)
-			}
-			continue
-		}
-		want, err := os.ReadFile(path)
-		if err != nil {
-			t.Fatalf("%s: %v (run go test -run TestVectors -update)", name, err)
-		}
-		if !bytes.Equal(got, want) {
-			t.Errorf("%s: regenerated vector differs from the file", name)
-		}
+		testvec.Check(t, filepath.Join("testdata", name), v, *update)
 	}
 	// The vector's signatures verify with the published keys.
 	data, _ := os.ReadFile(filepath.Join("testdata", "command.txt"))

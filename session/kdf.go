@@ -8,6 +8,8 @@ import (
 	"crypto/sha512"
 	"encoding/binary"
 	"fmt"
+
+	"github.com/trentkms/trent/internal/wire"
 )
 
 // Context labels. Every signature and every KDF of the protocol binds one,
@@ -28,15 +30,7 @@ const (
 )
 
 // labelled hashes label ‖ 0x00 ‖ parts with SHA-384.
-func labelled(label string, parts ...[]byte) []byte {
-	h := sha512.New384()
-	h.Write([]byte(label))
-	h.Write([]byte{0})
-	for _, p := range parts {
-		h.Write(p)
-	}
-	return h.Sum(nil)
-}
+func labelled(label string, parts ...[]byte) []byte { return wire.LabelledHash(label, parts...) }
 
 func hash384(b []byte) []byte {
 	d := sha512.Sum384(b)

@@ -1,18 +1,12 @@
 package session
 
 import (
-	"bytes"
-	"crypto"
 	"crypto/aes"
 	"crypto/cipher"
 	"crypto/ecdh"
 	"crypto/ecdsa"
 	"crypto/elliptic"
-	"crypto/sha3"
-	"crypto/sha512"
 	"flag"
-	"io"
-	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -39,11 +33,7 @@ func parseVector(t testing.TB, data []byte) map[string][]byte {
 	return m
 }
 
-// scalar derives a fixed P-384 private scalar from a name.
-func scalar(name string) []byte {
-	d := sha512.Sum384([]byte("trent vector key " + name))
-	return d[:]
-}
+var scalar = testvec.Scalar
 
 func vecSigningKey(t testing.TB, name string) *ecdsa.PrivateKey {
 	k, err := ecdsa.ParseRawPrivateKey(elliptic.P384(), scalar(name))
@@ -61,28 +51,11 @@ func vecECDHKey(t testing.TB, name string) *ecdh.PrivateKey {
 	return k
 }
 
-// detSigner signs with RFC 6979 deterministic nonces (crypto/ecdsa does so
-// when given no random source).
-type detSigner struct{ k *ecdsa.PrivateKey }
-
-func (s detSigner) Public() crypto.PublicKey { return s.k.Public() }
-func (s detSigner) Sign(_ io.Reader, digest []byte, opts crypto.SignerOpts) ([]byte, error) {
-	return s.k.Sign(nil, digest, opts)
-}
+type detSigner = testvec.Signer
 
 // softEphemeral is an ephemeral ECDH key in Go memory: vectors only (in an
 // HSM d2 and dE are token session objects).
-type softEphemeral struct{ k *ecdh.PrivateKey }
-
-func (e softEphemeral) PublicKey() *ecdh.PublicKey { return e.k.PublicKey() }
-func (e softEphemeral) ECDH(peer []byte) ([]byte, error) {
-	p, err := ecdh.P384().NewPublicKey(peer)
-	if err != nil {
-		return nil, ErrInvalidPoint
-	}
-	return e.k.ECDH(p)
-}
-func (e softEphemeral) Destroy() error { return nil }
+type softEphemeral = testvec.Ephemeral
 
 // softDK is a domain key in Go memory: vectors only (in an HSM, DKs are
 // token session objects).
@@ -98,18 +71,10 @@ func (k softDK) Seal(nonce, pt, aad []byte) ([]byte, error) {
 }
 func (k softDK) Open(nonce, ct, aad []byte) ([]byte, error) { return k.a.Open(nil, nonce, ct, aad) }
 
-// detReader is SHAKE256 of a name: fixed "randomness".
-func detReader(name string) io.Reader {
-	h := sha3.NewSHAKE256()
-	h.Write([]byte("trent vector rng " + name))
-	return h
-}
-
-func readN(r io.Reader, n int) []byte {
-	b := make([]byte, n)
-	io.ReadFull(r, b)
-	return b
-}
+var (
+	detReader = testvec.Reader
+	readN     = testvec.ReadN
+)
 
 var vecTime = time.Unix(1767225600, 0) // 2026-01-01T00:00:00Z
 
@@ -159,13 +124,13 @@ func genHandshakeVectors(t testing.TB) map[string]*vector {
 	d1 := vecECDHKey(t, "d1")
 	d2 := vecECDHKey(t, "d2")
 	host := &Host{
-		ID: vecHostID, Signer: detSigner{w.hostKey}, Dir: w.dir,
+		ID: vecHostID, Signer: detSigner{K: w.hostKey}, Dir: w.dir,
 		Now: func() time.Time { return vecTime }, Rand: detReader("host nonce"),
 		NewEphemeral: func() (*ecdh.PrivateKey, error) { return d1, nil },
 	}
 	h, err := NewHSM(HSMConfig{
-		ID: vecHSMID, Signer: detSigner{w.hsmKey}, Rand: detReader("hsm"),
-		NewEphemeral: func() (EphemeralKey, error) { return softEphemeral{d2}, nil },
+		ID: vecHSMID, Signer: detSigner{K: w.hsmKey}, Rand: detReader("hsm"),
+		NewEphemeral: func() (EphemeralKey, error) { return softEphemeral{K: d2}, nil },
 		Dir:          w.dir, Keys: w.keys, Now: func() time.Time { return vecTime },
 	})
 	if err != nil {
@@ -247,7 +212,7 @@ func genHandshakeVectors(t testing.TB) map[string]*vector {
 	dE := vecECDHKey(t, "dE")
 	payload := readN(detReader("dkek"), 32)
 	ctx := []byte("example-domain version 8 DKEK")
-	op, err := SealOnePass(vecHSMID, detSigner{w.hsmKey}, softEphemeral{dE}, ctx, payload, []Recipient{
+	op, err := SealOnePass(vecHSMID, detSigner{K: w.hsmKey}, softEphemeral{K: dE}, ctx, payload, []Recipient{
 		{ID: vecHSM2ID, Agreement: w.hsm2Agree.PublicKey()},
 		{ID: vecHSMID, Agreement: w.hsmAgree.PublicKey()},
 	})
@@ -277,20 +242,6 @@ func genHandshakeVectors(t testing.TB) map[string]*vector {
 
 func TestVectors(t *testing.T) {
 	for name, v := range genHandshakeVectors(t) {
-		path := filepath.Join("testdata", name)
-		got := v.Encode()
-		if *update {
-			if err := os.WriteFile(path, got, 0o644); err != nil {
-				t.Fatal(err)
-			}
-			continue
-		}
-		want, err := os.ReadFile(path)
-		if err != nil {
-			t.Fatalf("%s: %v (run go test -run TestVectors -update)", name, err)
-		}
-		if !bytes.Equal(got, want) {
-			t.Errorf("%s: regenerated vector differs from the file", name)
-		}
+		testvec.Check(t, filepath.Join("testdata", name), v, *update)
 	}
 }

@@ -65,13 +65,7 @@ func addHeader(b *cryptobyte.Builder, typ byte) { wire.AddHeader(b, typ) }
 
 // readHeader consumes and checks the header of an object of type typ.
 func readHeader(s *cryptobyte.String, typ byte) error {
-	switch r, v := wire.ReadHeader(s, typ); r {
-	case wire.HeaderVersion:
-		return fmt.Errorf("%w: %d", ErrVersion, v)
-	case wire.HeaderBad:
-		return malformed("bad header")
-	}
-	return nil
+	return wire.CheckHeader(s, typ, ErrMalformed, ErrVersion)
 }
 
 func validID(id string) bool { return wire.ValidID(id) }

@@ -11,8 +11,11 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
+	"testing"
 )
 
 // Vector is one vector file being built.
@@ -85,4 +88,27 @@ func Parse(data []byte) (map[string][]byte, error) {
 		}
 	}
 	return out, sc.Err()
+}
+
+// Check compares v's encoding with the file at path, or writes the file
+// when update is set (go test -run TestVectors -update).
+func Check(t testing.TB, path string, v *Vector, update bool) {
+	t.Helper()
+	got := v.Encode()
+	if update {
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%s: %v (run go test -run TestVectors -update)", path, err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Errorf("%s: the regenerated vector differs from the file", path)
+	}
 }

@@ -6,6 +6,7 @@
 package wire
 
 import (
+	"crypto/sha512"
 	"fmt"
 
 	"golang.org/x/crypto/cryptobyte"
@@ -102,4 +103,28 @@ func ReadFixed(s *cryptobyte.String, n int) ([]byte, bool) {
 		return nil, false
 	}
 	return append([]byte(nil), v...), true
+}
+
+// CheckHeader is ReadHeader with the owning package's errors: errVersion
+// (wrapped with the version) or errMalformed.
+func CheckHeader(s *cryptobyte.String, typ byte, errMalformed, errVersion error) error {
+	switch r, v := ReadHeader(s, typ); r {
+	case HeaderVersion:
+		return fmt.Errorf("%w: %d", errVersion, v)
+	case HeaderBad:
+		return fmt.Errorf("%w: bad header", errMalformed)
+	}
+	return nil
+}
+
+// LabelledHash is SHA-384(label ‖ 0x00 ‖ parts…): how every signature and
+// KDF input of the protocol binds its context label.
+func LabelledHash(label string, parts ...[]byte) []byte {
+	h := sha512.New384()
+	h.Write([]byte(label))
+	h.Write([]byte{0})
+	for _, p := range parts {
+		h.Write(p)
+	}
+	return h.Sum(nil)
 }
