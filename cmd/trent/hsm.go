@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -26,26 +27,37 @@ func newHSMCmd(g *globals) *cobra.Command {
 
 func newHSMServeCmd(g *globals) *cobra.Command {
 	var opts node.Options
-	var listen, viewFile, pinFile string
+	var listen, viewFile, tokenFile, pinFile string
 	cmd := &cobra.Command{
-		Use:   "serve --dir DIR --listen ADDR --domain FILE",
+		Use:   "serve --dir DIR --listen ADDR (--token FILE | --domain FILE)",
 		Short: "Serve the HSM session protocol for a provisioned node",
 		Long: `Serve the HSM session protocol (C(2,2) handshakes, enveloped commands) over
 cleartext HTTP/2 on ADDR for the node provisioned in DIR by trent hsm init.
 
-FILE is the domain view (JSON: name, version, operators with roles, members;
-docs/operations.md), which must list this HSM. A node that is its domain's only
-member makes its domain key in its token at start; domains with several
-member HSMs need exported domain tokens, which are not built yet (trent dev
-runs a multi-HSM cluster in one process).`,
+The domain comes from --token, an exported domain token listing this HSM as a
+member (from trent domain create, or exported by a member): the node imports it
+at start, loading the domain keys into its token. Alternatively --domain names
+a domain view file (JSON; docs/operations.md) whose only member is this node,
+which then makes its own domain key at start.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			var err error
 			if opts.PIN, err = pinFrom(pinFile, "TRENT_HSM_PIN"); err != nil {
 				return err
 			}
-			if opts.View, err = domain.ReadView(viewFile); err != nil {
-				return err
+			switch {
+			case tokenFile != "" && viewFile != "":
+				return fmt.Errorf("--token or --domain, not both")
+			case tokenFile != "":
+				if opts.Token, err = readFileLimited(tokenFile, node.MaxTokenSize); err != nil {
+					return err
+				}
+			case viewFile != "":
+				if opts.View, err = domain.ReadView(viewFile); err != nil {
+					return err
+				}
+			default:
+				return fmt.Errorf("give --token (a domain token) or --domain (a view file)")
 			}
 			opts.Log = slog.New(slog.NewTextHandler(g.stderr, nil))
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
@@ -59,11 +71,28 @@ runs a multi-HSM cluster in one process).`,
 	cmd.Flags().StringVar(&opts.Label, "label", node.DefaultLabel, "token label")
 	cmd.Flags().StringVar(&pinFile, "pin-file", "", "file holding the user PIN (else $TRENT_HSM_PIN, else DIR/user.pin)")
 	cmd.Flags().StringVar(&listen, "listen", "127.0.0.1:7301", "address to serve on")
-	cmd.Flags().StringVar(&viewFile, "domain", "", "domain view file (required)")
+	cmd.Flags().StringVar(&tokenFile, "token", "", "domain token file to import at start")
+	cmd.Flags().StringVar(&viewFile, "domain", "", "domain view file (a single-member domain)")
 	cmd.Flags().DurationVar(&opts.Validity, "validity", session.DefaultValidity, "validity of the sessions' EKTs")
 	_ = cmd.MarkFlagRequired("dir")
-	_ = cmd.MarkFlagRequired("domain")
 	return cmd
+}
+
+// readFileLimited reads at most limit bytes of path.
+func readFileLimited(path string, limit int64) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, limit+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(b)) > limit {
+		return nil, fmt.Errorf("%s: larger than %d bytes", path, limit)
+	}
+	return b, nil
 }
 
 func newHSMInitCmd(g *globals) *cobra.Command {

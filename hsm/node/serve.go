@@ -32,7 +32,7 @@ const devKeyContext = "trent/v1 dev domain key"
 
 // ErrNeedsDomainToken means a multi-member domain's HSM has no domain key:
 // those arrive in exported domain tokens, which are not built yet.
-var ErrNeedsDomainToken = errors.New("node: a domain with several member HSMs gets its domain keys from a domain token (not yet built); use trent dev for a multi-HSM cluster")
+var ErrNeedsDomainToken = errors.New("node: a domain with several member HSMs gets its domain keys from a domain token: serve with --token")
 
 // Options say how to open a node for serving.
 type Options struct {
@@ -40,6 +40,7 @@ type Options struct {
 	Label    string       // token label; DefaultLabel if empty
 	PIN      string       // user PIN; Dir/user.pin if empty
 	View     *domain.View // the domain, which must list this HSM as a member
+	Token    []byte       // or: a domain token to import at start (Serve)
 	Validity time.Duration
 	Log      *slog.Logger // nil: discard
 }
@@ -238,13 +239,17 @@ func (n *Node) AcceptDomainKey(msg []byte) error {
 }
 
 // Serve opens the node of opts and serves it on listen until ctx ends,
-// calling ready (if not nil) with the bound address. The domain must have
-// this node as its only member (ErrNeedsDomainToken otherwise).
+// calling ready (if not nil) with the bound address. The domain comes from
+// opts.Token (imported at start: any domain this HSM is a member of) or from
+// opts.View, whose only member must be this node (ErrNeedsDomainToken
+// otherwise).
 func Serve(ctx context.Context, opts Options, listen string, ready func(addr string)) error {
-	if opts.View == nil {
-		return errors.New("node: no domain view")
-	}
-	if len(opts.View.Members) > 1 {
+	switch {
+	case opts.Token != nil && opts.View != nil:
+		return errors.New("node: a domain token or a view, not both")
+	case opts.Token == nil && opts.View == nil:
+		return errors.New("node: no domain: give a domain token or a view")
+	case opts.View != nil && len(opts.View.Members) > 1:
 		return ErrNeedsDomainToken
 	}
 	n, err := Open(opts)
@@ -252,6 +257,13 @@ func Serve(ctx context.Context, opts Options, listen string, ready func(addr str
 		return err
 	}
 	defer n.Close()
+	if opts.Token != nil {
+		if err := n.Import(opts.Token, time.Now()); err != nil {
+			return err
+		}
+		st, _ := n.DomainState()
+		n.log.Info("imported domain token", "hsm", n.ID(), "domain", st.Name, "version", st.Version)
+	}
 	l, err := net.Listen("tcp", listen)
 	if err != nil {
 		return fmt.Errorf("node: %w", err)

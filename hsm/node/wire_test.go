@@ -143,3 +143,38 @@ func FuzzParseEKTBatch(f *testing.F) {
 		}
 	})
 }
+
+// trent hsm serve --token: a node starts from a domain token of a
+// multi-member domain and serves it.
+func TestServeFromToken(t *testing.T) {
+	c := newCeremony(t)
+	h1, h2 := c.nodes[0], c.nodes[1]
+	g := c.genesis(h1, h2)
+	require.NoError(t, h2.Close()) // the process below opens hsm-2 itself
+
+	ctx, cancel := context.WithCancel(context.Background())
+	addr := make(chan string, 1)
+	done := make(chan error, 1)
+	go func() {
+		done <- node.Serve(ctx, node.Options{Dir: c.dir, Label: "hsm-2", Token: g}, "127.0.0.1:0", func(a string) { addr <- a })
+	}()
+	var u string
+	select {
+	case a := <-addr:
+		u = "http://" + a
+	case err := <-done:
+		t.Fatal(err)
+	}
+	host := &session.Host{ID: "host-1", Signer: c.host.ec, Dir: liveDir{h1}}
+	cl, err := session.NewClient(session.ClientConfig{Host: host, URLs: []string{u}})
+	require.NoError(t, err)
+	defer cl.Close()
+	got, err := cl.Do(ctx, node.CmdPing, []byte("from a token"))
+	require.NoError(t, err)
+	assert.Equal(t, []byte("from a token"), got)
+	cancel()
+	require.NoError(t, <-done)
+
+	// Neither or both sources of a domain: refused.
+	require.Error(t, node.Serve(context.Background(), node.Options{Dir: c.dir, Label: "hsm-2"}, "127.0.0.1:0", nil))
+}
