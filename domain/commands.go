@@ -1,6 +1,7 @@
 package domain
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"slices"
@@ -104,6 +105,150 @@ func readRoots(s *cryptobyte.String) ([][]byte, error) {
 	return out, nil
 }
 
+// Change is a command's parameters, decoded: the fields of its type are
+// set.
+type Change struct {
+	Type quorum.CommandType
+
+	// CreateDomain: the initial Members, Operators, Rules, Retention and
+	// Roots (the name is the command's domain; version and keys come from
+	// genesis).
+	Genesis *State
+	// AddMember.
+	Member session.Member
+	// RemoveMember, RemoveOperator.
+	ID string
+	// AddOperator.
+	Operator quorum.Operator
+	// SetRule: the command type and its new alternatives.
+	RuleFor quorum.CommandType
+	Rules   []quorum.Rule
+	// SetRetention.
+	Retention int
+	// SetTrustedAttestationRoots: DER certificates.
+	Roots [][]byte
+}
+
+// Params encodes the change (the Params* functions, by type).
+func (ch *Change) Params() ([]byte, error) {
+	switch ch.Type {
+	case quorum.CreateDomain:
+		if ch.Genesis == nil {
+			return nil, errors.New("domain: CreateDomain without its initial state")
+		}
+		return ParamsGenesis(ch.Genesis)
+	case quorum.AddMember:
+		return ParamsMember(ch.Member)
+	case quorum.RemoveMember, quorum.RemoveOperator:
+		return ParamsID(ch.ID)
+	case quorum.AddOperator:
+		return ParamsOperator(ch.Operator)
+	case quorum.SetRule:
+		return ParamsRule(ch.RuleFor, ch.Rules)
+	case quorum.RotateDomainKeys:
+		return []byte{}, nil
+	case quorum.SetRetention:
+		return ParamsRetention(ch.Retention)
+	case quorum.SetTrustedAttestationRoots:
+		return ParamsRoots(ch.Roots)
+	}
+	return nil, cannot("unknown command type %v", ch.Type)
+}
+
+// DecodeChange decodes a command's parameters strictly: the result must
+// encode (Params) to exactly the command's parameter bytes, so that what a
+// signer is shown is what the HSMs apply.
+func DecodeChange(c *quorum.Command) (*Change, error) {
+	ch := &Change{Type: c.Type}
+	s := cryptobyte.String(c.Params)
+	var err error
+	switch c.Type {
+	case quorum.CreateDomain:
+		g := &State{Name: c.Domain}
+		var n uint8
+		if !s.ReadUint8(&n) {
+			return nil, malformed("genesis members")
+		}
+		for range n {
+			m, err := readMember(&s)
+			if err != nil {
+				return nil, err
+			}
+			g.Members = append(g.Members, m)
+		}
+		if !s.ReadUint8(&n) {
+			return nil, malformed("genesis operators")
+		}
+		for range n {
+			o, err := readOperator(&s)
+			if err != nil {
+				return nil, err
+			}
+			g.Operators = append(g.Operators, o)
+		}
+		if g.Rules, err = readRules(&s); err != nil {
+			return nil, err
+		}
+		var r uint8
+		if !s.ReadUint8(&r) {
+			return nil, malformed("genesis retention")
+		}
+		g.Retention = int(r)
+		if g.Roots, err = readRoots(&s); err != nil {
+			return nil, err
+		}
+		ch.Genesis = g
+	case quorum.AddMember:
+		if ch.Member, err = readMember(&s); err != nil {
+			return nil, err
+		}
+	case quorum.RemoveMember, quorum.RemoveOperator:
+		if !wire.ReadID(&s, &ch.ID) {
+			return nil, malformed("ID")
+		}
+	case quorum.AddOperator:
+		if ch.Operator, err = readOperator(&s); err != nil {
+			return nil, err
+		}
+	case quorum.SetRule:
+		var t uint16
+		if !s.ReadUint16(&t) {
+			return nil, malformed("rule type")
+		}
+		ch.RuleFor = quorum.CommandType(t)
+		if !slices.Contains(quorum.CommandTypes, ch.RuleFor) {
+			return nil, cannot("SetRule for unknown command type %d", t)
+		}
+		if ch.Rules, err = readAlternatives(&s); err != nil {
+			return nil, err
+		}
+	case quorum.RotateDomainKeys:
+	case quorum.SetRetention:
+		var r uint8
+		if !s.ReadUint8(&r) || int(r) > MaxRetention {
+			return nil, malformed("retention")
+		}
+		ch.Retention = int(r)
+	case quorum.SetTrustedAttestationRoots:
+		if ch.Roots, err = readRoots(&s); err != nil {
+			return nil, err
+		}
+	default:
+		return nil, cannot("unknown command type %v", c.Type)
+	}
+	if !s.Empty() {
+		return nil, malformed("trailing bytes in parameters")
+	}
+	again, err := ch.Params()
+	if err != nil {
+		return nil, err
+	}
+	if !bytes.Equal(again, c.Params) {
+		return nil, malformed(c.Type.String() + " parameters not in canonical encoding")
+	}
+	return ch, nil
+}
+
 // ErrCommand means a command cannot apply to the state.
 var ErrCommand = errors.New("domain: command does not apply")
 
@@ -123,43 +268,11 @@ func Genesis(sc *quorum.SignedCommand, key KeyInfo, now int64) (*State, error) {
 	if c.Type != quorum.CreateDomain || c.StateVersion != 0 {
 		return nil, cannot("genesis needs CreateDomain for state version 0")
 	}
-	s := cryptobyte.String(c.Params)
-	st := &State{Name: c.Domain}
-	var n uint8
-	if !s.ReadUint8(&n) {
-		return nil, malformed("genesis members")
-	}
-	for range n {
-		m, err := readMember(&s)
-		if err != nil {
-			return nil, err
-		}
-		st.Members = append(st.Members, m)
-	}
-	if !s.ReadUint8(&n) {
-		return nil, malformed("genesis operators")
-	}
-	for range n {
-		o, err := readOperator(&s)
-		if err != nil {
-			return nil, err
-		}
-		st.Operators = append(st.Operators, o)
-	}
-	if st.Rules, err = readRules(&s); err != nil {
+	ch, err := DecodeChange(c)
+	if err != nil {
 		return nil, err
 	}
-	var r uint8
-	if !s.ReadUint8(&r) {
-		return nil, malformed("genesis retention")
-	}
-	st.Retention = int(r)
-	if st.Roots, err = readRoots(&s); err != nil {
-		return nil, err
-	}
-	if !s.Empty() {
-		return nil, malformed("trailing bytes in genesis parameters")
-	}
+	st := ch.Genesis
 	if res := quorum.Evaluate(st.Quorum(), sc.Command, sc.Signatures, unix(now)); res.Outcome != quorum.Satisfied {
 		return nil, res.Err()
 	}
@@ -187,66 +300,42 @@ func Apply(st *State, sc *quorum.SignedCommand, newKey *KeyInfo, now int64) (*St
 	if err != nil {
 		return nil, err
 	}
+	ch, err := DecodeChange(c)
+	if err != nil {
+		return nil, err
+	}
 	next := st.Clone()
 	next.Version = st.Version + 1
-	p := cryptobyte.String(c.Params)
 	switch c.Type {
 	case quorum.CreateDomain:
 		return nil, cannot("the domain exists")
 	case quorum.AddMember:
-		m, err := readMember(&p)
-		if err != nil {
-			return nil, err
+		if _, ok := st.Member(ch.Member.ID); ok {
+			return nil, cannot("member %q exists", ch.Member.ID)
 		}
-		if _, ok := st.Member(m.ID); ok {
-			return nil, cannot("member %q exists", m.ID)
-		}
-		next.Members = insertSorted(next.Members, m, func(m session.Member) string { return m.ID })
+		next.Members = insertSorted(next.Members, ch.Member, func(m session.Member) string { return m.ID })
 	case quorum.RemoveMember:
-		var id string
-		if !wire.ReadID(&p, &id) {
-			return nil, malformed("member ID")
-		}
-		i := slices.IndexFunc(next.Members, func(m session.Member) bool { return m.ID == id })
+		i := slices.IndexFunc(next.Members, func(m session.Member) bool { return m.ID == ch.ID })
 		if i < 0 {
-			return nil, cannot("no member %q", id)
+			return nil, cannot("no member %q", ch.ID)
 		}
 		if len(next.Members) == 1 {
 			return nil, cannot("cannot remove the last member")
 		}
 		next.Members = slices.Delete(next.Members, i, i+1)
 	case quorum.AddOperator:
-		o, err := readOperator(&p)
-		if err != nil {
-			return nil, err
+		if slices.ContainsFunc(st.Operators, func(x quorum.Operator) bool { return x.ID == ch.Operator.ID }) {
+			return nil, cannot("operator %q exists", ch.Operator.ID)
 		}
-		if slices.ContainsFunc(st.Operators, func(x quorum.Operator) bool { return x.ID == o.ID }) {
-			return nil, cannot("operator %q exists", o.ID)
-		}
-		next.Operators = insertSorted(next.Operators, o, func(o quorum.Operator) string { return o.ID })
+		next.Operators = insertSorted(next.Operators, ch.Operator, func(o quorum.Operator) string { return o.ID })
 	case quorum.RemoveOperator:
-		var id string
-		if !wire.ReadID(&p, &id) {
-			return nil, malformed("operator ID")
-		}
-		i := slices.IndexFunc(next.Operators, func(o quorum.Operator) bool { return o.ID == id })
+		i := slices.IndexFunc(next.Operators, func(o quorum.Operator) bool { return o.ID == ch.ID })
 		if i < 0 {
-			return nil, cannot("no operator %q", id)
+			return nil, cannot("no operator %q", ch.ID)
 		}
 		next.Operators = slices.Delete(next.Operators, i, i+1)
 	case quorum.SetRule:
-		var t uint16
-		if !p.ReadUint16(&t) {
-			return nil, malformed("rule type")
-		}
-		alts, err := readAlternatives(&p)
-		if err != nil {
-			return nil, err
-		}
-		if !slices.Contains(quorum.CommandTypes, quorum.CommandType(t)) {
-			return nil, cannot("unknown command type %d", t)
-		}
-		next.Rules[quorum.CommandType(t)] = alts
+		next.Rules[ch.RuleFor] = ch.Rules
 	case quorum.RotateDomainKeys:
 		if newKey == nil {
 			return nil, cannot("rotation needs the new domain key's record")
@@ -258,20 +347,9 @@ func Apply(st *State, sc *quorum.SignedCommand, newKey *KeyInfo, now int64) (*St
 		k.Active, k.Created = true, c.IssuedAt
 		next.Keys = append(next.Keys, k)
 	case quorum.SetRetention:
-		var r uint8
-		if !p.ReadUint8(&r) || int(r) > MaxRetention {
-			return nil, malformed("retention")
-		}
-		next.Retention = int(r)
+		next.Retention = ch.Retention
 	case quorum.SetTrustedAttestationRoots:
-		if next.Roots, err = readRoots(&p); err != nil {
-			return nil, err
-		}
-	default:
-		return nil, cannot("unknown command type %v", c.Type)
-	}
-	if !p.Empty() {
-		return nil, malformed("trailing bytes in parameters")
+		next.Roots = ch.Roots
 	}
 	// Keep the active key and the newest Retention deactivated ones.
 	if extra := len(next.Keys) - (next.Retention + 1); extra > 0 {
