@@ -1,9 +1,10 @@
 // Package dev runs the local development cluster behind `trent dev` and
 // `make run`, all in one process on SoftHSM tokens in one data dir: the HSM
-// nodes (one token each, identity keys), a dev service-host identity, the
-// domain view, a domain key handed from the first HSM to the others by
-// one-pass C(1,2), and the HSM protocol servers on loopback. Service hosts,
-// raft and the KMS API join it as the later issues land.
+// nodes (one token each, identity keys), dev operator and service-host keys,
+// the domain made by a real genesis ceremony (a CreateDomain command signed
+// by two dev operators, executed on the first HSM, its token imported by the
+// others), and the HSM protocol servers on loopback. Service hosts, raft and
+// the KMS API join it as the later issues land.
 package dev
 
 import (
@@ -19,12 +20,15 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/trentkms/trent/domain"
 	"github.com/trentkms/trent/hsm/node"
+	"github.com/trentkms/trent/quorum"
 	"github.com/trentkms/trent/session"
 )
 
@@ -50,7 +54,7 @@ type Cluster struct {
 	Domain      string    `json:"domain"`
 	HostID      string    `json:"host_id"`
 	HostKeyFile string    `json:"host_key_file"`
-	ViewFile    string    `json:"domain_view_file"`
+	TokenFile   string    `json:"domain_token_file"`
 	HSMs        []HSMNode `json:"hsms"`
 
 	host   *session.Host
@@ -96,7 +100,7 @@ func Start(opts Options, progress func(step string)) (*Cluster, error) {
 		return nil, fmt.Errorf("dev: %w", err)
 	}
 	c := &Cluster{Dir: opts.Dir, Domain: DomainName, HostID: HostID,
-		HostKeyFile: filepath.Join(opts.Dir, HostID+".pem"), ViewFile: filepath.Join(opts.Dir, "domain.json")}
+		HostKeyFile: filepath.Join(opts.Dir, HostID+".pem"), TokenFile: filepath.Join(opts.Dir, "domain-token.bin")}
 	ok := false
 	defer func() {
 		if !ok {
@@ -115,52 +119,81 @@ func Start(opts Options, progress func(step string)) (*Cluster, error) {
 		c.HSMs = append(c.HSMs, HSMNode{Result: *r})
 	}
 
-	say("service host %s: identity key %s (dev mode: a PEM file)", HostID, c.HostKeyFile)
+	say("service host %s and dev operators %s: keys in %s (dev mode: PEM files)", HostID, strings.Join(devOperators, ", "), opts.Dir)
 	hostKey, err := loadOrMakeKey(c.HostKeyFile)
 	if err != nil {
 		return nil, err
 	}
-	view := &domain.View{Name: DomainName, Version: 1,
-		Operators: []session.Operator{{ID: HostID, Key: &hostKey.PublicKey, Roles: []string{session.RoleServiceHost}}}}
+	hk, err := quorum.NewECDSAKey(&hostKey.PublicKey)
+	if err != nil {
+		return nil, err
+	}
+	genesis := &domain.State{Name: DomainName, Rules: quorum.DefaultRules(), Retention: domain.DefaultRetention,
+		Operators: []quorum.Operator{{ID: HostID, Role: quorum.RoleServiceHost, Key: hk}}}
+	var opKeys []*ecdsa.PrivateKey
+	for _, id := range devOperators {
+		k, err := loadOrMakeKey(filepath.Join(opts.Dir, id+".pem"))
+		if err != nil {
+			return nil, err
+		}
+		pk, err := quorum.NewECDSAKey(&k.PublicKey)
+		if err != nil {
+			return nil, err
+		}
+		genesis.Operators = append(genesis.Operators, quorum.Operator{ID: id, Role: quorum.RoleKMSOperator, Key: pk})
+		opKeys = append(opKeys, k)
+	}
+	slices.SortFunc(genesis.Operators, func(a, b quorum.Operator) int { return strings.Compare(a.ID, b.ID) })
 	for _, h := range c.HSMs {
 		m, err := domain.ParseMember(h.HSMID, h.SigningPublicKey, h.AgreementPublicKey)
 		if err != nil {
 			return nil, err
 		}
-		view.Members = append(view.Members, m)
+		genesis.Members = append(genesis.Members, m)
 	}
-	data, err := view.Marshal()
-	if err != nil {
-		return nil, err
-	}
-	if err := os.WriteFile(c.ViewFile, data, 0o644); err != nil {
-		return nil, fmt.Errorf("dev: %w", err)
-	}
-	dir, err := view.Directory()
-	if err != nil {
-		return nil, err
-	}
-	c.host = &session.Host{ID: HostID, Signer: hostKey, Dir: dir}
+	slices.SortFunc(genesis.Members, func(a, b session.Member) int { return strings.Compare(a.ID, b.ID) })
 
 	for _, h := range c.HSMs {
-		nd, err := node.Open(node.Options{Dir: softDir, Label: h.TokenLabel, View: view, Log: opts.Log})
+		nd, err := node.Open(node.Options{Dir: softDir, Label: h.TokenLabel, Log: opts.Log})
 		if err != nil {
 			return nil, err
 		}
 		c.nodes = append(c.nodes, nd)
 	}
-	if len(c.nodes) > 1 {
-		say("domain key: made in %s's token, wrapped for the other HSMs by one-pass C(1,2)", c.HSMs[0].TokenLabel)
-		msg, err := c.nodes[0].ShareDomainKey(view.Members)
+	token, err := savedToken(c.TokenFile, genesis.Members)
+	if err != nil {
+		return nil, err
+	}
+	if token != nil {
+		say("domain %q: the saved token %s, imported by every HSM (their domain keys were session objects)", DomainName, c.TokenFile)
+	} else {
+		say("genesis: CreateDomain %q signed by %s, executed on %s; its token imported by every HSM",
+			DomainName, strings.Join(devOperators, " and "), c.HSMs[0].TokenLabel)
+		sc, err := genesisCommand(genesis, devOperators, opKeys)
 		if err != nil {
 			return nil, err
 		}
-		for _, nd := range c.nodes[1:] {
-			if err := nd.AcceptDomainKey(msg); err != nil {
-				return nil, fmt.Errorf("dev: %s: %w", nd.ID(), err)
-			}
+		if token, err = c.nodes[0].CreateDomain(sc, time.Now()); err != nil {
+			return nil, fmt.Errorf("dev: genesis: %w", err)
+		}
+		if err := os.WriteFile(c.TokenFile, token, 0o644); err != nil {
+			return nil, fmt.Errorf("dev: %w", err)
 		}
 	}
+	for _, nd := range c.nodes {
+		if st, _ := nd.DomainState(); st != nil {
+			continue // the genesis HSM
+		}
+		if err := nd.Import(token, time.Now()); err != nil {
+			return nil, fmt.Errorf("dev: %s: %w", nd.ID(), err)
+		}
+	}
+	st, _ := c.nodes[0].DomainState()
+	dir, err := st.Directory()
+	if err != nil {
+		return nil, err
+	}
+	c.host = &session.Host{ID: HostID, Signer: hostKey, Dir: dir}
 
 	ctx, cancel := context.WithCancel(context.Background())
 	c.cancel = cancel
@@ -185,6 +218,59 @@ func Start(opts Options, progress func(step string)) (*Cluster, error) {
 	}
 	ok = true
 	return c, nil
+}
+
+// savedToken returns the domain token saved by an earlier start if its
+// members are exactly members, else nil (a new genesis is then made).
+func savedToken(path string, members []session.Member) ([]byte, error) {
+	data, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("dev: %w", err)
+	}
+	p, err := domain.ParseToken(data)
+	if err != nil {
+		return nil, fmt.Errorf("dev: %s: %w", path, err)
+	}
+	if !slices.EqualFunc(p.State.Members, members, func(a, b session.Member) bool { return a.ID == b.ID }) {
+		return nil, nil
+	}
+	return data, nil
+}
+
+// devOperators are the dev cluster's kms-operators: two, so that the
+// default rules (two kms-operators) can be met.
+var devOperators = []string{"dev-operator-1", "dev-operator-2"}
+
+// genesisCommand is the CreateDomain command for st, signed by the dev
+// operators.
+func genesisCommand(st *domain.State, ids []string, keys []*ecdsa.PrivateKey) (*quorum.SignedCommand, error) {
+	params, err := domain.ParamsGenesis(st)
+	if err != nil {
+		return nil, err
+	}
+	c, err := quorum.NewCommand(st.Name, 0, quorum.CreateDomain, params, time.Now(), 0,
+		func(b []byte) error { _, err := rand.Read(b); return err })
+	if err != nil {
+		return nil, err
+	}
+	raw, err := c.Marshal()
+	if err != nil {
+		return nil, err
+	}
+	sc := &quorum.SignedCommand{Command: raw}
+	for i, id := range ids {
+		sig, err := quorum.SignECDSA(id, keys[i], raw)
+		if err != nil {
+			return nil, err
+		}
+		if err := sc.Add(sig); err != nil {
+			return nil, err
+		}
+	}
+	return sc, nil
 }
 
 // CheckResult is one HSM's answer to the self-check.
@@ -289,3 +375,6 @@ func loadOrMakeKey(path string) (*ecdsa.PrivateKey, error) {
 	}
 	return ek, nil
 }
+
+// DomainState is the domain state the cluster's first HSM holds.
+func (c *Cluster) DomainState() (*domain.State, []byte) { return c.nodes[0].DomainState() }

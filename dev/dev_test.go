@@ -26,7 +26,7 @@ func TestStartCheckStop(t *testing.T) {
 		ids[h.HSMID] = true
 	}
 	assert.Len(t, ids, dev.DefaultHSMs, "every node has its own identity")
-	assert.Contains(t, strings.Join(steps, "\n"), "one-pass C(1,2)")
+	assert.Contains(t, strings.Join(steps, "\n"), "genesis: CreateDomain")
 
 	// One session, made with the first HSM, served by all three: they hold
 	// the same domain key.
@@ -34,17 +34,21 @@ func TestStartCheckStop(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, res, dev.DefaultHSMs)
 
-	view, err := domain.ReadView(c.ViewFile)
+	data, err := os.ReadFile(c.TokenFile)
 	require.NoError(t, err)
-	assert.Len(t, view.Members, dev.DefaultHSMs)
+	p, err := domain.ParseToken(data)
+	require.NoError(t, err)
+	assert.Len(t, p.State.Members, dev.DefaultHSMs)
+	assert.Equal(t, uint64(1), p.State.Version)
 	fi, err := os.Stat(c.HostKeyFile)
 	require.NoError(t, err)
 	assert.Equal(t, os.FileMode(0o600), fi.Mode().Perm())
 	require.NoError(t, c.Stop())
 
-	// A restart reuses the tokens, identities and host key; the domain key
-	// is new (the old one was a session object).
-	again, err := dev.Start(dev.Options{Dir: dir, Listen: "127.0.0.1:0"}, nil)
+	// A restart reuses the tokens, identities and keys, and the domain: its
+	// saved token is imported again (the domain keys were session objects).
+	steps = nil
+	again, err := dev.Start(dev.Options{Dir: dir, Listen: "127.0.0.1:0"}, func(s string) { steps = append(steps, s) })
 	require.NoError(t, err)
 	defer again.Stop()
 	for i, h := range again.HSMs {
@@ -53,6 +57,9 @@ func TestStartCheckStop(t *testing.T) {
 	}
 	_, err = again.Check(context.Background())
 	require.NoError(t, err)
+	assert.Contains(t, strings.Join(steps, "\n"), "the saved token")
+	st, _ := again.DomainState()
+	assert.Equal(t, p.State.Keys, st.Keys, "the same domain key")
 }
 
 func TestStartRefusals(t *testing.T) {

@@ -19,11 +19,12 @@ func newDevCmd(g *globals) *cobra.Command {
 		Long: `Run the local development cluster from one data dir, in this process.
 
 It provisions (or reuses) the HSM nodes (one SoftHSM token each, with identity
-keys) and a dev service-host identity, writes the domain view, keys the HSMs
-with one domain key (made in the first HSM's token and wrapped for the others
-by one-pass C(1,2)), serves the HSM session protocol on loopback, and checks
-it by making a session as the dev host and pinging every HSM in it. It then
-runs until interrupted; --once stops after the check.
+keys), dev operator and service-host keys (PEM files), and the domain: the
+first time by a genesis ceremony (CreateDomain signed by two dev operators,
+executed on the first HSM), afterwards from the saved domain token, which
+every HSM imports. It serves the HSM session protocol on loopback and checks it
+by making a session as the dev host and pinging every HSM in it. It then runs
+until interrupted; --once stops after the check.
 
 Service hosts, raft and the AWS KMS API arrive with later releases.`,
 		Args: cobra.NoArgs,
@@ -58,12 +59,15 @@ Service hosts, raft and the AWS KMS API arrive with later releases.`,
 					}
 					fmt.Fprintf(w, "  %-8s %s  %-24s %-8s first ping %s\n", h.TokenLabel, h.HSMID, h.URL, state, checks[i].Latency.Round(10_000))
 				}
-				fmt.Fprintf(w, "\nService host identity: %s (%s)\nDomain view: %s\n", c.HostID, c.HostKeyFile, c.ViewFile)
+				st, _ := c.DomainState()
+				fmt.Fprintf(w, "\nDomain: %s\nDomain token: %s (trent domain inspect %s)\nService host identity: %s (%s)\n",
+					st.Summary(), c.TokenFile, c.TokenFile, c.HostID, c.HostKeyFile)
 				fmt.Fprint(w, `
-Started: the HSM nodes above, serving the session protocol (C(2,2) handshake,
-enveloped commands) on loopback; one session made with the first HSM was
-served by every HSM.
-Not yet in this build: service hosts, raft, quorum commands, the KMS API.
+Started: the HSM nodes above, holding the domain's keys from its token and
+serving the session protocol (C(2,2) handshake, enveloped commands, domain
+operations) on loopback; one session made with the first HSM was served by
+every HSM.
+Not yet in this build: service hosts, raft, the KMS API.
 `)
 			}
 			if once {

@@ -85,7 +85,7 @@ func TestDev(t *testing.T) {
 	require.NoError(t, err)
 	assert.Contains(t, stderr, "[1/2] HSM node hsm-1")
 	assert.Contains(t, stderr, "[2/2] HSM node hsm-2")
-	assert.Contains(t, stderr, "one-pass C(1,2)")
+	assert.Contains(t, stderr, "genesis: CreateDomain")
 	assert.Contains(t, out, "Started:")
 	assert.Contains(t, out, "Not yet in this build")
 	assert.Equal(t, 2, strings.Count(out, "created"))

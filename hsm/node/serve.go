@@ -26,10 +26,6 @@ const (
 // MaxPing bounds a Ping's payload.
 const MaxPing = 1024
 
-// devKeyContext is the one-pass context under which trent dev hands its
-// domain key from one HSM to the others (see Node.ShareDomainKey).
-const devKeyContext = "trent/v1 dev domain key"
-
 // ErrNeedsDomainToken means a multi-member domain's HSM has no domain key:
 // those arrive in exported domain tokens, which are not built yet.
 var ErrNeedsDomainToken = errors.New("node: a domain with several member HSMs gets its domain keys from a domain token: serve with --token")
@@ -60,8 +56,8 @@ type Node struct {
 
 // Open opens the node's token and identity and checks it is a member of
 // the view. A node alone in its domain makes its domain key now, in its
-// token; a node of a multi-member domain starts with none (ShareDomainKey
-// and AcceptDomainKey give it one, in trent dev).
+// token; any other node starts with none and gets its domain from a token
+// (CreateDomain, Import).
 func Open(opts Options) (*Node, error) {
 	if opts.Label == "" {
 		opts.Label = DefaultLabel
@@ -134,7 +130,7 @@ func open(tok *hsm.Token, opts Options, log *slog.Logger) (*Node, error) {
 	}
 	n.srv.Commands = n.commands()
 	if opts.View != nil && len(opts.View.Members) == 1 {
-		if _, err := n.newDomainKey(); err != nil {
+		if err := n.newDomainKey(); err != nil {
 			return nil, err
 		}
 	}
@@ -166,19 +162,15 @@ func (n *Node) Serve(ctx context.Context, l net.Listener) error {
 // Close closes the token; the domain keys (session objects) are gone.
 func (n *Node) Close() error { return n.tok.Close() }
 
-// newDomainKey draws a domain key and its ID from the token RNG, makes the
-// key a session object and the active key, and returns the raw value for a
-// caller that must pass it on (the caller clears it).
-func (n *Node) newDomainKey() ([]byte, error) {
+// newDomainKey draws a domain key and its ID from the token RNG and makes
+// the key the active one: a single-member domain given as a view.
+func (n *Node) newDomainKey() error {
 	raw, err := n.tok.Random(session.KeyIDSize + 32)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	if err := n.importDomainKey(raw); err != nil {
-		clear(raw)
-		return nil, err
-	}
-	return raw, nil
+	defer clear(raw)
+	return n.importDomainKey(raw)
 }
 
 // importDomainKey takes keyID (16) ‖ key (32).
@@ -194,48 +186,6 @@ func (n *Node) importDomainKey(raw []byte) error {
 	copy(id[:], raw)
 	n.ring.Add(id, k, true)
 	return nil
-}
-
-// ShareDomainKey makes a new active domain key in this node's token and
-// returns it wrapped by one-pass C(1,2) for the other members of the view.
-// It is how trent dev keys a multi-HSM cluster until exported domain tokens
-// exist; the raw key lives in process memory only while it is wrapped.
-func (n *Node) ShareDomainKey(members []session.Member) ([]byte, error) {
-	var rs []session.Recipient
-	for _, m := range members {
-		if m.ID != n.ID() {
-			rs = append(rs, session.Recipient{ID: m.ID, Agreement: m.Agreement})
-		}
-	}
-	if len(rs) == 0 {
-		return nil, errors.New("node: no other member to share with")
-	}
-	raw, err := n.newDomainKey()
-	if err != nil {
-		return nil, err
-	}
-	defer clear(raw)
-	eph, err := n.tok.GenerateEphemeralAgreementKey()
-	if err != nil {
-		return nil, err
-	}
-	defer eph.Destroy()
-	return session.SealOnePass(n.ID(), n.id.Signing, eph, []byte(devKeyContext), raw, rs)
-}
-
-// AcceptDomainKey unwraps a domain key that another member shared (its
-// signature checked against the view) with this node's token-held agreement
-// key, and makes it the active key.
-func (n *Node) AcceptDomainKey(msg []byte) error {
-	raw, ctx, err := session.OpenOnePass(msg, n.dir.p.Load(), n.ID(), n.id.Agreement)
-	if err != nil {
-		return err
-	}
-	defer clear(raw)
-	if string(ctx) != devKeyContext {
-		return errors.New("node: the message does not carry a domain key")
-	}
-	return n.importDomainKey(raw)
 }
 
 // Serve opens the node of opts and serves it on listen until ctx ends,
