@@ -20,6 +20,7 @@ import (
 
 	"github.com/trentkms/trent/hsm"
 	"github.com/trentkms/trent/hsm/node"
+	"github.com/trentkms/trent/internal/boundedio"
 	"github.com/trentkms/trent/internal/strictjson"
 	"github.com/trentkms/trent/internal/wire"
 	"github.com/trentkms/trent/quorum"
@@ -370,18 +371,9 @@ func openTokenKey(dir, label, pin string) (*Key, error) {
 
 // readFile reads a file of at most limit bytes.
 func readFile(path string, limit int64) ([]byte, error) {
-	f, err := os.Open(path)
+	data, err := boundedio.ReadFile(path, limit)
 	if err != nil {
 		return nil, fmt.Errorf("ceremony: %w", err)
-	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, limit+1))
-	if err != nil {
-		return nil, fmt.Errorf("ceremony: %w", err)
-	}
-	if int64(len(data)) > limit {
-		clear(data)
-		return nil, fmt.Errorf("ceremony: %s is larger than %d bytes", path, limit)
 	}
 	return data, nil
 }

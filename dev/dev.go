@@ -28,6 +28,7 @@ import (
 
 	"github.com/trentkms/trent/domain"
 	"github.com/trentkms/trent/hsm/node"
+	"github.com/trentkms/trent/internal/boundedio"
 	"github.com/trentkms/trent/quorum"
 	"github.com/trentkms/trent/session"
 )
@@ -223,7 +224,7 @@ func Start(opts Options, progress func(step string)) (*Cluster, error) {
 // savedToken returns the domain token saved by an earlier start if its
 // members are exactly members, else nil (a new genesis is then made).
 func savedToken(path string, members []session.Member) ([]byte, error) {
-	data, err := os.ReadFile(path)
+	data, err := boundedio.ReadFile(path, node.MaxTokenSize)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, nil
 	}
@@ -342,7 +343,7 @@ func splitListen(addr string) (string, int, error) {
 // first if absent (mode 0600). Dev mode only: a production host keeps its
 // identity key in a token.
 func loadOrMakeKey(path string) (*ecdsa.PrivateKey, error) {
-	data, err := os.ReadFile(path)
+	data, err := boundedio.ReadFile(path, 16<<10)
 	if errors.Is(err, os.ErrNotExist) {
 		k, err := ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
 		if err != nil {

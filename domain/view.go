@@ -8,9 +8,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
 
 	"github.com/trentkms/trent/hsm"
+	"github.com/trentkms/trent/internal/boundedio"
 	"github.com/trentkms/trent/internal/strictjson"
 	"github.com/trentkms/trent/session"
 )
@@ -82,7 +82,7 @@ func ParseView(data []byte) (*View, error) {
 
 // ReadView reads and parses a view file.
 func ReadView(path string) (*View, error) {
-	data, err := os.ReadFile(path)
+	data, err := boundedio.ReadFile(path, MaxViewFile)
 	if err != nil {
 		return nil, fmt.Errorf("domain: %w", err)
 	}

@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"io"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -12,6 +11,7 @@ import (
 
 	"github.com/trentkms/trent/domain"
 	"github.com/trentkms/trent/hsm/node"
+	"github.com/trentkms/trent/internal/boundedio"
 	"github.com/trentkms/trent/session"
 	"github.com/trentkms/trent/softhsm"
 )
@@ -49,7 +49,7 @@ which then makes its own domain key at start.`,
 			case tokenFile != "" && viewFile != "":
 				return fmt.Errorf("--token or --domain, not both")
 			case tokenFile != "":
-				if opts.Token, err = readFileLimited(tokenFile, node.MaxTokenSize); err != nil {
+				if opts.Token, err = boundedio.ReadFile(tokenFile, node.MaxTokenSize); err != nil {
 					return err
 				}
 			case viewFile != "":
@@ -76,23 +76,6 @@ which then makes its own domain key at start.`,
 	cmd.Flags().DurationVar(&opts.Validity, "validity", session.DefaultValidity, "validity of the sessions' EKTs")
 	_ = cmd.MarkFlagRequired("dir")
 	return cmd
-}
-
-// readFileLimited reads at most limit bytes of path.
-func readFileLimited(path string, limit int64) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, limit+1))
-	if err != nil {
-		return nil, err
-	}
-	if int64(len(b)) > limit {
-		return nil, fmt.Errorf("%s: larger than %d bytes", path, limit)
-	}
-	return b, nil
 }
 
 func newHSMInitCmd(g *globals) *cobra.Command {

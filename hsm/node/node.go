@@ -17,6 +17,7 @@ import (
 	"strings"
 
 	"github.com/trentkms/trent/hsm"
+	"github.com/trentkms/trent/internal/boundedio"
 	"github.com/trentkms/trent/softhsm"
 )
 
@@ -28,6 +29,9 @@ const (
 	UserPINFile = "user.pin"
 	SOPINFile   = "so.pin"
 )
+
+// MaxPINFile bounds a PIN file.
+const MaxPINFile = 1024
 
 // InitOptions say where and how to provision a node.
 type InitOptions struct {
@@ -125,7 +129,7 @@ func pinFor(given, file string) (string, string, error) {
 	if given != "" {
 		return given, "", nil
 	}
-	b, err := os.ReadFile(file)
+	b, err := boundedio.ReadFile(file, MaxPINFile)
 	if err == nil {
 		pin := strings.TrimSpace(string(b))
 		if pin == "" {
@@ -154,7 +158,7 @@ func pinFor(given, file string) (string, string, error) {
 
 // ReadPINFile reads a PIN from a file (trailing whitespace removed).
 func ReadPINFile(path string) (string, error) {
-	b, err := os.ReadFile(path)
+	b, err := boundedio.ReadFile(path, MaxPINFile)
 	if err != nil {
 		return "", fmt.Errorf("node: %w", err)
 	}
