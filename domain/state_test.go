@@ -5,6 +5,7 @@ import (
 	"crypto/ecdh"
 	"crypto/ecdsa"
 	"crypto/elliptic"
+	"crypto/rand"
 	"flag"
 	"os"
 	"path/filepath"
@@ -246,4 +247,16 @@ func FuzzParseToken(f *testing.F) {
 			t.Fatalf("re-encoding differs: %v", err)
 		}
 	})
+}
+
+func parseVectorFields(v *testvec.Vector) (map[string][]byte, error) {
+	return testvec.Parse(v.Encode())
+}
+
+func mustECDH() *ecdh.PrivateKey {
+	k, err := ecdh.P384().GenerateKey(rand.Reader)
+	if err != nil {
+		panic(err)
+	}
+	return k
 }
