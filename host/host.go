@@ -1,0 +1,472 @@
+package host
+
+import (
+	"bytes"
+	"context"
+	"crypto"
+	"crypto/ecdh"
+	"crypto/ecdsa"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/raft"
+	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
+
+	"github.com/trentkms/trent/domain"
+	"github.com/trentkms/trent/hsm/node"
+	"github.com/trentkms/trent/quorum"
+	"github.com/trentkms/trent/session"
+)
+
+// Errors.
+var (
+	ErrNotServiceHost = errors.New("host: not a service host of the domain")
+	ErrNoDomain       = errors.New("host: no domain yet")
+	ErrNoLeader       = errors.New("host: no raft leader known")
+)
+
+// Config configures a service host.
+type Config struct {
+	ID       string        // the host's operator ID in the domain (role service-host)
+	Signer   crypto.Signer // its identity key: a token key, or a PEM key in dev mode
+	Dir      string        // raft data: raft.db (log and stable store), snapshots/
+	RaftAddr string        // raft TCP address to bind, "127.0.0.1:0" for any port
+	APIAddr  string        // the host's HTTP address (submit, join), "127.0.0.1:0" for any port
+	HSMs     []string      // URLs of the HSMs this host serves
+	// Peers maps the other hosts' IDs to their API URLs, for forwarding to
+	// the leader; hosts that join later are learnt from their join.
+	Peers map[string]string
+	// ResyncEvery is how often the latest token is offered to every HSM (a
+	// restarted one has none); 2 s if zero.
+	ResyncEvery time.Duration
+	Log         *slog.Logger
+}
+
+// Host is a running service host.
+type Host struct {
+	cfg   Config
+	fsm   *domain.FSM
+	raft  *raft.Raft
+	store *raftboltdb.BoltStore
+	trans *raft.NetworkTransport
+	api   *http.Server
+	apiLn net.Listener
+	hsms  *session.Client
+	log   *slog.Logger
+
+	mu    sync.Mutex
+	peers map[string]string // host ID → API URL
+
+	delivered chan struct{} // poked when a new domain version commits
+	stop      context.CancelFunc
+	wg        sync.WaitGroup
+}
+
+// Start opens the raft stores and transport, starts raft, the API server
+// and the token delivery loop. A first host then calls Bootstrap; others
+// ask a member to Join.
+func Start(cfg Config) (*Host, error) {
+	if cfg.ID == "" || cfg.Signer == nil || cfg.Dir == "" {
+		return nil, errors.New("host: incomplete configuration")
+	}
+	if cfg.ResyncEvery == 0 {
+		cfg.ResyncEvery = 2 * time.Second
+	}
+	log := cfg.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if err := os.MkdirAll(cfg.Dir, 0o700); err != nil {
+		return nil, fmt.Errorf("host: %w", err)
+	}
+	h := &Host{cfg: cfg, fsm: domain.NewFSM(), log: log, peers: map[string]string{}, delivered: make(chan struct{}, 1)}
+	for id, u := range cfg.Peers {
+		h.peers[id] = u
+	}
+	var err error
+	if h.store, err = raftboltdb.NewBoltStore(filepath.Join(cfg.Dir, "raft.db")); err != nil {
+		return nil, fmt.Errorf("host: raft store: %w", err)
+	}
+	snaps, err := raft.NewFileSnapshotStore(cfg.Dir, 3, io.Discard)
+	if err != nil {
+		return nil, fmt.Errorf("host: snapshots: %w", err)
+	}
+	if h.trans, err = raft.NewTCPTransport(cfg.RaftAddr, nil, 3, 5*time.Second, io.Discard); err != nil {
+		return nil, fmt.Errorf("host: raft transport: %w", err)
+	}
+	rc := raft.DefaultConfig()
+	rc.LocalID = raft.ServerID(cfg.ID)
+	rc.Logger = hclog.New(&hclog.LoggerOptions{Output: io.Discard})
+	rc.HeartbeatTimeout, rc.ElectionTimeout = 500*time.Millisecond, 500*time.Millisecond
+	rc.LeaderLeaseTimeout, rc.CommitTimeout = 250*time.Millisecond, 5*time.Millisecond
+	if h.raft, err = raft.NewRaft(rc, h.fsm, h.store, h.store, snaps, h.trans); err != nil {
+		return nil, fmt.Errorf("host: raft: %w", err)
+	}
+	if len(cfg.HSMs) > 0 {
+		host := &session.Host{ID: cfg.ID, Signer: cfg.Signer, Dir: fsmDirectory{h.fsm}}
+		if h.hsms, err = session.NewClient(session.ClientConfig{Host: host, URLs: cfg.HSMs}); err != nil {
+			return nil, err
+		}
+	}
+	if h.apiLn, err = net.Listen("tcp", cfg.APIAddr); err != nil {
+		return nil, fmt.Errorf("host: %w", err)
+	}
+	h.api = &http.Server{Handler: h.handler(), ReadHeaderTimeout: 10 * time.Second}
+	ctx, cancel := context.WithCancel(context.Background())
+	h.stop = cancel
+	h.wg.Go(func() { h.api.Serve(h.apiLn) })
+	h.wg.Go(func() { h.deliverLoop(ctx) })
+	return h, nil
+}
+
+// ID is the host's ID.
+func (h *Host) ID() string { return h.cfg.ID }
+
+// RaftAddr is the bound raft address.
+func (h *Host) RaftAddr() string { return string(h.trans.LocalAddr()) }
+
+// APIURL is the host's API URL.
+func (h *Host) APIURL() string { return "http://" + h.apiLn.Addr().String() }
+
+// FSM is the host's replicated state.
+func (h *Host) FSM() *domain.FSM { return h.fsm }
+
+// IsLeader reports whether this host leads raft.
+func (h *Host) IsLeader() bool { return h.raft.State() == raft.Leader }
+
+// Bootstrap makes this host the first voter and commits the domain's
+// genesis token (from `trent domain create`), after checking it lists
+// this host as a service host.
+func (h *Host) Bootstrap(genesis []byte) error {
+	p, err := domain.ParseToken(genesis)
+	if err != nil {
+		return err
+	}
+	if !isServiceHost(p.State, h.cfg.ID) {
+		return ErrNotServiceHost
+	}
+	cfg := raft.Configuration{Servers: []raft.Server{{ID: raft.ServerID(h.cfg.ID), Address: h.trans.LocalAddr()}}}
+	if err := h.raft.BootstrapCluster(cfg).Error(); err != nil {
+		return fmt.Errorf("host: bootstrap: %w", err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for !h.IsLeader() {
+		if time.Now().After(deadline) {
+			return ErrNoLeader
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	_, err = h.commit(genesis)
+	return err
+}
+
+func isServiceHost(st *domain.State, id string) bool {
+	for _, o := range st.Operators {
+		if o.ID == id && o.Role == quorum.RoleServiceHost {
+			return true
+		}
+	}
+	return false
+}
+
+// commit proposes a domain token to raft and waits until it is applied.
+func (h *Host) commit(token []byte) (uint64, error) {
+	entry, err := domain.DomainEntry(uint64(time.Now().Unix()), token)
+	if err != nil {
+		return 0, err
+	}
+	f := h.raft.Apply(entry, 10*time.Second)
+	if err := f.Error(); err != nil {
+		return 0, fmt.Errorf("host: raft: %w", err)
+	}
+	switch r := f.Response().(type) {
+	case error:
+		return 0, r
+	case domain.ApplyResult:
+		h.poke()
+		return r.Version, nil
+	}
+	return 0, errors.New("host: unexpected raft response")
+}
+
+func (h *Host) poke() {
+	select {
+	case h.delivered <- struct{}{}:
+	default:
+	}
+}
+
+// Submit runs the four-step change for a signed quorum command: on the
+// leader, one member HSM exports the next token without enacting it, raft
+// commits {command, token} (every host's FSM re-checks it), and the token
+// is delivered to the HSMs; a follower forwards the command to the leader.
+// It returns the new state version.
+func (h *Host) Submit(ctx context.Context, signed []byte) (uint64, error) {
+	if !h.IsLeader() {
+		return h.forward(ctx, signed)
+	}
+	if st, _ := h.fsm.State(); st == nil {
+		return 0, ErrNoDomain
+	}
+	if h.hsms == nil {
+		return 0, errors.New("host: no HSM to export the token")
+	}
+	if _, _, err := quorum.ParseSignedCommand(signed); err != nil {
+		return 0, err
+	}
+	token, err := h.hsms.Do(ctx, node.CmdExport, signed)
+	if err != nil {
+		return 0, err
+	}
+	return h.commit(token)
+}
+
+// forward sends a command to the leader's API.
+func (h *Host) forward(ctx context.Context, signed []byte) (uint64, error) {
+	u, err := h.leaderURL(ctx)
+	if err != nil {
+		return 0, err
+	}
+	return postVersion(ctx, u+pathSubmit, signed)
+}
+
+// leaderURL returns the leader's API URL, waiting up to LeaderWait for a
+// leader to be known (a host that just joined, or an election).
+func (h *Host) leaderURL(ctx context.Context) (string, error) {
+	deadline := time.Now().Add(LeaderWait)
+	for {
+		_, id := h.raft.LeaderWithID()
+		h.mu.Lock()
+		u := h.peers[string(id)]
+		h.mu.Unlock()
+		if id != "" && u != "" {
+			return u, nil
+		}
+		if time.Now().After(deadline) {
+			return "", ErrNoLeader
+		}
+		select {
+		case <-ctx.Done():
+			return "", ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+// LeaderWait is how long a follower waits to learn the leader before
+// refusing to forward.
+const LeaderWait = 5 * time.Second
+
+// Join asks the host at apiURL (any member; followers forward) to add this
+// host as a raft voter. The leader adds it only if the domain lists it as
+// a service host.
+func (h *Host) Join(ctx context.Context, apiURL string) error {
+	body, err := h.joinRequest(time.Now())
+	if err != nil {
+		return err
+	}
+	_, err = postVersion(ctx, apiURL+pathJoin, body)
+	return err
+}
+
+func (h *Host) addVoter(j *join) error {
+	st, _ := h.fsm.State()
+	if st == nil {
+		return ErrNoDomain
+	}
+	if err := j.check(st, time.Now()); err != nil {
+		return err
+	}
+	if err := h.raft.AddVoter(raft.ServerID(j.id), raft.ServerAddress(j.raftAddr), 0, 10*time.Second).Error(); err != nil {
+		return fmt.Errorf("host: add voter: %w", err)
+	}
+	h.mu.Lock()
+	h.peers[j.id] = j.apiURL
+	h.mu.Unlock()
+	return nil
+}
+
+// deliverLoop offers the latest token to every HSM whenever a new version
+// commits and every ResyncEvery: a restarted HSM (no domain keys) or a new
+// member gets it as soon as it is reachable. "Not newer" answers are the
+// normal case and are ignored.
+func (h *Host) deliverLoop(ctx context.Context) {
+	t := time.NewTicker(h.cfg.ResyncEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		case <-h.delivered:
+		}
+		h.Deliver(ctx)
+	}
+}
+
+// Deliver offers the latest token to every HSM now.
+func (h *Host) Deliver(ctx context.Context) {
+	_, token := h.fsm.State()
+	if token == nil || h.hsms == nil {
+		return
+	}
+	for i := range h.cfg.HSMs {
+		_, err := h.hsms.Post(ctx, i, node.PathToken, token, 16)
+		if err != nil && !errors.Is(err, session.ErrRefused) {
+			h.log.Info("token delivery", "hsm", h.cfg.HSMs[i], "err", err)
+		}
+	}
+}
+
+// HSMVersions asks each HSM for its domain state version (0: none).
+func (h *Host) HSMVersions(ctx context.Context) []uint64 {
+	out := make([]uint64, len(h.cfg.HSMs))
+	if h.hsms == nil {
+		return out
+	}
+	for i := range h.cfg.HSMs {
+		raw, err := h.hsms.DoOn(ctx, i, node.CmdDomainStatus, nil)
+		if err != nil || len(raw) == 0 {
+			continue
+		}
+		if st, err := domain.ParseState(raw); err == nil {
+			out[i] = st.Version
+		}
+	}
+	return out
+}
+
+// Close stops the host: API, delivery loop, sessions, raft.
+func (h *Host) Close() error {
+	h.stop()
+	h.api.Close()
+	h.wg.Wait()
+	if h.hsms != nil {
+		h.hsms.Close()
+	}
+	err := h.raft.Shutdown().Error()
+	return errors.Join(err, h.trans.Close(), h.store.Close())
+}
+
+// fsmDirectory is the session protocol's view of the replicated domain.
+type fsmDirectory struct{ f *domain.FSM }
+
+func (d fsmDirectory) dir() (*session.StaticDirectory, error) {
+	st, _ := d.f.State()
+	if st == nil {
+		return nil, ErrNoDomain
+	}
+	return st.Directory()
+}
+
+func (d fsmDirectory) Domain() (string, uint64) {
+	dir, err := d.dir()
+	if err != nil {
+		return "none", 0
+	}
+	return dir.Domain()
+}
+
+func (d fsmDirectory) HostKey(id string) (*ecdsa.PublicKey, error) {
+	dir, err := d.dir()
+	if err != nil {
+		return nil, err
+	}
+	return dir.HostKey(id)
+}
+
+func (d fsmDirectory) Member(id string) (*ecdsa.PublicKey, *ecdh.PublicKey, error) {
+	dir, err := d.dir()
+	if err != nil {
+		return nil, nil, err
+	}
+	return dir.Member(id)
+}
+
+// The host API (internal to the cluster; the KMS API comes later).
+const (
+	pathSubmit = "/trent/v1/host/submit"
+	pathJoin   = "/trent/v1/host/join"
+	maxBody    = 1 << 20
+)
+
+func (h *Host) handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST "+pathSubmit, func(w http.ResponseWriter, r *http.Request) {
+		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		v, err := h.Submit(r.Context(), body)
+		writeVersion(w, v, err)
+	})
+	mux.HandleFunc("POST "+pathJoin, func(w http.ResponseWriter, r *http.Request) {
+		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 4096))
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		j, err := parseJoin(body)
+		if err == nil {
+			if h.IsLeader() {
+				err = h.addVoter(j)
+			} else {
+				var u string
+				if u, err = h.leaderURL(r.Context()); err == nil {
+					_, err = postVersion(r.Context(), u+pathJoin, body)
+				}
+			}
+		}
+		writeVersion(w, 0, err)
+	})
+	return mux
+}
+
+func writeVersion(w http.ResponseWriter, v uint64, err error) {
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusConflict)
+		return
+	}
+	w.Write(binary.BigEndian.AppendUint64(nil, v))
+}
+
+func postVersion(ctx context.Context, url string, body []byte) (uint64, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
+	if err != nil {
+		return 0, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, fmt.Errorf("host: %w", err)
+	}
+	defer resp.Body.Close()
+	out, err := io.ReadAll(io.LimitReader(resp.Body, 4096))
+	if err != nil {
+		return 0, fmt.Errorf("host: %w", err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		return 0, fmt.Errorf("host: %s: %s", url, bytes.TrimSpace(out))
+	}
+	if len(out) != 8 {
+		return 0, errors.New("host: malformed answer")
+	}
+	return binary.BigEndian.Uint64(out), nil
+}
+
+// SetPeer records another host's API URL, for forwarding to the leader.
+func (h *Host) SetPeer(id, apiURL string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.peers[id] = apiURL
+}

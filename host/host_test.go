@@ -1,0 +1,231 @@
+package host_test
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"net"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/trentkms/trent/domain"
+	"github.com/trentkms/trent/host"
+	"github.com/trentkms/trent/hsm/node"
+	"github.com/trentkms/trent/quorum"
+	"github.com/trentkms/trent/session"
+	"github.com/trentkms/trent/softhsm/softhsmtest"
+)
+
+type opKey struct {
+	id string
+	k  *ecdsa.PrivateKey
+	op quorum.Operator
+}
+
+func newOp(t *testing.T, id, role string) *opKey {
+	k, err := ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
+	require.NoError(t, err)
+	pk, err := quorum.NewECDSAKey(&k.PublicKey)
+	require.NoError(t, err)
+	return &opKey{id: id, k: k, op: quorum.Operator{ID: id, Role: role, Key: pk}}
+}
+
+func signed(t *testing.T, domainName string, version uint64, typ quorum.CommandType, params []byte, by ...*opKey) []byte {
+	c, err := quorum.NewCommand(domainName, version, typ, params, time.Now(), 0, func(b []byte) error { _, err := rand.Read(b); return err })
+	require.NoError(t, err)
+	raw, err := c.Marshal()
+	require.NoError(t, err)
+	sc := &quorum.SignedCommand{Command: raw}
+	for _, o := range by {
+		sig, err := quorum.SignECDSA(o.id, o.k, raw)
+		require.NoError(t, err)
+		require.NoError(t, sc.Add(sig))
+	}
+	out, err := sc.Marshal()
+	require.NoError(t, err)
+	return out
+}
+
+type hsmProc struct {
+	n      *node.Node
+	addr   string
+	cancel context.CancelFunc
+	done   chan error
+}
+
+func startHSM(t *testing.T, dir, label, addr string) *hsmProc {
+	n, err := node.Open(node.Options{Dir: dir, Label: label})
+	require.NoError(t, err)
+	l, err := net.Listen("tcp", addr)
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	p := &hsmProc{n: n, addr: l.Addr().String(), cancel: cancel, done: make(chan error, 1)}
+	go func() { p.done <- n.Serve(ctx, l) }()
+	return p
+}
+
+func (p *hsmProc) stop(t *testing.T) {
+	p.cancel()
+	require.NoError(t, <-p.done)
+	require.NoError(t, p.n.Close())
+}
+
+func TestClusterFourStepChange(t *testing.T) {
+	store := softhsmtest.NewStore(t)
+	var hsms []*hsmProc
+	for _, label := range []string{"hsm-1", "hsm-2"} {
+		_, err := node.Init(node.InitOptions{Dir: store.Dir, Label: label})
+		require.NoError(t, err)
+		hsms = append(hsms, startHSM(t, store.Dir, label, "127.0.0.1:0"))
+	}
+	defer func() {
+		for _, p := range hsms {
+			if p != nil {
+				p.stop(t)
+			}
+		}
+	}()
+	alice, bob := newOp(t, "alice", quorum.RoleKMSOperator), newOp(t, "bob", quorum.RoleKMSOperator)
+	hostKeys := []*opKey{newOp(t, "host-1", quorum.RoleServiceHost), newOp(t, "host-2", quorum.RoleServiceHost), newOp(t, "host-3", quorum.RoleServiceHost)}
+
+	// Genesis on hsm-1 (trent domain create).
+	gen := &domain.State{Name: "prod", Rules: quorum.DefaultRules(), Retention: domain.DefaultRetention,
+		Operators: []quorum.Operator{alice.op, bob.op}}
+	for _, h := range hostKeys {
+		gen.Operators = append(gen.Operators, h.op)
+	}
+	slices.SortFunc(gen.Operators, func(a, b quorum.Operator) int { return strings.Compare(a.ID, b.ID) })
+	for _, p := range hsms {
+		id := p.n.Identity()
+		gen.Members = append(gen.Members, session.Member{ID: p.n.ID(), Signing: id.Signing.PublicKey(), Agreement: id.Agreement.PublicKey()})
+	}
+	slices.SortFunc(gen.Members, func(a, b session.Member) int { return strings.Compare(a.ID, b.ID) })
+	params, err := domain.ParamsGenesis(gen)
+	require.NoError(t, err)
+	sc, _, err := quorum.ParseSignedCommand(signed(t, "prod", 0, quorum.CreateDomain, params, alice, bob))
+	require.NoError(t, err)
+	genesis, err := hsms[0].n.CreateDomain(sc, time.Now())
+	require.NoError(t, err)
+
+	var urls []string
+	for _, p := range hsms {
+		urls = append(urls, "http://"+p.addr)
+	}
+	var hosts []*host.Host
+	for _, k := range hostKeys {
+		h, err := host.Start(host.Config{ID: k.id, Signer: k.k, Dir: t.TempDir(), RaftAddr: "127.0.0.1:0",
+			APIAddr: "127.0.0.1:0", HSMs: urls, ResyncEvery: 200 * time.Millisecond})
+		require.NoError(t, err)
+		hosts = append(hosts, h)
+	}
+	defer func() {
+		for _, h := range hosts {
+			if h != nil {
+				h.Close()
+			}
+		}
+	}()
+	for _, a := range hosts {
+		for _, b := range hosts {
+			a.SetPeer(b.ID(), b.APIURL())
+		}
+	}
+	require.NoError(t, hosts[0].Bootstrap(genesis))
+	ctx := context.Background()
+	require.NoError(t, hosts[1].Join(ctx, hosts[0].APIURL()))
+	require.NoError(t, hosts[2].Join(ctx, hosts[1].APIURL()), "a follower forwards the join to the leader")
+
+	// Joins are checked: a host the domain does not list, and one that
+	// names a listed host but signs with another key.
+	mallory, err := host.Start(host.Config{ID: "mallory", Signer: alice.k, Dir: t.TempDir(), RaftAddr: "127.0.0.1:0", APIAddr: "127.0.0.1:0"})
+	require.NoError(t, err)
+	defer mallory.Close()
+	require.ErrorContains(t, mallory.Join(ctx, hosts[0].APIURL()), "not a service host")
+	impostor, err := host.Start(host.Config{ID: "host-2", Signer: bob.k, Dir: t.TempDir(), RaftAddr: "127.0.0.1:0", APIAddr: "127.0.0.1:0"})
+	require.NoError(t, err)
+	defer impostor.Close()
+	require.ErrorContains(t, impostor.Join(ctx, hosts[0].APIURL()), "signature does not verify")
+
+	waitAll := func(version uint64, live []*host.Host) {
+		t.Helper()
+		for _, h := range live {
+			require.Eventually(t, func() bool {
+				st, _ := h.FSM().State()
+				return st != nil && st.Version == version
+			}, 10*time.Second, 10*time.Millisecond, "%s reaches version %d", h.ID(), version)
+		}
+		require.Eventually(t, func() bool {
+			for _, v := range live[0].HSMVersions(ctx) {
+				if v != version {
+					return false
+				}
+			}
+			return true
+		}, 10*time.Second, 20*time.Millisecond, "every HSM reaches version %d", version)
+	}
+	waitAll(1, hosts)
+
+	// The four-step change, submitted to a follower.
+	carol := newOp(t, "carol", quorum.RoleKMSOperator)
+	add, err := domain.ParamsOperator(carol.op)
+	require.NoError(t, err)
+	v, err := hosts[2].Submit(ctx, signed(t, "prod", 1, quorum.AddOperator, add, alice, bob))
+	require.NoError(t, err)
+	assert.Equal(t, uint64(2), v)
+	waitAll(2, hosts)
+
+	// One operator alone: refused, nothing changes.
+	_, err = hosts[1].Submit(ctx, signed(t, "prod", 2, quorum.RemoveOperator, mustID(t, "carol"), alice))
+	require.ErrorContains(t, err, "need 1 more kms-operator")
+
+	// A host rotates with its own service-host key.
+	v, err = hosts[1].Submit(ctx, signed(t, "prod", 2, quorum.RotateDomainKeys, nil, hostKeys[1]))
+	require.NoError(t, err)
+	assert.Equal(t, uint64(3), v)
+	waitAll(3, hosts)
+
+	// Kill the leader; the others go on.
+	var live []*host.Host
+	for i, h := range hosts {
+		if h.IsLeader() {
+			require.NoError(t, h.Close())
+			hosts[i] = nil
+			continue
+		}
+		live = append(live, h)
+	}
+	require.Len(t, live, 2)
+	ret, err := domain.ParamsRetention(3)
+	require.NoError(t, err)
+	require.Eventually(t, func() bool {
+		v, err = live[0].Submit(ctx, signed(t, "prod", 3, quorum.SetRetention, ret, alice, carol))
+		return err == nil
+	}, 10*time.Second, 100*time.Millisecond)
+	assert.Equal(t, uint64(4), v)
+	waitAll(4, live)
+
+	// An HSM restarts (its domain keys were session objects): the hosts
+	// give it the latest token.
+	addr := hsms[1].addr
+	hsms[1].stop(t)
+	hsms[1] = startHSM(t, store.Dir, "hsm-2", addr)
+	st, _ := hsms[1].n.DomainState()
+	assert.Nil(t, st)
+	waitAll(4, live)
+
+	for _, h := range live {
+		assert.Len(t, h.FSM().History(), 4, h.ID())
+	}
+}
+
+func mustID(t *testing.T, id string) []byte {
+	p, err := domain.ParamsID(id)
+	require.NoError(t, err)
+	return p
+}
