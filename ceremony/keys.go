@@ -160,6 +160,10 @@ func (k *Key) Sign(signer string, command []byte) (quorum.Signature, error) {
 	return quorum.Signature{}, errors.New("ceremony: key is closed")
 }
 
+// ECDSASigner returns the key as a crypto.Signer if it is an ECDSA P-384
+// key (a service host's identity key must be); nil for ML-DSA-87.
+func (k *Key) ECDSASigner() crypto.Signer { return k.ec }
+
 // Close forgets the key and closes its token, if any.
 func (k *Key) Close() error {
 	k.ec, k.ml = nil, nil

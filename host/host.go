@@ -7,6 +7,8 @@ import (
 	"crypto/ecdh"
 	"crypto/ecdsa"
 	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -157,6 +159,9 @@ func (h *Host) Bootstrap(genesis []byte) error {
 	}
 	cfg := raft.Configuration{Servers: []raft.Server{{ID: raft.ServerID(h.cfg.ID), Address: h.trans.LocalAddr()}}}
 	if err := h.raft.BootstrapCluster(cfg).Error(); err != nil {
+		if errors.Is(err, raft.ErrCantBootstrap) {
+			return nil // a restart: the raft state is on disk already
+		}
 		return fmt.Errorf("host: bootstrap: %w", err)
 	}
 	deadline := time.Now().Add(10 * time.Second)
@@ -213,7 +218,9 @@ func (h *Host) poke() {
 // It returns the new state version.
 func (h *Host) Submit(ctx context.Context, signed []byte) (uint64, error) {
 	if !h.IsLeader() {
-		return h.forward(ctx, signed)
+		if _, self := h.raft.LeaderWithID(); string(self) != h.cfg.ID {
+			return h.forward(ctx, signed)
+		}
 	}
 	if st, _ := h.fsm.State(); st == nil {
 		return 0, ErrNoDomain
@@ -246,6 +253,9 @@ func (h *Host) leaderURL(ctx context.Context) (string, error) {
 	deadline := time.Now().Add(LeaderWait)
 	for {
 		_, id := h.raft.LeaderWithID()
+		if string(id) == h.cfg.ID {
+			return h.APIURL(), nil // elected meanwhile: our own API handles it
+		}
 		h.mu.Lock()
 		u := h.peers[string(id)]
 		h.mu.Unlock()
@@ -397,6 +407,7 @@ func (d fsmDirectory) Member(id string) (*ecdsa.PublicKey, *ecdh.PublicKey, erro
 const (
 	pathSubmit = "/trent/v1/host/submit"
 	pathJoin   = "/trent/v1/host/join"
+	pathStatus = "/trent/v1/host/status"
 	maxBody    = 1 << 20
 )
 
@@ -410,6 +421,10 @@ func (h *Host) handler() http.Handler {
 		}
 		v, err := h.Submit(r.Context(), body)
 		writeVersion(w, v, err)
+	})
+	mux.HandleFunc("GET "+pathStatus, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		json.NewEncoder(w).Encode(h.Status(r.Context()))
 	})
 	mux.HandleFunc("POST "+pathJoin, func(w http.ResponseWriter, r *http.Request) {
 		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 4096))
@@ -469,4 +484,82 @@ func (h *Host) SetPeer(id, apiURL string) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.peers[id] = apiURL
+}
+
+// Status is what `trent domain status` shows of a host.
+type Status struct {
+	ID           string      `json:"id"`
+	Leader       string      `json:"leader"`
+	Term         string      `json:"term"`
+	Peers        []string    `json:"peers"`
+	Domain       string      `json:"domain"`
+	StateVersion uint64      `json:"state_version"`
+	Members      []string    `json:"members"`
+	HSMs         []HSMStatus `json:"hsms"`
+	Keys         []KeyStatus `json:"domain_keys"`
+}
+
+// HSMStatus is one HSM's state version as this host sees it (0: none).
+type HSMStatus struct {
+	URL          string `json:"url"`
+	StateVersion uint64 `json:"state_version"`
+}
+
+// KeyStatus is a domain key's record.
+type KeyStatus struct {
+	ID      string    `json:"id"`
+	Active  bool      `json:"active"`
+	Created time.Time `json:"created"`
+}
+
+// Status reports the host's view: raft leader, term and peers, the domain
+// state, each HSM's state version, the domain keys.
+func (h *Host) Status(ctx context.Context) Status {
+	s := Status{ID: h.cfg.ID, Term: h.raft.Stats()["term"]}
+	_, leader := h.raft.LeaderWithID()
+	s.Leader = string(leader)
+	if f := h.raft.GetConfiguration(); f.Error() == nil {
+		for _, srv := range f.Configuration().Servers {
+			s.Peers = append(s.Peers, string(srv.ID))
+		}
+	}
+	if st, _ := h.fsm.State(); st != nil {
+		s.Domain, s.StateVersion = st.Name, st.Version
+		for _, m := range st.Members {
+			s.Members = append(s.Members, m.ID)
+		}
+		for _, k := range st.Keys {
+			s.Keys = append(s.Keys, KeyStatus{ID: hex.EncodeToString(k.ID[:]), Active: k.Active, Created: time.Unix(int64(k.Created), 0).UTC()})
+		}
+	}
+	for i, v := range h.HSMVersions(ctx) {
+		s.HSMs = append(s.HSMs, HSMStatus{URL: h.cfg.HSMs[i], StateVersion: v})
+	}
+	return s
+}
+
+// SubmitTo submits a signed quorum command to the host at apiURL and
+// returns the state version it made.
+func SubmitTo(ctx context.Context, apiURL string, signed []byte) (uint64, error) {
+	return postVersion(ctx, apiURL+pathSubmit, signed)
+}
+
+// GetStatus fetches the status of the host at apiURL.
+func GetStatus(ctx context.Context, apiURL string) (*Status, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, apiURL+pathStatus, nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("host: %w", err)
+	}
+	defer resp.Body.Close()
+	var s Status
+	dec := json.NewDecoder(io.LimitReader(resp.Body, maxBody))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&s); err != nil {
+		return nil, fmt.Errorf("host: status: %w", err)
+	}
+	return &s, nil
 }

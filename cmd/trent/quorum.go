@@ -16,7 +16,7 @@ func newQuorumCmd(g *globals) *cobra.Command {
 		Use:   "quorum",
 		Short: "Propose, sign and check quorum-signed operator commands (offline, on files)",
 	}
-	cmd.AddCommand(newQuorumProposeCmd(g), newQuorumSignCmd(g), newQuorumUnsignCmd(g), newQuorumStatusCmd(g))
+	cmd.AddCommand(newQuorumProposeCmd(g), newQuorumSignCmd(g), newQuorumUnsignCmd(g), newQuorumStatusCmd(g), newQuorumSubmitCmd(g))
 	return cmd
 }
 

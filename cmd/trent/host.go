@@ -1,0 +1,176 @@
+package main
+
+import (
+	"fmt"
+	"log/slog"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"github.com/trentkms/trent/ceremony"
+	"github.com/trentkms/trent/host"
+	"github.com/trentkms/trent/hsm/node"
+	"github.com/trentkms/trent/internal/boundedio"
+)
+
+func newHostCmd(g *globals) *cobra.Command {
+	cmd := &cobra.Command{Use: "host", Short: "Run service hosts"}
+	cmd.AddCommand(newHostServeCmd(g))
+	return cmd
+}
+
+func newHostServeCmd(g *globals) *cobra.Command {
+	var cfg host.Config
+	var keySpec, pinFile, genesis, join string
+	var peers []string
+	cmd := &cobra.Command{
+		Use:   "serve --id ID --key KEY --dir DIR --hsm URL... (--bootstrap TOKEN | --join URL)",
+		Short: "Run a service host: a raft voter holding the domain, serving its HSMs",
+		Long: `Run a service host: a raft voter (TCP, raft-boltdb in DIR, file snapshots)
+holding the replicated domain, with sessions to the HSMs given by --hsm.
+
+The first host bootstraps raft with the domain's genesis token (--bootstrap,
+from trent domain create); the others --join any running host, which admits
+them only if the domain lists ID as a service-host operator with the key that
+signs the join. KEY is the host's identity key: a PEM file (dev mode) or
+pkcs11:DIR:LABEL (a token; see trent operator keygen). --peer ID=URL tells
+this host another host's API URL, for forwarding to the leader.
+
+Operators submit signed commands to any host (trent quorum submit); the host
+runs the four-step change and delivers every committed token to its HSMs.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			pin, err := pinFrom(pinFile, "TRENT_OPERATOR_PIN")
+			if err != nil {
+				return err
+			}
+			key, err := ceremony.OpenKey(keySpec, pin)
+			if err != nil {
+				return err
+			}
+			defer key.Close()
+			if cfg.Signer = key.ECDSASigner(); cfg.Signer == nil {
+				return fmt.Errorf("a host's identity key must be ECDSA P-384")
+			}
+			cfg.Peers = map[string]string{}
+			for _, p := range peers {
+				id, u, ok := strings.Cut(p, "=")
+				if !ok || id == "" || u == "" {
+					return fmt.Errorf("--peer %q: want ID=URL", p)
+				}
+				cfg.Peers[id] = u
+			}
+			cfg.Log = slog.New(slog.NewTextHandler(g.stderr, nil))
+			h, err := host.Start(cfg)
+			if err != nil {
+				return err
+			}
+			defer h.Close()
+			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
+			defer stop()
+			switch {
+			case genesis != "" && join != "":
+				return fmt.Errorf("--bootstrap or --join, not both")
+			case genesis != "":
+				token, err := boundedio.ReadFile(genesis, node.MaxTokenSize)
+				if err != nil {
+					return err
+				}
+				if err := h.Bootstrap(token); err != nil {
+					return err
+				}
+			case join != "":
+				if err := h.Join(ctx, join); err != nil {
+					return err
+				}
+			}
+			fmt.Fprintf(g.stderr, "trent: host %s ready: raft on %s, API on %s\n", cfg.ID, h.RaftAddr(), h.APIURL())
+			fmt.Fprintln(g.stderr, "trent: running; Ctrl-C stops the host")
+			<-ctx.Done()
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&cfg.ID, "id", "", "the host's operator ID in the domain (required)")
+	f.StringVar(&keySpec, "key", "", "identity key: PEM file or pkcs11:DIR:LABEL (required)")
+	f.StringVar(&pinFile, "pin-file", "", "the key token's user PIN")
+	f.StringVar(&cfg.Dir, "dir", "", "raft data dir (required)")
+	f.StringVar(&cfg.RaftAddr, "raft", "127.0.0.1:7400", "raft TCP address")
+	f.StringVar(&cfg.APIAddr, "api", "127.0.0.1:7500", "host API address")
+	f.StringArrayVar(&cfg.HSMs, "hsm", nil, "URL of an HSM this host serves (repeatable)")
+	f.StringArrayVar(&peers, "peer", nil, "another host's ID=API URL (repeatable)")
+	f.StringVar(&genesis, "bootstrap", "", "the genesis domain token: start a new raft cluster")
+	f.StringVar(&join, "join", "", "API URL of a running host to join")
+	for _, r := range []string{"id", "key", "dir"} {
+		_ = cmd.MarkFlagRequired(r)
+	}
+	return cmd
+}
+
+func newQuorumSubmitCmd(g *globals) *cobra.Command {
+	var hostURL string
+	cmd := &cobra.Command{
+		Use:   "submit --host URL cmd.json",
+		Short: "Submit a satisfied command to a service host (the four-step change)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			f, err := ceremony.ReadFile(args[0])
+			if err != nil {
+				return err
+			}
+			raw, err := f.Signed.Marshal()
+			if err != nil {
+				return err
+			}
+			v, err := host.SubmitTo(cmd.Context(), hostURL, raw)
+			if err != nil {
+				return err
+			}
+			if g.json {
+				return g.emit(map[string]uint64{"state_version": v})
+			}
+			_, err = fmt.Fprintf(g.stdout, "committed: %s; domain at state version %d\n", f.Command.Type, v)
+			return err
+		},
+	}
+	cmd.Flags().StringVar(&hostURL, "host", "", "API URL of any service host (required)")
+	_ = cmd.MarkFlagRequired("host")
+	return cmd
+}
+
+func newDomainStatusCmd(g *globals) *cobra.Command {
+	var hostURL string
+	cmd := &cobra.Command{
+		Use:   "status --host URL",
+		Short: "Show a service host's view: raft leader and peers, state version, each HSM's version, domain keys",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			s, err := host.GetStatus(cmd.Context(), hostURL)
+			if err != nil {
+				return err
+			}
+			if g.json {
+				return g.emit(s)
+			}
+			w := g.stdout
+			fmt.Fprintf(w, "host %s: raft leader %s, term %s, peers %s\n", s.ID, s.Leader, s.Term, strings.Join(s.Peers, ", "))
+			fmt.Fprintf(w, "domain %q at state version %d, members %s\n", s.Domain, s.StateVersion, strings.Join(s.Members, ", "))
+			for _, h := range s.HSMs {
+				fmt.Fprintf(w, "  HSM %s: state version %d\n", h.URL, h.StateVersion)
+			}
+			for _, k := range s.Keys {
+				state := "retained"
+				if k.Active {
+					state = "active"
+				}
+				fmt.Fprintf(w, "  domain key %s  %-8s created %s\n", k.ID, state, k.Created.Format("2006-01-02T15:04:05Z"))
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&hostURL, "host", "", "API URL of a service host (required)")
+	_ = cmd.MarkFlagRequired("host")
+	return cmd
+}
