@@ -60,6 +60,7 @@ type Host struct {
 	fsm   *domain.FSM
 	raft  *raft.Raft
 	store *raftboltdb.BoltStore
+	snaps *raft.FileSnapshotStore
 	trans *raft.NetworkTransport
 	api   *http.Server
 	apiLn net.Listener
@@ -99,8 +100,7 @@ func Start(cfg Config) (*Host, error) {
 	if h.store, err = raftboltdb.NewBoltStore(filepath.Join(cfg.Dir, "raft.db")); err != nil {
 		return nil, fmt.Errorf("host: raft store: %w", err)
 	}
-	snaps, err := raft.NewFileSnapshotStore(cfg.Dir, 3, io.Discard)
-	if err != nil {
+	if h.snaps, err = raft.NewFileSnapshotStore(cfg.Dir, 3, io.Discard); err != nil {
 		return nil, fmt.Errorf("host: snapshots: %w", err)
 	}
 	if h.trans, err = raft.NewTCPTransport(cfg.RaftAddr, nil, 3, 5*time.Second, io.Discard); err != nil {
@@ -111,7 +111,7 @@ func Start(cfg Config) (*Host, error) {
 	rc.Logger = hclog.New(&hclog.LoggerOptions{Output: io.Discard})
 	rc.HeartbeatTimeout, rc.ElectionTimeout = 500*time.Millisecond, 500*time.Millisecond
 	rc.LeaderLeaseTimeout, rc.CommitTimeout = 250*time.Millisecond, 5*time.Millisecond
-	if h.raft, err = raft.NewRaft(rc, h.fsm, h.store, h.store, snaps, h.trans); err != nil {
+	if h.raft, err = raft.NewRaft(rc, h.fsm, h.store, h.store, h.snaps, h.trans); err != nil {
 		return nil, fmt.Errorf("host: raft: %w", err)
 	}
 	if len(cfg.HSMs) > 0 {
@@ -422,6 +422,7 @@ func (h *Host) handler() http.Handler {
 		v, err := h.Submit(r.Context(), body)
 		writeVersion(w, v, err)
 	})
+	h.adminHandlers(mux)
 	mux.HandleFunc("GET "+pathStatus, func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		json.NewEncoder(w).Encode(h.Status(r.Context()))

@@ -103,4 +103,13 @@ func TestClusterFromTheCommandLine(t *testing.T) {
 	}, 15*time.Second, 100*time.Millisecond, "hosts and HSMs at version 2")
 	out = must("domain", "status", "--host", api)
 	assert.Contains(t, out, "state version 2")
+
+	// Raft operations.
+	out = must("raft", "peers", "--host", api)
+	assert.Contains(t, out, "host-1")
+	assert.Contains(t, out, "leader")
+	must("raft", "snapshot", "save", "--host", api, p("snap.bin"))
+	must("raft", "snapshot", "restore", "--host", api, "--key", p("alice.pem"), "--id", "alice", p("snap.bin"))
+	_, _, err := run(t, "raft", "snapshot", "restore", "--host", api, "--key", p("bob.pem"), "--id", "alice", p("snap.bin"))
+	require.ErrorContains(t, err, "signature does not verify")
 }
