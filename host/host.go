@@ -6,6 +6,7 @@ import (
 	"crypto"
 	"crypto/ecdh"
 	"crypto/ecdsa"
+	"crypto/rand"
 	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
@@ -51,7 +52,11 @@ type Config struct {
 	// ResyncEvery is how often the latest token is offered to every HSM (a
 	// restarted one has none); 2 s if zero.
 	ResyncEvery time.Duration
-	Log         *slog.Logger
+	// RotationInterval is how old the active domain key may grow before
+	// the leader proposes RotateDomainKeys, signed by its own service-host
+	// key; DefaultRotationInterval if zero, never if negative.
+	RotationInterval time.Duration
+	Log              *slog.Logger
 }
 
 // Host is a running service host.
@@ -84,6 +89,9 @@ func Start(cfg Config) (*Host, error) {
 	}
 	if cfg.ResyncEvery == 0 {
 		cfg.ResyncEvery = 2 * time.Second
+	}
+	if cfg.RotationInterval == 0 {
+		cfg.RotationInterval = DefaultRotationInterval
 	}
 	log := cfg.Log
 	if log == nil {
@@ -128,6 +136,9 @@ func Start(cfg Config) (*Host, error) {
 	h.stop = cancel
 	h.wg.Go(func() { h.api.Serve(h.apiLn) })
 	h.wg.Go(func() { h.deliverLoop(ctx) })
+	if cfg.RotationInterval > 0 {
+		h.wg.Go(func() { h.rotationLoop(ctx) })
+	}
 	return h, nil
 }
 
@@ -563,4 +574,63 @@ func GetStatus(ctx context.Context, apiURL string) (*Status, error) {
 		return nil, fmt.Errorf("host: status: %w", err)
 	}
 	return &s, nil
+}
+
+// DefaultRotationInterval is how often domain keys rotate by default.
+const DefaultRotationInterval = 24 * time.Hour
+
+// rotationLoop, on the leader, proposes RotateDomainKeys once the active
+// domain key is RotationInterval old. A failed attempt is retried at the
+// next tick.
+func (h *Host) rotationLoop(ctx context.Context) {
+	tick := min(max(h.cfg.RotationInterval/10, 100*time.Millisecond), time.Minute)
+	t := time.NewTicker(tick)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if !h.IsLeader() {
+			continue
+		}
+		st, _ := h.fsm.State()
+		if st == nil {
+			continue
+		}
+		k, _ := st.ActiveKey()
+		if time.Since(time.Unix(int64(k.Created), 0)) < h.cfg.RotationInterval {
+			continue
+		}
+		if v, err := h.RotateNow(ctx, st); err != nil {
+			h.log.Info("scheduled rotation", "err", err)
+		} else {
+			h.log.Info("scheduled rotation", "version", v)
+		}
+	}
+}
+
+// RotateNow proposes RotateDomainKeys for the state st, signed by this
+// host as a service host, through the four-step change.
+func (h *Host) RotateNow(ctx context.Context, st *domain.State) (uint64, error) {
+	c, err := quorum.NewCommand(st.Name, st.Version, quorum.RotateDomainKeys, nil, time.Now(), 0,
+		func(b []byte) error { _, err := rand.Read(b); return err })
+	if err != nil {
+		return 0, err
+	}
+	raw, err := c.Marshal()
+	if err != nil {
+		return 0, err
+	}
+	sig, err := quorum.SignECDSA(h.cfg.ID, h.cfg.Signer, raw)
+	if err != nil {
+		return 0, err
+	}
+	sc := &quorum.SignedCommand{Command: raw, Signatures: []quorum.Signature{sig}}
+	signed, err := sc.Marshal()
+	if err != nil {
+		return 0, err
+	}
+	return h.Submit(ctx, signed)
 }

@@ -229,3 +229,40 @@ func mustID(t *testing.T, id string) []byte {
 	require.NoError(t, err)
 	return p
 }
+
+// Domain keys rotate on the leader's schedule, and the HSMs follow.
+func TestScheduledRotation(t *testing.T) {
+	store := softhsmtest.NewStore(t)
+	_, err := node.Init(node.InitOptions{Dir: store.Dir, Label: "hsm-1"})
+	require.NoError(t, err)
+	p := startHSM(t, store.Dir, "hsm-1", "127.0.0.1:0")
+	defer p.stop(t)
+	alice, bob, h1 := newOp(t, "alice", quorum.RoleKMSOperator), newOp(t, "bob", quorum.RoleKMSOperator), newOp(t, "host-1", quorum.RoleServiceHost)
+	id := p.n.Identity()
+	gen := &domain.State{Name: "prod", Rules: quorum.DefaultRules(), Retention: 2,
+		Operators: []quorum.Operator{alice.op, bob.op, h1.op},
+		Members:   []session.Member{{ID: p.n.ID(), Signing: id.Signing.PublicKey(), Agreement: id.Agreement.PublicKey()}}}
+	params, err := domain.ParamsGenesis(gen)
+	require.NoError(t, err)
+	sc, _, err := quorum.ParseSignedCommand(signed(t, "prod", 0, quorum.CreateDomain, params, alice, bob))
+	require.NoError(t, err)
+	genesis, err := p.n.CreateDomain(sc, time.Now().Add(-time.Minute))
+	require.NoError(t, err)
+
+	h, err := host.Start(host.Config{ID: "host-1", Signer: h1.k, Dir: t.TempDir(), RaftAddr: "127.0.0.1:0", APIAddr: "127.0.0.1:0",
+		HSMs: []string{"http://" + p.addr}, RotationInterval: 2 * time.Second, ResyncEvery: 100 * time.Millisecond})
+	require.NoError(t, err)
+	defer h.Close()
+	require.NoError(t, h.Bootstrap(genesis))
+	require.Eventually(t, func() bool {
+		st, _ := h.FSM().State()
+		return st.Version >= 3
+	}, 20*time.Second, 50*time.Millisecond, "two scheduled rotations")
+	hist := h.FSM().History()
+	assert.Equal(t, quorum.RotateDomainKeys, hist[1].Type)
+	assert.Equal(t, []string{"host-1"}, hist[1].Signers)
+	require.Eventually(t, func() bool {
+		st, _ := h.FSM().State()
+		return h.HSMVersions(context.Background())[0] >= st.Version-1
+	}, 10*time.Second, 50*time.Millisecond, "the HSM follows")
+}

@@ -62,6 +62,9 @@ runs the four-step change and delivers every committed token to its HSMs.`,
 				}
 				cfg.Peers[id] = u
 			}
+			if cfg.RotationInterval <= 0 {
+				cfg.RotationInterval = -1
+			}
 			cfg.Log = slog.New(slog.NewTextHandler(g.stderr, nil))
 			h, err := host.Start(cfg)
 			if err != nil {
@@ -103,6 +106,7 @@ runs the four-step change and delivers every committed token to its HSMs.`,
 	f.StringArrayVar(&peers, "peer", nil, "another host's ID=API URL (repeatable)")
 	f.StringVar(&genesis, "bootstrap", "", "the genesis domain token: start a new raft cluster")
 	f.StringVar(&join, "join", "", "API URL of a running host to join")
+	f.DurationVar(&cfg.RotationInterval, "rotation-interval", host.DefaultRotationInterval, "rotate the domain keys when the active one is this old (the leader proposes it); 0 or less: never")
 	for _, r := range []string{"id", "key", "dir"} {
 		_ = cmd.MarkFlagRequired(r)
 	}
