@@ -341,12 +341,16 @@ func (h *Host) Deliver(ctx context.Context) {
 	if token == nil || h.hsms == nil {
 		return
 	}
+	var wg sync.WaitGroup
 	for i := range h.cfg.HSMs {
-		_, err := h.hsms.Post(ctx, i, node.PathToken, token, 16)
-		if err != nil && !errors.Is(err, session.ErrRefused) {
-			h.log.Info("token delivery", "hsm", h.cfg.HSMs[i], "err", err)
-		}
+		wg.Go(func() {
+			_, err := h.hsms.Post(ctx, i, node.PathToken, token, 16)
+			if err != nil && !errors.Is(err, session.ErrRefused) {
+				h.log.Info("token delivery", "hsm", h.cfg.HSMs[i], "err", err)
+			}
+		})
 	}
+	wg.Wait()
 }
 
 // HSMVersions asks each HSM for its domain state version (0: none).

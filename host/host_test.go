@@ -5,6 +5,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"fmt"
 	"net"
 	"slices"
 	"strings"
@@ -28,7 +29,7 @@ type opKey struct {
 	op quorum.Operator
 }
 
-func newOp(t *testing.T, id, role string) *opKey {
+func newOp(t testing.TB, id, role string) *opKey {
 	k, err := ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
 	require.NoError(t, err)
 	pk, err := quorum.NewECDSAKey(&k.PublicKey)
@@ -36,7 +37,7 @@ func newOp(t *testing.T, id, role string) *opKey {
 	return &opKey{id: id, k: k, op: quorum.Operator{ID: id, Role: role, Key: pk}}
 }
 
-func signed(t *testing.T, domainName string, version uint64, typ quorum.CommandType, params []byte, by ...*opKey) []byte {
+func signed(t testing.TB, domainName string, version uint64, typ quorum.CommandType, params []byte, by ...*opKey) []byte {
 	c, err := quorum.NewCommand(domainName, version, typ, params, time.Now(), 0, func(b []byte) error { _, err := rand.Read(b); return err })
 	require.NoError(t, err)
 	raw, err := c.Marshal()
@@ -59,7 +60,7 @@ type hsmProc struct {
 	done   chan error
 }
 
-func startHSM(t *testing.T, dir, label, addr string) *hsmProc {
+func startHSM(t testing.TB, dir, label, addr string) *hsmProc {
 	n, err := node.Open(node.Options{Dir: dir, Label: label})
 	require.NoError(t, err)
 	l, err := net.Listen("tcp", addr)
@@ -70,7 +71,7 @@ func startHSM(t *testing.T, dir, label, addr string) *hsmProc {
 	return p
 }
 
-func (p *hsmProc) stop(t *testing.T) {
+func (p *hsmProc) stop(t testing.TB) {
 	p.cancel()
 	require.NoError(t, <-p.done)
 	require.NoError(t, p.n.Close())
@@ -265,4 +266,120 @@ func TestScheduledRotation(t *testing.T) {
 		st, _ := h.FSM().State()
 		return h.HSMVersions(context.Background())[0] >= st.Version-1
 	}, 10*time.Second, 50*time.Millisecond, "the HSM follows")
+}
+
+// testCluster is a domain of nHSMs HSMs and nHosts service hosts over TCP
+// on loopback, bootstrapped from a genesis signed by alice and bob.
+type testCluster struct {
+	hosts      []*host.Host
+	hsms       []*hsmProc
+	alice, bob *opKey
+	hostKeys   []*opKey
+}
+
+func newTestCluster(t testing.TB, nHosts, nHSMs int) *testCluster {
+	store := softhsmtest.NewStore(t)
+	c := &testCluster{alice: newOp(t, "alice", quorum.RoleKMSOperator), bob: newOp(t, "bob", quorum.RoleKMSOperator)}
+	gen := &domain.State{Name: "prod", Rules: quorum.DefaultRules(), Retention: domain.DefaultRetention,
+		Operators: []quorum.Operator{c.alice.op, c.bob.op}}
+	for i := 1; i <= nHosts; i++ {
+		k := newOp(t, fmt.Sprintf("host-%d", i), quorum.RoleServiceHost)
+		c.hostKeys = append(c.hostKeys, k)
+		gen.Operators = append(gen.Operators, k.op)
+	}
+	slices.SortFunc(gen.Operators, func(a, b quorum.Operator) int { return strings.Compare(a.ID, b.ID) })
+	var urls []string
+	for i := 1; i <= nHSMs; i++ {
+		label := fmt.Sprintf("hsm-%d", i)
+		_, err := node.Init(node.InitOptions{Dir: store.Dir, Label: label})
+		require.NoError(t, err)
+		p := startHSM(t, store.Dir, label, "127.0.0.1:0")
+		t.Cleanup(func() { p.stop(t) })
+		c.hsms = append(c.hsms, p)
+		id := p.n.Identity()
+		gen.Members = append(gen.Members, session.Member{ID: p.n.ID(), Signing: id.Signing.PublicKey(), Agreement: id.Agreement.PublicKey()})
+		urls = append(urls, "http://"+p.addr)
+	}
+	slices.SortFunc(gen.Members, func(a, b session.Member) int { return strings.Compare(a.ID, b.ID) })
+	params, err := domain.ParamsGenesis(gen)
+	require.NoError(t, err)
+	sc, _, err := quorum.ParseSignedCommand(signed(t, "prod", 0, quorum.CreateDomain, params, c.alice, c.bob))
+	require.NoError(t, err)
+	genesis, err := c.hsms[0].n.CreateDomain(sc, time.Now())
+	require.NoError(t, err)
+	for _, k := range c.hostKeys {
+		h, err := host.Start(host.Config{ID: k.id, Signer: k.k, Dir: t.TempDir(), RaftAddr: "127.0.0.1:0",
+			APIAddr: "127.0.0.1:0", HSMs: urls, ResyncEvery: 100 * time.Millisecond, RotationInterval: -1})
+		require.NoError(t, err)
+		t.Cleanup(func() { h.Close() })
+		c.hosts = append(c.hosts, h)
+	}
+	for _, a := range c.hosts {
+		for _, b := range c.hosts {
+			a.SetPeer(b.ID(), b.APIURL())
+		}
+	}
+	require.NoError(t, c.hosts[0].Bootstrap(genesis))
+	for _, h := range c.hosts[1:] {
+		require.NoError(t, h.Join(context.Background(), c.hosts[0].APIURL()))
+	}
+	return c
+}
+
+// Kill the raft leader during a stream of quorum commands: afterwards every
+// acknowledged command is on every live host, and every HSM reaches the
+// same state version.
+func TestLeaderKilledDuringStream(t *testing.T) {
+	c := newTestCluster(t, 3, 2)
+	alice, bob, hosts := c.alice, c.bob, c.hosts
+	ctx := context.Background()
+
+	// The stream: SetRetention commands, each for the current version,
+	// sent to a live host; the leader dies after the fifth acknowledgement.
+	var acked []uint64
+	killed := false
+	live := slices.Clone(hosts)
+	for i := 0; len(acked) < 12 && i < 200; i++ {
+		h := live[i%len(live)]
+		st, _ := h.FSM().State()
+		ret, _ := domain.ParamsRetention(3 + len(acked)%2)
+		v, err := h.Submit(ctx, signed(t, "prod", st.Version, quorum.SetRetention, ret, alice, bob))
+		if err == nil {
+			acked = append(acked, v)
+		}
+		if len(acked) == 5 && !killed {
+			for j, x := range live {
+				if x.IsLeader() {
+					require.NoError(t, x.Close())
+					live = slices.Delete(live, j, j+1)
+					killed = true
+					break
+				}
+			}
+		}
+	}
+	require.True(t, killed)
+	require.Len(t, acked, 12)
+	last := acked[len(acked)-1]
+	for _, h := range live {
+		require.Eventually(t, func() bool {
+			st, _ := h.FSM().State()
+			return st.Version == last
+		}, 10*time.Second, 10*time.Millisecond, h.ID())
+		versions := map[uint64]bool{}
+		for _, r := range h.FSM().History() {
+			versions[r.Version] = true
+		}
+		for _, v := range acked {
+			assert.True(t, versions[v], "%s has acknowledged version %d", h.ID(), v)
+		}
+	}
+	require.Eventually(t, func() bool {
+		for _, v := range live[0].HSMVersions(ctx) {
+			if v != last {
+				return false
+			}
+		}
+		return true
+	}, 10*time.Second, 20*time.Millisecond, "every HSM at version %d", last)
 }

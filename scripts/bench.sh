@@ -57,3 +57,12 @@ for i in $(seq "$count"); do
   ./bench/node.test -test.run '^$' -test.bench . -test.count 1 -test.cpu 1 | tee -a bench/node.txt
 done
 go run "$benchstat" bench/node.txt | tee bench/node-benchstat.txt
+
+echo
+echo "quorum command commit on 3 hosts and 2 HSMs, beside bare raft Apply (40 commands per run)"
+go test -c -o bench/host.test ./host/
+: > bench/host.txt
+for i in $(seq "$count"); do
+  ./bench/host.test -test.run '^$' -test.bench Commit -test.benchtime 40x -test.count 1 | tee -a bench/host.txt
+done
+go run "$benchstat" bench/host.txt | tee bench/host-benchstat.txt

@@ -1,0 +1,98 @@
+package host_test
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/trentkms/trent/domain"
+	"github.com/trentkms/trent/host"
+	"github.com/trentkms/trent/quorum"
+)
+
+func percentile(ds []time.Duration, p float64) float64 {
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	return float64(s[min(len(s)-1, int(p*float64(len(s))))].Microseconds()) / 1000
+}
+
+// BenchmarkCommit measures, on 3 hosts and 2 HSMs over TCP on loopback:
+// bare raft Apply of a key-store entry (consensus on the same stores), the
+// checks every FSM runs on a domain change (VerifyTransition: the quorum's
+// signatures, the token's, Apply, re-encoding), and a quorum command's
+// commit (submit → exported on an HSM → committed → imported by every HSM).
+// It reports p50 and p99 in milliseconds.
+func BenchmarkCommit(b *testing.B) {
+	c := newTestCluster(b, 3, 2)
+	ctx := context.Background()
+	var leader *host.Host
+	for leader == nil {
+		for _, h := range c.hosts {
+			if h.IsLeader() {
+				leader = h
+			}
+		}
+	}
+	var bare, checks, commit, export []time.Duration
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		e, _ := domain.PutKeyEntry(fmt.Sprintf("k%d", i), make([]byte, 200))
+		start := time.Now()
+		if err := leader.ApplyForTest(e); err != nil {
+			b.Fatal(err)
+		}
+		bare = append(bare, time.Since(start))
+
+		b.StopTimer()
+		st, _ := leader.FSM().State()
+		ret, _ := domain.ParamsRetention(3 + i%2)
+		cmd := signed(b, "prod", st.Version, quorum.SetRetention, ret, c.alice, c.bob)
+		b.StartTimer()
+		start = time.Now()
+		v, err := leader.Submit(ctx, cmd)
+		if err != nil {
+			b.Fatal(err)
+		}
+		for {
+			done := true
+			for _, hv := range leader.HSMVersions(ctx) {
+				done = done && hv == v
+			}
+			if done {
+				break
+			}
+			time.Sleep(200 * time.Microsecond)
+		}
+		commit = append(commit, time.Since(start))
+
+		b.StopTimer()
+		_, tok := leader.FSM().State()
+		p, err := domain.ParseToken(tok)
+		if err != nil {
+			b.Fatal(err)
+		}
+		start = time.Now()
+		if err := domain.VerifyTransition(st, p, time.Now().Unix()); err != nil {
+			b.Fatal(err)
+		}
+		checks = append(checks, time.Since(start))
+		// The HSM's part: exporting the next token (not enacted).
+		next, _ := leader.FSM().State()
+		ret, _ = domain.ParamsRetention(3 + (i+1)%2)
+		probe, _, _ := quorum.ParseSignedCommand(signed(b, "prod", next.Version, quorum.SetRetention, ret, c.alice, c.bob))
+		start = time.Now()
+		if _, err := c.hsms[0].n.Export(probe, time.Now()); err != nil {
+			b.Fatal(err)
+		}
+		export = append(export, time.Since(start))
+		b.StartTimer()
+	}
+	b.ReportMetric(percentile(bare, 0.5), "bare-p50-ms")
+	b.ReportMetric(percentile(bare, 0.99), "bare-p99-ms")
+	b.ReportMetric(percentile(checks, 0.5), "checks-p50-ms")
+	b.ReportMetric(percentile(export, 0.5), "hsm-export-p50-ms")
+	b.ReportMetric(percentile(commit, 0.5), "commit-p50-ms")
+	b.ReportMetric(percentile(commit, 0.99), "commit-p99-ms")
+}
