@@ -419,3 +419,21 @@ func TestRestartedMemberImportsLatest(t *testing.T) {
 	assert.Equal(t, uint64(2), version(h2))
 	c.session(t, h1, h2)
 }
+
+// An HSM that missed changes takes the latest token (hosts hold only that).
+func TestBehindMemberCatchesUp(t *testing.T) {
+	c := newCeremony(t)
+	h1, h2 := c.nodes[0], c.nodes[1]
+	require.NoError(t, h2.Import(c.genesis(h1, h2), c.now))
+	var last []byte
+	for v := uint64(1); v <= 3; v++ {
+		tok, err := h1.Export(c.command(v, quorum.RotateDomainKeys, nil, c.host), c.now)
+		require.NoError(t, err)
+		require.NoError(t, h1.Import(tok, c.now))
+		last = tok
+	}
+	assert.Equal(t, uint64(1), version(h2))
+	require.NoError(t, h2.Import(last, c.now), "three versions ahead")
+	assert.Equal(t, uint64(4), version(h2))
+	c.session(t, h1, h2)
+}
