@@ -1,6 +1,7 @@
 package domain
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -31,9 +32,9 @@ func raftConfig(id string) *raft.Config {
 	c := raft.DefaultConfig()
 	c.LocalID = raft.ServerID(id)
 	c.Logger = hclog.New(&hclog.LoggerOptions{Output: io.Discard})
-	c.HeartbeatTimeout = 300 * time.Millisecond
-	c.ElectionTimeout = 300 * time.Millisecond
-	c.LeaderLeaseTimeout = 150 * time.Millisecond
+	c.HeartbeatTimeout = 500 * time.Millisecond
+	c.ElectionTimeout = 500 * time.Millisecond
+	c.LeaderLeaseTimeout = 250 * time.Millisecond
 	c.CommitTimeout = 5 * time.Millisecond
 	c.SnapshotThreshold = 4 // snapshots happen during the test
 	c.TrailingLogs = 2
@@ -72,10 +73,22 @@ func leaderOf(t *testing.T, nodes []*raftNode) *raftNode {
 	return leader
 }
 
-func propose(t *testing.T, leader *raftNode, data []byte) any {
-	f := leader.r.Apply(data, 5*time.Second)
-	require.NoError(t, f.Error())
-	return f.Response()
+// propose applies data through the leader of nodes, retrying while the
+// node asked has just lost leadership (ErrNotLeader: nothing was appended,
+// so a retry cannot apply the entry twice).
+func propose(t *testing.T, nodes []*raftNode, data []byte) any {
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		f := leaderOf(t, nodes).r.Apply(data, 5*time.Second)
+		err := f.Error()
+		if err == nil {
+			return f.Response()
+		}
+		if !errors.Is(err, raft.ErrNotLeader) || time.Now().After(deadline) {
+			require.NoError(t, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 func versionOf(f *FSM) uint64 {
@@ -111,21 +124,21 @@ func TestRaftClusterOverTCP(t *testing.T) {
 	}()
 	require.NoError(t, nodes[0].r.BootstrapCluster(raft.Configuration{Servers: servers}).Error())
 
-	leader := leaderOf(t, nodes)
-	res := propose(t, leader, entry(t, c.tokens[0]).Data)
+	res := propose(t, nodes, entry(t, c.tokens[0]).Data)
 	assert.Equal(t, ApplyResult{Version: 1}, res)
 	for i := range 5 {
 		put, _ := PutKeyEntry(fmt.Sprintf("key-%d", i), []byte("record"))
-		propose(t, leader, put)
+		propose(t, nodes, put)
 	}
-	res = propose(t, leader, entry(t, c.tokens[1]).Data)
+	res = propose(t, nodes, entry(t, c.tokens[1]).Data)
 	assert.Equal(t, ApplyResult{Version: 2}, res)
 	// A forged entry proposed directly is committed by raft but refused by
 	// every FSM.
-	res = propose(t, leader, entry(t, c.tokens[0]).Data)
+	res = propose(t, nodes, entry(t, c.tokens[0]).Data)
 	require.ErrorIs(t, res.(error), ErrStale)
 
 	// Kill the leader; the others elect a new one and go on.
+	leader := leaderOf(t, nodes)
 	leader.stop(t)
 	var rest []*raftNode
 	for _, n := range nodes {
@@ -133,8 +146,7 @@ func TestRaftClusterOverTCP(t *testing.T) {
 			rest = append(rest, n)
 		}
 	}
-	next := leaderOf(t, rest)
-	res = propose(t, next, entry(t, c.tokens[2]).Data)
+	res = propose(t, rest, entry(t, c.tokens[2]).Data)
 	assert.Equal(t, ApplyResult{Version: 3}, res)
 
 	// The old leader restarts from its stores and catches up.
@@ -186,10 +198,10 @@ func TestRaftPartition(t *testing.T) {
 		}
 	}()
 	require.NoError(t, nodes[0].r.BootstrapCluster(raft.Configuration{Servers: servers}).Error())
-	leader := leaderOf(t, nodes)
-	assert.Equal(t, ApplyResult{Version: 1}, propose(t, leader, entry(t, c.tokens[0]).Data))
+	assert.Equal(t, ApplyResult{Version: 1}, propose(t, nodes, entry(t, c.tokens[0]).Data))
 
 	// Cut the leader off.
+	leader := leaderOf(t, nodes)
 	li := 0
 	for i, n := range nodes {
 		if n == leader {
@@ -211,9 +223,8 @@ func TestRaftPartition(t *testing.T) {
 			rest = append(rest, n)
 		}
 	}
-	next := leaderOf(t, rest)
-	assert.Equal(t, ApplyResult{Version: 2}, propose(t, next, entry(t, c.tokens[1]).Data))
-	assert.Equal(t, ApplyResult{Version: 3}, propose(t, next, entry(t, c.tokens[2]).Data))
+	assert.Equal(t, ApplyResult{Version: 2}, propose(t, rest, entry(t, c.tokens[1]).Data))
+	assert.Equal(t, ApplyResult{Version: 3}, propose(t, rest, entry(t, c.tokens[2]).Data))
 
 	// Heal: the old leader converges on the majority's log.
 	for i := range trans {

@@ -246,7 +246,13 @@ func (h *Host) Submit(ctx context.Context, signed []byte) (uint64, error) {
 	if err != nil {
 		return 0, err
 	}
-	return h.commit(token)
+	v, err := h.commit(token)
+	if errors.Is(err, raft.ErrNotLeader) {
+		// Leadership moved before the entry was appended: nothing was
+		// committed, so the new leader takes the command.
+		return h.forward(ctx, signed)
+	}
+	return v, err
 }
 
 // forward sends a command to the leader's API.
