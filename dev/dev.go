@@ -13,6 +13,7 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/x509"
+	"encoding/json"
 	"encoding/pem"
 	"errors"
 	"fmt"
@@ -27,6 +28,7 @@ import (
 	"time"
 
 	"github.com/trentkms/trent/domain"
+	"github.com/trentkms/trent/host"
 	"github.com/trentkms/trent/hsm/node"
 	"github.com/trentkms/trent/internal/boundedio"
 	"github.com/trentkms/trent/quorum"
@@ -45,26 +47,51 @@ const (
 type Options struct {
 	Dir    string // data dir; the SoftHSM data dir is Dir/softhsm
 	HSMs   int    // number of HSM nodes; DefaultHSMs if zero
+	Hosts  int    // number of service hosts (raft voters), 0 to 5
 	Listen string // address of the first HSM; the others take the next ports (port 0: any free port each)
-	Log    *slog.Logger
+	// RotationInterval is the hosts' domain-key rotation interval
+	// (host.DefaultRotationInterval if zero, never if negative).
+	RotationInterval time.Duration
+	Log              *slog.Logger
 }
 
 // Cluster is a running dev cluster.
 type Cluster struct {
-	Dir         string    `json:"dir"`
-	Domain      string    `json:"domain"`
-	HostID      string    `json:"host_id"`
-	HostKeyFile string    `json:"host_key_file"`
-	TokenFile   string    `json:"domain_token_file"`
-	HSMs        []HSMNode `json:"hsms"`
+	Dir         string         `json:"dir"`
+	Domain      string         `json:"domain"`
+	HostID      string         `json:"host_id"`
+	HostKeyFile string         `json:"host_key_file"`
+	TokenFile   string         `json:"domain_token_file"`
+	HSMs        []HSMNode      `json:"hsms"`
+	Hosts       []HostInfo     `json:"hosts"`
+	Operators   []OperatorInfo `json:"operators"`
 
 	host   *session.Host
 	nodes  []*node.Node
+	hosts  []*host.Host
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 	mu     sync.Mutex
 	errs   []error
 }
+
+// HostInfo describes a service host of the cluster.
+type HostInfo struct {
+	ID      string `json:"id"`
+	Raft    string `json:"raft"`
+	API     string `json:"api"`
+	KeyFile string `json:"key_file"`
+}
+
+// OperatorInfo describes a dev operator and its key file.
+type OperatorInfo struct {
+	ID      string `json:"id"`
+	Role    string `json:"role"`
+	KeyFile string `json:"key_file"`
+}
+
+// MaxHosts bounds Options.Hosts.
+const MaxHosts = 5
 
 // HSMNode describes one node of the cluster.
 type HSMNode struct {
@@ -101,7 +128,13 @@ func Start(opts Options, progress func(step string)) (*Cluster, error) {
 		return nil, fmt.Errorf("dev: %w", err)
 	}
 	c := &Cluster{Dir: opts.Dir, Domain: DomainName, HostID: HostID,
-		HostKeyFile: filepath.Join(opts.Dir, HostID+".pem"), TokenFile: filepath.Join(opts.Dir, "domain-token.bin")}
+		HostKeyFile: filepath.Join(opts.Dir, "operators", HostID+".pem"), TokenFile: filepath.Join(opts.Dir, "domain-token.bin")}
+	if opts.Hosts < 0 || opts.Hosts > MaxHosts {
+		return nil, fmt.Errorf("dev: %d hosts: want 0 to %d", opts.Hosts, MaxHosts)
+	}
+	if err := os.MkdirAll(filepath.Join(opts.Dir, "operators"), 0o700); err != nil {
+		return nil, fmt.Errorf("dev: %w", err)
+	}
 	ok := false
 	defer func() {
 		if !ok {
@@ -120,23 +153,37 @@ func Start(opts Options, progress func(step string)) (*Cluster, error) {
 		c.HSMs = append(c.HSMs, HSMNode{Result: *r})
 	}
 
-	say("service host %s and dev operators %s: keys in %s (dev mode: PEM files)", HostID, strings.Join(devOperators, ", "), opts.Dir)
-	hostKey, err := loadOrMakeKey(c.HostKeyFile)
-	if err != nil {
-		return nil, err
+	hostIDs := []string{HostID}
+	for i := 2; i <= opts.Hosts; i++ {
+		hostIDs = append(hostIDs, fmt.Sprintf("host-%d", i))
 	}
-	hk, err := quorum.NewECDSAKey(&hostKey.PublicKey)
-	if err != nil {
-		return nil, err
-	}
-	genesis := &domain.State{Name: DomainName, Rules: quorum.DefaultRules(), Retention: domain.DefaultRetention,
-		Operators: []quorum.Operator{{ID: HostID, Role: quorum.RoleServiceHost, Key: hk}}}
-	var opKeys []*ecdsa.PrivateKey
-	for _, id := range devOperators {
-		k, err := loadOrMakeKey(filepath.Join(opts.Dir, id+".pem"))
+	say("dev operators %s and service hosts %s: keys in %s (dev mode: PEM files)",
+		strings.Join(devOperators, ", "), strings.Join(hostIDs, ", "), filepath.Join(opts.Dir, "operators"))
+	genesis := &domain.State{Name: DomainName, Rules: quorum.DefaultRules(), Retention: domain.DefaultRetention}
+	hostKeys := map[string]*ecdsa.PrivateKey{}
+	for _, id := range hostIDs {
+		file := filepath.Join(opts.Dir, "operators", id+".pem")
+		k, err := loadOrMakeKey(file)
 		if err != nil {
 			return nil, err
 		}
+		pk, err := quorum.NewECDSAKey(&k.PublicKey)
+		if err != nil {
+			return nil, err
+		}
+		hostKeys[id] = k
+		genesis.Operators = append(genesis.Operators, quorum.Operator{ID: id, Role: quorum.RoleServiceHost, Key: pk})
+		c.Operators = append(c.Operators, OperatorInfo{ID: id, Role: quorum.RoleServiceHost, KeyFile: file})
+	}
+	hostKey := hostKeys[HostID]
+	var opKeys []*ecdsa.PrivateKey
+	for _, id := range devOperators {
+		file := filepath.Join(opts.Dir, "operators", id+".pem")
+		k, err := loadOrMakeKey(file)
+		if err != nil {
+			return nil, err
+		}
+		c.Operators = append(c.Operators, OperatorInfo{ID: id, Role: quorum.RoleKMSOperator, KeyFile: file})
 		pk, err := quorum.NewECDSAKey(&k.PublicKey)
 		if err != nil {
 			return nil, err
@@ -161,14 +208,20 @@ func Start(opts Options, progress func(step string)) (*Cluster, error) {
 		}
 		c.nodes = append(c.nodes, nd)
 	}
+	// The domain: with hosts, their raft state holds it (a restart resumes
+	// it and the hosts resync the HSMs); without, the saved token does.
+	resume := opts.Hosts > 0 && fileExists(filepath.Join(opts.Dir, "hosts", HostID, "raft.db"))
 	token, err := savedToken(c.TokenFile, genesis.Members)
 	if err != nil {
 		return nil, err
 	}
-	if token != nil {
+	switch {
+	case resume:
+		say("domain %q: resumed from the hosts' raft state; the hosts give every HSM the latest token", DomainName)
+	case token != nil && opts.Hosts == 0:
 		say("domain %q: the saved token %s, imported by every HSM (their domain keys were session objects)", DomainName, c.TokenFile)
-	} else {
-		say("genesis: CreateDomain %q signed by %s, executed on %s; its token imported by every HSM",
+	default:
+		say("genesis: CreateDomain %q signed by %s, executed on %s",
 			DomainName, strings.Join(devOperators, " and "), c.HSMs[0].TokenLabel)
 		sc, err := genesisCommand(genesis, devOperators, opKeys)
 		if err != nil {
@@ -181,21 +234,16 @@ func Start(opts Options, progress func(step string)) (*Cluster, error) {
 			return nil, fmt.Errorf("dev: %w", err)
 		}
 	}
-	for _, nd := range c.nodes {
-		if st, _ := nd.DomainState(); st != nil {
-			continue // the genesis HSM
-		}
-		if err := nd.Import(token, time.Now()); err != nil {
-			return nil, fmt.Errorf("dev: %s: %w", nd.ID(), err)
+	if opts.Hosts == 0 {
+		for _, nd := range c.nodes {
+			if st, _ := nd.DomainState(); st != nil {
+				continue // the genesis HSM
+			}
+			if err := nd.Import(token, time.Now()); err != nil {
+				return nil, fmt.Errorf("dev: %s: %w", nd.ID(), err)
+			}
 		}
 	}
-	st, _ := c.nodes[0].DomainState()
-	dir, err := st.Directory()
-	if err != nil {
-		return nil, err
-	}
-	c.host = &session.Host{ID: HostID, Signer: hostKey, Dir: dir}
-
 	ctx, cancel := context.WithCancel(context.Background())
 	c.cancel = cancel
 	for i, nd := range c.nodes {
@@ -217,8 +265,111 @@ func Start(opts Options, progress func(step string)) (*Cluster, error) {
 			}
 		})
 	}
+	if err := c.startHosts(opts, ip, port0, hostIDs, hostKeys, token, say); err != nil {
+		return nil, err
+	}
+	// Every HSM holds the domain (from the hosts, after a restart).
+	deadline := time.Now().Add(30 * time.Second)
+	for _, nd := range c.nodes {
+		for {
+			if st, _ := nd.DomainState(); st != nil {
+				break
+			}
+			if time.Now().After(deadline) {
+				return nil, fmt.Errorf("dev: %s got no domain token from the hosts", nd.ID())
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	st, _ := c.nodes[0].DomainState()
+	dir, err := st.Directory()
+	if err != nil {
+		return nil, err
+	}
+	c.host = &session.Host{ID: HostID, Signer: hostKey, Dir: dir}
+	if err := c.writeClusterFile(); err != nil {
+		return nil, err
+	}
 	ok = true
 	return c, nil
+}
+
+// startHosts starts the service hosts: the first bootstraps raft with the
+// genesis token (or resumes), the others join it.
+func (c *Cluster) startHosts(opts Options, ip string, port0 int, ids []string, keys map[string]*ecdsa.PrivateKey, genesis []byte, say func(string, ...any)) error {
+	if opts.Hosts == 0 {
+		return nil
+	}
+	var urls []string
+	for _, h := range c.HSMs {
+		urls = append(urls, h.URL)
+	}
+	addr := func(base, i int) string {
+		port := 0
+		if port0 != 0 {
+			port = base + i
+		}
+		return net.JoinHostPort(ip, strconv.Itoa(port))
+	}
+	// A restart keeps each host's addresses: raft's configuration on disk
+	// names them.
+	previous := map[string]HostInfo{}
+	if data, err := boundedio.ReadFile(filepath.Join(opts.Dir, "cluster.json"), 1<<20); err == nil {
+		var old Cluster
+		if json.Unmarshal(data, &old) == nil {
+			for _, h := range old.Hosts {
+				previous[h.ID] = h
+			}
+		}
+	}
+	for i, id := range ids {
+		raftAddr, apiAddr := addr(port0+100, i), addr(port0+200, i)
+		if p, ok := previous[id]; ok && fileExists(filepath.Join(opts.Dir, "hosts", id, "raft.db")) {
+			raftAddr, apiAddr = p.Raft, strings.TrimPrefix(p.API, "http://")
+		}
+		h, err := host.Start(host.Config{ID: id, Signer: keys[id], Dir: filepath.Join(opts.Dir, "hosts", id),
+			RaftAddr: raftAddr, APIAddr: apiAddr, HSMs: urls,
+			ResyncEvery: 250 * time.Millisecond, RotationInterval: opts.RotationInterval, Log: opts.Log})
+		if err != nil {
+			return fmt.Errorf("dev: %s: %w", id, err)
+		}
+		c.hosts = append(c.hosts, h)
+		c.Hosts = append(c.Hosts, HostInfo{ID: id, Raft: h.RaftAddr(), API: h.APIURL(),
+			KeyFile: filepath.Join(opts.Dir, "operators", id+".pem")})
+	}
+	for _, a := range c.hosts {
+		for _, b := range c.hosts {
+			a.SetPeer(b.ID(), b.APIURL())
+		}
+	}
+	say("service host %s: raft on %s, API on %s (bootstraps the raft cluster, or resumes it)", ids[0], c.hosts[0].RaftAddr(), c.hosts[0].APIURL())
+	if err := c.hosts[0].Bootstrap(genesis); err != nil {
+		return fmt.Errorf("dev: %s: %w", ids[0], err)
+	}
+	for _, h := range c.hosts[1:] {
+		say("service host %s: raft on %s, API on %s (joins)", h.ID(), h.RaftAddr(), h.APIURL())
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		err := h.Join(ctx, c.hosts[0].APIURL())
+		cancel()
+		if err != nil {
+			return fmt.Errorf("dev: %s: %w", h.ID(), err)
+		}
+	}
+	return nil
+}
+
+// writeClusterFile writes DIR/cluster.json: addresses, key files, domain.
+func (c *Cluster) writeClusterFile() error {
+	data, err := json.MarshalIndent(c, "", "  ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(c.Dir, "cluster.json"), append(data, '\n'), 0o644)
+}
+
+func fileExists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
 }
 
 // savedToken returns the domain token saved by an earlier start if its
@@ -312,6 +463,11 @@ func (c *Cluster) Check(ctx context.Context) ([]CheckResult, error) {
 // Stop stops the servers and closes the tokens (the domain keys, session
 // objects, are gone with them).
 func (c *Cluster) Stop() error {
+	var herrs []error
+	for _, h := range c.hosts {
+		herrs = append(herrs, h.Close())
+	}
+	c.hosts = nil
 	if c.cancel != nil {
 		c.cancel()
 	}
@@ -324,7 +480,7 @@ func (c *Cluster) Stop() error {
 	c.mu.Lock()
 	errs = append(errs, c.errs...)
 	c.mu.Unlock()
-	return errors.Join(errs...)
+	return errors.Join(append(herrs, errs...)...)
 }
 
 func splitListen(addr string) (string, int, error) {

@@ -3,6 +3,7 @@ package dev_test
 import (
 	"context"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -69,4 +70,35 @@ func TestStartRefusals(t *testing.T) {
 	require.Error(t, err)
 	_, err = dev.Start(dev.Options{Dir: t.TempDir(), Listen: "nonsense"}, nil)
 	require.Error(t, err)
+}
+
+// The whole cluster: HSMs and three service hosts; a restart resumes the
+// same domain from the hosts' raft state, and the hosts rekey the HSMs.
+func TestClusterWithHosts(t *testing.T) {
+	dir := t.TempDir()
+	c, err := dev.Start(dev.Options{Dir: dir, HSMs: 2, Hosts: 3, Listen: "127.0.0.1:0", RotationInterval: -1}, nil)
+	require.NoError(t, err)
+	require.Len(t, c.Hosts, 3)
+	_, err = c.Check(context.Background())
+	require.NoError(t, err)
+	data, err := os.ReadFile(filepath.Join(dir, "cluster.json"))
+	require.NoError(t, err)
+	assert.Contains(t, string(data), `"api"`)
+	for _, f := range []string{"dev-operator-1.pem", "dev-operator-2.pem", "host-1.pem", "host-3.pem"} {
+		_, err := os.Stat(filepath.Join(dir, "operators", f))
+		require.NoError(t, err, f)
+	}
+	st, _ := c.DomainState()
+	keys := st.Keys
+	require.NoError(t, c.Stop())
+
+	var steps []string
+	again, err := dev.Start(dev.Options{Dir: dir, HSMs: 2, Hosts: 3, Listen: "127.0.0.1:0", RotationInterval: -1}, func(s string) { steps = append(steps, s) })
+	require.NoError(t, err)
+	defer again.Stop()
+	assert.Contains(t, strings.Join(steps, "\n"), "resumed from the hosts' raft state")
+	st, _ = again.DomainState()
+	assert.Equal(t, keys, st.Keys, "the same domain")
+	_, err = again.Check(context.Background())
+	require.NoError(t, err)
 }

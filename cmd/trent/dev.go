@@ -19,12 +19,14 @@ func newDevCmd(g *globals) *cobra.Command {
 		Long: `Run the local development cluster from one data dir, in this process.
 
 It provisions (or reuses) the HSM nodes (one SoftHSM token each, with identity
-keys), dev operator and service-host keys (PEM files), and the domain: the
-first time by a genesis ceremony (CreateDomain signed by two dev operators,
-executed on the first HSM), afterwards from the saved domain token, which
-every HSM imports. It serves the HSM session protocol on loopback and checks it
-by making a session as the dev host and pinging every HSM in it. It then runs
-until interrupted; --once stops after the check.
+keys), dev operator and service-host keys (PEM files in DIR/operators/), and
+the domain: the first time by a genesis ceremony (CreateDomain signed by two dev
+operators, executed on the first HSM). It serves the HSMs on loopback and starts
+the service hosts, raft voters holding the domain (the first bootstraps, the
+others join); a restart on the same DIR resumes the same domain from the hosts'
+raft state, and the hosts give the restarted HSMs the latest token. It writes
+DIR/cluster.json, checks the HSMs with one session, then runs until
+interrupted; --once stops after the check.
 
 Service hosts, raft and the AWS KMS API arrive with later releases.`,
 		Args: cobra.NoArgs,
@@ -59,15 +61,18 @@ Service hosts, raft and the AWS KMS API arrive with later releases.`,
 					}
 					fmt.Fprintf(w, "  %-8s %s  %-24s %-8s first ping %s\n", h.TokenLabel, h.HSMID, h.URL, state, checks[i].Latency.Round(10_000))
 				}
+				for _, h := range c.Hosts {
+					fmt.Fprintf(w, "  host     %-20s  raft %s, API %s\n", h.ID, h.Raft, h.API)
+				}
 				st, _ := c.DomainState()
-				fmt.Fprintf(w, "\nDomain: %s\nDomain token: %s (trent domain inspect %s)\nService host identity: %s (%s)\n",
-					st.Summary(), c.TokenFile, c.TokenFile, c.HostID, c.HostKeyFile)
+				fmt.Fprintf(w, "\nDomain: %s\nGenesis token: %s (trent domain inspect %s)\nKeys: %s/operators/; cluster description: %s/cluster.json\n",
+					st.Summary(), c.TokenFile, c.TokenFile, c.Dir, c.Dir)
 				fmt.Fprint(w, `
 Started: the HSM nodes above, holding the domain's keys from its token and
-serving the session protocol (C(2,2) handshake, enveloped commands, domain
-operations) on loopback; one session made with the first HSM was served by
-every HSM.
-Not yet in this build: service hosts, raft, the KMS API.
+serving the session protocol on loopback, and the service hosts above,
+replicating the domain with raft (trent quorum submit --host API, trent domain
+status --host API); one session made with the first HSM was served by every HSM.
+Not yet in this build: the KMS API.
 `)
 			}
 			if once {
@@ -81,6 +86,8 @@ Not yet in this build: service hosts, raft, the KMS API.
 	}
 	cmd.Flags().StringVar(&opts.Dir, "dir", ".trent/dev", "data dir of the dev cluster")
 	cmd.Flags().IntVar(&opts.HSMs, "hsms", dev.DefaultHSMs, "number of HSM nodes")
+	cmd.Flags().IntVar(&opts.Hosts, "hosts", 1, "number of service hosts (raft voters), 0 to 5")
+	cmd.Flags().DurationVar(&opts.RotationInterval, "rotation-interval", 0, "domain-key rotation interval of the hosts (default 24h; negative: never)")
 	cmd.Flags().StringVar(&opts.Listen, "listen", dev.DefaultListen, "address of the first HSM; the others take the next ports (port 0: any free ports)")
 	cmd.Flags().BoolVar(&once, "once", false, "stop after the start-up check")
 	return cmd

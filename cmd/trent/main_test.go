@@ -81,7 +81,7 @@ func TestHSMInit(t *testing.T) {
 
 func TestDev(t *testing.T) {
 	dir := t.TempDir()
-	out, stderr, err := run(t, "dev", "--dir", dir, "--hsms", "2", "--listen", "127.0.0.1:0", "--once")
+	out, stderr, err := run(t, "dev", "--dir", dir, "--hsms", "2", "--hosts", "0", "--listen", "127.0.0.1:0", "--once")
 	require.NoError(t, err)
 	assert.Contains(t, stderr, "[1/2] HSM node hsm-1")
 	assert.Contains(t, stderr, "[2/2] HSM node hsm-2")
@@ -91,7 +91,7 @@ func TestDev(t *testing.T) {
 	assert.Equal(t, 2, strings.Count(out, "created"))
 	assert.Equal(t, 2, strings.Count(out, "first ping "))
 
-	out, _, err = run(t, "--json", "dev", "--dir", dir, "--hsms", "2", "--listen", "127.0.0.1:0", "--once")
+	out, _, err = run(t, "--json", "dev", "--dir", dir, "--hsms", "2", "--hosts", "0", "--listen", "127.0.0.1:0", "--once")
 	require.NoError(t, err)
 	var c struct {
 		HSMs []struct {
