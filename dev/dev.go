@@ -265,7 +265,7 @@ func Start(opts Options, progress func(step string)) (*Cluster, error) {
 			}
 		})
 	}
-	if err := c.startHosts(opts, ip, port0, hostIDs, hostKeys, token, say); err != nil {
+	if err := c.startHosts(opts, ip, port0, hostIDs, hostKeys, token, resume, say); err != nil {
 		return nil, err
 	}
 	// Every HSM holds the domain (from the hosts, after a restart).
@@ -296,7 +296,7 @@ func Start(opts Options, progress func(step string)) (*Cluster, error) {
 
 // startHosts starts the service hosts: the first bootstraps raft with the
 // genesis token (or resumes), the others join it.
-func (c *Cluster) startHosts(opts Options, ip string, port0 int, ids []string, keys map[string]*ecdsa.PrivateKey, genesis []byte, say func(string, ...any)) error {
+func (c *Cluster) startHosts(opts Options, ip string, port0 int, ids []string, keys map[string]*ecdsa.PrivateKey, genesis []byte, resume bool, say func(string, ...any)) error {
 	if opts.Hosts == 0 {
 		return nil
 	}
@@ -322,9 +322,13 @@ func (c *Cluster) startHosts(opts Options, ip string, port0 int, ids []string, k
 			}
 		}
 	}
+	had := map[string]bool{} // hosts with raft state from an earlier start
+	for _, id := range ids {
+		had[id] = fileExists(filepath.Join(opts.Dir, "hosts", id, "raft.db"))
+	}
 	for i, id := range ids {
 		raftAddr, apiAddr := addr(port0+100, i), addr(port0+200, i)
-		if p, ok := previous[id]; ok && fileExists(filepath.Join(opts.Dir, "hosts", id, "raft.db")) {
+		if p, ok := previous[id]; ok && had[id] {
 			raftAddr, apiAddr = p.Raft, strings.TrimPrefix(p.API, "http://")
 		}
 		h, err := host.Start(host.Config{ID: id, Signer: keys[id], Dir: filepath.Join(opts.Dir, "hosts", id),
@@ -347,6 +351,10 @@ func (c *Cluster) startHosts(opts Options, ip string, port0 int, ids []string, k
 		return fmt.Errorf("dev: %s: %w", ids[0], err)
 	}
 	for _, h := range c.hosts[1:] {
+		if resume && had[h.ID()] {
+			say("service host %s: raft on %s, API on %s (resumes)", h.ID(), h.RaftAddr(), h.APIURL())
+			continue
+		}
 		say("service host %s: raft on %s, API on %s (joins)", h.ID(), h.RaftAddr(), h.APIURL())
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		err := h.Join(ctx, c.hosts[0].APIURL())

@@ -234,7 +234,13 @@ func (h *Host) Submit(ctx context.Context, signed []byte) (uint64, error) {
 		}
 	}
 	if st, _ := h.fsm.State(); st == nil {
-		return 0, ErrNoDomain
+		// Perhaps a new leader that has not applied the log yet.
+		if err := h.raft.Barrier(10 * time.Second).Error(); err != nil {
+			return 0, fmt.Errorf("host: barrier: %w", err)
+		}
+		if st, _ := h.fsm.State(); st == nil {
+			return 0, ErrNoDomain
+		}
 	}
 	if h.hsms == nil {
 		return 0, errors.New("host: no HSM to export the token")
@@ -307,6 +313,11 @@ func (h *Host) Join(ctx context.Context, apiURL string) error {
 }
 
 func (h *Host) addVoter(j *join) error {
+	// A newly elected leader may not have applied the log yet: judge the
+	// join against everything committed.
+	if err := h.raft.Barrier(10 * time.Second).Error(); err != nil {
+		return fmt.Errorf("host: barrier: %w", err)
+	}
 	st, _ := h.fsm.State()
 	if st == nil {
 		return ErrNoDomain

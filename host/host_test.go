@@ -339,13 +339,16 @@ func TestLeaderKilledDuringStream(t *testing.T) {
 	var acked []uint64
 	killed := false
 	live := slices.Clone(hosts)
-	for i := 0; len(acked) < 12 && i < 200; i++ {
+	deadline := time.Now().Add(60 * time.Second)
+	for i := 0; len(acked) < 12 && time.Now().Before(deadline); i++ {
 		h := live[i%len(live)]
 		st, _ := h.FSM().State()
 		ret, _ := domain.ParamsRetention(3 + len(acked)%2)
 		v, err := h.Submit(ctx, signed(t, "prod", st.Version, quorum.SetRetention, ret, alice, bob))
 		if err == nil {
 			acked = append(acked, v)
+		} else {
+			time.Sleep(50 * time.Millisecond) // a client backs off while the cluster elects
 		}
 		if len(acked) == 5 && !killed {
 			for j, x := range live {
