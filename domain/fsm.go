@@ -1,6 +1,7 @@
 package domain
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"errors"
 	"fmt"
@@ -22,6 +23,7 @@ import (
 //	EntryDomain     proposed_at u64 ‖ v24 token
 //	EntryPutKey     v8 key ID ‖ v24 record
 //	EntryDeleteKey  v8 key ID
+//	EntryReplaceKeys u16 n ‖ n × (v8 key ID ‖ v24 old record ‖ v24 new record)
 //
 // proposed_at is the proposing leader's clock: the one time an FSM may use,
 // since Apply never reads a clock.
@@ -29,7 +31,15 @@ const (
 	EntryDomain    byte = 1
 	EntryPutKey    byte = 2
 	EntryDeleteKey byte = 3
+	// EntryReplaceKeys replaces records only where they still hold the old
+	// value (a compare-and-swap per record; an empty old value means the
+	// record must be absent): a re-encryption batch never overwrites a
+	// record changed since the batch was read.
+	EntryReplaceKeys byte = 4
 )
+
+// MaxReplaceBatch bounds one EntryReplaceKeys.
+const MaxReplaceBatch = 4096
 
 // Limits of entries and snapshots.
 const (
@@ -62,6 +72,31 @@ func PutKeyEntry(id string, record []byte) ([]byte, error) {
 	b.AddUint8(EntryPutKey)
 	b.AddUint8LengthPrefixed(func(b *cryptobyte.Builder) { b.AddBytes([]byte(id)) })
 	b.AddUint24LengthPrefixed(func(b *cryptobyte.Builder) { b.AddBytes(record) })
+	return b.Bytes()
+}
+
+// Replacement is one record of a replace batch.
+type Replacement struct {
+	ID       string
+	Old, New []byte
+}
+
+// ReplaceKeysEntry encodes a batch of compare-and-swap replacements.
+func ReplaceKeysEntry(rs []Replacement) ([]byte, error) {
+	if len(rs) == 0 || len(rs) > MaxReplaceBatch {
+		return nil, fmt.Errorf("%w: batch of %d", ErrEntry, len(rs))
+	}
+	var b cryptobyte.Builder
+	b.AddUint8(EntryReplaceKeys)
+	b.AddUint16(uint16(len(rs)))
+	for _, r := range rs {
+		if len(r.ID) == 0 || len(r.ID) > MaxKeyID || len(r.Old) > MaxKeyRecord || len(r.New) > MaxKeyRecord {
+			return nil, fmt.Errorf("%w: key ID or record size", ErrEntry)
+		}
+		b.AddUint8LengthPrefixed(func(b *cryptobyte.Builder) { b.AddBytes([]byte(r.ID)) })
+		b.AddUint24LengthPrefixed(func(b *cryptobyte.Builder) { b.AddBytes(r.Old) })
+		b.AddUint24LengthPrefixed(func(b *cryptobyte.Builder) { b.AddBytes(r.New) })
+	}
 	return b.Bytes()
 }
 
@@ -183,8 +218,46 @@ func (f *FSM) apply(data []byte) error {
 		}
 		delete(f.keys, string(id))
 		return nil
+	case EntryReplaceKeys:
+		var n uint16
+		if !s.ReadUint16(&n) || n == 0 || int(n) > MaxReplaceBatch {
+			return malformed("replace entry count")
+		}
+		rs := make([]Replacement, 0, n)
+		for range n {
+			var id, old, nw cryptobyte.String
+			if !s.ReadUint8LengthPrefixed(&id) || len(id) == 0 || !s.ReadUint24LengthPrefixed(&old) ||
+				!s.ReadUint24LengthPrefixed(&nw) || len(old) > MaxKeyRecord || len(nw) > MaxKeyRecord {
+				return malformed("replace entry")
+			}
+			rs = append(rs, Replacement{ID: string(id), Old: old, New: nw})
+		}
+		if !s.Empty() {
+			return malformed("trailing bytes in replace entry")
+		}
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		for _, r := range rs {
+			cur, ok := f.keys[r.ID]
+			if (ok && bytes.Equal(cur, r.Old)) || (!ok && len(r.Old) == 0) {
+				f.keys[r.ID] = append([]byte(nil), r.New...)
+			}
+		}
+		return nil
 	}
 	return malformed(fmt.Sprintf("entry type %d", typ))
+}
+
+// Records calls fn for every key record in ID order, under the read lock;
+// fn must not call the FSM.
+func (f *FSM) Records(fn func(id string, record []byte) bool) {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	for _, id := range slices.Sorted(maps.Keys(f.keys)) {
+		if !fn(id, f.keys[id]) {
+			return
+		}
+	}
 }
 
 // State returns the domain state (nil before genesis) and its token.

@@ -139,6 +139,9 @@ func Start(cfg Config) (*Host, error) {
 	if cfg.RotationInterval > 0 {
 		h.wg.Go(func() { h.rotationLoop(ctx) })
 	}
+	if len(cfg.HSMs) > 0 {
+		h.wg.Go(func() { h.jobLoop(ctx) })
+	}
 	return h, nil
 }
 
@@ -455,6 +458,7 @@ func (h *Host) handler() http.Handler {
 		writeVersion(w, v, err)
 	})
 	h.adminHandlers(mux)
+	mux.HandleFunc("POST "+pathReencrypt, h.reencryptHandler)
 	mux.HandleFunc("GET "+pathStatus, func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		json.NewEncoder(w).Encode(h.Status(r.Context()))
@@ -530,6 +534,8 @@ type Status struct {
 	Members      []string    `json:"members"`
 	HSMs         []HSMStatus `json:"hsms"`
 	Keys         []KeyStatus `json:"domain_keys"`
+	EKTs         int         `json:"ekts"`
+	EKTsOutdated int         `json:"ekts_outdated"`
 }
 
 // HSMStatus is one HSM's state version as this host sees it (0: none).
@@ -568,6 +574,7 @@ func (h *Host) Status(ctx context.Context) Status {
 	for i, v := range h.HSMVersions(ctx) {
 		s.HSMs = append(s.HSMs, HSMStatus{URL: h.cfg.HSMs[i], StateVersion: v})
 	}
+	s.EKTsOutdated, s.EKTs = h.EKTProgress()
 	return s
 }
 
@@ -622,6 +629,10 @@ func (h *Host) rotationLoop(ctx context.Context) {
 		}
 		k, _ := st.ActiveKey()
 		if time.Since(time.Unix(int64(k.Created), 0)) < h.cfg.RotationInterval {
+			continue
+		}
+		if h.outdatedUnder(wouldDrop(st)) {
+			h.log.Info("scheduled rotation waits: EKTs are still under the domain key it would drop")
 			continue
 		}
 		if v, err := h.RotateNow(ctx, st); err != nil {

@@ -104,12 +104,17 @@ func TestClusterFromTheCommandLine(t *testing.T) {
 	out = must("domain", "status", "--host", api)
 	assert.Contains(t, out, "state version 2")
 
+	// The re-encryption job (no EKT in the key store yet: done at once).
+	_, stderr, err := run(t, "domain", "reencrypt", "--host", api)
+	require.NoError(t, err)
+	assert.Contains(t, stderr, "0/0 EKTs")
+
 	// Raft operations.
 	out = must("raft", "peers", "--host", api)
 	assert.Contains(t, out, "host-1")
 	assert.Contains(t, out, "leader")
 	must("raft", "snapshot", "save", "--host", api, p("snap.bin"))
 	must("raft", "snapshot", "restore", "--host", api, "--key", p("alice.pem"), "--id", "alice", p("snap.bin"))
-	_, _, err := run(t, "raft", "snapshot", "restore", "--host", api, "--key", p("bob.pem"), "--id", "alice", p("snap.bin"))
+	_, _, err = run(t, "raft", "snapshot", "restore", "--host", api, "--key", p("bob.pem"), "--id", "alice", p("snap.bin"))
 	require.ErrorContains(t, err, "signature does not verify")
 }

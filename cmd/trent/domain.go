@@ -19,7 +19,7 @@ func newDomainCmd(g *globals) *cobra.Command {
 		Use:   "domain",
 		Short: "Create a domain, rehearse a change on one HSM, inspect domain tokens",
 	}
-	cmd.AddCommand(newDomainCreateCmd(g), newDomainApplyCmd(g), newDomainInspectCmd(g), newDomainStatusCmd(g))
+	cmd.AddCommand(newDomainCreateCmd(g), newDomainApplyCmd(g), newDomainInspectCmd(g), newDomainStatusCmd(g), newDomainReencryptCmd(g))
 	return cmd
 }
 

@@ -6,6 +6,7 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -164,6 +165,7 @@ func newDomainStatusCmd(g *globals) *cobra.Command {
 			for _, h := range s.HSMs {
 				fmt.Fprintf(w, "  HSM %s: state version %d\n", h.URL, h.StateVersion)
 			}
+			fmt.Fprintf(w, "  EKTs in the key store: %d, under an outgoing key: %d\n", s.EKTs, s.EKTsOutdated)
 			for _, k := range s.Keys {
 				state := "retained"
 				if k.Active {
@@ -177,4 +179,54 @@ func newDomainStatusCmd(g *globals) *cobra.Command {
 	cmd.Flags().StringVar(&hostURL, "host", "", "API URL of a service host (required)")
 	_ = cmd.MarkFlagRequired("host")
 	return cmd
+}
+
+func newDomainReencryptCmd(g *globals) *cobra.Command {
+	var hostURL string
+	cmd := &cobra.Command{
+		Use:   "reencrypt --host URL",
+		Short: "Move every EKT to the active domain key now, with a progress bar",
+		Long: `Start the re-encryption job on the raft leader (it also runs by itself after a
+rotation) and follow it until no EKT is left under an outgoing domain key.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := host.StartReencrypt(cmd.Context(), hostURL); err != nil {
+				return err
+			}
+			for {
+				s, err := host.GetStatus(cmd.Context(), hostURL)
+				if err != nil {
+					return err
+				}
+				done := s.EKTs - s.EKTsOutdated
+				if !g.json {
+					fmt.Fprintf(g.stderr, "\r%s %d/%d EKTs under the active key", bar(done, s.EKTs, 30), done, s.EKTs)
+				}
+				if s.EKTsOutdated == 0 {
+					if g.json {
+						return g.emit(map[string]int{"ekts": s.EKTs, "ekts_outdated": 0})
+					}
+					fmt.Fprintln(g.stderr)
+					return nil
+				}
+				select {
+				case <-cmd.Context().Done():
+					return cmd.Context().Err()
+				case <-time.After(200 * time.Millisecond):
+				}
+			}
+		},
+	}
+	cmd.Flags().StringVar(&hostURL, "host", "", "API URL of a service host (required)")
+	_ = cmd.MarkFlagRequired("host")
+	return cmd
+}
+
+// bar draws a progress bar of width w.
+func bar(done, total, w int) string {
+	filled := w
+	if total > 0 {
+		filled = done * w / total
+	}
+	return "[" + strings.Repeat("#", filled) + strings.Repeat(".", w-filled) + "]"
 }
