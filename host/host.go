@@ -7,6 +7,7 @@ import (
 	"crypto/ecdh"
 	"crypto/ecdsa"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
@@ -52,6 +53,9 @@ type Config struct {
 	// ResyncEvery is how often the latest token is offered to every HSM (a
 	// restarted one has none); 2 s if zero.
 	ResyncEvery time.Duration
+	// RaftTLS, if set, carries raft traffic over mutual TLS (LoadRaftTLS);
+	// plain TCP otherwise.
+	RaftTLS *tls.Config
 	// RotationInterval is how old the active domain key may grow before
 	// the leader proposes RotateDomainKeys, signed by its own service-host
 	// key; DefaultRotationInterval if zero, never if negative.
@@ -111,7 +115,12 @@ func Start(cfg Config) (*Host, error) {
 	if h.snaps, err = raft.NewFileSnapshotStore(cfg.Dir, 3, io.Discard); err != nil {
 		return nil, fmt.Errorf("host: snapshots: %w", err)
 	}
-	if h.trans, err = raft.NewTCPTransport(cfg.RaftAddr, nil, 3, 5*time.Second, io.Discard); err != nil {
+	if cfg.RaftTLS != nil {
+		h.trans, err = newTLSTransport(cfg.RaftAddr, cfg.RaftTLS)
+	} else {
+		h.trans, err = raft.NewTCPTransport(cfg.RaftAddr, nil, 3, 5*time.Second, io.Discard)
+	}
+	if err != nil {
 		return nil, fmt.Errorf("host: raft transport: %w", err)
 	}
 	rc := raft.DefaultConfig()
@@ -536,6 +545,7 @@ type Status struct {
 	Keys         []KeyStatus `json:"domain_keys"`
 	EKTs         int         `json:"ekts"`
 	EKTsOutdated int         `json:"ekts_outdated"`
+	NextRotation *time.Time  `json:"next_rotation,omitempty"`
 }
 
 // HSMStatus is one HSM's state version as this host sees it (0: none).
@@ -569,6 +579,10 @@ func (h *Host) Status(ctx context.Context) Status {
 		}
 		for _, k := range st.Keys {
 			s.Keys = append(s.Keys, KeyStatus{ID: hex.EncodeToString(k.ID[:]), Active: k.Active, Created: time.Unix(int64(k.Created), 0).UTC()})
+			if k.Active && h.cfg.RotationInterval > 0 {
+				next := time.Unix(int64(k.Created), 0).Add(h.cfg.RotationInterval).UTC()
+				s.NextRotation = &next
+			}
 		}
 	}
 	for i, v := range h.HSMVersions(ctx) {

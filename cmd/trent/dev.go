@@ -84,7 +84,7 @@ Not yet in this build: the KMS API.
 			return c.Stop()
 		},
 	}
-	cmd.Flags().StringVar(&opts.Dir, "dir", ".trent/dev", "data dir of the dev cluster")
+	cmd.Flags().StringVar(&opts.Dir, "dir", ".trent-dev", "data dir of the dev cluster")
 	cmd.Flags().IntVar(&opts.HSMs, "hsms", dev.DefaultHSMs, "number of HSM nodes")
 	cmd.Flags().IntVar(&opts.Hosts, "hosts", 1, "number of service hosts (raft voters), 0 to 5")
 	cmd.Flags().DurationVar(&opts.RotationInterval, "rotation-interval", 0, "domain-key rotation interval of the hosts (default 24h; negative: never)")

@@ -52,6 +52,6 @@ and latency; the exit status is non-zero if any step does not end as expected.`,
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&dir, "dir", ".trent/dev", "the dev cluster's data dir")
+	cmd.Flags().StringVar(&dir, "dir", ".trent-dev", "the dev cluster's data dir")
 	return cmd
 }

@@ -24,7 +24,7 @@ func newHostCmd(g *globals) *cobra.Command {
 
 func newHostServeCmd(g *globals) *cobra.Command {
 	var cfg host.Config
-	var keySpec, pinFile, genesis, join string
+	var keySpec, pinFile, genesis, join, tlsCert, tlsKey, tlsCA string
 	var peers []string
 	cmd := &cobra.Command{
 		Use:   "serve --id ID --key KEY --dir DIR --hsm URL... (--bootstrap TOKEN | --join URL)",
@@ -62,6 +62,11 @@ runs the four-step change and delivers every committed token to its HSMs.`,
 					return fmt.Errorf("--peer %q: want ID=URL", p)
 				}
 				cfg.Peers[id] = u
+			}
+			if tlsCert != "" || tlsKey != "" || tlsCA != "" {
+				if cfg.RaftTLS, err = host.LoadRaftTLS(tlsCert, tlsKey, tlsCA); err != nil {
+					return err
+				}
 			}
 			if cfg.RotationInterval <= 0 {
 				cfg.RotationInterval = -1
@@ -107,6 +112,9 @@ runs the four-step change and delivers every committed token to its HSMs.`,
 	f.StringArrayVar(&peers, "peer", nil, "another host's ID=API URL (repeatable)")
 	f.StringVar(&genesis, "bootstrap", "", "the genesis domain token: start a new raft cluster")
 	f.StringVar(&join, "join", "", "API URL of a running host to join")
+	f.StringVar(&tlsCert, "raft-tls-cert", "", "raft over mutual TLS: this host's certificate (PEM)")
+	f.StringVar(&tlsKey, "raft-tls-key", "", "raft over mutual TLS: its private key (PEM)")
+	f.StringVar(&tlsCA, "raft-tls-ca", "", "raft over mutual TLS: the cluster's CA certificate (PEM)")
 	f.DurationVar(&cfg.RotationInterval, "rotation-interval", host.DefaultRotationInterval, "rotate the domain keys when the active one is this old (the leader proposes it); 0 or less: never")
 	for _, r := range []string{"id", "key", "dir"} {
 		_ = cmd.MarkFlagRequired(r)
@@ -166,12 +174,16 @@ func newDomainStatusCmd(g *globals) *cobra.Command {
 				fmt.Fprintf(w, "  HSM %s: state version %d\n", h.URL, h.StateVersion)
 			}
 			fmt.Fprintf(w, "  EKTs in the key store: %d, under an outgoing key: %d\n", s.EKTs, s.EKTsOutdated)
+			if s.NextRotation != nil {
+				fmt.Fprintf(w, "  next scheduled rotation: %s\n", s.NextRotation.Format(time.RFC3339))
+			}
 			for _, k := range s.Keys {
 				state := "retained"
 				if k.Active {
 					state = "active"
 				}
-				fmt.Fprintf(w, "  domain key %s  %-8s created %s\n", k.ID, state, k.Created.Format("2006-01-02T15:04:05Z"))
+				fmt.Fprintf(w, "  domain key %s  %-8s created %s (%s ago)\n", k.ID, state, k.Created.Format(time.RFC3339),
+					time.Since(k.Created).Round(time.Second))
 			}
 			return nil
 		},
