@@ -56,6 +56,10 @@ type Config struct {
 	// RaftTLS, if set, carries raft traffic over mutual TLS (LoadRaftTLS);
 	// plain TCP otherwise.
 	RaftTLS *tls.Config
+	// SessionValidity is the HSMs' session validity (session.DefaultValidity
+	// if zero): a scheduled rotation does not drop a domain key while a
+	// session made under it may still live.
+	SessionValidity time.Duration
 	// RotationInterval is how old the active domain key may grow before
 	// the leader proposes RotateDomainKeys, signed by its own service-host
 	// key; DefaultRotationInterval if zero, never if negative.
@@ -96,6 +100,9 @@ func Start(cfg Config) (*Host, error) {
 	}
 	if cfg.RotationInterval == 0 {
 		cfg.RotationInterval = DefaultRotationInterval
+	}
+	if cfg.SessionValidity == 0 {
+		cfg.SessionValidity = session.DefaultValidity
 	}
 	log := cfg.Log
 	if log == nil {
@@ -645,8 +652,13 @@ func (h *Host) rotationLoop(ctx context.Context) {
 		if time.Since(time.Unix(int64(k.Created), 0)) < h.cfg.RotationInterval {
 			continue
 		}
-		if h.outdatedUnder(wouldDrop(st)) {
+		drop, deactivated := wouldDrop(st)
+		if h.outdatedUnder(drop) {
 			h.log.Info("scheduled rotation waits: EKTs are still under the domain key it would drop")
+			continue
+		}
+		if len(drop) > 0 && time.Since(deactivated) < h.cfg.SessionValidity {
+			h.log.Info("scheduled rotation waits: sessions may still live under the domain key it would drop")
 			continue
 		}
 		if v, err := h.RotateNow(ctx, st); err != nil {

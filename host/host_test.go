@@ -80,7 +80,7 @@ func (p *hsmProc) stop(t testing.TB) {
 func TestClusterFourStepChange(t *testing.T) {
 	store := softhsmtest.NewStore(t)
 	var hsms []*hsmProc
-	for _, label := range []string{"hsm-1", "hsm-2"} {
+	for _, label := range []string{"hsm-1", "hsm-2", "hsm-3"} {
 		_, err := node.Init(node.InitOptions{Dir: store.Dir, Label: label})
 		require.NoError(t, err)
 		hsms = append(hsms, startHSM(t, store.Dir, label, "127.0.0.1:0"))
@@ -102,7 +102,7 @@ func TestClusterFourStepChange(t *testing.T) {
 		gen.Operators = append(gen.Operators, h.op)
 	}
 	slices.SortFunc(gen.Operators, func(a, b quorum.Operator) int { return strings.Compare(a.ID, b.ID) })
-	for _, p := range hsms {
+	for _, p := range hsms[:2] { // hsm-3 joins the domain later, by AddMember
 		id := p.n.Identity()
 		gen.Members = append(gen.Members, session.Member{ID: p.n.ID(), Signing: id.Signing.PublicKey(), Agreement: id.Agreement.PublicKey()})
 	}
@@ -170,26 +170,35 @@ func TestClusterFourStepChange(t *testing.T) {
 			return true
 		}, 10*time.Second, 20*time.Millisecond, "every HSM reaches version %d", version)
 	}
-	waitAll(1, hosts)
+
+	// Add a member: hsm-3 gets the token from the hosts as soon as the
+	// change commits.
+	id3 := hsms[2].n.Identity()
+	addMember, err := domain.ParamsMember(session.Member{ID: hsms[2].n.ID(), Signing: id3.Signing.PublicKey(), Agreement: id3.Agreement.PublicKey()})
+	require.NoError(t, err)
+	v, err := hosts[0].Submit(ctx, signed(t, "prod", 1, quorum.AddMember, addMember, alice, bob))
+	require.NoError(t, err)
+	assert.Equal(t, uint64(2), v)
+	waitAll(2, hosts)
 
 	// The four-step change, submitted to a follower.
 	carol := newOp(t, "carol", quorum.RoleKMSOperator)
 	add, err := domain.ParamsOperator(carol.op)
 	require.NoError(t, err)
-	v, err := hosts[2].Submit(ctx, signed(t, "prod", 1, quorum.AddOperator, add, alice, bob))
-	require.NoError(t, err)
-	assert.Equal(t, uint64(2), v)
-	waitAll(2, hosts)
-
-	// One operator alone: refused, nothing changes.
-	_, err = hosts[1].Submit(ctx, signed(t, "prod", 2, quorum.RemoveOperator, mustID(t, "carol"), alice))
-	require.ErrorContains(t, err, "need 1 more kms-operator")
-
-	// A host rotates with its own service-host key.
-	v, err = hosts[1].Submit(ctx, signed(t, "prod", 2, quorum.RotateDomainKeys, nil, hostKeys[1]))
+	v, err = hosts[2].Submit(ctx, signed(t, "prod", 2, quorum.AddOperator, add, alice, bob))
 	require.NoError(t, err)
 	assert.Equal(t, uint64(3), v)
 	waitAll(3, hosts)
+
+	// One operator alone: refused, nothing changes.
+	_, err = hosts[1].Submit(ctx, signed(t, "prod", 3, quorum.RemoveOperator, mustID(t, "carol"), alice))
+	require.ErrorContains(t, err, "need 1 more kms-operator")
+
+	// A host rotates with its own service-host key.
+	v, err = hosts[1].Submit(ctx, signed(t, "prod", 3, quorum.RotateDomainKeys, nil, hostKeys[1]))
+	require.NoError(t, err)
+	assert.Equal(t, uint64(4), v)
+	waitAll(4, hosts)
 
 	// Kill the leader; the others go on.
 	var live []*host.Host
@@ -205,11 +214,11 @@ func TestClusterFourStepChange(t *testing.T) {
 	ret, err := domain.ParamsRetention(3)
 	require.NoError(t, err)
 	require.Eventually(t, func() bool {
-		v, err = live[0].Submit(ctx, signed(t, "prod", 3, quorum.SetRetention, ret, alice, carol))
+		v, err = live[0].Submit(ctx, signed(t, "prod", 4, quorum.SetRetention, ret, alice, carol))
 		return err == nil
 	}, 10*time.Second, 100*time.Millisecond)
-	assert.Equal(t, uint64(4), v)
-	waitAll(4, live)
+	assert.Equal(t, uint64(5), v)
+	waitAll(5, live)
 
 	// An HSM restarts (its domain keys were session objects): the hosts
 	// give it the latest token.
@@ -218,10 +227,10 @@ func TestClusterFourStepChange(t *testing.T) {
 	hsms[1] = startHSM(t, store.Dir, "hsm-2", addr)
 	st, _ := hsms[1].n.DomainState()
 	assert.Nil(t, st)
-	waitAll(4, live)
+	waitAll(5, live)
 
 	for _, h := range live {
-		assert.Len(t, h.FSM().History(), 4, h.ID())
+		assert.Len(t, h.FSM().History(), 5, h.ID())
 	}
 }
 
@@ -251,7 +260,8 @@ func TestScheduledRotation(t *testing.T) {
 	require.NoError(t, err)
 
 	h, err := host.Start(host.Config{ID: "host-1", Signer: h1.k, Dir: t.TempDir(), RaftAddr: "127.0.0.1:0", APIAddr: "127.0.0.1:0",
-		HSMs: []string{"http://" + p.addr}, RotationInterval: 2 * time.Second, ResyncEvery: 100 * time.Millisecond})
+		HSMs: []string{"http://" + p.addr}, RotationInterval: 2 * time.Second, ResyncEvery: 100 * time.Millisecond,
+		SessionValidity: time.Second})
 	require.NoError(t, err)
 	defer h.Close()
 	require.NoError(t, h.Bootstrap(genesis))

@@ -135,15 +135,19 @@ func (h *Host) outdatedUnder(keys map[[16]byte]bool) bool {
 	return found
 }
 
-// wouldDrop is the set of domain keys a rotation of st drops.
-func wouldDrop(st *domain.State) map[[16]byte]bool {
+// wouldDrop is the set of domain keys a rotation of st drops, and when the
+// newest of them stopped being active: sessions made under it live until
+// then plus their validity.
+func wouldDrop(st *domain.State) (map[[16]byte]bool, time.Time) {
 	out := map[[16]byte]bool{}
+	var deactivated time.Time
 	if n := len(st.Keys) - st.Retention; n > 0 {
 		for _, k := range st.Keys[:n] {
 			out[k.ID] = true
 		}
+		deactivated = time.Unix(int64(st.Keys[n].Created), 0) // its successor's creation
 	}
-	return out
+	return out, deactivated
 }
 
 // jobLoop runs the re-encryption job on the leader whenever outdated EKTs
