@@ -13,6 +13,7 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/x509"
+	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
 	"errors"
@@ -29,6 +30,7 @@ import (
 
 	"github.com/trentkms/trent/domain"
 	"github.com/trentkms/trent/host"
+	"github.com/trentkms/trent/host/kmsapi"
 	"github.com/trentkms/trent/hsm/node"
 	"github.com/trentkms/trent/internal/boundedio"
 	"github.com/trentkms/trent/quorum"
@@ -39,8 +41,12 @@ import (
 const (
 	DefaultHSMs   = 3
 	DefaultListen = "127.0.0.1:7301"
-	DomainName    = "dev"
-	HostID        = "host-1"
+	// DefaultKMSListen is where the dev cluster serves the KMS API.
+	DefaultKMSListen = "127.0.0.1:4599"
+	// DevRegion is the dev cluster's AWS region.
+	DevRegion  = "us-east-1"
+	DomainName = "dev"
+	HostID     = "host-1"
 )
 
 // Options configure a dev cluster.
@@ -49,6 +55,9 @@ type Options struct {
 	HSMs   int    // number of HSM nodes; DefaultHSMs if zero
 	Hosts  int    // number of service hosts (raft voters), 0 to 5
 	Listen string // address of the first HSM; the others take the next ports (port 0: any free port each)
+	// KMSListen is where host-1 serves the AWS KMS JSON API
+	// (DefaultKMSListen if empty; no API without hosts).
+	KMSListen string
 	// RotationInterval is the hosts' domain-key rotation interval
 	// (host.DefaultRotationInterval if zero, never if negative).
 	RotationInterval time.Duration
@@ -64,6 +73,8 @@ type Cluster struct {
 	TokenFile   string         `json:"domain_token_file"`
 	HSMs        []HSMNode      `json:"hsms"`
 	Hosts       []HostInfo     `json:"hosts"`
+	KMSURL      string         `json:"kms_url,omitempty"`
+	EnvFile     string         `json:"env_file,omitempty"`
 	Operators   []OperatorInfo `json:"operators"`
 
 	host   *session.Host
@@ -326,14 +337,26 @@ func (c *Cluster) startHosts(opts Options, ip string, port0 int, ids []string, k
 	for _, id := range ids {
 		had[id] = fileExists(filepath.Join(opts.Dir, "hosts", id, "raft.db"))
 	}
+	creds, err := devCredentials(filepath.Join(opts.Dir, "credentials.json"))
+	if err != nil {
+		return err
+	}
+	kmsAddr := opts.KMSListen
+	if kmsAddr == "" {
+		kmsAddr = DefaultKMSListen
+	}
 	for i, id := range ids {
 		raftAddr, apiAddr := addr(port0+100, i), addr(port0+200, i)
 		if p, ok := previous[id]; ok && had[id] {
 			raftAddr, apiAddr = p.Raft, strings.TrimPrefix(p.API, "http://")
 		}
-		h, err := host.Start(host.Config{ID: id, Signer: keys[id], Dir: filepath.Join(opts.Dir, "hosts", id),
+		cfg := host.Config{ID: id, Signer: keys[id], Dir: filepath.Join(opts.Dir, "hosts", id),
 			RaftAddr: raftAddr, APIAddr: apiAddr, HSMs: urls,
-			ResyncEvery: 250 * time.Millisecond, RotationInterval: opts.RotationInterval, Log: opts.Log})
+			ResyncEvery: 250 * time.Millisecond, RotationInterval: opts.RotationInterval, Log: opts.Log}
+		if i == 0 {
+			cfg.KMSAddr, cfg.Credentials = kmsAddr, creds
+		}
+		h, err := host.Start(cfg)
 		if err != nil {
 			return fmt.Errorf("dev: %s: %w", id, err)
 		}
@@ -346,7 +369,12 @@ func (c *Cluster) startHosts(opts Options, ip string, port0 int, ids []string, k
 			a.SetPeer(b.ID(), b.APIURL())
 		}
 	}
-	say("service host %s: raft on %s, API on %s (bootstraps the raft cluster, or resumes it)", ids[0], c.hosts[0].RaftAddr(), c.hosts[0].APIURL())
+	c.KMSURL, c.EnvFile = c.hosts[0].KMSURL(), filepath.Join(opts.Dir, "env")
+	if err := writeEnv(c.EnvFile, creds, c.KMSURL); err != nil {
+		return err
+	}
+	say("service host %s: raft on %s, API on %s, AWS KMS API on %s (bootstraps the raft cluster, or resumes it)",
+		ids[0], c.hosts[0].RaftAddr(), c.hosts[0].APIURL(), c.KMSURL)
 	if err := c.hosts[0].Bootstrap(genesis); err != nil {
 		return fmt.Errorf("dev: %s: %w", ids[0], err)
 	}
@@ -362,6 +390,47 @@ func (c *Cluster) startHosts(opts Options, ip string, port0 int, ids []string, k
 		if err != nil {
 			return fmt.Errorf("dev: %s: %w", h.ID(), err)
 		}
+	}
+	return nil
+}
+
+// devCredentials reads the dev cluster's KMS API credentials, making them
+// first if absent: one access key of a dev IAM user in account
+// 000000000000, region DevRegion (mode 0600: dev mode only).
+func devCredentials(path string) (*kmsapi.Credentials, error) {
+	if fileExists(path) {
+		return kmsapi.ReadCredentials(path)
+	}
+	raw := make([]byte, 40)
+	if _, err := rand.Read(raw); err != nil {
+		return nil, err
+	}
+	const upper = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
+	akid := []byte("AKIA")
+	for _, b := range raw[:16] {
+		akid = append(akid, upper[int(b)%len(upper)])
+	}
+	c := &kmsapi.Credentials{Region: DevRegion, Credentials: []kmsapi.Credential{{
+		AccessKeyID: string(akid), SecretAccessKey: base64.RawURLEncoding.EncodeToString(raw[16:]),
+		AccountID: "000000000000", ARN: "arn:aws:iam::000000000000:user/dev"}}}
+	data, err := json.MarshalIndent(c, "", "  ")
+	if err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(path, append(data, '\n'), 0o600); err != nil {
+		return nil, fmt.Errorf("dev: %w", err)
+	}
+	return c, nil
+}
+
+// writeEnv writes the shell variables that point the AWS CLI and SDKs at
+// the dev cluster (mode 0600: it holds the dev secret key).
+func writeEnv(path string, c *kmsapi.Credentials, url string) error {
+	cr := c.Credentials[0]
+	env := fmt.Sprintf("export AWS_ACCESS_KEY_ID=%s\nexport AWS_SECRET_ACCESS_KEY=%s\nexport AWS_REGION=%s\nexport AWS_DEFAULT_REGION=%s\nexport AWS_ENDPOINT_URL=%s\n",
+		cr.AccessKeyID, cr.SecretAccessKey, c.Region, c.Region, url)
+	if err := os.WriteFile(path, []byte(env), 0o600); err != nil {
+		return fmt.Errorf("dev: %w", err)
 	}
 	return nil
 }

@@ -10,8 +10,13 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/kms"
+
 	"github.com/trentkms/trent/dev"
 	"github.com/trentkms/trent/domain"
+	"github.com/trentkms/trent/host/kmsapi"
 )
 
 func TestStartCheckStop(t *testing.T) {
@@ -76,9 +81,22 @@ func TestStartRefusals(t *testing.T) {
 // same domain from the hosts' raft state, and the hosts rekey the HSMs.
 func TestClusterWithHosts(t *testing.T) {
 	dir := t.TempDir()
-	c, err := dev.Start(dev.Options{Dir: dir, HSMs: 2, Hosts: 3, Listen: "127.0.0.1:0", RotationInterval: -1}, nil)
+	c, err := dev.Start(dev.Options{Dir: dir, HSMs: 2, Hosts: 3, Listen: "127.0.0.1:0", KMSListen: "127.0.0.1:0", RotationInterval: -1}, nil)
 	require.NoError(t, err)
 	require.Len(t, c.Hosts, 3)
+
+	// The AWS KMS API, with the credentials dev wrote.
+	creds, err := kmsapi.ReadCredentials(filepath.Join(dir, "credentials.json"))
+	require.NoError(t, err)
+	env, err := os.ReadFile(c.EnvFile)
+	require.NoError(t, err)
+	assert.Contains(t, string(env), "AWS_ENDPOINT_URL="+c.KMSURL)
+	cr := creds.Credentials[0]
+	cl := kms.NewFromConfig(aws.Config{Region: creds.Region, Credentials: credentials.NewStaticCredentialsProvider(cr.AccessKeyID, cr.SecretAccessKey, "")},
+		func(o *kms.Options) { o.BaseEndpoint = aws.String(c.KMSURL) })
+	out, err := cl.GenerateRandom(context.Background(), &kms.GenerateRandomInput{NumberOfBytes: aws.Int32(32)})
+	require.NoError(t, err)
+	assert.Len(t, out.Plaintext, 32)
 	_, err = c.Check(context.Background())
 	require.NoError(t, err)
 	data, err := os.ReadFile(filepath.Join(dir, "cluster.json"))
@@ -93,7 +111,7 @@ func TestClusterWithHosts(t *testing.T) {
 	require.NoError(t, c.Stop())
 
 	var steps []string
-	again, err := dev.Start(dev.Options{Dir: dir, HSMs: 2, Hosts: 3, Listen: "127.0.0.1:0", RotationInterval: -1}, func(s string) { steps = append(steps, s) })
+	again, err := dev.Start(dev.Options{Dir: dir, HSMs: 2, Hosts: 3, Listen: "127.0.0.1:0", KMSListen: "127.0.0.1:0", RotationInterval: -1}, func(s string) { steps = append(steps, s) })
 	require.NoError(t, err)
 	defer again.Stop()
 	assert.Contains(t, strings.Join(steps, "\n"), "resumed from the hosts' raft state")

@@ -13,7 +13,7 @@ import (
 
 func TestDrillAgainstDevCluster(t *testing.T) {
 	dir := t.TempDir()
-	c, err := dev.Start(dev.Options{Dir: dir, HSMs: 2, Hosts: 3, Listen: "127.0.0.1:0", RotationInterval: -1}, nil)
+	c, err := dev.Start(dev.Options{Dir: dir, HSMs: 2, Hosts: 3, Listen: "127.0.0.1:0", KMSListen: "127.0.0.1:0", RotationInterval: -1}, nil)
 	require.NoError(t, err)
 	defer c.Stop()
 

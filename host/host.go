@@ -27,6 +27,7 @@ import (
 	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
 
 	"github.com/trentkms/trent/domain"
+	"github.com/trentkms/trent/host/kmsapi"
 	"github.com/trentkms/trent/hsm/node"
 	"github.com/trentkms/trent/quorum"
 	"github.com/trentkms/trent/session"
@@ -53,6 +54,10 @@ type Config struct {
 	// ResyncEvery is how often the latest token is offered to every HSM (a
 	// restarted one has none); 2 s if zero.
 	ResyncEvery time.Duration
+	// KMSAddr, if set, serves the AWS KMS JSON API there, authenticating
+	// requests against Credentials.
+	KMSAddr     string
+	Credentials *kmsapi.Credentials
 	// RaftTLS, if set, carries raft traffic over mutual TLS (LoadRaftTLS);
 	// plain TCP otherwise.
 	RaftTLS *tls.Config
@@ -77,6 +82,8 @@ type Host struct {
 	trans *raft.NetworkTransport
 	api   *http.Server
 	apiLn net.Listener
+	kms   *http.Server
+	kmsLn net.Listener
 	hsms  *session.Client
 	log   *slog.Logger
 
@@ -151,6 +158,21 @@ func Start(cfg Config) (*Host, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	h.stop = cancel
 	h.wg.Go(func() { h.api.Serve(h.apiLn) })
+	if cfg.KMSAddr != "" {
+		if cfg.Credentials == nil {
+			return nil, errors.New("host: the KMS API needs credentials")
+		}
+		if h.kmsLn, err = net.Listen("tcp", cfg.KMSAddr); err != nil {
+			return nil, fmt.Errorf("host: %w", err)
+		}
+		h.kms = &http.Server{ReadHeaderTimeout: 10 * time.Second, Handler: &kmsapi.Server{
+			Creds: cfg.Credentials, Operations: h.KMSOperations(),
+			Log: func(op string, p kmsapi.Principal, err error) {
+				log.Info("kms", "op", op, "principal", p.ARN, "err", err)
+			},
+		}}
+		h.wg.Go(func() { h.kms.Serve(h.kmsLn) })
+	}
 	h.wg.Go(func() { h.deliverLoop(ctx) })
 	if cfg.RotationInterval > 0 {
 		h.wg.Go(func() { h.rotationLoop(ctx) })
@@ -166,6 +188,14 @@ func (h *Host) ID() string { return h.cfg.ID }
 
 // RaftAddr is the bound raft address.
 func (h *Host) RaftAddr() string { return string(h.trans.LocalAddr()) }
+
+// KMSURL is the URL of the host's KMS API ("" if it serves none).
+func (h *Host) KMSURL() string {
+	if h.kmsLn == nil {
+		return ""
+	}
+	return "http://" + h.kmsLn.Addr().String()
+}
 
 // APIURL is the host's API URL.
 func (h *Host) APIURL() string { return "http://" + h.apiLn.Addr().String() }
@@ -411,6 +441,9 @@ func (h *Host) HSMVersions(ctx context.Context) []uint64 {
 func (h *Host) Close() error {
 	h.stop()
 	h.api.Close()
+	if h.kms != nil {
+		h.kms.Close()
+	}
 	h.wg.Wait()
 	if h.hsms != nil {
 		h.hsms.Close()

@@ -64,6 +64,10 @@ Service hosts, raft and the AWS KMS API arrive with later releases.`,
 				for _, h := range c.Hosts {
 					fmt.Fprintf(w, "  host     %-20s  raft %s, API %s\n", h.ID, h.Raft, h.API)
 				}
+				if c.KMSURL != "" {
+					fmt.Fprintf(w, "\nAWS KMS API: %s (credentials in %s)\n  . %s && aws kms generate-random --number-of-bytes 16\n",
+						c.KMSURL, c.EnvFile, c.EnvFile)
+				}
 				st, _ := c.DomainState()
 				fmt.Fprintf(w, "\nDomain: %s\nGenesis token: %s (trent domain inspect %s)\nKeys: %s/operators/; cluster description: %s/cluster.json\n",
 					st.Summary(), c.TokenFile, c.TokenFile, c.Dir, c.Dir)
@@ -72,7 +76,7 @@ Started: the HSM nodes above, holding the domain's keys from its token and
 serving the session protocol on loopback, and the service hosts above,
 replicating the domain with raft (trent quorum submit --host API, trent domain
 status --host API); one session made with the first HSM was served by every HSM.
-Not yet in this build: the KMS API.
+The KMS API serves GenerateRandom so far; the key operations arrive next.
 `)
 			}
 			if once {
@@ -87,6 +91,7 @@ Not yet in this build: the KMS API.
 	cmd.Flags().StringVar(&opts.Dir, "dir", ".trent-dev", "data dir of the dev cluster")
 	cmd.Flags().IntVar(&opts.HSMs, "hsms", dev.DefaultHSMs, "number of HSM nodes")
 	cmd.Flags().IntVar(&opts.Hosts, "hosts", 1, "number of service hosts (raft voters), 0 to 5")
+	cmd.Flags().StringVar(&opts.KMSListen, "kms-listen", dev.DefaultKMSListen, "address of the AWS KMS JSON API (on host-1)")
 	cmd.Flags().DurationVar(&opts.RotationInterval, "rotation-interval", 0, "domain-key rotation interval of the hosts (default 24h; negative: never)")
 	cmd.Flags().StringVar(&opts.Listen, "listen", dev.DefaultListen, "address of the first HSM; the others take the next ports (port 0: any free ports)")
 	cmd.Flags().BoolVar(&once, "once", false, "stop after the start-up check")

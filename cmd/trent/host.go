@@ -12,6 +12,7 @@ import (
 
 	"github.com/trentkms/trent/ceremony"
 	"github.com/trentkms/trent/host"
+	"github.com/trentkms/trent/host/kmsapi"
 	"github.com/trentkms/trent/hsm/node"
 	"github.com/trentkms/trent/internal/boundedio"
 )
@@ -24,7 +25,7 @@ func newHostCmd(g *globals) *cobra.Command {
 
 func newHostServeCmd(g *globals) *cobra.Command {
 	var cfg host.Config
-	var keySpec, pinFile, genesis, join, tlsCert, tlsKey, tlsCA string
+	var keySpec, pinFile, genesis, join, tlsCert, tlsKey, tlsCA, credsFile string
 	var peers []string
 	cmd := &cobra.Command{
 		Use:   "serve --id ID --key KEY --dir DIR --hsm URL... (--bootstrap TOKEN | --join URL)",
@@ -62,6 +63,14 @@ runs the four-step change and delivers every committed token to its HSMs.`,
 					return fmt.Errorf("--peer %q: want ID=URL", p)
 				}
 				cfg.Peers[id] = u
+			}
+			if cfg.KMSAddr != "" {
+				if credsFile == "" {
+					return fmt.Errorf("--kms-listen needs --credentials")
+				}
+				if cfg.Credentials, err = kmsapi.ReadCredentials(credsFile); err != nil {
+					return err
+				}
 			}
 			if tlsCert != "" || tlsKey != "" || tlsCA != "" {
 				if cfg.RaftTLS, err = host.LoadRaftTLS(tlsCert, tlsKey, tlsCA); err != nil {
@@ -112,6 +121,8 @@ runs the four-step change and delivers every committed token to its HSMs.`,
 	f.StringArrayVar(&peers, "peer", nil, "another host's ID=API URL (repeatable)")
 	f.StringVar(&genesis, "bootstrap", "", "the genesis domain token: start a new raft cluster")
 	f.StringVar(&join, "join", "", "API URL of a running host to join")
+	f.StringVar(&cfg.KMSAddr, "kms-listen", "", "serve the AWS KMS JSON API on this address")
+	f.StringVar(&credsFile, "credentials", "", "the KMS API's credentials file (JSON; docs/operations.md)")
 	f.StringVar(&tlsCert, "raft-tls-cert", "", "raft over mutual TLS: this host's certificate (PEM)")
 	f.StringVar(&tlsKey, "raft-tls-key", "", "raft over mutual TLS: its private key (PEM)")
 	f.StringVar(&tlsCA, "raft-tls-ca", "", "raft over mutual TLS: the cluster's CA certificate (PEM)")

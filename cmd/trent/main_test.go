@@ -81,17 +81,17 @@ func TestHSMInit(t *testing.T) {
 
 func TestDev(t *testing.T) {
 	dir := t.TempDir()
-	out, stderr, err := run(t, "dev", "--dir", dir, "--hsms", "2", "--hosts", "0", "--listen", "127.0.0.1:0", "--once")
+	out, stderr, err := run(t, "dev", "--dir", dir, "--hsms", "2", "--hosts", "0", "--listen", "127.0.0.1:0", "--kms-listen", "127.0.0.1:0", "--once")
 	require.NoError(t, err)
 	assert.Contains(t, stderr, "[1/2] HSM node hsm-1")
 	assert.Contains(t, stderr, "[2/2] HSM node hsm-2")
 	assert.Contains(t, stderr, "genesis: CreateDomain")
 	assert.Contains(t, out, "Started:")
-	assert.Contains(t, out, "Not yet in this build")
+	assert.Contains(t, out, "The KMS API serves GenerateRandom")
 	assert.Equal(t, 2, strings.Count(out, "created"))
 	assert.Equal(t, 2, strings.Count(out, "first ping "))
 
-	out, _, err = run(t, "--json", "dev", "--dir", dir, "--hsms", "2", "--hosts", "0", "--listen", "127.0.0.1:0", "--once")
+	out, _, err = run(t, "--json", "dev", "--dir", dir, "--hsms", "2", "--hosts", "0", "--listen", "127.0.0.1:0", "--kms-listen", "127.0.0.1:0", "--once")
 	require.NoError(t, err)
 	var c struct {
 		HSMs []struct {

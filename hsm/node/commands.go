@@ -27,7 +27,12 @@ const (
 	// CmdDomainStatus: nothing in; the encoded domain state out (empty if
 	// the HSM holds none).
 	CmdDomainStatus uint16 = 5
+	// CmdRandom: u16 n (1 to MaxRandom) in; n bytes of the token's RNG out.
+	CmdRandom uint16 = 6
 )
+
+// MaxRandom bounds CmdRandom (KMS's GenerateRandom allows 1024 bytes).
+const MaxRandom = 1024
 
 // PathToken is where an HSM takes a domain token outside any session: a
 // restarted or new HSM has no domain, so no host can open a session with
@@ -65,6 +70,16 @@ func (n *Node) commands() map[uint16]session.CommandHandler {
 				return nil, err
 			}
 			return MarshalEKTResults(out, errs)
+		},
+		CmdRandom: func(r *session.Request) ([]byte, error) {
+			if len(r.Command) != 2 {
+				return nil, refused(errors.New("node: random: want a u16 length"))
+			}
+			size := int(binary.BigEndian.Uint16(r.Command))
+			if size < 1 || size > MaxRandom {
+				return nil, refused(fmt.Errorf("node: random: %d bytes, want 1 to %d", size, MaxRandom))
+			}
+			return n.tok.Random(size)
 		},
 		CmdDomainStatus: func(*session.Request) ([]byte, error) {
 			st, _ := n.DomainState()

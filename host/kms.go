@@ -1,0 +1,56 @@
+package host
+
+import (
+	"context"
+	"encoding/binary"
+	"encoding/json"
+
+	"github.com/trentkms/trent/host/kmsapi"
+	"github.com/trentkms/trent/hsm/node"
+)
+
+// KMSOperations are the AWS KMS operations this host serves; every other
+// operation answers UnsupportedOperationException (kmsapi). The key
+// operations arrive with the rest of the KMS API.
+func (h *Host) KMSOperations() map[string]kmsapi.Operation {
+	return map[string]kmsapi.Operation{
+		"GenerateRandom": h.generateRandom,
+	}
+}
+
+// generateRandom returns NumberOfBytes (1 to 1024) from an HSM's token RNG.
+func (h *Host) generateRandom(ctx context.Context, _ kmsapi.Principal, body []byte) (any, error) {
+	var req struct {
+		NumberOfBytes    *int            `json:"NumberOfBytes"`
+		CustomKeyStoreId *string         `json:"CustomKeyStoreId"`
+		Recipient        json.RawMessage `json:"Recipient"`
+	}
+	if err := kmsapi.Decode(body, &req); err != nil {
+		return nil, err
+	}
+	if req.NumberOfBytes == nil || *req.NumberOfBytes < 1 || *req.NumberOfBytes > node.MaxRandom {
+		v := 0
+		if req.NumberOfBytes != nil {
+			v = *req.NumberOfBytes
+		}
+		return nil, kmsapi.Errorf(kmsapi.ValidationException,
+			"1 validation error detected: Value '%d' at 'numberOfBytes' failed to satisfy constraint: Member must have value between 1 and 1024", v)
+	}
+	if req.CustomKeyStoreId != nil {
+		return nil, kmsapi.Errorf("CustomKeyStoreNotFoundException", "custom key stores are not supported")
+	}
+	if req.Recipient != nil {
+		return nil, kmsapi.Errorf(kmsapi.UnsupportedOperation, "Recipient is not supported by this Trent build")
+	}
+	if h.hsms == nil {
+		return nil, kmsapi.Errorf(kmsapi.DependencyTimeout, "no HSM is configured")
+	}
+	b, err := h.hsms.Do(ctx, node.CmdRandom, binary.BigEndian.AppendUint16(nil, uint16(*req.NumberOfBytes)))
+	if err != nil {
+		h.log.Info("GenerateRandom", "err", err)
+		return nil, &kmsapi.Error{Type: kmsapi.KMSInternal, Message: "the HSMs did not answer", Status: 500}
+	}
+	return struct {
+		Plaintext []byte `json:"Plaintext"`
+	}{b}, nil
+}

@@ -1,0 +1,320 @@
+// Package kmsapi is the AWS KMS JSON protocol as service hosts speak it:
+// AWS JSON 1.1 requests (POST /, X-Amz-Target: TrentService.<Operation>),
+// SigV4 verification against a credentials file, strict request bodies, and
+// errors as KMS names them ({"__type": "…Exception", "message": …}, HTTP
+// 400). Operations are registered by the host; an operation not registered
+// answers UnsupportedOperationException, never a 5xx. Safe for concurrent
+// use.
+package kmsapi
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/trentkms/trent/internal/boundedio"
+	"github.com/trentkms/trent/internal/strictjson"
+)
+
+// Error is a KMS error: its exception name and message.
+type Error struct {
+	Type    string // e.g. "ValidationException"
+	Message string
+	Status  int // HTTP status; 400 if zero
+}
+
+func (e *Error) Error() string { return "kmsapi: " + e.Type + ": " + e.Message }
+
+// Errorf makes an Error of type typ.
+func Errorf(typ, format string, a ...any) *Error {
+	return &Error{Type: typ, Message: fmt.Sprintf(format, a...)}
+}
+
+// Exception names used here.
+const (
+	ValidationException        = "ValidationException"
+	UnsupportedOperation       = "UnsupportedOperationException"
+	UnrecognizedClient         = "UnrecognizedClientException"
+	InvalidSignature           = "InvalidSignatureException"
+	MissingAuthenticationToken = "MissingAuthenticationTokenException"
+	IncompleteSignature        = "IncompleteSignatureException"
+	KMSInternal                = "KMSInternalException"
+	SerializationException     = "SerializationException"
+	AccessDenied               = "AccessDeniedException"
+	DependencyTimeout          = "DependencyTimeoutException"
+)
+
+// Principal is the authenticated caller.
+type Principal struct {
+	AccessKeyID string
+	AccountID   string
+	ARN         string
+}
+
+// Credential is one entry of the credentials file.
+type Credential struct {
+	AccessKeyID     string `json:"access_key_id"`
+	SecretAccessKey string `json:"secret_access_key"`
+	AccountID       string `json:"account_id"`
+	ARN             string `json:"arn"`
+}
+
+// Credentials maps access key IDs to secrets and principals.
+type Credentials struct {
+	Region      string       `json:"region"`
+	Credentials []Credential `json:"credentials"`
+}
+
+// MaxCredentialsFile bounds the credentials file.
+const MaxCredentialsFile = 1 << 20
+
+// ReadCredentials reads and checks a credentials file (strict JSON).
+func ReadCredentials(path string) (*Credentials, error) {
+	data, err := boundedio.ReadFile(path, MaxCredentialsFile)
+	if err != nil {
+		return nil, fmt.Errorf("kmsapi: %w", err)
+	}
+	var c Credentials
+	if err := strictjson.Unmarshal(data, MaxCredentialsFile, &c); err != nil {
+		return nil, fmt.Errorf("kmsapi: credentials: %w", err)
+	}
+	if c.Region == "" {
+		return nil, errors.New("kmsapi: credentials: no region")
+	}
+	seen := map[string]bool{}
+	for _, e := range c.Credentials {
+		if e.AccessKeyID == "" || len(e.SecretAccessKey) < 16 || e.AccountID == "" || e.ARN == "" || seen[e.AccessKeyID] {
+			return nil, fmt.Errorf("kmsapi: credentials: entry %q incomplete or repeated", e.AccessKeyID)
+		}
+		seen[e.AccessKeyID] = true
+	}
+	return &c, nil
+}
+
+// Operation serves one KMS operation: the request body (JSON) in, the
+// response (marshalled to JSON) or an error (an *Error for KMS exceptions)
+// out.
+type Operation func(ctx context.Context, p Principal, body []byte) (any, error)
+
+// Server serves the KMS JSON API.
+type Server struct {
+	Creds      *Credentials
+	Operations map[string]Operation
+	Now        func() time.Time
+	// MaxBody bounds a request body; 1 MiB if zero.
+	MaxBody int64
+	// Log, if set, is told of each request's outcome (no secrets).
+	Log func(op string, p Principal, err error)
+}
+
+const targetPrefix = "TrentService."
+
+// ServeHTTP implements http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	reqID := requestID()
+	w.Header().Set("X-Amzn-RequestId", reqID)
+	limit := s.MaxBody
+	if limit == 0 {
+		limit = 1 << 20
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	if err != nil {
+		writeError(w, Errorf(ValidationException, "request body too large or unreadable"))
+		return
+	}
+	if r.Method != http.MethodPost || r.URL.Path != "/" {
+		writeError(w, &Error{Type: UnsupportedOperation, Message: "POST / only", Status: http.StatusBadRequest})
+		return
+	}
+	p, aerr := s.authenticate(r, body)
+	if aerr != nil {
+		s.log("", Principal{}, aerr)
+		writeError(w, aerr)
+		return
+	}
+	target := r.Header.Get("X-Amz-Target")
+	op, ok := strings.CutPrefix(target, targetPrefix)
+	if !ok || op == "" {
+		writeError(w, Errorf(UnsupportedOperation, "unknown target %q", target))
+		return
+	}
+	if ct := r.Header.Get("Content-Type"); ct != "application/x-amz-json-1.1" {
+		writeError(w, Errorf(SerializationException, "Content-Type must be application/x-amz-json-1.1"))
+		return
+	}
+	handler := s.Operations[op]
+	if handler == nil {
+		err := Errorf(UnsupportedOperation, "%s is not supported by this Trent build", op)
+		s.log(op, p, err)
+		writeError(w, err)
+		return
+	}
+	out, err := handler(r.Context(), p, body)
+	s.log(op, p, err)
+	if err != nil {
+		var ke *Error
+		if !errors.As(err, &ke) {
+			ke = &Error{Type: KMSInternal, Message: "internal error", Status: http.StatusInternalServerError}
+		}
+		writeError(w, ke)
+		return
+	}
+	data, err := json.Marshal(out)
+	if err != nil {
+		writeError(w, &Error{Type: KMSInternal, Message: "internal error", Status: http.StatusInternalServerError})
+		return
+	}
+	w.Header().Set("Content-Type", "application/x-amz-json-1.1")
+	w.Write(data)
+}
+
+func (s *Server) log(op string, p Principal, err error) {
+	if s.Log != nil {
+		s.Log(op, p, err)
+	}
+}
+
+func writeError(w http.ResponseWriter, e *Error) {
+	status := e.Status
+	if status == 0 {
+		status = http.StatusBadRequest
+	}
+	w.Header().Set("Content-Type", "application/x-amz-json-1.1")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(map[string]string{"__type": e.Type, "message": e.Message})
+}
+
+func requestID() string {
+	b := make([]byte, 16)
+	rand.Read(b)
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
+}
+
+// Decode parses a request body strictly into v (no duplicate keys, no
+// unknown fields), as ValidationException or SerializationException.
+func Decode(body []byte, v any) error {
+	if len(body) == 0 {
+		body = []byte("{}")
+	}
+	if err := strictjson.Unmarshal(body, 1<<20, v); err != nil {
+		return Errorf(SerializationException, "%s", strings.TrimPrefix(err.Error(), "strictjson: "))
+	}
+	return nil
+}
+
+// MaxClockSkew is how far X-Amz-Date may be from the host's clock.
+const MaxClockSkew = 15 * time.Minute
+
+// authenticate verifies the request's SigV4 signature. Hand-written: the
+// AWS SDKs sign requests but no maintained Go package verifies them.
+func (s *Server) authenticate(r *http.Request, body []byte) (Principal, *Error) {
+	auth := r.Header.Get("Authorization")
+	if auth == "" {
+		return Principal{}, Errorf(MissingAuthenticationToken, "Missing Authentication Token")
+	}
+	alg, rest, _ := strings.Cut(auth, " ")
+	if alg != "AWS4-HMAC-SHA256" {
+		return Principal{}, Errorf(IncompleteSignature, "unsupported signature algorithm")
+	}
+	fields := map[string]string{}
+	for _, part := range strings.Split(rest, ",") {
+		k, v, ok := strings.Cut(strings.TrimSpace(part), "=")
+		if !ok || fields[k] != "" {
+			return Principal{}, Errorf(IncompleteSignature, "malformed Authorization header")
+		}
+		fields[k] = v
+	}
+	cred, signed, sig := fields["Credential"], fields["SignedHeaders"], fields["Signature"]
+	scope := strings.Split(cred, "/")
+	if len(scope) != 5 || signed == "" || sig == "" || scope[4] != "aws4_request" {
+		return Principal{}, Errorf(IncompleteSignature, "malformed Authorization header")
+	}
+	akid, day, region, service := scope[0], scope[1], scope[2], scope[3]
+	var entry *Credential
+	for i := range s.Creds.Credentials {
+		if s.Creds.Credentials[i].AccessKeyID == akid {
+			entry = &s.Creds.Credentials[i]
+		}
+	}
+	if entry == nil {
+		return Principal{}, Errorf(UnrecognizedClient, "The security token included in the request is invalid.")
+	}
+	amzDate := r.Header.Get("X-Amz-Date")
+	t, err := time.Parse("20060102T150405Z", amzDate)
+	if err != nil || !strings.HasPrefix(amzDate, day) {
+		return Principal{}, Errorf(IncompleteSignature, "X-Amz-Date missing or not the credential's date")
+	}
+	now := time.Now
+	if s.Now != nil {
+		now = s.Now
+	}
+	if d := now().Sub(t); d > MaxClockSkew || -d > MaxClockSkew {
+		return Principal{}, Errorf(InvalidSignature, "Signature expired: %s is not within 15 minutes of the server's time", amzDate)
+	}
+	if service != "kms" || region != s.Creds.Region {
+		return Principal{}, Errorf(InvalidSignature, "Credential should be scoped to service kms in region %s", s.Creds.Region)
+	}
+	names := strings.Split(signed, ";")
+	if !sort.StringsAreSorted(names) || !contains(names, "host") || !contains(names, "x-amz-date") {
+		return Principal{}, Errorf(IncompleteSignature, "SignedHeaders must be sorted and include host and x-amz-date")
+	}
+	var canon strings.Builder
+	canon.WriteString(r.Method + "\n/\n" + r.URL.RawQuery + "\n")
+	for _, n := range names {
+		v := r.Header.Values(http.CanonicalHeaderKey(n))
+		if n == "host" {
+			v = []string{r.Host}
+		}
+		if len(v) == 0 {
+			return Principal{}, Errorf(IncompleteSignature, "signed header %s missing", n)
+		}
+		canon.WriteString(n + ":" + strings.Join(trimAll(v), ",") + "\n")
+	}
+	payload := sha256.Sum256(body)
+	canon.WriteString("\n" + signed + "\n" + hex.EncodeToString(payload[:]))
+	creq := sha256.Sum256([]byte(canon.String()))
+	toSign := "AWS4-HMAC-SHA256\n" + amzDate + "\n" + strings.Join(scope[1:], "/") + "\n" + hex.EncodeToString(creq[:])
+	key := hmacSHA256([]byte("AWS4"+entry.SecretAccessKey), day)
+	key = hmacSHA256(key, region)
+	key = hmacSHA256(key, service)
+	key = hmacSHA256(key, "aws4_request")
+	want := hex.EncodeToString(hmacSHA256(key, toSign))
+	if !hmac.Equal([]byte(want), []byte(sig)) {
+		return Principal{}, Errorf(InvalidSignature, "The request signature we calculated does not match the signature you provided.")
+	}
+	return Principal{AccessKeyID: akid, AccountID: entry.AccountID, ARN: entry.ARN}, nil
+}
+
+func hmacSHA256(key []byte, data string) []byte {
+	m := hmac.New(sha256.New, key)
+	m.Write([]byte(data))
+	return m.Sum(nil)
+}
+
+func contains(s []string, v string) bool {
+	for _, x := range s {
+		if x == v {
+			return true
+		}
+	}
+	return false
+}
+
+// trimAll trims each value and collapses runs of spaces, as SigV4 does.
+func trimAll(vs []string) []string {
+	out := make([]string, len(vs))
+	for i, v := range vs {
+		out[i] = strings.Join(strings.Fields(v), " ")
+	}
+	return out
+}
