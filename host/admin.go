@@ -245,41 +245,14 @@ const (
 
 // FetchSnapshot downloads a snapshot of the host at apiURL.
 func FetchSnapshot(ctx context.Context, apiURL string) ([]byte, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, apiURL+pathSnapshot, nil)
-	if err != nil {
-		return nil, err
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return nil, fmt.Errorf("host: %w", err)
-	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, domain.MaxSnapshot+1))
-	if err != nil {
-		return nil, fmt.Errorf("host: %w", err)
-	}
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("host: snapshot: %s", bytes.TrimSpace(data))
-	}
-	return data, nil
+	return get(ctx, apiURL+pathSnapshot, domain.MaxSnapshot)
 }
 
 // FetchPeers lists the raft peers known to the host at apiURL.
 func FetchPeers(ctx context.Context, apiURL string) ([]Peer, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, apiURL+pathPeers, nil)
-	if err != nil {
-		return nil, err
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return nil, fmt.Errorf("host: %w", err)
-	}
-	defer resp.Body.Close()
 	var peers []Peer
-	dec := json.NewDecoder(io.LimitReader(resp.Body, maxBody))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&peers); err != nil {
-		return nil, fmt.Errorf("host: peers: %w", err)
+	if err := getJSON(ctx, apiURL+pathPeers, &peers); err != nil {
+		return nil, err
 	}
 	return peers, nil
 }

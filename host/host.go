@@ -640,7 +640,17 @@ func SubmitTo(ctx context.Context, apiURL string, signed []byte) (uint64, error)
 
 // GetStatus fetches the status of the host at apiURL.
 func GetStatus(ctx context.Context, apiURL string) (*Status, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, apiURL+pathStatus, nil)
+	var s Status
+	if err := getJSON(ctx, apiURL+pathStatus, &s); err != nil {
+		return nil, err
+	}
+	return &s, nil
+}
+
+// get fetches url (a host API) and returns at most limit bytes of a 200
+// answer.
+func get(ctx context.Context, url string, limit int64) ([]byte, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -649,13 +659,31 @@ func GetStatus(ctx context.Context, apiURL string) (*Status, error) {
 		return nil, fmt.Errorf("host: %w", err)
 	}
 	defer resp.Body.Close()
-	var s Status
-	dec := json.NewDecoder(io.LimitReader(resp.Body, maxBody))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&s); err != nil {
-		return nil, fmt.Errorf("host: status: %w", err)
+	data, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
+	if err != nil {
+		return nil, fmt.Errorf("host: %w", err)
 	}
-	return &s, nil
+	if int64(len(data)) > limit {
+		return nil, fmt.Errorf("host: %s: answer over %d bytes", url, limit)
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("host: %s: %s", url, bytes.TrimSpace(data))
+	}
+	return data, nil
+}
+
+// getJSON fetches url and decodes its JSON answer strictly into v.
+func getJSON(ctx context.Context, url string, v any) error {
+	data, err := get(ctx, url, maxBody)
+	if err != nil {
+		return err
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return fmt.Errorf("host: %s: %w", url, err)
+	}
+	return nil
 }
 
 // DefaultRotationInterval is how often domain keys rotate by default.
@@ -666,7 +694,12 @@ const DefaultRotationInterval = 24 * time.Hour
 // next tick.
 func (h *Host) rotationLoop(ctx context.Context) {
 	tick := min(max(h.cfg.RotationInterval/10, 100*time.Millisecond), time.Minute)
-	t := time.NewTicker(tick)
+	h.onLeader(ctx, tick, func() { h.maybeRotate(ctx) })
+}
+
+// onLeader calls f every interval while this host leads, until ctx ends.
+func (h *Host) onLeader(ctx context.Context, interval time.Duration, f func()) {
+	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
 		select {
@@ -674,31 +707,35 @@ func (h *Host) rotationLoop(ctx context.Context) {
 			return
 		case <-t.C:
 		}
-		if !h.IsLeader() {
-			continue
+		if h.IsLeader() {
+			f()
 		}
-		st, _ := h.fsm.State()
-		if st == nil {
-			continue
-		}
-		k, _ := st.ActiveKey()
-		if time.Since(time.Unix(int64(k.Created), 0)) < h.cfg.RotationInterval {
-			continue
-		}
-		drop, deactivated := wouldDrop(st)
-		if h.outdatedUnder(drop) {
-			h.log.Info("scheduled rotation waits: EKTs are still under the domain key it would drop")
-			continue
-		}
-		if len(drop) > 0 && time.Since(deactivated) < h.cfg.SessionValidity {
-			h.log.Info("scheduled rotation waits: sessions may still live under the domain key it would drop")
-			continue
-		}
-		if v, err := h.RotateNow(ctx, st); err != nil {
-			h.log.Info("scheduled rotation", "err", err)
-		} else {
-			h.log.Info("scheduled rotation", "version", v)
-		}
+	}
+}
+
+// maybeRotate proposes a rotation if one is due and nothing holds it back.
+func (h *Host) maybeRotate(ctx context.Context) {
+	st, _ := h.fsm.State()
+	if st == nil {
+		return
+	}
+	k, _ := st.ActiveKey()
+	if time.Since(time.Unix(int64(k.Created), 0)) < h.cfg.RotationInterval {
+		return
+	}
+	drop, deactivated := wouldDrop(st)
+	if h.outdatedUnder(drop) {
+		h.log.Info("scheduled rotation waits: EKTs are still under the domain key it would drop")
+		return
+	}
+	if len(drop) > 0 && time.Since(deactivated) < h.cfg.SessionValidity {
+		h.log.Info("scheduled rotation waits: sessions may still live under the domain key it would drop")
+		return
+	}
+	if v, err := h.RotateNow(ctx, st); err != nil {
+		h.log.Info("scheduled rotation", "err", err)
+	} else {
+		h.log.Info("scheduled rotation", "version", v)
 	}
 }
 

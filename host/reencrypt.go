@@ -153,24 +153,14 @@ func wouldDrop(st *domain.State) (map[[16]byte]bool, time.Time) {
 // jobLoop runs the re-encryption job on the leader whenever outdated EKTs
 // exist: after a rotation, and after a crash or a leader change.
 func (h *Host) jobLoop(ctx context.Context) {
-	t := time.NewTicker(time.Second)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		if !h.IsLeader() {
-			continue
-		}
+	h.onLeader(ctx, time.Second, func() {
 		if outdated, _ := h.EKTProgress(); outdated == 0 {
-			continue
+			return
 		}
 		if err := h.Reencrypt(ctx, nil); err != nil {
 			h.log.Info("re-encryption", "err", err)
 		}
-	}
+	})
 }
 
 func (h *Host) reencryptHandler(w http.ResponseWriter, r *http.Request) {
