@@ -19,7 +19,7 @@ func TestDrillAgainstDevCluster(t *testing.T) {
 
 	var seen []drill.Step
 	rep, err := drill.Run(context.Background(), dir, func(s drill.Step) { seen = append(seen, s) })
-	require.NoError(t, err)
+	require.NoError(t, err, "%+v", rep)
 	assert.True(t, rep.OK)
 	assert.Equal(t, rep.Steps, seen)
 	require.GreaterOrEqual(t, len(rep.Steps), 10)

@@ -298,6 +298,13 @@ func (h *Host) Submit(ctx context.Context, signed []byte) (uint64, error) {
 		return 0, err
 	}
 	token, err := h.hsms.Do(ctx, node.CmdExport, signed)
+	if errors.Is(err, session.ErrRefused) {
+		// The HSM may not have the latest token yet (delivery is
+		// asynchronous): deliver it and ask once more. A command refused
+		// for its own sake is refused again.
+		h.Deliver(ctx)
+		token, err = h.hsms.Do(ctx, node.CmdExport, signed)
+	}
 	if err != nil {
 		return 0, err
 	}

@@ -19,6 +19,7 @@ import (
 	"io"
 	"net/http"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -272,8 +273,12 @@ func (s *Server) authenticate(r *http.Request, body []byte) (Principal, *Error) 
 	canon.WriteString(r.Method + "\n/\n" + r.URL.RawQuery + "\n")
 	for _, n := range names {
 		v := r.Header.Values(http.CanonicalHeaderKey(n))
-		if n == "host" {
+		switch {
+		case n == "host":
 			v = []string{r.Host}
+		case n == "content-length" && len(v) == 0 && r.ContentLength >= 0:
+			// net/http may hold the length only in the field.
+			v = []string{strconv.FormatInt(r.ContentLength, 10)}
 		}
 		if len(v) == 0 {
 			return Principal{}, Errorf(IncompleteSignature, "signed header %s missing", n)

@@ -2,12 +2,18 @@ package kmsapi
 
 import (
 	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 )
 
 // FuzzAuthenticate: no Authorization header or body makes the verifier
@@ -47,6 +53,65 @@ func TestReadCredentials(t *testing.T) {
 	} {
 		if _, err := ReadCredentials(write(bad)); err == nil {
 			t.Errorf("%s: accepted", name)
+		}
+	}
+}
+
+// TestAuthenticateTampering signs a request with the AWS SDK's own SigV4
+// signer, then alters one part of it at a time: each alteration is
+// refused with the exception KMS names for it.
+func TestAuthenticateTampering(t *testing.T) {
+	const secret = "0123456789abcdef0123"
+	now := time.Date(2026, 11, 22, 9, 0, 0, 0, time.UTC)
+	s := &Server{Creds: &Credentials{Region: "eu-west-1", Credentials: []Credential{{AccessKeyID: "AKIATEST", SecretAccessKey: secret, AccountID: "111122223333", ARN: "arn:aws:iam::111122223333:user/alice"}}},
+		Now: func() time.Time { return now }}
+	body := []byte(`{"NumberOfBytes":8}`)
+	signed := func() *http.Request {
+		r := httptest.NewRequest(http.MethodPost, "http://kms.local/", bytes.NewReader(body))
+		r.Header.Set("X-Amz-Target", "TrentService.GenerateRandom")
+		r.Header.Set("Content-Type", "application/x-amz-json-1.1")
+		h := sha256.Sum256(body)
+		err := v4.NewSigner().SignHTTP(context.Background(), aws.Credentials{AccessKeyID: "AKIATEST", SecretAccessKey: secret},
+			r, hex.EncodeToString(h[:]), "kms", "eu-west-1", now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+
+	p, e := s.authenticate(signed(), body)
+	if e != nil {
+		t.Fatalf("a correctly signed request was refused: %v", e)
+	}
+	if p.AccountID != "111122223333" || p.ARN != "arn:aws:iam::111122223333:user/alice" {
+		t.Fatalf("principal %+v", p)
+	}
+
+	for _, tc := range []struct {
+		name string
+		mod  func(r *http.Request) []byte
+		want string
+	}{
+		{"altered body", func(r *http.Request) []byte { return []byte(`{"NumberOfBytes":9}`) }, InvalidSignature},
+		{"altered signed header", func(r *http.Request) []byte {
+			r.Header.Set("X-Amz-Target", "TrentService.ListKeys")
+			return body
+		}, InvalidSignature},
+		{"signed header missing", func(r *http.Request) []byte { r.Header.Del("X-Amz-Target"); return body }, IncompleteSignature},
+		{"date missing", func(r *http.Request) []byte { r.Header.Del("X-Amz-Date"); return body }, IncompleteSignature},
+		{"other host", func(r *http.Request) []byte { r.Host = "evil.local"; return body }, InvalidSignature},
+		{"no authorization", func(r *http.Request) []byte { r.Header.Del("Authorization"); return body }, MissingAuthenticationToken},
+		{"signature truncated", func(r *http.Request) []byte {
+			a := r.Header.Get("Authorization")
+			r.Header.Set("Authorization", a[:len(a)-2])
+			return body
+		}, InvalidSignature},
+	} {
+		r := signed()
+		b := tc.mod(r)
+		_, e := s.authenticate(r, b)
+		if e == nil || e.Type != tc.want {
+			t.Errorf("%s: got %v, want %s", tc.name, e, tc.want)
 		}
 	}
 }
