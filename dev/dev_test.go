@@ -2,6 +2,9 @@ package dev_test
 
 import (
 	"context"
+	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -99,6 +102,24 @@ func TestClusterWithHosts(t *testing.T) {
 	assert.Len(t, out.Plaintext, 32)
 	_, err = c.Check(context.Background())
 	require.NoError(t, err)
+
+	// /metrics on hosts and HSMs, with what just happened in them.
+	st, _ := c.DomainState()
+	version := fmt.Sprintf("%d", st.Version)
+	m := scrape(t, c.Hosts[0].API+"/metrics")
+	assert.Contains(t, m, `trent_kms_requests_total{exception="",operation="GenerateRandom"} 1`)
+	assert.Contains(t, m, "trent_domain_version "+version)
+	leaders := 0
+	for _, h := range c.Hosts {
+		if strings.Contains(scrape(t, h.API+"/metrics"), "\ntrent_raft_leader 1\n") {
+			leaders++
+		}
+	}
+	assert.Equal(t, 1, leaders, "one leader")
+	m = scrape(t, c.HSMs[0].URL+"/metrics")
+	assert.Contains(t, m, "trent_hsm_domain_version "+version)
+	assert.Regexp(t, `trent_hsm_commands_total\{command="(ping|random)",result="ok"\} [1-9]`, m)
+
 	data, err := os.ReadFile(filepath.Join(dir, "cluster.json"))
 	require.NoError(t, err)
 	assert.Contains(t, string(data), `"api"`)
@@ -106,7 +127,6 @@ func TestClusterWithHosts(t *testing.T) {
 		_, err := os.Stat(filepath.Join(dir, "operators", f))
 		require.NoError(t, err, f)
 	}
-	st, _ := c.DomainState()
 	keys := st.Keys
 	require.NoError(t, c.Stop())
 
@@ -119,4 +139,15 @@ func TestClusterWithHosts(t *testing.T) {
 	assert.Equal(t, keys, st.Keys, "the same domain")
 	_, err = again.Check(context.Background())
 	require.NoError(t, err)
+}
+
+func scrape(t *testing.T, url string) string {
+	t.Helper()
+	resp, err := http.Get(url)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode, url)
+	b, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	return string(b)
 }

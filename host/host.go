@@ -91,6 +91,7 @@ type Host struct {
 	peers map[string]string // host ID → API URL
 
 	delivered chan struct{} // poked when a new domain version commits
+	metrics   *hostMetrics
 	stop      context.CancelFunc
 	wg        sync.WaitGroup
 }
@@ -119,6 +120,7 @@ func Start(cfg Config) (*Host, error) {
 		return nil, fmt.Errorf("host: %w", err)
 	}
 	h := &Host{cfg: cfg, fsm: domain.NewFSM(), log: log, peers: map[string]string{}, delivered: make(chan struct{}, 1)}
+	h.metrics = newHostMetrics(h)
 	for id, u := range cfg.Peers {
 		h.peers[id] = u
 	}
@@ -169,6 +171,7 @@ func Start(cfg Config) (*Host, error) {
 			Creds: cfg.Credentials, Operations: h.KMSOperations(),
 			Log: func(op string, p kmsapi.Principal, err error) {
 				log.Info("kms", "op", op, "principal", p.ARN, "err", err)
+				h.metrics.kmsRequest(op, err)
 			},
 		}}
 		h.wg.Go(func() { h.kms.Serve(h.kmsLn) })
@@ -511,8 +514,10 @@ func (h *Host) handler() http.Handler {
 			return
 		}
 		v, err := h.Submit(r.Context(), body)
+		h.metrics.submitted(err)
 		writeVersion(w, v, err)
 	})
+	mux.Handle("GET "+pathMetrics, h.metrics.handler())
 	h.adminHandlers(mux)
 	mux.HandleFunc("POST "+pathReencrypt, h.reencryptHandler)
 	mux.HandleFunc("GET "+pathStatus, func(w http.ResponseWriter, r *http.Request) {

@@ -57,10 +57,17 @@ type Server struct {
 	// OnError, if set, is told of every refusal (for logs: errors carry no
 	// secrets).
 	OnError func(path string, err error)
+	// Gets serves GET paths outside sessions that reveal nothing secret
+	// (the node's /metrics).
+	Gets map[string]http.Handler
 }
 
 // ServeHTTP implements http.Handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if g := s.Gets[r.URL.Path]; g != nil && r.Method == http.MethodGet {
+		g.ServeHTTP(w, r)
+		return
+	}
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
 		http.Error(w, "POST only", http.StatusMethodNotAllowed)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"path/filepath"
 	"slices"
 	"time"
@@ -52,6 +53,8 @@ type Node struct {
 	srv  *session.Server
 	log  *slog.Logger
 	dom  held
+
+	metrics *nodeMetrics
 }
 
 // Open opens the node's token and identity and checks it is a member of
@@ -128,7 +131,9 @@ func open(tok *hsm.Token, opts Options, log *slog.Logger) (*Node, error) {
 			log.Info("refused", "hsm", id.ID(), "path", path, "err", err)
 		},
 	}
-	n.srv.Commands = n.commands()
+	n.metrics = newNodeMetrics(n)
+	n.srv.Commands = n.countCommands(n.commands())
+	n.srv.Gets = map[string]http.Handler{PathMetrics: n.metrics.handler()}
 	if opts.View != nil && len(opts.View.Members) == 1 {
 		if err := n.newDomainKey(); err != nil {
 			return nil, err

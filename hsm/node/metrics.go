@@ -1,0 +1,83 @@
+package node
+
+import (
+	"errors"
+	"net/http"
+	"strconv"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/trentkms/trent/session"
+)
+
+// PathMetrics serves the node's Prometheus metrics (GET, outside any
+// session). They count commands and show the domain version; nothing in
+// them is secret.
+const PathMetrics = "/metrics"
+
+// commandNames label the commands in metrics.
+var commandNames = map[uint16]string{
+	CmdPing: "ping", CmdExport: "export", CmdImport: "import", CmdReencryptEKTs: "reencrypt_ekts",
+	CmdDomainStatus: "domain_status", CmdRandom: "random",
+}
+
+// nodeMetrics is one node's registry (one per node: several nodes may share
+// a process, as under trent dev).
+type nodeMetrics struct {
+	reg      *prometheus.Registry
+	commands *prometheus.CounterVec
+}
+
+func newNodeMetrics(n *Node) *nodeMetrics {
+	m := &nodeMetrics{
+		reg: prometheus.NewRegistry(),
+		commands: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "trent_hsm_commands_total",
+			Help: "Commands served inside sessions, by command and result (ok, refused, error).",
+		}, []string{"command", "result"}),
+	}
+	m.reg.MustRegister(m.commands,
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "trent_hsm_domain_version",
+			Help: "Version of the domain state the HSM holds (0: none).",
+		}, func() float64 {
+			if st, _ := n.DomainState(); st != nil {
+				return float64(st.Version)
+			}
+			return 0
+		}),
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+	)
+	return m
+}
+
+func (m *nodeMetrics) handler() http.Handler {
+	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
+}
+
+// countCommands wraps each handler to count its outcomes.
+func (n *Node) countCommands(cmds map[uint16]session.CommandHandler) map[uint16]session.CommandHandler {
+	out := make(map[uint16]session.CommandHandler, len(cmds))
+	for typ, h := range cmds {
+		name, ok := commandNames[typ]
+		if !ok {
+			name = strconv.Itoa(int(typ))
+		}
+		out[typ] = func(r *session.Request) ([]byte, error) {
+			resp, err := h(r)
+			result := "ok"
+			switch {
+			case errors.Is(err, session.ErrRefused):
+				result = "refused"
+			case err != nil:
+				result = "error"
+			}
+			n.metrics.commands.WithLabelValues(name, result).Inc()
+			return resp, err
+		}
+	}
+	return out
+}
