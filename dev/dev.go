@@ -354,7 +354,7 @@ func (c *Cluster) startHosts(opts Options, ip string, port0 int, ids []string, k
 			RaftAddr: raftAddr, APIAddr: apiAddr, HSMs: urls,
 			ResyncEvery: 250 * time.Millisecond, RotationInterval: opts.RotationInterval, Log: opts.Log}
 		if i == 0 {
-			cfg.KMSAddr, cfg.Credentials = kmsAddr, creds
+			cfg.KMSAddr, cfg.Credentials, cfg.AuditFile = kmsAddr, creds, filepath.Join(opts.Dir, "audit.jsonl")
 		}
 		h, err := host.Start(cfg)
 		if err != nil {

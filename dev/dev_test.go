@@ -1,7 +1,9 @@
 package dev_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/base64"
 	"fmt"
 	"io"
 	"net/http"
@@ -17,6 +19,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 
+	"github.com/trentkms/trent/audit"
 	"github.com/trentkms/trent/dev"
 	"github.com/trentkms/trent/domain"
 	"github.com/trentkms/trent/host/kmsapi"
@@ -102,6 +105,26 @@ func TestClusterWithHosts(t *testing.T) {
 	assert.Len(t, out.Plaintext, 32)
 	_, err = c.Check(context.Background())
 	require.NoError(t, err)
+
+	// The audit trail: one event per request, the caller named, secrets
+	// left out (Encrypt is refused, but its plaintext reached the host).
+	secret := []byte("audit-must-not-hold-this-plaintext")
+	_, err = cl.Encrypt(context.Background(), &kms.EncryptInput{KeyId: aws.String("alias/none"), Plaintext: secret})
+	require.Error(t, err)
+	trail, err := os.ReadFile(filepath.Join(dir, "audit.jsonl"))
+	require.NoError(t, err)
+	assert.NotContains(t, string(trail), base64.StdEncoding.EncodeToString(secret))
+	var events []*audit.Event
+	require.NoError(t, audit.Scan(bytes.NewReader(trail), &audit.Filter{}, func(e *audit.Event) error { events = append(events, e); return nil }))
+	require.Len(t, events, 2)
+	assert.Equal(t, "GenerateRandom", events[0].EventName)
+	assert.Equal(t, cr.ARN, events[0].UserIdentity.ARN)
+	assert.Equal(t, float64(32), events[0].RequestParameters["numberOfBytes"])
+	assert.Empty(t, events[0].ErrorCode)
+	assert.Equal(t, "Encrypt", events[1].EventName)
+	assert.Equal(t, "alias/none", events[1].KeyID)
+	assert.Equal(t, "UnsupportedOperationException", events[1].ErrorCode)
+	assert.NotContains(t, events[1].RequestParameters, "plaintext")
 
 	// /metrics on hosts and HSMs, with what just happened in them.
 	st, _ := c.DomainState()

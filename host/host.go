@@ -26,6 +26,7 @@ import (
 	"github.com/hashicorp/raft"
 	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
 
+	"github.com/trentkms/trent/audit"
 	"github.com/trentkms/trent/domain"
 	"github.com/trentkms/trent/host/kmsapi"
 	"github.com/trentkms/trent/hsm/node"
@@ -58,6 +59,9 @@ type Config struct {
 	// requests against Credentials.
 	KMSAddr     string
 	Credentials *kmsapi.Credentials
+	// AuditFile receives one audit event (JSON line) per KMS API request;
+	// Dir/audit.jsonl if empty.
+	AuditFile string
 	// RaftTLS, if set, carries raft traffic over mutual TLS (LoadRaftTLS);
 	// plain TCP otherwise.
 	RaftTLS *tls.Config
@@ -83,6 +87,7 @@ type Host struct {
 	api   *http.Server
 	apiLn net.Listener
 	kms   *http.Server
+	audit *audit.Log
 	kmsLn net.Listener
 	hsms  *session.Client
 	log   *slog.Logger
@@ -167,11 +172,18 @@ func Start(cfg Config) (*Host, error) {
 		if h.kmsLn, err = net.Listen("tcp", cfg.KMSAddr); err != nil {
 			return nil, fmt.Errorf("host: %w", err)
 		}
+		if cfg.AuditFile == "" {
+			cfg.AuditFile = filepath.Join(cfg.Dir, "audit.jsonl")
+		}
+		if h.audit, err = audit.Open(cfg.AuditFile); err != nil {
+			return nil, err
+		}
 		h.kms = &http.Server{ReadHeaderTimeout: 10 * time.Second, Handler: &kmsapi.Server{
 			Creds: cfg.Credentials, Operations: h.KMSOperations(),
-			Log: func(op string, p kmsapi.Principal, err error) {
-				log.Info("kms", "op", op, "principal", p.ARN, "err", err)
-				h.metrics.kmsRequest(op, err)
+			Record: func(e *audit.Event) error {
+				log.Info("kms", "op", e.EventName, "request", e.RequestID, "error", e.ErrorCode)
+				h.metrics.kmsRequest(e.EventName, e.ErrorCode)
+				return h.audit.Write(e)
 			},
 		}}
 		h.wg.Go(func() { h.kms.Serve(h.kmsLn) })
@@ -455,6 +467,9 @@ func (h *Host) Close() error {
 		h.kms.Close()
 	}
 	h.wg.Wait()
+	if h.audit != nil {
+		h.audit.Close()
+	}
 	if h.hsms != nil {
 		h.hsms.Close()
 	}

@@ -1,14 +1,11 @@
 package host
 
 import (
-	"errors"
 	"net/http"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
-
-	"github.com/trentkms/trent/host/kmsapi"
 )
 
 // pathMetrics serves the host's Prometheus metrics on its API (GET). They
@@ -76,15 +73,8 @@ func (m *hostMetrics) submitted(err error) {
 }
 
 // kmsRequest counts one KMS API request; op is empty when the request
-// failed authentication (its operation is not trusted).
-func (m *hostMetrics) kmsRequest(op string, err error) {
-	exception := ""
-	if err != nil {
-		exception = kmsapi.KMSInternal
-		var ke *kmsapi.Error
-		if errors.As(err, &ke) {
-			exception = ke.Type
-		}
-	}
+// failed authentication (its operation is not trusted), exception when it
+// succeeded.
+func (m *hostMetrics) kmsRequest(op, exception string) {
 	m.kms.WithLabelValues(op, exception).Inc()
 }

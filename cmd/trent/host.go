@@ -123,6 +123,7 @@ runs the four-step change and delivers every committed token to its HSMs.`,
 	f.StringVar(&join, "join", "", "API URL of a running host to join")
 	f.StringVar(&cfg.KMSAddr, "kms-listen", "", "serve the AWS KMS JSON API on this address")
 	f.StringVar(&credsFile, "credentials", "", "the KMS API's credentials file (JSON; docs/operations.md)")
+	f.StringVar(&cfg.AuditFile, "audit-file", "", "append the KMS API's audit events here (default DIR/audit.jsonl)")
 	f.StringVar(&tlsCert, "raft-tls-cert", "", "raft over mutual TLS: this host's certificate (PEM)")
 	f.StringVar(&tlsKey, "raft-tls-key", "", "raft over mutual TLS: its private key (PEM)")
 	f.StringVar(&tlsCA, "raft-tls-ca", "", "raft over mutual TLS: the cluster's CA certificate (PEM)")

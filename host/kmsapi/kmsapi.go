@@ -17,12 +17,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"sort"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/trentkms/trent/audit"
 	"github.com/trentkms/trent/internal/boundedio"
 	"github.com/trentkms/trent/internal/strictjson"
 )
@@ -114,8 +116,10 @@ type Server struct {
 	Now        func() time.Time
 	// MaxBody bounds a request body; 1 MiB if zero.
 	MaxBody int64
-	// Log, if set, is told of each request's outcome (no secrets).
-	Log func(op string, p Principal, err error)
+	// Record, if set, gets each request's audit event (no secrets) before
+	// the answer is sent; an error from it fails the request with
+	// KMSInternalException, so nothing is answered unrecorded.
+	Record func(*audit.Event) error
 }
 
 const targetPrefix = "TrentService."
@@ -124,65 +128,130 @@ const targetPrefix = "TrentService."
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	reqID := requestID()
 	w.Header().Set("X-Amzn-RequestId", reqID)
+	start := s.now()
+	var (
+		op   string
+		p    *Principal
+		body []byte
+	)
+	answer := func(out any, err error) {
+		if err == nil {
+			data, merr := json.Marshal(out)
+			if merr != nil {
+				err = merr
+			} else {
+				err = s.record(start, r, reqID, op, p, body, nil)
+				if err == nil {
+					w.Header().Set("Content-Type", "application/x-amz-json-1.1")
+					w.Write(data)
+					return
+				}
+			}
+		}
+		var ke *Error
+		if !errors.As(err, &ke) {
+			ke = &Error{Type: KMSInternal, Message: "internal error", Status: http.StatusInternalServerError}
+		}
+		if rerr := s.record(start, r, reqID, op, p, body, ke); rerr != nil {
+			ke = &Error{Type: KMSInternal, Message: "internal error", Status: http.StatusInternalServerError}
+		}
+		writeError(w, ke)
+	}
+
 	limit := s.MaxBody
 	if limit == 0 {
 		limit = 1 << 20
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
 	if err != nil {
-		writeError(w, Errorf(ValidationException, "request body too large or unreadable"))
+		body = nil
+		answer(nil, Errorf(ValidationException, "request body too large or unreadable"))
 		return
 	}
 	if r.Method != http.MethodPost || r.URL.Path != "/" {
-		writeError(w, &Error{Type: UnsupportedOperation, Message: "POST / only", Status: http.StatusBadRequest})
+		answer(nil, &Error{Type: UnsupportedOperation, Message: "POST / only", Status: http.StatusBadRequest})
 		return
 	}
-	p, aerr := s.authenticate(r, body)
+	principal, aerr := s.authenticate(r, body)
 	if aerr != nil {
-		s.log("", Principal{}, aerr)
-		writeError(w, aerr)
+		answer(nil, aerr)
 		return
 	}
+	p = &principal
 	target := r.Header.Get("X-Amz-Target")
 	op, ok := strings.CutPrefix(target, targetPrefix)
 	if !ok || op == "" {
-		writeError(w, Errorf(UnsupportedOperation, "unknown target %q", target))
+		op = ""
+		answer(nil, Errorf(UnsupportedOperation, "unknown target %q", target))
 		return
 	}
 	if ct := r.Header.Get("Content-Type"); ct != "application/x-amz-json-1.1" {
-		writeError(w, Errorf(SerializationException, "Content-Type must be application/x-amz-json-1.1"))
+		answer(nil, Errorf(SerializationException, "Content-Type must be application/x-amz-json-1.1"))
 		return
 	}
 	handler := s.Operations[op]
 	if handler == nil {
-		err := Errorf(UnsupportedOperation, "%s is not supported by this Trent build", op)
-		s.log(op, p, err)
-		writeError(w, err)
+		answer(nil, Errorf(UnsupportedOperation, "%s is not supported by this Trent build", op))
 		return
 	}
-	out, err := handler(r.Context(), p, body)
-	s.log(op, p, err)
-	if err != nil {
-		var ke *Error
-		if !errors.As(err, &ke) {
-			ke = &Error{Type: KMSInternal, Message: "internal error", Status: http.StatusInternalServerError}
-		}
-		writeError(w, ke)
-		return
-	}
-	data, err := json.Marshal(out)
-	if err != nil {
-		writeError(w, &Error{Type: KMSInternal, Message: "internal error", Status: http.StatusInternalServerError})
-		return
-	}
-	w.Header().Set("Content-Type", "application/x-amz-json-1.1")
-	w.Write(data)
+	answer(handler(r.Context(), principal, body))
 }
 
-func (s *Server) log(op string, p Principal, err error) {
-	if s.Log != nil {
-		s.Log(op, p, err)
+func (s *Server) now() time.Time {
+	if s.Now != nil {
+		return s.Now()
 	}
+	return time.Now()
+}
+
+// record hands the request's audit event to s.Record. The operation and
+// parameters are recorded only for an authenticated caller: before SigV4
+// passes, nothing the request claims is trusted.
+func (s *Server) record(at time.Time, r *http.Request, reqID, op string, p *Principal, body []byte, ke *Error) error {
+	if s.Record == nil {
+		return nil
+	}
+	e := &audit.Event{
+		EventVersion: audit.Version, EventTime: at.UTC(), EventSource: audit.Source, EventType: audit.EventType,
+		EventName: op, AWSRegion: s.Creds.Region, SourceIPAddress: sourceIP(r), UserAgent: r.UserAgent(),
+		RequestID: reqID, EventID: requestID(), ReadOnly: readOnly(op),
+	}
+	if p != nil {
+		e.UserIdentity = &audit.UserIdentity{Type: identityType(p.ARN), ARN: p.ARN, AccountID: p.AccountID, AccessKeyID: p.AccessKeyID}
+		e.RequestParameters = audit.Redact(body)
+		if k, ok := e.RequestParameters["keyId"].(string); ok {
+			e.KeyID = k
+		}
+	}
+	if ke != nil {
+		e.ErrorCode, e.ErrorMessage = ke.Type, ke.Message
+	}
+	return s.Record(e)
+}
+
+func sourceIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+// identityType is CloudTrail's userIdentity.type for an IAM ARN.
+func identityType(arn string) string {
+	switch {
+	case strings.HasSuffix(arn, ":root"):
+		return "Root"
+	case strings.Contains(arn, ":assumed-role/"), strings.Contains(arn, ":role/"):
+		return "AssumedRole"
+	default:
+		return "IAMUser"
+	}
+}
+
+// readOnly is CloudTrail's readOnly flag: operations that change nothing.
+func readOnly(op string) bool {
+	return strings.HasPrefix(op, "Describe") || strings.HasPrefix(op, "List") || strings.HasPrefix(op, "Get")
 }
 
 func writeError(w http.ResponseWriter, e *Error) {

@@ -1,0 +1,183 @@
+// Package audit keeps the service host's CloudTrail-like record of KMS API
+// requests: one JSON object per line, one line per request, appended
+// before the answer is sent, and filtered back by `trent audit`.
+//
+// An event names the caller, the operation, the key and the outcome. It
+// never holds a secret: request parameters that carry plaintext,
+// ciphertext or key material are dropped before the event is made
+// (Redact), and responses are not recorded beyond the key they name.
+package audit
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/trentkms/trent/internal/strictjson"
+)
+
+// Event is one request, in CloudTrail's field names.
+type Event struct {
+	EventVersion      string         `json:"eventVersion"`
+	EventTime         time.Time      `json:"eventTime"`
+	EventSource       string         `json:"eventSource"`
+	EventName         string         `json:"eventName"`
+	AWSRegion         string         `json:"awsRegion"`
+	SourceIPAddress   string         `json:"sourceIPAddress"`
+	UserAgent         string         `json:"userAgent"`
+	UserIdentity      *UserIdentity  `json:"userIdentity,omitempty"`
+	RequestParameters map[string]any `json:"requestParameters"`
+	ResponseElements  map[string]any `json:"responseElements"`
+	ErrorCode         string         `json:"errorCode,omitempty"`
+	ErrorMessage      string         `json:"errorMessage,omitempty"`
+	KeyID             string         `json:"keyId,omitempty"`
+	RequestID         string         `json:"requestID"`
+	EventID           string         `json:"eventID"`
+	ReadOnly          bool           `json:"readOnly"`
+	EventType         string         `json:"eventType"`
+}
+
+// UserIdentity is the authenticated caller (absent when SigV4 failed).
+type UserIdentity struct {
+	Type        string `json:"type"`
+	ARN         string `json:"arn"`
+	AccountID   string `json:"accountId"`
+	AccessKeyID string `json:"accessKeyId"`
+}
+
+// The fixed fields of every event.
+const (
+	Version   = "1.08"
+	Source    = "kms.amazonaws.com"
+	EventType = "AwsApiCall"
+)
+
+// secretParams are request fields never recorded: they carry plaintext,
+// ciphertext, key material or attestation documents.
+var secretParams = map[string]bool{
+	"Plaintext": true, "CiphertextBlob": true, "SourceCiphertextBlob": true,
+	"EncryptedKeyMaterial": true, "ImportToken": true, "Message": true,
+	"Signature": true, "Recipient": true,
+}
+
+// Redact turns a request body (JSON object) into request parameters:
+// secret fields dropped, names in CloudTrail's lowerCamelCase. A body that
+// is not a JSON object gives nil.
+func Redact(body []byte) map[string]any {
+	var in map[string]any
+	if json.Unmarshal(body, &in) != nil {
+		return nil
+	}
+	out := make(map[string]any, len(in))
+	for k, v := range in {
+		if secretParams[k] || k == "" {
+			continue
+		}
+		out[strings.ToLower(k[:1])+k[1:]] = v
+	}
+	return out
+}
+
+// Log appends events to a file. Safe for concurrent use.
+type Log struct {
+	mu sync.Mutex
+	f  *os.File
+}
+
+// Open opens (or creates, mode 0600) the audit file at path for appending.
+func Open(path string) (*Log, error) {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("audit: %w", err)
+	}
+	return &Log{f: f}, nil
+}
+
+// Write appends e as one line. The line is one write(2) on an O_APPEND
+// file, so lines from one process never interleave; it is not fsynced
+// (the operating system's cache holds it across a process crash, not a
+// power loss).
+func (l *Log) Write(e *Event) error {
+	b, err := json.Marshal(e)
+	if err != nil {
+		return fmt.Errorf("audit: %w", err)
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if _, err := l.f.Write(append(b, '\n')); err != nil {
+		return fmt.Errorf("audit: %w", err)
+	}
+	return nil
+}
+
+// Close closes the file.
+func (l *Log) Close() error { return l.f.Close() }
+
+// MaxLine bounds one line of an audit file.
+const MaxLine = 256 << 10
+
+// ParseLine decodes one line strictly (no duplicate keys, no unknown
+// fields, nothing after the object).
+func ParseLine(line []byte) (*Event, error) {
+	var e Event
+	if err := strictjson.Unmarshal(line, MaxLine, &e); err != nil {
+		return nil, fmt.Errorf("audit: %w", err)
+	}
+	if e.EventName == "" && e.ErrorCode == "" {
+		return nil, errors.New("audit: event without a name or an error")
+	}
+	return &e, nil
+}
+
+// Filter selects events; zero fields match everything.
+type Filter struct {
+	EventName  string    // exact operation name
+	Principal  string    // caller ARN, exact
+	KeyID      string    // exact key ID or ARN
+	ErrorsOnly bool      // only events with an error code
+	Since      time.Time // at or after
+	Until      time.Time // before
+}
+
+// Match reports whether e passes f.
+func (f *Filter) Match(e *Event) bool {
+	switch {
+	case f.EventName != "" && e.EventName != f.EventName,
+		f.KeyID != "" && e.KeyID != f.KeyID,
+		f.ErrorsOnly && e.ErrorCode == "",
+		!f.Since.IsZero() && e.EventTime.Before(f.Since),
+		!f.Until.IsZero() && !e.EventTime.Before(f.Until):
+		return false
+	case f.Principal != "":
+		return e.UserIdentity != nil && e.UserIdentity.ARN == f.Principal
+	}
+	return true
+}
+
+// Scan reads an audit file from r and calls each for every event f
+// matches, in file order. A malformed line stops it with the line number.
+func Scan(r io.Reader, f *Filter, each func(*Event) error) error {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64<<10), MaxLine)
+	for n := 1; sc.Scan(); n++ {
+		e, err := ParseLine(sc.Bytes())
+		if err != nil {
+			return fmt.Errorf("audit: line %d: %w", n, err)
+		}
+		if f.Match(e) {
+			if err := each(e); err != nil {
+				return err
+			}
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return fmt.Errorf("audit: %w", err)
+	}
+	return nil
+}

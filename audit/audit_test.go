@@ -1,0 +1,115 @@
+package audit
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestRedact(t *testing.T) {
+	p := Redact([]byte(`{"KeyId":"alias/a","Plaintext":"c2VjcmV0","EncryptionContext":{"k":"v"},"NumberOfBytes":8}`))
+	assert.Equal(t, map[string]any{"keyId": "alias/a", "encryptionContext": map[string]any{"k": "v"}, "numberOfBytes": float64(8)}, p)
+	assert.Nil(t, Redact([]byte(`[1]`)))
+	assert.Nil(t, Redact([]byte(`{`)))
+}
+
+func event(name, arn, key, code string, at time.Time) *Event {
+	e := &Event{EventVersion: Version, EventTime: at, EventSource: Source, EventType: EventType, EventName: name, KeyID: key, ErrorCode: code, RequestID: "r", EventID: "e"}
+	if arn != "" {
+		e.UserIdentity = &UserIdentity{Type: "IAMUser", ARN: arn, AccountID: "1", AccessKeyID: "AKIA"}
+	}
+	return e
+}
+
+func TestLogAndScan(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "audit.jsonl")
+	l, err := Open(path)
+	require.NoError(t, err)
+	t0 := time.Date(2026, 11, 22, 9, 0, 0, 0, time.UTC)
+	var wg sync.WaitGroup
+	for i := range 50 {
+		wg.Go(func() {
+			require.NoError(t, l.Write(event("GenerateRandom", "arn:aws:iam::1:user/alice", "", "", t0.Add(time.Duration(i)*time.Minute))))
+		})
+	}
+	wg.Wait()
+	require.NoError(t, l.Write(event("Encrypt", "arn:aws:iam::1:user/bob", "alias/x", "UnsupportedOperationException", t0.Add(time.Hour))))
+	require.NoError(t, l.Write(event("", "", "", "InvalidSignatureException", t0.Add(2*time.Hour))))
+	require.NoError(t, l.Close())
+	fi, err := os.Stat(path)
+	require.NoError(t, err)
+	assert.Equal(t, os.FileMode(0o600), fi.Mode().Perm())
+
+	count := func(f Filter) int {
+		data, err := os.ReadFile(path)
+		require.NoError(t, err)
+		n := 0
+		require.NoError(t, Scan(bytes.NewReader(data), &f, func(*Event) error { n++; return nil }))
+		return n
+	}
+	assert.Equal(t, 52, count(Filter{}))
+	assert.Equal(t, 50, count(Filter{EventName: "GenerateRandom"}))
+	assert.Equal(t, 1, count(Filter{Principal: "arn:aws:iam::1:user/bob"}))
+	assert.Equal(t, 1, count(Filter{KeyID: "alias/x"}))
+	assert.Equal(t, 2, count(Filter{ErrorsOnly: true}))
+	assert.Equal(t, 10, count(Filter{Since: t0.Add(40 * time.Minute), Until: t0.Add(50 * time.Minute)}))
+
+	// A file reopened appends.
+	l, err = Open(path)
+	require.NoError(t, err)
+	require.NoError(t, l.Write(event("ListKeys", "arn:aws:iam::1:user/alice", "", "", t0)))
+	require.NoError(t, l.Close())
+	assert.Equal(t, 53, count(Filter{}))
+}
+
+func TestParseLineIsStrict(t *testing.T) {
+	good := `{"eventVersion":"1.08","eventTime":"2026-11-22T09:00:00Z","eventSource":"kms.amazonaws.com","eventName":"ListKeys","awsRegion":"eu-west-1","sourceIPAddress":"127.0.0.1","userAgent":"x","requestParameters":null,"responseElements":null,"requestID":"r","eventID":"e","readOnly":true,"eventType":"AwsApiCall"}`
+	_, err := ParseLine([]byte(good))
+	require.NoError(t, err)
+	for name, bad := range map[string]string{
+		"duplicate key":  strings.Replace(good, `"eventName":"ListKeys"`, `"eventName":"ListKeys","eventName":"Decrypt"`, 1),
+		"unknown field":  strings.Replace(good, `{`, `{"extra":1,`, 1),
+		"trailing bytes": good + `{}`,
+		"no name":        strings.Replace(good, `"eventName":"ListKeys"`, `"eventName":""`, 1),
+		"not JSON":       `eventName=ListKeys`,
+	} {
+		_, err := ParseLine([]byte(bad))
+		assert.Error(t, err, name)
+	}
+	err = Scan(strings.NewReader(good+"\n"+good+"x\n"), &Filter{}, func(*Event) error { return nil })
+	assert.ErrorContains(t, err, "line 2")
+}
+
+// FuzzParseLine: no line makes the parser panic, and what it accepts
+// re-encodes to a line it accepts again.
+func FuzzParseLine(f *testing.F) {
+	f.Add([]byte(`{"eventVersion":"1.08","eventTime":"2026-11-22T09:00:00Z","eventName":"ListKeys","requestParameters":{"keyId":"k"},"readOnly":true}`))
+	f.Add([]byte(`{"errorCode":"InvalidSignatureException","userIdentity":{"type":"IAMUser","arn":"a","accountId":"1","accessKeyId":"A"}}`))
+	f.Add([]byte(`{}`))
+	f.Fuzz(func(t *testing.T, line []byte) {
+		e, err := ParseLine(line)
+		if err != nil {
+			return
+		}
+		path := filepath.Join(t.TempDir(), "a.jsonl")
+		l, err := Open(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := l.Write(e); err != nil {
+			t.Fatal(err)
+		}
+		l.Close()
+		data, _ := os.ReadFile(path)
+		if _, err := ParseLine(bytes.TrimSuffix(data, []byte("\n"))); err != nil {
+			t.Fatalf("re-encoded event refused: %v", err)
+		}
+	})
+}
