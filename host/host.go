@@ -108,6 +108,12 @@ func Start(cfg Config) (*Host, error) {
 	if cfg.ID == "" || cfg.Signer == nil || cfg.Dir == "" {
 		return nil, errors.New("host: incomplete configuration")
 	}
+	if cfg.KMSAddr != "" && cfg.Credentials == nil {
+		return nil, errors.New("host: the KMS API needs credentials")
+	}
+	if cfg.KMSAddr != "" && cfg.AuditFile == "" {
+		cfg.AuditFile = filepath.Join(cfg.Dir, "audit.jsonl")
+	}
 	if cfg.ResyncEvery == 0 {
 		cfg.ResyncEvery = 2 * time.Second
 	}
@@ -126,6 +132,12 @@ func Start(cfg Config) (*Host, error) {
 	}
 	h := &Host{cfg: cfg, fsm: domain.NewFSM(), log: log, peers: map[string]string{}, delivered: make(chan struct{}, 1)}
 	h.metrics = newHostMetrics(h)
+	started := false
+	defer func() {
+		if !started {
+			h.Close() // whatever was opened before the failure
+		}
+	}()
 	for id, u := range cfg.Peers {
 		h.peers[id] = u
 	}
@@ -166,17 +178,11 @@ func Start(cfg Config) (*Host, error) {
 	h.stop = cancel
 	h.wg.Go(func() { h.api.Serve(h.apiLn) })
 	if cfg.KMSAddr != "" {
-		if cfg.Credentials == nil {
-			return nil, errors.New("host: the KMS API needs credentials")
+		if h.audit, err = audit.Open(cfg.AuditFile); err != nil {
+			return nil, err
 		}
 		if h.kmsLn, err = net.Listen("tcp", cfg.KMSAddr); err != nil {
 			return nil, fmt.Errorf("host: %w", err)
-		}
-		if cfg.AuditFile == "" {
-			cfg.AuditFile = filepath.Join(cfg.Dir, "audit.jsonl")
-		}
-		if h.audit, err = audit.Open(cfg.AuditFile); err != nil {
-			return nil, err
 		}
 		h.kms = &http.Server{ReadHeaderTimeout: 10 * time.Second, Handler: &kmsapi.Server{
 			Creds: cfg.Credentials, Operations: h.KMSOperations(),
@@ -195,6 +201,7 @@ func Start(cfg Config) (*Host, error) {
 	if len(cfg.HSMs) > 0 {
 		h.wg.Go(func() { h.jobLoop(ctx) })
 	}
+	started = true
 	return h, nil
 }
 
@@ -459,10 +466,15 @@ func (h *Host) HSMVersions(ctx context.Context) []uint64 {
 	return out
 }
 
-// Close stops the host: API, delivery loop, sessions, raft.
+// Close stops the host: API, delivery loop, sessions, raft. It also
+// releases a host that Start left half made.
 func (h *Host) Close() error {
-	h.stop()
-	h.api.Close()
+	if h.stop != nil {
+		h.stop()
+	}
+	if h.api != nil {
+		h.api.Close()
+	}
 	if h.kms != nil {
 		h.kms.Close()
 	}
@@ -473,8 +485,17 @@ func (h *Host) Close() error {
 	if h.hsms != nil {
 		h.hsms.Close()
 	}
-	err := h.raft.Shutdown().Error()
-	return errors.Join(err, h.trans.Close(), h.store.Close())
+	var errs []error
+	if h.raft != nil {
+		errs = append(errs, h.raft.Shutdown().Error())
+	}
+	if h.trans != nil {
+		errs = append(errs, h.trans.Close())
+	}
+	if h.store != nil {
+		errs = append(errs, h.store.Close())
+	}
+	return errors.Join(errs...)
 }
 
 // fsmDirectory is the session protocol's view of the replicated domain.

@@ -17,6 +17,7 @@ import (
 
 	"github.com/trentkms/trent/domain"
 	"github.com/trentkms/trent/host"
+	"github.com/trentkms/trent/host/kmsapi"
 	"github.com/trentkms/trent/hsm/node"
 	"github.com/trentkms/trent/quorum"
 	"github.com/trentkms/trent/session"
@@ -395,4 +396,35 @@ func TestLeaderKilledDuringStream(t *testing.T) {
 		}
 		return true
 	}, 10*time.Second, 20*time.Millisecond, "every HSM at version %d", last)
+}
+
+// A Start that fails part way releases what it opened: the same data dir
+// (whose raft store is locked while open) starts again at once.
+func TestStartFailureReleases(t *testing.T) {
+	k := newOp(t, "host-1", quorum.RoleServiceHost)
+	dir := t.TempDir()
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer busy.Close()
+	creds := &kmsapi.Credentials{Region: "eu-west-1"}
+	cfg := host.Config{ID: k.id, Signer: k.k, Dir: dir, RaftAddr: "127.0.0.1:0", APIAddr: "127.0.0.1:0",
+		KMSAddr: busy.Addr().String(), Credentials: creds}
+	_, err = host.Start(cfg)
+	require.ErrorContains(t, err, "address already in use")
+
+	cfg.KMSAddr = "127.0.0.1:0"
+	done := make(chan error, 1)
+	go func() {
+		h, err := host.Start(cfg)
+		if err == nil {
+			err = h.Close()
+		}
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		require.NoError(t, err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("the failed Start kept the raft store locked")
+	}
 }
