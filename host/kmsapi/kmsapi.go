@@ -29,6 +29,10 @@ import (
 	"github.com/trentkms/trent/internal/strictjson"
 )
 
+// errInternal answers every failure that is not a KMS exception; its
+// cause is not shown to the caller.
+var errInternal = &Error{Type: KMSInternal, Message: "internal error", Status: http.StatusInternalServerError}
+
 // Error is a KMS error: its exception name and message.
 type Error struct {
 	Type    string // e.g. "ValidationException"
@@ -134,28 +138,26 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		p    *Principal
 		body []byte
 	)
+	// answer records the request's outcome once, then sends it; an
+	// outcome that cannot be recorded is not sent.
 	answer := func(out any, err error) {
+		var data []byte
 		if err == nil {
-			data, merr := json.Marshal(out)
-			if merr != nil {
-				err = merr
-			} else {
-				err = s.record(start, r, reqID, op, p, body, nil)
-				if err == nil {
-					w.Header().Set("Content-Type", "application/x-amz-json-1.1")
-					w.Write(data)
-					return
-				}
-			}
+			data, err = json.Marshal(out)
 		}
 		var ke *Error
-		if !errors.As(err, &ke) {
-			ke = &Error{Type: KMSInternal, Message: "internal error", Status: http.StatusInternalServerError}
+		if err != nil && !errors.As(err, &ke) {
+			ke = errInternal
 		}
-		if rerr := s.record(start, r, reqID, op, p, body, ke); rerr != nil {
-			ke = &Error{Type: KMSInternal, Message: "internal error", Status: http.StatusInternalServerError}
+		if s.record(start, r, reqID, op, p, body, ke) != nil {
+			ke = errInternal
 		}
-		writeError(w, ke)
+		if ke != nil {
+			writeError(w, ke)
+			return
+		}
+		w.Header().Set("Content-Type", "application/x-amz-json-1.1")
+		w.Write(data)
 	}
 
 	limit := s.MaxBody

@@ -4,16 +4,21 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
+
+	"github.com/trentkms/trent/audit"
 )
 
 // FuzzAuthenticate: no Authorization header or body makes the verifier
@@ -113,5 +118,68 @@ func TestAuthenticateTampering(t *testing.T) {
 		if e == nil || e.Type != tc.want {
 			t.Errorf("%s: got %v, want %s", tc.name, e, tc.want)
 		}
+	}
+}
+
+// Every request is recorded once, before its answer; a request that
+// cannot be recorded is not answered with its result.
+func TestRecord(t *testing.T) {
+	const secret = "0123456789abcdef0123"
+	var events []*audit.Event
+	var failRecord bool
+	s := &Server{
+		Creds: &Credentials{Region: "eu-west-1", Credentials: []Credential{{AccessKeyID: "AKIATEST", SecretAccessKey: secret, AccountID: "111122223333", ARN: "arn:aws:iam::111122223333:role/app"}}},
+		Operations: map[string]Operation{"GenerateRandom": func(context.Context, Principal, []byte) (any, error) {
+			return map[string]any{"Plaintext": []byte("random")}, nil
+		}},
+		Record: func(e *audit.Event) error {
+			events = append(events, e)
+			if failRecord {
+				return errors.New("disk full")
+			}
+			return nil
+		},
+	}
+	body := []byte(`{"NumberOfBytes":6}`)
+	call := func(sign bool) (int, string) {
+		r := httptest.NewRequest(http.MethodPost, "http://kms.local/", bytes.NewReader(body))
+		r.Header.Set("X-Amz-Target", "TrentService.GenerateRandom")
+		r.Header.Set("Content-Type", "application/x-amz-json-1.1")
+		if sign {
+			h := sha256.Sum256(body)
+			if err := v4.NewSigner().SignHTTP(context.Background(), aws.Credentials{AccessKeyID: "AKIATEST", SecretAccessKey: secret},
+				r, hex.EncodeToString(h[:]), "kms", "eu-west-1", time.Now()); err != nil {
+				t.Fatal(err)
+			}
+		}
+		w := httptest.NewRecorder()
+		s.ServeHTTP(w, r)
+		return w.Code, w.Body.String()
+	}
+
+	code, out := call(true)
+	if code != http.StatusOK || !strings.Contains(out, base64.StdEncoding.EncodeToString([]byte("random"))) {
+		t.Fatalf("%d %s", code, out)
+	}
+	if len(events) != 1 || events[0].EventName != "GenerateRandom" || events[0].UserIdentity.Type != "AssumedRole" ||
+		events[0].RequestParameters["numberOfBytes"] != float64(6) || events[0].ErrorCode != "" {
+		t.Fatalf("event %+v", events)
+	}
+
+	code, out = call(false)
+	if code != http.StatusBadRequest || len(events) != 2 {
+		t.Fatalf("%d %s, %d events", code, out, len(events))
+	}
+	if e := events[1]; e.EventName != "" || e.UserIdentity != nil || e.RequestParameters != nil || e.ErrorCode != MissingAuthenticationToken {
+		t.Fatalf("an unauthenticated request recorded as %+v", e)
+	}
+
+	failRecord = true
+	code, out = call(true)
+	if code != http.StatusInternalServerError || !strings.Contains(out, KMSInternal) || strings.Contains(out, "cmFuZG9t") {
+		t.Fatalf("unrecorded request answered %d %s", code, out)
+	}
+	if len(events) != 3 {
+		t.Fatalf("%d events, want one per request", len(events))
 	}
 }
