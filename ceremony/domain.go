@@ -34,14 +34,7 @@ func CreateDomain(h HSM, f *File, now time.Time) ([]byte, *domain.Parsed, error)
 	if f.Command.Type != quorum.CreateDomain {
 		return nil, nil, fmt.Errorf("ceremony: %v is not CreateDomain", f.Command.Type)
 	}
-	st, err := Check(f, nil, now)
-	if err != nil {
-		return nil, nil, err
-	}
-	if err := st.Err(); err != nil {
-		return nil, nil, err
-	}
-	n, err := h.open()
+	n, err := h.openFor(f, nil, now)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -53,11 +46,7 @@ func CreateDomain(h HSM, f *File, now time.Time) ([]byte, *domain.Parsed, error)
 	if err != nil {
 		return nil, nil, fmt.Errorf("ceremony: genesis: %w", err)
 	}
-	p, err := domain.ParseToken(token)
-	if err != nil {
-		return nil, nil, fmt.Errorf("ceremony: the HSM's token: %w", err)
-	}
-	return token, p, nil
+	return hsmToken(token)
 }
 
 // Apply rehearses a change on one HSM: h imports token (the domain's
@@ -73,14 +62,7 @@ func Apply(h HSM, token []byte, f *File, now time.Time) ([]byte, *domain.Parsed,
 	if f.Command.Type == quorum.CreateDomain {
 		return nil, nil, errors.New("ceremony: CreateDomain makes a domain: use domain create")
 	}
-	st, err := Check(f, cur.State, now)
-	if err != nil {
-		return nil, nil, err
-	}
-	if err := st.Err(); err != nil {
-		return nil, nil, err
-	}
-	n, err := h.open()
+	n, err := h.openFor(f, cur.State, now)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -92,11 +74,29 @@ func Apply(h HSM, token []byte, f *File, now time.Time) ([]byte, *domain.Parsed,
 	if err != nil {
 		return nil, nil, fmt.Errorf("ceremony: export: %w", err)
 	}
-	p, err := domain.ParseToken(next)
+	return hsmToken(next)
+}
+
+// openFor checks that f is satisfied against cur (nil for genesis), then
+// opens the HSM to carry it out.
+func (h HSM) openFor(f *File, cur *domain.State, now time.Time) (*node.Node, error) {
+	st, err := Check(f, cur, now)
+	if err != nil {
+		return nil, err
+	}
+	if err := st.Err(); err != nil {
+		return nil, err
+	}
+	return h.open()
+}
+
+// hsmToken parses a token the HSM made.
+func hsmToken(token []byte) ([]byte, *domain.Parsed, error) {
+	p, err := domain.ParseToken(token)
 	if err != nil {
 		return nil, nil, fmt.Errorf("ceremony: the HSM's token: %w", err)
 	}
-	return next, p, nil
+	return token, p, nil
 }
 
 // Inspection is the public content of a domain token. The token's domain
