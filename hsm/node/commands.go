@@ -49,7 +49,7 @@ func (n *Node) commands() map[uint16]session.CommandHandler {
 		}
 		return fmt.Errorf("%w: %w", session.ErrRefused, err)
 	}
-	return map[uint16]session.CommandHandler{
+	m := map[uint16]session.CommandHandler{
 		CmdPing: ping,
 		CmdExport: func(r *session.Request) ([]byte, error) {
 			sc, _, err := quorum.ParseSignedCommand(r.Command)
@@ -89,6 +89,8 @@ func (n *Node) commands() map[uint16]session.CommandHandler {
 			return st.Marshal()
 		},
 	}
+	n.keyCommands(m, refused)
+	return m
 }
 
 func (n *Node) importToken(token []byte) ([]byte, error) {

@@ -252,6 +252,7 @@ func (n *Node) adopt(st *domain.State, token []byte, values [][]byte) error {
 		}
 	}
 	n.dom.keys, n.dom.state, n.dom.token = keys, st, slices.Clone(token)
+	n.hbks.purge()
 	n.dir.p.Store(dir)
 	return nil
 }
@@ -274,6 +275,10 @@ func (n *Node) ReencryptEKTs(ekts [][]byte) (out [][]byte, errs []error, err err
 	out = make([][]byte, len(ekts))
 	errs = make([]error, len(ekts))
 	for i, e := range ekts {
+		if isHBKToken(e) {
+			out[i], errs[i] = n.reencryptHBK(e, nonces[i*12:i*12+12])
+			continue
+		}
 		out[i], errs[i] = session.ReencryptEKT(n.ring, e, nonces[i*12:i*12+12])
 	}
 	return out, errs, nil

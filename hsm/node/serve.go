@@ -53,6 +53,7 @@ type Node struct {
 	srv  *session.Server
 	log  *slog.Logger
 	dom  held
+	hbks hbkCache
 
 	metrics *nodeMetrics
 }

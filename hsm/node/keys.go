@@ -1,0 +1,393 @@
+package node
+
+import (
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"sync"
+
+	"golang.org/x/crypto/cryptobyte"
+
+	"github.com/trentkms/trent/hbk"
+	"github.com/trentkms/trent/hsm"
+	"github.com/trentkms/trent/session"
+)
+
+// The customer key hierarchy inside the HSM (package hbk). An HBK is drawn
+// from the token RNG, sealed under the active domain key into an HBK token
+// for the key store, and used only as a volatile HMAC key in the token. The
+// one-time key K of a ciphertext is the token's HMAC output; it lives in
+// this process for one AES-GCM operation and is cleared.
+
+// MaxHBKCache bounds the HBK keys held open in the token.
+const MaxHBKCache = 4096
+
+// ErrHBK is wrapped by refusals of an HBK token (its domain key is not
+// held, or it does not authenticate).
+var ErrHBK = errors.New("node: HBK token refused")
+
+// hbkCache holds opened HBKs as token HMAC keys, by the SHA-256 of the
+// HBK token they came from: a hit means those exact bytes authenticated
+// before. Entries in use are never destroyed; the cache is emptied when
+// the domain changes, so a token under a dropped domain key stops working.
+type hbkCache struct {
+	mu sync.Mutex
+	m  map[[32]byte]*hbkEntry
+}
+
+type hbkEntry struct {
+	key     *hsm.SecretKey
+	refs    int
+	evicted bool
+}
+
+func (c *hbkCache) release(e *hbkEntry) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e.refs--
+	if e.evicted && e.refs == 0 {
+		e.key.Destroy()
+	}
+}
+
+// evictLocked drops e from the cache, destroying its key once unused.
+func (c *hbkCache) evictLocked(sum [32]byte, e *hbkEntry) {
+	delete(c.m, sum)
+	e.evicted = true
+	if e.refs == 0 {
+		e.key.Destroy()
+	}
+}
+
+// purge empties the cache (the domain changed).
+func (c *hbkCache) purge() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for sum, e := range c.m {
+		c.evictLocked(sum, e)
+	}
+}
+
+// openHBK returns the token's HBK as a token HMAC key and the parsed
+// token; the caller calls release when done.
+func (n *Node) openHBK(raw []byte) (*hsm.SecretKey, *hbk.Token, func(), error) {
+	t, err := hbk.ParseToken(raw)
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("%w: %w", ErrHBK, err)
+	}
+	sum := sha256.Sum256(raw)
+	c := &n.hbks
+	c.mu.Lock()
+	if e := c.m[sum]; e != nil {
+		e.refs++
+		c.mu.Unlock()
+		return e.key, t, func() { c.release(e) }, nil
+	}
+	c.mu.Unlock()
+
+	dk, err := n.ring.Key(t.DomainKeyID)
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("%w: domain key %x not held", ErrHBK, t.DomainKeyID)
+	}
+	v, err := t.Open(dk)
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("%w: %w", ErrHBK, err)
+	}
+	key, err := n.tok.ImportSecretKey(hsm.HMACSHA256, v)
+	clear(v)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil {
+		c.m = map[[32]byte]*hbkEntry{}
+	}
+	if e := c.m[sum]; e != nil { // opened meanwhile by another request
+		key.Destroy()
+		e.refs++
+		return e.key, t, func() { c.release(e) }, nil
+	}
+	if len(c.m) >= MaxHBKCache {
+		for s, e := range c.m {
+			c.evictLocked(s, e)
+			break
+		}
+	}
+	e := &hbkEntry{key: key, refs: 1}
+	c.m[sum] = e
+	return key, t, func() { c.release(e) }, nil
+}
+
+// CreateHBK draws a new HBK and its ID for the KMS key keyID and returns
+// its HBK token under the active domain key.
+func (n *Node) CreateHBK(keyID string) ([]byte, error) {
+	if !hbk.ValidKeyID(keyID) {
+		return nil, errors.New("node: invalid key ID")
+	}
+	dkID, dk, err := n.ring.Active()
+	if err != nil {
+		return nil, err
+	}
+	raw, err := n.tok.Random(hbk.IDSize + hbk.IVSize + hbk.Size)
+	if err != nil {
+		return nil, err
+	}
+	defer clear(raw)
+	var id [hbk.IDSize]byte
+	var iv [hbk.IVSize]byte
+	copy(id[:], raw)
+	copy(iv[:], raw[hbk.IDSize:])
+	t, err := hbk.SealToken(dk, dkID, keyID, id, iv, raw[hbk.IDSize+hbk.IVSize:])
+	if err != nil {
+		return nil, err
+	}
+	return t.Marshal()
+}
+
+// Encrypt seals plaintext under the HBK of token with the encoded
+// encryption context ec and returns the ciphertext blob.
+func (n *Node) Encrypt(token, ec, plaintext []byte) ([]byte, error) {
+	key, t, release, err := n.openHBK(token)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+	return n.seal(key, t, ec, plaintext)
+}
+
+func (n *Node) seal(key *hsm.SecretKey, t *hbk.Token, ec, plaintext []byte) ([]byte, error) {
+	r, err := n.tok.Random(hbk.NonceSize + hbk.IVSize)
+	if err != nil {
+		return nil, err
+	}
+	var nonce [hbk.NonceSize]byte
+	var iv [hbk.IVSize]byte
+	copy(nonce[:], r)
+	copy(iv[:], r[hbk.NonceSize:])
+	bl, err := hbk.Seal(key, t.KeyID, t.HBKID, nonce, iv, ec, plaintext)
+	if err != nil {
+		return nil, err
+	}
+	return bl.Marshal()
+}
+
+// GenerateDataKey draws size bytes (1 to MaxRandom) from the token RNG and
+// seals them like Encrypt; it returns the plaintext and the blob.
+func (n *Node) GenerateDataKey(token, ec []byte, size int) (plaintext, blob []byte, err error) {
+	if size < 1 || size > MaxRandom {
+		return nil, nil, fmt.Errorf("node: data key of %d bytes", size)
+	}
+	key, t, release, err := n.openHBK(token)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer release()
+	if plaintext, err = n.tok.Random(size); err != nil {
+		return nil, nil, err
+	}
+	if blob, err = n.seal(key, t, ec, plaintext); err != nil {
+		clear(plaintext)
+		return nil, nil, err
+	}
+	return plaintext, blob, nil
+}
+
+// Decrypt opens blob under the HBK of token with the encoded encryption
+// context ec. The blob must name the token's key and HBK.
+func (n *Node) Decrypt(token, ec, blob []byte) ([]byte, error) {
+	key, t, release, err := n.openHBK(token)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+	return openBlob(key, t, ec, blob)
+}
+
+func openBlob(key *hsm.SecretKey, t *hbk.Token, ec, blob []byte) ([]byte, error) {
+	bl, err := hbk.ParseBlob(blob)
+	if err != nil {
+		return nil, err
+	}
+	if bl.KeyID != t.KeyID || bl.HBKID != t.HBKID {
+		return nil, hbk.ErrOpen
+	}
+	return bl.Open(key, ec)
+}
+
+// ReEncrypt opens blob under the source HBK token and context and seals
+// its plaintext under the destination's, inside the HSM.
+func (n *Node) ReEncrypt(srcToken, srcEC, blob, dstToken, dstEC []byte) ([]byte, error) {
+	src, st, release, err := n.openHBK(srcToken)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+	pt, err := openBlob(src, st, srcEC, blob)
+	if err != nil {
+		return nil, err
+	}
+	defer clear(pt)
+	dst, dt, release2, err := n.openHBK(dstToken)
+	if err != nil {
+		return nil, err
+	}
+	defer release2()
+	return n.seal(dst, dt, dstEC, pt)
+}
+
+// reencryptHBK re-seals an HBK token under the active domain key (after a
+// domain key rotation); a token already under it is returned as is.
+func (n *Node) reencryptHBK(raw, iv []byte) ([]byte, error) {
+	t, err := hbk.ParseToken(raw)
+	if err != nil {
+		return nil, err
+	}
+	activeID, active, err := n.ring.Active()
+	if err != nil {
+		return nil, err
+	}
+	if t.DomainKeyID == activeID {
+		return append([]byte(nil), raw...), nil
+	}
+	dk, err := n.ring.Key(t.DomainKeyID)
+	if err != nil {
+		return nil, err
+	}
+	v, err := t.Open(dk)
+	if err != nil {
+		return nil, fmt.Errorf("%w: HBK token", session.ErrAuthentication)
+	}
+	defer clear(v)
+	var nv [hbk.IVSize]byte
+	copy(nv[:], iv)
+	out, err := hbk.SealToken(active, activeID, t.KeyID, t.HBKID, nv, v)
+	if err != nil {
+		return nil, err
+	}
+	return out.Marshal()
+}
+
+// isHBKToken reports whether raw has an HBK token's header.
+func isHBKToken(raw []byte) bool {
+	return len(raw) > 5 && string(raw[:4]) == session.Magic && raw[5] == hbk.TypeToken
+}
+
+// Command encodings of the hierarchy (docs/protocol.md, Commands):
+//
+//	CmdCreateHBK       v8 key ID                         → HBK token
+//	CmdEncrypt         v16 token ‖ v16 ec ‖ v16 plaintext → blob
+//	CmdGenerateDataKey v16 token ‖ v16 ec ‖ u16 size ‖ u8 flags (bit 0: return
+//	                   the plaintext) → v16 plaintext ‖ v16 blob
+//	CmdDecrypt         v16 token ‖ v16 ec ‖ v16 blob      → plaintext
+//	CmdReEncrypt       v16 src token ‖ v16 src ec ‖ v16 blob ‖ v16 dst token ‖
+//	                   v16 dst ec → blob
+const (
+	CmdCreateHBK       uint16 = 7
+	CmdEncrypt         uint16 = 8
+	CmdGenerateDataKey uint16 = 9
+	CmdDecrypt         uint16 = 10
+	CmdReEncrypt       uint16 = 11
+)
+
+// ErrKeyCommand is wrapped by malformed hierarchy commands.
+var ErrKeyCommand = errors.New("node: malformed key command")
+
+// readFields reads n v16 fields and requires nothing after them (extra
+// reads the fixed fields between, if any).
+func readFields(in []byte, n int, extra func(*cryptobyte.String) bool) ([][]byte, error) {
+	s := cryptobyte.String(in)
+	out := make([][]byte, n)
+	for i := range n {
+		var f cryptobyte.String
+		if !s.ReadUint16LengthPrefixed(&f) {
+			return nil, ErrKeyCommand
+		}
+		out[i] = f
+	}
+	if extra != nil && !extra(&s) {
+		return nil, ErrKeyCommand
+	}
+	if !s.Empty() {
+		return nil, fmt.Errorf("%w: trailing bytes", ErrKeyCommand)
+	}
+	return out, nil
+}
+
+// KeyCommand encodes the fields of a hierarchy command: each of fields as
+// v16, then tail as is.
+func KeyCommand(tail []byte, fields ...[]byte) ([]byte, error) {
+	var b cryptobyte.Builder
+	for _, f := range fields {
+		b.AddUint16LengthPrefixed(func(b *cryptobyte.Builder) { b.AddBytes(f) })
+	}
+	b.AddBytes(tail)
+	return b.Bytes()
+}
+
+func (n *Node) keyCommands(m map[uint16]session.CommandHandler, refused func(error) error) {
+	m[CmdCreateHBK] = func(r *session.Request) ([]byte, error) {
+		s := cryptobyte.String(r.Command)
+		var id cryptobyte.String
+		if !s.ReadUint8LengthPrefixed(&id) || !s.Empty() {
+			return nil, refused(ErrKeyCommand)
+		}
+		return n.CreateHBK(string(id))
+	}
+	m[CmdEncrypt] = func(r *session.Request) ([]byte, error) {
+		f, err := readFields(r.Command, 3, nil)
+		if err != nil {
+			return nil, refused(err)
+		}
+		out, err := n.Encrypt(f[0], f[1], f[2])
+		return out, refused(err)
+	}
+	m[CmdGenerateDataKey] = func(r *session.Request) ([]byte, error) {
+		var size uint16
+		var flags uint8
+		f, err := readFields(r.Command, 2, func(s *cryptobyte.String) bool {
+			return s.ReadUint16(&size) && s.ReadUint8(&flags) && flags <= 1
+		})
+		if err != nil {
+			return nil, refused(err)
+		}
+		pt, blob, err := n.GenerateDataKey(f[0], f[1], int(size))
+		if err != nil {
+			return nil, refused(err)
+		}
+		defer clear(pt)
+		if flags&1 == 0 {
+			pt = nil
+		}
+		return KeyCommand(nil, pt, blob)
+	}
+	m[CmdDecrypt] = func(r *session.Request) ([]byte, error) {
+		f, err := readFields(r.Command, 3, nil)
+		if err != nil {
+			return nil, refused(err)
+		}
+		out, err := n.Decrypt(f[0], f[1], f[2])
+		return out, refused(err)
+	}
+	m[CmdReEncrypt] = func(r *session.Request) ([]byte, error) {
+		f, err := readFields(r.Command, 5, nil)
+		if err != nil {
+			return nil, refused(err)
+		}
+		out, err := n.ReEncrypt(f[0], f[1], f[2], f[3], f[4])
+		return out, refused(err)
+	}
+}
+
+// ParseDataKey decodes CmdGenerateDataKey's answer: v16 plaintext (empty
+// when not asked for) ‖ v16 blob.
+func ParseDataKey(in []byte) (plaintext, blob []byte, err error) {
+	f, err := readFields(in, 2, nil)
+	if err != nil {
+		return nil, nil, err
+	}
+	if len(f[1]) == 0 {
+		return nil, nil, ErrKeyCommand
+	}
+	return f[0], f[1], nil
+}

@@ -1,0 +1,126 @@
+package node_test
+
+import (
+	"bytes"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/trentkms/trent/domain"
+	"github.com/trentkms/trent/hbk"
+	"github.com/trentkms/trent/hsm/node"
+	"github.com/trentkms/trent/quorum"
+)
+
+func ec(t *testing.T, m map[string]string) []byte {
+	e, err := hbk.EncodeContext(m)
+	require.NoError(t, err)
+	return e
+}
+
+// The hierarchy across two HSMs of a domain: an HBK made by one serves
+// the other; a ciphertext opens only under its key and context; ReEncrypt
+// and domain key rotation keep old ciphertexts working.
+func TestKeyHierarchy(t *testing.T) {
+	c := newCeremony(t)
+	h1, h2 := c.nodes[0], c.nodes[1]
+	require.NoError(t, h2.Import(c.genesis(h1, h2), c.now))
+
+	tokA, err := h1.CreateHBK("key-a")
+	require.NoError(t, err)
+	tokB, err := h2.CreateHBK("key-b")
+	require.NoError(t, err)
+	_, err = h1.CreateHBK("bad id")
+	require.Error(t, err)
+
+	ctx := ec(t, map[string]string{"purpose": "test"})
+	blob, err := h1.Encrypt(tokA, ctx, []byte("secret"))
+	require.NoError(t, err)
+	pt, err := h2.Decrypt(tokA, ctx, blob)
+	require.NoError(t, err)
+	require.Equal(t, []byte("secret"), pt)
+
+	_, err = h2.Decrypt(tokA, ec(t, nil), blob)
+	require.ErrorIs(t, err, hbk.ErrOpen, "another encryption context")
+	_, err = h2.Decrypt(tokB, ctx, blob)
+	require.ErrorIs(t, err, hbk.ErrOpen, "another key")
+	bad := bytes.Clone(tokA)
+	bad[len(bad)-1] ^= 1
+	_, err = h2.Decrypt(bad, ctx, blob)
+	require.ErrorIs(t, err, node.ErrHBK, "a tampered HBK token")
+
+	// A second HBK of the same key (rotation) does not open the first's
+	// ciphertexts; the first still does.
+	tokA2, err := h1.CreateHBK("key-a")
+	require.NoError(t, err)
+	_, err = h1.Decrypt(tokA2, ctx, blob)
+	require.ErrorIs(t, err, hbk.ErrOpen)
+
+	pt, blobDK, err := h1.GenerateDataKey(tokA2, ctx, 32)
+	require.NoError(t, err)
+	require.Len(t, pt, 32)
+	back, err := h2.Decrypt(tokA2, ctx, blobDK)
+	require.NoError(t, err)
+	require.Equal(t, pt, back)
+	_, _, err = h1.GenerateDataKey(tokA2, ctx, 0)
+	require.Error(t, err)
+
+	ctxB := ec(t, map[string]string{"to": "b"})
+	moved, err := h2.ReEncrypt(tokA, ctx, blob, tokB, ctxB)
+	require.NoError(t, err)
+	pt, err = h1.Decrypt(tokB, ctxB, moved)
+	require.NoError(t, err)
+	require.Equal(t, []byte("secret"), pt)
+	_, err = h1.ReEncrypt(tokA, ctxB, blob, tokB, ctxB)
+	require.ErrorIs(t, err, hbk.ErrOpen, "ReEncrypt checks the source context")
+
+	// Rotate domain keys (retention 1): the HBK token is re-sealed under
+	// the new domain key and still opens the old ciphertext; after one
+	// more rotation the token left under the dropped key is refused.
+	ret, err := domain.ParamsRetention(1)
+	require.NoError(t, err)
+	apply := func(sc *quorum.SignedCommand) {
+		tok, err := h1.Export(sc, c.now)
+		require.NoError(t, err)
+		require.NoError(t, h1.Import(tok, c.now))
+		require.NoError(t, h2.Import(tok, c.now))
+	}
+	apply(c.command(1, quorum.SetRetention, ret, c.alice, c.bob))
+	apply(c.command(2, quorum.RotateDomainKeys, nil, c.host))
+	out, errs, err := h2.ReencryptEKTs([][]byte{tokA})
+	require.NoError(t, err)
+	require.NoError(t, errs[0])
+	require.NotEqual(t, tokA, out[0])
+	nt, err := hbk.ParseToken(out[0])
+	require.NoError(t, err)
+	ot, _ := hbk.ParseToken(tokA)
+	require.Equal(t, ot.HBKID, nt.HBKID)
+	require.NotEqual(t, ot.DomainKeyID, nt.DomainKeyID)
+	pt, err = h1.Decrypt(out[0], ctx, blob)
+	require.NoError(t, err)
+	require.Equal(t, []byte("secret"), pt)
+
+	apply(c.command(3, quorum.RotateDomainKeys, nil, c.alice, c.bob))
+	_, err = h1.Decrypt(tokA, ctx, blob)
+	require.ErrorIs(t, err, node.ErrHBK, "a token under a dropped domain key")
+	_, err = h1.Decrypt(out[0], ctx, blob)
+	require.NoError(t, err, "the token moved in time still opens")
+}
+
+func TestKeyCommandCodec(t *testing.T) {
+	cmd, err := node.KeyCommand([]byte{0, 32, 1}, []byte("tok"), []byte("ec"))
+	require.NoError(t, err)
+	require.Equal(t, []byte{0, 3, 't', 'o', 'k', 0, 2, 'e', 'c', 0, 32, 1}, cmd)
+	ans, err := node.KeyCommand(nil, []byte("pt"), []byte("blob"))
+	require.NoError(t, err)
+	pt, blob, err := node.ParseDataKey(ans)
+	require.NoError(t, err)
+	require.Equal(t, "pt", string(pt))
+	require.Equal(t, "blob", string(blob))
+	for i := range ans {
+		_, _, err := node.ParseDataKey(ans[:i])
+		require.Error(t, err)
+	}
+	_, _, err = node.ParseDataKey(append(ans, 0))
+	require.ErrorIs(t, err, node.ErrKeyCommand)
+}
