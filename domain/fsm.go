@@ -34,7 +34,8 @@ const (
 	// EntryReplaceKeys replaces records only where they still hold the old
 	// value (a compare-and-swap per record; an empty old value means the
 	// record must be absent): a re-encryption batch never overwrites a
-	// record changed since the batch was read.
+	// record changed since the batch was read. An empty new value removes
+	// the record.
 	EntryReplaceKeys byte = 4
 )
 
@@ -143,6 +144,9 @@ func NewFSM() *FSM { return &FSM{keys: map[string][]byte{}} }
 // error wrapping ErrEntry.
 type ApplyResult struct {
 	Version uint64 // the domain state version after the entry
+	// Replaced counts the records an EntryReplaceKeys changed (those
+	// whose old value still held).
+	Replaced int
 }
 
 // Apply implements raft.FSM.
@@ -150,7 +154,8 @@ func (f *FSM) Apply(l *raft.Log) any {
 	if l.Type != raft.LogCommand {
 		return nil
 	}
-	if err := f.apply(l.Data); err != nil {
+	replaced, err := f.apply(l.Data)
+	if err != nil {
 		return fmt.Errorf("%w: %w", ErrEntry, err)
 	}
 	f.mu.RLock()
@@ -159,10 +164,16 @@ func (f *FSM) Apply(l *raft.Log) any {
 	if f.state != nil {
 		v = f.state.Version
 	}
-	return ApplyResult{Version: v}
+	return ApplyResult{Version: v, Replaced: replaced}
 }
 
-func (f *FSM) apply(data []byte) error {
+func (f *FSM) apply(data []byte) (int, error) {
+	var replaced int
+	err := f.applyEntry(data, &replaced)
+	return replaced, err
+}
+
+func (f *FSM) applyEntry(data []byte, replaced *int) error {
 	s := cryptobyte.String(data)
 	var typ uint8
 	if !s.ReadUint8(&typ) {
@@ -240,7 +251,12 @@ func (f *FSM) apply(data []byte) error {
 		for _, r := range rs {
 			cur, ok := f.keys[r.ID]
 			if (ok && bytes.Equal(cur, r.Old)) || (!ok && len(r.Old) == 0) {
-				f.keys[r.ID] = append([]byte(nil), r.New...)
+				if len(r.New) == 0 {
+					delete(f.keys, r.ID) // an empty new value removes the record
+				} else {
+					f.keys[r.ID] = append([]byte(nil), r.New...)
+				}
+				*replaced++
 			}
 		}
 		return nil

@@ -73,7 +73,14 @@ type Config struct {
 	// the leader proposes RotateDomainKeys, signed by its own service-host
 	// key; DefaultRotationInterval if zero, never if negative.
 	RotationInterval time.Duration
-	Log              *slog.Logger
+	// KeyMaintenanceEvery is how often the leader deletes keys whose
+	// pending window has passed and rotates keys whose rotation is due;
+	// one minute if zero.
+	KeyMaintenanceEvery time.Duration
+	// Clock is the host's clock for key dates (time.Now if nil; tests
+	// move it forward).
+	Clock func() time.Time
+	Log   *slog.Logger
 }
 
 // Host is a running service host.
@@ -87,6 +94,8 @@ type Host struct {
 	api   *http.Server
 	apiLn net.Listener
 	kms   *http.Server
+	// kmsServer serves the KMS API (nil without credentials).
+	kmsServer *kmsapi.Server
 	audit *audit.Log
 	kmsLn net.Listener
 	hsms  *session.Client
@@ -97,6 +106,7 @@ type Host struct {
 
 	delivered chan struct{} // poked when a new domain version commits
 	metrics   *hostMetrics
+	keys      keyCache
 	stop      context.CancelFunc
 	wg        sync.WaitGroup
 }
@@ -110,9 +120,6 @@ func Start(cfg Config) (*Host, error) {
 	}
 	if cfg.KMSAddr != "" && cfg.Credentials == nil {
 		return nil, errors.New("host: the KMS API needs credentials")
-	}
-	if cfg.KMSAddr != "" && cfg.AuditFile == "" {
-		cfg.AuditFile = filepath.Join(cfg.Dir, "audit.jsonl")
 	}
 	if cfg.ResyncEvery == 0 {
 		cfg.ResyncEvery = 2 * time.Second
@@ -170,6 +177,25 @@ func Start(cfg Config) (*Host, error) {
 			return nil, err
 		}
 	}
+	if cfg.Credentials != nil {
+		// The KMS API: on KMSAddr if set, and for requests other hosts
+		// forward (key-store writes reach the leader this way).
+		if cfg.AuditFile == "" {
+			cfg.AuditFile = filepath.Join(cfg.Dir, "audit.jsonl")
+			h.cfg.AuditFile = cfg.AuditFile
+		}
+		if h.audit, err = audit.Open(cfg.AuditFile); err != nil {
+			return nil, err
+		}
+		h.kmsServer = &kmsapi.Server{
+			Creds: cfg.Credentials, Operations: h.KMSOperations(), Forward: h.forwardKMS,
+			Record: func(e *audit.Event) error {
+				log.Info("kms", "op", e.EventName, "request", e.RequestID, "error", e.ErrorCode)
+				h.metrics.kmsRequest(e.EventName, e.ErrorCode)
+				return h.audit.Write(e)
+			},
+		}
+	}
 	if h.apiLn, err = net.Listen("tcp", cfg.APIAddr); err != nil {
 		return nil, fmt.Errorf("host: %w", err)
 	}
@@ -178,20 +204,10 @@ func Start(cfg Config) (*Host, error) {
 	h.stop = cancel
 	h.wg.Go(func() { h.api.Serve(h.apiLn) })
 	if cfg.KMSAddr != "" {
-		if h.audit, err = audit.Open(cfg.AuditFile); err != nil {
-			return nil, err
-		}
 		if h.kmsLn, err = net.Listen("tcp", cfg.KMSAddr); err != nil {
 			return nil, fmt.Errorf("host: %w", err)
 		}
-		h.kms = &http.Server{ReadHeaderTimeout: 10 * time.Second, Handler: &kmsapi.Server{
-			Creds: cfg.Credentials, Operations: h.KMSOperations(),
-			Record: func(e *audit.Event) error {
-				log.Info("kms", "op", e.EventName, "request", e.RequestID, "error", e.ErrorCode)
-				h.metrics.kmsRequest(e.EventName, e.ErrorCode)
-				return h.audit.Write(e)
-			},
-		}}
+		h.kms = &http.Server{ReadHeaderTimeout: 10 * time.Second, Handler: h.kmsServer}
 		h.wg.Go(func() { h.kms.Serve(h.kmsLn) })
 	}
 	h.wg.Go(func() { h.deliverLoop(ctx) })
@@ -200,10 +216,18 @@ func Start(cfg Config) (*Host, error) {
 	}
 	if len(cfg.HSMs) > 0 {
 		h.wg.Go(func() { h.jobLoop(ctx) })
+		h.wg.Go(func() { h.maintenanceLoop(ctx) })
 	}
 	started = true
 	return h, nil
 }
+
+// Dir is the host's data dir.
+func (h *Host) Dir() string { return h.cfg.Dir }
+
+// AuditFile is where the host records KMS API requests ("" without the
+// API).
+func (h *Host) AuditFile() string { return h.cfg.AuditFile }
 
 // ID is the host's ID.
 func (h *Host) ID() string { return h.cfg.ID }
@@ -556,6 +580,9 @@ func (h *Host) handler() http.Handler {
 	mux.Handle("GET "+pathMetrics, h.metrics.handler())
 	h.adminHandlers(mux)
 	mux.HandleFunc("POST "+pathReencrypt, h.reencryptHandler)
+	if h.kmsServer != nil {
+		mux.HandleFunc("POST "+kmsapi.ForwardPath, h.kmsServer.ServeForwarded)
+	}
 	mux.HandleFunc("GET "+pathStatus, func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		json.NewEncoder(w).Encode(h.Status(r.Context()))

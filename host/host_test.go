@@ -286,11 +286,18 @@ type testCluster struct {
 	hsms       []*hsmProc
 	alice, bob *opKey
 	hostKeys   []*opKey
+	hsmDir     string // the HSMs' SoftHSM data dir
 }
 
 func newTestCluster(t testing.TB, nHosts, nHSMs int) *testCluster {
+	return newTestClusterWith(t, nHosts, nHSMs, nil)
+}
+
+// newTestClusterWith is newTestCluster with each host's configuration
+// adjusted by cfg (nil for none).
+func newTestClusterWith(t testing.TB, nHosts, nHSMs int, cfg func(*host.Config)) *testCluster {
 	store := softhsmtest.NewStore(t)
-	c := &testCluster{alice: newOp(t, "alice", quorum.RoleKMSOperator), bob: newOp(t, "bob", quorum.RoleKMSOperator)}
+	c := &testCluster{alice: newOp(t, "alice", quorum.RoleKMSOperator), bob: newOp(t, "bob", quorum.RoleKMSOperator), hsmDir: store.Dir}
 	gen := &domain.State{Name: "prod", Rules: quorum.DefaultRules(), Retention: domain.DefaultRetention,
 		Operators: []quorum.Operator{c.alice.op, c.bob.op}}
 	for i := 1; i <= nHosts; i++ {
@@ -319,8 +326,12 @@ func newTestCluster(t testing.TB, nHosts, nHSMs int) *testCluster {
 	genesis, err := c.hsms[0].n.CreateDomain(sc, time.Now())
 	require.NoError(t, err)
 	for _, k := range c.hostKeys {
-		h, err := host.Start(host.Config{ID: k.id, Signer: k.k, Dir: t.TempDir(), RaftAddr: "127.0.0.1:0",
-			APIAddr: "127.0.0.1:0", HSMs: urls, ResyncEvery: 100 * time.Millisecond, RotationInterval: -1})
+		hc := host.Config{ID: k.id, Signer: k.k, Dir: t.TempDir(), RaftAddr: "127.0.0.1:0",
+			APIAddr: "127.0.0.1:0", HSMs: urls, ResyncEvery: 100 * time.Millisecond, RotationInterval: -1}
+		if cfg != nil {
+			cfg(&hc)
+		}
+		h, err := host.Start(hc)
 		require.NoError(t, err)
 		t.Cleanup(func() { h.Close() })
 		c.hosts = append(c.hosts, h)

@@ -10,12 +10,18 @@ import (
 )
 
 // KMSOperations are the AWS KMS operations this host serves; every other
-// operation answers UnsupportedOperationException (kmsapi). The key
-// operations arrive with the rest of the KMS API.
+// operation answers UnsupportedOperationException (kmsapi).
 func (h *Host) KMSOperations() map[string]kmsapi.Operation {
-	return map[string]kmsapi.Operation{
-		"GenerateRandom": h.generateRandom,
+	ops := map[string]kmsapi.Operation{
+		"GenerateRandom":                  h.generateRandom,
+		"Encrypt":                         h.encrypt,
+		"Decrypt":                         h.decrypt,
+		"ReEncrypt":                       h.reEncrypt,
+		"GenerateDataKey":                 h.generateDataKey(true),
+		"GenerateDataKeyWithoutPlaintext": h.generateDataKey(false),
 	}
+	h.keyOperations(ops)
+	return ops
 }
 
 // generateRandom returns NumberOfBytes (1 to 1024) from an HSM's token RNG.

@@ -5,9 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/trentkms/trent/domain"
+	"github.com/trentkms/trent/hbk"
+	"github.com/trentkms/trent/keystore"
 	"github.com/trentkms/trent/hsm/node"
 	"github.com/trentkms/trent/session"
 )
@@ -26,8 +29,46 @@ const ReencryptBatch = 1000
 
 const pathReencrypt = "/trent/v1/host/reencrypt"
 
-// EKTProgress counts the key records that are EKTs, and those under a key
-// other than the active one.
+// sealedItems returns the domain-key-sealed items of a key-store record
+// and the domain key each is under: the record itself if it is an EKT,
+// the HBK tokens of a KMS key record; nil for other records.
+func sealedItems(rec []byte) (items [][]byte, under [][16]byte) {
+	if e, err := session.ParseEKT(rec); err == nil {
+		return [][]byte{rec}, [][16]byte{e.KeyID}
+	}
+	if !keystore.IsKeyRecord(rec) {
+		return nil, nil
+	}
+	r, err := keystore.ParseRecord(rec)
+	if err != nil {
+		return nil, nil
+	}
+	for _, t := range r.Tokens {
+		tok, err := hbk.ParseToken(t)
+		if err != nil {
+			return nil, nil
+		}
+		items, under = append(items, t), append(under, tok.DomainKeyID)
+	}
+	return items, under
+}
+
+// withItems returns rec with its sealed items replaced by news (in
+// sealedItems order).
+func withItems(rec []byte, news [][]byte) ([]byte, error) {
+	if !keystore.IsKeyRecord(rec) {
+		return news[0], nil
+	}
+	r, err := keystore.ParseRecord(rec)
+	if err != nil {
+		return nil, err
+	}
+	r.Tokens = news
+	return r.Marshal()
+}
+
+// EKTProgress counts the sealed items of the key store (EKTs and HBK
+// tokens), and those under a domain key other than the active one.
 func (h *Host) EKTProgress() (outdated, total int) {
 	st, _ := h.fsm.State()
 	if st == nil {
@@ -35,9 +76,10 @@ func (h *Host) EKTProgress() (outdated, total int) {
 	}
 	active, _ := st.ActiveKey()
 	h.fsm.Records(func(_ string, rec []byte) bool {
-		if e, err := session.ParseEKT(rec); err == nil {
+		_, under := sealedItems(rec)
+		for _, k := range under {
 			total++
-			if e.KeyID != active.ID {
+			if k != active.ID {
 				outdated++
 			}
 		}
@@ -46,9 +88,9 @@ func (h *Host) EKTProgress() (outdated, total int) {
 	return outdated, total
 }
 
-// Reencrypt runs the job on the leader until no EKT is outdated, calling
-// progress after each batch. EKTs the HSMs cannot open (their key is no
-// longer retained) are skipped and reported in the error.
+// Reencrypt runs the job on the leader until no sealed item is outdated,
+// calling progress after each batch. Items the HSMs cannot open (their key
+// is no longer retained) are skipped and reported in the error.
 func (h *Host) Reencrypt(ctx context.Context, progress func(done, total int)) error {
 	if !h.IsLeader() {
 		return errors.New("host: the re-encryption job runs on the leader")
@@ -66,18 +108,30 @@ func (h *Host) Reencrypt(ctx context.Context, progress func(done, total int)) er
 			return ErrNoDomain
 		}
 		active, _ := st.ActiveKey()
-		var ids []string
-		var olds [][]byte
+		type pending struct {
+			id       string
+			old      []byte
+			items    [][]byte
+			from, to int // its items' range in the batch
+		}
+		var recs []pending
+		var batchItems [][]byte
 		h.fsm.Records(func(id string, rec []byte) bool {
-			if e, err := session.ParseEKT(rec); err == nil && e.KeyID != active.ID && failed[id] == nil {
-				ids, olds = append(ids, id), append(olds, rec)
+			if failed[id] != nil {
+				return true
 			}
-			return len(ids) < ReencryptBatch
+			items, under := sealedItems(rec)
+			if !slices.ContainsFunc(under, func(k [16]byte) bool { return k != active.ID }) {
+				return true
+			}
+			recs = append(recs, pending{id: id, old: rec, items: items, from: len(batchItems), to: len(batchItems) + len(items)})
+			batchItems = append(batchItems, items...)
+			return len(batchItems) < ReencryptBatch
 		})
-		if len(ids) == 0 {
+		if len(recs) == 0 {
 			break
 		}
-		batch, err := node.MarshalEKTBatch(olds)
+		batch, err := node.MarshalEKTBatch(batchItems)
 		if err != nil {
 			return err
 		}
@@ -86,16 +140,24 @@ func (h *Host) Reencrypt(ctx context.Context, progress func(done, total int)) er
 			return err
 		}
 		news, errs, err := node.ParseEKTResults(res)
-		if err != nil || len(news) != len(ids) {
+		if err != nil || len(news) != len(batchItems) {
 			return fmt.Errorf("host: re-encryption answer: %v", err)
 		}
 		var rs []domain.Replacement
-		for i, id := range ids {
-			if errs[i] != nil {
-				failed[id] = errs[i]
+	records:
+		for _, p := range recs {
+			for i := p.from; i < p.to; i++ {
+				if errs[i] != nil {
+					failed[p.id] = errs[i]
+					continue records
+				}
+			}
+			nw, err := withItems(p.old, news[p.from:p.to])
+			if err != nil {
+				failed[p.id] = err
 				continue
 			}
-			rs = append(rs, domain.Replacement{ID: id, Old: olds[i], New: news[i]})
+			rs = append(rs, domain.Replacement{ID: p.id, Old: p.old, New: nw})
 		}
 		if len(rs) > 0 {
 			entry, err := domain.ReplaceKeysEntry(rs)
@@ -118,18 +180,17 @@ func (h *Host) Reencrypt(ctx context.Context, progress func(done, total int)) er
 			first = err
 			break
 		}
-		return fmt.Errorf("host: %d EKTs could not be re-encrypted (%w)", len(failed), first)
+		return fmt.Errorf("host: %d records could not be re-encrypted (%w)", len(failed), first)
 	}
 	return nil
 }
 
-// outdatedUnder reports whether any EKT record is under one of keys.
+// outdatedUnder reports whether any sealed item is under one of keys.
 func (h *Host) outdatedUnder(keys map[[16]byte]bool) bool {
 	found := false
 	h.fsm.Records(func(_ string, rec []byte) bool {
-		if e, err := session.ParseEKT(rec); err == nil && keys[e.KeyID] {
-			found = true
-		}
+		_, under := sealedItems(rec)
+		found = slices.ContainsFunc(under, func(k [16]byte) bool { return keys[k] })
 		return !found
 	})
 	return found

@@ -218,6 +218,13 @@ func malformed(format string, args ...any) error {
 	return fmt.Errorf("%w: %s", ErrMalformed, fmt.Sprintf(format, args...))
 }
 
+// problem is an error inside a document, before malformed places it.
+type problem string
+
+func (p problem) Error() string { return string(p) }
+
+func problemf(format string, args ...any) error { return problem(fmt.Sprintf(format, args...)) }
+
 func sortedKeys[V any](m map[string]V) []string {
 	keys := make([]string, 0, len(m))
 	for k := range m {
@@ -234,17 +241,17 @@ func parseStatement(m map[string]any) (statement, error) {
 		case "Sid", "Effect", "Principal", "NotPrincipal", "Action", "NotAction",
 			"Resource", "NotResource", "Condition":
 		default:
-			return s, fmt.Errorf("unknown element %q", k)
+			return s, problemf("unknown element %q", k)
 		}
 	}
 	if v, ok := m["Sid"]; ok {
 		if s.sid, ok = v.(string); !ok {
-			return s, errors.New("Sid is not a string")
+			return s, problemf("Sid is not a string")
 		}
 	}
 	eff, ok := m["Effect"]
 	if !ok {
-		return s, errors.New("Effect is missing")
+		return s, problemf("Effect is missing")
 	}
 	switch eff {
 	case "Allow":
@@ -252,9 +259,9 @@ func parseStatement(m map[string]any) (statement, error) {
 		s.deny = true
 	default:
 		if str, ok := eff.(string); ok {
-			return s, fmt.Errorf("Effect %q is not Allow or Deny", str)
+			return s, problemf("Effect %q is not Allow or Deny", str)
 		}
-		return s, errors.New("Effect is not a string")
+		return s, problemf("Effect is not a string")
 	}
 
 	name, v, err := exactlyOne(m, "Principal", "NotPrincipal")
@@ -275,7 +282,7 @@ func parseStatement(m map[string]any) (statement, error) {
 	}
 	for _, a := range s.actions {
 		if !validAction(a) {
-			return s, fmt.Errorf("%s %q is not \"*\" or kms:NAME (letters, digits, * and ?)", name, a)
+			return s, problemf("%s %q is not \"*\" or kms:NAME (letters, digits, * and ?)", name, a)
 		}
 	}
 
@@ -288,7 +295,7 @@ func parseStatement(m map[string]any) (statement, error) {
 	}
 	for _, r := range s.resources {
 		if !validResource(r) {
-			return s, fmt.Errorf("%s %q is not \"*\" or an ARN", name, r)
+			return s, problemf("%s %q is not \"*\" or an ARN", name, r)
 		}
 	}
 
@@ -306,13 +313,13 @@ func exactlyOne(m map[string]any, a, b string) (string, any, error) {
 	vb, okB := m[b]
 	switch {
 	case okA && okB:
-		return "", nil, fmt.Errorf("both %s and %s are present", a, b)
+		return "", nil, problemf("both %s and %s are present", a, b)
 	case okA:
 		return a, va, nil
 	case okB:
 		return b, vb, nil
 	}
-	return "", nil, fmt.Errorf("%s or %s is missing", a, b)
+	return "", nil, problemf("%s or %s is missing", a, b)
 }
 
 // stringList reads a string or a non-empty array of strings.
@@ -322,19 +329,19 @@ func stringList(name string, v any) ([]string, error) {
 		return []string{v}, nil
 	case []any:
 		if len(v) == 0 {
-			return nil, fmt.Errorf("%s is an empty array", name)
+			return nil, problemf("%s is an empty array", name)
 		}
 		out := make([]string, len(v))
 		for i, e := range v {
 			s, ok := e.(string)
 			if !ok {
-				return nil, fmt.Errorf("%s must be a string or an array of strings", name)
+				return nil, problemf("%s must be a string or an array of strings", name)
 			}
 			out[i] = s
 		}
 		return out, nil
 	}
-	return nil, fmt.Errorf("%s must be a string or an array of strings", name)
+	return nil, problemf("%s must be a string or an array of strings", name)
 }
 
 func validAction(a string) bool {

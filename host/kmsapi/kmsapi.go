@@ -8,6 +8,7 @@
 package kmsapi
 
 import (
+	"bytes"
 	"context"
 	"crypto/hmac"
 	"crypto/rand"
@@ -124,6 +125,51 @@ type Server struct {
 	// the answer is sent; an error from it fails the request with
 	// KMSInternalException, so nothing is answered unrecorded.
 	Record func(*audit.Event) error
+	// Forward, if set, says where an operation must be served instead of
+	// here (a key-store write on a raft follower goes to the leader's
+	// ForwardPath): a URL, or "" to serve it here. A forwarded request is
+	// checked here, then verified, served and recorded there; its answer
+	// is relayed as is. A request that arrives forwarded is never
+	// forwarded again.
+	Forward func(ctx context.Context, op string) (string, error)
+}
+
+// ForwardPath is where a host serves requests forwarded by its peers.
+const ForwardPath = "/trent/v1/host/kms"
+
+const forwardedHeader = "X-Trent-Forwarded"
+
+// ServeForwarded serves a request another host forwarded (at ForwardPath)
+// as if it had arrived at "/".
+func (s *Server) ServeForwarded(w http.ResponseWriter, r *http.Request) {
+	r2 := r.Clone(r.Context())
+	r2.URL.Path, r2.URL.RawPath = "/", ""
+	r2.Header.Set(forwardedHeader, "1")
+	s.ServeHTTP(w, r2)
+}
+
+// forward relays the request to url and copies the answer back.
+func forward(w http.ResponseWriter, r *http.Request, url string, body []byte) {
+	req, err := http.NewRequestWithContext(r.Context(), http.MethodPost, url, bytes.NewReader(body))
+	if err != nil {
+		writeError(w, errInternal)
+		return
+	}
+	req.Header = r.Header.Clone()
+	req.Host = r.Host
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		writeError(w, &Error{Type: DependencyTimeout, Message: "the raft leader did not answer", Status: http.StatusServiceUnavailable})
+		return
+	}
+	defer resp.Body.Close()
+	for _, h := range []string{"Content-Type", "X-Amzn-Requestid"} {
+		if v := resp.Header.Get(h); v != "" {
+			w.Header().Set(h, v)
+		}
+	}
+	w.WriteHeader(resp.StatusCode)
+	io.Copy(w, io.LimitReader(resp.Body, 8<<20))
 }
 
 const targetPrefix = "TrentService."
@@ -195,6 +241,17 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if handler == nil {
 		answer(nil, Errorf(UnsupportedOperation, "%s is not supported by this Trent build", op))
 		return
+	}
+	if s.Forward != nil && r.Header.Get(forwardedHeader) == "" {
+		url, err := s.Forward(r.Context(), op)
+		if err != nil {
+			answer(nil, err)
+			return
+		}
+		if url != "" {
+			forward(w, r, url, body)
+			return
+		}
 	}
 	answer(handler(r.Context(), principal, body))
 }

@@ -1,0 +1,222 @@
+package host
+
+import (
+	"context"
+	"strings"
+
+	"github.com/trentkms/trent/domain"
+	"github.com/trentkms/trent/host/kmsapi"
+	"github.com/trentkms/trent/keystore"
+)
+
+// Aliases: per account, each naming one key of that account. Creating,
+// repointing and deleting an alias need permission on the keys involved
+// (kms:CreateAlias, kms:UpdateAlias on the old and the new key,
+// kms:DeleteAlias); listing is allowed to every principal of the account,
+// as KMS leaves it to IAM.
+
+type aliasRequest struct {
+	AliasName   string `json:"AliasName"`
+	TargetKeyId string `json:"TargetKeyId"`
+}
+
+func checkAliasName(name string) error {
+	if len(name) < 1 || len(name) > 256 {
+		return validation("aliasName", "Member must have length between 1 and 256", name)
+	}
+	if strings.HasPrefix(name, "alias/aws/") {
+		return kmsapi.Errorf("NotAuthorizedException", "Cannot create, update or delete an alias with the reserved prefix alias/aws/")
+	}
+	if !keystore.ValidAliasName(name) {
+		return kmsapi.Errorf("InvalidAliasNameException", "Alias must start with alias/ and contain only alphanumeric characters, forward slashes (/), underscores (_) and dashes (-)")
+	}
+	return nil
+}
+
+// loadAlias returns the alias of account (nil, nil if absent) and its
+// record bytes.
+func (h *Host) loadAlias(account, name string) (*keystore.Alias, []byte, error) {
+	raw, ok := h.fsm.Key(keystore.AliasRecordID(account, name))
+	if !ok {
+		return nil, nil, nil
+	}
+	a, err := keystore.ParseAlias(raw)
+	return a, raw, err
+}
+
+func (h *Host) createAlias(ctx context.Context, p kmsapi.Principal, body []byte) (any, error) {
+	var req aliasRequest
+	if err := kmsapi.Decode(body, &req); err != nil {
+		return nil, err
+	}
+	if err := checkAliasName(req.AliasName); err != nil {
+		return nil, err
+	}
+	k, err := h.resolveKey(p, req.TargetKeyId, false)
+	if err != nil {
+		return nil, err
+	}
+	if err := h.authorize(p, "kms:CreateAlias", k, nil); err != nil {
+		return nil, err
+	}
+	if err := notPending(k); err != nil {
+		return nil, err
+	}
+	if a, _, err := h.loadAlias(p.AccountID, req.AliasName); err != nil || a != nil {
+		if err != nil {
+			return nil, err
+		}
+		return nil, kmsapi.Errorf("AlreadyExistsException", "An alias with the name %s already exists", h.aliasARN(p.AccountID, req.AliasName))
+	}
+	now := h.now().Unix()
+	raw, err := (&keystore.Alias{Name: req.AliasName, TargetKeyID: k.rec.Key.KeyID, Created: now, Updated: now}).Marshal()
+	if err != nil {
+		return nil, err
+	}
+	if err := h.propose(domain.Replacement{ID: keystore.AliasRecordID(p.AccountID, req.AliasName), New: raw}); err != nil {
+		if err == errConflict {
+			return nil, kmsapi.Errorf("AlreadyExistsException", "An alias with the name %s already exists", h.aliasARN(p.AccountID, req.AliasName))
+		}
+		return nil, err
+	}
+	return empty, nil
+}
+
+func (h *Host) updateAlias(ctx context.Context, p kmsapi.Principal, body []byte) (any, error) {
+	var req aliasRequest
+	if err := kmsapi.Decode(body, &req); err != nil {
+		return nil, err
+	}
+	if err := checkAliasName(req.AliasName); err != nil {
+		return nil, err
+	}
+	a, old, err := h.loadAlias(p.AccountID, req.AliasName)
+	if err != nil {
+		return nil, err
+	}
+	if a == nil {
+		return nil, errNotFound("Alias %s is not found.", h.aliasARN(p.AccountID, req.AliasName))
+	}
+	to, err := h.resolveKey(p, req.TargetKeyId, false)
+	if err != nil {
+		return nil, err
+	}
+	from, err := h.resolveKey(p, a.TargetKeyID, false)
+	if err != nil {
+		return nil, err
+	}
+	for _, k := range []*key{from, to} {
+		if err := h.authorize(p, "kms:UpdateAlias", k, nil); err != nil {
+			return nil, err
+		}
+	}
+	if err := notPending(to); err != nil {
+		return nil, err
+	}
+	if to.rec.Key.KeySpec != from.rec.Key.KeySpec || to.rec.Key.KeyUsage != from.rec.Key.KeyUsage {
+		return nil, kmsapi.Errorf(kmsapi.ValidationException, "the new target key must have the key spec and key usage of the current one")
+	}
+	a.TargetKeyID, a.Updated = to.rec.Key.KeyID, h.now().Unix()
+	raw, err := a.Marshal()
+	if err != nil {
+		return nil, err
+	}
+	if err := h.propose(domain.Replacement{ID: keystore.AliasRecordID(p.AccountID, req.AliasName), Old: old, New: raw}); err != nil {
+		if err == errConflict {
+			return nil, &kmsapi.Error{Type: "ConflictException", Message: "the alias changed concurrently; retry"}
+		}
+		return nil, err
+	}
+	return empty, nil
+}
+
+func (h *Host) deleteAlias(ctx context.Context, p kmsapi.Principal, body []byte) (any, error) {
+	var req struct {
+		AliasName string `json:"AliasName"`
+	}
+	if err := kmsapi.Decode(body, &req); err != nil {
+		return nil, err
+	}
+	if err := checkAliasName(req.AliasName); err != nil {
+		return nil, err
+	}
+	a, old, err := h.loadAlias(p.AccountID, req.AliasName)
+	if err != nil {
+		return nil, err
+	}
+	if a == nil {
+		return nil, errNotFound("Alias %s is not found.", h.aliasARN(p.AccountID, req.AliasName))
+	}
+	k, err := h.resolveKey(p, a.TargetKeyID, false)
+	if err != nil {
+		return nil, err
+	}
+	if err := h.authorize(p, "kms:DeleteAlias", k, nil); err != nil {
+		return nil, err
+	}
+	if err := h.propose(domain.Replacement{ID: keystore.AliasRecordID(p.AccountID, req.AliasName), Old: old}); err != nil {
+		if err == errConflict {
+			return nil, &kmsapi.Error{Type: "ConflictException", Message: "the alias changed concurrently; retry"}
+		}
+		return nil, err
+	}
+	return empty, nil
+}
+
+type aliasEntry struct {
+	AliasName       string `json:"AliasName"`
+	AliasArn        string `json:"AliasArn"`
+	TargetKeyId     string `json:"TargetKeyId"`
+	CreationDate    *epoch `json:"CreationDate"`
+	LastUpdatedDate *epoch `json:"LastUpdatedDate"`
+}
+
+// accountAliases returns the aliases of an account, sorted by name.
+func (h *Host) accountAliases(account string) []*keystore.Alias {
+	prefix := keystore.AliasRecordID(account, "")
+	var out []*keystore.Alias
+	h.fsm.Records(func(id string, raw []byte) bool {
+		if strings.HasPrefix(id, prefix) {
+			if a, err := keystore.ParseAlias(raw); err == nil {
+				out = append(out, a)
+			}
+		}
+		return true
+	})
+	return out
+}
+
+func (h *Host) listAliases(ctx context.Context, p kmsapi.Principal, body []byte) (any, error) {
+	var req struct {
+		KeyId  *string `json:"KeyId"`
+		Limit  *int    `json:"Limit"`
+		Marker *string `json:"Marker"`
+	}
+	if err := kmsapi.Decode(body, &req); err != nil {
+		return nil, err
+	}
+	all := h.accountAliases(p.AccountID)
+	if req.KeyId != nil {
+		k, err := h.resolveKey(p, *req.KeyId, false)
+		if err != nil {
+			return nil, err
+		}
+		var mine []*keystore.Alias
+		for _, a := range all {
+			if a.TargetKeyID == k.rec.Key.KeyID {
+				mine = append(mine, a)
+			}
+		}
+		all = mine
+	}
+	page, next, err := paginate(all, func(a *keystore.Alias) string { return a.Name }, req.Limit, req.Marker, 100, 50)
+	if err != nil {
+		return nil, err
+	}
+	out := []aliasEntry{}
+	for _, a := range page {
+		out = append(out, aliasEntry{AliasName: a.Name, AliasArn: h.aliasARN(p.AccountID, a.Name), TargetKeyId: a.TargetKeyID,
+			CreationDate: unix(a.Created), LastUpdatedDate: unix(a.Updated)})
+	}
+	return listResult("Aliases", out, next), nil
+}

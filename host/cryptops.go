@@ -1,0 +1,408 @@
+package host
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"sort"
+
+	"github.com/trentkms/trent/hbk"
+	"github.com/trentkms/trent/host/kmsapi"
+	"github.com/trentkms/trent/hsm/node"
+	"github.com/trentkms/trent/session"
+)
+
+// Cryptographic operations of the KMS API on SYMMETRIC_DEFAULT keys: the
+// host checks the request, resolves the key, asks the policy with the
+// encryption context as condition keys, and has an HSM do the work under
+// the key's HBK (package hbk). Plaintext passes through the host only as
+// the caller's input or answer; ReEncrypt never shows it outside the HSM.
+
+const (
+	maxCiphertextBlob = 6144
+	maxGrantTokens    = 10
+	symmetricDefault  = "SYMMETRIC_DEFAULT"
+)
+
+// cryptoRequest holds the fields the cryptographic operations share.
+type cryptoRequest struct {
+	EncryptionContext map[string]string `json:"EncryptionContext"`
+	GrantTokens       []string          `json:"GrantTokens"`
+	DryRun            bool              `json:"DryRun"`
+}
+
+func (c *cryptoRequest) check() error {
+	if len(c.GrantTokens) > maxGrantTokens {
+		return validation("grantTokens", "Member must have length less than or equal to 10", len(c.GrantTokens))
+	}
+	for _, g := range c.GrantTokens {
+		if len(g) < 1 || len(g) > 8192 {
+			return validation("grantTokens.member", "Member must have length between 1 and 8192", "…")
+		}
+	}
+	return nil
+}
+
+// encodeContext encodes an encryption context for the HSM.
+func encodeContext(ec map[string]string) ([]byte, error) {
+	e, err := hbk.EncodeContext(ec)
+	if err != nil {
+		return nil, kmsapi.Errorf(kmsapi.ValidationException, "invalid encryption context: %s", err)
+	}
+	return e, nil
+}
+
+// contextConditions are the condition keys of an encryption context.
+func contextConditions(ec map[string]string, alg string) map[string][]string {
+	c := map[string][]string{"kms:EncryptionAlgorithm": {alg}}
+	keys := make([]string, 0, len(ec))
+	for k, v := range ec {
+		c["kms:EncryptionContext:"+k] = []string{v}
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	if len(keys) > 0 {
+		c["kms:EncryptionContextKeys"] = keys
+	}
+	return c
+}
+
+// checkAlgorithm accepts SYMMETRIC_DEFAULT (or none) for a symmetric key.
+func checkAlgorithm(alg *string) error {
+	if alg == nil || *alg == symmetricDefault {
+		return nil
+	}
+	switch *alg {
+	case "RSAES_OAEP_SHA_1", "RSAES_OAEP_SHA_256", "SM2PKE":
+		return kmsapi.Errorf("InvalidKeyUsageException", "The encryption algorithm %s is not compatible with a SYMMETRIC_DEFAULT key", *alg)
+	}
+	return validation("encryptionAlgorithm", "Member must satisfy enum value set: [SYMMETRIC_DEFAULT, RSAES_OAEP_SHA_1, RSAES_OAEP_SHA_256, SM2PKE]", *alg)
+}
+
+var errDryRun = kmsapi.Errorf("DryRunOperationException", "The request would have succeeded, but the DryRun option is set.")
+
+// hsmDo runs a hierarchy command; a refusal is retried once after the
+// latest domain token is delivered (an HSM may lag a rotation).
+func (h *Host) hsmDo(ctx context.Context, cmd uint16, in []byte) ([]byte, error) {
+	if h.hsms == nil {
+		return nil, &kmsapi.Error{Type: kmsapi.DependencyTimeout, Message: "no HSM is configured", Status: 503}
+	}
+	out, err := h.hsms.Do(ctx, cmd, in)
+	if errors.Is(err, session.ErrRefused) {
+		h.Deliver(ctx)
+		out, err = h.hsms.Do(ctx, cmd, in)
+	}
+	return out, err
+}
+
+func internal(h *Host, op string, err error) error {
+	h.log.Info(op, "err", err)
+	return &kmsapi.Error{Type: kmsapi.KMSInternal, Message: "the HSMs did not answer", Status: 500}
+}
+
+func (h *Host) encrypt(ctx context.Context, p kmsapi.Principal, body []byte) (any, error) {
+	var req struct {
+		cryptoRequest
+		KeyId               string  `json:"KeyId"`
+		Plaintext           []byte  `json:"Plaintext"`
+		EncryptionAlgorithm *string `json:"EncryptionAlgorithm"`
+	}
+	if err := kmsapi.Decode(body, &req); err != nil {
+		return nil, err
+	}
+	if len(req.Plaintext) < 1 || len(req.Plaintext) > hbk.MaxPlaintext {
+		return nil, validation("plaintext", "Member must have length between 1 and 4096", "***")
+	}
+	if err := req.check(); err != nil {
+		return nil, err
+	}
+	if err := checkAlgorithm(req.EncryptionAlgorithm); err != nil {
+		return nil, err
+	}
+	ec, err := encodeContext(req.EncryptionContext)
+	if err != nil {
+		return nil, err
+	}
+	k, err := h.resolveKey(p, req.KeyId, true)
+	if err != nil {
+		return nil, err
+	}
+	if err := h.authorize(p, "kms:Encrypt", k, contextConditions(req.EncryptionContext, symmetricDefault)); err != nil {
+		return nil, err
+	}
+	if err := usable(k); err != nil {
+		return nil, err
+	}
+	if req.DryRun {
+		return nil, errDryRun
+	}
+	cmd, err := node.KeyCommand(nil, k.rec.Current(), ec, req.Plaintext)
+	if err != nil {
+		return nil, err
+	}
+	blob, err := h.hsmDo(ctx, node.CmdEncrypt, cmd)
+	clear(cmd)
+	if err != nil {
+		return nil, internal(h, "Encrypt", err)
+	}
+	return map[string]any{"CiphertextBlob": blob, "KeyId": k.rec.Key.ARN(), "EncryptionAlgorithm": symmetricDefault}, nil
+}
+
+// dataKeySize is GenerateDataKey's size: NumberOfBytes or KeySpec, one of
+// them.
+func dataKeySize(n *int, spec *string) (int, error) {
+	switch {
+	case n != nil && spec != nil:
+		return 0, kmsapi.Errorf(kmsapi.ValidationException, "Please specify either number of bytes or key spec.")
+	case n != nil:
+		if *n < 1 || *n > node.MaxRandom {
+			return 0, validation("numberOfBytes", "Member must have value between 1 and 1024", *n)
+		}
+		return *n, nil
+	case spec != nil:
+		switch *spec {
+		case "AES_256":
+			return 32, nil
+		case "AES_128":
+			return 16, nil
+		}
+		return 0, validation("keySpec", "Member must satisfy enum value set: [AES_256, AES_128]", *spec)
+	}
+	return 0, kmsapi.Errorf(kmsapi.ValidationException, "Please specify either number of bytes or key spec.")
+}
+
+func (h *Host) generateDataKey(withPlaintext bool) kmsapi.Operation {
+	op := "GenerateDataKey"
+	if !withPlaintext {
+		op = "GenerateDataKeyWithoutPlaintext"
+	}
+	return func(ctx context.Context, p kmsapi.Principal, body []byte) (any, error) {
+		var req struct {
+			cryptoRequest
+			KeyId         string  `json:"KeyId"`
+			NumberOfBytes *int    `json:"NumberOfBytes"`
+			KeySpec       *string `json:"KeySpec"`
+			Recipient     *struct {
+				AttestationDocument    []byte `json:"AttestationDocument"`
+				KeyEncryptionAlgorithm string `json:"KeyEncryptionAlgorithm"`
+			} `json:"Recipient"`
+		}
+		if err := kmsapi.Decode(body, &req); err != nil {
+			return nil, err
+		}
+		if req.Recipient != nil {
+			if !withPlaintext {
+				return nil, kmsapi.Errorf(kmsapi.ValidationException, "GenerateDataKeyWithoutPlaintext does not take a Recipient")
+			}
+			return nil, kmsapi.Errorf(kmsapi.UnsupportedOperation, "Recipient is not supported by this Trent build")
+		}
+		size, err := dataKeySize(req.NumberOfBytes, req.KeySpec)
+		if err != nil {
+			return nil, err
+		}
+		if err := req.check(); err != nil {
+			return nil, err
+		}
+		ec, err := encodeContext(req.EncryptionContext)
+		if err != nil {
+			return nil, err
+		}
+		k, err := h.resolveKey(p, req.KeyId, true)
+		if err != nil {
+			return nil, err
+		}
+		if err := h.authorize(p, "kms:"+op, k, contextConditions(req.EncryptionContext, symmetricDefault)); err != nil {
+			return nil, err
+		}
+		if err := usable(k); err != nil {
+			return nil, err
+		}
+		if req.DryRun {
+			return nil, errDryRun
+		}
+		flags := byte(0)
+		if withPlaintext {
+			flags = 1
+		}
+		cmd, err := node.KeyCommand(append(binary.BigEndian.AppendUint16(nil, uint16(size)), flags), k.rec.Current(), ec)
+		if err != nil {
+			return nil, err
+		}
+		out, err := h.hsmDo(ctx, node.CmdGenerateDataKey, cmd)
+		if err != nil {
+			return nil, internal(h, op, err)
+		}
+		pt, blob, err := node.ParseDataKey(out)
+		if err != nil || (withPlaintext && len(pt) != size) || (!withPlaintext && len(pt) != 0) {
+			return nil, internal(h, op, errors.New("host: malformed data key answer"))
+		}
+		res := map[string]any{"CiphertextBlob": blob, "KeyId": k.rec.Key.ARN()}
+		if withPlaintext {
+			res["Plaintext"] = pt
+		}
+		return res, nil
+	}
+}
+
+// errInvalidCiphertext is KMS's answer for a ciphertext that does not
+// open: malformed, another key or context, or tampered. It says no more.
+var errInvalidCiphertext = kmsapi.Errorf("InvalidCiphertextException", "The ciphertext is invalid or was not encrypted under this key and encryption context.")
+
+// openSource finds the key and the HBK token of a ciphertext blob and
+// checks the caller's KeyId (if any) names the same key.
+func (h *Host) openSource(p kmsapi.Principal, raw []byte, keyID *string) (*key, []byte, error) {
+	if len(raw) < 1 || len(raw) > maxCiphertextBlob {
+		return nil, nil, validation("ciphertextBlob", "Member must have length between 1 and 6144", "…")
+	}
+	bl, err := hbk.ParseBlob(raw)
+	if err != nil {
+		return nil, nil, errInvalidCiphertext
+	}
+	var k *key
+	if keyID != nil {
+		if k, err = h.resolveKey(p, *keyID, true); err != nil {
+			return nil, nil, err
+		}
+		if k.rec.Key.KeyID != bl.KeyID {
+			return nil, nil, kmsapi.Errorf("IncorrectKeyException", "The key ID in the request does not identify the KMS key that encrypted the ciphertext.")
+		}
+	} else {
+		if k, err = h.loadKey(bl.KeyID); err != nil || k == nil {
+			return nil, nil, errInvalidCiphertext
+		}
+	}
+	for _, t := range k.rec.Tokens {
+		if tok, err := hbk.ParseToken(t); err == nil && tok.HBKID == bl.HBKID {
+			return k, t, nil
+		}
+	}
+	return k, nil, nil // authorize first; then errInvalidCiphertext
+}
+
+func (h *Host) decrypt(ctx context.Context, p kmsapi.Principal, body []byte) (any, error) {
+	var req struct {
+		cryptoRequest
+		CiphertextBlob      []byte  `json:"CiphertextBlob"`
+		KeyId               *string `json:"KeyId"`
+		EncryptionAlgorithm *string `json:"EncryptionAlgorithm"`
+		Recipient           *struct {
+			AttestationDocument    []byte `json:"AttestationDocument"`
+			KeyEncryptionAlgorithm string `json:"KeyEncryptionAlgorithm"`
+		} `json:"Recipient"`
+	}
+	if err := kmsapi.Decode(body, &req); err != nil {
+		return nil, err
+	}
+	if req.Recipient != nil {
+		return nil, kmsapi.Errorf(kmsapi.UnsupportedOperation, "Recipient is not supported by this Trent build")
+	}
+	if err := req.check(); err != nil {
+		return nil, err
+	}
+	if err := checkAlgorithm(req.EncryptionAlgorithm); err != nil {
+		return nil, err
+	}
+	ec, err := encodeContext(req.EncryptionContext)
+	if err != nil {
+		return nil, err
+	}
+	k, tok, err := h.openSource(p, req.CiphertextBlob, req.KeyId)
+	if err != nil {
+		return nil, err
+	}
+	if err := h.authorize(p, "kms:Decrypt", k, contextConditions(req.EncryptionContext, symmetricDefault)); err != nil {
+		return nil, err
+	}
+	if err := usable(k); err != nil {
+		return nil, err
+	}
+	if tok == nil {
+		return nil, errInvalidCiphertext
+	}
+	if req.DryRun {
+		return nil, errDryRun
+	}
+	cmd, err := node.KeyCommand(nil, tok, ec, req.CiphertextBlob)
+	if err != nil {
+		return nil, err
+	}
+	pt, err := h.hsms.Do(ctx, node.CmdDecrypt, cmd)
+	if errors.Is(err, session.ErrRefused) {
+		return nil, errInvalidCiphertext
+	}
+	if err != nil {
+		return nil, internal(h, "Decrypt", err)
+	}
+	return map[string]any{"Plaintext": pt, "KeyId": k.rec.Key.ARN(), "EncryptionAlgorithm": symmetricDefault}, nil
+}
+
+func (h *Host) reEncrypt(ctx context.Context, p kmsapi.Principal, body []byte) (any, error) {
+	var req struct {
+		CiphertextBlob                 []byte            `json:"CiphertextBlob"`
+		SourceEncryptionContext        map[string]string `json:"SourceEncryptionContext"`
+		SourceKeyId                    *string           `json:"SourceKeyId"`
+		DestinationKeyId               string            `json:"DestinationKeyId"`
+		DestinationEncryptionContext   map[string]string `json:"DestinationEncryptionContext"`
+		SourceEncryptionAlgorithm      *string           `json:"SourceEncryptionAlgorithm"`
+		DestinationEncryptionAlgorithm *string           `json:"DestinationEncryptionAlgorithm"`
+		GrantTokens                    []string          `json:"GrantTokens"`
+		DryRun                         bool              `json:"DryRun"`
+	}
+	if err := kmsapi.Decode(body, &req); err != nil {
+		return nil, err
+	}
+	if err := (&cryptoRequest{GrantTokens: req.GrantTokens}).check(); err != nil {
+		return nil, err
+	}
+	for _, a := range []*string{req.SourceEncryptionAlgorithm, req.DestinationEncryptionAlgorithm} {
+		if err := checkAlgorithm(a); err != nil {
+			return nil, err
+		}
+	}
+	srcEC, err := encodeContext(req.SourceEncryptionContext)
+	if err != nil {
+		return nil, err
+	}
+	dstEC, err := encodeContext(req.DestinationEncryptionContext)
+	if err != nil {
+		return nil, err
+	}
+	src, tok, err := h.openSource(p, req.CiphertextBlob, req.SourceKeyId)
+	if err != nil {
+		return nil, err
+	}
+	dst, err := h.resolveKey(p, req.DestinationKeyId, true)
+	if err != nil {
+		return nil, err
+	}
+	if err := h.authorize(p, "kms:ReEncryptFrom", src, contextConditions(req.SourceEncryptionContext, symmetricDefault)); err != nil {
+		return nil, err
+	}
+	if err := h.authorize(p, "kms:ReEncryptTo", dst, contextConditions(req.DestinationEncryptionContext, symmetricDefault)); err != nil {
+		return nil, err
+	}
+	for _, k := range []*key{src, dst} {
+		if err := usable(k); err != nil {
+			return nil, err
+		}
+	}
+	if tok == nil {
+		return nil, errInvalidCiphertext
+	}
+	if req.DryRun {
+		return nil, errDryRun
+	}
+	cmd, err := node.KeyCommand(nil, tok, srcEC, req.CiphertextBlob, dst.rec.Current(), dstEC)
+	if err != nil {
+		return nil, err
+	}
+	blob, err := h.hsms.Do(ctx, node.CmdReEncrypt, cmd)
+	if errors.Is(err, session.ErrRefused) {
+		return nil, errInvalidCiphertext
+	}
+	if err != nil {
+		return nil, internal(h, "ReEncrypt", err)
+	}
+	return map[string]any{"CiphertextBlob": blob, "SourceKeyId": src.rec.Key.ARN(), "KeyId": dst.rec.Key.ARN(),
+		"SourceEncryptionAlgorithm": symmetricDefault, "DestinationEncryptionAlgorithm": symmetricDefault}, nil
+}

@@ -1,0 +1,565 @@
+package host
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/trentkms/trent/domain"
+	"github.com/trentkms/trent/host/kmsapi"
+	"github.com/trentkms/trent/hsm/node"
+	"github.com/trentkms/trent/keystore"
+	"github.com/trentkms/trent/policy"
+	"github.com/trentkms/trent/session"
+)
+
+// Key management operations of the KMS API for SYMMETRIC_DEFAULT keys.
+// Each checks its request as the AWS API reference constrains it, resolves
+// the key, asks the key policy (kms:<Operation>), and only then looks at
+// the key's state, as KMS does.
+
+// Limits from the AWS KMS API reference.
+const (
+	maxDescription    = 8192
+	maxTags           = 50
+	maxTagKey         = 128
+	maxTagValue       = 256
+	maxOnDemand       = 25 // on-demand rotations per key
+	minPendingWindow  = 7
+	maxPendingWindow  = 30
+	minRotationPeriod = 90
+	maxRotationPeriod = 2560
+	defaultRotation   = 365
+	day               = 24 * time.Hour
+)
+
+// epoch is a KMS timestamp: seconds since 1970 as a JSON number.
+type epoch = float64
+
+func unix(t int64) *epoch {
+	if t == 0 {
+		return nil
+	}
+	v := epoch(t)
+	return &v
+}
+
+type keyMetadata struct {
+	AWSAccountId          string   `json:"AWSAccountId"`
+	KeyId                 string   `json:"KeyId"`
+	Arn                   string   `json:"Arn"`
+	CreationDate          *epoch   `json:"CreationDate"`
+	Enabled               bool     `json:"Enabled"`
+	Description           string   `json:"Description"`
+	KeyUsage              string   `json:"KeyUsage"`
+	KeyState              string   `json:"KeyState"`
+	DeletionDate          *epoch   `json:"DeletionDate,omitempty"`
+	Origin                string   `json:"Origin"`
+	KeyManager            string   `json:"KeyManager"`
+	CustomerMasterKeySpec string   `json:"CustomerMasterKeySpec"`
+	KeySpec               string   `json:"KeySpec"`
+	EncryptionAlgorithms  []string `json:"EncryptionAlgorithms"`
+	MultiRegion           bool     `json:"MultiRegion"`
+}
+
+func metadata(k *keystore.Key) *keyMetadata {
+	return &keyMetadata{
+		AWSAccountId: k.Account, KeyId: k.KeyID, Arn: k.ARN(), CreationDate: unix(k.Created),
+		Enabled: k.State == keystore.StateEnabled, Description: k.Description, KeyUsage: k.KeyUsage,
+		KeyState: k.State, DeletionDate: unix(k.DeletionDate), Origin: k.Origin, KeyManager: "CUSTOMER",
+		CustomerMasterKeySpec: k.KeySpec, KeySpec: k.KeySpec, EncryptionAlgorithms: []string{"SYMMETRIC_DEFAULT"},
+	}
+}
+
+type tagList []keystore.Tag
+
+// checkTags validates tags as TagResource and CreateKey do.
+func checkTags(tags tagList) error {
+	seen := map[string]bool{}
+	for _, t := range tags {
+		switch {
+		case len(t.TagKey) < 1 || len(t.TagKey) > maxTagKey:
+			return validation("tags.member.tagKey", "Member must have length between 1 and 128", t.TagKey)
+		case len(t.TagValue) > maxTagValue:
+			return validation("tags.member.tagValue", "Member must have length less than or equal to 256", t.TagValue)
+		case strings.HasPrefix(strings.ToLower(t.TagKey), "aws:"):
+			return kmsapi.Errorf("TagException", "Tags beginning with aws: are reserved")
+		case seen[t.TagKey]:
+			return kmsapi.Errorf("TagException", "Duplicate tag keys %s", t.TagKey)
+		}
+		seen[t.TagKey] = true
+	}
+	return nil
+}
+
+// mergeTags adds or replaces tags, keeping them sorted by key.
+func mergeTags(cur []keystore.Tag, add tagList) ([]keystore.Tag, error) {
+	out := slices.Clone(cur)
+	for _, t := range add {
+		i := slices.IndexFunc(out, func(o keystore.Tag) bool { return o.TagKey == t.TagKey })
+		if i >= 0 {
+			out[i].TagValue = t.TagValue
+		} else {
+			out = append(out, t)
+		}
+	}
+	if len(out) > maxTags {
+		return nil, kmsapi.Errorf("TagException", "A KMS key can have at most %d tags", maxTags)
+	}
+	slices.SortFunc(out, func(a, b keystore.Tag) int { return strings.Compare(a.TagKey, b.TagKey) })
+	return out, nil
+}
+
+func newKeyID() string {
+	b := make([]byte, 16)
+	rand.Read(b)
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
+}
+
+// parsePolicy checks a policy document for CreateKey and PutKeyPolicy,
+// including KMS's lockout safety check: unless bypassed, the new policy
+// must let the caller change the policy again.
+func (h *Host) parsePolicy(p kmsapi.Principal, doc, keyARN string, bypass bool) (*policy.Policy, error) {
+	if len(doc) < 1 || len(doc) > policy.MaxDocument {
+		return nil, validation("policy", "Member must have length between 1 and 32768", "…")
+	}
+	pol, err := policy.Parse([]byte(doc))
+	if err != nil {
+		return nil, kmsapi.Errorf("MalformedPolicyDocumentException", "%s", strings.TrimPrefix(err.Error(), "policy: "))
+	}
+	if !bypass {
+		d := pol.Evaluate(&policy.Request{Principal: p.ARN, Account: p.AccountID, Action: "kms:PutKeyPolicy", Resource: keyARN,
+			Context: map[string][]string{"aws:principalarn": {p.ARN}, "kms:calleraccount": {p.AccountID}}})
+		if d != policy.Allow {
+			return nil, kmsapi.Errorf("MalformedPolicyDocumentException",
+				"The new key policy will not allow you to update the key policy in the future.")
+		}
+	}
+	return pol, nil
+}
+
+// createHBK asks an HSM for a new HBK token of key id.
+func (h *Host) createHBK(ctx context.Context, id string) ([]byte, error) {
+	if h.hsms == nil {
+		return nil, &kmsapi.Error{Type: kmsapi.DependencyTimeout, Message: "no HSM is configured", Status: 503}
+	}
+	cmd := append([]byte{byte(len(id))}, id...)
+	tok, err := h.hsms.Do(ctx, node.CmdCreateHBK, cmd)
+	if errors.Is(err, session.ErrRefused) {
+		h.Deliver(ctx) // the HSM may not hold the latest domain yet
+		tok, err = h.hsms.Do(ctx, node.CmdCreateHBK, cmd)
+	}
+	if err != nil {
+		h.log.Info("CreateHBK", "err", err)
+		return nil, &kmsapi.Error{Type: kmsapi.KMSInternal, Message: "the HSMs did not answer", Status: 500}
+	}
+	return tok, nil
+}
+
+func (h *Host) createKey(ctx context.Context, p kmsapi.Principal, body []byte) (any, error) {
+	var req struct {
+		Policy                         *string `json:"Policy"`
+		Description                    *string `json:"Description"`
+		KeyUsage                       *string `json:"KeyUsage"`
+		CustomerMasterKeySpec          *string `json:"CustomerMasterKeySpec"`
+		KeySpec                        *string `json:"KeySpec"`
+		Origin                         *string `json:"Origin"`
+		CustomKeyStoreId               *string `json:"CustomKeyStoreId"`
+		BypassPolicyLockoutSafetyCheck bool    `json:"BypassPolicyLockoutSafetyCheck"`
+		Tags                           tagList `json:"Tags"`
+		MultiRegion                    bool    `json:"MultiRegion"`
+		XksKeyId                       *string `json:"XksKeyId"`
+	}
+	if err := kmsapi.Decode(body, &req); err != nil {
+		return nil, err
+	}
+	spec := "SYMMETRIC_DEFAULT"
+	if req.KeySpec != nil && req.CustomerMasterKeySpec != nil {
+		return nil, kmsapi.Errorf(kmsapi.ValidationException, "You cannot specify KeySpec and CustomerMasterKeySpec in the same request.")
+	}
+	for _, s := range []*string{req.KeySpec, req.CustomerMasterKeySpec} {
+		if s != nil {
+			spec = *s
+		}
+	}
+	if spec != "SYMMETRIC_DEFAULT" {
+		return nil, kmsapi.Errorf(kmsapi.UnsupportedOperation, "KeySpec %s is not supported by this Trent build", spec)
+	}
+	if req.KeyUsage != nil && *req.KeyUsage != "ENCRYPT_DECRYPT" {
+		return nil, kmsapi.Errorf(kmsapi.ValidationException, "KeyUsage %s is not compatible with KeySpec SYMMETRIC_DEFAULT", *req.KeyUsage)
+	}
+	if req.Origin != nil && *req.Origin != "AWS_KMS" {
+		return nil, kmsapi.Errorf(kmsapi.UnsupportedOperation, "Origin %s is not supported by this Trent build", *req.Origin)
+	}
+	if req.CustomKeyStoreId != nil || req.XksKeyId != nil {
+		return nil, kmsapi.Errorf(kmsapi.UnsupportedOperation, "custom key stores are not supported")
+	}
+	if req.MultiRegion {
+		return nil, kmsapi.Errorf(kmsapi.UnsupportedOperation, "multi-Region keys are not supported")
+	}
+	desc := ""
+	if req.Description != nil {
+		desc = *req.Description
+		if len(desc) > maxDescription {
+			return nil, validation("description", "Member must have length less than or equal to 8192", "…")
+		}
+	}
+	if err := checkTags(req.Tags); err != nil {
+		return nil, err
+	}
+	tags, err := mergeTags(nil, req.Tags)
+	if err != nil {
+		return nil, err
+	}
+	id := newKeyID()
+	doc := string(policy.Default(p.AccountID))
+	if req.Policy != nil {
+		doc = *req.Policy
+		if _, err := h.parsePolicy(p, doc, h.keyARN(p.AccountID, id), req.BypassPolicyLockoutSafetyCheck); err != nil {
+			return nil, err
+		}
+	}
+	tok, err := h.createHBK(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	rec := &keystore.Record{Key: keystore.Key{
+		KeyID: id, Account: p.AccountID, Region: h.region(), Created: h.now().Unix(), Description: desc,
+		State: keystore.StateEnabled, KeySpec: spec, KeyUsage: "ENCRYPT_DECRYPT", Origin: "AWS_KMS",
+		Policy: doc, Tags: tags,
+	}, Tokens: [][]byte{tok}}
+	raw, err := rec.Marshal()
+	if err != nil {
+		return nil, err
+	}
+	if err := h.propose(domain.Replacement{ID: keystore.KeyRecordID(id), New: raw}); err != nil {
+		return nil, err
+	}
+	return map[string]any{"KeyMetadata": metadata(&rec.Key)}, nil
+}
+
+// keyRequest is the body of the operations that take only a key.
+type keyRequest struct {
+	KeyId string `json:"KeyId"`
+}
+
+// manage runs a management operation on the key a request names: decode,
+// resolve (aliasOK for the operations KMS lets name an alias), authorize
+// kms:<op>, then fn.
+func (h *Host) manage(op string, aliasOK bool, req any, keyID func() string, fn func(k *key) (any, error)) kmsapi.Operation {
+	return func(ctx context.Context, p kmsapi.Principal, body []byte) (any, error) {
+		if err := kmsapi.Decode(body, req); err != nil {
+			return nil, err
+		}
+		k, err := h.resolveKey(p, keyID(), aliasOK)
+		if err != nil {
+			return nil, err
+		}
+		if err := h.authorize(p, "kms:"+op, k, nil); err != nil {
+			return nil, err
+		}
+		return fn(k)
+	}
+}
+
+var empty = struct{}{}
+
+func (h *Host) keyOperations(ops map[string]kmsapi.Operation) {
+	ops["CreateKey"] = h.createKey
+	ops["ListKeys"] = h.listKeys
+	ops["ListAliases"] = h.listAliases
+	ops["CreateAlias"] = h.createAlias
+	ops["UpdateAlias"] = h.updateAlias
+	ops["DeleteAlias"] = h.deleteAlias
+
+	ops["DescribeKey"] = func(ctx context.Context, p kmsapi.Principal, body []byte) (any, error) {
+		var req struct {
+			KeyId       string   `json:"KeyId"`
+			GrantTokens []string `json:"GrantTokens"`
+		}
+		return h.manage("DescribeKey", true, &req, func() string { return req.KeyId }, func(k *key) (any, error) {
+			return map[string]any{"KeyMetadata": metadata(&k.rec.Key)}, nil
+		})(ctx, p, body)
+	}
+	setState := func(op, to string) kmsapi.Operation {
+		return func(ctx context.Context, p kmsapi.Principal, body []byte) (any, error) {
+			var req keyRequest
+			return h.manage(op, false, &req, func() string { return req.KeyId }, func(k *key) (any, error) {
+				_, err := h.updateKey(k.rec.Key.KeyID, func(r *keystore.Record) error {
+					if r.Key.State == keystore.StatePendingDeletion {
+						return kmsapi.Errorf("KMSInvalidStateException", "%s is pending deletion.", r.Key.ARN())
+					}
+					r.Key.State = to
+					return nil
+				})
+				return empty, err
+			})(ctx, p, body)
+		}
+	}
+	ops["EnableKey"] = setState("EnableKey", keystore.StateEnabled)
+	ops["DisableKey"] = setState("DisableKey", keystore.StateDisabled)
+
+	ops["ScheduleKeyDeletion"] = func(ctx context.Context, p kmsapi.Principal, body []byte) (any, error) {
+		var req struct {
+			KeyId               string `json:"KeyId"`
+			PendingWindowInDays *int   `json:"PendingWindowInDays"`
+		}
+		return h.manage("ScheduleKeyDeletion", false, &req, func() string { return req.KeyId }, func(k *key) (any, error) {
+			days := maxPendingWindow
+			if req.PendingWindowInDays != nil {
+				days = *req.PendingWindowInDays
+			}
+			if days < minPendingWindow || days > maxPendingWindow {
+				return nil, validation("pendingWindowInDays", "Member must have value between 7 and 30", days)
+			}
+			r, err := h.updateKey(k.rec.Key.KeyID, func(r *keystore.Record) error {
+				if err := notPending(&key{rec: r}); err != nil {
+					return err
+				}
+				r.Key.State, r.Key.PendingWindowDays = keystore.StatePendingDeletion, days
+				r.Key.DeletionDate = h.now().Add(time.Duration(days) * day).Unix()
+				return nil
+			})
+			if err != nil {
+				return nil, err
+			}
+			return map[string]any{"KeyId": r.Key.ARN(), "DeletionDate": unix(r.Key.DeletionDate),
+				"KeyState": r.Key.State, "PendingWindowInDays": days}, nil
+		})(ctx, p, body)
+	}
+	ops["CancelKeyDeletion"] = func(ctx context.Context, p kmsapi.Principal, body []byte) (any, error) {
+		var req keyRequest
+		return h.manage("CancelKeyDeletion", false, &req, func() string { return req.KeyId }, func(k *key) (any, error) {
+			r, err := h.updateKey(k.rec.Key.KeyID, func(r *keystore.Record) error {
+				if r.Key.State != keystore.StatePendingDeletion {
+					return kmsapi.Errorf("KMSInvalidStateException", "%s is not pending deletion.", r.Key.ARN())
+				}
+				// KMS leaves a key whose deletion is cancelled disabled.
+				r.Key.State, r.Key.DeletionDate, r.Key.PendingWindowDays = keystore.StateDisabled, 0, 0
+				return nil
+			})
+			if err != nil {
+				return nil, err
+			}
+			return map[string]any{"KeyId": r.Key.ARN()}, nil
+		})(ctx, p, body)
+	}
+	ops["UpdateKeyDescription"] = func(ctx context.Context, p kmsapi.Principal, body []byte) (any, error) {
+		var req struct {
+			KeyId       string  `json:"KeyId"`
+			Description *string `json:"Description"`
+		}
+		return h.manage("UpdateKeyDescription", false, &req, func() string { return req.KeyId }, func(k *key) (any, error) {
+			if req.Description == nil || len(*req.Description) > maxDescription {
+				return nil, validation("description", "Member must not be null and have length less than or equal to 8192", "…")
+			}
+			_, err := h.updateKey(k.rec.Key.KeyID, func(r *keystore.Record) error {
+				if err := notPending(&key{rec: r}); err != nil {
+					return err
+				}
+				r.Key.Description = *req.Description
+				return nil
+			})
+			return empty, err
+		})(ctx, p, body)
+	}
+	ops["TagResource"] = func(ctx context.Context, p kmsapi.Principal, body []byte) (any, error) {
+		var req struct {
+			KeyId string  `json:"KeyId"`
+			Tags  tagList `json:"Tags"`
+		}
+		return h.manage("TagResource", false, &req, func() string { return req.KeyId }, func(k *key) (any, error) {
+			if req.Tags == nil {
+				return nil, validation("tags", "Member must not be null", "null")
+			}
+			if err := checkTags(req.Tags); err != nil {
+				return nil, err
+			}
+			_, err := h.updateKey(k.rec.Key.KeyID, func(r *keystore.Record) error {
+				if err := notPending(&key{rec: r}); err != nil {
+					return err
+				}
+				t, err := mergeTags(r.Key.Tags, req.Tags)
+				r.Key.Tags = t
+				return err
+			})
+			return empty, err
+		})(ctx, p, body)
+	}
+	ops["UntagResource"] = func(ctx context.Context, p kmsapi.Principal, body []byte) (any, error) {
+		var req struct {
+			KeyId   string   `json:"KeyId"`
+			TagKeys []string `json:"TagKeys"`
+		}
+		return h.manage("UntagResource", false, &req, func() string { return req.KeyId }, func(k *key) (any, error) {
+			if req.TagKeys == nil {
+				return nil, validation("tagKeys", "Member must not be null", "null")
+			}
+			_, err := h.updateKey(k.rec.Key.KeyID, func(r *keystore.Record) error {
+				if err := notPending(&key{rec: r}); err != nil {
+					return err
+				}
+				r.Key.Tags = slices.DeleteFunc(r.Key.Tags, func(t keystore.Tag) bool { return slices.Contains(req.TagKeys, t.TagKey) })
+				return nil
+			})
+			return empty, err
+		})(ctx, p, body)
+	}
+	ops["ListResourceTags"] = func(ctx context.Context, p kmsapi.Principal, body []byte) (any, error) {
+		var req struct {
+			KeyId  string  `json:"KeyId"`
+			Limit  *int    `json:"Limit"`
+			Marker *string `json:"Marker"`
+		}
+		return h.manage("ListResourceTags", false, &req, func() string { return req.KeyId }, func(k *key) (any, error) {
+			page, next, err := paginate(k.rec.Key.Tags, func(t keystore.Tag) string { return t.TagKey }, req.Limit, req.Marker, 50, 50)
+			if err != nil {
+				return nil, err
+			}
+			return listResult("Tags", page, next), nil
+		})(ctx, p, body)
+	}
+	ops["GetKeyPolicy"] = func(ctx context.Context, p kmsapi.Principal, body []byte) (any, error) {
+		var req struct {
+			KeyId      string  `json:"KeyId"`
+			PolicyName *string `json:"PolicyName"`
+		}
+		return h.manage("GetKeyPolicy", false, &req, func() string { return req.KeyId }, func(k *key) (any, error) {
+			if req.PolicyName != nil && *req.PolicyName != "default" {
+				return nil, errNotFound("No such policy exists")
+			}
+			return map[string]any{"Policy": k.rec.Key.Policy, "PolicyName": "default"}, nil
+		})(ctx, p, body)
+	}
+	ops["ListKeyPolicies"] = func(ctx context.Context, p kmsapi.Principal, body []byte) (any, error) {
+		var req struct {
+			KeyId  string  `json:"KeyId"`
+			Limit  *int    `json:"Limit"`
+			Marker *string `json:"Marker"`
+		}
+		return h.manage("ListKeyPolicies", false, &req, func() string { return req.KeyId }, func(k *key) (any, error) {
+			page, next, err := paginate([]string{"default"}, func(s string) string { return s }, req.Limit, req.Marker, 1000, 100)
+			if err != nil {
+				return nil, err
+			}
+			return listResult("PolicyNames", page, next), nil
+		})(ctx, p, body)
+	}
+	ops["PutKeyPolicy"] = func(ctx context.Context, p kmsapi.Principal, body []byte) (any, error) {
+		var req struct {
+			KeyId                          string  `json:"KeyId"`
+			PolicyName                     *string `json:"PolicyName"`
+			Policy                         *string `json:"Policy"`
+			BypassPolicyLockoutSafetyCheck bool    `json:"BypassPolicyLockoutSafetyCheck"`
+		}
+		return h.manage("PutKeyPolicy", false, &req, func() string { return req.KeyId }, func(k *key) (any, error) {
+			if req.PolicyName != nil && *req.PolicyName != "default" {
+				return nil, errNotFound("No such policy exists")
+			}
+			if req.Policy == nil {
+				return nil, validation("policy", "Member must not be null", "null")
+			}
+			if _, err := h.parsePolicy(p, *req.Policy, k.rec.Key.ARN(), req.BypassPolicyLockoutSafetyCheck); err != nil {
+				return nil, err
+			}
+			_, err := h.updateKey(k.rec.Key.KeyID, func(r *keystore.Record) error {
+				if err := notPending(&key{rec: r}); err != nil {
+					return err
+				}
+				r.Key.Policy = *req.Policy
+				return nil
+			})
+			return empty, err
+		})(ctx, p, body)
+	}
+	h.rotationOperations(ops)
+}
+
+// paginate returns the page of items (sorted by keyOf) after marker, at
+// most limit (1 to max, def if nil), and the marker of the next page.
+func paginate[T any](items []T, keyOf func(T) string, limit *int, marker *string, max, def int) ([]T, *string, error) {
+	n := def
+	if limit != nil {
+		n = *limit
+		if n < 1 || n > max {
+			return nil, nil, validation("limit", fmt.Sprintf("Member must have value between 1 and %d", max), n)
+		}
+	}
+	start := 0
+	if marker != nil {
+		after, err := base64.RawURLEncoding.DecodeString(*marker)
+		if err != nil || len(after) == 0 {
+			return nil, nil, kmsapi.Errorf("InvalidMarkerException", "Invalid marker")
+		}
+		start, _ = slices.BinarySearchFunc(items, string(after), func(t T, s string) int { return strings.Compare(keyOf(t), s) })
+		if start < len(items) && keyOf(items[start]) == string(after) {
+			start++
+		}
+	}
+	end := min(start+n, len(items))
+	page := items[start:end]
+	if end < len(items) {
+		m := base64.RawURLEncoding.EncodeToString([]byte(keyOf(items[end-1])))
+		return page, &m, nil
+	}
+	return page, nil, nil
+}
+
+func listResult[T any](field string, page []T, next *string) map[string]any {
+	if page == nil {
+		page = []T{}
+	}
+	out := map[string]any{field: page, "Truncated": next != nil}
+	if next != nil {
+		out["NextMarker"] = *next
+	}
+	return out
+}
+
+// accountKeys returns the keys of an account, sorted by key ID.
+func (h *Host) accountKeys(account string) []*key {
+	var ids []string
+	h.fsm.Records(func(id string, _ []byte) bool {
+		if k, ok := strings.CutPrefix(id, "k/"); ok {
+			ids = append(ids, k)
+		}
+		return true
+	})
+	var out []*key
+	for _, id := range ids {
+		if k, err := h.loadKey(id); err == nil && k != nil && k.rec.Key.Account == account {
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
+func (h *Host) listKeys(ctx context.Context, p kmsapi.Principal, body []byte) (any, error) {
+	var req struct {
+		Limit  *int    `json:"Limit"`
+		Marker *string `json:"Marker"`
+	}
+	if err := kmsapi.Decode(body, &req); err != nil {
+		return nil, err
+	}
+	page, next, err := paginate(h.accountKeys(p.AccountID), func(k *key) string { return k.rec.Key.KeyID }, req.Limit, req.Marker, 1000, 100)
+	if err != nil {
+		return nil, err
+	}
+	type entry struct {
+		KeyId  string `json:"KeyId"`
+		KeyArn string `json:"KeyArn"`
+	}
+	out := []entry{}
+	for _, k := range page {
+		out = append(out, entry{k.rec.Key.KeyID, k.rec.Key.ARN()})
+	}
+	return listResult("Keys", out, next), nil
+}

@@ -1,0 +1,280 @@
+package host
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/raft"
+
+	"github.com/trentkms/trent/domain"
+	"github.com/trentkms/trent/host/kmsapi"
+	"github.com/trentkms/trent/keystore"
+	"github.com/trentkms/trent/policy"
+)
+
+// The KMS key store as the API sees it: key records and aliases in the
+// raft FSM (package keystore), read locally on any host and written only
+// by the leader with compare-and-swap entries (a follower's kmsapi server
+// forwards key-store writes to the leader, which verifies them again).
+
+// keyWrites are the KMS operations that change the key store.
+var keyWrites = map[string]bool{
+	"CreateKey": true, "EnableKey": true, "DisableKey": true, "ScheduleKeyDeletion": true,
+	"CancelKeyDeletion": true, "CreateAlias": true, "UpdateAlias": true, "DeleteAlias": true,
+	"TagResource": true, "UntagResource": true, "UpdateKeyDescription": true, "PutKeyPolicy": true,
+	"EnableKeyRotation": true, "DisableKeyRotation": true, "RotateKeyOnDemand": true,
+}
+
+// forwardKMS names the leader's forwarding URL for a key-store write on a
+// follower.
+func (h *Host) forwardKMS(ctx context.Context, op string) (string, error) {
+	if !keyWrites[op] || h.IsLeader() {
+		return "", nil
+	}
+	u, err := h.leaderURL(ctx)
+	if err != nil {
+		return "", &kmsapi.Error{Type: kmsapi.DependencyTimeout, Message: "no raft leader is known", Status: 503}
+	}
+	if u == h.APIURL() {
+		return "", nil
+	}
+	return u + kmsapi.ForwardPath, nil
+}
+
+// key is a parsed key record, cached by its bytes.
+type key struct {
+	raw    []byte
+	rec    *keystore.Record
+	policy *policy.Policy
+}
+
+// keyCache keeps parsed records so that the hot path (Encrypt, Decrypt)
+// does not parse JSON and policies per request.
+type keyCache struct {
+	mu sync.Mutex
+	m  map[string]*key
+}
+
+// loadKey returns the key record id (a key ID), nil if absent.
+func (h *Host) loadKey(id string) (*key, error) {
+	raw, ok := h.fsm.Key(keystore.KeyRecordID(id))
+	if !ok {
+		return nil, nil
+	}
+	c := &h.keys
+	c.mu.Lock()
+	k := c.m[id]
+	c.mu.Unlock()
+	if k != nil && bytes.Equal(k.raw, raw) {
+		return k, nil
+	}
+	rec, err := keystore.ParseRecord(raw)
+	if err != nil {
+		return nil, err
+	}
+	p, err := policy.Parse([]byte(rec.Key.Policy))
+	if err != nil {
+		return nil, err
+	}
+	k = &key{raw: raw, rec: rec, policy: p}
+	c.mu.Lock()
+	if c.m == nil || len(c.m) > 100000 {
+		c.m = map[string]*key{}
+	}
+	c.m[id] = k
+	c.mu.Unlock()
+	return k, nil
+}
+
+// errNotFound is KMS's answer for a key or alias that does not exist.
+func errNotFound(format string, a ...any) error {
+	return kmsapi.Errorf("NotFoundException", format, a...)
+}
+
+// resolveKey finds the key a request names: a key ID or key ARN, and if
+// aliasOK an alias name or alias ARN. Key IDs and alias names are looked
+// up in the caller's account; ARNs name their account.
+func (h *Host) resolveKey(p kmsapi.Principal, keyID string, aliasOK bool) (*key, error) {
+	if keyID == "" {
+		return nil, validation("keyId", "Member must have length greater than or equal to 1", keyID)
+	}
+	if len(keyID) > 2048 {
+		return nil, validation("keyId", "Member must have length less than or equal to 2048", "…")
+	}
+	account, rest := p.AccountID, keyID
+	if strings.HasPrefix(keyID, "arn:") {
+		parts := strings.SplitN(keyID, ":", 6)
+		if len(parts) != 6 || parts[1] != "aws" || parts[2] != "kms" || parts[3] != h.region() || parts[4] == "" {
+			return nil, errNotFound("Invalid arn %s", keyID)
+		}
+		account, rest = parts[4], parts[5]
+		if id, ok := strings.CutPrefix(rest, "key/"); ok {
+			rest = id
+		} else if !strings.HasPrefix(rest, "alias/") {
+			return nil, errNotFound("Invalid arn %s", keyID)
+		}
+	}
+	if strings.HasPrefix(rest, "alias/") {
+		if !aliasOK {
+			return nil, errNotFound("Invalid keyId %s", keyID)
+		}
+		raw, ok := h.fsm.Key(keystore.AliasRecordID(account, rest))
+		if !ok {
+			return nil, errNotFound("Alias %s is not found.", h.aliasARN(account, rest))
+		}
+		a, err := keystore.ParseAlias(raw)
+		if err != nil {
+			return nil, err
+		}
+		rest = a.TargetKeyID
+	}
+	if !keystore.ValidKeyID(rest) {
+		return nil, errNotFound("Invalid keyId %s", keyID)
+	}
+	k, err := h.loadKey(rest)
+	if err != nil {
+		return nil, err
+	}
+	if k == nil || k.rec.Key.Account != account {
+		return nil, errNotFound("Key '%s' does not exist", h.keyARN(account, rest))
+	}
+	return k, nil
+}
+
+func (h *Host) region() string {
+	if h.cfg.Credentials == nil {
+		return ""
+	}
+	return h.cfg.Credentials.Region
+}
+
+func (h *Host) keyARN(account, id string) string {
+	return "arn:aws:kms:" + h.region() + ":" + account + ":key/" + id
+}
+
+func (h *Host) aliasARN(account, name string) string {
+	return "arn:aws:kms:" + h.region() + ":" + account + ":" + name
+}
+
+// authorize asks the key's policy whether p may do action; cond adds
+// condition keys to the ones every request has.
+func (h *Host) authorize(p kmsapi.Principal, action string, k *key, cond map[string][]string) error {
+	ctx := map[string][]string{
+		"aws:principalarn":     {p.ARN},
+		"aws:principalaccount": {p.AccountID},
+		"kms:calleraccount":    {p.AccountID},
+		"aws:securetransport":  {"false"},
+		"kms:keyspec":          {k.rec.Key.KeySpec},
+		"kms:keyusage":         {k.rec.Key.KeyUsage},
+		"kms:keyorigin":        {k.rec.Key.Origin},
+	}
+	for n, v := range cond {
+		ctx[n] = v
+	}
+	arn := k.rec.Key.ARN()
+	d := k.policy.Evaluate(&policy.Request{Principal: p.ARN, Account: p.AccountID, Action: action, Resource: arn, Context: ctx})
+	if d == policy.Allow {
+		return nil
+	}
+	why := "no resource-based policy allows the " + action + " action"
+	if d == policy.ExplicitDeny {
+		why = "an explicit deny in a resource-based policy"
+	}
+	return kmsapi.Errorf(kmsapi.AccessDenied, "User: %s is not authorized to perform: %s on resource: %s because %s", p.ARN, action, arn, why)
+}
+
+// usable refuses a key that cannot be used for cryptography now.
+func usable(k *key) error {
+	switch k.rec.Key.State {
+	case keystore.StateEnabled:
+		return nil
+	case keystore.StateDisabled:
+		return kmsapi.Errorf("DisabledException", "%s is disabled.", k.rec.Key.ARN())
+	}
+	return kmsapi.Errorf("KMSInvalidStateException", "%s is pending deletion.", k.rec.Key.ARN())
+}
+
+// notPending refuses a management change to a key pending deletion.
+func notPending(k *key) error {
+	if k.rec.Key.State == keystore.StatePendingDeletion {
+		return kmsapi.Errorf("KMSInvalidStateException", "%s is pending deletion.", k.rec.Key.ARN())
+	}
+	return nil
+}
+
+// errConflict says a compare-and-swap lost to a concurrent write.
+var errConflict = errors.New("host: key store changed concurrently")
+
+// propose commits replacements to the key store on the leader and reports
+// errConflict if any compare-and-swap did not hold.
+func (h *Host) propose(rs ...domain.Replacement) error {
+	entry, err := domain.ReplaceKeysEntry(rs)
+	if err != nil {
+		return err
+	}
+	f := h.raft.Apply(entry, 10*time.Second)
+	if err := f.Error(); err != nil {
+		if errors.Is(err, raft.ErrNotLeader) || errors.Is(err, raft.ErrLeadershipLost) {
+			return &kmsapi.Error{Type: kmsapi.DependencyTimeout, Message: "raft leadership changed; retry", Status: 503}
+		}
+		return fmt.Errorf("host: raft: %w", err)
+	}
+	switch r := f.Response().(type) {
+	case error:
+		return r
+	case domain.ApplyResult:
+		if r.Replaced != len(rs) {
+			return errConflict
+		}
+		return nil
+	}
+	return errors.New("host: unexpected raft response")
+}
+
+// updateKey applies change to the current record of key id and commits it
+// with compare-and-swap, retrying on a concurrent write. change gets a
+// private copy.
+func (h *Host) updateKey(id string, change func(r *keystore.Record) error) (*keystore.Record, error) {
+	for range 8 {
+		k, err := h.loadKey(id)
+		if err != nil {
+			return nil, err
+		}
+		if k == nil {
+			return nil, errNotFound("Key '%s' does not exist", id)
+		}
+		r := k.rec.Clone()
+		if err := change(r); err != nil {
+			return nil, err
+		}
+		nw, err := r.Marshal()
+		if err != nil {
+			return nil, err
+		}
+		err = h.propose(domain.Replacement{ID: keystore.KeyRecordID(id), Old: k.raw, New: nw})
+		if errors.Is(err, errConflict) {
+			continue
+		}
+		return r, err
+	}
+	return nil, &kmsapi.Error{Type: "ConflictException", Message: "the key changed concurrently; retry"}
+}
+
+// now is the host's clock (Config.Clock in tests).
+func (h *Host) now() time.Time {
+	if h.cfg.Clock != nil {
+		return h.cfg.Clock()
+	}
+	return time.Now()
+}
+
+// validation is KMS's ValidationException for one field.
+func validation(field, constraint string, value any) error {
+	return kmsapi.Errorf(kmsapi.ValidationException,
+		"1 validation error detected: Value '%v' at '%s' failed to satisfy constraint: %s", value, field, constraint)
+}

@@ -1,0 +1,254 @@
+// Package keystore is the encoding of KMS key records and aliases in the
+// raft key store (domain.FSM's records). A key record is the key's
+// metadata (JSON, as DescribeKey and the management operations need it)
+// and its HBK tokens, one per key version, oldest first; the last is the
+// current version. An alias record names its target key.
+//
+// Records are written by the raft leader's service host and applied by
+// every host's FSM as opaque bytes; this package parses them strictly
+// (versioned header, no trailing bytes, strict JSON) and holds no secret:
+// HBK tokens are sealed under a domain key (package hbk).
+//
+// # Record IDs
+//
+// A key lives under "k/" + its key ID (a UUID), an alias under "a/" +
+// account ID + "/" + alias name; both fit domain.MaxKeyID.
+package keystore
+
+import (
+	"errors"
+	"fmt"
+	"regexp"
+	"slices"
+	"strings"
+
+	"golang.org/x/crypto/cryptobyte"
+
+	"github.com/trentkms/trent/hbk"
+	"github.com/trentkms/trent/internal/strictjson"
+	"github.com/trentkms/trent/internal/wire"
+)
+
+// Object types.
+const (
+	TypeKey   byte = 0x40
+	TypeAlias byte = 0x41
+)
+
+// Limits.
+const (
+	MaxVersions = 1024 // HBKs of one key (KMS allows 25 on-demand rotations plus yearly ones)
+	MaxMetadata = 48 << 10
+)
+
+// Errors.
+var (
+	ErrMalformed = errors.New("keystore: malformed record")
+	ErrVersion   = errors.New("keystore: unsupported protocol version")
+)
+
+// Key states, as KMS names them.
+const (
+	StateEnabled         = "Enabled"
+	StateDisabled        = "Disabled"
+	StatePendingDeletion = "PendingDeletion"
+)
+
+// Tag is a resource tag.
+type Tag struct {
+	TagKey   string `json:"TagKey"`
+	TagValue string `json:"TagValue"`
+}
+
+// Rotation is a key version after the first.
+type Rotation struct {
+	Date int64  `json:"date"` // Unix seconds
+	Type string `json:"type"` // AUTOMATIC or ON_DEMAND
+}
+
+// Key is a key's metadata. Times are Unix seconds (0: unset).
+type Key struct {
+	KeyID                string     `json:"key_id"`
+	Account              string     `json:"account"`
+	Region               string     `json:"region"`
+	Created              int64      `json:"created"`
+	Description          string     `json:"description"`
+	State                string     `json:"state"`
+	DeletionDate         int64      `json:"deletion_date,omitempty"`
+	PendingWindowDays    int        `json:"pending_window_days,omitempty"`
+	KeySpec              string     `json:"key_spec"`
+	KeyUsage             string     `json:"key_usage"`
+	Origin               string     `json:"origin"`
+	Policy               string     `json:"policy"`
+	Tags                 []Tag      `json:"tags"`
+	RotationEnabled      bool       `json:"rotation_enabled"`
+	RotationPeriodDays   int        `json:"rotation_period_days,omitempty"`
+	NextRotation         int64      `json:"next_rotation,omitempty"`
+	Rotations            []Rotation `json:"rotations"`
+	OnDemandRotationDate int64      `json:"on_demand_rotation_date,omitempty"`
+}
+
+// ARN is the key's ARN.
+func (k *Key) ARN() string {
+	return "arn:aws:kms:" + k.Region + ":" + k.Account + ":key/" + k.KeyID
+}
+
+// Record is a key record: metadata and HBK tokens (len(Rotations)+1 of
+// them, oldest first).
+type Record struct {
+	Key    Key
+	Tokens [][]byte
+}
+
+// Current is the token of the current key version.
+func (r *Record) Current() []byte { return r.Tokens[len(r.Tokens)-1] }
+
+// Clone returns a deep copy (records read from the FSM are shared).
+func (r *Record) Clone() *Record {
+	c := &Record{Key: r.Key}
+	c.Key.Tags = slices.Clone(r.Key.Tags)
+	c.Key.Rotations = slices.Clone(r.Key.Rotations)
+	for _, t := range r.Tokens {
+		c.Tokens = append(c.Tokens, slices.Clone(t))
+	}
+	return c
+}
+
+// KeyRecordID is where key id lives in the key store.
+func KeyRecordID(id string) string { return "k/" + id }
+
+// AliasRecordID is where an account's alias lives in the key store.
+func AliasRecordID(account, name string) string { return "a/" + account + "/" + name }
+
+var uuidRE = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$`)
+
+// ValidKeyID reports whether id is a key ID as KMS makes them (a lower
+// case UUID).
+func ValidKeyID(id string) bool { return uuidRE.MatchString(id) }
+
+// Marshal encodes the record: header ‖ v24 metadata JSON ‖ u16 n ‖ n ×
+// v16 HBK token.
+func (r *Record) Marshal() ([]byte, error) {
+	meta, err := marshalJSON(&r.Key)
+	if err != nil {
+		return nil, err
+	}
+	if len(r.Tokens) == 0 || len(r.Tokens) > MaxVersions || len(r.Tokens) != len(r.Key.Rotations)+1 {
+		return nil, fmt.Errorf("keystore: %d tokens for %d rotations", len(r.Tokens), len(r.Key.Rotations))
+	}
+	var b cryptobyte.Builder
+	wire.AddHeader(&b, TypeKey)
+	b.AddUint24LengthPrefixed(func(b *cryptobyte.Builder) { b.AddBytes(meta) })
+	b.AddUint16(uint16(len(r.Tokens)))
+	for _, t := range r.Tokens {
+		b.AddUint16LengthPrefixed(func(b *cryptobyte.Builder) { b.AddBytes(t) })
+	}
+	return b.Bytes()
+}
+
+func marshalJSON(k *Key) ([]byte, error) {
+	c := *k
+	if c.Tags == nil {
+		c.Tags = []Tag{}
+	}
+	if c.Rotations == nil {
+		c.Rotations = []Rotation{}
+	}
+	meta, err := jsonMarshal(&c)
+	if err != nil {
+		return nil, err
+	}
+	if len(meta) > MaxMetadata {
+		return nil, errors.New("keystore: metadata too large")
+	}
+	return meta, nil
+}
+
+// ParseRecord decodes a key record strictly; every HBK token must parse
+// and name the record's key.
+func ParseRecord(in []byte) (*Record, error) {
+	s := cryptobyte.String(in)
+	if err := wire.CheckHeader(&s, TypeKey, ErrMalformed, ErrVersion); err != nil {
+		return nil, err
+	}
+	var meta cryptobyte.String
+	var n uint16
+	if !s.ReadUint24LengthPrefixed(&meta) || len(meta) > MaxMetadata || !s.ReadUint16(&n) || n == 0 || n > MaxVersions {
+		return nil, fmt.Errorf("%w: key record", ErrMalformed)
+	}
+	r := &Record{}
+	if err := strictjson.Unmarshal(meta, MaxMetadata, &r.Key); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrMalformed, err)
+	}
+	if !ValidKeyID(r.Key.KeyID) || int(n) != len(r.Key.Rotations)+1 {
+		return nil, fmt.Errorf("%w: key ID or version count", ErrMalformed)
+	}
+	for range n {
+		var t cryptobyte.String
+		if !s.ReadUint16LengthPrefixed(&t) {
+			return nil, fmt.Errorf("%w: HBK token", ErrMalformed)
+		}
+		tok, err := hbk.ParseToken(t)
+		if err != nil || tok.KeyID != r.Key.KeyID {
+			return nil, fmt.Errorf("%w: HBK token", ErrMalformed)
+		}
+		r.Tokens = append(r.Tokens, append([]byte(nil), t...))
+	}
+	if !s.Empty() {
+		return nil, fmt.Errorf("%w: trailing bytes", ErrMalformed)
+	}
+	return r, nil
+}
+
+// IsKeyRecord reports whether raw has a key record's header.
+func IsKeyRecord(raw []byte) bool {
+	return len(raw) > 5 && string(raw[:4]) == wire.Magic && raw[5] == TypeKey
+}
+
+// Alias is an alias record.
+type Alias struct {
+	Name        string `json:"name"` // "alias/…"
+	TargetKeyID string `json:"target_key_id"`
+	Created     int64  `json:"created"`
+	Updated     int64  `json:"updated"`
+}
+
+var aliasRE = regexp.MustCompile(`^alias/[a-zA-Z0-9/_-]{1,250}$`)
+
+// ValidAliasName reports whether name is an alias name KMS accepts for a
+// customer alias (not the reserved alias/aws/ prefix).
+func ValidAliasName(name string) bool {
+	return aliasRE.MatchString(name) && !strings.HasPrefix(name, "alias/aws/")
+}
+
+// Marshal encodes the alias: header ‖ JSON.
+func (a *Alias) Marshal() ([]byte, error) {
+	j, err := jsonMarshal(a)
+	if err != nil {
+		return nil, err
+	}
+	var b cryptobyte.Builder
+	wire.AddHeader(&b, TypeAlias)
+	b.AddUint16LengthPrefixed(func(b *cryptobyte.Builder) { b.AddBytes(j) })
+	return b.Bytes()
+}
+
+// ParseAlias decodes an alias record strictly.
+func ParseAlias(in []byte) (*Alias, error) {
+	s := cryptobyte.String(in)
+	if err := wire.CheckHeader(&s, TypeAlias, ErrMalformed, ErrVersion); err != nil {
+		return nil, err
+	}
+	var j cryptobyte.String
+	if !s.ReadUint16LengthPrefixed(&j) || !s.Empty() {
+		return nil, fmt.Errorf("%w: alias", ErrMalformed)
+	}
+	a := &Alias{}
+	if err := strictjson.Unmarshal(j, 4096, a); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrMalformed, err)
+	}
+	if !strings.HasPrefix(a.Name, "alias/") || !ValidKeyID(a.TargetKeyID) {
+		return nil, fmt.Errorf("%w: alias fields", ErrMalformed)
+	}
+	return a, nil
+}

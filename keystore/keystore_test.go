@@ -1,0 +1,99 @@
+package keystore_test
+
+import (
+	"bytes"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/trentkms/trent/hbk"
+	"github.com/trentkms/trent/keystore"
+)
+
+const kid = "1234abcd-12ab-34cd-56ef-1234567890ab"
+
+func token(t testing.TB, keyID string) []byte {
+	tok := &hbk.Token{KeyID: keyID, Ciphertext: make([]byte, hbk.Size+hbk.TagSize)}
+	b, err := tok.Marshal()
+	require.NoError(t, err)
+	return b
+}
+
+func record(t testing.TB) *keystore.Record {
+	return &keystore.Record{
+		Key: keystore.Key{KeyID: kid, Account: "111122223333", Region: "us-east-1", Created: 1,
+			State: keystore.StateEnabled, KeySpec: "SYMMETRIC_DEFAULT", KeyUsage: "ENCRYPT_DECRYPT",
+			Origin: "AWS_KMS", Policy: `{"a":"<b>"}`, Tags: []keystore.Tag{{TagKey: "k", TagValue: "v"}},
+			Rotations: []keystore.Rotation{{Date: 5, Type: "ON_DEMAND"}}},
+		Tokens: [][]byte{token(t, kid), token(t, kid)},
+	}
+}
+
+func TestRecordRoundTrip(t *testing.T) {
+	r := record(t)
+	enc, err := r.Marshal()
+	require.NoError(t, err)
+	require.True(t, keystore.IsKeyRecord(enc))
+	require.True(t, bytes.Contains(enc, []byte(`<b>`)), "no HTML escaping")
+	back, err := keystore.ParseRecord(enc)
+	require.NoError(t, err)
+	require.Equal(t, r, back)
+	require.Equal(t, "arn:aws:kms:us-east-1:111122223333:key/"+kid, back.Key.ARN())
+	c := back.Clone()
+	c.Tokens[0][0] ^= 1
+	c.Key.Tags[0].TagValue = "x"
+	require.Equal(t, r, back, "Clone is deep")
+
+	for i := range enc {
+		_, err := keystore.ParseRecord(enc[:i])
+		require.Error(t, err, "prefix %d", i)
+	}
+	_, err = keystore.ParseRecord(append(enc, 0))
+	require.ErrorIs(t, err, keystore.ErrMalformed)
+
+	r.Tokens = r.Tokens[:1] // one token for two versions
+	_, err = r.Marshal()
+	require.Error(t, err)
+	r = record(t)
+	r.Tokens[1] = token(t, "another-key")
+	enc, err = r.Marshal()
+	require.NoError(t, err)
+	_, err = keystore.ParseRecord(enc)
+	require.ErrorIs(t, err, keystore.ErrMalformed, "a token of another key")
+}
+
+func TestAlias(t *testing.T) {
+	a := &keystore.Alias{Name: "alias/app", TargetKeyID: kid, Created: 1, Updated: 2}
+	enc, err := a.Marshal()
+	require.NoError(t, err)
+	back, err := keystore.ParseAlias(enc)
+	require.NoError(t, err)
+	require.Equal(t, a, back)
+	_, err = keystore.ParseAlias(append(enc, 0))
+	require.Error(t, err)
+	for name, ok := range map[string]bool{"alias/app": true, "alias/a/b_c-d": true, "alias/": false,
+		"app": false, "alias/aws/x": false, "alias/a b": false} {
+		require.Equal(t, ok, keystore.ValidAliasName(name), name)
+	}
+	require.True(t, keystore.ValidKeyID(kid))
+	require.False(t, keystore.ValidKeyID("1234ABCD-12ab-34cd-56ef-1234567890ab"))
+}
+
+func FuzzParseRecord(f *testing.F) {
+	enc, _ := record(f).Marshal()
+	f.Add(enc)
+	a, _ := (&keystore.Alias{Name: "alias/x", TargetKeyID: kid}).Marshal()
+	f.Add(a)
+	f.Fuzz(func(t *testing.T, in []byte) {
+		if r, err := keystore.ParseRecord(in); err == nil {
+			if _, err := r.Marshal(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if a, err := keystore.ParseAlias(in); err == nil {
+			if _, err := a.Marshal(); err != nil {
+				t.Fatal(err)
+			}
+		}
+	})
+}
