@@ -96,10 +96,10 @@ type Host struct {
 	kms   *http.Server
 	// kmsServer serves the KMS API (nil without credentials).
 	kmsServer *kmsapi.Server
-	audit *audit.Log
-	kmsLn net.Listener
-	hsms  *session.Client
-	log   *slog.Logger
+	audit     *audit.Log
+	kmsLn     net.Listener
+	hsms      *session.Client
+	log       *slog.Logger
 
 	mu    sync.Mutex
 	peers map[string]string // host ID → API URL

@@ -97,11 +97,11 @@ func TestKeyManagement(t *testing.T) {
 	}
 	for name, code := range map[string]string{
 		"alias/none": "NotFoundException", "not-a-key": "NotFoundException",
-		"1234abcd-12ab-34cd-56ef-1234567890ab":                              "NotFoundException",
-		"arn:aws:kms:us-east-1:" + acctA + ":key/" + id:                     "NotFoundException", // another region
-		"arn:aws:kms:eu-west-1:" + acctA + ":alias/none":                    "NotFoundException",
-		"arn:aws:kms:eu-west-1:" + acctA + ":something/" + id:               "NotFoundException",
-		"arn:aws:kms:eu-west-1:" + acctB + ":key/" + id:                     "NotFoundException", // another account
+		"1234abcd-12ab-34cd-56ef-1234567890ab":                             "NotFoundException",
+		"arn:aws:kms:us-east-1:" + acctA + ":key/" + id:                    "NotFoundException", // another region
+		"arn:aws:kms:eu-west-1:" + acctA + ":alias/none":                   "NotFoundException",
+		"arn:aws:kms:eu-west-1:" + acctA + ":something/" + id:              "NotFoundException",
+		"arn:aws:kms:eu-west-1:" + acctB + ":key/" + id:                    "NotFoundException", // another account
 		"arn:aws:kms:eu-west-1:" + acctA + ":key/" + id[:len(id)-1] + "0x": "NotFoundException",
 	} {
 		_, err := cl.DescribeKey(ctx, &kms.DescribeKeyInput{KeyId: aws.String(name)})

@@ -10,8 +10,8 @@ import (
 
 	"github.com/trentkms/trent/domain"
 	"github.com/trentkms/trent/hbk"
-	"github.com/trentkms/trent/keystore"
 	"github.com/trentkms/trent/hsm/node"
+	"github.com/trentkms/trent/keystore"
 	"github.com/trentkms/trent/session"
 )
 
