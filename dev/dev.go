@@ -352,9 +352,10 @@ func (c *Cluster) startHosts(opts Options, ip string, port0 int, ids []string, k
 		}
 		cfg := host.Config{ID: id, Signer: keys[id], Dir: filepath.Join(opts.Dir, "hosts", id),
 			RaftAddr: raftAddr, APIAddr: apiAddr, HSMs: urls,
-			ResyncEvery: 250 * time.Millisecond, RotationInterval: opts.RotationInterval, Log: opts.Log}
+			ResyncEvery: 250 * time.Millisecond, RotationInterval: opts.RotationInterval, Log: opts.Log,
+			Credentials: creds} // every host verifies requests forwarded to it as leader
 		if i == 0 {
-			cfg.KMSAddr, cfg.Credentials, cfg.AuditFile = kmsAddr, creds, filepath.Join(opts.Dir, "audit.jsonl")
+			cfg.KMSAddr, cfg.AuditFile = kmsAddr, filepath.Join(opts.Dir, "audit.jsonl")
 		}
 		h, err := host.Start(cfg)
 		if err != nil {

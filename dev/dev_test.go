@@ -107,7 +107,8 @@ func TestClusterWithHosts(t *testing.T) {
 	require.NoError(t, err)
 
 	// The audit trail: one event per request, the caller named, secrets
-	// left out (Encrypt is refused, but its plaintext reached the host).
+	// left out (Encrypt of an unknown alias is refused, but its plaintext
+	// reached the host).
 	secret := []byte("audit-must-not-hold-this-plaintext")
 	_, err = cl.Encrypt(context.Background(), &kms.EncryptInput{KeyId: aws.String("alias/none"), Plaintext: secret})
 	require.Error(t, err)
@@ -123,7 +124,7 @@ func TestClusterWithHosts(t *testing.T) {
 	assert.Empty(t, events[0].ErrorCode)
 	assert.Equal(t, "Encrypt", events[1].EventName)
 	assert.Equal(t, "alias/none", events[1].KeyID)
-	assert.Equal(t, "UnsupportedOperationException", events[1].ErrorCode)
+	assert.Equal(t, "NotFoundException", events[1].ErrorCode)
 	assert.NotContains(t, events[1].RequestParameters, "plaintext")
 
 	// /metrics on hosts and HSMs, with what just happened in them.

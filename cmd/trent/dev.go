@@ -65,8 +65,12 @@ Service hosts, raft and the AWS KMS API arrive with later releases.`,
 					fmt.Fprintf(w, "  host     %-20s  raft %s, API %s\n", h.ID, h.Raft, h.API)
 				}
 				if c.KMSURL != "" {
-					fmt.Fprintf(w, "\nAWS KMS API: %s (credentials in %s)\n  . %s && aws kms generate-random --number-of-bytes 16\n",
-						c.KMSURL, c.EnvFile, c.EnvFile)
+					fmt.Fprintf(w, "\nAWS KMS API: %s (credentials in %s). Try:\n", c.KMSURL, c.EnvFile)
+					fmt.Fprintf(w, "  . %s\n", c.EnvFile)
+					fmt.Fprint(w, "  KEY=$(aws kms create-key --description demo --query KeyMetadata.KeyId --output text)\n")
+					fmt.Fprint(w, "  aws kms create-alias --alias-name alias/demo --target-key-id $KEY\n")
+					fmt.Fprint(w, "  CT=$(aws kms encrypt --key-id alias/demo --plaintext $(printf hello | base64) --encryption-context app=demo --query CiphertextBlob --output text)\n")
+					fmt.Fprint(w, "  aws kms decrypt --ciphertext-blob $CT --encryption-context app=demo --query Plaintext --output text | base64 -d\n")
 				}
 				st, _ := c.DomainState()
 				fmt.Fprintf(w, "\nDomain: %s\nGenesis token: %s (trent domain inspect %s)\nKeys: %s/operators/; cluster description: %s/cluster.json\n",
@@ -76,7 +80,8 @@ Started: the HSM nodes above, holding the domain's keys from its token and
 serving the session protocol on loopback, and the service hosts above,
 replicating the domain with raft (trent quorum submit --host API, trent domain
 status --host API); one session made with the first HSM was served by every HSM.
-The KMS API serves GenerateRandom so far; the key operations arrive next.
+The KMS API serves symmetric keys: key management, aliases, tags, policies,
+rotation, Encrypt, Decrypt, ReEncrypt, GenerateDataKey and GenerateRandom.
 `)
 			}
 			if once {
