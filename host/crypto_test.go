@@ -46,6 +46,7 @@ func TestCryptographicOperations(t *testing.T) {
 	assert.Equal(t, "IncorrectKeyException", apiCode(t, err))
 	dec, err = cl.Decrypt(ctx, &kms.DecryptInput{CiphertextBlob: enc.CiphertextBlob, EncryptionContext: ec, KeyId: aws.String("alias/a")})
 	require.NoError(t, err, "the right key named by alias")
+	assert.Equal(t, "hello", string(dec.Plaintext))
 	// Every header byte, then a sample of the ciphertext bytes.
 	for i := 0; i < len(enc.CiphertextBlob); i = next(i) {
 		bad := bytes.Clone(enc.CiphertextBlob)

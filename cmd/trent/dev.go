@@ -69,8 +69,9 @@ Service hosts, raft and the AWS KMS API arrive with later releases.`,
 					fmt.Fprintf(w, "  . %s\n", c.EnvFile)
 					fmt.Fprint(w, "  KEY=$(aws kms create-key --description demo --query KeyMetadata.KeyId --output text)\n")
 					fmt.Fprint(w, "  aws kms create-alias --alias-name alias/demo --target-key-id $KEY\n")
-					fmt.Fprint(w, "  CT=$(aws kms encrypt --key-id alias/demo --plaintext $(printf hello | base64) --encryption-context app=demo --query CiphertextBlob --output text)\n")
-					fmt.Fprint(w, "  aws kms decrypt --ciphertext-blob $CT --encryption-context app=demo --query Plaintext --output text | base64 -d\n")
+					fmt.Fprint(w, "  printf hello > pt.txt\n")
+					fmt.Fprint(w, "  aws kms encrypt --key-id alias/demo --plaintext fileb://pt.txt --encryption-context app=demo --query CiphertextBlob --output text | base64 -d > ct.bin\n")
+					fmt.Fprint(w, "  aws kms decrypt --ciphertext-blob fileb://ct.bin --encryption-context app=demo --query Plaintext --output text | base64 -d\n")
 				}
 				st, _ := c.DomainState()
 				fmt.Fprintf(w, "\nDomain: %s\nGenesis token: %s (trent domain inspect %s)\nKeys: %s/operators/; cluster description: %s/cluster.json\n",

@@ -185,7 +185,7 @@ func newDomainStatusCmd(g *globals) *cobra.Command {
 			for _, h := range s.HSMs {
 				fmt.Fprintf(w, "  HSM %s: state version %d\n", h.URL, h.StateVersion)
 			}
-			fmt.Fprintf(w, "  EKTs in the key store: %d, under an outgoing key: %d\n", s.EKTs, s.EKTsOutdated)
+			fmt.Fprintf(w, "  sealed keys in the key store (EKTs, HBK tokens): %d, under an outgoing domain key: %d\n", s.EKTs, s.EKTsOutdated)
 			if s.NextRotation != nil {
 				fmt.Fprintf(w, "  next scheduled rotation: %s\n", s.NextRotation.Format(time.RFC3339))
 			}

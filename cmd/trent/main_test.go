@@ -87,7 +87,7 @@ func TestDev(t *testing.T) {
 	assert.Contains(t, stderr, "[2/2] HSM node hsm-2")
 	assert.Contains(t, stderr, "genesis: CreateDomain")
 	assert.Contains(t, out, "Started:")
-	assert.Contains(t, out, "The KMS API serves GenerateRandom")
+	assert.Contains(t, out, "The KMS API serves symmetric keys")
 	assert.Equal(t, 2, strings.Count(out, "created"))
 	assert.Equal(t, 2, strings.Count(out, "first ping "))
 
