@@ -66,3 +66,32 @@ for i in $(seq "$count"); do
   ./bench/host.test -test.run '^$' -test.bench Commit -test.benchtime 40x -test.count 1 | tee -a bench/host.txt
 done
 go run "$benchstat" bench/host.txt | tee bench/host-benchstat.txt
+
+echo
+echo "KMS API throughput: trent dev (1 host, 3 HSMs) vs moto, 1 and 16 clients (medians of 3 runs)"
+# BenchmarkKMS runs each fixed-duration load once per call (TRENT_BENCH_SECONDS,
+# 5 s by default): -benchtime 1x, and -count 3 for three samples each.
+go test -c -o bench/dev.test ./dev/
+./bench/dev.test -test.run '^$' -test.bench BenchmarkKMS -test.count 3 -test.benchtime 1x | tee bench/kms-raw.txt
+# "sub-benchmark metric median", one line each.
+grep '^BenchmarkKMS/' bench/kms-raw.txt |
+  awk '{ n = $1; sub(/-[0-9]+$/, "", n)
+         for (i = 3; i <= NF; i++) if ($i == "ops/s" || $i == "p50-ms" || $i == "p99-ms") print n, $i, $(i-1) }' |
+  sort -k1,1 -k2,2 -k3,3g |
+  awk 'function flush() { print prev, (n % 2 ? v[(n+1)/2] : (v[n/2] + v[n/2+1]) / 2), n; n = 0 }
+       { key = $1 " " $2; if (key != prev && prev != "") flush(); prev = key; v[++n] = $3 }
+       END { if (n) flush() }' > bench/kms-medians.txt
+awk '{ split($1, p, "/"); t = p[2]; sub(/^target=/, "", t); k = p[3] "/" p[4]; m[t, k, $2] = $3; runs[t, k] = $4; keys[k] = 1 }
+     END {
+       printf "%-32s %10s %8s %8s | %10s %8s %8s | %11s\n", "operation/clients", "trent op/s", "p50 ms", "p99 ms", "moto op/s", "p50 ms", "p99 ms", "trent/moto"
+       split("op=Encrypt/clients=1 op=Encrypt/clients=16 op=Decrypt/clients=1 op=Decrypt/clients=16 op=GenerateDataKey/clients=1 op=GenerateDataKey/clients=16", order, " ")
+       for (i = 1; i <= 6; i++) {
+         k = order[i]
+         if (!(k in keys)) continue
+         tr = m["trent", k, "ops/s"]; mo = m["moto", k, "ops/s"]
+         printf "%-32s %10.0f %8.2f %8.2f | ", k, tr, m["trent", k, "p50-ms"], m["trent", k, "p99-ms"]
+         if (mo != "") printf "%10.0f %8.2f %8.2f | %10.1fx\n", mo, m["moto", k, "p50-ms"], m["moto", k, "p99-ms"], tr / mo
+         else printf "%10s %8s %8s | %11s\n", "-", "-", "-", "(no moto)"
+       }
+       printf "(medians; trent runs per row: %s)\n", runs["trent", "op=Encrypt/clients=16"]
+     }' bench/kms-medians.txt | tee bench/kms.txt
