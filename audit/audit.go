@@ -86,8 +86,17 @@ func Redact(body []byte) map[string]any {
 
 // Log appends events to a file. Safe for concurrent use.
 type Log struct {
-	mu sync.Mutex
-	f  *os.File
+	mu       sync.Mutex
+	f        *os.File
+	pending  *group // lines waiting for the next write
+	flushing bool   // a Write is writing groups
+}
+
+// group is the lines of concurrent Writes that one write(2) appends.
+type group struct {
+	buf  []byte
+	err  error
+	done chan struct{}
 }
 
 // Open opens (or creates, mode 0600) the audit file at path for appending.
@@ -99,21 +108,43 @@ func Open(path string) (*Log, error) {
 	return &Log{f: f}, nil
 }
 
-// Write appends e as one line. The line is one write(2) on an O_APPEND
-// file, so lines from one process never interleave; it is not fsynced
-// (the operating system's cache holds it across a process crash, not a
-// power loss).
+// Write appends e as one line and returns once the line is written. Lines
+// of concurrent Writes are gathered into one write(2) on the O_APPEND file
+// (group commit): the first writer writes every group that forms while it
+// writes, the others wait for theirs. Lines never interleave; a failed
+// write fails every Write of its group. Nothing is fsynced (the operating
+// system's cache holds the lines across a process crash, not a power
+// loss).
 func (l *Log) Write(e *Event) error {
 	b, err := json.Marshal(e)
 	if err != nil {
 		return fmt.Errorf("audit: %w", err)
 	}
 	l.mu.Lock()
-	defer l.mu.Unlock()
-	if _, err := l.f.Write(append(b, '\n')); err != nil {
-		return fmt.Errorf("audit: %w", err)
+	if l.pending == nil {
+		l.pending = &group{done: make(chan struct{})}
 	}
-	return nil
+	g := l.pending
+	g.buf = append(append(g.buf, b...), '\n')
+	if l.flushing {
+		l.mu.Unlock()
+		<-g.done
+		return g.err
+	}
+	l.flushing = true
+	for l.pending != nil {
+		w := l.pending
+		l.pending = nil
+		l.mu.Unlock()
+		if _, err := l.f.Write(w.buf); err != nil {
+			w.err = fmt.Errorf("audit: %w", err)
+		}
+		close(w.done)
+		l.mu.Lock()
+	}
+	l.flushing = false
+	l.mu.Unlock()
+	return g.err
 }
 
 // Close closes the file.

@@ -2,6 +2,7 @@ package audit
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -112,4 +113,40 @@ func FuzzParseLine(f *testing.F) {
 			t.Fatalf("re-encoded event refused: %v", err)
 		}
 	})
+}
+
+// Concurrent Writes are gathered into shared write(2)s: every line arrives
+// whole, once.
+func TestConcurrentWrites(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "jsonl")
+	l, err := Open(path)
+	require.NoError(t, err)
+	const writers, each = 32, 200
+	var wg sync.WaitGroup
+	for w := range writers {
+		wg.Go(func() {
+			for i := range each {
+				e := &Event{EventName: "Encrypt", RequestID: fmt.Sprintf("%d-%d", w, i)}
+				if err := l.Write(e); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	require.NoError(t, l.Close())
+	data, err := os.ReadFile(path)
+	require.NoError(t, err)
+	seen := map[string]bool{}
+	for _, line := range bytes.Split(bytes.TrimSuffix(data, []byte("\n")), []byte("\n")) {
+		e, err := ParseLine(line)
+		require.NoError(t, err)
+		require.False(t, seen[e.RequestID], "line %s twice", e.RequestID)
+		seen[e.RequestID] = true
+	}
+	require.Len(t, seen, writers*each)
+
+	// A write that fails fails its Write.
+	require.Error(t, l.Write(&Event{EventName: "Encrypt"}))
 }

@@ -33,6 +33,7 @@ import (
 	"github.com/trentkms/trent/host/kmsapi"
 	"github.com/trentkms/trent/hsm/node"
 	"github.com/trentkms/trent/internal/boundedio"
+	"github.com/trentkms/trent/internal/gctune"
 	"github.com/trentkms/trent/quorum"
 	"github.com/trentkms/trent/session"
 )
@@ -121,6 +122,7 @@ func Start(opts Options, progress func(step string)) (*Cluster, error) {
 	if opts.Dir == "" {
 		return nil, errors.New("dev: no data dir")
 	}
+	gctune.Servers() // the whole cluster is this process
 	n := opts.HSMs
 	if n == 0 {
 		n = DefaultHSMs

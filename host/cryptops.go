@@ -87,12 +87,20 @@ func (h *Host) hsmDo(ctx context.Context, cmd uint16, in []byte) ([]byte, error)
 	if h.hsms == nil {
 		return nil, &kmsapi.Error{Type: kmsapi.DependencyTimeout, Message: "no HSM is configured", Status: 503}
 	}
-	out, err := h.hsms.Do(ctx, cmd, in)
+	out, err := h.hsmBatch(ctx, cmd, in)
 	if errors.Is(err, session.ErrRefused) {
 		h.Deliver(ctx)
-		out, err = h.hsms.Do(ctx, cmd, in)
+		out, err = h.hsmBatch(ctx, cmd, in)
 	}
 	return out, err
+}
+
+// hsmBatch sends a hierarchy command through the batcher.
+func (h *Host) hsmBatch(ctx context.Context, cmd uint16, in []byte) ([]byte, error) {
+	if h.hsms == nil {
+		return nil, &kmsapi.Error{Type: kmsapi.DependencyTimeout, Message: "no HSM is configured", Status: 503}
+	}
+	return h.batch.do(ctx, cmd, in)
 }
 
 func internal(h *Host, op string, err error) error {
@@ -326,7 +334,7 @@ func (h *Host) decrypt(ctx context.Context, p kmsapi.Principal, body []byte) (an
 	if err != nil {
 		return nil, err
 	}
-	pt, err := h.hsms.Do(ctx, node.CmdDecrypt, cmd)
+	pt, err := h.hsmBatch(ctx, node.CmdDecrypt, cmd)
 	if errors.Is(err, session.ErrRefused) {
 		return nil, errInvalidCiphertext
 	}
@@ -396,7 +404,7 @@ func (h *Host) reEncrypt(ctx context.Context, p kmsapi.Principal, body []byte) (
 	if err != nil {
 		return nil, err
 	}
-	blob, err := h.hsms.Do(ctx, node.CmdReEncrypt, cmd)
+	blob, err := h.hsmBatch(ctx, node.CmdReEncrypt, cmd)
 	if errors.Is(err, session.ErrRefused) {
 		return nil, errInvalidCiphertext
 	}

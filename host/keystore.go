@@ -46,18 +46,52 @@ func (h *Host) forwardKMS(ctx context.Context, op string) (string, error) {
 	return u + kmsapi.ForwardPath, nil
 }
 
-// key is a parsed key record, cached by its bytes.
+// key is a parsed key record.
 type key struct {
 	raw    []byte
 	rec    *keystore.Record
 	policy *policy.Policy
 }
 
-// keyCache keeps parsed records so that the hot path (Encrypt, Decrypt)
-// does not parse JSON and policies per request.
-type keyCache struct {
+// parsed caches what was parsed from key-store records, by record ID and
+// checked against the record's current bytes, so that the hot path
+// (Encrypt, Decrypt) parses neither JSON nor policies per request.
+type parsed[T any] struct {
 	mu sync.Mutex
-	m  map[string]*key
+	m  map[string]parsedEntry[T]
+}
+
+type parsedEntry[T any] struct {
+	raw []byte
+	v   T
+}
+
+// get returns the value parsed from raw (the current bytes of record id),
+// parsing it with parse on a miss.
+func (c *parsed[T]) get(id string, raw []byte, parse func([]byte) (T, error)) (T, error) {
+	c.mu.Lock()
+	e, ok := c.m[id]
+	c.mu.Unlock()
+	if ok && bytes.Equal(e.raw, raw) {
+		return e.v, nil
+	}
+	v, err := parse(raw)
+	if err != nil {
+		return v, err
+	}
+	c.mu.Lock()
+	if c.m == nil || len(c.m) > 100000 {
+		c.m = map[string]parsedEntry[T]{}
+	}
+	c.m[id] = parsedEntry[T]{raw, v}
+	c.mu.Unlock()
+	return v, nil
+}
+
+// keyCache holds the host's parsed key records and aliases.
+type keyCache struct {
+	keys    parsed[*key]
+	aliases parsed[*keystore.Alias]
 }
 
 // loadKey returns the key record id (a key ID), nil if absent.
@@ -66,29 +100,17 @@ func (h *Host) loadKey(id string) (*key, error) {
 	if !ok {
 		return nil, nil
 	}
-	c := &h.keys
-	c.mu.Lock()
-	k := c.m[id]
-	c.mu.Unlock()
-	if k != nil && bytes.Equal(k.raw, raw) {
-		return k, nil
-	}
-	rec, err := keystore.ParseRecord(raw)
-	if err != nil {
-		return nil, err
-	}
-	p, err := policy.Parse([]byte(rec.Key.Policy))
-	if err != nil {
-		return nil, err
-	}
-	k = &key{raw: raw, rec: rec, policy: p}
-	c.mu.Lock()
-	if c.m == nil || len(c.m) > 100000 {
-		c.m = map[string]*key{}
-	}
-	c.m[id] = k
-	c.mu.Unlock()
-	return k, nil
+	return h.keys.keys.get(id, raw, func(raw []byte) (*key, error) {
+		rec, err := keystore.ParseRecord(raw)
+		if err != nil {
+			return nil, err
+		}
+		p, err := policy.Parse([]byte(rec.Key.Policy))
+		if err != nil {
+			return nil, err
+		}
+		return &key{raw: raw, rec: rec, policy: p}, nil
+	})
 }
 
 // errNotFound is KMS's answer for a key or alias that does not exist.
@@ -123,11 +145,12 @@ func (h *Host) resolveKey(p kmsapi.Principal, keyID string, aliasOK bool) (*key,
 		if !aliasOK {
 			return nil, errNotFound("Invalid keyId %s", keyID)
 		}
-		raw, ok := h.fsm.Key(keystore.AliasRecordID(account, rest))
+		id := keystore.AliasRecordID(account, rest)
+		raw, ok := h.fsm.Key(id)
 		if !ok {
 			return nil, errNotFound("Alias %s is not found.", h.aliasARN(account, rest))
 		}
-		a, err := keystore.ParseAlias(raw)
+		a, err := h.keys.aliases.get(id, raw, keystore.ParseAlias)
 		if err != nil {
 			return nil, err
 		}

@@ -51,7 +51,7 @@ func (h *Host) generateRandom(ctx context.Context, _ kmsapi.Principal, body []by
 	if h.hsms == nil {
 		return nil, kmsapi.Errorf(kmsapi.DependencyTimeout, "no HSM is configured")
 	}
-	b, err := h.hsms.Do(ctx, node.CmdRandom, binary.BigEndian.AppendUint16(nil, uint16(*req.NumberOfBytes)))
+	b, err := h.hsmBatch(ctx, node.CmdRandom, binary.BigEndian.AppendUint16(nil, uint16(*req.NumberOfBytes)))
 	if err != nil {
 		h.log.Info("GenerateRandom", "err", err)
 		return nil, &kmsapi.Error{Type: kmsapi.KMSInternal, Message: "the HSMs did not answer", Status: 500}

@@ -40,9 +40,13 @@ func TestRunAgainstDev(t *testing.T) {
 	_, err = cl.CreateAlias(ctx, &kms.CreateAliasInput{AliasName: aws.String("alias/load"), TargetKeyId: key.KeyMetadata.KeyId})
 	require.NoError(t, err)
 
-	for _, op := range []string{kmsload.OpEncrypt, kmsload.OpDecrypt, kmsload.OpGenerateDataKey, kmsload.OpMixed} {
+	type run struct{ op, client string }
+	runs := []run{{kmsload.OpEncrypt, ""}, {kmsload.OpDecrypt, ""}, {kmsload.OpGenerateDataKey, ""}, {kmsload.OpMixed, ""},
+		{kmsload.OpMixed, kmsload.ClientSigner}, {kmsload.OpDecrypt, kmsload.ClientSigner}}
+	for _, rn := range runs {
+		op := rn.op
 		cfg := base
-		cfg.Op = op
+		cfg.Op, cfg.Client = op, rn.client
 		if op != kmsload.OpMixed {
 			cfg.Duration = time.Second
 		}
@@ -85,6 +89,12 @@ func TestRunAgainstDev(t *testing.T) {
 	require.NotEmpty(t, r.ErrorTexts)
 	assert.LessOrEqual(t, len(r.ErrorTexts), kmsload.MaxErrorTexts)
 	assert.Contains(t, r.ErrorTexts[0], "InvalidSignatureException")
+	bad.Client = kmsload.ClientSigner
+	r, err = kmsload.Run(ctx, bad)
+	require.NoError(t, err)
+	assert.Zero(t, r.Ops)
+	require.NotEmpty(t, r.ErrorTexts)
+	assert.Contains(t, r.ErrorTexts[0], "InvalidSignatureException", "the signer client's errors name the exception")
 	bad.Op = kmsload.OpDecrypt
 	_, err = kmsload.Run(ctx, bad)
 	assert.ErrorContains(t, err, "set-up", "Decrypt needs a ciphertext first")

@@ -289,7 +289,7 @@ func TestParseMalformed(t *testing.T) {
 		{"invalid UTF-8", "{\"Version\":\"\xff\"}", "not valid UTF-8"},
 		{"too large", `{"Version":"2012-10-17","Statement":[]}` + strings.Repeat(" ", policy.MaxDocument), "limit 32768"},
 		{"trailing object", string(policy.Default(acct)) + `{}`, "data after the value"},
-		{"trailing garbage", string(policy.Default(acct)) + `x`, "invalid character"},
+		{"trailing garbage", string(policy.Default(acct)) + `x`, "data after the value"},
 		{"array", `[]`, "not a JSON object"},
 		{"string", `"policy"`, "not a JSON object"},
 		{"too deep", `{"Version":"2012-10-17","Statement":` + deep + `}`, "nested deeper than 64"},

@@ -15,6 +15,7 @@ import (
 	"github.com/trentkms/trent/host/kmsapi"
 	"github.com/trentkms/trent/hsm/node"
 	"github.com/trentkms/trent/internal/boundedio"
+	"github.com/trentkms/trent/internal/gctune"
 )
 
 func newHostCmd(g *globals) *cobra.Command {
@@ -81,6 +82,7 @@ runs the four-step change and delivers every committed token to its HSMs.`,
 				cfg.RotationInterval = -1
 			}
 			cfg.Log = slog.New(slog.NewTextHandler(g.stderr, nil))
+			gctune.Servers()
 			h, err := host.Start(cfg)
 			if err != nil {
 				return err

@@ -12,6 +12,7 @@ import (
 	"github.com/trentkms/trent/domain"
 	"github.com/trentkms/trent/hsm/node"
 	"github.com/trentkms/trent/internal/boundedio"
+	"github.com/trentkms/trent/internal/gctune"
 	"github.com/trentkms/trent/session"
 	"github.com/trentkms/trent/softhsm"
 )
@@ -62,6 +63,7 @@ which then makes its own domain key at start.`,
 			opts.Log = slog.New(slog.NewTextHandler(g.stderr, nil))
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
 			defer stop()
+			gctune.Servers()
 			return node.Serve(ctx, opts, listen, func(addr string) {
 				fmt.Fprintf(g.stderr, "trent: HSM node of %s serving on %s\n", opts.Dir, addr)
 			})

@@ -23,6 +23,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/trentkms/trent/audit"
@@ -132,6 +133,9 @@ type Server struct {
 	// is relayed as is. A request that arrives forwarded is never
 	// forwarded again.
 	Forward func(ctx context.Context, op string) (string, error)
+
+	keysMu sync.Mutex
+	keys   map[string][]byte // SigV4 signing keys by credential and scope
 }
 
 // ForwardPath is where a host serves requests forwarded by its peers.
@@ -254,6 +258,29 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	answer(handler(r.Context(), principal, body))
+}
+
+// signingKey is the SigV4 signing key of a credential for a day, region
+// and service, cached: it changes once a day.
+func (s *Server) signingKey(c *Credential, day, region, service string) []byte {
+	id := c.AccessKeyID + "/" + day + "/" + region + "/" + service
+	s.keysMu.Lock()
+	k, ok := s.keys[id]
+	s.keysMu.Unlock()
+	if ok {
+		return k
+	}
+	k = hmacSHA256([]byte("AWS4"+c.SecretAccessKey), day)
+	k = hmacSHA256(k, region)
+	k = hmacSHA256(k, service)
+	k = hmacSHA256(k, "aws4_request")
+	s.keysMu.Lock()
+	if s.keys == nil || len(s.keys) > 4096 {
+		s.keys = map[string][]byte{}
+	}
+	s.keys[id] = k
+	s.keysMu.Unlock()
+	return k
 }
 
 func (s *Server) now() time.Time {
@@ -417,10 +444,7 @@ func (s *Server) authenticate(r *http.Request, body []byte) (Principal, *Error) 
 	canon.WriteString("\n" + signed + "\n" + hex.EncodeToString(payload[:]))
 	creq := sha256.Sum256([]byte(canon.String()))
 	toSign := "AWS4-HMAC-SHA256\n" + amzDate + "\n" + strings.Join(scope[1:], "/") + "\n" + hex.EncodeToString(creq[:])
-	key := hmacSHA256([]byte("AWS4"+entry.SecretAccessKey), day)
-	key = hmacSHA256(key, region)
-	key = hmacSHA256(key, service)
-	key = hmacSHA256(key, "aws4_request")
+	key := s.signingKey(entry, day, region, service)
 	want := hex.EncodeToString(hmacSHA256(key, toSign))
 	if !hmac.Equal([]byte(want), []byte(sig)) {
 		return Principal{}, Errorf(InvalidSignature, "The request signature we calculated does not match the signature you provided.")

@@ -119,6 +119,32 @@ func (n *Node) openHBK(raw []byte) (*hsm.SecretKey, *hbk.Token, func(), error) {
 	return key, t, func() { c.release(e) }, nil
 }
 
+// noncePool buffers the token RNG's output for the public nonces and IVs
+// of ciphertexts (never for keys): one token call serves about a hundred
+// ciphertexts.
+type noncePool struct {
+	mu  sync.Mutex
+	buf []byte
+}
+
+const noncePoolSize = 4096
+
+// read returns n fresh bytes.
+func (p *noncePool) read(t *hsm.Token, n int) ([]byte, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if len(p.buf) < n {
+		b, err := t.Random(noncePoolSize)
+		if err != nil {
+			return nil, err
+		}
+		p.buf = b
+	}
+	out := append([]byte(nil), p.buf[:n]...)
+	p.buf = p.buf[n:]
+	return out, nil
+}
+
 // CreateHBK draws a new HBK and its ID for the KMS key keyID and returns
 // its HBK token under the active domain key.
 func (n *Node) CreateHBK(keyID string) ([]byte, error) {
@@ -157,7 +183,7 @@ func (n *Node) Encrypt(token, ec, plaintext []byte) ([]byte, error) {
 }
 
 func (n *Node) seal(key *hsm.SecretKey, t *hbk.Token, ec, plaintext []byte) ([]byte, error) {
-	r, err := n.tok.Random(hbk.NonceSize + hbk.IVSize)
+	r, err := n.nonces.read(n.tok, hbk.NonceSize+hbk.IVSize)
 	if err != nil {
 		return nil, err
 	}

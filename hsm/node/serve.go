@@ -45,15 +45,16 @@ type Options struct {
 // Node is an HSM node ready to serve: its token, identity, domain view and
 // domain keys. Safe for concurrent use.
 type Node struct {
-	tok  *hsm.Token
-	id   *hsm.Identity
-	dir  *liveDirectory
-	ring *session.MemoryKeyRing
-	hsm  *session.HSM
-	srv  *session.Server
-	log  *slog.Logger
-	dom  held
-	hbks hbkCache
+	tok    *hsm.Token
+	id     *hsm.Identity
+	dir    *liveDirectory
+	ring   *session.MemoryKeyRing
+	hsm    *session.HSM
+	srv    *session.Server
+	log    *slog.Logger
+	dom    held
+	hbks   hbkCache
+	nonces noncePool
 
 	metrics *nodeMetrics
 }

@@ -1,8 +1,10 @@
 package strictjson
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
+	"io"
 	"strings"
 	"testing"
 )
@@ -29,6 +31,9 @@ func TestUnmarshal(t *testing.T) {
 		"duplicate key":       `{"name":"a","name":"b"}`,
 		"duplicate in nested": `{"items":[{"id":"x","id":"y"}]}`,
 		"duplicate in map":    `{"meta":{"k":1,"k":2}}`,
+		"escaped duplicate":   `{"name":"a","n\u0061me":"b"}`,
+		"after tricky string": `{"meta":{"k":"}\",{\\","k":2}}`,
+		"after an array":      `{"items":[{"id":"x"},{"id":"y"}],"items":[]}`,
 		"unknown field":       `{"name":"a","extra":1}`,
 		"trailing value":      `{"name":"a"} {}`,
 		"trailing garbage":    `{"name":"a"}x`,
@@ -77,7 +82,13 @@ func FuzzUnmarshal(f *testing.F) {
 	for _, s := range []string{`{"name":"a","items":[{"id":"x"}],"meta":{"k":1}}`, `{"name":"a","name":"b"}`, `[]`, `{}`, `{"meta":{"a":1,"b":2}}`} {
 		f.Add([]byte(s))
 	}
+	f.Add([]byte(`{"a":{"b":"}\"","b":1}}`))
+	f.Add([]byte(`{"\u0061":1,"a":2}`))
 	f.Fuzz(func(t *testing.T, in []byte) {
+		// The scanner agrees with the token-walking reference on valid JSON.
+		if json.Valid(in) && (checkKeys(in) == nil) != (checkKeysTokens(in) == nil) {
+			t.Fatalf("scanner %v, reference %v", checkKeys(in), checkKeysTokens(in))
+		}
 		var d doc
 		if Unmarshal(in, 1<<16, &d) != nil {
 			return
@@ -87,4 +98,61 @@ func FuzzUnmarshal(f *testing.F) {
 			t.Fatalf("accepted what encoding/json refuses: %v", err)
 		}
 	})
+}
+
+// checkKeysTokens is the reference for checkKeys: the same check through
+// encoding/json's Token API (slow, but plainly right).
+func checkKeysTokens(data []byte) error {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	type frame struct {
+		object bool
+		keys   map[string]bool
+		isKey  bool
+	}
+	var stack []*frame
+	for {
+		tok, err := dec.Token()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		var top *frame
+		if len(stack) > 0 {
+			top = stack[len(stack)-1]
+		}
+		if top != nil && top.object && top.isKey {
+			if d, ok := tok.(json.Delim); ok && d == '}' {
+				stack = stack[:len(stack)-1]
+				if len(stack) > 0 {
+					stack[len(stack)-1].isKey = stack[len(stack)-1].object
+				}
+				continue
+			}
+			k := tok.(string)
+			if top.keys[k] {
+				return ErrInvalid
+			}
+			top.keys[k] = true
+			top.isKey = false
+			continue
+		}
+		if d, ok := tok.(json.Delim); ok {
+			switch d {
+			case '{', '[':
+				if len(stack) >= MaxDepth {
+					return ErrInvalid
+				}
+				stack = append(stack, &frame{object: d == '{', keys: map[string]bool{}, isKey: d == '{'})
+				continue
+			case '}', ']':
+				stack = stack[:len(stack)-1]
+			}
+		}
+		if len(stack) > 0 {
+			stack[len(stack)-1].isKey = stack[len(stack)-1].object
+		}
+	}
 }

@@ -1,0 +1,135 @@
+package host
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"time"
+
+	"github.com/trentkms/trent/hsm/node"
+)
+
+// The host batches the hierarchy commands of concurrent KMS requests: a
+// few workers (one per HSM) each take the oldest waiting command and
+// whatever else is waiting then (up to node.MaxBatch) and send them in one
+// CmdBatch envelope. A lone command goes alone, so one client sees no added
+// latency; sixteen share the cost of each request to an HSM.
+
+type batchJob struct {
+	typ  uint16
+	cmd  []byte
+	resp []byte
+	err  error
+	done chan struct{}
+}
+
+type batcher struct {
+	q       chan *batchJob
+	workers sync.WaitGroup
+	stopped chan struct{} // closed once every worker has returned
+}
+
+func newBatcher() *batcher {
+	return &batcher{q: make(chan *batchJob, 1024), stopped: make(chan struct{})}
+}
+
+// start runs n workers of h until ctx ends.
+func (b *batcher) start(ctx context.Context, h *Host, n int) {
+	for range n {
+		b.workers.Go(func() { h.batchWorker(ctx, b) })
+	}
+	go func() {
+		b.workers.Wait()
+		close(b.stopped)
+	}()
+}
+
+// errStopped answers commands queued while the host stops.
+var errStopped = errors.New("host: stopping")
+
+// do queues one command and waits for its outcome.
+func (b *batcher) do(ctx context.Context, typ uint16, cmd []byte) ([]byte, error) {
+	j := &batchJob{typ: typ, cmd: cmd, done: make(chan struct{})}
+	select {
+	case b.q <- j:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case <-b.stopped:
+		return nil, errStopped
+	}
+	// Once queued, the job is waited for even if ctx ends (the caller may
+	// clear cmd when this returns; a worker bounds every batch's time),
+	// unless no worker is left to serve it.
+	select {
+	case <-j.done:
+		return j.resp, j.err
+	case <-b.stopped:
+		return nil, errStopped
+	}
+}
+
+// batchWorker serves the queue until ctx ends.
+func (h *Host) batchWorker(ctx context.Context, b *batcher) {
+	for {
+		var first *batchJob
+		select {
+		case first = <-b.q:
+		case <-ctx.Done():
+			return
+		}
+		jobs := []*batchJob{first}
+	drain:
+		for len(jobs) < node.MaxBatch {
+			select {
+			case j := <-b.q:
+				jobs = append(jobs, j)
+			default:
+				break drain
+			}
+		}
+		h.runBatch(ctx, jobs)
+	}
+}
+
+func (h *Host) runBatch(ctx context.Context, jobs []*batchJob) {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	defer func() {
+		for _, j := range jobs {
+			close(j.done)
+		}
+	}()
+	if len(jobs) == 1 {
+		jobs[0].resp, jobs[0].err = h.hsms.Do(ctx, jobs[0].typ, jobs[0].cmd)
+		return
+	}
+	items := make([]node.BatchItem, len(jobs))
+	for i, j := range jobs {
+		items[i] = node.BatchItem{Type: j.typ, Command: j.cmd}
+	}
+	fail := func(err error) {
+		for _, j := range jobs {
+			j.err = err
+		}
+	}
+	in, err := node.MarshalBatch(items)
+	if err != nil {
+		fail(err)
+		return
+	}
+	out, err := h.hsms.Do(ctx, node.CmdBatch, in)
+	clear(in)
+	if err != nil {
+		fail(err)
+		return
+	}
+	res, err := node.ParseBatchResults(out, len(jobs))
+	clear(out)
+	if err != nil {
+		fail(err)
+		return
+	}
+	for i, j := range jobs {
+		j.resp, j.err = res[i].Command, res[i].Err
+	}
+}
