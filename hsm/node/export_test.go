@@ -1,7 +1,16 @@
 package node
 
-import "github.com/trentkms/trent/domain"
+import (
+	"github.com/trentkms/trent/domain"
+	"github.com/trentkms/trent/session"
+)
 
 // Exporter lends a test the node's token-held keys, to forge tokens that a
 // malicious or buggy member HSM could sign.
 func (n *Node) Exporter() domain.Exporter { return n.exporter() }
+
+// ServeCommand runs one command through the node's handlers, as an envelope's
+// plaintext would reach them.
+func (n *Node) ServeCommand(typ uint16, cmd []byte) ([]byte, error) {
+	return n.commands()[typ](&session.Request{Type: typ, Command: cmd})
+}

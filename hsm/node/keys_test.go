@@ -10,6 +10,7 @@ import (
 	"github.com/trentkms/trent/hbk"
 	"github.com/trentkms/trent/hsm/node"
 	"github.com/trentkms/trent/quorum"
+	"github.com/trentkms/trent/session"
 )
 
 func ec(t *testing.T, m map[string]string) []byte {
@@ -123,4 +124,77 @@ func TestKeyCommandCodec(t *testing.T) {
 	}
 	_, _, err = node.ParseDataKey(append(ans, 0))
 	require.ErrorIs(t, err, node.ErrKeyCommand)
+}
+
+// A batch is served command by command; each fails alone.
+func TestBatch(t *testing.T) {
+	c := newCeremony(t)
+	h1 := c.nodes[0]
+	c.genesis(h1)
+	tok, err := h1.CreateHBK("key-a")
+	require.NoError(t, err)
+	ctx := ec(t, map[string]string{"a": "1"})
+	enc, err := node.KeyCommand(nil, tok, ctx, []byte("batched"))
+	require.NoError(t, err)
+	blob, err := h1.Encrypt(tok, ctx, []byte("earlier"))
+	require.NoError(t, err)
+	wrongCtx, err := node.KeyCommand(nil, tok, ec(t, nil), blob)
+	require.NoError(t, err)
+	dec, err := node.KeyCommand(nil, tok, ctx, blob)
+	require.NoError(t, err)
+	in, err := node.MarshalBatch([]node.BatchItem{
+		{Type: node.CmdEncrypt, Command: enc},
+		{Type: node.CmdDecrypt, Command: wrongCtx},
+		{Type: node.CmdRandom, Command: []byte{0, 8}},
+		{Type: node.CmdDecrypt, Command: dec},
+	})
+	require.NoError(t, err)
+	out, err := h1.ServeCommand(node.CmdBatch, in)
+	require.NoError(t, err)
+	res, err := node.ParseBatchResults(out, 4)
+	require.NoError(t, err)
+	require.NoError(t, res[0].Err)
+	pt, err := h1.Decrypt(tok, ctx, res[0].Command)
+	require.NoError(t, err)
+	require.Equal(t, "batched", string(pt))
+	require.ErrorIs(t, res[1].Err, session.ErrRefused, "the wrong context fails alone")
+	require.NoError(t, res[2].Err)
+	require.Len(t, res[2].Command, 8)
+	require.NoError(t, res[3].Err)
+	require.Equal(t, "earlier", string(res[3].Command))
+
+	// What may not be batched, and malformed batches.
+	_, err = node.MarshalBatch([]node.BatchItem{{Type: node.CmdExport}})
+	require.ErrorIs(t, err, node.ErrBatchCommand)
+	_, err = node.MarshalBatch(nil)
+	require.ErrorIs(t, err, node.ErrBatchCommand)
+	for _, bad := range [][]byte{nil, {0, 0}, {0, 1, 0, byte(node.CmdExport), 0, 0, 0}, append(bytes.Clone(in), 0)} {
+		_, err := h1.ServeCommand(node.CmdBatch, bad)
+		require.ErrorIs(t, err, session.ErrRefused, "%x", bad)
+	}
+	_, err = node.ParseBatchResults(out, 3)
+	require.ErrorIs(t, err, node.ErrBatchCommand, "another count")
+	for i := range out {
+		_, err := node.ParseBatchResults(out[:i], 4)
+		require.Error(t, err)
+	}
+}
+
+func FuzzParseBatch(f *testing.F) {
+	in, _ := node.MarshalBatch([]node.BatchItem{{Type: node.CmdRandom, Command: []byte{0, 8}}, {Type: node.CmdEncrypt, Command: []byte("x")}})
+	f.Add(in)
+	res, _ := node.MarshalBatchResults([]node.BatchItem{{Command: []byte("ok")}, {Err: session.ErrRefused}})
+	f.Add(res)
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if items, err := node.ParseBatch(b); err == nil {
+			out, err := node.MarshalBatch(items)
+			if err != nil || !bytes.Equal(out, b) {
+				t.Fatalf("parse→marshal changed the batch: %v", err)
+			}
+		}
+		if len(b) >= 2 {
+			node.ParseBatchResults(b, int(b[0])<<8|int(b[1]))
+		}
+		node.ParseDataKey(b)
+	})
 }
