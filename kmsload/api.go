@@ -130,18 +130,27 @@ func (a *signerAPI) call(ctx context.Context, op string, in, out any) error {
 
 func (a *signerAPI) encrypt(ctx context.Context, key string, pt []byte, ec map[string]string) ([]byte, error) {
 	var out struct{ CiphertextBlob []byte }
-	err := a.call(ctx, "Encrypt", map[string]any{"KeyId": key, "Plaintext": pt, "EncryptionContext": ec}, &out)
+	err := a.call(ctx, "Encrypt", withContext(map[string]any{"KeyId": key, "Plaintext": pt}, ec), &out)
 	return out.CiphertextBlob, err
 }
 
 func (a *signerAPI) generateDataKey(ctx context.Context, key string, ec map[string]string) ([]byte, []byte, error) {
 	var out struct{ Plaintext, CiphertextBlob []byte }
-	err := a.call(ctx, "GenerateDataKey", map[string]any{"KeyId": key, "KeySpec": "AES_256", "EncryptionContext": ec}, &out)
+	err := a.call(ctx, "GenerateDataKey", withContext(map[string]any{"KeyId": key, "KeySpec": "AES_256"}, ec), &out)
 	return out.Plaintext, out.CiphertextBlob, err
 }
 
 func (a *signerAPI) decrypt(ctx context.Context, blob []byte, ec map[string]string) ([]byte, error) {
 	var out struct{ Plaintext []byte }
-	err := a.call(ctx, "Decrypt", map[string]any{"CiphertextBlob": blob, "EncryptionContext": ec}, &out)
+	err := a.call(ctx, "Decrypt", withContext(map[string]any{"CiphertextBlob": blob}, ec), &out)
 	return out.Plaintext, err
+}
+
+// withContext adds the encryption context to a request, leaving the field
+// out when there is none (as the SDK does: moto answers a null with 500).
+func withContext(req map[string]any, ec map[string]string) map[string]any {
+	if len(ec) > 0 {
+		req["EncryptionContext"] = ec
+	}
+	return req
 }
