@@ -92,6 +92,7 @@ func (h *Host) batchWorker(ctx context.Context, b *batcher) {
 }
 
 func (h *Host) runBatch(ctx context.Context, jobs []*batchJob) {
+	h.metrics.batches.Observe(float64(len(jobs)))
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	defer func() {

@@ -73,6 +73,10 @@ type Config struct {
 	// the leader proposes RotateDomainKeys, signed by its own service-host
 	// key; DefaultRotationInterval if zero, never if negative.
 	RotationInterval time.Duration
+	// HSMBatchWorkers is how many batches of hierarchy commands may be in
+	// flight to the HSMs at once (DefaultHSMBatchWorkers if zero). Fewer
+	// make larger batches; more keep more HSMs busy.
+	HSMBatchWorkers int
 	// KeyMaintenanceEvery is how often the leader deletes keys whose
 	// pending window has passed and rotates keys whose rotation is due;
 	// one minute if zero.
@@ -82,6 +86,13 @@ type Config struct {
 	Clock func() time.Time
 	Log   *slog.Logger
 }
+
+// DefaultHSMBatchWorkers: measured on trent dev (3 HSMs sharing one
+// SoftHSM, 16 clients, Encrypt): 1 worker 9.0k ops/s, 2 workers 11.4–13.3k,
+// 3 workers 9.8–12.0k, 4 workers 10.2–11.0k, 6 workers 9.5–10.1k
+// (docs/benchmarks.md). HSMs in processes or machines of their own may
+// warrant more.
+const DefaultHSMBatchWorkers = 2
 
 // Host is a running service host.
 type Host struct {
@@ -121,6 +132,9 @@ func Start(cfg Config) (*Host, error) {
 	}
 	if cfg.KMSAddr != "" && cfg.Credentials == nil {
 		return nil, errors.New("host: the KMS API needs credentials")
+	}
+	if cfg.HSMBatchWorkers == 0 {
+		cfg.HSMBatchWorkers = DefaultHSMBatchWorkers
 	}
 	if cfg.ResyncEvery == 0 {
 		cfg.ResyncEvery = 2 * time.Second
@@ -217,10 +231,7 @@ func Start(cfg Config) (*Host, error) {
 		h.wg.Go(func() { h.rotationLoop(ctx) })
 	}
 	if len(cfg.HSMs) > 0 {
-		// Two batches in flight per HSM: one being served while the next
-		// is sent (measured: 3 workers for 3 HSMs left a core idle under
-		// 16 clients; 6 kept both busy; 12 was no better).
-		h.batch.start(ctx, h, 2*len(cfg.HSMs))
+		h.batch.start(ctx, h, cfg.HSMBatchWorkers)
 		h.wg.Go(func() { h.jobLoop(ctx) })
 		h.wg.Go(func() { h.maintenanceLoop(ctx) })
 	}

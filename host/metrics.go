@@ -19,6 +19,7 @@ type hostMetrics struct {
 	reg     *prometheus.Registry
 	kms     *prometheus.CounterVec
 	submits *prometheus.CounterVec
+	batches prometheus.Histogram
 }
 
 func newHostMetrics(h *Host) *hostMetrics {
@@ -33,10 +34,15 @@ func newHostMetrics(h *Host) *hostMetrics {
 			Help: "Quorum commands submitted to this host, by result (committed, failed).",
 		}, []string{"result"}),
 	}
+	m.batches = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name:    "trent_host_hsm_batch_commands",
+		Help:    "Hierarchy commands per request to an HSM (1: sent alone; more: one CmdBatch).",
+		Buckets: []float64{1, 2, 4, 8, 16, 32, 64},
+	})
 	gauge := func(name, help string, f func() float64) prometheus.Collector {
 		return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, f)
 	}
-	m.reg.MustRegister(m.kms, m.submits,
+	m.reg.MustRegister(m.kms, m.submits, m.batches,
 		gauge("trent_domain_version", "Version of the replicated domain state (0: none).", func() float64 {
 			if st, _ := h.fsm.State(); st != nil {
 				return float64(st.Version)

@@ -130,6 +130,7 @@ runs the four-step change and delivers every committed token to its HSMs.`,
 	f.StringVar(&tlsKey, "raft-tls-key", "", "raft over mutual TLS: its private key (PEM)")
 	f.StringVar(&tlsCA, "raft-tls-ca", "", "raft over mutual TLS: the cluster's CA certificate (PEM)")
 	f.DurationVar(&cfg.RotationInterval, "rotation-interval", host.DefaultRotationInterval, "rotate the domain keys when the active one is this old (the leader proposes it); 0 or less: never")
+	f.IntVar(&cfg.HSMBatchWorkers, "hsm-batch-workers", host.DefaultHSMBatchWorkers, "batches of KMS commands in flight to the HSMs at once (fewer: larger batches; more: more HSMs busy)")
 	for _, r := range []string{"id", "key", "dir"} {
 		_ = cmd.MarkFlagRequired(r)
 	}
