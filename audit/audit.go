@@ -3,9 +3,10 @@
 // before the answer is sent, and filtered back by `trent audit`.
 //
 // An event names the caller, the operation, the key and the outcome. It
-// never holds a secret: request parameters that carry plaintext,
-// ciphertext or key material are dropped before the event is made
-// (Redact), and responses are not recorded beyond the key they name.
+// never holds a secret: request parameters and response elements that
+// carry plaintext, ciphertext or key material are dropped before the event
+// is made (Redact). As in CloudTrail, the cryptographic operations record
+// no response elements, only the key they used.
 package audit
 
 import (
@@ -64,11 +65,14 @@ var secretParams = map[string]bool{
 	"Plaintext": true, "CiphertextBlob": true, "SourceCiphertextBlob": true,
 	"EncryptedKeyMaterial": true, "ImportToken": true, "Message": true,
 	"Signature": true, "Recipient": true,
+	// In responses too:
+	"CiphertextForRecipient": true, "PrivateKeyPlaintext": true,
+	"PrivateKeyCiphertextBlob": true, "SharedSecret": true, "Mac": true,
 }
 
-// Redact turns a request body (JSON object) into request parameters:
-// secret fields dropped, names in CloudTrail's lowerCamelCase. A body that
-// is not a JSON object gives nil.
+// Redact turns a request body or a response (JSON object) into request
+// parameters or response elements: secret fields dropped, names in
+// CloudTrail's lowerCamelCase. Input that is not a JSON object gives nil.
 func Redact(body []byte) map[string]any {
 	var in map[string]any
 	if json.Unmarshal(body, &in) != nil {

@@ -255,3 +255,63 @@ func TestDomainRotationReencryptsHBKs(t *testing.T) {
 		assert.Equal(t, "x", string(out.Plaintext))
 	}
 }
+
+// kms:RequestAlias is the alias the request named, if any.
+func TestRequestAliasCondition(t *testing.T) {
+	k := newKMSCluster(t, 1, 1)
+	ctx := context.Background()
+	doc := policyDoc(
+		`{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::`+acctA+`:user/alice"},"Action":"kms:*","Resource":"*"}`,
+		`{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::`+acctA+`:user/bob"},"Action":["kms:Encrypt","kms:DescribeKey"],"Resource":"*",
+		  "Condition":{"StringLike":{"kms:RequestAlias":"alias/bob-*"}}}`)
+	md := k.createKey(t, k.alice, &kms.CreateKeyInput{Policy: aws.String(doc)})
+	for _, a := range []string{"alias/bob-1", "alias/other"} {
+		_, err := k.alice.CreateAlias(ctx, &kms.CreateAliasInput{AliasName: aws.String(a), TargetKeyId: md.KeyId})
+		require.NoError(t, err)
+	}
+	for name, want := range map[string]string{
+		"alias/bob-1": "", "arn:aws:kms:eu-west-1:" + acctA + ":alias/bob-1": "",
+		"alias/other": "AccessDeniedException", *md.KeyId: "AccessDeniedException", *md.Arn: "AccessDeniedException",
+	} {
+		_, err := k.bob.Encrypt(ctx, &kms.EncryptInput{KeyId: aws.String(name), Plaintext: []byte("x")})
+		if want == "" {
+			require.NoError(t, err, name)
+		} else {
+			assert.Equal(t, want, apiCode(t, err), name)
+		}
+	}
+	_, err := k.bob.DescribeKey(ctx, &kms.DescribeKeyInput{KeyId: aws.String("alias/bob-1")})
+	require.NoError(t, err)
+	_, err = k.bob.DescribeKey(ctx, &kms.DescribeKeyInput{KeyId: md.KeyId})
+	assert.Equal(t, "AccessDeniedException", apiCode(t, err))
+}
+
+// An HSM that stops does not fail requests: the host's session serves
+// them on the others.
+func TestHSMFailoverDuringRequests(t *testing.T) {
+	k := newKMSCluster(t, 1, 3)
+	ctx := context.Background()
+	md := k.createKey(t, k.alice, nil)
+	roundTrip := func() {
+		t.Helper()
+		enc, err := k.alice.Encrypt(ctx, &kms.EncryptInput{KeyId: md.KeyId, Plaintext: []byte("x")})
+		require.NoError(t, err)
+		dec, err := k.alice.Decrypt(ctx, &kms.DecryptInput{CiphertextBlob: enc.CiphertextBlob})
+		require.NoError(t, err)
+		require.Equal(t, "x", string(dec.Plaintext))
+	}
+	for range 6 {
+		roundTrip()
+	}
+	k.hsms[1].stop(t)
+	for range 12 { // every HSM's turn comes up several times
+		roundTrip()
+	}
+	k.hsms[0].stop(t)
+	for range 6 {
+		roundTrip()
+	}
+	out, err := k.alice.GenerateRandom(ctx, &kms.GenerateRandomInput{NumberOfBytes: aws.Int32(16)})
+	require.NoError(t, err)
+	assert.Len(t, out.Plaintext, 16)
+}

@@ -52,9 +52,13 @@ func encodeContext(ec map[string]string) ([]byte, error) {
 	return e, nil
 }
 
-// contextConditions are the condition keys of an encryption context.
-func contextConditions(ec map[string]string, alg string) map[string][]string {
+// contextConditions are the condition keys of an encryption context, the
+// algorithm and the alias the request named (if any).
+func contextConditions(ec map[string]string, alg, alias string) map[string][]string {
 	c := map[string][]string{"kms:EncryptionAlgorithm": {alg}}
+	if alias != "" {
+		c["kms:RequestAlias"] = []string{alias}
+	}
 	keys := make([]string, 0, len(ec))
 	for k, v := range ec {
 		c["kms:EncryptionContext:"+k] = []string{v}
@@ -131,11 +135,11 @@ func (h *Host) encrypt(ctx context.Context, p kmsapi.Principal, body []byte) (an
 	if err != nil {
 		return nil, err
 	}
-	k, err := h.resolveKey(p, req.KeyId, true)
+	k, alias, err := h.resolveKeyAlias(p, req.KeyId, true)
 	if err != nil {
 		return nil, err
 	}
-	if err := h.authorize(p, "kms:Encrypt", k, contextConditions(req.EncryptionContext, symmetricDefault)); err != nil {
+	if err := h.authorize(p, "kms:Encrypt", k, contextConditions(req.EncryptionContext, symmetricDefault, alias)); err != nil {
 		return nil, err
 	}
 	if err := usable(k); err != nil {
@@ -215,11 +219,11 @@ func (h *Host) generateDataKey(withPlaintext bool) kmsapi.Operation {
 		if err != nil {
 			return nil, err
 		}
-		k, err := h.resolveKey(p, req.KeyId, true)
+		k, alias, err := h.resolveKeyAlias(p, req.KeyId, true)
 		if err != nil {
 			return nil, err
 		}
-		if err := h.authorize(p, "kms:"+op, k, contextConditions(req.EncryptionContext, symmetricDefault)); err != nil {
+		if err := h.authorize(p, "kms:"+op, k, contextConditions(req.EncryptionContext, symmetricDefault, alias)); err != nil {
 			return nil, err
 		}
 		if err := usable(k); err != nil {
@@ -258,33 +262,32 @@ var errInvalidCiphertext = kmsapi.Errorf("InvalidCiphertextException", "The ciph
 
 // openSource finds the key and the HBK token of a ciphertext blob and
 // checks the caller's KeyId (if any) names the same key.
-func (h *Host) openSource(p kmsapi.Principal, raw []byte, keyID *string) (*key, []byte, error) {
+func (h *Host) openSource(p kmsapi.Principal, raw []byte, keyID *string) (k *key, token []byte, alias string, err error) {
 	if len(raw) < 1 || len(raw) > maxCiphertextBlob {
-		return nil, nil, validation("ciphertextBlob", "Member must have length between 1 and 6144", "…")
+		return nil, nil, "", validation("ciphertextBlob", "Member must have length between 1 and 6144", "…")
 	}
 	bl, err := hbk.ParseBlob(raw)
 	if err != nil {
-		return nil, nil, errInvalidCiphertext
+		return nil, nil, "", errInvalidCiphertext
 	}
-	var k *key
 	if keyID != nil {
-		if k, err = h.resolveKey(p, *keyID, true); err != nil {
-			return nil, nil, err
+		if k, alias, err = h.resolveKeyAlias(p, *keyID, true); err != nil {
+			return nil, nil, "", err
 		}
 		if k.rec.Key.KeyID != bl.KeyID {
-			return nil, nil, kmsapi.Errorf("IncorrectKeyException", "The key ID in the request does not identify the KMS key that encrypted the ciphertext.")
+			return nil, nil, "", kmsapi.Errorf("IncorrectKeyException", "The key ID in the request does not identify the KMS key that encrypted the ciphertext.")
 		}
 	} else {
 		if k, err = h.loadKey(bl.KeyID); err != nil || k == nil {
-			return nil, nil, errInvalidCiphertext
+			return nil, nil, "", errInvalidCiphertext
 		}
 	}
 	for _, t := range k.rec.Tokens {
 		if tok, err := hbk.ParseToken(t); err == nil && tok.HBKID == bl.HBKID {
-			return k, t, nil
+			return k, t, alias, nil
 		}
 	}
-	return k, nil, nil // authorize first; then errInvalidCiphertext
+	return k, nil, alias, nil // authorize first; then errInvalidCiphertext
 }
 
 func (h *Host) decrypt(ctx context.Context, p kmsapi.Principal, body []byte) (any, error) {
@@ -314,11 +317,11 @@ func (h *Host) decrypt(ctx context.Context, p kmsapi.Principal, body []byte) (an
 	if err != nil {
 		return nil, err
 	}
-	k, tok, err := h.openSource(p, req.CiphertextBlob, req.KeyId)
+	k, tok, alias, err := h.openSource(p, req.CiphertextBlob, req.KeyId)
 	if err != nil {
 		return nil, err
 	}
-	if err := h.authorize(p, "kms:Decrypt", k, contextConditions(req.EncryptionContext, symmetricDefault)); err != nil {
+	if err := h.authorize(p, "kms:Decrypt", k, contextConditions(req.EncryptionContext, symmetricDefault, alias)); err != nil {
 		return nil, err
 	}
 	if err := usable(k); err != nil {
@@ -375,18 +378,18 @@ func (h *Host) reEncrypt(ctx context.Context, p kmsapi.Principal, body []byte) (
 	if err != nil {
 		return nil, err
 	}
-	src, tok, err := h.openSource(p, req.CiphertextBlob, req.SourceKeyId)
+	src, tok, srcAlias, err := h.openSource(p, req.CiphertextBlob, req.SourceKeyId)
 	if err != nil {
 		return nil, err
 	}
-	dst, err := h.resolveKey(p, req.DestinationKeyId, true)
+	dst, dstAlias, err := h.resolveKeyAlias(p, req.DestinationKeyId, true)
 	if err != nil {
 		return nil, err
 	}
-	if err := h.authorize(p, "kms:ReEncryptFrom", src, contextConditions(req.SourceEncryptionContext, symmetricDefault)); err != nil {
+	if err := h.authorize(p, "kms:ReEncryptFrom", src, contextConditions(req.SourceEncryptionContext, symmetricDefault, srcAlias)); err != nil {
 		return nil, err
 	}
-	if err := h.authorize(p, "kms:ReEncryptTo", dst, contextConditions(req.DestinationEncryptionContext, symmetricDefault)); err != nil {
+	if err := h.authorize(p, "kms:ReEncryptTo", dst, contextConditions(req.DestinationEncryptionContext, symmetricDefault, dstAlias)); err != nil {
 		return nil, err
 	}
 	for _, k := range []*key{src, dst} {

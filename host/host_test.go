@@ -9,6 +9,7 @@ import (
 	"net"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -55,10 +56,11 @@ func signed(t testing.TB, domainName string, version uint64, typ quorum.CommandT
 }
 
 type hsmProc struct {
-	n      *node.Node
-	addr   string
-	cancel context.CancelFunc
-	done   chan error
+	n       *node.Node
+	addr    string
+	cancel  context.CancelFunc
+	done    chan error
+	stopped sync.Once
 }
 
 func startHSM(t testing.TB, dir, label, addr string) *hsmProc {
@@ -73,9 +75,11 @@ func startHSM(t testing.TB, dir, label, addr string) *hsmProc {
 }
 
 func (p *hsmProc) stop(t testing.TB) {
-	p.cancel()
-	require.NoError(t, <-p.done)
-	require.NoError(t, p.n.Close())
+	p.stopped.Do(func() {
+		p.cancel()
+		require.NoError(t, <-p.done)
+		require.NoError(t, p.n.Close())
+	})
 }
 
 func TestClusterFourStepChange(t *testing.T) {

@@ -258,11 +258,15 @@ func (h *Host) manage(op string, aliasOK bool, req any, keyID func() string, fn 
 		if err := kmsapi.Decode(body, req); err != nil {
 			return nil, err
 		}
-		k, err := h.resolveKey(p, keyID(), aliasOK)
+		k, alias, err := h.resolveKeyAlias(p, keyID(), aliasOK)
 		if err != nil {
 			return nil, err
 		}
-		if err := h.authorize(p, "kms:"+op, k, nil); err != nil {
+		var cond map[string][]string
+		if alias != "" {
+			cond = map[string][]string{"kms:RequestAlias": {alias}}
+		}
+		if err := h.authorize(p, "kms:"+op, k, cond); err != nil {
 			return nil, err
 		}
 		return fn(k)

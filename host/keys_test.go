@@ -437,3 +437,39 @@ func TestNoPlaintextKeyMaterialAtRest(t *testing.T) {
 	var ev map[string]any
 	require.NoError(t, json.Unmarshal(bytes.SplitN(audit, []byte("\n"), 2)[0], &ev))
 }
+
+// The audit trail names the key each request used (its ARN, even when the
+// request named an alias), records management responses and never a
+// secret.
+func TestAuditEventsOfKeyOperations(t *testing.T) {
+	k := newKMSCluster(t, 1, 1)
+	ctx := context.Background()
+	md := k.createKey(t, k.alice, &kms.CreateKeyInput{Description: aws.String("audited")})
+	_, err := k.alice.CreateAlias(ctx, &kms.CreateAliasInput{AliasName: aws.String("alias/aud"), TargetKeyId: md.KeyId})
+	require.NoError(t, err)
+	secret := []byte("audit-trail-must-not-hold-this")
+	enc, err := k.alice.Encrypt(ctx, &kms.EncryptInput{KeyId: aws.String("alias/aud"), Plaintext: secret})
+	require.NoError(t, err)
+	dk, err := k.alice.GenerateDataKey(ctx, &kms.GenerateDataKeyInput{KeyId: aws.String("alias/aud"), NumberOfBytes: aws.Int32(32)})
+	require.NoError(t, err)
+
+	trail, err := os.ReadFile(k.hosts[0].AuditFile())
+	require.NoError(t, err)
+	for _, s := range [][]byte{secret, enc.CiphertextBlob, dk.Plaintext, dk.CiphertextBlob} {
+		require.False(t, bytes.Contains(trail, []byte(base64.StdEncoding.EncodeToString(s))), "a secret in the trail")
+	}
+	events := map[string]map[string]any{}
+	for _, line := range bytes.Split(bytes.TrimSpace(trail), []byte("\n")) {
+		var e map[string]any
+		require.NoError(t, json.Unmarshal(line, &e))
+		events[e["eventName"].(string)] = e
+	}
+	assert.Equal(t, *md.Arn, events["Encrypt"]["keyId"], "the alias resolved to the key's ARN")
+	assert.Nil(t, events["Encrypt"]["responseElements"], "no response elements for cryptographic operations")
+	assert.Equal(t, "alias/aud", events["Encrypt"]["requestParameters"].(map[string]any)["keyId"])
+	assert.Equal(t, *md.Arn, events["GenerateDataKey"]["keyId"])
+	created := events["CreateKey"]
+	assert.Equal(t, *md.Arn, created["keyId"])
+	meta := created["responseElements"].(map[string]any)["keyMetadata"].(map[string]any)
+	assert.Equal(t, "audited", meta["Description"])
+}

@@ -122,51 +122,60 @@ func errNotFound(format string, a ...any) error {
 // aliasOK an alias name or alias ARN. Key IDs and alias names are looked
 // up in the caller's account; ARNs name their account.
 func (h *Host) resolveKey(p kmsapi.Principal, keyID string, aliasOK bool) (*key, error) {
+	k, _, err := h.resolveKeyAlias(p, keyID, aliasOK)
+	return k, err
+}
+
+// resolveKeyAlias is resolveKey that also returns the alias name the
+// request used, if any (the kms:RequestAlias condition key).
+func (h *Host) resolveKeyAlias(p kmsapi.Principal, keyID string, aliasOK bool) (*key, string, error) {
 	if keyID == "" {
-		return nil, validation("keyId", "Member must have length greater than or equal to 1", keyID)
+		return nil, "", validation("keyId", "Member must have length greater than or equal to 1", keyID)
 	}
 	if len(keyID) > 2048 {
-		return nil, validation("keyId", "Member must have length less than or equal to 2048", "…")
+		return nil, "", validation("keyId", "Member must have length less than or equal to 2048", "…")
 	}
 	account, rest := p.AccountID, keyID
 	if strings.HasPrefix(keyID, "arn:") {
 		parts := strings.SplitN(keyID, ":", 6)
 		if len(parts) != 6 || parts[1] != "aws" || parts[2] != "kms" || parts[3] != h.region() || parts[4] == "" {
-			return nil, errNotFound("Invalid arn %s", keyID)
+			return nil, "", errNotFound("Invalid arn %s", keyID)
 		}
 		account, rest = parts[4], parts[5]
 		if id, ok := strings.CutPrefix(rest, "key/"); ok {
 			rest = id
 		} else if !strings.HasPrefix(rest, "alias/") {
-			return nil, errNotFound("Invalid arn %s", keyID)
+			return nil, "", errNotFound("Invalid arn %s", keyID)
 		}
 	}
+	alias := ""
 	if strings.HasPrefix(rest, "alias/") {
 		if !aliasOK {
-			return nil, errNotFound("Invalid keyId %s", keyID)
+			return nil, "", errNotFound("Invalid keyId %s", keyID)
 		}
+		alias = rest
 		id := keystore.AliasRecordID(account, rest)
 		raw, ok := h.fsm.Key(id)
 		if !ok {
-			return nil, errNotFound("Alias %s is not found.", h.aliasARN(account, rest))
+			return nil, "", errNotFound("Alias %s is not found.", h.aliasARN(account, rest))
 		}
 		a, err := h.keys.aliases.get(id, raw, keystore.ParseAlias)
 		if err != nil {
-			return nil, err
+			return nil, "", err
 		}
 		rest = a.TargetKeyID
 	}
 	if !keystore.ValidKeyID(rest) {
-		return nil, errNotFound("Invalid keyId %s", keyID)
+		return nil, "", errNotFound("Invalid keyId %s", keyID)
 	}
 	k, err := h.loadKey(rest)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	if k == nil || k.rec.Key.Account != account {
-		return nil, errNotFound("Key '%s' does not exist", h.keyARN(account, rest))
+		return nil, "", errNotFound("Key '%s' does not exist", h.keyARN(account, rest))
 	}
-	return k, nil
+	return k, alias, nil
 }
 
 func (h *Host) region() string {

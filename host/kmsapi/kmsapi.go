@@ -199,7 +199,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if err != nil && !errors.As(err, &ke) {
 			ke = errInternal
 		}
-		if s.record(start, r, reqID, op, p, body, ke) != nil {
+		if s.record(start, r, reqID, op, p, body, data, ke) != nil {
 			ke = errInternal
 		}
 		if ke != nil {
@@ -293,7 +293,7 @@ func (s *Server) now() time.Time {
 // record hands the request's audit event to s.Record. The operation and
 // parameters are recorded only for an authenticated caller: before SigV4
 // passes, nothing the request claims is trusted.
-func (s *Server) record(at time.Time, r *http.Request, reqID, op string, p *Principal, body []byte, ke *Error) error {
+func (s *Server) record(at time.Time, r *http.Request, reqID, op string, p *Principal, body, resp []byte, ke *Error) error {
 	if s.Record == nil {
 		return nil
 	}
@@ -311,6 +311,23 @@ func (s *Server) record(at time.Time, r *http.Request, reqID, op string, p *Prin
 	}
 	if ke != nil {
 		e.ErrorCode, e.ErrorMessage = ke.Type, ke.Message
+	} else if p != nil && resp != nil {
+		// The key the request used, as its ARN, when the answer names it.
+		var named struct {
+			KeyId       string
+			KeyMetadata *struct{ Arn string }
+		}
+		if json.Unmarshal(resp, &named) == nil {
+			switch {
+			case named.KeyId != "":
+				e.KeyID = named.KeyId
+			case named.KeyMetadata != nil && named.KeyMetadata.Arn != "":
+				e.KeyID = named.KeyMetadata.Arn
+			}
+		}
+		if !cryptographic[op] {
+			e.ResponseElements = audit.Redact(resp)
+		}
 	}
 	return s.Record(e)
 }
@@ -333,6 +350,15 @@ func identityType(arn string) string {
 	default:
 		return "IAMUser"
 	}
+}
+
+// cryptographic are the operations whose responses CloudTrail does not
+// record.
+var cryptographic = map[string]bool{
+	"Encrypt": true, "Decrypt": true, "ReEncrypt": true, "GenerateDataKey": true,
+	"GenerateDataKeyWithoutPlaintext": true, "GenerateDataKeyPair": true,
+	"GenerateDataKeyPairWithoutPlaintext": true, "GenerateRandom": true, "Sign": true,
+	"Verify": true, "GenerateMac": true, "VerifyMac": true, "DeriveSharedSecret": true,
 }
 
 // readOnly is CloudTrail's readOnly flag: operations that change nothing.
