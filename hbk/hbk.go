@@ -291,17 +291,24 @@ func (bl *Blob) aad(ec []byte) ([]byte, error) {
 	return b.Bytes()
 }
 
-func (bl *Blob) aead(hbk MAC) (cipher.AEAD, error) {
+// cipher derives K for the blob and returns its AEAD and the blob's AAD
+// with the encoded context ec.
+func (bl *Blob) cipher(hbk MAC, ec []byte) (cipher.AEAD, []byte, error) {
+	aad, err := bl.aad(ec)
+	if err != nil {
+		return nil, nil, err
+	}
 	k, err := hbk.MAC(KDFInput(bl.KeyID, bl.HBKID, bl.Nonce))
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	defer clear(k)
 	c, err := aes.NewCipher(k)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return cipher.NewGCM(c)
+	a, err := cipher.NewGCM(c)
+	return a, aad, err
 }
 
 // Seal encrypts plaintext (1 to MaxPlaintext bytes) under the HBK hbk
@@ -315,11 +322,7 @@ func Seal(hbk MAC, keyID string, hbkID [IDSize]byte, nonce [NonceSize]byte, iv [
 		return nil, ErrContext
 	}
 	bl := &Blob{KeyID: keyID, HBKID: hbkID, Nonce: nonce, IV: iv}
-	aad, err := bl.aad(ec)
-	if err != nil {
-		return nil, err
-	}
-	a, err := bl.aead(hbk)
+	a, aad, err := bl.cipher(hbk, ec)
 	if err != nil {
 		return nil, err
 	}
@@ -331,11 +334,7 @@ func Seal(hbk MAC, keyID string, hbkID [IDSize]byte, nonce [NonceSize]byte, iv [
 // context ec; any mismatch (key, version, context, a changed byte) is
 // ErrOpen.
 func (bl *Blob) Open(hbk MAC, ec []byte) ([]byte, error) {
-	aad, err := bl.aad(ec)
-	if err != nil {
-		return nil, err
-	}
-	a, err := bl.aead(hbk)
+	a, aad, err := bl.cipher(hbk, ec)
 	if err != nil {
 		return nil, err
 	}

@@ -44,6 +44,22 @@ func (h *Host) loadAlias(account, name string) (*keystore.Alias, []byte, error) 
 	return a, raw, err
 }
 
+// existingAlias checks an alias name and loads the caller's alias of that
+// name, NotFoundException if there is none.
+func (h *Host) existingAlias(p kmsapi.Principal, name string) (*keystore.Alias, []byte, error) {
+	if err := checkAliasName(name); err != nil {
+		return nil, nil, err
+	}
+	a, raw, err := h.loadAlias(p.AccountID, name)
+	if err != nil {
+		return nil, nil, err
+	}
+	if a == nil {
+		return nil, nil, errNotFound("Alias %s is not found.", h.aliasARN(p.AccountID, name))
+	}
+	return a, raw, nil
+}
+
 func (h *Host) createAlias(ctx context.Context, p kmsapi.Principal, body []byte) (any, error) {
 	var req aliasRequest
 	if err := kmsapi.Decode(body, &req); err != nil {
@@ -87,15 +103,9 @@ func (h *Host) updateAlias(ctx context.Context, p kmsapi.Principal, body []byte)
 	if err := kmsapi.Decode(body, &req); err != nil {
 		return nil, err
 	}
-	if err := checkAliasName(req.AliasName); err != nil {
-		return nil, err
-	}
-	a, old, err := h.loadAlias(p.AccountID, req.AliasName)
+	a, old, err := h.existingAlias(p, req.AliasName)
 	if err != nil {
 		return nil, err
-	}
-	if a == nil {
-		return nil, errNotFound("Alias %s is not found.", h.aliasARN(p.AccountID, req.AliasName))
 	}
 	to, err := h.resolveKey(p, req.TargetKeyId, false)
 	if err != nil {
@@ -137,15 +147,9 @@ func (h *Host) deleteAlias(ctx context.Context, p kmsapi.Principal, body []byte)
 	if err := kmsapi.Decode(body, &req); err != nil {
 		return nil, err
 	}
-	if err := checkAliasName(req.AliasName); err != nil {
-		return nil, err
-	}
-	a, old, err := h.loadAlias(p.AccountID, req.AliasName)
+	a, old, err := h.existingAlias(p, req.AliasName)
 	if err != nil {
 		return nil, err
-	}
-	if a == nil {
-		return nil, errNotFound("Alias %s is not found.", h.aliasARN(p.AccountID, req.AliasName))
 	}
 	k, err := h.resolveKey(p, a.TargetKeyID, false)
 	if err != nil {

@@ -31,6 +31,28 @@ type cryptoRequest struct {
 	DryRun            bool              `json:"DryRun"`
 }
 
+// recipient is the Recipient parameter (Nitro Enclaves), refused until
+// attestation is supported.
+type recipient struct {
+	AttestationDocument    []byte `json:"AttestationDocument"`
+	KeyEncryptionAlgorithm string `json:"KeyEncryptionAlgorithm"`
+}
+
+// permit is what every cryptographic operation checks once it has found
+// its key, in KMS's order: the policy, then the key's state, then DryRun.
+func (h *Host) permit(p kmsapi.Principal, action string, k *key, cond map[string][]string, dryRun bool) error {
+	if err := h.authorize(p, action, k, cond); err != nil {
+		return err
+	}
+	if err := usable(k); err != nil {
+		return err
+	}
+	if dryRun {
+		return errDryRun
+	}
+	return nil
+}
+
 func (c *cryptoRequest) check() error {
 	if len(c.GrantTokens) > maxGrantTokens {
 		return validation("grantTokens", "Member must have length less than or equal to 10", len(c.GrantTokens))
@@ -139,14 +161,8 @@ func (h *Host) encrypt(ctx context.Context, p kmsapi.Principal, body []byte) (an
 	if err != nil {
 		return nil, err
 	}
-	if err := h.authorize(p, "kms:Encrypt", k, contextConditions(req.EncryptionContext, symmetricDefault, alias)); err != nil {
+	if err := h.permit(p, "kms:Encrypt", k, contextConditions(req.EncryptionContext, symmetricDefault, alias), req.DryRun); err != nil {
 		return nil, err
-	}
-	if err := usable(k); err != nil {
-		return nil, err
-	}
-	if req.DryRun {
-		return nil, errDryRun
 	}
 	cmd, err := node.KeyCommand(nil, k.rec.Current(), ec, req.Plaintext)
 	if err != nil {
@@ -194,10 +210,7 @@ func (h *Host) generateDataKey(withPlaintext bool) kmsapi.Operation {
 			KeyId         string  `json:"KeyId"`
 			NumberOfBytes *int    `json:"NumberOfBytes"`
 			KeySpec       *string `json:"KeySpec"`
-			Recipient     *struct {
-				AttestationDocument    []byte `json:"AttestationDocument"`
-				KeyEncryptionAlgorithm string `json:"KeyEncryptionAlgorithm"`
-			} `json:"Recipient"`
+			Recipient     *recipient `json:"Recipient"`
 		}
 		if err := kmsapi.Decode(body, &req); err != nil {
 			return nil, err
@@ -223,14 +236,8 @@ func (h *Host) generateDataKey(withPlaintext bool) kmsapi.Operation {
 		if err != nil {
 			return nil, err
 		}
-		if err := h.authorize(p, "kms:"+op, k, contextConditions(req.EncryptionContext, symmetricDefault, alias)); err != nil {
+		if err := h.permit(p, "kms:"+op, k, contextConditions(req.EncryptionContext, symmetricDefault, alias), req.DryRun); err != nil {
 			return nil, err
-		}
-		if err := usable(k); err != nil {
-			return nil, err
-		}
-		if req.DryRun {
-			return nil, errDryRun
 		}
 		flags := byte(0)
 		if withPlaintext {
@@ -296,10 +303,7 @@ func (h *Host) decrypt(ctx context.Context, p kmsapi.Principal, body []byte) (an
 		CiphertextBlob      []byte  `json:"CiphertextBlob"`
 		KeyId               *string `json:"KeyId"`
 		EncryptionAlgorithm *string `json:"EncryptionAlgorithm"`
-		Recipient           *struct {
-			AttestationDocument    []byte `json:"AttestationDocument"`
-			KeyEncryptionAlgorithm string `json:"KeyEncryptionAlgorithm"`
-		} `json:"Recipient"`
+		Recipient           *recipient `json:"Recipient"`
 	}
 	if err := kmsapi.Decode(body, &req); err != nil {
 		return nil, err
@@ -321,17 +325,11 @@ func (h *Host) decrypt(ctx context.Context, p kmsapi.Principal, body []byte) (an
 	if err != nil {
 		return nil, err
 	}
-	if err := h.authorize(p, "kms:Decrypt", k, contextConditions(req.EncryptionContext, symmetricDefault, alias)); err != nil {
-		return nil, err
-	}
-	if err := usable(k); err != nil {
+	if err := h.permit(p, "kms:Decrypt", k, contextConditions(req.EncryptionContext, symmetricDefault, alias), req.DryRun); err != nil {
 		return nil, err
 	}
 	if tok == nil {
 		return nil, errInvalidCiphertext
-	}
-	if req.DryRun {
-		return nil, errDryRun
 	}
 	cmd, err := node.KeyCommand(nil, tok, ec, req.CiphertextBlob)
 	if err != nil {
