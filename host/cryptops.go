@@ -207,9 +207,9 @@ func (h *Host) generateDataKey(withPlaintext bool) kmsapi.Operation {
 	return func(ctx context.Context, p kmsapi.Principal, body []byte) (any, error) {
 		var req struct {
 			cryptoRequest
-			KeyId         string  `json:"KeyId"`
-			NumberOfBytes *int    `json:"NumberOfBytes"`
-			KeySpec       *string `json:"KeySpec"`
+			KeyId         string     `json:"KeyId"`
+			NumberOfBytes *int       `json:"NumberOfBytes"`
+			KeySpec       *string    `json:"KeySpec"`
 			Recipient     *recipient `json:"Recipient"`
 		}
 		if err := kmsapi.Decode(body, &req); err != nil {
@@ -300,9 +300,9 @@ func (h *Host) openSource(p kmsapi.Principal, raw []byte, keyID *string) (k *key
 func (h *Host) decrypt(ctx context.Context, p kmsapi.Principal, body []byte) (any, error) {
 	var req struct {
 		cryptoRequest
-		CiphertextBlob      []byte  `json:"CiphertextBlob"`
-		KeyId               *string `json:"KeyId"`
-		EncryptionAlgorithm *string `json:"EncryptionAlgorithm"`
+		CiphertextBlob      []byte     `json:"CiphertextBlob"`
+		KeyId               *string    `json:"KeyId"`
+		EncryptionAlgorithm *string    `json:"EncryptionAlgorithm"`
 		Recipient           *recipient `json:"Recipient"`
 	}
 	if err := kmsapi.Decode(body, &req); err != nil {
