@@ -44,11 +44,11 @@ func sealedItems(rec []byte) (items [][]byte, under [][16]byte) {
 		return nil, nil
 	}
 	for _, t := range r.Tokens {
-		tok, err := hbk.ParseToken(t)
+		_, dk, err := hbk.TokenKeyID(t)
 		if err != nil {
 			return nil, nil
 		}
-		items, under = append(items, t), append(under, tok.DomainKeyID)
+		items, under = append(items, t), append(under, dk)
 	}
 	return items, under
 }

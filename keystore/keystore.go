@@ -188,9 +188,9 @@ func ParseRecord(in []byte) (*Record, error) {
 		if !s.ReadUint16LengthPrefixed(&t) {
 			return nil, fmt.Errorf("%w: HBK token", ErrMalformed)
 		}
-		tok, err := hbk.ParseToken(t)
-		if err != nil || tok.KeyID != r.Key.KeyID {
-			return nil, fmt.Errorf("%w: HBK token", ErrMalformed)
+		kid, _, err := hbk.TokenKeyID(t) // an HBK token or a key token
+		if err != nil || kid != r.Key.KeyID {
+			return nil, fmt.Errorf("%w: sealed key token", ErrMalformed)
 		}
 		r.Tokens = append(r.Tokens, append([]byte(nil), t...))
 	}

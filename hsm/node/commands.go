@@ -90,6 +90,7 @@ func (n *Node) commands() map[uint16]session.CommandHandler {
 		},
 	}
 	n.keyCommands(m, refused)
+	n.asymCommands(m, refused)
 	m[CmdBatch] = batchHandler(m, refused)
 	return m
 }

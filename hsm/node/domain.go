@@ -253,6 +253,7 @@ func (n *Node) adopt(st *domain.State, token []byte, values [][]byte) error {
 	}
 	n.dom.keys, n.dom.state, n.dom.token = keys, st, slices.Clone(token)
 	n.hbks.purge()
+	n.keys.purge()
 	n.dir.p.Store(dir)
 	return nil
 }

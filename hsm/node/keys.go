@@ -265,6 +265,9 @@ func (n *Node) ReEncrypt(srcToken, srcEC, blob, dstToken, dstEC []byte) ([]byte,
 // reencryptHBK re-seals an HBK token under the active domain key (after a
 // domain key rotation); a token already under it is returned as is.
 func (n *Node) reencryptHBK(raw, iv []byte) ([]byte, error) {
+	if hbk.TokenType(raw) == hbk.TypeKeyToken {
+		return n.reencryptKeyToken(raw, iv)
+	}
 	t, err := hbk.ParseToken(raw)
 	if err != nil {
 		return nil, err
@@ -294,10 +297,8 @@ func (n *Node) reencryptHBK(raw, iv []byte) ([]byte, error) {
 	return out.Marshal()
 }
 
-// isHBKToken reports whether raw has an HBK token's header.
-func isHBKToken(raw []byte) bool {
-	return len(raw) > 5 && string(raw[:4]) == session.Magic && raw[5] == hbk.TypeToken
-}
+// isHBKToken reports whether raw has an HBK token's or key token's header.
+func isHBKToken(raw []byte) bool { return hbk.TokenType(raw) != 0 }
 
 // Command encodings of the hierarchy (docs/protocol.md, Commands):
 //

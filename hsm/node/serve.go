@@ -55,6 +55,7 @@ type Node struct {
 	dom    held
 	hbks   hbkCache
 	nonces noncePool
+	keys   keyCache
 
 	metrics *nodeMetrics
 }
