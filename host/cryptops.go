@@ -4,7 +4,10 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"slices"
 	"sort"
+
+	"golang.org/x/crypto/cryptobyte"
 
 	"github.com/trentkms/trent/hbk"
 	"github.com/trentkms/trent/host/kmsapi"
@@ -105,6 +108,29 @@ func checkAlgorithm(alg *string) error {
 	return validation("encryptionAlgorithm", "Member must satisfy enum value set: [SYMMETRIC_DEFAULT, RSAES_OAEP_SHA_1, RSAES_OAEP_SHA_256, SM2PKE]", *alg)
 }
 
+// asymEncryption checks an Encrypt or Decrypt with an asymmetric key: an
+// RSA encryption key, one of its algorithms, no encryption context.
+func asymEncryption(k *key, alg string, ec map[string]string) error {
+	if k.rec.Key.KeyUsage != usageEncrypt {
+		return kmsapi.Errorf("InvalidKeyUsageException", "%s key usage is %s, not ENCRYPT_DECRYPT", k.rec.Key.ARN(), k.rec.Key.KeyUsage)
+	}
+	if !slices.Contains(algorithmsOf(&k.rec.Key), alg) {
+		return kmsapi.Errorf("InvalidKeyUsageException", "The encryption algorithm %s is not compatible with key spec %s", alg, k.rec.Key.KeySpec)
+	}
+	if len(ec) > 0 {
+		return kmsapi.Errorf(kmsapi.ValidationException, "EncryptionContext is not supported with asymmetric keys")
+	}
+	return nil
+}
+
+// symmetricOnly refuses an operation of symmetric keys on another key.
+func symmetricOnly(k *key) error {
+	if k.rec.Key.KeySpec != symmetricDefault {
+		return kmsapi.Errorf("InvalidKeyUsageException", "%s is a %s key; this operation needs a SYMMETRIC_DEFAULT key", k.rec.Key.ARN(), k.rec.Key.KeySpec)
+	}
+	return nil
+}
+
 var errDryRun = kmsapi.Errorf("DryRunOperationException", "The request would have succeeded, but the DryRun option is set.")
 
 // hsmDo runs a hierarchy command; a refusal is retried once after the
@@ -150,9 +176,6 @@ func (h *Host) encrypt(ctx context.Context, p kmsapi.Principal, body []byte) (an
 	if err := req.check(); err != nil {
 		return nil, err
 	}
-	if err := checkAlgorithm(req.EncryptionAlgorithm); err != nil {
-		return nil, err
-	}
 	ec, err := encodeContext(req.EncryptionContext)
 	if err != nil {
 		return nil, err
@@ -161,7 +184,25 @@ func (h *Host) encrypt(ctx context.Context, p kmsapi.Principal, body []byte) (an
 	if err != nil {
 		return nil, err
 	}
-	if err := h.permit(p, "kms:Encrypt", k, contextConditions(req.EncryptionContext, symmetricDefault, alias), req.DryRun); err != nil {
+	alg := symmetricDefault
+	if req.EncryptionAlgorithm != nil {
+		alg = *req.EncryptionAlgorithm
+	}
+	if err := h.permit(p, "kms:Encrypt", k, contextConditions(req.EncryptionContext, alg, alias), req.DryRun); err != nil {
+		return nil, err
+	}
+	if k.rec.Key.KeySpec != symmetricDefault {
+		// RSA: OAEP with the public key, here; no encryption context.
+		if err := asymEncryption(k, alg, req.EncryptionContext); err != nil {
+			return nil, err
+		}
+		ct, err := rsaEncrypt(k.rec.Key.PublicKey, alg, req.Plaintext)
+		if err != nil {
+			return nil, err
+		}
+		return map[string]any{"CiphertextBlob": ct, "KeyId": k.rec.Key.ARN(), "EncryptionAlgorithm": alg}, nil
+	}
+	if err := checkAlgorithm(req.EncryptionAlgorithm); err != nil {
 		return nil, err
 	}
 	cmd, err := node.KeyCommand(nil, k.rec.Current(), ec, req.Plaintext)
@@ -239,6 +280,9 @@ func (h *Host) generateDataKey(withPlaintext bool) kmsapi.Operation {
 		if err := h.permit(p, "kms:"+op, k, contextConditions(req.EncryptionContext, symmetricDefault, alias), req.DryRun); err != nil {
 			return nil, err
 		}
+		if err := symmetricOnly(k); err != nil {
+			return nil, err
+		}
 		flags := byte(0)
 		if withPlaintext {
 			flags = 1
@@ -314,6 +358,9 @@ func (h *Host) decrypt(ctx context.Context, p kmsapi.Principal, body []byte) (an
 	if err := req.check(); err != nil {
 		return nil, err
 	}
+	if out, done, err := h.asymDecrypt(ctx, p, req.KeyId, req.EncryptionAlgorithm, req.CiphertextBlob, req.EncryptionContext, req.DryRun); done {
+		return out, err
+	}
 	if err := checkAlgorithm(req.EncryptionAlgorithm); err != nil {
 		return nil, err
 	}
@@ -343,6 +390,41 @@ func (h *Host) decrypt(ctx context.Context, p kmsapi.Principal, body []byte) (an
 		return nil, internal(h, "Decrypt", err)
 	}
 	return map[string]any{"Plaintext": pt, "KeyId": k.rec.Key.ARN(), "EncryptionAlgorithm": symmetricDefault}, nil
+}
+
+// asymDecrypt serves Decrypt when its KeyId names an asymmetric key (KMS
+// requires the KeyId for those); done is false for a symmetric key or no
+// KeyId, which the hierarchy serves.
+func (h *Host) asymDecrypt(ctx context.Context, p kmsapi.Principal, keyID, alg *string, blob []byte, ec map[string]string, dryRun bool) (out any, done bool, err error) {
+	if keyID == nil {
+		return nil, false, nil
+	}
+	k, alias, err := h.resolveKeyAlias(p, *keyID, true)
+	if err != nil || k.rec.Key.KeySpec == symmetricDefault {
+		return nil, false, nil // the hierarchy's path answers, errors included
+	}
+	if len(blob) < 1 || len(blob) > maxCiphertextBlob {
+		return nil, true, validation("ciphertextBlob", "Member must have length between 1 and 6144", "…")
+	}
+	a := ""
+	if alg != nil {
+		a = *alg
+	}
+	if err := h.permit(p, "kms:Decrypt", k, contextConditions(ec, a, alias), dryRun); err != nil {
+		return nil, true, err
+	}
+	if err := asymEncryption(k, a, ec); err != nil {
+		return nil, true, err
+	}
+	var b cryptobyte.Builder
+	b.AddUint16LengthPrefixed(func(b *cryptobyte.Builder) { b.AddBytes(k.rec.Current()) })
+	b.AddUint8(node.AlgCode(a))
+	b.AddUint16LengthPrefixed(func(b *cryptobyte.Builder) { b.AddBytes(blob) })
+	pt, err := h.hsmBatch(ctx, node.CmdAsymDecrypt, b.BytesOrPanic())
+	if pt, err = h.hsmAnswer("Decrypt", pt, err, errInvalidCiphertext); err != nil {
+		return nil, true, err
+	}
+	return map[string]any{"Plaintext": pt, "KeyId": k.rec.Key.ARN(), "EncryptionAlgorithm": a}, true, nil
 }
 
 func (h *Host) reEncrypt(ctx context.Context, p kmsapi.Principal, body []byte) (any, error) {
@@ -392,6 +474,9 @@ func (h *Host) reEncrypt(ctx context.Context, p kmsapi.Principal, body []byte) (
 	}
 	for _, k := range []*key{src, dst} {
 		if err := usable(k); err != nil {
+			return nil, err
+		}
+		if err := symmetricOnly(k); err != nil {
 			return nil, err
 		}
 	}

@@ -50,30 +50,45 @@ func unix(t int64) *epoch {
 }
 
 type keyMetadata struct {
-	AWSAccountId          string   `json:"AWSAccountId"`
-	KeyId                 string   `json:"KeyId"`
-	Arn                   string   `json:"Arn"`
-	CreationDate          *epoch   `json:"CreationDate"`
-	Enabled               bool     `json:"Enabled"`
-	Description           string   `json:"Description"`
-	KeyUsage              string   `json:"KeyUsage"`
-	KeyState              string   `json:"KeyState"`
-	DeletionDate          *epoch   `json:"DeletionDate,omitempty"`
-	Origin                string   `json:"Origin"`
-	KeyManager            string   `json:"KeyManager"`
-	CustomerMasterKeySpec string   `json:"CustomerMasterKeySpec"`
-	KeySpec               string   `json:"KeySpec"`
-	EncryptionAlgorithms  []string `json:"EncryptionAlgorithms"`
-	MultiRegion           bool     `json:"MultiRegion"`
+	AWSAccountId           string   `json:"AWSAccountId"`
+	KeyId                  string   `json:"KeyId"`
+	Arn                    string   `json:"Arn"`
+	CreationDate           *epoch   `json:"CreationDate"`
+	Enabled                bool     `json:"Enabled"`
+	Description            string   `json:"Description"`
+	KeyUsage               string   `json:"KeyUsage"`
+	KeyState               string   `json:"KeyState"`
+	DeletionDate           *epoch   `json:"DeletionDate,omitempty"`
+	Origin                 string   `json:"Origin"`
+	KeyManager             string   `json:"KeyManager"`
+	CustomerMasterKeySpec  string   `json:"CustomerMasterKeySpec"`
+	KeySpec                string   `json:"KeySpec"`
+	EncryptionAlgorithms   []string `json:"EncryptionAlgorithms,omitempty"`
+	SigningAlgorithms      []string `json:"SigningAlgorithms,omitempty"`
+	MacAlgorithms          []string `json:"MacAlgorithms,omitempty"`
+	KeyAgreementAlgorithms []string `json:"KeyAgreementAlgorithms,omitempty"`
+	MultiRegion            bool     `json:"MultiRegion"`
 }
 
 func metadata(k *keystore.Key) *keyMetadata {
-	return &keyMetadata{
+	m := &keyMetadata{
 		AWSAccountId: k.Account, KeyId: k.KeyID, Arn: k.ARN(), CreationDate: unix(k.Created),
 		Enabled: k.State == keystore.StateEnabled, Description: k.Description, KeyUsage: k.KeyUsage,
 		KeyState: k.State, DeletionDate: unix(k.DeletionDate), Origin: k.Origin, KeyManager: "CUSTOMER",
-		CustomerMasterKeySpec: k.KeySpec, KeySpec: k.KeySpec, EncryptionAlgorithms: []string{"SYMMETRIC_DEFAULT"},
+		CustomerMasterKeySpec: k.KeySpec, KeySpec: k.KeySpec,
 	}
+	a := algorithmsOf(k)
+	switch k.KeyUsage {
+	case usageEncrypt:
+		m.EncryptionAlgorithms = a
+	case usageSign:
+		m.SigningAlgorithms = a
+	case usageMAC:
+		m.MacAlgorithms = a
+	case usageAgree:
+		m.KeyAgreementAlgorithms = a
+	}
+	return m
 }
 
 type tagList []keystore.Tag
@@ -189,11 +204,9 @@ func (h *Host) createKey(ctx context.Context, p kmsapi.Principal, body []byte) (
 			spec = *s
 		}
 	}
-	if spec != "SYMMETRIC_DEFAULT" {
-		return nil, kmsapi.Errorf(kmsapi.UnsupportedOperation, "KeySpec %s is not supported by this Trent build", spec)
-	}
-	if req.KeyUsage != nil && *req.KeyUsage != "ENCRYPT_DECRYPT" {
-		return nil, kmsapi.Errorf(kmsapi.ValidationException, "KeyUsage %s is not compatible with KeySpec SYMMETRIC_DEFAULT", *req.KeyUsage)
+	usage, err := checkSpecUsage(spec, req.KeyUsage)
+	if err != nil {
+		return nil, err
 	}
 	if req.Origin != nil && *req.Origin != "AWS_KMS" {
 		return nil, kmsapi.Errorf(kmsapi.UnsupportedOperation, "Origin %s is not supported by this Trent build", *req.Origin)
@@ -226,14 +239,19 @@ func (h *Host) createKey(ctx context.Context, p kmsapi.Principal, body []byte) (
 			return nil, err
 		}
 	}
-	tok, err := h.createHBK(ctx, id)
+	var tok, public []byte
+	if spec == symmetricDefault {
+		tok, err = h.createHBK(ctx, id)
+	} else {
+		tok, public, err = h.createKeyPair(ctx, spec, id)
+	}
 	if err != nil {
 		return nil, err
 	}
 	rec := &keystore.Record{Key: keystore.Key{
 		KeyID: id, Account: p.AccountID, Region: h.region(), Created: h.now().Unix(), Description: desc,
-		State: keystore.StateEnabled, KeySpec: spec, KeyUsage: "ENCRYPT_DECRYPT", Origin: "AWS_KMS",
-		Policy: doc, Tags: tags,
+		State: keystore.StateEnabled, KeySpec: spec, KeyUsage: usage, Origin: "AWS_KMS",
+		Policy: doc, Tags: tags, PublicKey: public,
 	}, Tokens: [][]byte{tok}}
 	raw, err := rec.Marshal()
 	if err != nil {

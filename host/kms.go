@@ -21,6 +21,7 @@ func (h *Host) KMSOperations() map[string]kmsapi.Operation {
 		"GenerateDataKeyWithoutPlaintext": h.generateDataKey(false),
 	}
 	h.keyOperations(ops)
+	h.asymOperations(ops)
 	return ops
 }
 

@@ -21,6 +21,9 @@ func (h *Host) rotationOperations(ops map[string]kmsapi.Operation) {
 			RotationPeriodInDays *int   `json:"RotationPeriodInDays"`
 		}
 		return h.manage("EnableKeyRotation", false, &req, func() string { return req.KeyId }, func(k *key) (any, error) {
+			if err := rotatable(k); err != nil {
+				return nil, err
+			}
 			days := defaultRotation
 			if req.RotationPeriodInDays != nil {
 				days = *req.RotationPeriodInDays
@@ -75,6 +78,9 @@ func (h *Host) rotationOperations(ops map[string]kmsapi.Operation) {
 			if err := usable(k); err != nil {
 				return nil, err
 			}
+			if err := rotatable(k); err != nil {
+				return nil, err
+			}
 			n := 0
 			for _, r := range k.rec.Key.Rotations {
 				if r.Type == "ON_DEMAND" {
@@ -117,6 +123,14 @@ func (h *Host) rotationOperations(ops map[string]kmsapi.Operation) {
 			return listResult("Rotations", page, next), nil
 		})(ctx, p, body)
 	}
+}
+
+// rotatable refuses rotation of asymmetric and HMAC keys, as KMS does.
+func rotatable(k *key) error {
+	if k.rec.Key.KeySpec != symmetricDefault {
+		return kmsapi.Errorf(kmsapi.UnsupportedOperation, "%s keys cannot be rotated", k.rec.Key.KeySpec)
+	}
+	return nil
 }
 
 // rotateKey adds a key version (a new HBK) to key id.

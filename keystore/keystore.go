@@ -1,8 +1,9 @@
-// Package keystore is the encoding of KMS key records and aliases in the
-// raft key store (domain.FSM's records). A key record is the key's
+// Package keystore is the encoding of KMS key records, aliases and grants
+// in the raft key store (domain.FSM's records). A key record is the key's
 // metadata (JSON, as DescribeKey and the management operations need it)
 // and its HBK tokens, one per key version, oldest first; the last is the
-// current version. An alias record names its target key.
+// current version. An alias record names its target key. A grant record
+// (grant.go) lets a principal use a key.
 //
 // Records are written by the raft leader's service host and applied by
 // every host's FSM as opaque bytes; this package parses them strictly
@@ -12,7 +13,8 @@
 // # Record IDs
 //
 // A key lives under "k/" + its key ID (a UUID), an alias under "a/" +
-// account ID + "/" + alias name; both fit domain.MaxKeyID.
+// account ID + "/" + alias name, a grant under "g/" + key ID + "/" + grant
+// ID and a key's grant index under "g/" + key ID; all fit domain.MaxKeyID.
 package keystore
 
 import (
@@ -86,6 +88,9 @@ type Key struct {
 	NextRotation         int64      `json:"next_rotation,omitempty"`
 	Rotations            []Rotation `json:"rotations"`
 	OnDemandRotationDate int64      `json:"on_demand_rotation_date,omitempty"`
+	// PublicKey is an asymmetric key's public key (DER
+	// SubjectPublicKeyInfo); empty for symmetric and HMAC keys.
+	PublicKey []byte `json:"public_key,omitempty"`
 }
 
 // ARN is the key's ARN.

@@ -160,24 +160,19 @@ func rsaBits(spec uint8) int {
 	return 0
 }
 
-// CreateKeyPair makes a key of spec for keyID and returns its key token
-// under the active domain key and its public key (DER
-// SubjectPublicKeyInfo; empty for HMAC keys).
-func (n *Node) CreateKeyPair(spec uint8, keyID string) (token, public []byte, err error) {
-	if !hbk.ValidKeyID(keyID) {
-		return nil, nil, errors.New("node: invalid key ID")
-	}
-	var material []byte
+// generate makes a key of spec from the token RNG: its material (PKCS#8
+// DER, or the raw HMAC key) and public key (DER SubjectPublicKeyInfo;
+// empty for HMAC).
+func (n *Node) generate(spec uint8) (material, public []byte, err error) {
 	rng := n.tok.Reader()
+	var priv any
 	switch {
 	case rsaBits(spec) > 0:
 		k, err := rsa.GenerateKey(rng, rsaBits(spec))
 		if err != nil {
 			return nil, nil, err
 		}
-		if material, err = x509.MarshalPKCS8PrivateKey(k); err != nil {
-			return nil, nil, err
-		}
+		priv = k
 		public, err = x509.MarshalPKIXPublicKey(&k.PublicKey)
 		if err != nil {
 			return nil, nil, err
@@ -187,9 +182,7 @@ func (n *Node) CreateKeyPair(spec uint8, keyID string) (token, public []byte, er
 		if err != nil {
 			return nil, nil, err
 		}
-		if material, err = x509.MarshalPKCS8PrivateKey(k); err != nil {
-			return nil, nil, err
-		}
+		priv = k
 		if public, err = x509.MarshalPKIXPublicKey(&k.PublicKey); err != nil {
 			return nil, nil, err
 		}
@@ -198,9 +191,23 @@ func (n *Node) CreateKeyPair(spec uint8, keyID string) (token, public []byte, er
 		if size == 0 {
 			return nil, nil, fmt.Errorf("%w: key spec %d", ErrKeyUse, spec)
 		}
-		if material, err = n.tok.Random(size); err != nil {
-			return nil, nil, err
-		}
+		material, err = n.tok.Random(size)
+		return material, nil, err
+	}
+	material, err = x509.MarshalPKCS8PrivateKey(priv)
+	return material, public, err
+}
+
+// CreateKeyPair makes a key of spec for keyID and returns its key token
+// under the active domain key and its public key (DER
+// SubjectPublicKeyInfo; empty for HMAC keys).
+func (n *Node) CreateKeyPair(spec uint8, keyID string) (token, public []byte, err error) {
+	if !hbk.ValidKeyID(keyID) {
+		return nil, nil, errors.New("node: invalid key ID")
+	}
+	material, public, err := n.generate(spec)
+	if err != nil {
+		return nil, nil, err
 	}
 	defer clear(material)
 	dkID, dk, err := n.ring.Active()
@@ -403,6 +410,34 @@ func (n *Node) DeriveSharedSecret(token, peerDER []byte) ([]byte, error) {
 	return mine.ECDH(theirs)
 }
 
+// GenerateDataKeyPair makes an RSA or ECC key pair of spec outside any
+// key store and returns its private key (PKCS#8 DER) sealed like Encrypt
+// under the HBK of token with the encoded context ec, its public key, and
+// (if withPrivate) the private key itself.
+func (n *Node) GenerateDataKeyPair(token, ec []byte, spec uint8, withPrivate bool) (private, public, blob []byte, err error) {
+	if rsaBits(spec) == 0 && curveOf(spec) == nil {
+		return nil, nil, nil, fmt.Errorf("%w: data key pair spec %d", ErrKeyUse, spec)
+	}
+	key, t, release, err := n.openHBK(token)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	defer release()
+	material, public, err := n.generate(spec)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	if blob, err = n.seal(key, t, ec, material); err != nil {
+		clear(material)
+		return nil, nil, nil, err
+	}
+	if !withPrivate {
+		clear(material)
+		material = nil
+	}
+	return material, public, blob, nil
+}
+
 // reencryptKeyToken re-seals a key token under the active domain key.
 func (n *Node) reencryptKeyToken(raw, iv []byte) ([]byte, error) {
 	t, err := hbk.ParseKeyToken(raw)
@@ -449,6 +484,10 @@ const (
 	CmdGenerateMac        uint16 = 16
 	CmdVerifyMac          uint16 = 17
 	CmdDeriveSharedSecret uint16 = 18
+	// CmdGenerateDataKeyPair: v16 HBK token ‖ v16 encoded context ‖ u8 spec ‖
+	// u8 flags (bit 0: return the private key) → v16 private key DER (empty
+	// without bit 0) ‖ v16 public key DER ‖ v16 blob of the private key.
+	CmdGenerateDataKeyPair uint16 = 19
 )
 
 func (n *Node) asymCommands(m map[uint16]session.CommandHandler, refused func(error) error) {
@@ -514,6 +553,21 @@ func (n *Node) asymCommands(m map[uint16]session.CommandHandler, refused func(er
 			return []byte{1}, nil
 		}
 		return []byte{0}, nil
+	}
+	m[CmdGenerateDataKeyPair] = func(r *session.Request) ([]byte, error) {
+		var spec, flags uint8
+		f, err := readFields(r.Command, 2, func(s *cryptobyte.String) bool {
+			return s.ReadUint8(&spec) && s.ReadUint8(&flags) && flags <= 1
+		})
+		if err != nil {
+			return nil, refused(err)
+		}
+		priv, pub, blob, err := n.GenerateDataKeyPair(f[0], f[1], spec, flags == 1)
+		if err != nil {
+			return nil, refused(err)
+		}
+		defer clear(priv)
+		return KeyCommand(nil, priv, pub, blob)
 	}
 	m[CmdDeriveSharedSecret] = func(r *session.Request) ([]byte, error) {
 		f, err := readFields(r.Command, 2, nil)

@@ -1,0 +1,520 @@
+package host
+
+import (
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/sha1"
+	"crypto/sha256"
+	"crypto/x509"
+	"errors"
+	"hash"
+	"slices"
+	"strings"
+
+	"golang.org/x/crypto/cryptobyte"
+
+	"github.com/trentkms/trent/host/kmsapi"
+	"github.com/trentkms/trent/hsm/node"
+	"github.com/trentkms/trent/keystore"
+	"github.com/trentkms/trent/session"
+)
+
+// Asymmetric and HMAC keys: RSA (encryption or signing), ECC NIST curves
+// (signing or key agreement) and HMAC. Their private and secret keys are
+// made and used by the HSMs (package hsm/node); the host verifies
+// signatures and encrypts with RSA public keys itself, as KMS's public
+// operations may.
+
+// Key usages, as KMS names them.
+const (
+	usageEncrypt = "ENCRYPT_DECRYPT"
+	usageSign    = "SIGN_VERIFY"
+	usageMAC     = "GENERATE_VERIFY_MAC"
+	usageAgree   = "KEY_AGREEMENT"
+)
+
+// specUsages are the key specs served and the usages each allows (the
+// first is the default).
+var specUsages = map[string][]string{
+	symmetricDefault: {usageEncrypt},
+	"RSA_2048":       {usageEncrypt, usageSign}, "RSA_3072": {usageEncrypt, usageSign}, "RSA_4096": {usageEncrypt, usageSign},
+	"ECC_NIST_P256": {usageSign, usageAgree}, "ECC_NIST_P384": {usageSign, usageAgree}, "ECC_NIST_P521": {usageSign, usageAgree},
+	"HMAC_224": {usageMAC}, "HMAC_256": {usageMAC}, "HMAC_384": {usageMAC}, "HMAC_512": {usageMAC},
+}
+
+// knownSpecs are KMS key specs this build does not make yet.
+var knownSpecs = map[string]bool{"ECC_SECG_P256K1": true, "SM2": true, "ML_DSA_44": true, "ML_DSA_65": true, "ML_DSA_87": true}
+
+// checkSpecUsage returns the key usage of a CreateKey request.
+func checkSpecUsage(spec string, usage *string) (string, error) {
+	usages, ok := specUsages[spec]
+	if !ok {
+		if knownSpecs[spec] {
+			return "", kmsapi.Errorf(kmsapi.UnsupportedOperation, "KeySpec %s is not supported by this Trent build", spec)
+		}
+		return "", validation("keySpec", "Member must satisfy enum value set", spec)
+	}
+	if usage == nil {
+		if spec != symmetricDefault && usages[0] != usageEncrypt && len(usages) > 1 {
+			return "", kmsapi.Errorf(kmsapi.ValidationException, "KeyUsage is required for KeySpec %s", spec)
+		}
+		return usages[0], nil
+	}
+	if !slices.Contains(usages, *usage) {
+		return "", kmsapi.Errorf(kmsapi.ValidationException, "KeyUsage %s is not compatible with KeySpec %s", *usage, spec)
+	}
+	return *usage, nil
+}
+
+// algorithmsOf are the algorithms a key offers for its usage.
+func algorithmsOf(k *keystore.Key) []string {
+	switch {
+	case k.KeySpec == symmetricDefault:
+		return []string{symmetricDefault}
+	case strings.HasPrefix(k.KeySpec, "RSA_") && k.KeyUsage == usageEncrypt:
+		return []string{"RSAES_OAEP_SHA_1", "RSAES_OAEP_SHA_256"}
+	case strings.HasPrefix(k.KeySpec, "RSA_"):
+		return []string{"RSASSA_PSS_SHA_256", "RSASSA_PSS_SHA_384", "RSASSA_PSS_SHA_512",
+			"RSASSA_PKCS1_V1_5_SHA_256", "RSASSA_PKCS1_V1_5_SHA_384", "RSASSA_PKCS1_V1_5_SHA_512"}
+	case k.KeyUsage == usageAgree:
+		return []string{"ECDH"}
+	case k.KeySpec == "ECC_NIST_P256":
+		return []string{"ECDSA_SHA_256"}
+	case k.KeySpec == "ECC_NIST_P384":
+		return []string{"ECDSA_SHA_384"}
+	case k.KeySpec == "ECC_NIST_P521":
+		return []string{"ECDSA_SHA_512"}
+	case strings.HasPrefix(k.KeySpec, "HMAC_"):
+		return []string{"HMAC_SHA_" + strings.TrimPrefix(k.KeySpec, "HMAC_")}
+	}
+	return nil
+}
+
+// createKeyPair asks an HSM for a new asymmetric or HMAC key.
+func (h *Host) createKeyPair(ctx context.Context, spec, id string) (token, public []byte, err error) {
+	code := node.SpecCode(spec)
+	if h.hsms == nil || code == 0 {
+		return nil, nil, &kmsapi.Error{Type: kmsapi.DependencyTimeout, Message: "no HSM is configured", Status: 503}
+	}
+	cmd := append([]byte{code, byte(len(id))}, id...)
+	out, err := h.hsms.Do(ctx, node.CmdCreateKeyPair, cmd)
+	if errors.Is(err, session.ErrRefused) {
+		h.Deliver(ctx)
+		out, err = h.hsms.Do(ctx, node.CmdCreateKeyPair, cmd)
+	}
+	if err != nil {
+		return nil, nil, internal(h, "CreateKey", err)
+	}
+	s := cryptobyte.String(out)
+	var t, p cryptobyte.String
+	if !s.ReadUint16LengthPrefixed(&t) || !s.ReadUint16LengthPrefixed(&p) || !s.Empty() || len(t) == 0 {
+		return nil, nil, internal(h, "CreateKey", errors.New("host: malformed key pair answer"))
+	}
+	return append([]byte(nil), t...), append([]byte(nil), p...), nil
+}
+
+// asymKey resolves a request's key for an operation of usage, checks the
+// algorithm against the key's, asks the policy and the key's state.
+func (h *Host) asymKey(p kmsapi.Principal, keyID, action, usage, algField, alg string, cond map[string][]string, dryRun bool) (*key, error) {
+	k, alias, err := h.resolveKeyAlias(p, keyID, true)
+	if err != nil {
+		return nil, err
+	}
+	if cond == nil {
+		cond = map[string][]string{}
+	}
+	if alias != "" {
+		cond["kms:RequestAlias"] = []string{alias}
+	}
+	if err := h.authorize(p, action, k, cond); err != nil {
+		return nil, err
+	}
+	if err := usable(k); err != nil {
+		return nil, err
+	}
+	if k.rec.Key.KeyUsage != usage {
+		return nil, kmsapi.Errorf("InvalidKeyUsageException", "%s key usage is %s, not %s", k.rec.Key.ARN(), k.rec.Key.KeyUsage, usage)
+	}
+	if !slices.Contains(algorithmsOf(&k.rec.Key), alg) {
+		return nil, kmsapi.Errorf("InvalidKeyUsageException", "Algorithm %s is incompatible with key spec %s (%s)", alg, k.rec.Key.KeySpec, algField)
+	}
+	if dryRun {
+		return nil, errDryRun
+	}
+	return k, nil
+}
+
+// hsmAnswer maps an HSM's refusal of a key command to a KMS exception.
+func (h *Host) hsmAnswer(op string, out []byte, err error, refused error) ([]byte, error) {
+	if errors.Is(err, session.ErrRefused) && refused != nil {
+		return nil, refused
+	}
+	if err != nil {
+		return nil, internal(h, op, err)
+	}
+	return out, nil
+}
+
+// checkMessage validates a Sign/Verify/GenerateMac message.
+func checkMessage(msg []byte) error {
+	if len(msg) < 1 || len(msg) > 4096 {
+		return validation("message", "Member must have length between 1 and 4096", "***")
+	}
+	return nil
+}
+
+// messageType checks a MessageType (RAW by default) and, for DIGEST, the
+// digest's length for the algorithm.
+func messageType(t *string, alg string, msg []byte) (bool, error) {
+	if t == nil || *t == "RAW" {
+		return false, nil
+	}
+	if *t != "DIGEST" {
+		return false, validation("messageType", "Member must satisfy enum value set: [RAW, DIGEST, EXTERNAL_MU]", *t)
+	}
+	if h := node.AlgHash(node.AlgCode(alg)); h != 0 && len(msg) != h.Size() {
+		return false, kmsapi.Errorf(kmsapi.ValidationException, "Digest is invalid length for algorithm %s.", alg)
+	}
+	return true, nil
+}
+
+func (h *Host) asymOperations(ops map[string]kmsapi.Operation) {
+	ops["GenerateDataKeyPair"] = h.generateDataKeyPair(true)
+	ops["GenerateDataKeyPairWithoutPlaintext"] = h.generateDataKeyPair(false)
+	ops["GetPublicKey"] = func(ctx context.Context, p kmsapi.Principal, body []byte) (any, error) {
+		var req struct {
+			KeyId       string   `json:"KeyId"`
+			GrantTokens []string `json:"GrantTokens"`
+		}
+		if err := kmsapi.Decode(body, &req); err != nil {
+			return nil, err
+		}
+		k, alias, err := h.resolveKeyAlias(p, req.KeyId, true)
+		if err != nil {
+			return nil, err
+		}
+		var cond map[string][]string
+		if alias != "" {
+			cond = map[string][]string{"kms:RequestAlias": {alias}}
+		}
+		if err := h.authorize(p, "kms:GetPublicKey", k, cond); err != nil {
+			return nil, err
+		}
+		if err := usable(k); err != nil {
+			return nil, err
+		}
+		if len(k.rec.Key.PublicKey) == 0 {
+			return nil, kmsapi.Errorf(kmsapi.UnsupportedOperation, "%s is not an asymmetric key", k.rec.Key.ARN())
+		}
+		md := metadata(&k.rec.Key)
+		return map[string]any{"KeyId": md.Arn, "PublicKey": k.rec.Key.PublicKey, "KeySpec": md.KeySpec,
+			"CustomerMasterKeySpec": md.KeySpec, "KeyUsage": md.KeyUsage, "EncryptionAlgorithms": md.EncryptionAlgorithms,
+			"SigningAlgorithms": md.SigningAlgorithms, "KeyAgreementAlgorithms": md.KeyAgreementAlgorithms}, nil
+	}
+	ops["Sign"] = func(ctx context.Context, p kmsapi.Principal, body []byte) (any, error) {
+		var req struct {
+			KeyId            string   `json:"KeyId"`
+			Message          []byte   `json:"Message"`
+			MessageType      *string  `json:"MessageType"`
+			SigningAlgorithm string   `json:"SigningAlgorithm"`
+			GrantTokens      []string `json:"GrantTokens"`
+			DryRun           bool     `json:"DryRun"`
+		}
+		if err := kmsapi.Decode(body, &req); err != nil {
+			return nil, err
+		}
+		if err := checkMessage(req.Message); err != nil {
+			return nil, err
+		}
+		digest, err := messageType(req.MessageType, req.SigningAlgorithm, req.Message)
+		if err != nil {
+			return nil, err
+		}
+		cond := map[string][]string{"kms:SigningAlgorithm": {req.SigningAlgorithm}, "kms:MessageType": {msgTypeName(digest)}}
+		k, err := h.asymKey(p, req.KeyId, "kms:Sign", usageSign, "SigningAlgorithm", req.SigningAlgorithm, cond, req.DryRun)
+		if err != nil {
+			return nil, err
+		}
+		var b cryptobyte.Builder
+		b.AddUint16LengthPrefixed(func(b *cryptobyte.Builder) { b.AddBytes(k.rec.Current()) })
+		b.AddUint8(node.AlgCode(req.SigningAlgorithm))
+		b.AddUint8(map[bool]uint8{false: 0, true: 1}[digest])
+		b.AddUint16LengthPrefixed(func(b *cryptobyte.Builder) { b.AddBytes(req.Message) })
+		sig, err := h.hsmBatch(ctx, node.CmdSign, b.BytesOrPanic())
+		if sig, err = h.hsmAnswer("Sign", sig, err, nil); err != nil {
+			return nil, err
+		}
+		return map[string]any{"KeyId": k.rec.Key.ARN(), "Signature": sig, "SigningAlgorithm": req.SigningAlgorithm}, nil
+	}
+	ops["Verify"] = func(ctx context.Context, p kmsapi.Principal, body []byte) (any, error) {
+		var req struct {
+			KeyId            string   `json:"KeyId"`
+			Message          []byte   `json:"Message"`
+			MessageType      *string  `json:"MessageType"`
+			Signature        []byte   `json:"Signature"`
+			SigningAlgorithm string   `json:"SigningAlgorithm"`
+			GrantTokens      []string `json:"GrantTokens"`
+			DryRun           bool     `json:"DryRun"`
+		}
+		if err := kmsapi.Decode(body, &req); err != nil {
+			return nil, err
+		}
+		if err := checkMessage(req.Message); err != nil {
+			return nil, err
+		}
+		if len(req.Signature) < 1 || len(req.Signature) > 6144 {
+			return nil, validation("signature", "Member must have length between 1 and 6144", "…")
+		}
+		digest, err := messageType(req.MessageType, req.SigningAlgorithm, req.Message)
+		if err != nil {
+			return nil, err
+		}
+		cond := map[string][]string{"kms:SigningAlgorithm": {req.SigningAlgorithm}, "kms:MessageType": {msgTypeName(digest)}}
+		k, err := h.asymKey(p, req.KeyId, "kms:Verify", usageSign, "SigningAlgorithm", req.SigningAlgorithm, cond, req.DryRun)
+		if err != nil {
+			return nil, err
+		}
+		if !verifySignature(k.rec.Key.PublicKey, req.SigningAlgorithm, digest, req.Message, req.Signature) {
+			return nil, kmsapi.Errorf("KMSInvalidSignatureException", "The signature is not valid for this message, key and algorithm.")
+		}
+		return map[string]any{"KeyId": k.rec.Key.ARN(), "SignatureValid": true, "SigningAlgorithm": req.SigningAlgorithm}, nil
+	}
+	ops["GenerateMac"] = func(ctx context.Context, p kmsapi.Principal, body []byte) (any, error) {
+		var req struct {
+			KeyId        string   `json:"KeyId"`
+			Message      []byte   `json:"Message"`
+			MacAlgorithm string   `json:"MacAlgorithm"`
+			GrantTokens  []string `json:"GrantTokens"`
+			DryRun       bool     `json:"DryRun"`
+		}
+		if err := kmsapi.Decode(body, &req); err != nil {
+			return nil, err
+		}
+		if err := checkMessage(req.Message); err != nil {
+			return nil, err
+		}
+		cond := map[string][]string{"kms:MacAlgorithm": {req.MacAlgorithm}}
+		k, err := h.asymKey(p, req.KeyId, "kms:GenerateMac", usageMAC, "MacAlgorithm", req.MacAlgorithm, cond, req.DryRun)
+		if err != nil {
+			return nil, err
+		}
+		var b cryptobyte.Builder
+		b.AddUint16LengthPrefixed(func(b *cryptobyte.Builder) { b.AddBytes(k.rec.Current()) })
+		b.AddUint8(node.AlgCode(req.MacAlgorithm))
+		b.AddUint16LengthPrefixed(func(b *cryptobyte.Builder) { b.AddBytes(req.Message) })
+		mac, err := h.hsmBatch(ctx, node.CmdGenerateMac, b.BytesOrPanic())
+		if mac, err = h.hsmAnswer("GenerateMac", mac, err, nil); err != nil {
+			return nil, err
+		}
+		return map[string]any{"KeyId": k.rec.Key.ARN(), "Mac": mac, "MacAlgorithm": req.MacAlgorithm}, nil
+	}
+	ops["VerifyMac"] = func(ctx context.Context, p kmsapi.Principal, body []byte) (any, error) {
+		var req struct {
+			KeyId        string   `json:"KeyId"`
+			Message      []byte   `json:"Message"`
+			Mac          []byte   `json:"Mac"`
+			MacAlgorithm string   `json:"MacAlgorithm"`
+			GrantTokens  []string `json:"GrantTokens"`
+			DryRun       bool     `json:"DryRun"`
+		}
+		if err := kmsapi.Decode(body, &req); err != nil {
+			return nil, err
+		}
+		if err := checkMessage(req.Message); err != nil {
+			return nil, err
+		}
+		if len(req.Mac) < 1 || len(req.Mac) > 6144 {
+			return nil, validation("mac", "Member must have length between 1 and 6144", "…")
+		}
+		cond := map[string][]string{"kms:MacAlgorithm": {req.MacAlgorithm}}
+		k, err := h.asymKey(p, req.KeyId, "kms:VerifyMac", usageMAC, "MacAlgorithm", req.MacAlgorithm, cond, req.DryRun)
+		if err != nil {
+			return nil, err
+		}
+		var b cryptobyte.Builder
+		b.AddUint16LengthPrefixed(func(b *cryptobyte.Builder) { b.AddBytes(k.rec.Current()) })
+		b.AddUint8(node.AlgCode(req.MacAlgorithm))
+		b.AddUint16LengthPrefixed(func(b *cryptobyte.Builder) { b.AddBytes(req.Message) })
+		b.AddUint16LengthPrefixed(func(b *cryptobyte.Builder) { b.AddBytes(req.Mac) })
+		ok, err := h.hsmBatch(ctx, node.CmdVerifyMac, b.BytesOrPanic())
+		if ok, err = h.hsmAnswer("VerifyMac", ok, err, nil); err != nil {
+			return nil, err
+		}
+		if !bytes.Equal(ok, []byte{1}) {
+			return nil, kmsapi.Errorf("KMSInvalidMacException", "The MAC is not valid for this message, key and algorithm.")
+		}
+		return map[string]any{"KeyId": k.rec.Key.ARN(), "MacValid": true, "MacAlgorithm": req.MacAlgorithm}, nil
+	}
+	ops["DeriveSharedSecret"] = func(ctx context.Context, p kmsapi.Principal, body []byte) (any, error) {
+		var req struct {
+			KeyId                 string     `json:"KeyId"`
+			KeyAgreementAlgorithm string     `json:"KeyAgreementAlgorithm"`
+			PublicKey             []byte     `json:"PublicKey"`
+			GrantTokens           []string   `json:"GrantTokens"`
+			DryRun                bool       `json:"DryRun"`
+			Recipient             *recipient `json:"Recipient"`
+		}
+		if err := kmsapi.Decode(body, &req); err != nil {
+			return nil, err
+		}
+		if req.Recipient != nil {
+			return nil, kmsapi.Errorf(kmsapi.UnsupportedOperation, "Recipient is not supported by this Trent build")
+		}
+		if len(req.PublicKey) < 1 || len(req.PublicKey) > 8192 {
+			return nil, validation("publicKey", "Member must have length between 1 and 8192", "…")
+		}
+		cond := map[string][]string{"kms:KeyAgreementAlgorithm": {req.KeyAgreementAlgorithm}}
+		k, err := h.asymKey(p, req.KeyId, "kms:DeriveSharedSecret", usageAgree, "KeyAgreementAlgorithm", req.KeyAgreementAlgorithm, cond, req.DryRun)
+		if err != nil {
+			return nil, err
+		}
+		if _, err := x509.ParsePKIXPublicKey(req.PublicKey); err != nil {
+			return nil, kmsapi.Errorf(kmsapi.ValidationException, "PublicKey is not a DER-encoded SubjectPublicKeyInfo")
+		}
+		cmd, err := node.KeyCommand(nil, k.rec.Current(), req.PublicKey)
+		if err != nil {
+			return nil, err
+		}
+		z, err := h.hsmBatch(ctx, node.CmdDeriveSharedSecret, cmd)
+		if z, err = h.hsmAnswer("DeriveSharedSecret", z, err,
+			kmsapi.Errorf(kmsapi.ValidationException, "The public key is not on the curve of %s.", k.rec.Key.KeySpec)); err != nil {
+			return nil, err
+		}
+		return map[string]any{"KeyId": k.rec.Key.ARN(), "SharedSecret": z, "KeyAgreementAlgorithm": "ECDH", "KeyOrigin": "AWS_KMS"}, nil
+	}
+}
+
+// generateDataKeyPair serves GenerateDataKeyPair (withPrivate) and
+// GenerateDataKeyPairWithoutPlaintext: an HSM makes the pair and seals the
+// private key under the symmetric KMS key, as Encrypt would.
+func (h *Host) generateDataKeyPair(withPrivate bool) kmsapi.Operation {
+	op := "GenerateDataKeyPair"
+	if !withPrivate {
+		op = "GenerateDataKeyPairWithoutPlaintext"
+	}
+	return func(ctx context.Context, p kmsapi.Principal, body []byte) (any, error) {
+		var req struct {
+			cryptoRequest
+			KeyId       string     `json:"KeyId"`
+			KeyPairSpec string     `json:"KeyPairSpec"`
+			Recipient   *recipient `json:"Recipient"`
+		}
+		if err := kmsapi.Decode(body, &req); err != nil {
+			return nil, err
+		}
+		if req.Recipient != nil {
+			if !withPrivate {
+				return nil, kmsapi.Errorf(kmsapi.ValidationException, "%s does not take a Recipient", op)
+			}
+			return nil, kmsapi.Errorf(kmsapi.UnsupportedOperation, "Recipient is not supported by this Trent build")
+		}
+		code := node.SpecCode(req.KeyPairSpec)
+		switch {
+		case req.KeyPairSpec == "ECC_SECG_P256K1" || req.KeyPairSpec == "SM2":
+			return nil, kmsapi.Errorf(kmsapi.UnsupportedOperation, "KeyPairSpec %s is not supported by this Trent build", req.KeyPairSpec)
+		case code == 0 || strings.HasPrefix(req.KeyPairSpec, "HMAC_"):
+			return nil, validation("keyPairSpec", "Member must satisfy enum value set: [RSA_2048, RSA_3072, RSA_4096, ECC_NIST_P256, ECC_NIST_P384, ECC_NIST_P521, ECC_SECG_P256K1, SM2]", req.KeyPairSpec)
+		}
+		if err := req.check(); err != nil {
+			return nil, err
+		}
+		ec, err := encodeContext(req.EncryptionContext)
+		if err != nil {
+			return nil, err
+		}
+		k, alias, err := h.resolveKeyAlias(p, req.KeyId, true)
+		if err != nil {
+			return nil, err
+		}
+		cond := contextConditions(req.EncryptionContext, symmetricDefault, alias)
+		cond["kms:DataKeyPairSpec"] = []string{req.KeyPairSpec}
+		if err := h.permit(p, "kms:"+op, k, cond, req.DryRun); err != nil {
+			return nil, err
+		}
+		if err := symmetricOnly(k); err != nil {
+			return nil, err
+		}
+		flags := byte(0)
+		if withPrivate {
+			flags = 1
+		}
+		cmd, err := node.KeyCommand([]byte{code, flags}, k.rec.Current(), ec)
+		if err != nil {
+			return nil, err
+		}
+		out, err := h.hsms.Do(ctx, node.CmdGenerateDataKeyPair, cmd)
+		if err != nil {
+			return nil, internal(h, op, err)
+		}
+		s := cryptobyte.String(out)
+		var priv, pub, blob cryptobyte.String
+		if !s.ReadUint16LengthPrefixed(&priv) || !s.ReadUint16LengthPrefixed(&pub) || !s.ReadUint16LengthPrefixed(&blob) ||
+			!s.Empty() || len(pub) == 0 || len(blob) == 0 || (len(priv) > 0) != withPrivate {
+			return nil, internal(h, op, errors.New("host: malformed data key pair answer"))
+		}
+		res := map[string]any{"KeyId": k.rec.Key.ARN(), "KeyPairSpec": req.KeyPairSpec,
+			"PrivateKeyCiphertextBlob": []byte(blob), "PublicKey": []byte(pub)}
+		if withPrivate {
+			res["PrivateKeyPlaintext"] = []byte(priv)
+		}
+		return res, nil
+	}
+}
+
+func msgTypeName(digest bool) string {
+	if digest {
+		return "DIGEST"
+	}
+	return "RAW"
+}
+
+// verifySignature checks a signature with the key's public key, in the
+// host: verification needs no secret.
+func verifySignature(pubDER []byte, alg string, digest bool, msg, sig []byte) bool {
+	pub, err := x509.ParsePKIXPublicKey(pubDER)
+	if err != nil {
+		return false
+	}
+	code := node.AlgCode(alg)
+	hf := node.AlgHash(code)
+	d := msg
+	if !digest {
+		hh := hf.New()
+		hh.Write(msg)
+		d = hh.Sum(nil)
+	}
+	switch pk := pub.(type) {
+	case *rsa.PublicKey:
+		if strings.HasPrefix(alg, "RSASSA_PSS_") {
+			return rsa.VerifyPSS(pk, hf, d, sig, &rsa.PSSOptions{SaltLength: rsa.PSSSaltLengthEqualsHash}) == nil
+		}
+		return rsa.VerifyPKCS1v15(pk, hf, d, sig) == nil
+	case *ecdsa.PublicKey:
+		return ecdsa.VerifyASN1(pk, d, sig)
+	}
+	return false
+}
+
+// rsaEncrypt is Encrypt with an RSA key: RSAES-OAEP with the public key,
+// in the host (KMS's ciphertext is the raw RSA ciphertext).
+func rsaEncrypt(pubDER []byte, alg string, plaintext []byte) ([]byte, error) {
+	pub, err := x509.ParsePKIXPublicKey(pubDER)
+	if err != nil {
+		return nil, err
+	}
+	pk, ok := pub.(*rsa.PublicKey)
+	if !ok {
+		return nil, errors.New("host: not an RSA key")
+	}
+	var h hash.Hash = sha256.New()
+	if alg == "RSAES_OAEP_SHA_1" {
+		h = sha1.New()
+	}
+	if max := pk.Size() - 2*h.Size() - 2; len(plaintext) > max {
+		return nil, kmsapi.Errorf(kmsapi.ValidationException, "Plaintext is too long for %s with this key: at most %d bytes", alg, max)
+	}
+	return rsa.EncryptOAEP(h, rand.Reader, pk, plaintext, nil)
+}
