@@ -17,6 +17,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kms/types"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/trentkms/trent/hsm/node"
 )
 
 // Asymmetric and HMAC keys through the SDK: signatures verify with Go's
@@ -214,4 +216,33 @@ func TestGenerateDataKeyPair(t *testing.T) {
 	rsaKey := k.createKey(t, cl, &kms.CreateKeyInput{KeySpec: types.KeySpecRsa2048, KeyUsage: types.KeyUsageTypeEncryptDecrypt})
 	_, err = cl.GenerateDataKeyPair(ctx, &kms.GenerateDataKeyPairInput{KeyId: rsaKey.KeyId, KeyPairSpec: types.DataKeyPairSpecEccNistP256})
 	assert.Equal(t, "InvalidKeyUsageException", apiCode(t, err))
+}
+
+// ML-DSA keys through the SDK; signatures verify with circl outside Trent.
+func TestMLDSAThroughTheSDK(t *testing.T) {
+	k := newKMSCluster(t, 1, 1)
+	ctx := context.Background()
+	cl := k.alice
+	msg := []byte("post-quantum")
+	for _, spec := range []types.KeySpec{types.KeySpecMlDsa44, types.KeySpecMlDsa65, types.KeySpecMlDsa87} {
+		md := k.createKey(t, cl, &kms.CreateKeyInput{KeySpec: spec, KeyUsage: types.KeyUsageTypeSignVerify})
+		assert.Equal(t, []types.SigningAlgorithmSpec{types.SigningAlgorithmSpecMlDsaShake256}, md.SigningAlgorithms)
+		pk, err := cl.GetPublicKey(ctx, &kms.GetPublicKeyInput{KeyId: md.KeyId})
+		require.NoError(t, err)
+		code := node.SpecCode(string(spec))
+		pub, err := node.ParseMLDSAPublicKey(code, pk.PublicKey)
+		require.NoError(t, err)
+		sig, err := cl.Sign(ctx, &kms.SignInput{KeyId: md.KeyId, Message: msg, SigningAlgorithm: types.SigningAlgorithmSpecMlDsaShake256})
+		require.NoError(t, err)
+		require.True(t, node.MLDSAScheme(code).Verify(pub, msg, sig.Signature, nil), "verifies with circl")
+		v, err := cl.Verify(ctx, &kms.VerifyInput{KeyId: md.KeyId, Message: msg, Signature: sig.Signature, SigningAlgorithm: types.SigningAlgorithmSpecMlDsaShake256})
+		require.NoError(t, err)
+		assert.True(t, v.SignatureValid)
+		_, err = cl.Verify(ctx, &kms.VerifyInput{KeyId: md.KeyId, Message: []byte("x"), Signature: sig.Signature, SigningAlgorithm: types.SigningAlgorithmSpecMlDsaShake256})
+		assert.Equal(t, "KMSInvalidSignatureException", apiCode(t, err))
+		_, err = cl.Sign(ctx, &kms.SignInput{KeyId: md.KeyId, Message: msg, MessageType: types.MessageTypeExternalMu, SigningAlgorithm: types.SigningAlgorithmSpecMlDsaShake256})
+		assert.Equal(t, "UnsupportedOperationException", apiCode(t, err))
+		_, err = cl.Sign(ctx, &kms.SignInput{KeyId: md.KeyId, Message: make([]byte, 32), MessageType: types.MessageTypeDigest, SigningAlgorithm: types.SigningAlgorithmSpecMlDsaShake256})
+		assert.Equal(t, "ValidationException", apiCode(t, err))
+	}
 }

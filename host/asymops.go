@@ -43,10 +43,11 @@ var specUsages = map[string][]string{
 	"RSA_2048":       {usageEncrypt, usageSign}, "RSA_3072": {usageEncrypt, usageSign}, "RSA_4096": {usageEncrypt, usageSign},
 	"ECC_NIST_P256": {usageSign, usageAgree}, "ECC_NIST_P384": {usageSign, usageAgree}, "ECC_NIST_P521": {usageSign, usageAgree},
 	"HMAC_224": {usageMAC}, "HMAC_256": {usageMAC}, "HMAC_384": {usageMAC}, "HMAC_512": {usageMAC},
+	"ML_DSA_44": {usageSign}, "ML_DSA_65": {usageSign}, "ML_DSA_87": {usageSign},
 }
 
 // knownSpecs are KMS key specs this build does not make yet.
-var knownSpecs = map[string]bool{"ECC_SECG_P256K1": true, "SM2": true, "ML_DSA_44": true, "ML_DSA_65": true, "ML_DSA_87": true}
+var knownSpecs = map[string]bool{"ECC_SECG_P256K1": true, "SM2": true}
 
 // checkSpecUsage returns the key usage of a CreateKey request.
 func checkSpecUsage(spec string, usage *string) (string, error) {
@@ -89,6 +90,8 @@ func algorithmsOf(k *keystore.Key) []string {
 		return []string{"ECDSA_SHA_512"}
 	case strings.HasPrefix(k.KeySpec, "HMAC_"):
 		return []string{"HMAC_SHA_" + strings.TrimPrefix(k.KeySpec, "HMAC_")}
+	case strings.HasPrefix(k.KeySpec, "ML_DSA_"):
+		return []string{"ML_DSA_SHAKE_256"}
 	}
 	return nil
 }
@@ -172,8 +175,14 @@ func messageType(t *string, alg string, msg []byte) (bool, error) {
 	if t == nil || *t == "RAW" {
 		return false, nil
 	}
+	if *t == "EXTERNAL_MU" {
+		return false, kmsapi.Errorf(kmsapi.UnsupportedOperation, "MessageType EXTERNAL_MU is not supported by this Trent build")
+	}
 	if *t != "DIGEST" {
 		return false, validation("messageType", "Member must satisfy enum value set: [RAW, DIGEST, EXTERNAL_MU]", *t)
+	}
+	if alg == "ML_DSA_SHAKE_256" {
+		return false, kmsapi.Errorf(kmsapi.ValidationException, "ML_DSA_SHAKE_256 signs RAW or EXTERNAL_MU messages, not DIGEST")
 	}
 	if h := node.AlgHash(node.AlgCode(alg)); h != 0 && len(msg) != h.Size() {
 		return false, kmsapi.Errorf(kmsapi.ValidationException, "Digest is invalid length for algorithm %s.", alg)
@@ -277,7 +286,7 @@ func (h *Host) asymOperations(ops map[string]kmsapi.Operation) {
 		if err != nil {
 			return nil, err
 		}
-		if !verifySignature(k.rec.Key.PublicKey, req.SigningAlgorithm, digest, req.Message, req.Signature) {
+		if !verifySignature(k.rec.Key.KeySpec, k.rec.Key.PublicKey, req.SigningAlgorithm, digest, req.Message, req.Signature) {
 			return nil, kmsapi.Errorf("KMSInvalidSignatureException", "The signature is not valid for this message, key and algorithm.")
 		}
 		return map[string]any{"KeyId": k.rec.Key.ARN(), "SignatureValid": true, "SigningAlgorithm": req.SigningAlgorithm}, nil
@@ -473,7 +482,11 @@ func msgTypeName(digest bool) string {
 
 // verifySignature checks a signature with the key's public key, in the
 // host: verification needs no secret.
-func verifySignature(pubDER []byte, alg string, digest bool, msg, sig []byte) bool {
+func verifySignature(spec string, pubDER []byte, alg string, digest bool, msg, sig []byte) bool {
+	if code := node.SpecCode(spec); node.MLDSAScheme(code) != nil {
+		pub, err := node.ParseMLDSAPublicKey(code, pubDER)
+		return err == nil && !digest && node.MLDSAScheme(code).Verify(pub, msg, sig, nil)
+	}
 	pub, err := x509.ParsePKIXPublicKey(pubDER)
 	if err != nil {
 		return false

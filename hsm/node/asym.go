@@ -186,6 +186,8 @@ func (n *Node) generate(spec uint8) (material, public []byte, err error) {
 		if public, err = x509.MarshalPKIXPublicKey(&k.PublicKey); err != nil {
 			return nil, nil, err
 		}
+	case MLDSAScheme(spec) != nil:
+		return generateMLDSA(spec, rng)
 	default:
 		_, size := hmacHash(spec)
 		if size == 0 {
@@ -277,7 +279,12 @@ func (n *Node) openKey(raw []byte) (*customerKey, error) {
 	}
 	defer clear(m)
 	k = &customerKey{spec: t.Spec}
-	if _, size := hmacHash(t.Spec); size > 0 {
+	if s := MLDSAScheme(t.Spec); s != nil {
+		if len(m) != s.SeedSize() {
+			return nil, fmt.Errorf("%w: ML-DSA seed size", ErrHBK)
+		}
+		k.mac = append([]byte(nil), m...) // the seed, cleared like an HMAC key
+	} else if _, size := hmacHash(t.Spec); size > 0 {
 		if len(m) != size {
 			return nil, fmt.Errorf("%w: HMAC key size", ErrHBK)
 		}
@@ -302,6 +309,12 @@ func (n *Node) Sign(token []byte, alg uint8, digest bool, message []byte) ([]byt
 	k, err := n.openKey(token)
 	if err != nil {
 		return nil, err
+	}
+	if MLDSAScheme(k.spec) != nil {
+		if alg != AlgMLDSA || digest {
+			return nil, fmt.Errorf("%w: ML-DSA signs RAW messages with ML_DSA_SHAKE_256", ErrKeyUse)
+		}
+		return signMLDSA(k.spec, k.mac, message)
 	}
 	h := AlgHash(alg)
 	if h == 0 {

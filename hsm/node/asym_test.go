@@ -159,3 +159,38 @@ func boolByte(b bool) uint8 {
 	}
 	return 0
 }
+
+// ML-DSA keys: signatures verify with circl outside the HSM; the public
+// key is a SubjectPublicKeyInfo with the parameter set's OID.
+func TestMLDSAKeys(t *testing.T) {
+	c := newCeremony(t)
+	h1 := c.nodes[0]
+	c.genesis(h1)
+	msg := []byte("sign me with ML-DSA")
+	for _, spec := range []uint8{node.SpecMLDSA44, node.SpecMLDSA65, node.SpecMLDSA87} {
+		tok, pubDER, err := h1.CreateKeyPair(spec, "mldsa")
+		require.NoError(t, err)
+		pub, err := node.ParseMLDSAPublicKey(spec, pubDER)
+		require.NoError(t, err)
+		sig, err := h1.Sign(tok, node.AlgMLDSA, false, msg)
+		require.NoError(t, err)
+		s := node.MLDSAScheme(spec)
+		require.True(t, s.Verify(pub, msg, sig, nil), node.SpecNames[spec])
+		require.False(t, s.Verify(pub, []byte("other"), sig, nil))
+		again, err := h1.Sign(tok, node.AlgMLDSA, false, msg)
+		require.NoError(t, err)
+		require.NotEqual(t, sig, again, "hedged signing")
+		_, err = h1.Sign(tok, node.AlgMLDSA, true, msg)
+		require.ErrorIs(t, err, node.ErrKeyUse, "no DIGEST")
+		_, err = h1.Sign(tok, node.AlgECDSASHA256, false, msg)
+		require.ErrorIs(t, err, node.ErrKeyUse)
+		_, err = h1.GenerateMac(tok, node.AlgHMACSHA256, msg)
+		require.ErrorIs(t, err, node.ErrKeyUse)
+		other := node.SpecMLDSA65
+		if spec == other {
+			other = node.SpecMLDSA87
+		}
+		_, err = node.ParseMLDSAPublicKey(other, pubDER)
+		require.Error(t, err, "another parameter set's OID")
+	}
+}
