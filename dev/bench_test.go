@@ -46,14 +46,7 @@ const warmUp = 3 * time.Second
 // longer one would call it again and run the load again, reporting the
 // last run.
 func BenchmarkKMS(b *testing.B) {
-	wall := 5 * time.Second
-	if s := os.Getenv("TRENT_BENCH_SECONDS"); s != "" {
-		f, err := strconv.ParseFloat(s, 64)
-		if err != nil || f <= 0 {
-			b.Fatalf("TRENT_BENCH_SECONDS=%q: want a positive number of seconds", s)
-		}
-		wall = time.Duration(f * float64(time.Second))
-	}
+	wall := benchWall(b)
 	// TRENT_BENCH_CLIENT picks the load generator's client kind (see
 	// kmsload.Config.Client): "signer" (the default: SigV4 by the SDK's
 	// signer over net/http, the least client CPU on the shared cores) or
@@ -81,6 +74,19 @@ func BenchmarkKMS(b *testing.B) {
 		cfg.Client = client
 		benchLoad(b, *cfg, wall, 0.005)
 	})
+}
+
+// benchWall is each load's wall time: TRENT_BENCH_SECONDS, 5 s by default.
+func benchWall(b *testing.B) time.Duration {
+	wall := 5 * time.Second
+	if s := os.Getenv("TRENT_BENCH_SECONDS"); s != "" {
+		f, err := strconv.ParseFloat(s, 64)
+		if err != nil || f <= 0 {
+			b.Fatalf("TRENT_BENCH_SECONDS=%q: want a positive number of seconds", s)
+		}
+		wall = time.Duration(f * float64(time.Second))
+	}
+	return wall
 }
 
 // benchLoad runs the sub-benchmarks op=*/clients=* against one target

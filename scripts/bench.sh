@@ -95,3 +95,12 @@ awk '{ split($1, p, "/"); t = p[2]; sub(/^target=/, "", t); k = p[3] "/" p[4]; m
        }
        printf "(medians; trent runs per row: %s)\n", runs["trent", "op=Encrypt/clients=16"]
      }' bench/kms-medians.txt | tee bench/kms.txt
+
+echo
+echo "Sign and Verify per second, ECC_NIST_P256 and RSA_2048, 16 clients (medians of 3 runs)"
+./bench/dev.test -test.run '^$' -test.bench BenchmarkSignVerify -test.count 3 -test.benchtime 1x | tee bench/sign-raw.txt
+grep '^BenchmarkSignVerify/' bench/sign-raw.txt |
+  awk '{ n = $1; sub(/-[0-9]+$/, "", n); for (i = 3; i <= NF; i++) if ($i == "ops/s") print n, $(i-1) }' |
+  sort -k1,1 -k2,2g |
+  awk '{ if ($1 != prev && prev != "") { print prev, (c % 2 ? v[(c+1)/2] : (v[c/2] + v[c/2+1]) / 2), "ops/s"; c = 0 } prev = $1; v[++c] = $2 }
+       END { if (c) print prev, (c % 2 ? v[(c+1)/2] : (v[c/2] + v[c/2+1]) / 2), "ops/s" }' | tee bench/sign.txt
