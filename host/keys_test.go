@@ -402,6 +402,26 @@ func TestNoPlaintextKeyMaterialAtRest(t *testing.T) {
 	}
 	_, err := k.alice.RotateKeyOnDemand(ctx, &kms.RotateKeyOnDemandInput{KeyId: md.KeyId})
 	require.NoError(t, err)
+	// Asymmetric material: data key pairs' private keys, and keys whose
+	// material the HSMs keep (their use must leave nothing behind either).
+	for _, spec := range []types.DataKeyPairSpec{types.DataKeyPairSpecRsa2048, types.DataKeyPairSpecEccNistP256} {
+		out, err := k.alice.GenerateDataKeyPair(ctx, &kms.GenerateDataKeyPairInput{KeyId: md.KeyId, KeyPairSpec: spec})
+		require.NoError(t, err)
+		secrets = append(secrets, out.PrivateKeyPlaintext)
+	}
+	for _, spec := range []types.KeySpec{types.KeySpecEccNistP256, types.KeySpecHmac256} {
+		usage := types.KeyUsageTypeSignVerify
+		if spec == types.KeySpecHmac256 {
+			usage = types.KeyUsageTypeGenerateVerifyMac
+		}
+		ak := k.createKey(t, k.alice, &kms.CreateKeyInput{KeySpec: spec, KeyUsage: usage})
+		if spec == types.KeySpecHmac256 {
+			_, err = k.alice.GenerateMac(ctx, &kms.GenerateMacInput{KeyId: ak.KeyId, Message: []byte("m"), MacAlgorithm: types.MacAlgorithmSpecHmacSha256})
+		} else {
+			_, err = k.alice.Sign(ctx, &kms.SignInput{KeyId: ak.KeyId, Message: []byte("m"), SigningAlgorithm: types.SigningAlgorithmSpecEcdsaSha256})
+		}
+		require.NoError(t, err)
+	}
 	snap, err := host.FetchSnapshot(ctx, h.APIURL())
 	require.NoError(t, err)
 	require.NoError(t, h.Close())
