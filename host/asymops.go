@@ -201,6 +201,9 @@ func (h *Host) asymOperations(ops map[string]kmsapi.Operation) {
 		if err := kmsapi.Decode(body, &req); err != nil {
 			return nil, err
 		}
+		if err := checkGrantTokens(req.GrantTokens); err != nil {
+			return nil, err
+		}
 		k, alias, err := h.resolveKeyAlias(p, req.KeyId, true)
 		if err != nil {
 			return nil, err
@@ -233,6 +236,9 @@ func (h *Host) asymOperations(ops map[string]kmsapi.Operation) {
 			DryRun           bool     `json:"DryRun"`
 		}
 		if err := kmsapi.Decode(body, &req); err != nil {
+			return nil, err
+		}
+		if err := checkGrantTokens(req.GrantTokens); err != nil {
 			return nil, err
 		}
 		if err := checkMessage(req.Message); err != nil {
@@ -271,6 +277,9 @@ func (h *Host) asymOperations(ops map[string]kmsapi.Operation) {
 		if err := kmsapi.Decode(body, &req); err != nil {
 			return nil, err
 		}
+		if err := checkGrantTokens(req.GrantTokens); err != nil {
+			return nil, err
+		}
 		if err := checkMessage(req.Message); err != nil {
 			return nil, err
 		}
@@ -302,6 +311,9 @@ func (h *Host) asymOperations(ops map[string]kmsapi.Operation) {
 		if err := kmsapi.Decode(body, &req); err != nil {
 			return nil, err
 		}
+		if err := checkGrantTokens(req.GrantTokens); err != nil {
+			return nil, err
+		}
 		if err := checkMessage(req.Message); err != nil {
 			return nil, err
 		}
@@ -330,6 +342,9 @@ func (h *Host) asymOperations(ops map[string]kmsapi.Operation) {
 			DryRun       bool     `json:"DryRun"`
 		}
 		if err := kmsapi.Decode(body, &req); err != nil {
+			return nil, err
+		}
+		if err := checkGrantTokens(req.GrantTokens); err != nil {
 			return nil, err
 		}
 		if err := checkMessage(req.Message); err != nil {
@@ -367,6 +382,9 @@ func (h *Host) asymOperations(ops map[string]kmsapi.Operation) {
 			Recipient             *recipient `json:"Recipient"`
 		}
 		if err := kmsapi.Decode(body, &req); err != nil {
+			return nil, err
+		}
+		if err := checkGrantTokens(req.GrantTokens); err != nil {
 			return nil, err
 		}
 		if req.Recipient != nil {
@@ -412,6 +430,9 @@ func (h *Host) generateDataKeyPair(withPrivate bool) kmsapi.Operation {
 			Recipient   *recipient `json:"Recipient"`
 		}
 		if err := kmsapi.Decode(body, &req); err != nil {
+			return nil, err
+		}
+		if err := checkGrantTokens(req.GrantTokens); err != nil {
 			return nil, err
 		}
 		if req.Recipient != nil {

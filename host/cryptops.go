@@ -57,15 +57,7 @@ func (h *Host) permit(p kmsapi.Principal, action string, k *key, cond map[string
 }
 
 func (c *cryptoRequest) check() error {
-	if len(c.GrantTokens) > maxGrantTokens {
-		return validation("grantTokens", "Member must have length less than or equal to 10", len(c.GrantTokens))
-	}
-	for _, g := range c.GrantTokens {
-		if len(g) < 1 || len(g) > 8192 {
-			return validation("grantTokens.member", "Member must have length between 1 and 8192", "…")
-		}
-	}
-	return nil
+	return checkGrantTokens(c.GrantTokens)
 }
 
 // encodeContext encodes an encryption context for the HSM.

@@ -307,6 +307,9 @@ func (h *Host) keyOperations(ops map[string]kmsapi.Operation) {
 			GrantTokens []string `json:"GrantTokens"`
 		}
 		return h.manage("DescribeKey", true, &req, func() string { return req.KeyId }, func(k *key) (any, error) {
+			if err := checkGrantTokens(req.GrantTokens); err != nil {
+				return nil, err
+			}
 			return map[string]any{"KeyMetadata": metadata(&k.rec.Key)}, nil
 		})(ctx, p, body)
 	}
@@ -502,6 +505,7 @@ func (h *Host) keyOperations(ops map[string]kmsapi.Operation) {
 		})(ctx, p, body)
 	}
 	h.rotationOperations(ops)
+	h.grantOperations(ops)
 }
 
 // paginate returns the page of items (sorted by keyOf) after marker, at

@@ -270,7 +270,7 @@ func TestKeyManagement(t *testing.T) {
 	assert.Equal(t, "KMSInvalidStateException", apiCode(t, err))
 
 	// What CreateKey refuses.
-	_, err = k.alice.CreateKey(ctx, &kms.CreateKeyInput{KeySpec: types.KeySpecRsa2048})
+	_, err = k.alice.CreateKey(ctx, &kms.CreateKeyInput{KeySpec: types.KeySpecSm2, KeyUsage: types.KeyUsageTypeSignVerify})
 	assert.Equal(t, "UnsupportedOperationException", apiCode(t, err))
 	_, err = k.alice.CreateKey(ctx, &kms.CreateKeyInput{KeyUsage: types.KeyUsageTypeSignVerify})
 	assert.Equal(t, "ValidationException", apiCode(t, err))

@@ -28,6 +28,7 @@ var keyWrites = map[string]bool{
 	"CancelKeyDeletion": true, "CreateAlias": true, "UpdateAlias": true, "DeleteAlias": true,
 	"TagResource": true, "UntagResource": true, "UpdateKeyDescription": true, "PutKeyPolicy": true,
 	"EnableKeyRotation": true, "DisableKeyRotation": true, "RotateKeyOnDemand": true,
+	"CreateGrant": true, "RetireGrant": true, "RevokeGrant": true,
 }
 
 // forwardKMS names the leader's forwarding URL for a key-store write on a
@@ -88,10 +89,12 @@ func (c *parsed[T]) get(id string, raw []byte, parse func([]byte) (T, error)) (T
 	return v, nil
 }
 
-// keyCache holds the host's parsed key records and aliases.
+// keyCache holds the host's parsed key records, aliases and grants.
 type keyCache struct {
 	keys    parsed[*key]
 	aliases parsed[*keystore.Alias]
+	grant   parsed[*keystore.Grant] // by grant record ID
+	grants  parsed[*grantSet]       // a key's grants, by grant index ID
 }
 
 // loadKey returns the key record id (a key ID), nil if absent.
@@ -194,8 +197,27 @@ func (h *Host) aliasARN(account, name string) string {
 }
 
 // authorize asks the key's policy whether p may do action; cond adds
-// condition keys to the ones every request has.
+// condition keys to the ones every request has. When the policy neither
+// allows nor denies (an implicit deny), a grant of the key to p may allow
+// the action (grants.go); an explicit deny always wins.
 func (h *Host) authorize(p kmsapi.Principal, action string, k *key, cond map[string][]string) error {
+	_, err := h.authorizeWith(p, action, k, cond, nil)
+	return err
+}
+
+// authorizeWith is authorize that returns the grant that allowed the
+// request (nil when the policy did); accept, if not nil, must hold for
+// that grant.
+//
+// Cost (BenchmarkAuthorizeGrants, kms:Encrypt with an encryption context,
+// a 2-core development VM): allowed by the policy, which never looks at
+// grants, 1.2 µs; refused on a key without grants 1.9 µs, of which the
+// grant lookup (the key's grant index is absent: one record lookup) is
+// 70 ns; allowed by a grant 1.8 µs on a key with 10 grants and 1.9 µs
+// with 1000 (the parsed grants are cached by the index bytes and indexed
+// by grantee). Finding a key's grants by scanning the FSM's records
+// instead took 2.5 ms with 10,000 records, hence the grant index.
+func (h *Host) authorizeWith(p kmsapi.Principal, action string, k *key, cond map[string][]string, accept func(*keystore.Grant) bool) (*keystore.Grant, error) {
 	ctx := map[string][]string{
 		"aws:principalarn":     {p.ARN},
 		"aws:principalaccount": {p.AccountID},
@@ -211,13 +233,18 @@ func (h *Host) authorize(p kmsapi.Principal, action string, k *key, cond map[str
 	arn := k.rec.Key.ARN()
 	d := k.policy.Evaluate(&policy.Request{Principal: p.ARN, Account: p.AccountID, Action: action, Resource: arn, Context: ctx})
 	if d == policy.Allow {
-		return nil
+		return nil, nil
+	}
+	if d == policy.ImplicitDeny {
+		if g := h.grantFor(p, action, k, cond, accept); g != nil {
+			return g, nil
+		}
 	}
 	why := "no resource-based policy allows the " + action + " action"
 	if d == policy.ExplicitDeny {
 		why = "an explicit deny in a resource-based policy"
 	}
-	return kmsapi.Errorf(kmsapi.AccessDenied, "User: %s is not authorized to perform: %s on resource: %s because %s", p.ARN, action, arn, why)
+	return nil, kmsapi.Errorf(kmsapi.AccessDenied, "User: %s is not authorized to perform: %s on resource: %s because %s", p.ARN, action, arn, why)
 }
 
 // usable refuses a key that cannot be used for cryptography now.

@@ -66,7 +66,7 @@ func TestKMSAPIWithTheAWSSDK(t *testing.T) {
 		_, err = cl.GenerateRandom(ctx, &kms.GenerateRandomInput{NumberOfBytes: aws.Int32(n)})
 		assert.Equal(t, "ValidationException", apiCode(t, err), "%d bytes", n)
 	}
-	_, err = cl.ListGrants(ctx, &kms.ListGrantsInput{KeyId: aws.String("alias/x")})
+	_, err = cl.DescribeCustomKeyStores(ctx, &kms.DescribeCustomKeyStoresInput{})
 	assert.Equal(t, "UnsupportedOperationException", apiCode(t, err))
 
 	// Authentication.

@@ -195,6 +195,7 @@ func (h *Host) KeyMaintenance(ctx context.Context) (deleted, rotated int, err er
 				rs = append(rs, domain.Replacement{ID: keystore.AliasRecordID(t.account, a.Name), Old: raw})
 			}
 		}
+		rs = append(rs, h.keyGrantRemovals(t.id)...)
 		if err := h.propose(rs...); err != nil {
 			return deleted, rotated, err
 		}

@@ -6,7 +6,8 @@ import (
 )
 
 // jsonMarshal encodes v without HTML escaping (a policy's "<" stays "<"):
-// deterministic, since v holds no maps.
+// deterministic, since struct fields keep their order and maps (a grant's
+// constraints) encode with sorted keys.
 func jsonMarshal(v any) ([]byte, error) {
 	var b bytes.Buffer
 	e := json.NewEncoder(&b)

@@ -2,6 +2,7 @@ package keystore_test
 
 import (
 	"bytes"
+	"reflect"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -84,6 +85,10 @@ func FuzzParseRecord(f *testing.F) {
 	f.Add(enc)
 	a, _ := (&keystore.Alias{Name: "alias/x", TargetKeyID: kid}).Marshal()
 	f.Add(a)
+	g, _ := grant().Marshal()
+	f.Add(g)
+	ix, _ := keystore.MarshalGrantIndex([]string{gid})
+	f.Add(ix)
 	f.Fuzz(func(t *testing.T, in []byte) {
 		if r, err := keystore.ParseRecord(in); err == nil {
 			if _, err := r.Marshal(); err != nil {
@@ -93,6 +98,20 @@ func FuzzParseRecord(f *testing.F) {
 		if a, err := keystore.ParseAlias(in); err == nil {
 			if _, err := a.Marshal(); err != nil {
 				t.Fatal(err)
+			}
+		}
+		if g, err := keystore.ParseGrant(in); err == nil {
+			enc, err := g.Marshal()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if back, err := keystore.ParseGrant(enc); err != nil || !reflect.DeepEqual(g, back) {
+				t.Fatalf("grant round trip: %v", err)
+			}
+		}
+		if ids, err := keystore.ParseGrantIndex(in); err == nil {
+			if enc, err := keystore.MarshalGrantIndex(ids); err != nil || !bytes.Equal(enc, in) {
+				t.Fatalf("grant index round trip: %v", err)
 			}
 		}
 	})
