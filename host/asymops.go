@@ -227,29 +227,8 @@ func (h *Host) asymOperations(ops map[string]kmsapi.Operation) {
 			"SigningAlgorithms": md.SigningAlgorithms, "KeyAgreementAlgorithms": md.KeyAgreementAlgorithms}, nil
 	}
 	ops["Sign"] = func(ctx context.Context, p kmsapi.Principal, body []byte) (any, error) {
-		var req struct {
-			KeyId            string   `json:"KeyId"`
-			Message          []byte   `json:"Message"`
-			MessageType      *string  `json:"MessageType"`
-			SigningAlgorithm string   `json:"SigningAlgorithm"`
-			GrantTokens      []string `json:"GrantTokens"`
-			DryRun           bool     `json:"DryRun"`
-		}
-		if err := kmsapi.Decode(body, &req); err != nil {
-			return nil, err
-		}
-		if err := checkGrantTokens(req.GrantTokens); err != nil {
-			return nil, err
-		}
-		if err := checkMessage(req.Message); err != nil {
-			return nil, err
-		}
-		digest, err := messageType(req.MessageType, req.SigningAlgorithm, req.Message)
-		if err != nil {
-			return nil, err
-		}
-		cond := map[string][]string{"kms:SigningAlgorithm": {req.SigningAlgorithm}, "kms:MessageType": {msgTypeName(digest)}}
-		k, err := h.asymKey(p, req.KeyId, "kms:Sign", usageSign, "SigningAlgorithm", req.SigningAlgorithm, cond, req.DryRun)
+		var req signRequest
+		k, digest, err := h.signingKey(p, body, &req, "kms:Sign")
 		if err != nil {
 			return nil, err
 		}
@@ -265,33 +244,8 @@ func (h *Host) asymOperations(ops map[string]kmsapi.Operation) {
 		return map[string]any{"KeyId": k.rec.Key.ARN(), "Signature": sig, "SigningAlgorithm": req.SigningAlgorithm}, nil
 	}
 	ops["Verify"] = func(ctx context.Context, p kmsapi.Principal, body []byte) (any, error) {
-		var req struct {
-			KeyId            string   `json:"KeyId"`
-			Message          []byte   `json:"Message"`
-			MessageType      *string  `json:"MessageType"`
-			Signature        []byte   `json:"Signature"`
-			SigningAlgorithm string   `json:"SigningAlgorithm"`
-			GrantTokens      []string `json:"GrantTokens"`
-			DryRun           bool     `json:"DryRun"`
-		}
-		if err := kmsapi.Decode(body, &req); err != nil {
-			return nil, err
-		}
-		if err := checkGrantTokens(req.GrantTokens); err != nil {
-			return nil, err
-		}
-		if err := checkMessage(req.Message); err != nil {
-			return nil, err
-		}
-		if len(req.Signature) < 1 || len(req.Signature) > 6144 {
-			return nil, validation("signature", "Member must have length between 1 and 6144", "…")
-		}
-		digest, err := messageType(req.MessageType, req.SigningAlgorithm, req.Message)
-		if err != nil {
-			return nil, err
-		}
-		cond := map[string][]string{"kms:SigningAlgorithm": {req.SigningAlgorithm}, "kms:MessageType": {msgTypeName(digest)}}
-		k, err := h.asymKey(p, req.KeyId, "kms:Verify", usageSign, "SigningAlgorithm", req.SigningAlgorithm, cond, req.DryRun)
+		var req signRequest
+		k, digest, err := h.signingKey(p, body, &req, "kms:Verify")
 		if err != nil {
 			return nil, err
 		}
@@ -492,6 +446,44 @@ func (h *Host) generateDataKeyPair(withPrivate bool) kmsapi.Operation {
 		}
 		return res, nil
 	}
+}
+
+// signRequest is a Sign or Verify request (Signature only in Verify).
+type signRequest struct {
+	KeyId            string   `json:"KeyId"`
+	Message          []byte   `json:"Message"`
+	MessageType      *string  `json:"MessageType"`
+	Signature        []byte   `json:"Signature"`
+	SigningAlgorithm string   `json:"SigningAlgorithm"`
+	GrantTokens      []string `json:"GrantTokens"`
+	DryRun           bool     `json:"DryRun"`
+}
+
+// signingKey decodes and checks a Sign (action kms:Sign) or Verify request
+// and returns its key and whether the message is a digest.
+func (h *Host) signingKey(p kmsapi.Principal, body []byte, req *signRequest, action string) (*key, bool, error) {
+	if err := kmsapi.Decode(body, req); err != nil {
+		return nil, false, err
+	}
+	if action == "kms:Sign" && req.Signature != nil {
+		return nil, false, kmsapi.Errorf(kmsapi.SerializationException, "unknown field Signature")
+	}
+	if err := checkGrantTokens(req.GrantTokens); err != nil {
+		return nil, false, err
+	}
+	if err := checkMessage(req.Message); err != nil {
+		return nil, false, err
+	}
+	if action == "kms:Verify" && (len(req.Signature) < 1 || len(req.Signature) > 6144) {
+		return nil, false, validation("signature", "Member must have length between 1 and 6144", "…")
+	}
+	digest, err := messageType(req.MessageType, req.SigningAlgorithm, req.Message)
+	if err != nil {
+		return nil, false, err
+	}
+	cond := map[string][]string{"kms:SigningAlgorithm": {req.SigningAlgorithm}, "kms:MessageType": {msgTypeName(digest)}}
+	k, err := h.asymKey(p, req.KeyId, action, usageSign, "SigningAlgorithm", req.SigningAlgorithm, cond, req.DryRun)
+	return k, digest, err
 }
 
 func msgTypeName(digest bool) string {

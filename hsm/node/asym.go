@@ -451,37 +451,6 @@ func (n *Node) GenerateDataKeyPair(token, ec []byte, spec uint8, withPrivate boo
 	return material, public, blob, nil
 }
 
-// reencryptKeyToken re-seals a key token under the active domain key.
-func (n *Node) reencryptKeyToken(raw, iv []byte) ([]byte, error) {
-	t, err := hbk.ParseKeyToken(raw)
-	if err != nil {
-		return nil, err
-	}
-	activeID, active, err := n.ring.Active()
-	if err != nil {
-		return nil, err
-	}
-	if t.DomainKeyID == activeID {
-		return append([]byte(nil), raw...), nil
-	}
-	dk, err := n.ring.Key(t.DomainKeyID)
-	if err != nil {
-		return nil, err
-	}
-	m, err := t.Open(dk)
-	if err != nil {
-		return nil, fmt.Errorf("%w: key token", session.ErrAuthentication)
-	}
-	defer clear(m)
-	var nv [hbk.IVSize]byte
-	copy(nv[:], iv)
-	out, err := hbk.SealKeyToken(active, activeID, t.KeyID, t.VersionID, t.Spec, nv, m)
-	if err != nil {
-		return nil, err
-	}
-	return out.Marshal()
-}
-
 // Commands of customer asymmetric and HMAC keys (docs/protocol.md):
 //
 //	CmdCreateKeyPair    u8 spec ‖ v8 key ID → v16 key token ‖ v16 public key DER

@@ -262,39 +262,60 @@ func (n *Node) ReEncrypt(srcToken, srcEC, blob, dstToken, dstEC []byte) ([]byte,
 	return n.seal(dst, dt, dstEC, pt)
 }
 
-// reencryptHBK re-seals an HBK token under the active domain key (after a
-// domain key rotation); a token already under it is returned as is.
+// reencryptHBK re-seals an HBK token or a key token under the active
+// domain key (after a domain key rotation); a token already under it is
+// returned as is.
 func (n *Node) reencryptHBK(raw, iv []byte) ([]byte, error) {
-	if hbk.TokenType(raw) == hbk.TypeKeyToken {
-		return n.reencryptKeyToken(raw, iv)
-	}
-	t, err := hbk.ParseToken(raw)
-	if err != nil {
-		return nil, err
+	var under [hbk.DKIDSize]byte
+	var open func(hbk.Opener) ([]byte, error)
+	var reseal func(dk hbk.Sealer, id [hbk.DKIDSize]byte, iv [hbk.IVSize]byte, v []byte) ([]byte, error)
+	switch hbk.TokenType(raw) {
+	case hbk.TypeKeyToken:
+		t, err := hbk.ParseKeyToken(raw)
+		if err != nil {
+			return nil, err
+		}
+		under, open = t.DomainKeyID, t.Open
+		reseal = func(dk hbk.Sealer, id [hbk.DKIDSize]byte, iv [hbk.IVSize]byte, v []byte) ([]byte, error) {
+			out, err := hbk.SealKeyToken(dk, id, t.KeyID, t.VersionID, t.Spec, iv, v)
+			if err != nil {
+				return nil, err
+			}
+			return out.Marshal()
+		}
+	default:
+		t, err := hbk.ParseToken(raw)
+		if err != nil {
+			return nil, err
+		}
+		under, open = t.DomainKeyID, t.Open
+		reseal = func(dk hbk.Sealer, id [hbk.DKIDSize]byte, iv [hbk.IVSize]byte, v []byte) ([]byte, error) {
+			out, err := hbk.SealToken(dk, id, t.KeyID, t.HBKID, iv, v)
+			if err != nil {
+				return nil, err
+			}
+			return out.Marshal()
+		}
 	}
 	activeID, active, err := n.ring.Active()
 	if err != nil {
 		return nil, err
 	}
-	if t.DomainKeyID == activeID {
+	if under == activeID {
 		return append([]byte(nil), raw...), nil
 	}
-	dk, err := n.ring.Key(t.DomainKeyID)
+	dk, err := n.ring.Key(under)
 	if err != nil {
 		return nil, err
 	}
-	v, err := t.Open(dk)
+	v, err := open(dk)
 	if err != nil {
-		return nil, fmt.Errorf("%w: HBK token", session.ErrAuthentication)
+		return nil, fmt.Errorf("%w: sealed key token", session.ErrAuthentication)
 	}
 	defer clear(v)
 	var nv [hbk.IVSize]byte
 	copy(nv[:], iv)
-	out, err := hbk.SealToken(active, activeID, t.KeyID, t.HBKID, nv, v)
-	if err != nil {
-		return nil, err
-	}
-	return out.Marshal()
+	return reseal(active, activeID, nv, v)
 }
 
 // isHBKToken reports whether raw has an HBK token's or key token's header.
