@@ -9,6 +9,7 @@ import (
 	"crypto/sha1"
 	"crypto/sha256"
 	"crypto/x509"
+	"encoding/binary"
 	"errors"
 	"hash"
 	"slices"
@@ -255,69 +256,25 @@ func (h *Host) asymOperations(ops map[string]kmsapi.Operation) {
 		return map[string]any{"KeyId": k.rec.Key.ARN(), "SignatureValid": true, "SigningAlgorithm": req.SigningAlgorithm}, nil
 	}
 	ops["GenerateMac"] = func(ctx context.Context, p kmsapi.Principal, body []byte) (any, error) {
-		var req struct {
-			KeyId        string   `json:"KeyId"`
-			Message      []byte   `json:"Message"`
-			MacAlgorithm string   `json:"MacAlgorithm"`
-			GrantTokens  []string `json:"GrantTokens"`
-			DryRun       bool     `json:"DryRun"`
-		}
-		if err := kmsapi.Decode(body, &req); err != nil {
-			return nil, err
-		}
-		if err := checkGrantTokens(req.GrantTokens); err != nil {
-			return nil, err
-		}
-		if err := checkMessage(req.Message); err != nil {
-			return nil, err
-		}
-		cond := map[string][]string{"kms:MacAlgorithm": {req.MacAlgorithm}}
-		k, err := h.asymKey(p, req.KeyId, "kms:GenerateMac", usageMAC, "MacAlgorithm", req.MacAlgorithm, cond, req.DryRun)
+		var req macRequest
+		k, cmd, err := h.macKey(p, body, &req, "kms:GenerateMac")
 		if err != nil {
 			return nil, err
 		}
-		var b cryptobyte.Builder
-		b.AddUint16LengthPrefixed(func(b *cryptobyte.Builder) { b.AddBytes(k.rec.Current()) })
-		b.AddUint8(node.AlgCode(req.MacAlgorithm))
-		b.AddUint16LengthPrefixed(func(b *cryptobyte.Builder) { b.AddBytes(req.Message) })
-		mac, err := h.hsmBatch(ctx, node.CmdGenerateMac, b.BytesOrPanic())
+		mac, err := h.hsmBatch(ctx, node.CmdGenerateMac, cmd)
 		if mac, err = h.hsmAnswer("GenerateMac", mac, err, nil); err != nil {
 			return nil, err
 		}
 		return map[string]any{"KeyId": k.rec.Key.ARN(), "Mac": mac, "MacAlgorithm": req.MacAlgorithm}, nil
 	}
 	ops["VerifyMac"] = func(ctx context.Context, p kmsapi.Principal, body []byte) (any, error) {
-		var req struct {
-			KeyId        string   `json:"KeyId"`
-			Message      []byte   `json:"Message"`
-			Mac          []byte   `json:"Mac"`
-			MacAlgorithm string   `json:"MacAlgorithm"`
-			GrantTokens  []string `json:"GrantTokens"`
-			DryRun       bool     `json:"DryRun"`
-		}
-		if err := kmsapi.Decode(body, &req); err != nil {
-			return nil, err
-		}
-		if err := checkGrantTokens(req.GrantTokens); err != nil {
-			return nil, err
-		}
-		if err := checkMessage(req.Message); err != nil {
-			return nil, err
-		}
-		if len(req.Mac) < 1 || len(req.Mac) > 6144 {
-			return nil, validation("mac", "Member must have length between 1 and 6144", "…")
-		}
-		cond := map[string][]string{"kms:MacAlgorithm": {req.MacAlgorithm}}
-		k, err := h.asymKey(p, req.KeyId, "kms:VerifyMac", usageMAC, "MacAlgorithm", req.MacAlgorithm, cond, req.DryRun)
+		var req macRequest
+		k, cmd, err := h.macKey(p, body, &req, "kms:VerifyMac")
 		if err != nil {
 			return nil, err
 		}
-		var b cryptobyte.Builder
-		b.AddUint16LengthPrefixed(func(b *cryptobyte.Builder) { b.AddBytes(k.rec.Current()) })
-		b.AddUint8(node.AlgCode(req.MacAlgorithm))
-		b.AddUint16LengthPrefixed(func(b *cryptobyte.Builder) { b.AddBytes(req.Message) })
-		b.AddUint16LengthPrefixed(func(b *cryptobyte.Builder) { b.AddBytes(req.Mac) })
-		ok, err := h.hsmBatch(ctx, node.CmdVerifyMac, b.BytesOrPanic())
+		cmd = binary.BigEndian.AppendUint16(cmd, uint16(len(req.Mac)))
+		ok, err := h.hsmBatch(ctx, node.CmdVerifyMac, append(cmd, req.Mac...))
 		if ok, err = h.hsmAnswer("VerifyMac", ok, err, nil); err != nil {
 			return nil, err
 		}
@@ -446,6 +403,49 @@ func (h *Host) generateDataKeyPair(withPrivate bool) kmsapi.Operation {
 		}
 		return res, nil
 	}
+}
+
+// macRequest is a GenerateMac or VerifyMac request (Mac only in
+// VerifyMac).
+type macRequest struct {
+	KeyId        string   `json:"KeyId"`
+	Message      []byte   `json:"Message"`
+	Mac          []byte   `json:"Mac"`
+	MacAlgorithm string   `json:"MacAlgorithm"`
+	GrantTokens  []string `json:"GrantTokens"`
+	DryRun       bool     `json:"DryRun"`
+}
+
+// macKey decodes and checks a GenerateMac (action kms:GenerateMac) or
+// VerifyMac request and returns its key and the HSM command's common part
+// (v16 key token ‖ u8 alg ‖ v16 message).
+func (h *Host) macKey(p kmsapi.Principal, body []byte, req *macRequest, action string) (*key, []byte, error) {
+	if err := kmsapi.Decode(body, req); err != nil {
+		return nil, nil, err
+	}
+	verify := action == "kms:VerifyMac"
+	if !verify && req.Mac != nil {
+		return nil, nil, kmsapi.Errorf(kmsapi.SerializationException, "unknown field Mac")
+	}
+	if err := checkGrantTokens(req.GrantTokens); err != nil {
+		return nil, nil, err
+	}
+	if err := checkMessage(req.Message); err != nil {
+		return nil, nil, err
+	}
+	if verify && (len(req.Mac) < 1 || len(req.Mac) > 6144) {
+		return nil, nil, validation("mac", "Member must have length between 1 and 6144", "…")
+	}
+	cond := map[string][]string{"kms:MacAlgorithm": {req.MacAlgorithm}}
+	k, err := h.asymKey(p, req.KeyId, action, usageMAC, "MacAlgorithm", req.MacAlgorithm, cond, req.DryRun)
+	if err != nil {
+		return nil, nil, err
+	}
+	var b cryptobyte.Builder
+	b.AddUint16LengthPrefixed(func(b *cryptobyte.Builder) { b.AddBytes(k.rec.Current()) })
+	b.AddUint8(node.AlgCode(req.MacAlgorithm))
+	b.AddUint16LengthPrefixed(func(b *cryptobyte.Builder) { b.AddBytes(req.Message) })
+	return k, b.BytesOrPanic(), nil
 }
 
 // signRequest is a Sign or Verify request (Signature only in Verify).
