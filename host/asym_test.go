@@ -68,7 +68,7 @@ func TestAsymmetricKeysThroughTheSDK(t *testing.T) {
 	assert.Equal(t, "ValidationException", apiCode(t, err))
 	_, err = cl.CreateKey(ctx, &kms.CreateKeyInput{KeySpec: types.KeySpecEccNistP256})
 	assert.Equal(t, "ValidationException", apiCode(t, err), "ECC keys need a KeyUsage")
-	_, err = cl.CreateKey(ctx, &kms.CreateKeyInput{KeySpec: types.KeySpecEccSecgP256k1, KeyUsage: types.KeyUsageTypeSignVerify})
+	_, err = cl.CreateKey(ctx, &kms.CreateKeyInput{KeySpec: types.KeySpecSm2, KeyUsage: types.KeyUsageTypeSignVerify})
 	assert.Equal(t, "UnsupportedOperationException", apiCode(t, err))
 
 	// RSA signing, with RAW and DIGEST messages.
@@ -245,4 +245,29 @@ func TestMLDSAThroughTheSDK(t *testing.T) {
 		_, err = cl.Sign(ctx, &kms.SignInput{KeyId: md.KeyId, Message: make([]byte, 32), MessageType: types.MessageTypeDigest, SigningAlgorithm: types.SigningAlgorithmSpecMlDsaShake256})
 		assert.Equal(t, "ValidationException", apiCode(t, err))
 	}
+}
+
+// secp256k1 keys: signed and verified by the HSMs' tokens (Go has no
+// secp256k1); the node tests check the signatures with their own
+// arithmetic.
+func TestSecp256k1ThroughTheSDK(t *testing.T) {
+	k := newKMSCluster(t, 1, 1)
+	ctx := context.Background()
+	cl := k.alice
+	md := k.createKey(t, cl, &kms.CreateKeyInput{KeySpec: types.KeySpecEccSecgP256k1, KeyUsage: types.KeyUsageTypeSignVerify})
+	assert.Equal(t, []types.SigningAlgorithmSpec{types.SigningAlgorithmSpecEcdsaSha256}, md.SigningAlgorithms)
+	pk, err := cl.GetPublicKey(ctx, &kms.GetPublicKeyInput{KeyId: md.KeyId})
+	require.NoError(t, err)
+	_, err = node.ParseSecp256k1PublicKey(pk.PublicKey)
+	require.NoError(t, err)
+	msg := []byte("k1 through the API")
+	sig, err := cl.Sign(ctx, &kms.SignInput{KeyId: md.KeyId, Message: msg, SigningAlgorithm: types.SigningAlgorithmSpecEcdsaSha256})
+	require.NoError(t, err)
+	v, err := cl.Verify(ctx, &kms.VerifyInput{KeyId: md.KeyId, Message: msg, Signature: sig.Signature, SigningAlgorithm: types.SigningAlgorithmSpecEcdsaSha256})
+	require.NoError(t, err)
+	assert.True(t, v.SignatureValid)
+	_, err = cl.Verify(ctx, &kms.VerifyInput{KeyId: md.KeyId, Message: []byte("tampered"), Signature: sig.Signature, SigningAlgorithm: types.SigningAlgorithmSpecEcdsaSha256})
+	assert.Equal(t, "KMSInvalidSignatureException", apiCode(t, err))
+	_, err = cl.CreateKey(ctx, &kms.CreateKeyInput{KeySpec: types.KeySpecEccSecgP256k1, KeyUsage: types.KeyUsageTypeKeyAgreement})
+	assert.Equal(t, "ValidationException", apiCode(t, err), "key agreement is for the NIST curves")
 }

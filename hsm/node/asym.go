@@ -188,6 +188,8 @@ func (n *Node) generate(spec uint8) (material, public []byte, err error) {
 		}
 	case MLDSAScheme(spec) != nil:
 		return generateMLDSA(spec, rng)
+	case spec == SpecSECP256K1:
+		return n.generateSecp256k1()
 	default:
 		_, size := hmacHash(spec)
 		if size == 0 {
@@ -284,6 +286,11 @@ func (n *Node) openKey(raw []byte) (*customerKey, error) {
 			return nil, fmt.Errorf("%w: ML-DSA seed size", ErrHBK)
 		}
 		k.mac = append([]byte(nil), m...) // the seed, cleared like an HMAC key
+	} else if t.Spec == SpecSECP256K1 {
+		if len(m) != 32 {
+			return nil, fmt.Errorf("%w: secp256k1 scalar size", ErrHBK)
+		}
+		k.mac = append([]byte(nil), m...) // the scalar
 	} else if _, size := hmacHash(t.Spec); size > 0 {
 		if len(m) != size {
 			return nil, fmt.Errorf("%w: HMAC key size", ErrHBK)
@@ -309,6 +316,9 @@ func (n *Node) Sign(token []byte, alg uint8, digest bool, message []byte) ([]byt
 	k, err := n.openKey(token)
 	if err != nil {
 		return nil, err
+	}
+	if k.spec == SpecSECP256K1 {
+		return n.signSecp256k1(k.mac, alg, digest, message)
 	}
 	if MLDSAScheme(k.spec) != nil {
 		if alg != AlgMLDSA || digest {

@@ -24,7 +24,7 @@ const MaxBatch = 64
 
 var batchable = map[uint16]bool{
 	CmdRandom: true, CmdEncrypt: true, CmdGenerateDataKey: true, CmdDecrypt: true, CmdReEncrypt: true,
-	CmdSign: true, CmdAsymDecrypt: true, CmdGenerateMac: true, CmdVerifyMac: true, CmdDeriveSharedSecret: true,
+	CmdSign: true, CmdAsymDecrypt: true, CmdGenerateMac: true, CmdVerifyMac: true, CmdDeriveSharedSecret: true, CmdVerify: true,
 }
 
 // Batchable reports whether commands of type typ may go in a batch.
