@@ -289,3 +289,51 @@ func FuzzParseContext(f *testing.F) {
 		}
 	})
 }
+
+func FuzzParseKeyToken(f *testing.F) {
+	fx := newFixture("fuzz")
+	kt, _ := hbk.SealKeyToken(newSoftDK(fx.dkRaw), fx.dkID, keyID, fx.hbkID, 4, fx.tokIV, []byte("key material"))
+	enc, _ := kt.Marshal()
+	f.Add(enc)
+	f.Add([]byte("TRNT\x012"))
+	f.Fuzz(func(t *testing.T, in []byte) {
+		kt, err := hbk.ParseKeyToken(in)
+		if err != nil {
+			return
+		}
+		out, err := kt.Marshal()
+		if err != nil || !bytes.Equal(out, in) {
+			t.Fatalf("parse→marshal changed the key token: %v", err)
+		}
+		if _, _, err := hbk.TokenKeyID(in); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
+func TestKeyToken(t *testing.T) {
+	fx := newFixture("key token")
+	kt, err := hbk.SealKeyToken(newSoftDK(fx.dkRaw), fx.dkID, keyID, fx.hbkID, 4, fx.tokIV, []byte("pkcs8 bytes"))
+	require.NoError(t, err)
+	enc, err := kt.Marshal()
+	require.NoError(t, err)
+	require.Equal(t, hbk.TypeKeyToken, hbk.TokenType(enc))
+	back, err := hbk.ParseKeyToken(enc)
+	require.NoError(t, err)
+	m, err := back.Open(newSoftDK(fx.dkRaw))
+	require.NoError(t, err)
+	require.Equal(t, "pkcs8 bytes", string(m))
+	back.Spec = 5
+	_, err = back.Open(newSoftDK(fx.dkRaw))
+	require.ErrorIs(t, err, hbk.ErrOpen, "the spec is bound")
+	kid, dk, err := hbk.TokenKeyID(enc)
+	require.NoError(t, err)
+	require.Equal(t, keyID, kid)
+	require.Equal(t, fx.dkID, dk)
+	for i := range enc {
+		_, err := hbk.ParseKeyToken(enc[:i])
+		require.Error(t, err)
+	}
+	_, _, err = hbk.TokenKeyID([]byte("nonsense"))
+	require.ErrorIs(t, err, hbk.ErrMalformed)
+}
