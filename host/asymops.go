@@ -372,7 +372,7 @@ func (h *Host) generateDataKeyPair(withPrivate bool) kmsapi.Operation {
 		}
 		code := node.SpecCode(req.KeyPairSpec)
 		switch {
-		case req.KeyPairSpec == "ECC_SECG_P256K1" || req.KeyPairSpec == "SM2":
+		case req.KeyPairSpec == "SM2":
 			return nil, kmsapi.Errorf(kmsapi.UnsupportedOperation, "KeyPairSpec %s is not supported by this Trent build", req.KeyPairSpec)
 		case code == 0 || strings.HasPrefix(req.KeyPairSpec, "HMAC_"):
 			return nil, validation("keyPairSpec", "Member must satisfy enum value set: [RSA_2048, RSA_3072, RSA_4096, ECC_NIST_P256, ECC_NIST_P384, ECC_NIST_P521, ECC_SECG_P256K1, SM2]", req.KeyPairSpec)

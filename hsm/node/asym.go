@@ -438,7 +438,7 @@ func (n *Node) DeriveSharedSecret(token, peerDER []byte) ([]byte, error) {
 // under the HBK of token with the encoded context ec, its public key, and
 // (if withPrivate) the private key itself.
 func (n *Node) GenerateDataKeyPair(token, ec []byte, spec uint8, withPrivate bool) (private, public, blob []byte, err error) {
-	if rsaBits(spec) == 0 && curveOf(spec) == nil {
+	if rsaBits(spec) == 0 && curveOf(spec) == nil && spec != SpecSECP256K1 {
 		return nil, nil, nil, fmt.Errorf("%w: data key pair spec %d", ErrKeyUse, spec)
 	}
 	key, t, release, err := n.openHBK(token)
@@ -449,6 +449,19 @@ func (n *Node) GenerateDataKeyPair(token, ec []byte, spec uint8, withPrivate boo
 	material, public, err := n.generate(spec)
 	if err != nil {
 		return nil, nil, nil, err
+	}
+	if spec == SpecSECP256K1 { // the scalar, as PKCS#8 like the others
+		point, err := ParseSecp256k1PublicKey(public)
+		if err != nil {
+			clear(material)
+			return nil, nil, nil, err
+		}
+		d := material
+		material, err = MarshalSecp256k1PKCS8(d, point)
+		clear(d)
+		if err != nil {
+			return nil, nil, nil, err
+		}
 	}
 	if blob, err = n.seal(key, t, ec, material); err != nil {
 		clear(material)

@@ -75,6 +75,56 @@ func (n *Node) generateSecp256k1() (material, public []byte, err error) {
 	return d, public, nil
 }
 
+// ecPrivateKey is RFC 5915's ECPrivateKey.
+type ecPrivateKey struct {
+	Version    int
+	PrivateKey []byte
+	Public     asn1.BitString `asn1:"optional,explicit,tag:1"`
+}
+
+// pkcs8 is RFC 5208's PrivateKeyInfo.
+type pkcs8 struct {
+	Version    int
+	Algorithm  pkix.AlgorithmIdentifier
+	PrivateKey []byte
+}
+
+// MarshalSecp256k1PKCS8 encodes a secp256k1 private key (scalar d, public
+// point) as PKCS#8 DER (RFC 5208 with RFC 5915's ECPrivateKey), as KMS
+// returns data key pairs' private keys; Go's x509 has no secp256k1.
+func MarshalSecp256k1PKCS8(d, point []byte) ([]byte, error) {
+	inner, err := asn1.Marshal(ecPrivateKey{Version: 1, PrivateKey: d, Public: asn1.BitString{Bytes: point, BitLength: 8 * len(point)}})
+	if err != nil {
+		return nil, err
+	}
+	defer clear(inner)
+	curve, err := asn1.Marshal(oidSecp256k1)
+	if err != nil {
+		return nil, err
+	}
+	return asn1.Marshal(pkcs8{Algorithm: pkix.AlgorithmIdentifier{Algorithm: oidECPublicKey, Parameters: asn1.RawValue{FullBytes: curve}},
+		PrivateKey: inner})
+}
+
+// ParseSecp256k1PKCS8 decodes MarshalSecp256k1PKCS8's output strictly and
+// returns the scalar and the public point.
+func ParseSecp256k1PKCS8(der []byte) (d, point []byte, err error) {
+	var p pkcs8
+	rest, err := asn1.Unmarshal(der, &p)
+	if err != nil || len(rest) != 0 || p.Version != 0 || !p.Algorithm.Algorithm.Equal(oidECPublicKey) {
+		return nil, nil, errors.New("node: not an EC PKCS#8 key")
+	}
+	var curve asn1.ObjectIdentifier
+	if rest, err := asn1.Unmarshal(p.Algorithm.Parameters.FullBytes, &curve); err != nil || len(rest) != 0 || !curve.Equal(oidSecp256k1) {
+		return nil, nil, errors.New("node: not a secp256k1 key")
+	}
+	var k ecPrivateKey
+	if rest, err := asn1.Unmarshal(p.PrivateKey, &k); err != nil || len(rest) != 0 || k.Version != 1 || len(k.PrivateKey) != 32 {
+		return nil, nil, errors.New("node: malformed ECPrivateKey")
+	}
+	return k.PrivateKey, k.Public.Bytes, nil
+}
+
 // signSecp256k1 signs with the scalar d in the token; the signature is DER,
 // as KMS's ECDSA signatures.
 func (n *Node) signSecp256k1(d []byte, alg uint8, digest bool, message []byte) ([]byte, error) {

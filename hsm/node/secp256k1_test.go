@@ -115,3 +115,29 @@ func TestSecp256k1Keys(t *testing.T) {
 	_, err = h2.DeriveSharedSecret(tok, pubDER)
 	require.ErrorIs(t, err, node.ErrKeyUse)
 }
+
+// A secp256k1 data key pair: its PKCS#8 private key holds the scalar of
+// its public point (checked with the test's own arithmetic).
+func TestSecp256k1DataKeyPair(t *testing.T) {
+	c := newCeremony(t)
+	h1 := c.nodes[0]
+	c.genesis(h1)
+	tok, err := h1.CreateHBK("sym")
+	require.NoError(t, err)
+	ctx := ec(t, nil)
+	priv, pubDER, blob, err := h1.GenerateDataKeyPair(tok, ctx, node.SpecSECP256K1, true)
+	require.NoError(t, err)
+	d, point, err := node.ParseSecp256k1PKCS8(priv)
+	require.NoError(t, err)
+	pub, err := node.ParseSecp256k1PublicKey(pubDER)
+	require.NoError(t, err)
+	require.Equal(t, pub, point)
+	q := k1Mul(new(big.Int).SetBytes(d), pt{k1Gx, k1Gy})
+	require.Zero(t, q.x.Cmp(new(big.Int).SetBytes(point[1:33])))
+	require.Zero(t, q.y.Cmp(new(big.Int).SetBytes(point[33:])))
+	back, err := h1.Decrypt(tok, ctx, blob)
+	require.NoError(t, err)
+	require.Equal(t, priv, back)
+	_, _, err = node.ParseSecp256k1PKCS8(append(priv, 0))
+	require.Error(t, err)
+}
