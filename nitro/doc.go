@@ -25,4 +25,10 @@
 // document is good only while its short-lived leaf is. RootG1 is the AWS
 // Nitro Enclaves Root-G1 certificate, bundled. Errors wrap ErrMalformed,
 // ErrChain or ErrSignature; none of them repeats the document's bytes.
+//
+// # CiphertextForRecipient
+//
+// SealForRecipient builds the CMS EnvelopedData that KMS returns to an
+// enclave, byte for byte in KMS's BER layout (cms.go says which), and
+// ParseEnvelope and Envelope.Open read it back as the enclave would.
 package nitro
