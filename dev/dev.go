@@ -62,7 +62,10 @@ type Options struct {
 	// RotationInterval is the hosts' domain-key rotation interval
 	// (host.DefaultRotationInterval if zero, never if negative).
 	RotationInterval time.Duration
-	Log              *slog.Logger
+	// AttestationTime, if set, is when HSMs and hosts verify attestation
+	// documents instead of the clock (conformance runs only).
+	AttestationTime func() time.Time
+	Log             *slog.Logger
 }
 
 // Cluster is a running dev cluster.
@@ -215,7 +218,7 @@ func Start(opts Options, progress func(step string)) (*Cluster, error) {
 	slices.SortFunc(genesis.Members, func(a, b session.Member) int { return strings.Compare(a.ID, b.ID) })
 
 	for _, h := range c.HSMs {
-		nd, err := node.Open(node.Options{Dir: softDir, Label: h.TokenLabel, Log: opts.Log})
+		nd, err := node.Open(node.Options{Dir: softDir, Label: h.TokenLabel, Log: opts.Log, AttestationTime: opts.AttestationTime})
 		if err != nil {
 			return nil, err
 		}
@@ -355,7 +358,7 @@ func (c *Cluster) startHosts(opts Options, ip string, port0 int, ids []string, k
 		cfg := host.Config{ID: id, Signer: keys[id], Dir: filepath.Join(opts.Dir, "hosts", id),
 			RaftAddr: raftAddr, APIAddr: apiAddr, HSMs: urls,
 			ResyncEvery: 250 * time.Millisecond, RotationInterval: opts.RotationInterval, Log: opts.Log,
-			Credentials: creds} // every host verifies requests forwarded to it as leader
+			Credentials: creds, AttestationTime: opts.AttestationTime} // every host verifies requests forwarded to it as leader
 		if i == 0 {
 			cfg.KMSAddr, cfg.AuditFile = kmsAddr, filepath.Join(opts.Dir, "audit.jsonl")
 		}

@@ -248,11 +248,16 @@ func (h *Host) generateDataKey(withPlaintext bool) kmsapi.Operation {
 		if err := kmsapi.Decode(body, &req); err != nil {
 			return nil, err
 		}
+		var doc []byte
+		var recipientCond map[string][]string
 		if req.Recipient != nil {
 			if !withPlaintext {
 				return nil, kmsapi.Errorf(kmsapi.ValidationException, "GenerateDataKeyWithoutPlaintext does not take a Recipient")
 			}
-			return nil, kmsapi.Errorf(kmsapi.UnsupportedOperation, "Recipient is not supported by this Trent build")
+			var err error
+			if doc, recipientCond, err = h.checkRecipient(req.Recipient); err != nil {
+				return nil, err
+			}
 		}
 		size, err := dataKeySize(req.NumberOfBytes, req.KeySpec)
 		if err != nil {
@@ -269,7 +274,7 @@ func (h *Host) generateDataKey(withPlaintext bool) kmsapi.Operation {
 		if err != nil {
 			return nil, err
 		}
-		if err := h.permit(p, "kms:"+op, k, contextConditions(req.EncryptionContext, symmetricDefault, alias), req.DryRun); err != nil {
+		if err := h.permit(p, "kms:"+op, k, merge(contextConditions(req.EncryptionContext, symmetricDefault, alias), recipientCond), req.DryRun); err != nil {
 			return nil, err
 		}
 		if err := symmetricOnly(k); err != nil {
@@ -282,6 +287,18 @@ func (h *Host) generateDataKey(withPlaintext bool) kmsapi.Operation {
 		cmd, err := node.KeyCommand(append(binary.BigEndian.AppendUint16(nil, uint16(size)), flags), k.rec.Current(), ec)
 		if err != nil {
 			return nil, err
+		}
+		if doc != nil {
+			cms, rest, err := h.viaRecipient(ctx, op, doc, node.CmdGenerateDataKey, cmd)
+			if err != nil {
+				return nil, err
+			}
+			rs := cryptobyte.String(rest)
+			var blob cryptobyte.String
+			if !rs.ReadUint16LengthPrefixed(&blob) || !rs.Empty() || len(blob) == 0 {
+				return nil, internal(h, op, errors.New("host: malformed data key answer"))
+			}
+			return map[string]any{"CiphertextBlob": []byte(blob), "CiphertextForRecipient": cms, "KeyId": k.rec.Key.ARN()}, nil
 		}
 		out, err := h.hsmDo(ctx, node.CmdGenerateDataKey, cmd)
 		if err != nil {
@@ -344,8 +361,13 @@ func (h *Host) decrypt(ctx context.Context, p kmsapi.Principal, body []byte) (an
 	if err := kmsapi.Decode(body, &req); err != nil {
 		return nil, err
 	}
+	var doc []byte
+	var recipientCond map[string][]string
 	if req.Recipient != nil {
-		return nil, kmsapi.Errorf(kmsapi.UnsupportedOperation, "Recipient is not supported by this Trent build")
+		var err error
+		if doc, recipientCond, err = h.checkRecipient(req.Recipient); err != nil {
+			return nil, err
+		}
 	}
 	if err := req.check(); err != nil {
 		return nil, err
@@ -364,7 +386,7 @@ func (h *Host) decrypt(ctx context.Context, p kmsapi.Principal, body []byte) (an
 	if err != nil {
 		return nil, err
 	}
-	if err := h.permit(p, "kms:Decrypt", k, contextConditions(req.EncryptionContext, symmetricDefault, alias), req.DryRun); err != nil {
+	if err := h.permit(p, "kms:Decrypt", k, merge(contextConditions(req.EncryptionContext, symmetricDefault, alias), recipientCond), req.DryRun); err != nil {
 		return nil, err
 	}
 	if tok == nil {
@@ -373,6 +395,13 @@ func (h *Host) decrypt(ctx context.Context, p kmsapi.Principal, body []byte) (an
 	cmd, err := node.KeyCommand(nil, tok, ec, req.CiphertextBlob)
 	if err != nil {
 		return nil, err
+	}
+	if doc != nil {
+		cms, _, err := h.viaRecipient(ctx, "Decrypt", doc, node.CmdDecrypt, cmd)
+		if err != nil {
+			return nil, err
+		}
+		return map[string]any{"CiphertextForRecipient": cms, "KeyId": k.rec.Key.ARN(), "EncryptionAlgorithm": symmetricDefault}, nil
 	}
 	pt, err := h.hsmBatch(ctx, node.CmdDecrypt, cmd)
 	if errors.Is(err, session.ErrRefused) {

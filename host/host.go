@@ -81,6 +81,9 @@ type Config struct {
 	// pending window has passed and rotates keys whose rotation is due;
 	// one minute if zero.
 	KeyMaintenanceEvery time.Duration
+	// AttestationTime, if set, is the time Recipient attestation
+	// documents are verified at instead of the clock (conformance runs).
+	AttestationTime func() time.Time
 	// Clock is the host's clock for key dates (time.Now if nil; tests
 	// move it forward).
 	Clock func() time.Time

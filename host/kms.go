@@ -3,7 +3,6 @@ package host
 import (
 	"context"
 	"encoding/binary"
-	"encoding/json"
 
 	"github.com/trentkms/trent/host/kmsapi"
 	"github.com/trentkms/trent/hsm/node"
@@ -28,9 +27,9 @@ func (h *Host) KMSOperations() map[string]kmsapi.Operation {
 // generateRandom returns NumberOfBytes (1 to 1024) from an HSM's token RNG.
 func (h *Host) generateRandom(ctx context.Context, _ kmsapi.Principal, body []byte) (any, error) {
 	var req struct {
-		NumberOfBytes    *int            `json:"NumberOfBytes"`
-		CustomKeyStoreId *string         `json:"CustomKeyStoreId"`
-		Recipient        json.RawMessage `json:"Recipient"`
+		NumberOfBytes    *int       `json:"NumberOfBytes"`
+		CustomKeyStoreId *string    `json:"CustomKeyStoreId"`
+		Recipient        *recipient `json:"Recipient"`
 	}
 	if err := kmsapi.Decode(body, &req); err != nil {
 		return nil, err
@@ -46,11 +45,20 @@ func (h *Host) generateRandom(ctx context.Context, _ kmsapi.Principal, body []by
 	if req.CustomKeyStoreId != nil {
 		return nil, kmsapi.Errorf("CustomKeyStoreNotFoundException", "custom key stores are not supported")
 	}
-	if req.Recipient != nil {
-		return nil, kmsapi.Errorf(kmsapi.UnsupportedOperation, "Recipient is not supported by this Trent build")
-	}
 	if h.hsms == nil {
 		return nil, kmsapi.Errorf(kmsapi.DependencyTimeout, "no HSM is configured")
+	}
+	if req.Recipient != nil {
+		// GenerateRandom has no key, so no policy: the document alone.
+		doc, _, err := h.checkRecipient(req.Recipient)
+		if err != nil {
+			return nil, err
+		}
+		cms, _, err := h.viaRecipient(ctx, "GenerateRandom", doc, node.CmdRandom, binary.BigEndian.AppendUint16(nil, uint16(*req.NumberOfBytes)))
+		if err != nil {
+			return nil, err
+		}
+		return map[string]any{"CiphertextForRecipient": cms}, nil
 	}
 	b, err := h.hsmBatch(ctx, node.CmdRandom, binary.BigEndian.AppendUint16(nil, uint16(*req.NumberOfBytes)))
 	if err != nil {

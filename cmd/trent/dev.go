@@ -13,6 +13,7 @@ import (
 func newDevCmd(g *globals) *cobra.Command {
 	var opts dev.Options
 	var once bool
+	var attestAt attestationTime
 	cmd := &cobra.Command{
 		Use:   "dev",
 		Short: "Run the local development cluster (what `make run` starts)",
@@ -32,6 +33,7 @@ Service hosts, raft and the AWS KMS API arrive with later releases.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			progress := func(step string) { fmt.Fprintln(g.stderr, step) }
+			opts.AttestationTime = attestAt.clock()
 			c, err := dev.Start(opts, progress)
 			if err != nil {
 				return err
@@ -101,5 +103,6 @@ rotation, Encrypt, Decrypt, ReEncrypt, GenerateDataKey and GenerateRandom.
 	cmd.Flags().DurationVar(&opts.RotationInterval, "rotation-interval", 0, "domain-key rotation interval of the hosts (default 24h; negative: never)")
 	cmd.Flags().StringVar(&opts.Listen, "listen", dev.DefaultListen, "address of the first HSM; the others take the next ports (port 0: any free ports)")
 	cmd.Flags().BoolVar(&once, "once", false, "stop after the start-up check")
+	addAttestationTime(cmd.Flags(), &attestAt)
 	return cmd
 }

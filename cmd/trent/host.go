@@ -26,6 +26,7 @@ func newHostCmd(g *globals) *cobra.Command {
 
 func newHostServeCmd(g *globals) *cobra.Command {
 	var cfg host.Config
+	var attestAt attestationTime
 	var keySpec, pinFile, genesis, join, tlsCert, tlsKey, tlsCA, credsFile string
 	var peers []string
 	cmd := &cobra.Command{
@@ -83,6 +84,7 @@ runs the four-step change and delivers every committed token to its HSMs.`,
 			}
 			cfg.Log = slog.New(slog.NewTextHandler(g.stderr, nil))
 			gctune.Servers()
+			cfg.AttestationTime = attestAt.clock()
 			h, err := host.Start(cfg)
 			if err != nil {
 				return err
@@ -129,6 +131,7 @@ runs the four-step change and delivers every committed token to its HSMs.`,
 	f.StringVar(&tlsCert, "raft-tls-cert", "", "raft over mutual TLS: this host's certificate (PEM)")
 	f.StringVar(&tlsKey, "raft-tls-key", "", "raft over mutual TLS: its private key (PEM)")
 	f.StringVar(&tlsCA, "raft-tls-ca", "", "raft over mutual TLS: the cluster's CA certificate (PEM)")
+	addAttestationTime(f, &attestAt)
 	f.DurationVar(&cfg.RotationInterval, "rotation-interval", host.DefaultRotationInterval, "rotate the domain keys when the active one is this old (the leader proposes it); 0 or less: never")
 	f.IntVar(&cfg.HSMBatchWorkers, "hsm-batch-workers", host.DefaultHSMBatchWorkers, "batches of KMS commands in flight to the HSMs at once (fewer: larger batches; more: more HSMs busy)")
 	for _, r := range []string{"id", "key", "dir"} {

@@ -29,6 +29,7 @@ func newHSMCmd(g *globals) *cobra.Command {
 func newHSMServeCmd(g *globals) *cobra.Command {
 	var opts node.Options
 	var listen, viewFile, tokenFile, pinFile string
+	var attestAt attestationTime
 	cmd := &cobra.Command{
 		Use:   "serve --dir DIR --listen ADDR (--token FILE | --domain FILE)",
 		Short: "Serve the HSM session protocol for a provisioned node",
@@ -64,6 +65,7 @@ which then makes its own domain key at start.`,
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
 			defer stop()
 			gctune.Servers()
+			opts.AttestationTime = attestAt.clock()
 			return node.Serve(ctx, opts, listen, func(addr string) {
 				fmt.Fprintf(g.stderr, "trent: HSM node of %s serving on %s\n", opts.Dir, addr)
 			})
@@ -76,6 +78,7 @@ which then makes its own domain key at start.`,
 	cmd.Flags().StringVar(&tokenFile, "token", "", "domain token file to import at start")
 	cmd.Flags().StringVar(&viewFile, "domain", "", "domain view file (a single-member domain)")
 	cmd.Flags().DurationVar(&opts.Validity, "validity", session.DefaultValidity, "validity of the sessions' EKTs")
+	addAttestationTime(cmd.Flags(), &attestAt)
 	_ = cmd.MarkFlagRequired("dir")
 	return cmd
 }

@@ -92,6 +92,7 @@ func (n *Node) commands() map[uint16]session.CommandHandler {
 	n.keyCommands(m, refused)
 	n.asymCommands(m, refused)
 	n.verifyCommand(m, refused)
+	n.recipientCommand(m, refused)
 	m[CmdBatch] = batchHandler(m, refused)
 	return m
 }

@@ -40,22 +40,26 @@ type Options struct {
 	Token    []byte       // or: a domain token to import at start (Serve)
 	Validity time.Duration
 	Log      *slog.Logger // nil: discard
+	// AttestationTime, if set, is the time attestation documents are
+	// verified at instead of the clock (conformance runs only).
+	AttestationTime func() time.Time
 }
 
 // Node is an HSM node ready to serve: its token, identity, domain view and
 // domain keys. Safe for concurrent use.
 type Node struct {
-	tok    *hsm.Token
-	id     *hsm.Identity
-	dir    *liveDirectory
-	ring   *session.MemoryKeyRing
-	hsm    *session.HSM
-	srv    *session.Server
-	log    *slog.Logger
-	dom    held
-	hbks   hbkCache
-	nonces noncePool
-	keys   keyCache
+	tok      *hsm.Token
+	id       *hsm.Identity
+	dir      *liveDirectory
+	ring     *session.MemoryKeyRing
+	hsm      *session.HSM
+	srv      *session.Server
+	log      *slog.Logger
+	dom      held
+	hbks     hbkCache
+	nonces   noncePool
+	keys     keyCache
+	attestAt func() time.Time
 
 	metrics *nodeMetrics
 }
@@ -99,7 +103,7 @@ func open(tok *hsm.Token, opts Options, log *slog.Logger) (*Node, error) {
 	if err != nil {
 		return nil, fmt.Errorf("node: %w (run trent hsm init first)", err)
 	}
-	n := &Node{tok: tok, id: id, dir: &liveDirectory{}, ring: session.NewMemoryKeyRing(), log: log}
+	n := &Node{tok: tok, id: id, dir: &liveDirectory{}, ring: session.NewMemoryKeyRing(), log: log, attestAt: opts.AttestationTime}
 	// Until the node holds a domain (View, CreateDomain or Import), its
 	// directory is a domain of its own with no hosts: every Hello is
 	// refused.

@@ -1,0 +1,91 @@
+package host
+
+import (
+	"context"
+	"crypto/x509"
+	"encoding/hex"
+	"fmt"
+	"time"
+
+	"golang.org/x/crypto/cryptobyte"
+
+	"github.com/trentkms/trent/host/kmsapi"
+	"github.com/trentkms/trent/hsm/node"
+	"github.com/trentkms/trent/nitro"
+)
+
+// Recipient (Nitro Enclaves). The host verifies the attestation document
+// too, for the policy's kms:RecipientAttestation:* condition keys and to
+// refuse early; the HSM verifies it again and alone sees the plaintext,
+// which it returns only as a CiphertextForRecipient (node.CmdRecipient).
+
+// checkRecipient validates a Recipient and returns its document and the
+// condition keys it adds.
+func (h *Host) checkRecipient(r *recipient) ([]byte, map[string][]string, error) {
+	if r.KeyEncryptionAlgorithm != "RSAES_OAEP_SHA_256" {
+		return nil, nil, kmsapi.Errorf(kmsapi.ValidationException, "Recipient.KeyEncryptionAlgorithm must be RSAES_OAEP_SHA_256")
+	}
+	if len(r.AttestationDocument) < 1 || len(r.AttestationDocument) > nitro.MaxDocument {
+		return nil, nil, validation("recipient.attestationDocument", "Member must have length between 1 and 262144", "…")
+	}
+	roots := []*x509.Certificate{nitro.RootG1()}
+	if st, _ := h.fsm.State(); st != nil {
+		for _, raw := range st.Roots {
+			if c, err := x509.ParseCertificate(raw); err == nil {
+				roots = append(roots, c)
+			}
+		}
+	}
+	v := &nitro.Verifier{Roots: roots, Now: h.cfg.AttestationTime}
+	if v.Now == nil {
+		v.Now = time.Now
+	}
+	d, err := v.Verify(r.AttestationDocument)
+	if err != nil {
+		return nil, nil, kmsapi.Errorf(kmsapi.ValidationException, "The attestation document is not valid: %v", err)
+	}
+	if _, err := node.RecipientKey(d); err != nil {
+		return nil, nil, kmsapi.Errorf(kmsapi.ValidationException, "%v", err)
+	}
+	cond := map[string][]string{}
+	if p0, ok := d.PCRs[0]; ok {
+		cond["kms:RecipientAttestation:ImageSha384"] = []string{hex.EncodeToString(p0)}
+	}
+	for i, v := range d.PCRs {
+		cond[fmt.Sprintf("kms:RecipientAttestation:PCR%d", i)] = []string{hex.EncodeToString(v)}
+	}
+	return r.AttestationDocument, cond, nil
+}
+
+// viaRecipient runs an inner HSM command under CmdRecipient and returns
+// the CiphertextForRecipient and the inner answer's other fields.
+func (h *Host) viaRecipient(ctx context.Context, op string, doc []byte, typ uint16, inner []byte) (cms, rest []byte, err error) {
+	if h.hsms == nil {
+		return nil, nil, &kmsapi.Error{Type: kmsapi.DependencyTimeout, Message: "no HSM is configured", Status: 503}
+	}
+	var b cryptobyte.Builder
+	b.AddUint24LengthPrefixed(func(b *cryptobyte.Builder) { b.AddBytes(doc) })
+	b.AddUint16(typ)
+	b.AddUint24LengthPrefixed(func(b *cryptobyte.Builder) { b.AddBytes(inner) })
+	out, err := h.hsms.Do(ctx, node.CmdRecipient, b.BytesOrPanic())
+	if out, err = h.hsmAnswer(op, out, err, errInvalidCiphertext); err != nil {
+		return nil, nil, err
+	}
+	s := cryptobyte.String(out)
+	var c, r cryptobyte.String
+	if !s.ReadUint16LengthPrefixed(&c) || !s.ReadUint16LengthPrefixed(&r) || !s.Empty() || len(c) == 0 {
+		return nil, nil, internal(h, op, fmt.Errorf("host: malformed recipient answer"))
+	}
+	return append([]byte(nil), c...), append([]byte(nil), r...), nil
+}
+
+// merge adds b's condition keys to a.
+func merge(a, b map[string][]string) map[string][]string {
+	if a == nil {
+		a = map[string][]string{}
+	}
+	for k, v := range b {
+		a[k] = v
+	}
+	return a
+}
