@@ -316,13 +316,18 @@ func (h *Host) asymOperations(ops map[string]kmsapi.Operation) {
 		if err := checkGrantTokens(req.GrantTokens); err != nil {
 			return nil, err
 		}
+		var doc []byte
+		cond := map[string][]string{}
 		if req.Recipient != nil {
-			return nil, kmsapi.Errorf(kmsapi.UnsupportedOperation, "Recipient is not supported by this Trent build")
+			var err error
+			if doc, cond, err = h.checkRecipient(req.Recipient); err != nil {
+				return nil, err
+			}
 		}
 		if len(req.PublicKey) < 1 || len(req.PublicKey) > 8192 {
 			return nil, validation("publicKey", "Member must have length between 1 and 8192", "…")
 		}
-		cond := map[string][]string{"kms:KeyAgreementAlgorithm": {req.KeyAgreementAlgorithm}}
+		cond["kms:KeyAgreementAlgorithm"] = []string{req.KeyAgreementAlgorithm}
 		k, err := h.asymKey(p, req.KeyId, "kms:DeriveSharedSecret", usageAgree, "KeyAgreementAlgorithm", req.KeyAgreementAlgorithm, cond, req.DryRun)
 		if err != nil {
 			return nil, err
@@ -333,6 +338,14 @@ func (h *Host) asymOperations(ops map[string]kmsapi.Operation) {
 		cmd, err := node.KeyCommand(nil, k.rec.Current(), req.PublicKey)
 		if err != nil {
 			return nil, err
+		}
+		if doc != nil {
+			cms, _, err := h.viaRecipient(ctx, "DeriveSharedSecret", doc, node.CmdDeriveSharedSecret, cmd,
+				kmsapi.Errorf(kmsapi.ValidationException, "The public key is not on the curve of %s.", k.rec.Key.KeySpec))
+			if err != nil {
+				return nil, err
+			}
+			return map[string]any{"KeyId": k.rec.Key.ARN(), "CiphertextForRecipient": cms, "KeyAgreementAlgorithm": "ECDH", "KeyOrigin": "AWS_KMS"}, nil
 		}
 		z, err := h.hsmBatch(ctx, node.CmdDeriveSharedSecret, cmd)
 		if z, err = h.hsmAnswer("DeriveSharedSecret", z, err,
@@ -364,11 +377,16 @@ func (h *Host) generateDataKeyPair(withPrivate bool) kmsapi.Operation {
 		if err := checkGrantTokens(req.GrantTokens); err != nil {
 			return nil, err
 		}
+		var doc []byte
+		var recipientCond map[string][]string
 		if req.Recipient != nil {
 			if !withPrivate {
 				return nil, kmsapi.Errorf(kmsapi.ValidationException, "%s does not take a Recipient", op)
 			}
-			return nil, kmsapi.Errorf(kmsapi.UnsupportedOperation, "Recipient is not supported by this Trent build")
+			var err error
+			if doc, recipientCond, err = h.checkRecipient(req.Recipient); err != nil {
+				return nil, err
+			}
 		}
 		code := node.SpecCode(req.KeyPairSpec)
 		switch {
@@ -388,7 +406,7 @@ func (h *Host) generateDataKeyPair(withPrivate bool) kmsapi.Operation {
 		if err != nil {
 			return nil, err
 		}
-		cond := contextConditions(req.EncryptionContext, symmetricDefault, alias)
+		cond := merge(contextConditions(req.EncryptionContext, symmetricDefault, alias), recipientCond)
 		cond["kms:DataKeyPairSpec"] = []string{req.KeyPairSpec}
 		if err := h.permit(p, "kms:"+op, k, cond, req.DryRun); err != nil {
 			return nil, err
@@ -403,6 +421,19 @@ func (h *Host) generateDataKeyPair(withPrivate bool) kmsapi.Operation {
 		cmd, err := node.KeyCommand([]byte{code, flags}, k.rec.Current(), ec)
 		if err != nil {
 			return nil, err
+		}
+		if doc != nil {
+			cms, rest, err := h.viaRecipient(ctx, op, doc, node.CmdGenerateDataKeyPair, cmd, nil)
+			if err != nil {
+				return nil, err
+			}
+			rs := cryptobyte.String(rest)
+			var pub, blob cryptobyte.String
+			if !rs.ReadUint16LengthPrefixed(&pub) || !rs.ReadUint16LengthPrefixed(&blob) || !rs.Empty() || len(pub) == 0 || len(blob) == 0 {
+				return nil, internal(h, op, errors.New("host: malformed data key pair answer"))
+			}
+			return map[string]any{"KeyId": k.rec.Key.ARN(), "KeyPairSpec": req.KeyPairSpec, "CiphertextForRecipient": cms,
+				"PrivateKeyCiphertextBlob": []byte(blob), "PublicKey": []byte(pub)}, nil
 		}
 		out, err := h.hsms.Do(ctx, node.CmdGenerateDataKeyPair, cmd)
 		if err != nil {

@@ -289,7 +289,7 @@ func (h *Host) generateDataKey(withPlaintext bool) kmsapi.Operation {
 			return nil, err
 		}
 		if doc != nil {
-			cms, rest, err := h.viaRecipient(ctx, op, doc, node.CmdGenerateDataKey, cmd)
+			cms, rest, err := h.viaRecipient(ctx, op, doc, node.CmdGenerateDataKey, cmd, nil)
 			if err != nil {
 				return nil, err
 			}
@@ -397,7 +397,7 @@ func (h *Host) decrypt(ctx context.Context, p kmsapi.Principal, body []byte) (an
 		return nil, err
 	}
 	if doc != nil {
-		cms, _, err := h.viaRecipient(ctx, "Decrypt", doc, node.CmdDecrypt, cmd)
+		cms, _, err := h.viaRecipient(ctx, "Decrypt", doc, node.CmdDecrypt, cmd, errInvalidCiphertext)
 		if err != nil {
 			return nil, err
 		}

@@ -54,7 +54,7 @@ func (h *Host) generateRandom(ctx context.Context, _ kmsapi.Principal, body []by
 		if err != nil {
 			return nil, err
 		}
-		cms, _, err := h.viaRecipient(ctx, "GenerateRandom", doc, node.CmdRandom, binary.BigEndian.AppendUint16(nil, uint16(*req.NumberOfBytes)))
+		cms, _, err := h.viaRecipient(ctx, "GenerateRandom", doc, node.CmdRandom, binary.BigEndian.AppendUint16(nil, uint16(*req.NumberOfBytes)), nil)
 		if err != nil {
 			return nil, err
 		}

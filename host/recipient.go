@@ -58,8 +58,10 @@ func (h *Host) checkRecipient(r *recipient) ([]byte, map[string][]string, error)
 }
 
 // viaRecipient runs an inner HSM command under CmdRecipient and returns
-// the CiphertextForRecipient and the inner answer's other fields.
-func (h *Host) viaRecipient(ctx context.Context, op string, doc []byte, typ uint16, inner []byte) (cms, rest []byte, err error) {
+// the CiphertextForRecipient and the inner answer's other fields;
+// refused is the answer when the HSM refuses the inner command (nil: an
+// internal error).
+func (h *Host) viaRecipient(ctx context.Context, op string, doc []byte, typ uint16, inner []byte, refused error) (cms, rest []byte, err error) {
 	if h.hsms == nil {
 		return nil, nil, &kmsapi.Error{Type: kmsapi.DependencyTimeout, Message: "no HSM is configured", Status: 503}
 	}
@@ -68,7 +70,7 @@ func (h *Host) viaRecipient(ctx context.Context, op string, doc []byte, typ uint
 	b.AddUint16(typ)
 	b.AddUint24LengthPrefixed(func(b *cryptobyte.Builder) { b.AddBytes(inner) })
 	out, err := h.hsms.Do(ctx, node.CmdRecipient, b.BytesOrPanic())
-	if out, err = h.hsmAnswer(op, out, err, errInvalidCiphertext); err != nil {
+	if out, err = h.hsmAnswer(op, out, err, refused); err != nil {
 		return nil, nil, err
 	}
 	s := cryptobyte.String(out)
