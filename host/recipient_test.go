@@ -130,3 +130,62 @@ func mustECDSA(t *testing.T) *ecdsa.PrivateKey {
 	require.NoError(t, err)
 	return k
 }
+
+// Recipient on GenerateDataKeyPair and DeriveSharedSecret: the private key
+// and the shared secret reach only the enclave.
+func TestRecipientKeyPairAndSharedSecret(t *testing.T) {
+	k := newKMSCluster(t, 1, 1)
+	ctx := context.Background()
+	h := k.hosts[0]
+	waitLeader(t, h)
+	sim, err := nitro.NewSimCA(nil, time.Now().Add(-time.Hour))
+	require.NoError(t, err)
+	params, err := domain.ParamsRoots([][]byte{sim.Root.Raw})
+	require.NoError(t, err)
+	st, _ := h.FSM().State()
+	_, err = h.Submit(ctx, signed(t, "prod", st.Version, quorum.SetTrustedAttestationRoots, params, k.testCluster.alice, k.testCluster.bob))
+	require.NoError(t, err)
+	require.Eventually(t, func() bool {
+		vs := h.HSMVersions(ctx)
+		st, _ := h.FSM().State()
+		return len(vs) == 1 && vs[0] == st.Version
+	}, 10*time.Second, 10*time.Millisecond)
+	enclave, err := rsa.GenerateKey(rand.Reader, 2048)
+	require.NoError(t, err)
+	spki, _ := x509.MarshalPKIXPublicKey(&enclave.PublicKey)
+	doc, err := sim.Attest(nitro.AttestRequest{PCRs: map[int][]byte{0: make([]byte, 48)}, PublicKey: spki, Time: time.Now()})
+	require.NoError(t, err)
+	rcpt := &types.RecipientInfo{AttestationDocument: doc, KeyEncryptionAlgorithm: types.KeyEncryptionMechanismRsaesOaepSha256}
+	open := func(cms []byte) []byte {
+		e, err := nitro.ParseEnvelope(cms)
+		require.NoError(t, err)
+		pt, err := e.Open(enclave)
+		require.NoError(t, err)
+		return pt
+	}
+
+	sym := k.createKey(t, k.alice, nil)
+	pair, err := k.alice.GenerateDataKeyPair(ctx, &kms.GenerateDataKeyPairInput{KeyId: sym.KeyId, KeyPairSpec: types.DataKeyPairSpecEccNistP256, Recipient: rcpt})
+	require.NoError(t, err)
+	assert.Nil(t, pair.PrivateKeyPlaintext)
+	priv, err := x509.ParsePKCS8PrivateKey(open(pair.CiphertextForRecipient))
+	require.NoError(t, err)
+	pub, err := x509.ParsePKIXPublicKey(pair.PublicKey)
+	require.NoError(t, err)
+	assert.True(t, priv.(*ecdsa.PrivateKey).PublicKey.Equal(pub), "the enclave's private key matches the public key")
+	dec, err := k.alice.Decrypt(ctx, &kms.DecryptInput{CiphertextBlob: pair.PrivateKeyCiphertextBlob})
+	require.NoError(t, err)
+	priv2, err := x509.ParsePKCS8PrivateKey(dec.Plaintext)
+	require.NoError(t, err)
+	assert.True(t, priv2.(*ecdsa.PrivateKey).Equal(priv))
+
+	agree := k.createKey(t, k.alice, &kms.CreateKeyInput{KeySpec: types.KeySpecEccNistP256, KeyUsage: types.KeyUsageTypeKeyAgreement})
+	peer := mustECDSA(t)
+	peerDER, _ := x509.MarshalPKIXPublicKey(&peer.PublicKey)
+	ss, err := k.alice.DeriveSharedSecret(ctx, &kms.DeriveSharedSecretInput{KeyId: agree.KeyId, KeyAgreementAlgorithm: types.KeyAgreementAlgorithmSpecEcdh, PublicKey: peerDER, Recipient: rcpt})
+	require.NoError(t, err)
+	assert.Nil(t, ss.SharedSecret)
+	plain, err := k.alice.DeriveSharedSecret(ctx, &kms.DeriveSharedSecretInput{KeyId: agree.KeyId, KeyAgreementAlgorithm: types.KeyAgreementAlgorithmSpecEcdh, PublicKey: peerDER})
+	require.NoError(t, err)
+	assert.Equal(t, plain.SharedSecret, open(ss.CiphertextForRecipient))
+}
