@@ -118,8 +118,8 @@ func fakeKMS(t *testing.T, lie bool) *httptest.Server {
 			out = map[string]any{"Plaintext": pt, "CiphertextBlob": append([]byte("ct:"), pt...), "KeyId": "k"}
 		case "Decrypt":
 			pt := req.CiphertextBlob[3:]
-			if lie {
-				pt = append([]byte{1}, pt[1:]...)
+			if lie { // flip a bit: always another plaintext (setting a byte to 1 was not, when it was 1)
+				pt = append([]byte{pt[0] ^ 1}, pt[1:]...)
 			}
 			out = map[string]any{"Plaintext": pt, "KeyId": "k"}
 		default:
