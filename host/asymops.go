@@ -234,12 +234,7 @@ func (h *Host) asymOperations(ops map[string]kmsapi.Operation) {
 		if err != nil {
 			return nil, err
 		}
-		var b cryptobyte.Builder
-		b.AddUint16LengthPrefixed(func(b *cryptobyte.Builder) { b.AddBytes(k.rec.Current()) })
-		b.AddUint8(node.AlgCode(req.SigningAlgorithm))
-		b.AddUint8(map[bool]uint8{false: 0, true: 1}[digest])
-		b.AddUint16LengthPrefixed(func(b *cryptobyte.Builder) { b.AddBytes(req.Message) })
-		sig, err := h.hsmBatch(ctx, node.CmdSign, b.BytesOrPanic())
+		sig, err := h.hsmBatch(ctx, node.CmdSign, signCommand(k.rec.Current(), &req, digest).BytesOrPanic())
 		if sig, err = h.hsmAnswer("Sign", sig, err, nil); err != nil {
 			return nil, err
 		}
@@ -254,11 +249,7 @@ func (h *Host) asymOperations(ops map[string]kmsapi.Operation) {
 		valid := false
 		if k.rec.Key.KeySpec == "ECC_SECG_P256K1" {
 			// Go cannot verify on secp256k1: an HSM's token does.
-			var b cryptobyte.Builder
-			b.AddUint16LengthPrefixed(func(b *cryptobyte.Builder) { b.AddBytes(k.rec.Key.PublicKey) })
-			b.AddUint8(node.AlgCode(req.SigningAlgorithm))
-			b.AddUint8(map[bool]uint8{false: 0, true: 1}[digest])
-			b.AddUint16LengthPrefixed(func(b *cryptobyte.Builder) { b.AddBytes(req.Message) })
+			b := signCommand(k.rec.Key.PublicKey, &req, digest)
 			b.AddUint16LengthPrefixed(func(b *cryptobyte.Builder) { b.AddBytes(req.Signature) })
 			out, err := h.hsmBatch(ctx, node.CmdVerify, b.BytesOrPanic())
 			if out, err = h.hsmAnswer("Verify", out, err, nil); err != nil {
@@ -395,14 +386,7 @@ func (h *Host) generateDataKeyPair(withPrivate bool) kmsapi.Operation {
 		case code == 0 || strings.HasPrefix(req.KeyPairSpec, "HMAC_"):
 			return nil, validation("keyPairSpec", "Member must satisfy enum value set: [RSA_2048, RSA_3072, RSA_4096, ECC_NIST_P256, ECC_NIST_P384, ECC_NIST_P521, ECC_SECG_P256K1, SM2]", req.KeyPairSpec)
 		}
-		if err := req.check(); err != nil {
-			return nil, err
-		}
-		ec, err := encodeContext(req.EncryptionContext)
-		if err != nil {
-			return nil, err
-		}
-		k, alias, err := h.resolveKeyAlias(p, req.KeyId, true)
+		k, alias, ec, err := h.contextKey(p, &req.cryptoRequest, req.KeyId)
 		if err != nil {
 			return nil, err
 		}
@@ -533,6 +517,17 @@ func (h *Host) signingKey(p kmsapi.Principal, body []byte, req *signRequest, act
 	cond := map[string][]string{"kms:SigningAlgorithm": {req.SigningAlgorithm}, "kms:MessageType": {msgTypeName(digest)}}
 	k, err := h.asymKey(p, req.KeyId, action, usageSign, "SigningAlgorithm", req.SigningAlgorithm, cond, req.DryRun)
 	return k, digest, err
+}
+
+// signCommand starts the HSM's Sign and Verify commands: v16 key (token
+// or public key) ‖ u8 alg ‖ u8 message type ‖ v16 message.
+func signCommand(key []byte, req *signRequest, digest bool) *cryptobyte.Builder {
+	b := cryptobyte.NewBuilder(nil)
+	b.AddUint16LengthPrefixed(func(b *cryptobyte.Builder) { b.AddBytes(key) })
+	b.AddUint8(node.AlgCode(req.SigningAlgorithm))
+	b.AddUint8(map[bool]uint8{false: 0, true: 1}[digest])
+	b.AddUint16LengthPrefixed(func(b *cryptobyte.Builder) { b.AddBytes(req.Message) })
+	return b
 }
 
 func msgTypeName(digest bool) string {

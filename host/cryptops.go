@@ -56,6 +56,20 @@ func (h *Host) permit(p kmsapi.Principal, action string, k *key, cond map[string
 	return nil
 }
 
+// contextKey is what Encrypt, GenerateDataKey and GenerateDataKeyPair do
+// first: check the shared fields, encode the encryption context, resolve
+// the key (and the alias the request named).
+func (h *Host) contextKey(p kmsapi.Principal, c *cryptoRequest, keyID string) (k *key, alias string, ec []byte, err error) {
+	if err := c.check(); err != nil {
+		return nil, "", nil, err
+	}
+	if ec, err = encodeContext(c.EncryptionContext); err != nil {
+		return nil, "", nil, err
+	}
+	k, alias, err = h.resolveKeyAlias(p, keyID, true)
+	return k, alias, ec, err
+}
+
 func (c *cryptoRequest) check() error {
 	return checkGrantTokens(c.GrantTokens)
 }
@@ -165,14 +179,7 @@ func (h *Host) encrypt(ctx context.Context, p kmsapi.Principal, body []byte) (an
 	if len(req.Plaintext) < 1 || len(req.Plaintext) > hbk.MaxPlaintext {
 		return nil, validation("plaintext", "Member must have length between 1 and 4096", "***")
 	}
-	if err := req.check(); err != nil {
-		return nil, err
-	}
-	ec, err := encodeContext(req.EncryptionContext)
-	if err != nil {
-		return nil, err
-	}
-	k, alias, err := h.resolveKeyAlias(p, req.KeyId, true)
+	k, alias, ec, err := h.contextKey(p, &req.cryptoRequest, req.KeyId)
 	if err != nil {
 		return nil, err
 	}
@@ -263,14 +270,7 @@ func (h *Host) generateDataKey(withPlaintext bool) kmsapi.Operation {
 		if err != nil {
 			return nil, err
 		}
-		if err := req.check(); err != nil {
-			return nil, err
-		}
-		ec, err := encodeContext(req.EncryptionContext)
-		if err != nil {
-			return nil, err
-		}
-		k, alias, err := h.resolveKeyAlias(p, req.KeyId, true)
+		k, alias, ec, err := h.contextKey(p, &req.cryptoRequest, req.KeyId)
 		if err != nil {
 			return nil, err
 		}

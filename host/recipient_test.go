@@ -30,22 +30,7 @@ import (
 func TestRecipientOperations(t *testing.T) {
 	k := newKMSCluster(t, 1, 1)
 	ctx := context.Background()
-	h := k.hosts[0]
-	waitLeader(t, h)
-
-	// The domain trusts a simulated NSM's root (a quorum command).
-	sim, err := nitro.NewSimCA(nil, time.Now().Add(-time.Hour))
-	require.NoError(t, err)
-	params, err := domain.ParamsRoots([][]byte{sim.Root.Raw})
-	require.NoError(t, err)
-	st, _ := h.FSM().State()
-	_, err = h.Submit(ctx, signed(t, "prod", st.Version, quorum.SetTrustedAttestationRoots, params, k.testCluster.alice, k.testCluster.bob))
-	require.NoError(t, err)
-	require.Eventually(t, func() bool {
-		vs := h.HSMVersions(ctx)
-		st, _ := h.FSM().State()
-		return len(vs) == 1 && vs[0] == st.Version
-	}, 10*time.Second, 10*time.Millisecond)
+	sim := trustSimulatedNSM(t, k)
 
 	enclave, err := rsa.GenerateKey(rand.Reader, 2048)
 	require.NoError(t, err)
@@ -136,20 +121,7 @@ func mustECDSA(t *testing.T) *ecdsa.PrivateKey {
 func TestRecipientKeyPairAndSharedSecret(t *testing.T) {
 	k := newKMSCluster(t, 1, 1)
 	ctx := context.Background()
-	h := k.hosts[0]
-	waitLeader(t, h)
-	sim, err := nitro.NewSimCA(nil, time.Now().Add(-time.Hour))
-	require.NoError(t, err)
-	params, err := domain.ParamsRoots([][]byte{sim.Root.Raw})
-	require.NoError(t, err)
-	st, _ := h.FSM().State()
-	_, err = h.Submit(ctx, signed(t, "prod", st.Version, quorum.SetTrustedAttestationRoots, params, k.testCluster.alice, k.testCluster.bob))
-	require.NoError(t, err)
-	require.Eventually(t, func() bool {
-		vs := h.HSMVersions(ctx)
-		st, _ := h.FSM().State()
-		return len(vs) == 1 && vs[0] == st.Version
-	}, 10*time.Second, 10*time.Millisecond)
+	sim := trustSimulatedNSM(t, k)
 	enclave, err := rsa.GenerateKey(rand.Reader, 2048)
 	require.NoError(t, err)
 	spki, _ := x509.MarshalPKIXPublicKey(&enclave.PublicKey)
@@ -188,4 +160,27 @@ func TestRecipientKeyPairAndSharedSecret(t *testing.T) {
 	plain, err := k.alice.DeriveSharedSecret(ctx, &kms.DeriveSharedSecretInput{KeyId: agree.KeyId, KeyAgreementAlgorithm: types.KeyAgreementAlgorithmSpecEcdh, PublicKey: peerDER})
 	require.NoError(t, err)
 	assert.Equal(t, plain.SharedSecret, open(ss.CiphertextForRecipient))
+}
+
+// trustSimulatedNSM makes a simulated NSM and has the domain trust its
+// root (SetTrustedAttestationRoots, signed by alice and bob), waiting
+// until the HSM holds that state.
+func trustSimulatedNSM(t *testing.T, k *kmsCluster) *nitro.SimCA {
+	t.Helper()
+	ctx := context.Background()
+	h := k.hosts[0]
+	waitLeader(t, h)
+	sim, err := nitro.NewSimCA(nil, time.Now().Add(-time.Hour))
+	require.NoError(t, err)
+	params, err := domain.ParamsRoots([][]byte{sim.Root.Raw})
+	require.NoError(t, err)
+	st, _ := h.FSM().State()
+	_, err = h.Submit(ctx, signed(t, "prod", st.Version, quorum.SetTrustedAttestationRoots, params, k.testCluster.alice, k.testCluster.bob))
+	require.NoError(t, err)
+	require.Eventually(t, func() bool {
+		vs := h.HSMVersions(ctx)
+		st, _ := h.FSM().State()
+		return len(vs) == 1 && vs[0] == st.Version
+	}, 10*time.Second, 10*time.Millisecond)
+	return sim
 }

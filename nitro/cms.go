@@ -123,7 +123,13 @@ type Envelope struct {
 }
 
 // berReader reads BER TLVs from a buffer.
-type berReader struct{ b []byte }
+type berReader struct {
+	b     []byte
+	depth int // nesting of indefinite values being skipped
+}
+
+// maxBERDepth bounds nested indefinite values (KMS's messages nest four).
+const maxBERDepth = 16
 
 // next reads one TLV: its tag, content (for an indefinite constructed
 // value, the raw concatenation of its children) and whether it was
@@ -142,6 +148,11 @@ func (r *berReader) next() (tag byte, content []byte, indef bool, err error) {
 		if tag&0x20 == 0 {
 			return 0, nil, false, fmt.Errorf("%w: indefinite primitive", ErrCMS)
 		}
+		if r.depth >= maxBERDepth {
+			return 0, nil, false, fmt.Errorf("%w: nested too deep", ErrCMS)
+		}
+		r.depth++
+		defer func() { r.depth-- }()
 		start := r.b
 		for depth := 0; ; {
 			if len(r.b) >= 2 && r.b[0] == 0 && r.b[1] == 0 {
@@ -204,7 +215,7 @@ func (r *berReader) expectBytes(want []byte, what string) error {
 // ParseEnvelope reads a CiphertextForRecipient of the shape KMS emits
 // (the content as a constructed [0] of OCTET STRINGs or a primitive [0]).
 func ParseEnvelope(ber []byte) (*Envelope, error) {
-	top := &berReader{ber}
+	top := &berReader{b: ber}
 	ci, err := top.expect(0x30, "ContentInfo")
 	if err != nil {
 		return nil, err
@@ -212,7 +223,7 @@ func ParseEnvelope(ber []byte) (*Envelope, error) {
 	if len(top.b) != 0 {
 		return nil, fmt.Errorf("%w: trailing bytes", ErrCMS)
 	}
-	r := &berReader{ci}
+	r := &berReader{b: ci}
 	if err := r.expectBytes(oidEnvelopedData, "contentType"); err != nil {
 		return nil, err
 	}
@@ -220,12 +231,12 @@ func ParseEnvelope(ber []byte) (*Envelope, error) {
 	if err != nil {
 		return nil, err
 	}
-	r = &berReader{inner}
+	r = &berReader{b: inner}
 	envBody, err := r.expect(0x30, "EnvelopedData")
 	if err != nil {
 		return nil, err
 	}
-	r = &berReader{envBody}
+	r = &berReader{b: envBody}
 	if err := r.expectBytes([]byte{0x02, 0x01, 0x02}, "EnvelopedData version 2"); err != nil {
 		return nil, err
 	}
@@ -233,12 +244,12 @@ func ParseEnvelope(ber []byte) (*Envelope, error) {
 	if err != nil {
 		return nil, err
 	}
-	sr := &berReader{set}
+	sr := &berReader{b: set}
 	ktri, err := sr.expect(0x30, "KeyTransRecipientInfo")
 	if err != nil || len(sr.b) != 0 {
 		return nil, fmt.Errorf("%w: one KeyTransRecipientInfo", ErrCMS)
 	}
-	kr := &berReader{ktri}
+	kr := &berReader{b: ktri}
 	e := &Envelope{}
 	if err := kr.expectBytes([]byte{0x02, 0x01, 0x02}, "KeyTransRecipientInfo version 2"); err != nil {
 		return nil, err
@@ -256,7 +267,7 @@ func ParseEnvelope(ber []byte) (*Envelope, error) {
 	if err != nil {
 		return nil, err
 	}
-	er := &berReader{eci}
+	er := &berReader{b: eci}
 	if err := er.expectBytes(oidData, "id-data"); err != nil {
 		return nil, err
 	}
@@ -264,7 +275,7 @@ func ParseEnvelope(ber []byte) (*Envelope, error) {
 	if err != nil {
 		return nil, err
 	}
-	ar := &berReader{alg}
+	ar := &berReader{b: alg}
 	if err := ar.expectBytes(oidAES256CBC, "aes-256-cbc"); err != nil {
 		return nil, err
 	}
@@ -278,7 +289,7 @@ func ParseEnvelope(ber []byte) (*Envelope, error) {
 	case t == 0x80: // primitive [0]
 		e.Ciphertext = c
 	case t == 0xa0: // constructed [0] of OCTET STRINGs
-		cr := &berReader{c}
+		cr := &berReader{b: c}
 		for len(cr.b) > 0 {
 			chunk, err := cr.expect(0x04, "content chunk")
 			if err != nil {

@@ -83,3 +83,13 @@ func FuzzParseEnvelope(f *testing.F) {
 		}
 	})
 }
+
+// Indefinite values nested beyond what KMS writes are refused, not
+// followed down.
+func TestEnvelopeNestingBound(t *testing.T) {
+	deep := bytes.Repeat([]byte{0x30, 0x80}, 100)
+	deep = append(deep, bytes.Repeat([]byte{0, 0}, 100)...)
+	_, err := nitro.ParseEnvelope(deep)
+	require.ErrorIs(t, err, nitro.ErrCMS)
+	require.Contains(t, err.Error(), "nested too deep")
+}
