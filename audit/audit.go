@@ -38,10 +38,14 @@ type Event struct {
 	ErrorCode         string         `json:"errorCode,omitempty"`
 	ErrorMessage      string         `json:"errorMessage,omitempty"`
 	KeyID             string         `json:"keyId,omitempty"`
-	RequestID         string         `json:"requestID"`
-	EventID           string         `json:"eventID"`
-	ReadOnly          bool           `json:"readOnly"`
-	EventType         string         `json:"eventType"`
+	// AdditionalEventData holds what an operation adds, as CloudTrail's
+	// field of that name: for a Recipient, the attestation document's
+	// module ID and PCRs (never the document itself).
+	AdditionalEventData map[string]any `json:"additionalEventData,omitempty"`
+	RequestID           string         `json:"requestID"`
+	EventID             string         `json:"eventID"`
+	ReadOnly            bool           `json:"readOnly"`
+	EventType           string         `json:"eventType"`
 }
 
 // UserIdentity is the authenticated caller (absent when SigV4 failed).

@@ -34,6 +34,7 @@ import (
 	"github.com/trentkms/trent/hsm/node"
 	"github.com/trentkms/trent/internal/boundedio"
 	"github.com/trentkms/trent/internal/gctune"
+	"github.com/trentkms/trent/nitro"
 	"github.com/trentkms/trent/quorum"
 	"github.com/trentkms/trent/session"
 )
@@ -70,16 +71,20 @@ type Options struct {
 
 // Cluster is a running dev cluster.
 type Cluster struct {
-	Dir         string         `json:"dir"`
-	Domain      string         `json:"domain"`
-	HostID      string         `json:"host_id"`
-	HostKeyFile string         `json:"host_key_file"`
-	TokenFile   string         `json:"domain_token_file"`
-	HSMs        []HSMNode      `json:"hsms"`
-	Hosts       []HostInfo     `json:"hosts"`
-	KMSURL      string         `json:"kms_url,omitempty"`
-	EnvFile     string         `json:"env_file,omitempty"`
-	Operators   []OperatorInfo `json:"operators"`
+	Dir         string     `json:"dir"`
+	Domain      string     `json:"domain"`
+	HostID      string     `json:"host_id"`
+	HostKeyFile string     `json:"host_key_file"`
+	TokenFile   string     `json:"domain_token_file"`
+	HSMs        []HSMNode  `json:"hsms"`
+	Hosts       []HostInfo `json:"hosts"`
+	KMSURL      string     `json:"kms_url,omitempty"`
+	EnvFile     string     `json:"env_file,omitempty"`
+	// SimNSMFile is the simulated NSM (nitro.SimCA) whose root the domain
+	// trusts beside the AWS Nitro root: `trent enclave attest` and
+	// `trent enclave run` sign attestation documents with it.
+	SimNSMFile string         `json:"sim_nsm_file"`
+	Operators  []OperatorInfo `json:"operators"`
 
 	host   *session.Host
 	nodes  []*node.Node
@@ -104,6 +109,9 @@ type OperatorInfo struct {
 	Role    string `json:"role"`
 	KeyFile string `json:"key_file"`
 }
+
+// SimNSMFile is the simulated NSM's file name under Dir/nitro.
+const SimNSMFile = "sim-nsm.pem"
 
 // MaxHosts bounds Options.Hosts.
 const MaxHosts = 5
@@ -176,6 +184,15 @@ func Start(opts Options, progress func(step string)) (*Cluster, error) {
 	say("dev operators %s and service hosts %s: keys in %s (dev mode: PEM files)",
 		strings.Join(devOperators, ", "), strings.Join(hostIDs, ", "), filepath.Join(opts.Dir, "operators"))
 	genesis := &domain.State{Name: DomainName, Rules: quorum.DefaultRules(), Retention: domain.DefaultRetention}
+	c.SimNSMFile = filepath.Join(opts.Dir, "nitro", SimNSMFile)
+	sim, created, err := nitro.OpenSimCA(c.SimNSMFile)
+	if err != nil {
+		return nil, fmt.Errorf("dev: simulated NSM: %w", err)
+	}
+	if created {
+		say("simulated Nitro Secure Module: a CA hierarchy in %s; the domain trusts its root and the AWS Nitro root", c.SimNSMFile)
+	}
+	genesis.Roots = [][]byte{sim.Root.Raw}
 	hostKeys := map[string]*ecdsa.PrivateKey{}
 	for _, id := range hostIDs {
 		file := filepath.Join(opts.Dir, "operators", id+".pem")

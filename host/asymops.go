@@ -311,7 +311,7 @@ func (h *Host) asymOperations(ops map[string]kmsapi.Operation) {
 		cond := map[string][]string{}
 		if req.Recipient != nil {
 			var err error
-			if doc, cond, err = h.checkRecipient(req.Recipient); err != nil {
+			if doc, cond, err = h.checkRecipient(ctx, req.Recipient); err != nil {
 				return nil, err
 			}
 		}
@@ -375,7 +375,7 @@ func (h *Host) generateDataKeyPair(withPrivate bool) kmsapi.Operation {
 				return nil, kmsapi.Errorf(kmsapi.ValidationException, "%s does not take a Recipient", op)
 			}
 			var err error
-			if doc, recipientCond, err = h.checkRecipient(req.Recipient); err != nil {
+			if doc, recipientCond, err = h.checkRecipient(ctx, req.Recipient); err != nil {
 				return nil, err
 			}
 		}

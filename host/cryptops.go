@@ -262,7 +262,7 @@ func (h *Host) generateDataKey(withPlaintext bool) kmsapi.Operation {
 				return nil, kmsapi.Errorf(kmsapi.ValidationException, "GenerateDataKeyWithoutPlaintext does not take a Recipient")
 			}
 			var err error
-			if doc, recipientCond, err = h.checkRecipient(req.Recipient); err != nil {
+			if doc, recipientCond, err = h.checkRecipient(ctx, req.Recipient); err != nil {
 				return nil, err
 			}
 		}
@@ -365,7 +365,7 @@ func (h *Host) decrypt(ctx context.Context, p kmsapi.Principal, body []byte) (an
 	var recipientCond map[string][]string
 	if req.Recipient != nil {
 		var err error
-		if doc, recipientCond, err = h.checkRecipient(req.Recipient); err != nil {
+		if doc, recipientCond, err = h.checkRecipient(ctx, req.Recipient); err != nil {
 			return nil, err
 		}
 	}

@@ -30,6 +30,7 @@ import (
 	"github.com/trentkms/trent/domain"
 	"github.com/trentkms/trent/host/kmsapi"
 	"github.com/trentkms/trent/hsm/node"
+	"github.com/trentkms/trent/nitro"
 	"github.com/trentkms/trent/quorum"
 	"github.com/trentkms/trent/session"
 )
@@ -99,15 +100,16 @@ const DefaultHSMBatchWorkers = 2
 
 // Host is a running service host.
 type Host struct {
-	cfg   Config
-	fsm   *domain.FSM
-	raft  *raft.Raft
-	store *raftboltdb.BoltStore
-	snaps *raft.FileSnapshotStore
-	trans *raft.NetworkTransport
-	api   *http.Server
-	apiLn net.Listener
-	kms   *http.Server
+	cfg    Config
+	chains nitro.ChainCache // verified attestation cabundles
+	fsm    *domain.FSM
+	raft   *raft.Raft
+	store  *raftboltdb.BoltStore
+	snaps  *raft.FileSnapshotStore
+	trans  *raft.NetworkTransport
+	api    *http.Server
+	apiLn  net.Listener
+	kms    *http.Server
 	// kmsServer serves the KMS API (nil without credentials).
 	kmsServer *kmsapi.Server
 	audit     *audit.Log

@@ -50,7 +50,7 @@ func (h *Host) generateRandom(ctx context.Context, _ kmsapi.Principal, body []by
 	}
 	if req.Recipient != nil {
 		// GenerateRandom has no key, so no policy: the document alone.
-		doc, _, err := h.checkRecipient(req.Recipient)
+		doc, _, err := h.checkRecipient(ctx, req.Recipient)
 		if err != nil {
 			return nil, err
 		}

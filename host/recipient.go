@@ -21,22 +21,17 @@ import (
 
 // checkRecipient validates a Recipient and returns its document and the
 // condition keys it adds.
-func (h *Host) checkRecipient(r *recipient) ([]byte, map[string][]string, error) {
+func (h *Host) checkRecipient(ctx context.Context, r *recipient) ([]byte, map[string][]string, error) {
 	if r.KeyEncryptionAlgorithm != "RSAES_OAEP_SHA_256" {
 		return nil, nil, kmsapi.Errorf(kmsapi.ValidationException, "Recipient.KeyEncryptionAlgorithm must be RSAES_OAEP_SHA_256")
 	}
 	if len(r.AttestationDocument) < 1 || len(r.AttestationDocument) > nitro.MaxDocument {
 		return nil, nil, validation("recipient.attestationDocument", "Member must have length between 1 and 262144", "…")
 	}
-	roots := []*x509.Certificate{nitro.RootG1()}
+	v := &nitro.Verifier{Roots: []*x509.Certificate{nitro.RootG1()}, Now: h.cfg.AttestationTime, Cache: &h.chains}
 	if st, _ := h.fsm.State(); st != nil {
-		for _, raw := range st.Roots {
-			if c, err := x509.ParseCertificate(raw); err == nil {
-				roots = append(roots, c)
-			}
-		}
+		v.RootsDER = st.Roots
 	}
-	v := &nitro.Verifier{Roots: roots, Now: h.cfg.AttestationTime}
 	if v.Now == nil {
 		v.Now = time.Now
 	}
@@ -54,6 +49,18 @@ func (h *Host) checkRecipient(r *recipient) ([]byte, map[string][]string, error)
 	for i, v := range d.PCRs {
 		cond[fmt.Sprintf("kms:RecipientAttestation:PCR%d", i)] = []string{hex.EncodeToString(v)}
 	}
+	// The audit event names the enclave as CloudTrail does.
+	rec := map[string]string{"attestationDocumentModuleId": d.ModuleID}
+	for _, i := range []int{0, 1, 2, 3, 4, 8} {
+		if v, ok := d.PCRs[i]; ok {
+			name := fmt.Sprintf("attestationDocumentEnclavePCR%d", i)
+			if i == 0 {
+				name = "attestationDocumentEnclaveImageDigest"
+			}
+			rec[name] = hex.EncodeToString(v)
+		}
+	}
+	kmsapi.AddEventData(ctx, "recipient", rec)
 	return r.AttestationDocument, cond, nil
 }
 

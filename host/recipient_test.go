@@ -89,6 +89,13 @@ func TestRecipientOperations(t *testing.T) {
 		"not a document":      {AttestationDocument: []byte("nonsense"), KeyEncryptionAlgorithm: types.KeyEncryptionMechanismRsaesOaepSha256},
 		"another algorithm":   {AttestationDocument: doc, KeyEncryptionAlgorithm: "RSAES_OAEP_SHA_1"},
 		"a changed signature": {AttestationDocument: append(bytes.Clone(doc[:len(doc)-1]), doc[len(doc)-1]^1), KeyEncryptionAlgorithm: types.KeyEncryptionMechanismRsaesOaepSha256},
+		"a byte after it":     {AttestationDocument: append(bytes.Clone(doc), 0), KeyEncryptionAlgorithm: types.KeyEncryptionMechanismRsaesOaepSha256},
+		"oversized":           {AttestationDocument: make([]byte, nitro.MaxDocument+1), KeyEncryptionAlgorithm: types.KeyEncryptionMechanismRsaesOaepSha256},
+		"expired leaf": {AttestationDocument: func() []byte {
+			d, err := sim.Attest(nitro.AttestRequest{PCRs: map[int][]byte{0: pcr0}, PublicKey: spki, Time: time.Now().Add(-4 * time.Hour)})
+			require.NoError(t, err)
+			return d
+		}(), KeyEncryptionAlgorithm: types.KeyEncryptionMechanismRsaesOaepSha256},
 	} {
 		_, err := k.alice.Decrypt(ctx, &kms.DecryptInput{CiphertextBlob: enc.CiphertextBlob, EncryptionContext: ec, Recipient: r})
 		assert.Equal(t, "ValidationException", apiCode(t, err), name)

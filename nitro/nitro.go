@@ -1,13 +1,17 @@
 package nitro
 
 import (
+	"bytes"
 	"crypto/ecdsa"
 	"crypto/elliptic"
+	"crypto/sha256"
 	"crypto/x509"
 	_ "embed"
+	"encoding/binary"
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/fxamacker/cbor/v2"
@@ -36,15 +40,17 @@ var (
 var rootG1PEM []byte
 
 // RootG1 returns the AWS Nitro Enclaves Root-G1 certificate (P-384, valid
-// 2019-10-28 to 2049-10-28).
-func RootG1() *x509.Certificate {
+// 2019-10-28 to 2049-10-28). Callers must not change it.
+func RootG1() *x509.Certificate { return rootG1() }
+
+var rootG1 = sync.OnceValue(func() *x509.Certificate {
 	b, _ := pem.Decode(rootG1PEM)
 	c, err := x509.ParseCertificate(b.Bytes)
 	if err != nil {
 		panic("nitro: the bundled root does not parse: " + err.Error())
 	}
 	return c
-}
+})
 
 // Document is an attestation document's payload.
 type Document struct {
@@ -165,12 +171,141 @@ func (p *payload) check() (*Document, error) {
 	return d, nil
 }
 
-// Verifier verifies documents against trusted roots.
+// Verifier verifies documents against trusted roots. It is safe for
+// concurrent use if its fields are not changed.
 type Verifier struct {
 	Roots []*x509.Certificate // trusted roots (RootG1 and any the domain lists)
+	// RootsDER are more trusted roots, as DER (the domain state's list).
+	RootsDER [][]byte
 	// Now is the verification time (time.Now if nil); a conformance run
 	// may fix it to a document's own time.
 	Now func() time.Time
+	// Cache, if set, remembers verified bundles so that a document from
+	// a known enclave host costs one leaf and one document signature.
+	Cache *ChainCache
+}
+
+// ChainCache remembers verified cabundles (root, regional, zonal,
+// instance) by the SHA-256 of their certificates, with the time window in
+// which every one of them is valid. It holds at most MaxCachedChains and
+// is safe for concurrent use; the zero value is ready.
+type ChainCache struct {
+	mu sync.Mutex
+	m  map[[32]byte]chainEntry
+}
+
+// MaxCachedChains bounds a ChainCache (a real fleet has one bundle per
+// instance host).
+const MaxCachedChains = 4096
+
+type chainEntry struct {
+	notBefore, notAfter time.Time
+	last                *x509.Certificate // the certificate that signs leaves
+}
+
+// Len is the number of bundles held.
+func (c *ChainCache) Len() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.m)
+}
+
+func bundleFingerprint(bundle []*x509.Certificate) [32]byte {
+	h := sha256.New()
+	for _, c := range bundle {
+		var n [4]byte
+		binary.BigEndian.PutUint32(n[:], uint32(len(c.Raw)))
+		h.Write(n[:])
+		h.Write(c.Raw)
+	}
+	var out [32]byte
+	h.Sum(out[:0])
+	return out
+}
+
+// trusted reports whether root is byte for byte one of the trusted roots.
+func (v *Verifier) trusted(root *x509.Certificate) bool {
+	for _, r := range v.Roots {
+		if bytes.Equal(r.Raw, root.Raw) {
+			return true
+		}
+	}
+	for _, r := range v.RootsDER {
+		if bytes.Equal(r, root.Raw) {
+			return true
+		}
+	}
+	return false
+}
+
+// verifyBundle checks that the bundle is a chain in its own order: the
+// first certificate a trusted root, each next one issued by the one
+// before it (the NSM's order; an intermediate out of place fails), all
+// valid at now. It returns the certificate that signs leaves.
+func (v *Verifier) verifyBundle(bundle []*x509.Certificate, now time.Time) (*x509.Certificate, error) {
+	if !v.trusted(bundle[0]) {
+		return nil, fmt.Errorf("%w: cabundle[0] is not a trusted root", ErrChain)
+	}
+	last := bundle[len(bundle)-1]
+	var key [32]byte
+	if v.Cache != nil {
+		key = bundleFingerprint(bundle)
+		v.Cache.mu.Lock()
+		e, ok := v.Cache.m[key]
+		v.Cache.mu.Unlock()
+		if ok && !now.Before(e.notBefore) && !now.After(e.notAfter) {
+			return e.last, nil
+		}
+	}
+	roots := x509.NewCertPool()
+	roots.AddCert(bundle[0])
+	inter := x509.NewCertPool()
+	for i := 1; i < len(bundle)-1; i++ {
+		inter.AddCert(bundle[i])
+	}
+	chains, err := last.Verify(x509.VerifyOptions{Roots: roots, Intermediates: inter, CurrentTime: now,
+		KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}})
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrChain, err)
+	}
+	inOrder := false
+	for _, ch := range chains {
+		if len(ch) == len(bundle) {
+			inOrder = true
+			for i := range ch {
+				if !ch[i].Equal(bundle[len(bundle)-1-i]) {
+					inOrder = false
+				}
+			}
+		}
+		if inOrder {
+			break
+		}
+	}
+	if !inOrder {
+		return nil, fmt.Errorf("%w: cabundle is not in order root, intermediates…", ErrChain)
+	}
+	if !last.IsCA {
+		return nil, fmt.Errorf("%w: the last cabundle certificate is not a CA", ErrChain)
+	}
+	if v.Cache != nil {
+		e := chainEntry{notBefore: bundle[0].NotBefore, notAfter: bundle[0].NotAfter, last: last}
+		for _, c := range bundle[1:] {
+			if c.NotBefore.After(e.notBefore) {
+				e.notBefore = c.NotBefore
+			}
+			if c.NotAfter.Before(e.notAfter) {
+				e.notAfter = c.NotAfter
+			}
+		}
+		v.Cache.mu.Lock()
+		if v.Cache.m == nil || len(v.Cache.m) >= MaxCachedChains {
+			v.Cache.m = map[[32]byte]chainEntry{}
+		}
+		v.Cache.m[key] = e
+		v.Cache.mu.Unlock()
+	}
+	return last, nil
 }
 
 // Verify parses raw and verifies its chain and signature.
@@ -183,19 +318,22 @@ func (v *Verifier) Verify(raw []byte) (*Document, error) {
 	if v.Now != nil {
 		now = v.Now()
 	}
-	roots := x509.NewCertPool()
-	for _, r := range v.Roots {
-		roots.AddCert(r)
+	issuer, err := v.verifyBundle(d.CABundle, now)
+	if err != nil {
+		return nil, err
 	}
-	inter := x509.NewCertPool()
-	for _, c := range d.CABundle[1:] { // the bundle's own root is not trusted for being there
-		inter.AddCert(c)
+	leaf := d.Certificate
+	switch {
+	case now.Before(leaf.NotBefore) || now.After(leaf.NotAfter):
+		return nil, fmt.Errorf("%w: the leaf certificate is not valid at %s (valid %s to %s)", ErrChain,
+			now.UTC().Format(time.RFC3339), leaf.NotBefore.UTC().Format(time.RFC3339), leaf.NotAfter.UTC().Format(time.RFC3339))
+	case len(leaf.UnhandledCriticalExtensions) != 0:
+		return nil, fmt.Errorf("%w: the leaf has an unknown critical extension", ErrChain)
 	}
-	if _, err := d.Certificate.Verify(x509.VerifyOptions{Roots: roots, Intermediates: inter, CurrentTime: now,
-		KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}}); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrChain, err)
+	if err := leaf.CheckSignatureFrom(issuer); err != nil {
+		return nil, fmt.Errorf("%w: the leaf is not issued by the last cabundle certificate: %v", ErrChain, err)
 	}
-	pub, ok := d.Certificate.PublicKey.(*ecdsa.PublicKey)
+	pub, ok := leaf.PublicKey.(*ecdsa.PublicKey)
 	if !ok || pub.Curve != elliptic.P384() {
 		return nil, fmt.Errorf("%w: the leaf key is not ECDSA P-384", ErrSignature)
 	}

@@ -87,7 +87,11 @@ type AttestRequest struct {
 }
 
 // Attest makes a signed, untagged attestation document.
-func (ca *SimCA) Attest(req AttestRequest) ([]byte, error) {
+func (ca *SimCA) Attest(req AttestRequest) ([]byte, error) { return ca.attest(req, nil) }
+
+// attest is Attest with the encoded payload changed by edit (if not nil)
+// before it is signed: tests make well-signed malformed documents.
+func (ca *SimCA) attest(req AttestRequest, edit func([]byte) []byte) ([]byte, error) {
 	if len(req.PCRs) == 0 || len(req.PublicKey) > MaxFieldSize || len(req.UserData) > MaxFieldSize || len(req.Nonce) > MaxFieldSize {
 		return nil, errors.New("nitro: attest: PCRs required, fields at most 1024 bytes")
 	}
@@ -129,6 +133,9 @@ func (ca *SimCA) Attest(req AttestRequest) ([]byte, error) {
 	body, err := em.Marshal(&p)
 	if err != nil {
 		return nil, err
+	}
+	if edit != nil {
+		body = edit(body)
 	}
 	signer, err := cose.NewSigner(cose.AlgorithmES384, cryptoSigner{k})
 	if err != nil {

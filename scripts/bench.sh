@@ -104,3 +104,17 @@ grep '^BenchmarkSignVerify/' bench/sign-raw.txt |
   sort -k1,1 -k2,2g |
   awk '{ if ($1 != prev && prev != "") { print prev, (c % 2 ? v[(c+1)/2] : (v[c/2] + v[c/2+1]) / 2), "ops/s"; c = 0 } prev = $1; v[++c] = $2 }
        END { if (c) print prev, (c % 2 ? v[(c+1)/2] : (v[c/2] + v[c/2+1]) / 2), "ops/s" }' | tee bench/sign.txt
+
+echo
+echo "Recipient GenerateDataKey beside plain GenerateDataKey and the bound of its public-key work, 16 clients (medians of 3 runs)"
+./bench/dev.test -test.run '^$' -test.bench BenchmarkRecipient -test.count 3 -test.benchtime 1x | tee bench/recipient-raw.txt
+grep '^BenchmarkRecipient/' bench/recipient-raw.txt |
+  awk '{ n = $1; sub(/-[0-9]+$/, "", n); for (i = 3; i <= NF; i++) if ($i == "ops/s" || $i == "of-bound" || $i == "of-plain") print n, $i, $(i-1) }' |
+  sort -k1,1 -k2,2 -k3,3g |
+  awk 'function flush() { print prev, (c % 2 ? v[(c+1)/2] : (v[c/2] + v[c/2+1]) / 2); c = 0 }
+       { key = $1 " " $2; if (key != prev && prev != "") flush(); prev = key; v[++c] = $3 }
+       END { if (c) flush() }' | tee bench/recipient.txt
+echo
+echo "attestation document verification: cabundle cache on and off, one ES384 verification (GOMAXPROCS 1)"
+go test -run '^$' -bench BenchmarkVerify -count "$count" -cpu 1 ./nitro/ | tee bench/nitro.txt
+go run "$benchstat" bench/nitro.txt | tee bench/nitro-benchstat.txt

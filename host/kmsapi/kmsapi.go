@@ -184,9 +184,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("X-Amzn-RequestId", reqID)
 	start := s.now()
 	var (
-		op   string
-		p    *Principal
-		body []byte
+		op        string
+		p         *Principal
+		body      []byte
+		eventData map[string]any // AddEventData's fields
 	)
 	// answer records the request's outcome once, then sends it; an
 	// outcome that cannot be recorded is not sent.
@@ -199,7 +200,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if err != nil && !errors.As(err, &ke) {
 			ke = errInternal
 		}
-		if s.record(start, r, reqID, op, p, body, data, ke) != nil {
+		if s.record(start, r, reqID, op, p, body, data, ke, eventData) != nil {
 			ke = errInternal
 		}
 		if ke != nil {
@@ -257,7 +258,25 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	answer(handler(r.Context(), principal, body))
+	ctx := context.WithValue(r.Context(), eventDataKey{}, &eventData)
+	answer(handler(ctx, principal, body))
+}
+
+type eventDataKey struct{}
+
+// AddEventData adds a field to the audit event's additionalEventData of
+// the request that ctx belongs to (an operation's context); it must not
+// carry secrets. Outside a request it does nothing. Not safe for
+// concurrent use within one request.
+func AddEventData(ctx context.Context, key string, v any) {
+	m, _ := ctx.Value(eventDataKey{}).(*map[string]any)
+	if m == nil {
+		return
+	}
+	if *m == nil {
+		*m = map[string]any{}
+	}
+	(*m)[key] = v
 }
 
 // signingKey is the SigV4 signing key of a credential for a day, region
@@ -293,14 +312,14 @@ func (s *Server) now() time.Time {
 // record hands the request's audit event to s.Record. The operation and
 // parameters are recorded only for an authenticated caller: before SigV4
 // passes, nothing the request claims is trusted.
-func (s *Server) record(at time.Time, r *http.Request, reqID, op string, p *Principal, body, resp []byte, ke *Error) error {
+func (s *Server) record(at time.Time, r *http.Request, reqID, op string, p *Principal, body, resp []byte, ke *Error, extra map[string]any) error {
 	if s.Record == nil {
 		return nil
 	}
 	e := &audit.Event{
 		EventVersion: audit.Version, EventTime: at.UTC(), EventSource: audit.Source, EventType: audit.EventType,
 		EventName: op, AWSRegion: s.Creds.Region, SourceIPAddress: sourceIP(r), UserAgent: r.UserAgent(),
-		RequestID: reqID, EventID: requestID(), ReadOnly: readOnly(op),
+		RequestID: reqID, EventID: requestID(), ReadOnly: readOnly(op), AdditionalEventData: extra,
 	}
 	if p != nil {
 		e.UserIdentity = &audit.UserIdentity{Type: identityType(p.ARN), ARN: p.ARN, AccountID: p.AccountID, AccessKeyID: p.AccessKeyID}

@@ -41,17 +41,10 @@ const (
 // VerifyAttestation verifies a document as this HSM trusts it and returns
 // it with the enclave's RSA key.
 func (n *Node) VerifyAttestation(doc []byte) (*nitro.Document, *rsa.PublicKey, error) {
-	roots := []*x509.Certificate{nitro.RootG1()}
+	v := &nitro.Verifier{Roots: []*x509.Certificate{nitro.RootG1()}, Now: n.attestationTime, Cache: &n.chains}
 	if st, _ := n.DomainState(); st != nil {
-		for _, r := range st.Roots {
-			c, err := x509.ParseCertificate(r)
-			if err != nil {
-				return nil, nil, fmt.Errorf("%w: a domain root does not parse", ErrRecipient)
-			}
-			roots = append(roots, c)
-		}
+		v.RootsDER = st.Roots
 	}
-	v := &nitro.Verifier{Roots: roots, Now: n.attestationTime}
 	d, err := v.Verify(doc)
 	if err != nil {
 		return nil, nil, fmt.Errorf("%w: %w", ErrRecipient, err)

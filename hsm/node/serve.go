@@ -13,6 +13,7 @@ import (
 
 	"github.com/trentkms/trent/domain"
 	"github.com/trentkms/trent/hsm"
+	"github.com/trentkms/trent/nitro"
 	"github.com/trentkms/trent/session"
 	"github.com/trentkms/trent/softhsm"
 )
@@ -60,6 +61,7 @@ type Node struct {
 	nonces   noncePool
 	keys     keyCache
 	attestAt func() time.Time
+	chains   nitro.ChainCache // verified attestation cabundles
 
 	metrics *nodeMetrics
 }
