@@ -262,7 +262,7 @@ func ParseBlob(in []byte) (*Blob, error) {
 	var id, ct cryptobyte.String
 	if !s.ReadUint8LengthPrefixed(&id) || !ValidKeyID(string(id)) || !s.CopyBytes(bl.HBKID[:]) ||
 		!s.CopyBytes(bl.Nonce[:]) || !s.CopyBytes(bl.IV[:]) || !s.ReadUint16LengthPrefixed(&ct) ||
-		len(ct) < TagSize || len(ct) > MaxPlaintext+TagSize || !s.Empty() {
+		len(ct) <= TagSize || len(ct) > MaxPlaintext+TagSize || !s.Empty() {
 		return nil, malformed("blob")
 	}
 	bl.KeyID = string(id)

@@ -204,6 +204,19 @@ func (r *berReader) expect(tag byte, what string) ([]byte, error) {
 	return c, nil
 }
 
+// expectIndefinite is expect for the four outer levels, which KMS writes
+// with indefinite lengths and the Nitro Enclaves SDK's parser requires so.
+func (r *berReader) expectIndefinite(tag byte, what string) ([]byte, error) {
+	t, c, indef, err := r.next()
+	if err != nil {
+		return nil, err
+	}
+	if t != tag || !indef {
+		return nil, fmt.Errorf("%w: %s: want tag %#x with an indefinite length, as KMS writes it", ErrCMS, what, tag)
+	}
+	return c, nil
+}
+
 func (r *berReader) expectBytes(want []byte, what string) error {
 	if !bytes.HasPrefix(r.b, want) {
 		return fmt.Errorf("%w: %s", ErrCMS, what)
@@ -212,11 +225,13 @@ func (r *berReader) expectBytes(want []byte, what string) error {
 	return nil
 }
 
-// ParseEnvelope reads a CiphertextForRecipient of the shape KMS emits
-// (the content as a constructed [0] of OCTET STRINGs or a primitive [0]).
+// ParseEnvelope reads a CiphertextForRecipient of the shape KMS emits and
+// the Nitro Enclaves SDK accepts: indefinite lengths at the four outer
+// levels (ContentInfo, its [0], EnvelopedData, EncryptedContentInfo), the
+// content as a constructed [0] of OCTET STRINGs or a primitive [0].
 func ParseEnvelope(ber []byte) (*Envelope, error) {
 	top := &berReader{b: ber}
-	ci, err := top.expect(0x30, "ContentInfo")
+	ci, err := top.expectIndefinite(0x30, "ContentInfo")
 	if err != nil {
 		return nil, err
 	}
@@ -227,12 +242,12 @@ func ParseEnvelope(ber []byte) (*Envelope, error) {
 	if err := r.expectBytes(oidEnvelopedData, "contentType"); err != nil {
 		return nil, err
 	}
-	inner, err := r.expect(0xa0, "content")
+	inner, err := r.expectIndefinite(0xa0, "content")
 	if err != nil {
 		return nil, err
 	}
 	r = &berReader{b: inner}
-	envBody, err := r.expect(0x30, "EnvelopedData")
+	envBody, err := r.expectIndefinite(0x30, "EnvelopedData")
 	if err != nil {
 		return nil, err
 	}
@@ -263,7 +278,7 @@ func ParseEnvelope(ber []byte) (*Envelope, error) {
 	if e.WrappedKey, err = kr.expect(0x04, "encryptedKey"); err != nil {
 		return nil, err
 	}
-	eci, err := r.expect(0x30, "EncryptedContentInfo")
+	eci, err := r.expectIndefinite(0x30, "EncryptedContentInfo")
 	if err != nil {
 		return nil, err
 	}

@@ -121,3 +121,49 @@ func indexNth(b []byte, sep string, n int) int {
 		off += j + len(sep)
 	}
 }
+
+func FuzzMeasureEIF(f *testing.F) {
+	f.Add(nitro.BuildEIF([]byte("app")))
+	f.Add(nitro.BuildEIF(nil))
+	f.Add([]byte(".eif"))
+	f.Fuzz(func(t *testing.T, in []byte) {
+		pcrs, err := nitro.MeasureEIF(in)
+		if err != nil {
+			return
+		}
+		if len(pcrs) != 3 || len(pcrs[0]) != 48 {
+			t.Fatalf("measured %d PCRs", len(pcrs))
+		}
+		// A file that measures is one MeasureImage takes as it is.
+		again, err := nitro.MeasureImage(in)
+		if err != nil || !bytes.Equal(again[0], pcrs[0]) {
+			t.Fatal("MeasureImage disagrees with MeasureEIF")
+		}
+	})
+}
+
+func FuzzParseSimCA(f *testing.F) {
+	ca, err := nitro.NewSimCA(nil, time.Now())
+	if err != nil {
+		f.Fatal(err)
+	}
+	b, err := ca.Marshal()
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(b)
+	f.Add([]byte("-----BEGIN CERTIFICATE-----\n-----END CERTIFICATE-----\n"))
+	f.Fuzz(func(t *testing.T, in []byte) {
+		ca, err := nitro.ParseSimCA(in, nil)
+		if err != nil {
+			return
+		}
+		out, err := ca.Marshal()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := nitro.ParseSimCA(out, nil); err != nil {
+			t.Fatalf("a parsed file does not parse once written again: %v", err)
+		}
+	})
+}

@@ -1,0 +1,87 @@
+package kms
+
+import (
+	"encoding/json"
+	"strings"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awskms "github.com/aws/aws-sdk-go-v2/service/kms"
+
+	"github.com/trentkms/trent/conformance"
+)
+
+var policyClause = devRef + "conditions-kms.html#conditions-kms-encryption-context; " + devRef + "key-policies.html"
+
+// rootPrincipal is the ARN of the key's account's root, from its ARN.
+func rootPrincipal(keyARN string) string {
+	p := strings.Split(keyARN, ":") // arn:PARTITION:kms:REGION:ACCOUNT:key/ID
+	if len(p) < 6 {
+		return ""
+	}
+	return "arn:" + p[1] + ":iam::" + p[4] + ":root"
+}
+
+type statement struct {
+	Sid       string                       `json:"Sid"`
+	Effect    string                       `json:"Effect"`
+	Principal map[string]string            `json:"Principal"`
+	Action    string                       `json:"Action"`
+	Resource  string                       `json:"Resource"`
+	Condition map[string]map[string]string `json:"Condition,omitempty"`
+}
+
+func policyDocument(st ...statement) string {
+	b, _ := json.Marshal(map[string]any{"Version": "2012-10-17", "Statement": st})
+	return string(b)
+}
+
+// putPolicy sets the key's policy, failing the check if refused.
+func (e *Env) putPolicy(t *conformance.T, id *string, doc string) {
+	_, err := e.Client.PutKeyPolicy(t.Context(), &awskms.PutKeyPolicyInput{KeyId: id, PolicyName: aws.String("default"), Policy: aws.String(doc)})
+	must(t, "setup: PutKeyPolicy", err)
+}
+
+func (e *Env) policyChecks() []conformance.Check {
+	const condKey = "kms:EncryptionContext:purpose"
+	return []conformance.Check{{
+		ID:        "KMS-POL-001",
+		Statement: "A key policy denying kms:Decrypt unless kms:EncryptionContext:purpose is X lets Decrypt with purpose=X through and refuses purpose=Y with AccessDeniedException",
+		Clause:    policyClause,
+		Run: func(t *conformance.T) {
+			k := e.newKey(t, nil)
+			ctX, ctY := e.encrypt(t, k.KeyId, []byte("for X"), map[string]string{"purpose": "X"}), e.encrypt(t, k.KeyId, []byte("for Y"), map[string]string{"purpose": "Y"})
+			e.decrypts(t, "Decrypt of purpose=Y under the default policy", ctY, map[string]string{"purpose": "Y"}, "for Y")
+			e.putPolicy(t, k.KeyId, policyDocument(
+				statement{Sid: "Admin", Effect: "Allow", Principal: map[string]string{"AWS": rootPrincipal(aws.ToString(k.Arn))}, Action: "kms:*", Resource: "*"},
+				statement{Sid: "DecryptOnlyForX", Effect: "Deny", Principal: map[string]string{"AWS": "*"}, Action: "kms:Decrypt", Resource: "*",
+					Condition: map[string]map[string]string{"StringNotEquals": {condKey: "X"}}}))
+			e.decrypts(t, "Decrypt with purpose=X", ctX, map[string]string{"purpose": "X"}, "for X")
+			_, err := e.Client.Decrypt(t.Context(), &awskms.DecryptInput{CiphertextBlob: ctY, EncryptionContext: map[string]string{"purpose": "Y"}})
+			expectCode(t, "Decrypt with purpose=Y", err, "AccessDeniedException")
+		},
+	}, {
+		ID:        "KMS-POL-002",
+		Statement: "A key policy allowing a second principal kms:Decrypt only with kms:EncryptionContext:purpose X lets it decrypt purpose=X and refuses purpose=Y with AccessDeniedException, while the key's owner decrypts both",
+		Clause:    policyClause,
+		Needs:     []conformance.Capability{CapSecondPrincipal},
+		Run: func(t *conformance.T) {
+			k := e.newKey(t, nil)
+			ecX, ecY := map[string]string{"purpose": "X"}, map[string]string{"purpose": "Y"}
+			ctX, ctY := e.encrypt(t, k.KeyId, []byte("for X"), ecX), e.encrypt(t, k.KeyId, []byte("for Y"), ecY)
+			second := map[string]string{"AWS": e.SecondARN}
+			cond := func(op string) map[string]map[string]string { return map[string]map[string]string{op: {condKey: "X"}} }
+			// The account's root statement would let a second principal of
+			// the same account decrypt anything; the Deny keeps it to X.
+			e.putPolicy(t, k.KeyId, policyDocument(
+				statement{Sid: "Admin", Effect: "Allow", Principal: map[string]string{"AWS": rootPrincipal(aws.ToString(k.Arn))}, Action: "kms:*", Resource: "*"},
+				statement{Sid: "SecondDecryptsX", Effect: "Allow", Principal: second, Action: "kms:Decrypt", Resource: "*", Condition: cond("StringEquals")},
+				statement{Sid: "SecondOnlyX", Effect: "Deny", Principal: second, Action: "kms:Decrypt", Resource: "*", Condition: cond("StringNotEquals")}))
+			out, err := e.Second.Decrypt(t.Context(), &awskms.DecryptInput{CiphertextBlob: ctX, EncryptionContext: ecX})
+			must(t, "the second principal's Decrypt with purpose=X", err)
+			equal(t, "the second principal's Decrypt with purpose=X: Plaintext", "for X", string(out.Plaintext))
+			_, err = e.Second.Decrypt(t.Context(), &awskms.DecryptInput{CiphertextBlob: ctY, EncryptionContext: ecY})
+			expectCode(t, "the second principal's Decrypt with purpose=Y", err, "AccessDeniedException")
+			e.decrypts(t, "the owner's Decrypt with purpose=Y", ctY, ecY, "for Y")
+		},
+	}}
+}
