@@ -6,7 +6,7 @@ BENCHCOUNT      ?= 6
 FUZZTIME        ?= 10s
 export CGO_ENABLED := 1
 
-.PHONY: deps build test run bench fuzz lint
+.PHONY: deps build test run bench fuzz lint demo-enclave
 
 ## deps: install SoftHSM2, OpenSC and a C compiler if missing (apt-get, brew)
 deps:
@@ -23,6 +23,10 @@ test: deps lint
 ## run: the local dev cluster (trent dev)
 run: deps build
 	./bin/trent dev
+
+## demo-enclave: a data owner, a parent instance and simulated Nitro Enclaves against a fresh temporary dev cluster
+demo-enclave: deps build
+	$(GO) run ./scripts/demo-enclave -trent bin/trent
 
 ## bench: backend vs bare PKCS#11 (benchstat medians of BENCHCOUNT runs) and process scaling
 bench: deps

@@ -24,7 +24,7 @@ func newEnclaveCmd(g *globals) *cobra.Command {
 		Use:   "enclave",
 		Short: "Simulated Nitro Enclaves: image measurements, attestation documents",
 	}
-	c.AddCommand(newEnclaveBuildCmd(g), newEnclaveAttestCmd(g))
+	c.AddCommand(newEnclaveBuildCmd(g), newEnclaveAttestCmd(g), newEnclaveProxyCmd(g), newEnclaveRunCmd(g), newEnclaveBootCmd(g))
 	return c
 }
 
