@@ -33,6 +33,10 @@ type Check struct {
 	Clause    string       // the specification clause it tests
 	Needs     []Capability // capabilities the check needs
 	Run       func(t *T)
+	// Mutation names the internal/mutation hook that breaks exactly the
+	// behaviour this check tests: a test build with it on must fail this
+	// check and pass the others (the suite's mutation test).
+	Mutation string
 }
 
 // ErrFailed is Report.Err's answer when a check failed.
