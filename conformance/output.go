@@ -206,19 +206,36 @@ func WriteCatalogue(w io.Writer, checks []Check) error {
 }
 
 // Markdown renders the catalogue as a Markdown table (docs/ pages are
-// generated with it), each cell escaped for a table.
+// generated with it), each cell escaped for a table. When any check names
+// a mutation, a last column shows each check's.
 func Markdown(checks []Check) []byte {
 	cell := func(s string) string {
 		return strings.NewReplacer("|", `\|`, "\n", " ").Replace(s)
 	}
+	mutations := false
+	for _, c := range checks {
+		mutations = mutations || c.Mutation != ""
+	}
 	var b bytes.Buffer
-	b.WriteString("| ID | statement | clause | needs |\n| --- | --- | --- | --- |\n")
-	for _, c := range Catalogue(checks) {
+	if mutations {
+		b.WriteString("| ID | statement | clause | needs | mutation |\n| --- | --- | --- | --- | --- |\n")
+	} else {
+		b.WriteString("| ID | statement | clause | needs |\n| --- | --- | --- | --- |\n")
+	}
+	for i, c := range Catalogue(checks) {
 		needs := "—"
 		if len(c.Needs) > 0 {
 			needs = "`" + strings.Join(c.Needs, "`, `") + "`"
 		}
-		fmt.Fprintf(&b, "| `%s` | %s | %s | %s |\n", c.ID, cell(c.Statement), cell(c.Clause), needs)
+		fmt.Fprintf(&b, "| `%s` | %s | %s | %s |", c.ID, cell(c.Statement), cell(c.Clause), needs)
+		if mutations {
+			m := "—"
+			if checks[i].Mutation != "" {
+				m = "`" + cell(checks[i].Mutation) + "`"
+			}
+			fmt.Fprintf(&b, " %s |", m)
+		}
+		b.WriteString("\n")
 	}
 	return b.Bytes()
 }

@@ -6,6 +6,7 @@ import (
 
 	"github.com/trentkms/trent/domain"
 	"github.com/trentkms/trent/host/kmsapi"
+	"github.com/trentkms/trent/internal/mutation"
 	"github.com/trentkms/trent/keystore"
 )
 
@@ -213,7 +214,11 @@ func (h *Host) listAliases(ctx context.Context, p kmsapi.Principal, body []byte)
 		}
 		all = mine
 	}
-	page, next, err := paginate(all, func(a *keystore.Alias) string { return a.Name }, req.Limit, req.Marker, 100, 50)
+	limit := 100
+	if mutation.On("kms.list-aliases-limit-unchecked") {
+		limit = 1000
+	}
+	page, next, err := paginate(all, func(a *keystore.Alias) string { return a.Name }, req.Limit, req.Marker, limit, 50)
 	if err != nil {
 		return nil, err
 	}

@@ -6,12 +6,14 @@ import (
 	"errors"
 	"slices"
 	"sort"
+	"strings"
 
 	"golang.org/x/crypto/cryptobyte"
 
 	"github.com/trentkms/trent/hbk"
 	"github.com/trentkms/trent/host/kmsapi"
 	"github.com/trentkms/trent/hsm/node"
+	"github.com/trentkms/trent/internal/mutation"
 	"github.com/trentkms/trent/session"
 )
 
@@ -67,6 +69,9 @@ func (h *Host) contextKey(p kmsapi.Principal, c *cryptoRequest, keyID string) (k
 		return nil, "", nil, err
 	}
 	k, alias, err = h.resolveKeyAlias(p, keyID, true)
+	if mutation.On("kms.unknown-key-access-denied") && isNotFound(err) && !strings.Contains(keyID, "alias/") {
+		err = kmsapi.Errorf(kmsapi.AccessDenied, "User: %s is not authorized to perform this operation on %s", p.ARN, keyID)
+	}
 	return k, alias, ec, err
 }
 
@@ -76,6 +81,12 @@ func (c *cryptoRequest) check() error {
 
 // encodeContext encodes an encryption context for the HSM.
 func encodeContext(ec map[string]string) ([]byte, error) {
+	if mutation.On("kms.ec-values-case-folded") {
+		ec = foldedValues(ec)
+	}
+	if mutation.On("kms.ec-naive-concatenation") {
+		ec = concatenated(ec)
+	}
 	e, err := hbk.EncodeContext(ec)
 	if err != nil {
 		return nil, kmsapi.Errorf(kmsapi.ValidationException, "invalid encryption context: %s", err)
@@ -117,6 +128,9 @@ func checkAlgorithm(alg *string) error {
 // asymEncryption checks an Encrypt or Decrypt with an asymmetric key: an
 // RSA encryption key, one of its algorithms, no encryption context.
 func asymEncryption(k *key, alg string, ec map[string]string) error {
+	if mutation.On("kms.key-usage-unchecked") {
+		return nil
+	}
 	if k.rec.Key.KeyUsage != usageEncrypt {
 		return kmsapi.Errorf("InvalidKeyUsageException", "%s key usage is %s, not ENCRYPT_DECRYPT", k.rec.Key.ARN(), k.rec.Key.KeyUsage)
 	}
@@ -213,6 +227,9 @@ func (h *Host) encrypt(ctx context.Context, p kmsapi.Principal, body []byte) (an
 	if err != nil {
 		return nil, internal(h, "Encrypt", err)
 	}
+	if mutation.On("kms.ec-missing-pair-accepted") || mutation.On("kms.ec-extra-pair-accepted") {
+		rememberContext(blob, req.EncryptionContext)
+	}
 	return map[string]any{"CiphertextBlob": blob, "KeyId": k.rec.Key.ARN(), "EncryptionAlgorithm": symmetricDefault}, nil
 }
 
@@ -220,7 +237,7 @@ func (h *Host) encrypt(ctx context.Context, p kmsapi.Principal, body []byte) (an
 // them.
 func dataKeySize(n *int, spec *string) (int, error) {
 	switch {
-	case n != nil && spec != nil:
+	case n != nil && spec != nil && !mutation.On("kms.data-key-size-both-accepted"):
 		return 0, kmsapi.Errorf(kmsapi.ValidationException, "Please specify either number of bytes or key spec.")
 	case n != nil:
 		if *n < 1 || *n > node.MaxRandom {
@@ -232,6 +249,9 @@ func dataKeySize(n *int, spec *string) (int, error) {
 		case "AES_256":
 			return 32, nil
 		case "AES_128":
+			if mutation.On("kms.data-key-aes128-as-256") {
+				return 32, nil
+			}
 			return 16, nil
 		}
 		return 0, validation("keySpec", "Member must satisfy enum value set: [AES_256, AES_128]", *spec)
@@ -245,6 +265,7 @@ func (h *Host) generateDataKey(withPlaintext bool) kmsapi.Operation {
 		op = "GenerateDataKeyWithoutPlaintext"
 	}
 	return func(ctx context.Context, p kmsapi.Principal, body []byte) (any, error) {
+		withPlaintext := withPlaintext || mutation.On("kms.data-key-without-plaintext-leaks")
 		var req struct {
 			cryptoRequest
 			KeyId         string     `json:"KeyId"`
@@ -274,6 +295,9 @@ func (h *Host) generateDataKey(withPlaintext bool) kmsapi.Operation {
 		if err != nil {
 			return nil, err
 		}
+		if mutation.On("kms.data-key-context-not-bound") {
+			ec, _ = encodeContext(nil)
+		}
 		if err := h.permit(p, "kms:"+op, k, merge(contextConditions(req.EncryptionContext, symmetricDefault, alias), recipientCond), req.DryRun); err != nil {
 			return nil, err
 		}
@@ -297,6 +321,13 @@ func (h *Host) generateDataKey(withPlaintext bool) kmsapi.Operation {
 			var blob cryptobyte.String
 			if !rs.ReadUint16LengthPrefixed(&blob) || !rs.Empty() || len(blob) == 0 {
 				return nil, internal(h, op, errors.New("host: malformed data key answer"))
+			}
+			if mutation.On("kms.recipient-data-key-unbound") {
+				if out, err := h.hsmDo(ctx, node.CmdGenerateDataKey, cmd); err == nil {
+					if _, other, err := node.ParseDataKey(out); err == nil {
+						blob = other
+					}
+				}
 			}
 			return map[string]any{"CiphertextBlob": []byte(blob), "CiphertextForRecipient": cms, "KeyId": k.rec.Key.ARN()}, nil
 		}
@@ -328,13 +359,16 @@ func (h *Host) openSource(p kmsapi.Principal, raw []byte, keyID *string) (k *key
 	}
 	bl, err := hbk.ParseBlob(raw)
 	if err != nil {
+		if mutation.On("kms.malformed-ciphertext-validation-error") {
+			return nil, nil, "", kmsapi.Errorf(kmsapi.ValidationException, "CiphertextBlob is malformed")
+		}
 		return nil, nil, "", errInvalidCiphertext
 	}
 	if keyID != nil {
 		if k, alias, err = h.resolveKeyAlias(p, *keyID, true); err != nil {
 			return nil, nil, "", err
 		}
-		if k.rec.Key.KeyID != bl.KeyID {
+		if k.rec.Key.KeyID != bl.KeyID && !mutation.On("kms.decrypt-key-id-unchecked") {
 			return nil, nil, "", kmsapi.Errorf("IncorrectKeyException", "The key ID in the request does not identify the KMS key that encrypted the ciphertext.")
 		}
 	} else {
@@ -392,6 +426,14 @@ func (h *Host) decrypt(ctx context.Context, p kmsapi.Principal, body []byte) (an
 	if tok == nil {
 		return nil, errInvalidCiphertext
 	}
+	if mutation.On("kms.ec-missing-pair-accepted") || mutation.On("kms.ec-extra-pair-accepted") {
+		if bound, ok := rememberedContext(req.CiphertextBlob, req.EncryptionContext); ok {
+			ec, _ = encodeContext(bound)
+		}
+	}
+	if mutation.On("kms.ec-order-bound") {
+		ec, _ = encodeContext(listedOrder(body, req.EncryptionContext))
+	}
 	cmd, err := node.KeyCommand(nil, tok, ec, req.CiphertextBlob)
 	if err != nil {
 		return nil, err
@@ -401,7 +443,16 @@ func (h *Host) decrypt(ctx context.Context, p kmsapi.Principal, body []byte) (an
 		if err != nil {
 			return nil, err
 		}
-		return map[string]any{"CiphertextForRecipient": cms, "KeyId": k.rec.Key.ARN(), "EncryptionAlgorithm": symmetricDefault}, nil
+		res := map[string]any{"CiphertextForRecipient": cms, "KeyId": k.rec.Key.ARN(), "EncryptionAlgorithm": symmetricDefault}
+		if mutation.On("kms.recipient-returns-plaintext") {
+			res["Plaintext"], _ = h.hsmBatch(ctx, node.CmdDecrypt, cmd)
+		}
+		return res, nil
+	}
+	if mutation.On("kms.ciphertext-tag-unchecked") {
+		if pt, ok := mutationMemory.Load(untaggedKey(req.CiphertextBlob, ec)); ok {
+			return map[string]any{"Plaintext": pt, "KeyId": k.rec.Key.ARN(), "EncryptionAlgorithm": symmetricDefault}, nil
+		}
 	}
 	pt, err := h.hsmBatch(ctx, node.CmdDecrypt, cmd)
 	if errors.Is(err, session.ErrRefused) {
@@ -410,7 +461,14 @@ func (h *Host) decrypt(ctx context.Context, p kmsapi.Principal, body []byte) (an
 	if err != nil {
 		return nil, internal(h, "Decrypt", err)
 	}
-	return map[string]any{"Plaintext": pt, "KeyId": k.rec.Key.ARN(), "EncryptionAlgorithm": symmetricDefault}, nil
+	if mutation.On("kms.ciphertext-tag-unchecked") {
+		mutationMemory.Store(untaggedKey(req.CiphertextBlob, ec), pt)
+	}
+	res := map[string]any{"Plaintext": pt, "KeyId": k.rec.Key.ARN(), "EncryptionAlgorithm": symmetricDefault}
+	if mutation.On("kms.decrypt-algorithm-missing") {
+		delete(res, "EncryptionAlgorithm")
+	}
+	return res, nil
 }
 
 // asymDecrypt serves Decrypt when its KeyId names an asymmetric key (KMS
@@ -478,6 +536,9 @@ func (h *Host) reEncrypt(ctx context.Context, p kmsapi.Principal, body []byte) (
 	dstEC, err := encodeContext(req.DestinationEncryptionContext)
 	if err != nil {
 		return nil, err
+	}
+	if mutation.On("kms.reencrypt-destination-context-dropped") {
+		dstEC, _ = encodeContext(nil)
 	}
 	src, tok, srcAlias, err := h.openSource(p, req.CiphertextBlob, req.SourceKeyId)
 	if err != nil {

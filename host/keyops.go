@@ -13,6 +13,7 @@ import (
 	"github.com/trentkms/trent/domain"
 	"github.com/trentkms/trent/host/kmsapi"
 	"github.com/trentkms/trent/hsm/node"
+	"github.com/trentkms/trent/internal/mutation"
 	"github.com/trentkms/trent/keystore"
 	"github.com/trentkms/trent/policy"
 	"github.com/trentkms/trent/session"
@@ -231,6 +232,9 @@ func (h *Host) createKey(ctx context.Context, p kmsapi.Principal, body []byte) (
 	if err != nil {
 		return nil, err
 	}
+	if mutation.On("kms.create-key-tags-dropped") {
+		tags = nil
+	}
 	id := newKeyID()
 	doc := string(policy.Default(p.AccountID))
 	if req.Policy != nil {
@@ -321,6 +325,9 @@ func (h *Host) keyOperations(ops map[string]kmsapi.Operation) {
 					if r.Key.State == keystore.StatePendingDeletion {
 						return kmsapi.Errorf("KMSInvalidStateException", "%s is pending deletion.", r.Key.ARN())
 					}
+					if mutation.On("kms.disable-key-not-idempotent") && r.Key.State == keystore.StateDisabled && to == keystore.StateDisabled {
+						return kmsapi.Errorf("KMSInvalidStateException", "%s is disabled already.", r.Key.ARN())
+					}
 					r.Key.State = to
 					return nil
 				})
@@ -341,11 +348,11 @@ func (h *Host) keyOperations(ops map[string]kmsapi.Operation) {
 			if req.PendingWindowInDays != nil {
 				days = *req.PendingWindowInDays
 			}
-			if days < minPendingWindow || days > maxPendingWindow {
+			if (days < minPendingWindow || days > maxPendingWindow) && !mutation.On("kms.pending-window-unchecked") {
 				return nil, validation("pendingWindowInDays", "Member must have value between 7 and 30", days)
 			}
 			r, err := h.updateKey(k.rec.Key.KeyID, func(r *keystore.Record) error {
-				if err := notPending(&key{rec: r}); err != nil {
+				if err := notPending(&key{rec: r}); err != nil && !mutation.On("kms.schedule-deletion-reschedules") {
 					return err
 				}
 				r.Key.State, r.Key.PendingWindowDays = keystore.StatePendingDeletion, days
@@ -363,7 +370,7 @@ func (h *Host) keyOperations(ops map[string]kmsapi.Operation) {
 		var req keyRequest
 		return h.manage("CancelKeyDeletion", false, &req, func() string { return req.KeyId }, func(k *key) (any, error) {
 			r, err := h.updateKey(k.rec.Key.KeyID, func(r *keystore.Record) error {
-				if r.Key.State != keystore.StatePendingDeletion {
+				if r.Key.State != keystore.StatePendingDeletion && !mutation.On("kms.cancel-deletion-of-enabled-key") {
 					return kmsapi.Errorf("KMSInvalidStateException", "%s is not pending deletion.", r.Key.ARN())
 				}
 				// KMS leaves a key whose deletion is cancelled disabled.

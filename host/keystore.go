@@ -13,6 +13,7 @@ import (
 
 	"github.com/trentkms/trent/domain"
 	"github.com/trentkms/trent/host/kmsapi"
+	"github.com/trentkms/trent/internal/mutation"
 	"github.com/trentkms/trent/keystore"
 	"github.com/trentkms/trent/policy"
 )
@@ -147,7 +148,7 @@ func (h *Host) resolveKeyAlias(p kmsapi.Principal, keyID string, aliasOK bool) (
 		account, rest = parts[4], parts[5]
 		if id, ok := strings.CutPrefix(rest, "key/"); ok {
 			rest = id
-		} else if !strings.HasPrefix(rest, "alias/") {
+		} else if !strings.HasPrefix(rest, "alias/") || mutation.On("kms.alias-arn-unresolved") {
 			return nil, "", errNotFound("Invalid arn %s", keyID)
 		}
 	}
@@ -160,6 +161,9 @@ func (h *Host) resolveKeyAlias(p kmsapi.Principal, keyID string, aliasOK bool) (
 		id := keystore.AliasRecordID(account, rest)
 		raw, ok := h.fsm.Key(id)
 		if !ok {
+			if mutation.On("kms.unknown-alias-validation-error") {
+				return nil, "", validation("keyId", "Member must name an existing alias", keyID)
+			}
 			return nil, "", errNotFound("Alias %s is not found.", h.aliasARN(account, rest))
 		}
 		a, err := h.keys.aliases.get(id, raw, keystore.ParseAlias)
@@ -253,7 +257,13 @@ func usable(k *key) error {
 	case keystore.StateEnabled:
 		return nil
 	case keystore.StateDisabled:
+		if mutation.On("kms.disabled-key-usable") {
+			return nil
+		}
 		return kmsapi.Errorf("DisabledException", "%s is disabled.", k.rec.Key.ARN())
+	}
+	if mutation.On("kms.pending-deletion-key-usable") {
+		return nil
 	}
 	return kmsapi.Errorf("KMSInvalidStateException", "%s is pending deletion.", k.rec.Key.ARN())
 }

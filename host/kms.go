@@ -6,6 +6,7 @@ import (
 
 	"github.com/trentkms/trent/host/kmsapi"
 	"github.com/trentkms/trent/hsm/node"
+	"github.com/trentkms/trent/internal/mutation"
 )
 
 // KMSOperations are the AWS KMS operations this host serves; every other
@@ -34,6 +35,9 @@ func (h *Host) generateRandom(ctx context.Context, _ kmsapi.Principal, body []by
 	if err := kmsapi.Decode(body, &req); err != nil {
 		return nil, err
 	}
+	if mutation.On("kms.random-zero-length-accepted") && req.NumberOfBytes != nil && *req.NumberOfBytes == 0 {
+		return map[string]any{"Plaintext": []byte{}}, nil
+	}
 	if req.NumberOfBytes == nil || *req.NumberOfBytes < 1 || *req.NumberOfBytes > node.MaxRandom {
 		v := 0
 		if req.NumberOfBytes != nil {
@@ -58,12 +62,19 @@ func (h *Host) generateRandom(ctx context.Context, _ kmsapi.Principal, body []by
 		if err != nil {
 			return nil, err
 		}
-		return map[string]any{"CiphertextForRecipient": cms}, nil
+		res := map[string]any{"CiphertextForRecipient": cms}
+		if mutation.On("kms.recipient-random-returns-plaintext") {
+			res["Plaintext"], _ = h.hsmBatch(ctx, node.CmdRandom, binary.BigEndian.AppendUint16(nil, uint16(*req.NumberOfBytes)))
+		}
+		return res, nil
 	}
 	b, err := h.hsmBatch(ctx, node.CmdRandom, binary.BigEndian.AppendUint16(nil, uint16(*req.NumberOfBytes)))
 	if err != nil {
 		h.log.Info("GenerateRandom", "err", err)
 		return nil, &kmsapi.Error{Type: kmsapi.KMSInternal, Message: "the HSMs did not answer", Status: 500}
+	}
+	if mutation.On("kms.random-zeros") {
+		clear(b)
 	}
 	return struct {
 		Plaintext []byte `json:"Plaintext"`

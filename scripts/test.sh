@@ -8,6 +8,14 @@ log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 go test -race -count=1 -v ./... > "$log" 2>&1
 rc=$?
+# The conformance suites' mutation tests: a test build (-tags
+# trentmutation) in which each check's mutation must fail that check and
+# no other (internal/mutation). Without -race: each runs a suite once per
+# check.
+if [ "$rc" -eq 0 ]; then
+  go test -count=1 -v -tags trentmutation -run 'TestMutation' ./conformance/... >> "$log" 2>&1
+  rc=$?
+fi
 if [ "$rc" -ne 0 ]; then
   cat "$log"
 else

@@ -47,6 +47,7 @@ func (e *Env) contextChecks() []conformance.Check {
 		ID:        "KMS-EC-001",
 		Statement: "Decrypt with an encryption context whose value for a key differs from Encrypt's fails with InvalidCiphertextException",
 		Clause:    contextClause,
+		Mutation:  "kms.ec-values-case-folded",
 		Run: func(t *conformance.T) {
 			k := e.newKey(t, nil)
 			ct := e.encrypt(t, k.KeyId, []byte("bound"), ec)
@@ -58,6 +59,7 @@ func (e *Env) contextChecks() []conformance.Check {
 		ID:        "KMS-EC-002",
 		Statement: "Decrypt with an encryption context missing a pair of Encrypt's, or with none, fails with InvalidCiphertextException",
 		Clause:    contextClause,
+		Mutation:  "kms.ec-missing-pair-accepted",
 		Run: func(t *conformance.T) {
 			k := e.newKey(t, nil)
 			ct := e.encrypt(t, k.KeyId, []byte("bound"), ec)
@@ -69,6 +71,7 @@ func (e *Env) contextChecks() []conformance.Check {
 		ID:        "KMS-EC-003",
 		Statement: "Decrypt with an encryption context holding a pair Encrypt's did not fails with InvalidCiphertextException (also when Encrypt had none)",
 		Clause:    contextClause,
+		Mutation:  "kms.ec-extra-pair-accepted",
 		Run: func(t *conformance.T) {
 			k := e.newKey(t, nil)
 			ct := e.encrypt(t, k.KeyId, []byte("bound"), ec)
@@ -82,6 +85,7 @@ func (e *Env) contextChecks() []conformance.Check {
 		ID:        "KMS-EC-004",
 		Statement: "Encryption contexts whose naive concatenations collide ({\"a\":\"bc\"} and {\"ab\":\"c\"}, {\"a\":\"b=c\"} and {\"a=b\":\"c\"}, {\"a\":\"b\",\"c\":\"d\"} and {\"a\":\"b,c=d\"}) do not decrypt each other's ciphertexts",
 		Clause:    contextClause,
+		Mutation:  "kms.ec-naive-concatenation",
 		Run: func(t *conformance.T) {
 			k := e.newKey(t, nil)
 			pairs := [][2]map[string]string{
@@ -102,6 +106,7 @@ func (e *Env) contextChecks() []conformance.Check {
 		ID:        "KMS-EC-005",
 		Statement: "An encryption context is a set of pairs: a raw Decrypt listing Encrypt's pairs in another JSON order decrypts",
 		Clause:    contextClause,
+		Mutation:  "kms.ec-order-bound",
 		Run: func(t *conformance.T) {
 			k := e.newKey(t, nil)
 			ctx3 := map[string]string{"a": "1", "b": "2", "c": "3"}
@@ -127,6 +132,7 @@ func (e *Env) contextChecks() []conformance.Check {
 		ID:        "KMS-EC-006",
 		Statement: "GenerateDataKey binds its encryption context: the data key's CiphertextBlob decrypts with that context only",
 		Clause:    apiParam("GenerateDataKey", "request", "EncryptionContext") + "; " + devRef + "encrypt_context.html",
+		Mutation:  "kms.data-key-context-not-bound",
 		Run: func(t *conformance.T) {
 			k := e.newKey(t, nil)
 			out, err := e.Client.GenerateDataKey(t.Context(), &awskms.GenerateDataKeyInput{KeyId: k.KeyId, KeySpec: types.DataKeySpecAes256, EncryptionContext: ec})

@@ -19,6 +19,7 @@ func (e *Env) errorChecks() []conformance.Check {
 		ID:        "KMS-ERR-001",
 		Statement: "DescribeKey, Encrypt and GenerateDataKey naming a well-formed key ID that does not exist fail with NotFoundException",
 		Clause:    apiErr("DescribeKey", "NotFoundException"),
+		Mutation:  "kms.unknown-key-access-denied",
 		Run: func(t *conformance.T) {
 			ctx, id := t.Context(), aws.String(randomUUID())
 			_, err := e.Client.DescribeKey(ctx, &awskms.DescribeKeyInput{KeyId: id})
@@ -32,6 +33,7 @@ func (e *Env) errorChecks() []conformance.Check {
 		ID:        "KMS-ERR-002",
 		Statement: "DescribeKey, Encrypt and GenerateDataKey naming an alias that does not exist fail with NotFoundException",
 		Clause:    apiErr("Encrypt", "NotFoundException"),
+		Mutation:  "kms.unknown-alias-validation-error",
 		Run: func(t *conformance.T) {
 			ctx, alias := t.Context(), aws.String("alias/trent-conformance-missing-"+randomHex(8))
 			_, err := e.Client.DescribeKey(ctx, &awskms.DescribeKeyInput{KeyId: alias})
@@ -45,6 +47,7 @@ func (e *Env) errorChecks() []conformance.Check {
 		ID:        "KMS-ERR-003",
 		Statement: "Parameters just outside their documented ranges fail with ValidationException (Plaintext of 4097 bytes, NumberOfBytes 0 and 1025, ListKeys Limit 0 and 1001, ListAliases Limit 101) and those at the bounds are served",
 		Clause:    apiRef + "CommonErrors.html (ValidationError); " + apiParam("Encrypt", "request", "Plaintext"),
+		Mutation:  "kms.list-aliases-limit-unchecked",
 		Run: func(t *conformance.T) {
 			ctx := t.Context()
 			k := e.newKey(t, nil)
@@ -72,6 +75,7 @@ func (e *Env) errorChecks() []conformance.Check {
 		ID:        "KMS-ERR-004",
 		Statement: "Decrypt of a ciphertext with one byte flipped (in the middle, or the last) fails with InvalidCiphertextException",
 		Clause:    apiErr("Decrypt", "InvalidCiphertextException"),
+		Mutation:  "kms.ciphertext-tag-unchecked",
 		Run: func(t *conformance.T) {
 			k := e.newKey(t, nil)
 			ct := e.encrypt(t, k.KeyId, []byte("conformance"), nil)
@@ -87,6 +91,7 @@ func (e *Env) errorChecks() []conformance.Check {
 		ID:        "KMS-ERR-005",
 		Statement: "Decrypt of a truncated ciphertext (one byte short, half) fails with InvalidCiphertextException",
 		Clause:    apiErr("Decrypt", "InvalidCiphertextException"),
+		Mutation:  "kms.malformed-ciphertext-validation-error",
 		Run: func(t *conformance.T) {
 			k := e.newKey(t, nil)
 			ct := e.encrypt(t, k.KeyId, []byte("conformance"), nil)
@@ -100,6 +105,7 @@ func (e *Env) errorChecks() []conformance.Check {
 		ID:        "KMS-ERR-006",
 		Statement: "Decrypt with a KeyId, or ReEncrypt with a SourceKeyId, naming another existing key fails with IncorrectKeyException",
 		Clause:    apiErr("Decrypt", "IncorrectKeyException"),
+		Mutation:  "kms.decrypt-key-id-unchecked",
 		Run: func(t *conformance.T) {
 			ctx := t.Context()
 			k, other := e.newKey(t, nil), e.newKey(t, nil)
@@ -116,6 +122,7 @@ func (e *Env) errorChecks() []conformance.Check {
 		ID:        "KMS-ERR-007",
 		Statement: "Encrypt, Decrypt, GenerateDataKey, GenerateDataKeyWithoutPlaintext and ReEncrypt with a disabled key fail with DisabledException",
 		Clause:    apiErr("Encrypt", "DisabledException") + "; " + devRef + "key-state.html",
+		Mutation:  "kms.disabled-key-usable",
 		Run: func(t *conformance.T) {
 			ctx := t.Context()
 			k, dest := e.newKey(t, nil), e.newKey(t, nil)
@@ -137,6 +144,7 @@ func (e *Env) errorChecks() []conformance.Check {
 		ID:        "KMS-ERR-008",
 		Statement: "Encrypt, Decrypt and GenerateDataKey with a key pending deletion fail with KMSInvalidStateException",
 		Clause:    apiErr("Decrypt", "KMSInvalidStateException") + "; " + devRef + "key-state.html",
+		Mutation:  "kms.pending-deletion-key-usable",
 		Run: func(t *conformance.T) {
 			ctx := t.Context()
 			k := e.newKey(t, nil)
@@ -154,6 +162,7 @@ func (e *Env) errorChecks() []conformance.Check {
 		ID:        "KMS-ERR-009",
 		Statement: "Sign with an ENCRYPT_DECRYPT key, and Encrypt with a SIGN_VERIFY key, fail with InvalidKeyUsageException",
 		Clause:    apiErr("Sign", "InvalidKeyUsageException") + "; " + apiErr("Encrypt", "InvalidKeyUsageException"),
+		Mutation:  "kms.key-usage-unchecked",
 		Needs:     []conformance.Capability{CapAsymmetric},
 		Run: func(t *conformance.T) {
 			ctx := t.Context()
@@ -169,6 +178,7 @@ func (e *Env) errorChecks() []conformance.Check {
 		ID:        "KMS-ERR-010",
 		Statement: "An error is HTTP 400 with Content-Type application/x-amz-json-1.1 and a JSON body whose __type names the exception and whose message is a non-empty string",
 		Clause:    apiRef + "CommonErrors.html; " + apiRef + "CommonParameters.html; docs/conformance.md#the-protocol-package-hostkmsapi",
+		Mutation:  "kms.error-message-missing",
 		Run: func(t *conformance.T) {
 			body, _ := json.Marshal(map[string]string{"KeyId": randomUUID()})
 			a, err := e.raw(t.Context(), rawCall{Op: "DescribeKey", Body: body})

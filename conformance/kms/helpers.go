@@ -148,8 +148,9 @@ type rawCall struct {
 	Op     string
 	Body   []byte
 	Creds  aws.Credentials
-	Region string    // the credential scope's region
-	At     time.Time // the signing time
+	Region string            // the credential scope's region
+	At     time.Time         // the signing time
+	Header map[string]string // more headers, signed
 	// Tamper changes the signed request before it is sent.
 	Tamper func(*http.Request)
 	// Unsigned sends the request without signing it.
@@ -203,6 +204,9 @@ func (e *Env) raw(ctx context.Context, c rawCall) (*rawAnswer, error) {
 	}
 	req.Header.Set("Content-Type", "application/x-amz-json-1.1")
 	req.Header.Set("X-Amz-Target", "TrentService."+c.Op)
+	for k, v := range c.Header {
+		req.Header.Set(k, v)
+	}
 	if !c.Unsigned {
 		sum := sha256.Sum256(c.Body)
 		if err := v4.NewSigner().SignHTTP(ctx, c.Creds, req, hex.EncodeToString(sum[:]), "kms", c.Region, c.At.UTC()); err != nil {

@@ -47,6 +47,7 @@ func (e *Env) policyChecks() []conformance.Check {
 		ID:        "KMS-POL-001",
 		Statement: "A key policy denying kms:Decrypt unless kms:EncryptionContext:purpose is X lets Decrypt with purpose=X through and refuses purpose=Y with AccessDeniedException",
 		Clause:    policyClause,
+		Mutation:  "kms.policy-deny-wildcard-principal-unmatched",
 		Run: func(t *conformance.T) {
 			k := e.newKey(t, nil)
 			ctX, ctY := e.encrypt(t, k.KeyId, []byte("for X"), map[string]string{"purpose": "X"}), e.encrypt(t, k.KeyId, []byte("for Y"), map[string]string{"purpose": "Y"})
@@ -63,6 +64,7 @@ func (e *Env) policyChecks() []conformance.Check {
 		ID:        "KMS-POL-002",
 		Statement: "A key policy allowing a second principal kms:Decrypt only with kms:EncryptionContext:purpose X lets it decrypt purpose=X and refuses purpose=Y with AccessDeniedException, while the key's owner decrypts both",
 		Clause:    policyClause,
+		Mutation:  "kms.policy-deny-arn-principal-unmatched",
 		Needs:     []conformance.Capability{CapSecondPrincipal},
 		Run: func(t *conformance.T) {
 			k := e.newKey(t, nil)

@@ -68,6 +68,7 @@ func (e *Env) recipientChecks() []conformance.Check {
 		ID:        "KMS-RCP-001",
 		Statement: "Decrypt with a Recipient returns no Plaintext and a CiphertextForRecipient (CMS EnvelopedData) that the enclave's RSA key opens to the plaintext",
 		Clause:    recipientClause + "; " + apiParam("Decrypt", "response", "CiphertextForRecipient"),
+		Mutation:  "kms.recipient-returns-plaintext",
 		Needs:     needs,
 		Run: func(t *conformance.T) {
 			k := e.newKey(t, nil)
@@ -85,6 +86,7 @@ func (e *Env) recipientChecks() []conformance.Check {
 		ID:        "KMS-RCP-002",
 		Statement: "Decrypt with a Recipient whose KeyEncryptionAlgorithm is not RSAES_OAEP_SHA_256 fails with ValidationException",
 		Clause:    apiParam("Decrypt", "request", "Recipient") + "; " + apiRef + "API_RecipientInfo.html",
+		Mutation:  "kms.recipient-algorithm-unchecked",
 		Needs:     needs,
 		Run: func(t *conformance.T) {
 			k := e.newKey(t, nil)
@@ -101,6 +103,7 @@ func (e *Env) recipientChecks() []conformance.Check {
 		ID:        "KMS-RCP-003",
 		Statement: "Decrypt with a Recipient whose attestation document has one byte flipped (in its signature, or in its payload) fails with ValidationException",
 		Clause:    recipientClause,
+		Mutation:  "kms.recipient-signature-unchecked",
 		Needs:     needs,
 		Run: func(t *conformance.T) {
 			k := e.newKey(t, nil)
@@ -120,6 +123,7 @@ func (e *Env) recipientChecks() []conformance.Check {
 		ID:        "KMS-RCP-004",
 		Statement: "GenerateDataKey with a Recipient returns a CiphertextBlob and a CiphertextForRecipient but no Plaintext; the enclave's data key is the one the blob decrypts to",
 		Clause:    apiParam("GenerateDataKey", "request", "Recipient") + "; " + apiParam("GenerateDataKey", "response", "CiphertextForRecipient"),
+		Mutation:  "kms.recipient-data-key-unbound",
 		Needs:     needs,
 		Run: func(t *conformance.T) {
 			k := e.newKey(t, nil)
@@ -139,6 +143,7 @@ func (e *Env) recipientChecks() []conformance.Check {
 		ID:        "KMS-RCP-005",
 		Statement: "GenerateRandom with a Recipient returns no Plaintext and a CiphertextForRecipient that opens to NumberOfBytes bytes",
 		Clause:    apiParam("GenerateRandom", "request", "Recipient") + "; " + apiParam("GenerateRandom", "response", "CiphertextForRecipient"),
+		Mutation:  "kms.recipient-random-returns-plaintext",
 		Needs:     needs,
 		Run: func(t *conformance.T) {
 			out, err := e.Client.GenerateRandom(t.Context(), &awskms.GenerateRandomInput{NumberOfBytes: aws.Int32(24), Recipient: e.recipient(t)})
@@ -152,6 +157,7 @@ func (e *Env) recipientChecks() []conformance.Check {
 		ID:        "KMS-RCP-006",
 		Statement: "Decrypt with a Recipient whose attestation document chains to a root the endpoint does not trust fails with ValidationException",
 		Clause:    recipientClause,
+		Mutation:  "kms.recipient-root-unchecked",
 		Needs:     needs,
 		Run: func(t *conformance.T) {
 			k := e.newKey(t, nil)

@@ -2,7 +2,9 @@ package kms
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
+	"net/http"
 	"strings"
 	"sync"
 
@@ -24,6 +26,7 @@ func (e *Env) roundTripChecks() []conformance.Check {
 		ID:        "KMS-RT-001",
 		Statement: "Encrypt then Decrypt (without KeyId) returns the plaintext (1 and 4096 bytes), the key ARN as KeyId and SYMMETRIC_DEFAULT as EncryptionAlgorithm",
 		Clause:    apiRef + "API_Encrypt.html#API_Encrypt_ResponseSyntax; " + apiRef + "API_Decrypt.html#API_Decrypt_ResponseSyntax",
+		Mutation:  "kms.decrypt-algorithm-missing",
 		Run: func(t *conformance.T) {
 			ctx := t.Context()
 			k := e.newKey(t, nil)
@@ -48,6 +51,7 @@ func (e *Env) roundTripChecks() []conformance.Check {
 		ID:        "KMS-RT-002",
 		Statement: "Encrypt accepts the key as key ID, key ARN, alias name and alias ARN, and Decrypt with any of them as KeyId decrypts",
 		Clause:    apiParam("Encrypt", "request", "KeyId") + "; " + apiParam("Decrypt", "request", "KeyId"),
+		Mutation:  "kms.alias-arn-unresolved",
 		Run: func(t *conformance.T) {
 			ctx := t.Context()
 			k := e.newKey(t, nil)
@@ -65,6 +69,7 @@ func (e *Env) roundTripChecks() []conformance.Check {
 		ID:        "KMS-RT-003",
 		Statement: "GenerateDataKey returns a data key of the size asked (AES_128, AES_256, NumberOfBytes 1, 64, 1024) whose CiphertextBlob decrypts to its Plaintext",
 		Clause:    apiRef + "API_GenerateDataKey.html",
+		Mutation:  "kms.data-key-aes128-as-256",
 		Run: func(t *conformance.T) {
 			ctx := t.Context()
 			k := e.newKey(t, nil)
@@ -90,11 +95,30 @@ func (e *Env) roundTripChecks() []conformance.Check {
 		ID:        "KMS-RT-004",
 		Statement: "GenerateDataKeyWithoutPlaintext returns no Plaintext and a CiphertextBlob that decrypts to a data key of the size asked",
 		Clause:    apiRef + "API_GenerateDataKeyWithoutPlaintext.html",
+		Mutation:  "kms.data-key-without-plaintext-leaks",
 		Run: func(t *conformance.T) {
 			k := e.newKey(t, nil)
-			out, err := e.Client.GenerateDataKeyWithoutPlaintext(t.Context(), &awskms.GenerateDataKeyWithoutPlaintextInput{KeyId: k.KeyId, KeySpec: types.DataKeySpecAes256})
-			must(t, "GenerateDataKeyWithoutPlaintext AES_256", err)
-			equal(t, "KeyId", aws.ToString(k.Arn), aws.ToString(out.KeyId))
+			// Raw, to see every member of the answer: the SDK's output
+			// type has no Plaintext to show one.
+			what := "GenerateDataKeyWithoutPlaintext AES_256"
+			body, _ := json.Marshal(map[string]string{"KeyId": aws.ToString(k.KeyId), "KeySpec": "AES_256"})
+			a, err := e.raw(t.Context(), rawCall{Op: "GenerateDataKeyWithoutPlaintext", Body: body})
+			must(t, what, err)
+			if a.Status != http.StatusOK {
+				t.Mismatch(what, "HTTP 200", a.String())
+			}
+			var out struct {
+				KeyId          string
+				CiphertextBlob []byte
+				Plaintext      json.RawMessage
+			}
+			if err := json.Unmarshal(a.Body, &out); err != nil {
+				t.Mismatch(what+": body", "JSON with KeyId and CiphertextBlob", truncate(string(a.Body), 200))
+			}
+			if len(out.Plaintext) > 0 && string(out.Plaintext) != "null" {
+				t.Mismatch(what+": Plaintext", "absent", truncate(string(out.Plaintext), 60))
+			}
+			equal(t, "KeyId", aws.ToString(k.Arn), out.KeyId)
 			dec, err := e.Client.Decrypt(t.Context(), &awskms.DecryptInput{CiphertextBlob: out.CiphertextBlob})
 			must(t, "Decrypt of the CiphertextBlob", err)
 			equal(t, "length of the data key", 32, len(dec.Plaintext))
@@ -103,6 +127,7 @@ func (e *Env) roundTripChecks() []conformance.Check {
 		ID:        "KMS-RT-005",
 		Statement: "GenerateDataKey with both KeySpec and NumberOfBytes, or with neither, fails with ValidationException",
 		Clause:    apiParam("GenerateDataKey", "request", "KeySpec") + "; " + apiParam("GenerateDataKey", "request", "NumberOfBytes"),
+		Mutation:  "kms.data-key-size-both-accepted",
 		Run: func(t *conformance.T) {
 			k := e.newKey(t, nil)
 			_, err := e.Client.GenerateDataKey(t.Context(), &awskms.GenerateDataKeyInput{KeyId: k.KeyId, KeySpec: types.DataKeySpecAes256})
@@ -116,6 +141,7 @@ func (e *Env) roundTripChecks() []conformance.Check {
 		ID:        "KMS-RT-006",
 		Statement: "ReEncrypt moves a ciphertext to another key and context: the result decrypts there to the same plaintext; SourceKeyId and KeyId are the keys' ARNs; the source context is required",
 		Clause:    apiRef + "API_ReEncrypt.html",
+		Mutation:  "kms.reencrypt-destination-context-dropped",
 		Run: func(t *conformance.T) {
 			ctx := t.Context()
 			src, dst := e.newKey(t, nil), e.newKey(t, nil)
@@ -138,6 +164,7 @@ func (e *Env) roundTripChecks() []conformance.Check {
 		ID:        "KMS-RT-007",
 		Statement: "GenerateRandom returns exactly NumberOfBytes bytes for every NumberOfBytes from 1 to 1024, and two 32-byte answers differ",
 		Clause:    apiParam("GenerateRandom", "request", "NumberOfBytes"),
+		Mutation:  "kms.random-zeros",
 		Run: func(t *conformance.T) {
 			ctx := t.Context()
 			var mu sync.Mutex
@@ -185,6 +212,7 @@ func (e *Env) roundTripChecks() []conformance.Check {
 		ID:        "KMS-RT-008",
 		Statement: "GenerateRandom with NumberOfBytes 0, 1025 or -1 fails with ValidationException",
 		Clause:    apiParam("GenerateRandom", "request", "NumberOfBytes"),
+		Mutation:  "kms.random-zero-length-accepted",
 		Run: func(t *conformance.T) {
 			_, err := e.Client.GenerateRandom(t.Context(), &awskms.GenerateRandomInput{NumberOfBytes: aws.Int32(1024)})
 			must(t, "GenerateRandom NumberOfBytes 1024", err)

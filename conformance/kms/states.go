@@ -30,6 +30,7 @@ func (e *Env) stateChecks() []conformance.Check {
 		ID:        "KMS-STATE-001",
 		Statement: "CreateKey with no parameters makes an Enabled customer-managed SYMMETRIC_DEFAULT ENCRYPT_DECRYPT key of origin AWS_KMS, which DescribeKey and ListResourceTags describe alike",
 		Clause:    apiRef + "API_CreateKey.html#API_CreateKey_ResponseSyntax; " + apiRef + "API_KeyMetadata.html",
+		Mutation:  "kms.create-key-tags-dropped",
 		Run: func(t *conformance.T) {
 			md := e.newKey(t, nil)
 			for what, m := range map[string]*types.KeyMetadata{"CreateKey": md, "DescribeKey": e.state(t, "the new key", md.KeyId, types.KeyStateEnabled)} {
@@ -61,6 +62,7 @@ func (e *Env) stateChecks() []conformance.Check {
 		ID:        "KMS-STATE-002",
 		Statement: "DisableKey makes a key Disabled (still described), EnableKey makes it Enabled again, and ciphertexts made before decrypt again",
 		Clause:    stateClause + "; " + apiRef + "API_DisableKey.html; " + apiRef + "API_EnableKey.html",
+		Mutation:  "kms.disable-key-not-idempotent",
 		Run: func(t *conformance.T) {
 			ctx := t.Context()
 			k := e.newKey(t, nil)
@@ -79,6 +81,7 @@ func (e *Env) stateChecks() []conformance.Check {
 		ID:        "KMS-STATE-003",
 		Statement: "ScheduleKeyDeletion (7 days) makes a key PendingDeletion with a DeletionDate 7 days on; Enable/DisableKey and a second ScheduleKeyDeletion fail with KMSInvalidStateException; CancelKeyDeletion leaves it Disabled",
 		Clause:    stateClause + "; " + apiRef + "API_ScheduleKeyDeletion.html; " + apiRef + "API_CancelKeyDeletion.html",
+		Mutation:  "kms.schedule-deletion-reschedules",
 		Run: func(t *conformance.T) {
 			ctx := t.Context()
 			k := e.newKey(t, nil)
@@ -117,6 +120,7 @@ func (e *Env) stateChecks() []conformance.Check {
 		ID:        "KMS-STATE-004",
 		Statement: "CancelKeyDeletion of an Enabled key fails with KMSInvalidStateException; a Disabled key can be scheduled for deletion, and CancelKeyDeletion returns it to Disabled",
 		Clause:    stateClause + "; " + apiErr("CancelKeyDeletion", "KMSInvalidStateException"),
+		Mutation:  "kms.cancel-deletion-of-enabled-key",
 		Run: func(t *conformance.T) {
 			ctx := t.Context()
 			k := e.newKey(t, nil)
@@ -135,6 +139,7 @@ func (e *Env) stateChecks() []conformance.Check {
 		ID:        "KMS-STATE-005",
 		Statement: "ScheduleKeyDeletion with PendingWindowInDays 6 or 31 fails with ValidationException and leaves the key Enabled",
 		Clause:    apiParam("ScheduleKeyDeletion", "request", "PendingWindowInDays"),
+		Mutation:  "kms.pending-window-unchecked",
 		Run: func(t *conformance.T) {
 			k := e.newKey(t, nil)
 			for _, d := range []int32{6, 31} {
