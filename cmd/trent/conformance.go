@@ -21,6 +21,7 @@ func conformanceCmd() *cobra.Command {
 		Args:  cobra.NoArgs,
 	}
 	cmd.AddCommand(conformanceKMSCmd())
+	cmd.AddCommand(conformanceHSMCmd())
 	return cmd
 }
 

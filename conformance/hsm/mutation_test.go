@@ -1,0 +1,111 @@
+//go:build trentmutation
+
+package hsm_test
+
+import (
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/trentkms/trent/conformance"
+	hsmconf "github.com/trentkms/trent/conformance/hsm"
+	"github.com/trentkms/trent/dev"
+	"github.com/trentkms/trent/internal/mutation"
+)
+
+// Each check can fail: with exactly its mutation on (the HSM under test
+// runs in this process), the suite fails that check and passes every
+// other. One cluster serves every run; the suite's Env follows the domain
+// as HSM-TOK-002 moves it on (and as a mutation may).
+func TestMutations(t *testing.T) {
+	f := cluster(t)
+	start := time.Now()
+	// A run without a mutation first: everything passes (and the older
+	// token HSM-TOK-003 needs exists afterwards).
+	rep := f.run(t)
+	for _, r := range rep.Results {
+		if r.ID == "HSM-TOK-003" && r.Status == conformance.Skip {
+			continue // before HSM-TOK-002 has run once
+		}
+		require.Equal(t, conformance.Pass, r.Status, "%s without a mutation: %s (expected %s, observed %s) %v", r.ID, r.Reason, r.Expected, r.Observed, r.Log)
+	}
+	for _, c := range hsmconf.Catalogue() {
+		t.Run(c.ID, func(t *testing.T) {
+			mutation.Set(c.Mutation)
+			rep := f.run(t)
+			mutation.Set("")
+			f.restart(t)
+			for _, r := range rep.Results {
+				if r.ID == c.ID {
+					assert.Equal(t, conformance.Fail, r.Status, "%s must fail under %s", r.ID, c.Mutation)
+					t.Logf("%s under %s: %s (expected %s, observed %s)", r.ID, c.Mutation, r.Reason, r.Expected, r.Observed)
+					continue
+				}
+				assert.Equal(t, conformance.Pass, r.Status, "%s under %s (claimed by %s): %s (expected %s, observed %s) %v",
+					r.ID, c.Mutation, c.ID, r.Reason, r.Expected, r.Observed, r.Log)
+			}
+		})
+	}
+	t.Logf("%d runs in %s", len(hsmconf.Catalogue())+1, time.Since(start).Round(time.Second))
+}
+
+var hookPattern = regexp.MustCompile(`mutation\.On\("(hsm\.[^"]+)"\)`)
+
+// Every mutation hook under session/ and hsm/node/ belongs to exactly one
+// check, and every check's mutation is a hook there.
+func TestMutationNamesClaimed(t *testing.T) {
+	hooks := map[string]int{}
+	for _, dir := range []string{"../../session", "../../hsm/node"} {
+		files, err := filepath.Glob(filepath.Join(dir, "*.go"))
+		require.NoError(t, err)
+		for _, file := range files {
+			if strings.HasSuffix(file, "_test.go") {
+				continue
+			}
+			src, err := os.ReadFile(file)
+			require.NoError(t, err)
+			for _, m := range hookPattern.FindAllStringSubmatch(string(src), -1) {
+				hooks[m[1]]++
+			}
+		}
+	}
+	require.NotEmpty(t, hooks)
+	claimed := map[string][]string{}
+	for _, c := range hsmconf.Catalogue() {
+		claimed[c.Mutation] = append(claimed[c.Mutation], c.ID)
+	}
+	for name, n := range hooks {
+		assert.Equal(t, 1, n, "%s is used %d times", name, n)
+		assert.Len(t, claimed[name], 1, "hook %s is claimed by %v", name, claimed[name])
+	}
+	for name, ids := range claimed {
+		assert.Contains(t, hooks, name, "%v claim %s, which no hook under session/ or hsm/node/ uses", ids, name)
+	}
+	names := slices.Sorted(func(yield func(string) bool) {
+		for n := range hooks {
+			if !yield(n) {
+				return
+			}
+		}
+	})
+	t.Logf("%d hooks: %s", len(names), strings.Join(names, " "))
+}
+
+// restart restarts the node under test with the suite's current token
+// if a run left it in a state the suite cannot follow (a mutation that
+// let it take a forged token does).
+func (f *fixture) restart(t *testing.T) {
+	t.Helper()
+	if st, _ := f.n.DomainState(); st != nil && st.Name == dev.DomainName && st.Version == f.env.Version() {
+		return
+	}
+	f.halt()
+	require.NoError(t, f.serve(f.addr, f.env.Token()))
+}
