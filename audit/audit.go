@@ -77,15 +77,22 @@ var secretParams = map[string]bool{
 // Redact turns a request body or a response (JSON object) into request
 // parameters or response elements: secret fields dropped, names in
 // CloudTrail's lowerCamelCase. Input that is not a JSON object gives nil.
+//
+// Secret fields are dropped before their values are decoded: a plaintext
+// or an attestation document is never copied for the audit trail.
 func Redact(body []byte) map[string]any {
-	var in map[string]any
+	var in map[string]json.RawMessage
 	if json.Unmarshal(body, &in) != nil {
 		return nil
 	}
 	out := make(map[string]any, len(in))
-	for k, v := range in {
+	for k, raw := range in {
 		if secretParams[k] || k == "" {
 			continue
+		}
+		var v any
+		if json.Unmarshal(raw, &v) != nil {
+			return nil
 		}
 		out[strings.ToLower(k[:1])+k[1:]] = v
 	}
