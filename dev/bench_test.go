@@ -135,6 +135,16 @@ func benchLoad(b *testing.B, cfg kmsload.Config, wall time.Duration, maxErrors f
 // startTrentTarget starts a `trent dev` cluster for the rest of the
 // benchmark and makes its key.
 func startTrentTarget(b *testing.B) kmsload.Config {
+	c, creds := startBenchCluster(b)
+	cr := creds.Credentials[0]
+	cfg := kmsload.Config{Endpoint: c.KMSURL, AccessKeyID: cr.AccessKeyID, SecretAccessKey: cr.SecretAccessKey, Region: creds.Region}
+	cfg.KeyID = createBenchKey(b, cfg)
+	return cfg
+}
+
+// startBenchCluster starts the benchmarks' `trent dev` cluster (1 host, 3
+// HSMs, this process) for the rest of the benchmark, with its credentials.
+func startBenchCluster(b *testing.B) (*dev.Cluster, *kmsapi.Credentials) {
 	// Not b.TempDir: the sub-benchmark's name holds '=', which SoftHSM
 	// refuses in a path.
 	dir, err := os.MkdirTemp("", "trent-bench-")
@@ -151,10 +161,7 @@ func startTrentTarget(b *testing.B) kmsload.Config {
 	if err != nil {
 		b.Fatal(err)
 	}
-	cr := creds.Credentials[0]
-	cfg := kmsload.Config{Endpoint: c.KMSURL, AccessKeyID: cr.AccessKeyID, SecretAccessKey: cr.SecretAccessKey, Region: creds.Region}
-	cfg.KeyID = createBenchKey(b, cfg)
-	return cfg
+	return c, creds
 }
 
 // startMotoTarget starts moto's server on a free loopback port for the

@@ -12,8 +12,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
-	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -25,8 +23,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/veraison/go-cose"
 
-	"github.com/trentkms/trent/dev"
-	"github.com/trentkms/trent/host/kmsapi"
 	"github.com/trentkms/trent/kmsload"
 	"github.com/trentkms/trent/nitro"
 )
@@ -52,20 +48,7 @@ const recipientDocs = 512
 func BenchmarkRecipient(b *testing.B) {
 	wall := benchWall(b)
 	const clients = 16
-	dir, err := os.MkdirTemp("", "trent-bench-")
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { os.RemoveAll(dir) })
-	c, err := dev.Start(dev.Options{Dir: dir, HSMs: 3, Hosts: 1, Listen: "127.0.0.1:0", KMSListen: "127.0.0.1:0", RotationInterval: -1}, nil)
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { c.Stop() })
-	creds, err := kmsapi.ReadCredentials(filepath.Join(dir, "credentials.json"))
-	if err != nil {
-		b.Fatal(err)
-	}
+	c, creds := startBenchCluster(b)
 	cr := creds.Credentials[0]
 	ctx := context.Background()
 	admin := kms.NewFromConfig(aws.Config{Region: creds.Region, Credentials: credentials.NewStaticCredentialsProvider(cr.AccessKeyID, cr.SecretAccessKey, "")},

@@ -27,10 +27,8 @@ func conformanceCmd() *cobra.Command {
 
 func conformanceKMSCmd() *cobra.Command {
 	var (
-		cfg   kmsconf.Config
-		run   string
-		junit string
-		list  bool
+		cfg kmsconf.Config
+		sf  suiteFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "kms [--endpoint URL] [--region R] [--run REGEXP] [--junit FILE] [--list]",
@@ -55,21 +53,12 @@ Checks needing more:
 --list prints the catalogue (ID, statement, clause) without running it.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			jsonOut, _ := cmd.Flags().GetBool("json")
-			stdout := cmd.OutOrStdout()
-			var sel *regexp.Regexp
-			if run != "" {
-				var err error
-				if sel, err = regexp.Compile(run); err != nil {
-					return fmt.Errorf("--run: %w", err)
-				}
+			sel, err := sf.selector()
+			if err != nil {
+				return err
 			}
-			if list {
-				checks := conformance.Select(kmsconf.Catalogue(), sel)
-				if jsonOut {
-					return emitJSON(cmd, conformance.Catalogue(checks))
-				}
-				return conformance.WriteCatalogue(stdout, checks)
+			if sf.list {
+				return sf.catalogue(cmd, kmsconf.Catalogue(), sel)
 			}
 			ctx := cmd.Context()
 			env, err := kmsconf.NewEnv(ctx, cfg)
@@ -78,32 +67,11 @@ Checks needing more:
 			}
 			checks := conformance.Select(env.Checks(), sel)
 			if len(checks) == 0 {
-				return fmt.Errorf("--run %q selects no check", run)
+				return fmt.Errorf("--run %q selects no check", sf.run)
 			}
 			opts := conformance.Options{Suite: kmsconf.Suite, Target: env.Endpoint, Missing: env.Missing(ctx, checks)}
-			if !jsonOut {
-				fmt.Fprintf(stdout, "trent conformance kms: %s (region %s), %d checks\n\n", env.Endpoint, env.Region, len(checks))
-				tbl := conformance.NewTable(stdout)
-				opts.Progress = tbl.Row
-			}
-			rep := conformance.Run(ctx, checks, opts)
-			if jsonOut {
-				if err := conformance.WriteJSON(stdout, rep); err != nil {
-					return err
-				}
-			} else {
-				conformance.NewTable(stdout).Summary(rep)
-			}
-			if junit != "" {
-				var b bytes.Buffer
-				if err := conformance.WriteJUnit(&b, rep); err != nil {
-					return err
-				}
-				if err := os.WriteFile(junit, b.Bytes(), 0o644); err != nil {
-					return err
-				}
-			}
-			return rep.Err()
+			sf.begin(cmd, &opts, fmt.Sprintf("trent conformance kms: %s (region %s), %d checks", env.Endpoint, env.Region, len(checks)))
+			return sf.report(cmd, conformance.Run(ctx, checks, opts))
 		},
 	}
 	fl := cmd.Flags()
@@ -113,9 +81,7 @@ Checks needing more:
 	fl.StringVar(&cfg.SecondProfile, "second-principal-profile", "", "profile of a second identity, for the policy checks that need another principal")
 	fl.StringVar(&cfg.SecondARN, "second-principal-arn", "", "principal ARN of the second identity")
 	fl.StringVar(&cfg.AttestationRoot, "attestation-root", "", "simulated NSM file (root and keys) whose root the endpoint trusts, for the Recipient checks")
-	fl.StringVar(&run, "run", "", "run only the checks whose ID matches this regular expression")
-	fl.StringVar(&junit, "junit", "", "also write the results as JUnit XML to this file")
-	fl.BoolVar(&list, "list", false, "print the catalogue (ID, statement, clause) without running it")
+	sf.add(cmd)
 	return cmd
 }
 
@@ -123,4 +89,71 @@ Checks needing more:
 func emitJSON(cmd *cobra.Command, v any) error {
 	g := &globals{stdout: cmd.OutOrStdout()}
 	return g.emit(v)
+}
+
+// suiteFlags are the flags both suites' commands share, and the steps
+// around a run they share: selecting, listing, the table's progress and
+// the reports.
+type suiteFlags struct {
+	run, junit string
+	list       bool
+}
+
+func (f *suiteFlags) add(cmd *cobra.Command) {
+	fl := cmd.Flags()
+	fl.StringVar(&f.run, "run", "", "run only the checks whose ID matches this regular expression")
+	fl.StringVar(&f.junit, "junit", "", "also write the results as JUnit XML to this file")
+	fl.BoolVar(&f.list, "list", false, "print the catalogue (ID, statement, clause) without running it")
+}
+
+func (f *suiteFlags) selector() (*regexp.Regexp, error) {
+	if f.run == "" {
+		return nil, nil
+	}
+	sel, err := regexp.Compile(f.run)
+	if err != nil {
+		return nil, fmt.Errorf("--run: %w", err)
+	}
+	return sel, nil
+}
+
+// catalogue prints the selected checks of a catalogue (--list).
+func (f *suiteFlags) catalogue(cmd *cobra.Command, all []conformance.Check, sel *regexp.Regexp) error {
+	checks := conformance.Select(all, sel)
+	if j, _ := cmd.Flags().GetBool("json"); j {
+		return emitJSON(cmd, conformance.Catalogue(checks))
+	}
+	return conformance.WriteCatalogue(cmd.OutOrStdout(), checks)
+}
+
+// begin prints the header and streams the table's rows (not with --json).
+func (f *suiteFlags) begin(cmd *cobra.Command, opts *conformance.Options, header string) {
+	if j, _ := cmd.Flags().GetBool("json"); j {
+		return
+	}
+	fmt.Fprintf(cmd.OutOrStdout(), "%s\n\n", header)
+	opts.Progress = conformance.NewTable(cmd.OutOrStdout()).Row
+}
+
+// report prints the summary (or the JSON report), writes --junit and
+// returns the run's verdict: an error if a check failed.
+func (f *suiteFlags) report(cmd *cobra.Command, rep *conformance.Report) error {
+	stdout := cmd.OutOrStdout()
+	if j, _ := cmd.Flags().GetBool("json"); j {
+		if err := conformance.WriteJSON(stdout, rep); err != nil {
+			return err
+		}
+	} else {
+		conformance.NewTable(stdout).Summary(rep)
+	}
+	if f.junit != "" {
+		var b bytes.Buffer
+		if err := conformance.WriteJUnit(&b, rep); err != nil {
+			return err
+		}
+		if err := os.WriteFile(f.junit, b.Bytes(), 0o644); err != nil {
+			return err
+		}
+	}
+	return rep.Err()
 }

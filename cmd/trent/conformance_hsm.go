@@ -16,10 +16,8 @@ import (
 // HSM endpoint, over the wire protocol.
 func conformanceHSMCmd() *cobra.Command {
 	var (
-		cfg   hsmconf.Config
-		run   string
-		junit string
-		list  bool
+		cfg hsmconf.Config
+		sf  suiteFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "hsm --target URL --domain-token FILE --host-key FILE [--host-id ID] [--operator-key FILE …] [--run REGEXP] [--junit FILE] [--list]",
@@ -49,21 +47,12 @@ HSM's state (--older-token, or the one HSM-TOK-002 supersedes).
 --list prints the catalogue (ID, statement, clause) without running it.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			jsonOut, _ := cmd.Flags().GetBool("json")
-			stdout := cmd.OutOrStdout()
-			var sel *regexp.Regexp
-			if run != "" {
-				var err error
-				if sel, err = regexp.Compile(run); err != nil {
-					return fmt.Errorf("--run: %w", err)
-				}
+			sel, err := sf.selector()
+			if err != nil {
+				return err
 			}
-			if list {
-				checks := conformance.Select(hsmconf.Catalogue(), sel)
-				if jsonOut {
-					return emitJSON(cmd, conformance.Catalogue(checks))
-				}
-				return conformance.WriteCatalogue(stdout, checks)
+			if sf.list {
+				return sf.catalogue(cmd, hsmconf.Catalogue(), sel)
 			}
 			env, err := hsmconf.NewEnv(cfg)
 			if err != nil {
@@ -72,14 +61,10 @@ HSM's state (--older-token, or the one HSM-TOK-002 supersedes).
 			defer env.Close()
 			checks := conformance.Select(env.Checks(), sel)
 			if len(checks) == 0 {
-				return fmt.Errorf("--run %q selects no check", run)
+				return fmt.Errorf("--run %q selects no check", sf.run)
 			}
 			opts := conformance.Options{Suite: hsmconf.Suite, Target: env.URL, Missing: env.Missing(checks)}
-			if !jsonOut {
-				fmt.Fprintf(stdout, "trent conformance hsm: %s as %s, %d checks\n\n", env.URL, env.HostID, len(checks))
-				tbl := conformance.NewTable(stdout)
-				opts.Progress = tbl.Row
-			}
+			sf.begin(cmd, &opts, fmt.Sprintf("trent conformance hsm: %s as %s, %d checks", env.URL, env.HostID, len(checks)))
 			before := env.Token()
 			rep := conformance.Run(cmd.Context(), checks, opts)
 			if after := env.Token(); !bytes.Equal(after, before) {
@@ -91,23 +76,7 @@ HSM's state (--older-token, or the one HSM-TOK-002 supersedes).
 				}
 				fmt.Fprintf(cmd.ErrOrStderr(), "the HSM now holds version %d of the domain: its token is in %s\n", env.Version(), next)
 			}
-			if jsonOut {
-				if err := conformance.WriteJSON(stdout, rep); err != nil {
-					return err
-				}
-			} else {
-				conformance.NewTable(stdout).Summary(rep)
-			}
-			if junit != "" {
-				var b bytes.Buffer
-				if err := conformance.WriteJUnit(&b, rep); err != nil {
-					return err
-				}
-				if err := os.WriteFile(junit, b.Bytes(), 0o644); err != nil {
-					return err
-				}
-			}
-			return rep.Err()
+			return sf.report(cmd, rep)
 		},
 	}
 	fl := cmd.Flags()
@@ -119,8 +88,6 @@ HSM's state (--older-token, or the one HSM-TOK-002 supersedes).
 	fl.StringVar(&cfg.OlderToken, "older-token", "", "file: a token of an earlier state version of the domain, for HSM-TOK-003")
 	fl.BoolVar(&cfg.AllowDomainChange, "allow-domain-change", false, "let HSM-TOK-002 import the next state version into the HSM (an HSM no host depends on)")
 	fl.DurationVar(&cfg.MaxWait, "max-wait", hsmconf.DefaultMaxWait, "longest wait for an EKT to expire (HSM-EKT-003)")
-	fl.StringVar(&run, "run", "", "run only the checks whose ID matches this regular expression")
-	fl.StringVar(&junit, "junit", "", "also write the results as JUnit XML to this file")
-	fl.BoolVar(&list, "list", false, "print the catalogue (ID, statement, clause) without running it")
+	sf.add(cmd)
 	return cmd
 }
