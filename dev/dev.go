@@ -234,19 +234,34 @@ func Start(opts Options, progress func(step string)) (*Cluster, error) {
 	}
 	slices.SortFunc(genesis.Members, func(a, b session.Member) int { return strings.Compare(a.ID, b.ID) })
 
-	for _, h := range c.HSMs {
-		nd, err := node.Open(node.Options{Dir: softDir, Label: h.TokenLabel, Log: opts.Log, AttestationTime: opts.AttestationTime})
-		if err != nil {
-			return nil, err
-		}
-		c.nodes = append(c.nodes, nd)
-	}
 	// The domain: with hosts, their raft state holds it (a restart resumes
 	// it and the hosts resync the HSMs); without, the saved token does.
 	resume := opts.Hosts > 0 && fileExists(filepath.Join(opts.Dir, "hosts", HostID, "raft.db"))
 	token, err := savedToken(c.TokenFile, genesis.Members)
 	if err != nil {
 		return nil, err
+	}
+	if !resume && (token == nil || opts.Hosts > 0) {
+		// A new genesis: this dev cluster makes a new domain for its HSMs,
+		// so, as their operator, it clears the domain anchors a previous
+		// run left in their tokens (an anchored token refuses genesis and
+		// another domain's tokens).
+		for _, h := range c.HSMs {
+			r, err := node.ResetAnchor(node.Options{Dir: softDir, Label: h.TokenLabel})
+			if err != nil {
+				return nil, fmt.Errorf("dev: %s: %w", h.TokenLabel, err)
+			}
+			if r.Removed {
+				say("HSM %s: cleared the domain anchor of a previous run", h.TokenLabel)
+			}
+		}
+	}
+	for _, h := range c.HSMs {
+		nd, err := node.Open(node.Options{Dir: softDir, Label: h.TokenLabel, Log: opts.Log, AttestationTime: opts.AttestationTime})
+		if err != nil {
+			return nil, err
+		}
+		c.nodes = append(c.nodes, nd)
 	}
 	switch {
 	case resume:

@@ -72,6 +72,20 @@ func TestStartCheckStop(t *testing.T) {
 	assert.Contains(t, strings.Join(steps, "\n"), "the saved token")
 	st, _ := again.DomainState()
 	assert.Equal(t, p.State.Keys, st.Keys, "the same domain key")
+	require.NoError(t, again.Stop())
+
+	// One more HSM: the saved token's members differ, so a new genesis,
+	// for which the cluster clears the domain anchors its HSMs' tokens
+	// hold from the first domain.
+	steps = nil
+	more, err := dev.Start(dev.Options{Dir: dir, HSMs: dev.DefaultHSMs + 1, Listen: "127.0.0.1:0"}, func(s string) { steps = append(steps, s) })
+	require.NoError(t, err)
+	defer more.Stop()
+	log := strings.Join(steps, "\n")
+	assert.Contains(t, log, "genesis: CreateDomain")
+	assert.Contains(t, log, "cleared the domain anchor")
+	_, err = more.Check(context.Background())
+	require.NoError(t, err)
 }
 
 func TestStartRefusals(t *testing.T) {

@@ -37,6 +37,16 @@
 // session objects, sensitive and not extractable: domain keys and ephemeral
 // ECDH keys live there and are gone when the process exits.
 //
+// # Data objects
+//
+// WriteData, ReadData and DestroyData keep small public records as token
+// objects of class CKO_DATA (CKA_TOKEN and CKA_PRIVATE true, so that only a
+// logged-in user finds them), one per CKA_LABEL, at most MaxDataSize
+// bytes. WriteData replaces an existing object's value in place
+// (C_SetAttributeValue), so that a label never names two objects; a read
+// that finds two fails with ErrObjectAmbiguous. The HSM node keeps its
+// domain anchor there: not secret, but what it trusts after a restart.
+//
 // # What runs inside the token and what does not
 //
 // Inside: key generation, ECDSA signing of a SHA-384 digest (CKM_ECDSA), ECDH

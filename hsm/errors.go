@@ -27,6 +27,8 @@ var (
 	ErrPINNotInitialized   = errors.New("hsm: user PIN not initialised")
 	ErrKeyNotFound         = errors.New("hsm: key not found")
 	ErrKeyExists           = errors.New("hsm: key already exists")
+	ErrObjectNotFound      = errors.New("hsm: data object not found")
+	ErrObjectAmbiguous     = errors.New("hsm: more than one data object with that label")
 	ErrInvalidHandle       = errors.New("hsm: key handle invalid or destroyed")
 	ErrAuthentication      = errors.New("hsm: message authentication failed")
 	ErrInvalidPublicKey    = errors.New("hsm: invalid peer public key")

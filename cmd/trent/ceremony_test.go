@@ -225,6 +225,40 @@ func TestCeremony(t *testing.T) {
 	data, err = os.ReadFile(setRet)
 	require.NoError(t, err)
 	assert.Contains(t, string(data), "keep 3 deactivated")
+
+	// 7. The HSM's token is anchored to prod (version 2, the last token it
+	// imported): a new genesis on it is refused until the anchor is
+	// cleared.
+	_, _, err = run(t, "domain", "create", "--hsm-dir", hsmDir, create)
+	require.ErrorContains(t, err, "anchored to a domain")
+	out, _, err = run(t, "--json", "hsm", "reset-anchor", "--dir", hsmDir)
+	require.NoError(t, err)
+	var reset struct {
+		HSMID   string `json:"hsm_id"`
+		Removed bool   `json:"removed"`
+		Anchor  struct {
+			Domain  string `json:"domain"`
+			Version uint64 `json:"version"`
+			Members []struct {
+				ID string `json:"hsm_id"`
+			} `json:"members"`
+		} `json:"anchor"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(out), &reset))
+	assert.True(t, reset.Removed)
+	assert.Equal(t, info.HSMID, reset.HSMID)
+	assert.Equal(t, "prod", reset.Anchor.Domain)
+	assert.Equal(t, uint64(2), reset.Anchor.Version)
+	require.Len(t, reset.Anchor.Members, 1)
+	assert.Equal(t, info.HSMID, reset.Anchor.Members[0].ID)
+	out, _, err = run(t, "hsm", "reset-anchor", "--dir", hsmDir)
+	require.NoError(t, err)
+	assert.Contains(t, out, "no domain anchor in the token; nothing removed")
+	_, _, err = run(t, "domain", "create", "--hsm-dir", hsmDir, create)
+	require.NoError(t, err)
+	out, _, err = run(t, "hsm", "reset-anchor", "--dir", hsmDir)
+	require.NoError(t, err)
+	assert.Contains(t, out, `removed the domain anchor: domain "prod", version 1, members `+info.HSMID)
 }
 
 func readPIN(t *testing.T, dir string) string {

@@ -22,7 +22,49 @@ func newHSMCmd(g *globals) *cobra.Command {
 		Use:   "hsm",
 		Short: "Provision and run HSM nodes",
 	}
-	cmd.AddCommand(newHSMInitCmd(g), newHSMServeCmd(g))
+	cmd.AddCommand(newHSMInitCmd(g), newHSMServeCmd(g), newHSMResetAnchorCmd(g))
+	return cmd
+}
+
+func newHSMResetAnchorCmd(g *globals) *cobra.Command {
+	var opts node.Options
+	var pinFile string
+	cmd := &cobra.Command{
+		Use:   "reset-anchor --dir DIR [--label L]",
+		Short: "Remove the domain anchor from an HSM node's token (it then takes any domain that lists it)",
+		Long: `Remove the domain anchor from the token of the HSM node in DIR, and print what
+was removed. The anchor records the domain state the node last adopted (name,
+version, member HSMs and their signing keys); a restarted node takes only a
+token of that domain, at that version or later, exported by a member it
+records, and refuses to create a new domain.
+
+Clear it deliberately, with the node stopped: to move the HSM to another
+domain, to re-run a genesis, when the domain's latest token was exported by
+an HSM that joined while this one was away, or when the node refuses to open
+because the anchor is damaged. Until it takes a token again, the node trusts
+the first domain token that lists it: give it the real one at once
+(docs/operations.md).`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			var err error
+			if opts.PIN, err = pinFrom(pinFile, "TRENT_HSM_PIN"); err != nil {
+				return err
+			}
+			res, err := node.ResetAnchor(opts)
+			if err != nil {
+				return err
+			}
+			if g.json {
+				return g.emit(res)
+			}
+			_, err = fmt.Fprint(g.stdout, res.Text())
+			return err
+		},
+	}
+	cmd.Flags().StringVar(&opts.Dir, "dir", "", "data dir of the node (required)")
+	cmd.Flags().StringVar(&opts.Label, "label", node.DefaultLabel, "token label")
+	cmd.Flags().StringVar(&pinFile, "pin-file", "", "file holding the user PIN (else $TRENT_HSM_PIN, else DIR/user.pin)")
+	_ = cmd.MarkFlagRequired("dir")
 	return cmd
 }
 

@@ -49,7 +49,8 @@ type fixture struct {
 
 // serve opens the node under test on the dev HSM's token, has it import
 // token (a restarted HSM holds no state, so it takes it by the stateless
-// rule) and serves it on addr.
+// rule, which the token's domain anchor admits: the dev domain, exported
+// by this very HSM) and serves it on addr.
 func (f *fixture) serve(addr string, token []byte) error {
 	n, err := node.Open(node.Options{Dir: filepath.Join(f.dir, "softhsm"), Label: f.c.HSMs[0].TokenLabel, Validity: validity})
 	if err != nil {

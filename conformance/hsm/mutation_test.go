@@ -17,6 +17,7 @@ import (
 	"github.com/trentkms/trent/conformance"
 	hsmconf "github.com/trentkms/trent/conformance/hsm"
 	"github.com/trentkms/trent/dev"
+	"github.com/trentkms/trent/hsm/node"
 	"github.com/trentkms/trent/internal/mutation"
 )
 
@@ -100,12 +101,16 @@ func TestMutationNamesClaimed(t *testing.T) {
 
 // restart restarts the node under test with the suite's current token
 // if a run left it in a state the suite cannot follow (a mutation that
-// let it take a forged token does).
+// let it take a forged token does). Such a node also anchored the forged
+// domain in its token, so, as an operator would after a hijack, the
+// anchor is cleared first (trent hsm reset-anchor).
 func (f *fixture) restart(t *testing.T) {
 	t.Helper()
 	if st, _ := f.n.DomainState(); st != nil && st.Name == dev.DomainName && st.Version == f.env.Version() {
 		return
 	}
 	f.halt()
+	_, err := node.ResetAnchor(node.Options{Dir: filepath.Join(f.dir, "softhsm"), Label: f.c.HSMs[0].TokenLabel})
+	require.NoError(t, err)
 	require.NoError(t, f.serve(f.addr, f.env.Token()))
 }

@@ -75,6 +75,12 @@ func (n *Node) CreateDomain(sc *quorum.SignedCommand, now time.Time) ([]byte, er
 	if n.dom.state != nil {
 		return nil, ErrHasDomain
 	}
+	switch a, err := readAnchor(n.tok); {
+	case err != nil:
+		return nil, err
+	case a != nil:
+		return nil, fmt.Errorf("%w: domain %q, version %d (clear it with trent hsm reset-anchor to make a new domain)", ErrAnchored, a.Name, a.Version)
+	}
 	raw, err := n.tok.Random(session.KeyIDSize + domain.DKSize)
 	if err != nil {
 		return nil, err
@@ -183,6 +189,14 @@ func (n *Node) Export(sc *quorum.SignedCommand, now time.Time) ([]byte, error) {
 // states they have checked by quorum, so a member's signature stands for
 // the chain of commands behind it. Either way the HSM must be a member to
 // unwrap the domain keys at all.
+//
+// An HSM without a state whose token holds a domain anchor (it adopted a
+// state before it restarted) takes only a token its anchor admits: of the
+// anchored domain, at the anchored version (with the same members) or
+// later, exported by an anchored member with the same signing key
+// (ErrAnchorRefused otherwise). Only a token without an anchor (freshly
+// provisioned, or cleared with ResetAnchor) takes the first token that
+// lists it by the stateless rule alone.
 func (n *Node) Import(token []byte, now time.Time) error {
 	p, err := domain.ParseToken(token)
 	if err != nil {
@@ -194,6 +208,20 @@ func (n *Node) Import(token []byte, now time.Time) error {
 	n.dom.mu.Lock()
 	defer n.dom.mu.Unlock()
 	cur := n.dom.state
+	if cur == nil {
+		// An HSM with a state checks the token against it (and adopt
+		// keeps the anchor equal to it); without one, the anchor is all
+		// that is left of the domain it belonged to.
+		a, err := readAnchor(n.tok)
+		if err != nil {
+			return err
+		}
+		if a != nil {
+			if err := a.admits(p); err != nil {
+				return err
+			}
+		}
+	}
 	if mutation.On("hsm.import-accept-same") && cur != nil && bytes.Equal(token, n.dom.token) {
 		return nil
 	}
@@ -257,14 +285,77 @@ func translate(err error) error {
 	return err
 }
 
-// adopt loads the domain keys (values in st.Keys order) as session objects,
-// switches the key ring and the directory, and destroys the keys dropped.
-// n.dom.mu is held.
+// adopt writes st's anchor to the token, loads the domain keys (values in
+// st.Keys order) as session objects, switches the key ring and the
+// directory, and destroys the keys dropped. n.dom.mu is held.
+//
+// The anchor is written first. Written after, a crash or a failed write
+// between the switch and the write would leave a token whose anchor names
+// an older state than the one whose keys and members the HSM has already
+// served: after a restart it would again take tokens from members that
+// state removed. Written first, the anchor is at worst ahead of the state
+// held: it names a state that passed every check of Import (or that this
+// HSM made at genesis), which only narrows what a restarted HSM accepts.
+// If loading the keys fails the previous anchor is put back (a failure to
+// do so leaves the newer one, which is safe; a genesis whose adoption
+// failed then needs trent hsm reset-anchor before it is tried again).
 func (n *Node) adopt(st *domain.State, token []byte, values [][]byte) error {
 	dir, err := st.Directory()
 	if err != nil {
 		return err
 	}
+	restore, err := n.writeAnchor(st)
+	if err != nil {
+		return err
+	}
+	if err := n.loadKeys(st, values); err != nil {
+		restore()
+		return err
+	}
+	n.dom.state, n.dom.token = st, slices.Clone(token)
+	n.hbks.purge()
+	n.keys.purge()
+	n.dir.p.Store(dir)
+	return nil
+}
+
+// writeAnchor replaces the token's anchor with st's and returns a function
+// that puts the previous one back (best effort).
+func (n *Node) writeAnchor(st *domain.State) (restore func(), err error) {
+	a, err := AnchorOf(st)
+	if err != nil {
+		return nil, err
+	}
+	enc, err := a.Marshal()
+	if err != nil {
+		return nil, err
+	}
+	prev, err := n.tok.ReadData(AnchorLabel)
+	if errors.Is(err, hsm.ErrObjectNotFound) {
+		prev, err = nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("node: reading the domain anchor: %w", err)
+	}
+	if _, err := n.tok.WriteData(AnchorLabel, AnchorApplication, enc); err != nil {
+		return nil, fmt.Errorf("node: writing the domain anchor: %w", err)
+	}
+	return func() {
+		var err error
+		if prev == nil {
+			_, err = n.tok.DestroyData(AnchorLabel)
+		} else {
+			_, err = n.tok.WriteData(AnchorLabel, AnchorApplication, prev)
+		}
+		if err != nil {
+			n.log.Warn("could not restore the previous domain anchor", "hsm", n.ID(), "err", err)
+		}
+	}, nil
+}
+
+// loadKeys imports st's domain keys not yet held, switches the key ring
+// and destroys the keys st dropped. n.dom.mu is held.
+func (n *Node) loadKeys(st *domain.State, values [][]byte) error {
 	keys := map[[session.KeyIDSize]byte]*hsm.SecretKey{}
 	for i, k := range st.Keys {
 		if old := n.dom.keys[k.ID]; old != nil {
@@ -291,10 +382,7 @@ func (n *Node) adopt(st *domain.State, token []byte, values [][]byte) error {
 			sk.Destroy()
 		}
 	}
-	n.dom.keys, n.dom.state, n.dom.token = keys, st, slices.Clone(token)
-	n.hbks.purge()
-	n.keys.purge()
-	n.dir.p.Store(dir)
+	n.dom.keys = keys
 	return nil
 }
 

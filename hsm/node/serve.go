@@ -70,13 +70,32 @@ type Node struct {
 // the view. A node alone in its domain makes its domain key now, in its
 // token; any other node starts with none and gets its domain from a token
 // (CreateDomain, Import).
+//
+// A domain anchor in the token (see Anchor) is read and checked: a
+// malformed one makes Open fail (ErrMalformedAnchor), since the node could
+// not hold its trust rule; the operator inspects the token and clears the
+// anchor with ResetAnchor (trent hsm reset-anchor).
 func Open(opts Options) (*Node, error) {
-	if opts.Label == "" {
-		opts.Label = DefaultLabel
-	}
 	log := opts.Log
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
+	}
+	tok, err := openToken(&opts)
+	if err != nil {
+		return nil, err
+	}
+	n, err := open(tok, opts, log)
+	if err != nil {
+		tok.Close()
+		return nil, err
+	}
+	return n, nil
+}
+
+// openToken opens the token of opts (filling in the default label).
+func openToken(opts *Options) (*hsm.Token, error) {
+	if opts.Label == "" {
+		opts.Label = DefaultLabel
 	}
 	store, err := softhsm.Create(opts.Dir)
 	if err != nil {
@@ -92,18 +111,23 @@ func Open(opts Options) (*Node, error) {
 	if err != nil {
 		return nil, fmt.Errorf("node: %w", err)
 	}
-	n, err := open(tok, opts, log)
-	if err != nil {
-		tok.Close()
-		return nil, err
-	}
-	return n, nil
+	return tok, nil
 }
 
 func open(tok *hsm.Token, opts Options, log *slog.Logger) (*Node, error) {
 	id, err := tok.Identity()
 	if err != nil {
 		return nil, fmt.Errorf("node: %w (run trent hsm init first)", err)
+	}
+	anchor, err := readAnchor(tok)
+	if errors.Is(err, ErrMalformedAnchor) || errors.Is(err, ErrAnchorVersion) || errors.Is(err, hsm.ErrObjectAmbiguous) {
+		return nil, fmt.Errorf("%w (the token of %s holds a damaged domain anchor: check the token, then clear it with trent hsm reset-anchor and give the node its domain's latest token)", err, id.ID())
+	}
+	if err != nil {
+		return nil, err
+	}
+	if anchor != nil {
+		log.Info("domain anchor", "hsm", id.ID(), "domain", anchor.Name, "version", anchor.Version)
 	}
 	n := &Node{tok: tok, id: id, dir: &liveDirectory{}, ring: session.NewMemoryKeyRing(), log: log, attestAt: opts.AttestationTime}
 	// Until the node holds a domain (View, CreateDomain or Import), its
