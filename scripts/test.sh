@@ -19,9 +19,9 @@ fi
 if [ "$rc" -ne 0 ]; then
   cat "$log"
 else
-  grep -E '^(ok|FAIL|\?) ' "$log"
+  grep -aE '^(ok|FAIL|\?) ' "$log"
 fi
-passed=$(grep -cE '^[[:space:]]*--- PASS' "$log")
-failed=$(grep -cE '^[[:space:]]*--- FAIL' "$log")
+passed=$(grep -acE '^[[:space:]]*--- PASS' "$log")
+failed=$(grep -acE '^[[:space:]]*--- FAIL' "$log")
 echo "tests: $passed passed, $failed failed"
 exit "$rc"
