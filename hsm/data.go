@@ -25,23 +25,7 @@ func dataTemplate(label string) []*pkcs11.Attribute {
 // findData returns the one data object labelled label: ErrObjectNotFound
 // if none, ErrObjectAmbiguous if several.
 func (t *Token) findData(s pkcs11.SessionHandle, label string) (pkcs11.ObjectHandle, error) {
-	if err := t.ctx.FindObjectsInit(s, dataTemplate(label)); err != nil {
-		return 0, err
-	}
-	hs, _, err := t.ctx.FindObjects(s, 2)
-	if ferr := t.ctx.FindObjectsFinal(s); err == nil {
-		err = ferr
-	}
-	if err != nil {
-		return 0, err
-	}
-	switch len(hs) {
-	case 0:
-		return 0, fail("find data object", ErrObjectNotFound, "")
-	case 1:
-		return hs[0], nil
-	}
-	return 0, fail("find data object", ErrObjectAmbiguous, "")
+	return t.findUnique(s, dataTemplate(label), "find data object", ErrObjectNotFound, ErrObjectAmbiguous)
 }
 
 // ReadData returns the value of the data object labelled label. It fails

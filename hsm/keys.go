@@ -299,6 +299,12 @@ func (t *Token) readPublic(s pkcs11.SessionHandle, h pkcs11.ObjectHandle) (*ecdh
 // findOne returns the one object matching template, ErrKeyNotFound if none
 // and ErrKeyExists if several do.
 func (t *Token) findOne(s pkcs11.SessionHandle, template []*pkcs11.Attribute) (pkcs11.ObjectHandle, error) {
+	return t.findUnique(s, template, "find key", ErrKeyNotFound, ErrKeyExists)
+}
+
+// findUnique returns the one object matching template: none fails with
+// notFound, several with ambiguous (both under the operation name op).
+func (t *Token) findUnique(s pkcs11.SessionHandle, template []*pkcs11.Attribute, op string, notFound, ambiguous error) (pkcs11.ObjectHandle, error) {
 	if err := t.ctx.FindObjectsInit(s, template); err != nil {
 		return 0, err
 	}
@@ -311,11 +317,11 @@ func (t *Token) findOne(s pkcs11.SessionHandle, template []*pkcs11.Attribute) (p
 	}
 	switch len(hs) {
 	case 0:
-		return 0, fail("find key", ErrKeyNotFound, "")
+		return 0, fail(op, notFound, "")
 	case 1:
 		return hs[0], nil
 	}
-	return 0, fail("find key", ErrKeyExists, "more than one object with the label")
+	return 0, fail(op, ambiguous, "more than one object with the label")
 }
 
 // findKeyPair finds a token key pair by label and returns the private handle
