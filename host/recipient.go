@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"time"
 
 	"golang.org/x/crypto/cryptobyte"
 
@@ -33,9 +32,6 @@ func (h *Host) checkRecipient(ctx context.Context, r *recipient) ([]byte, map[st
 	v := &nitro.Verifier{Roots: []*x509.Certificate{nitro.RootG1()}, Now: h.cfg.AttestationTime, Cache: &h.chains}
 	if st, _ := h.fsm.State(); st != nil {
 		v.RootsDER = st.Roots
-	}
-	if v.Now == nil {
-		v.Now = time.Now
 	}
 	if mutation.On("kms.recipient-root-unchecked") {
 		if d, _, err := nitro.Parse(r.AttestationDocument); err == nil && len(d.CABundle) > 0 {

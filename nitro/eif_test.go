@@ -105,6 +105,12 @@ func TestSimCAFile(t *testing.T) {
 	mixed := append(b[:indexNth(b, "-----BEGIN CERTIFICATE-----", 1)], ob[indexNth(ob, "-----BEGIN CERTIFICATE-----", 1):]...)
 	_, err = nitro.ParseSimCA(mixed, nil)
 	require.ErrorIs(t, err, nitro.ErrSimCAFile)
+
+	// A file over MaxSimCAFile is refused before it is parsed.
+	big := filepath.Join(t.TempDir(), "big.pem")
+	require.NoError(t, os.WriteFile(big, append(b, make([]byte, nitro.MaxSimCAFile)...), 0o600))
+	_, err = nitro.LoadSimCA(big)
+	require.ErrorIs(t, err, nitro.ErrSimCAFile)
 }
 
 // indexNth is the offset of the n-th (from 0) occurrence of sep in b.

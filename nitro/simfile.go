@@ -12,6 +12,8 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/trentkms/trent/internal/boundedio"
 )
 
 // A simulated NSM's hierarchy is kept as one PEM file: for root,
@@ -99,19 +101,14 @@ func ParseSimCA(b []byte, rng io.Reader) (*SimCA, error) {
 
 // LoadSimCA reads a simulated NSM file.
 func LoadSimCA(path string) (*SimCA, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
+	b, err := boundedio.ReadFile(path, MaxSimCAFile)
+	if errors.Is(err, boundedio.ErrTooLarge) {
+		return nil, fmt.Errorf("%w: %w", ErrSimCAFile, err)
 	}
-	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, MaxSimCAFile+1))
 	if err != nil {
 		return nil, err
 	}
 	defer clear(b)
-	if len(b) > MaxSimCAFile {
-		return nil, fmt.Errorf("%w: larger than %d bytes", ErrSimCAFile, MaxSimCAFile)
-	}
 	return ParseSimCA(b, nil)
 }
 

@@ -11,7 +11,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -20,6 +19,7 @@ import (
 	"github.com/trentkms/trent/ceremony"
 	"github.com/trentkms/trent/conformance"
 	"github.com/trentkms/trent/domain"
+	"github.com/trentkms/trent/internal/boundedio"
 	"github.com/trentkms/trent/quorum"
 )
 
@@ -194,17 +194,9 @@ func (e *Env) Close() error {
 }
 
 func readToken(path string) (*known, error) {
-	f, err := os.Open(path)
+	raw, err := boundedio.ReadFile(path, maxTokenFile)
 	if err != nil {
 		return nil, fmt.Errorf("conformance: domain token: %w", err)
-	}
-	defer f.Close()
-	raw, err := io.ReadAll(io.LimitReader(f, maxTokenFile+1))
-	if err != nil {
-		return nil, fmt.Errorf("conformance: domain token: %w", err)
-	}
-	if len(raw) > maxTokenFile {
-		return nil, fmt.Errorf("conformance: domain token %s: over %d bytes", path, maxTokenFile)
 	}
 	k, err := parseKnown(raw)
 	if err != nil {
