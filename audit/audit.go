@@ -76,25 +76,28 @@ var secretParams = map[string]bool{
 
 // Redact turns a request body or a response (JSON object) into request
 // parameters or response elements: secret fields dropped, names in
-// CloudTrail's lowerCamelCase. Input that is not a JSON object gives nil.
+// CloudTrail's lowerCamelCase. Input that is not a JSON object gives nil
+// (a secret value is skipped unread, so only its extent is checked).
 //
 // Secret fields are dropped before their values are decoded: a plaintext
-// or an attestation document is never copied for the audit trail.
+// or an attestation document is never copied for the audit trail, nor
+// even read (strictjson.Members finds where it ends). The other values
+// are decoded, so a body whose recorded values are not JSON gives nil.
 func Redact(body []byte) map[string]any {
-	var in map[string]json.RawMessage
-	if json.Unmarshal(body, &in) != nil {
+	members, err := strictjson.Members(body)
+	if err != nil {
 		return nil
 	}
-	out := make(map[string]any, len(in))
-	for k, raw := range in {
-		if secretParams[k] || k == "" {
+	out := make(map[string]any, len(members))
+	for _, m := range members {
+		if secretParams[m.Key] || m.Key == "" {
 			continue
 		}
 		var v any
-		if json.Unmarshal(raw, &v) != nil {
+		if json.Unmarshal(m.Value, &v) != nil {
 			return nil
 		}
-		out[strings.ToLower(k[:1])+k[1:]] = v
+		out[strings.ToLower(m.Key[:1])+m.Key[1:]] = v
 	}
 	return out
 }

@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -44,7 +45,10 @@ const recipientDocs = 512
 // sub-benchmark is one load of TRENT_BENCH_SECONDS (see BenchmarkKMS; run
 // with -benchtime 1x). It reports the Recipient requests' ops/s, the
 // plain requests' (plain-ops/s), the bound's (bound-ops/s) and the
-// ratios of-bound and of-plain.
+// ratios of-bound and of-plain; beside them the process CPU time a
+// Recipient request took (cpu-us/op: the cluster and the load generator
+// run in this process) and the bound's CPU time per operation over it
+// (cpu-of-bound).
 func BenchmarkRecipient(b *testing.B) {
 	wall := benchWall(b)
 	const clients = 16
@@ -75,10 +79,12 @@ func BenchmarkRecipient(b *testing.B) {
 	}
 
 	// load runs op from clients goroutines for d; it returns the
-	// operations done and the time taken.
-	load := func(b *testing.B, d time.Duration, op func(worker, i int) error) (int64, time.Duration) {
+	// operations done, the time taken and the CPU time this process
+	// spent (the cluster runs in it).
+	load := func(b *testing.B, d time.Duration, op func(worker, i int) error) (int64, time.Duration, time.Duration) {
 		var ops, errs atomic.Int64
 		var firstErr atomic.Value
+		cpu0 := processCPU(b)
 		start := time.Now()
 		stop := start.Add(d)
 		var wg sync.WaitGroup
@@ -98,7 +104,8 @@ func BenchmarkRecipient(b *testing.B) {
 		if errs.Load() > 0 {
 			b.Fatalf("%d errors, the first: %v", errs.Load(), firstErr.Load())
 		}
-		return ops.Load(), time.Since(start)
+		took := time.Since(start)
+		return ops.Load(), took, processCPU(b) - cpu0
 	}
 	// The load generator's requests are made once, before the load, and
 	// each is signed (SigV4, the SDK's signer) and sent over net/http:
@@ -201,16 +208,24 @@ func BenchmarkRecipient(b *testing.B) {
 		kinds := []func(w, i int) error{boundOp, gdk(false), gdk(true)}
 		ops := make([]int64, len(kinds))
 		took := make([]time.Duration, len(kinds))
+		cpu := make([]time.Duration, len(kinds))
 		const slice = 500 * time.Millisecond
 		for took[len(kinds)-1] < wall {
 			for k, op := range kinds {
-				n, d := load(b, slice, op)
+				n, d, c := load(b, slice, op)
 				ops[k] += n
 				took[k] += d
+				cpu[k] += c
 			}
 		}
 		rate := func(k int) float64 { return float64(ops[k]) / took[k].Seconds() }
+		cpuPerOp := func(k int) float64 { return cpu[k].Seconds() / float64(ops[k]) }
 		bound, plain, rcpt := rate(0), rate(1), rate(2)
+		// The ratio of CPU time per operation: what the rates' ratio
+		// would be if both loads kept the cores equally busy. On a
+		// shared machine (a VM whose time is stolen) it varies less.
+		b.ReportMetric(cpuPerOp(0)/cpuPerOp(2), "cpu-of-bound")
+		b.ReportMetric(cpuPerOp(2)*1e6, "cpu-us/op")
 		b.ReportMetric(rcpt, "ops/s")
 		b.ReportMetric(1e9/rcpt, "ns/op")
 		b.ReportMetric(plain, "plain-ops/s")
@@ -218,4 +233,13 @@ func BenchmarkRecipient(b *testing.B) {
 		b.ReportMetric(rcpt/bound, "of-bound")
 		b.ReportMetric(rcpt/plain, "of-plain")
 	})
+}
+
+// processCPU is the user and system CPU time this process has used.
+func processCPU(b *testing.B) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		b.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/trentkms/trent/hsm/node"
+	"github.com/trentkms/trent/session"
 )
 
 // The host batches the hierarchy commands of concurrent KMS requests: a
@@ -68,28 +69,55 @@ func (b *batcher) do(ctx context.Context, typ uint16, cmd []byte) ([]byte, error
 	}
 }
 
+// maxBatchBytes bounds the commands of one batch, so that the batch stays
+// within one envelope's command (a Recipient command carries an
+// attestation document of up to 256 KiB).
+const maxBatchBytes = session.MaxCommandLen - 2
+
 // batchWorker serves the queue until ctx ends.
 func (h *Host) batchWorker(ctx context.Context, b *batcher) {
+	var carry *batchJob
 	for {
-		var first *batchJob
-		select {
-		case first = <-b.q:
-		case <-ctx.Done():
+		var jobs []*batchJob
+		if jobs, carry = b.next(ctx, carry); jobs == nil {
 			return
-		}
-		jobs := []*batchJob{first}
-	drain:
-		for len(jobs) < node.MaxBatch {
-			select {
-			case j := <-b.q:
-				jobs = append(jobs, j)
-			default:
-				break drain
-			}
 		}
 		h.runBatch(ctx, jobs)
 	}
 }
+
+// next forms a batch: carry (a job taken from the queue that did not fit
+// the last batch) or else the oldest job, waited for, then whatever else
+// is waiting, up to node.MaxBatch commands and maxBatchBytes. It returns
+// the batch and the job that did not fit it, or nil once ctx ends.
+func (b *batcher) next(ctx context.Context, carry *batchJob) (jobs []*batchJob, next *batchJob) {
+	first := carry
+	if first == nil {
+		select {
+		case first = <-b.q:
+		case <-ctx.Done():
+			return nil, nil
+		}
+	}
+	jobs = []*batchJob{first}
+	size := batchItemSize(first)
+	for len(jobs) < node.MaxBatch {
+		select {
+		case j := <-b.q:
+			if size+batchItemSize(j) > maxBatchBytes {
+				return jobs, j
+			}
+			jobs = append(jobs, j)
+			size += batchItemSize(j)
+		default:
+			return jobs, nil
+		}
+	}
+	return jobs, nil
+}
+
+// batchItemSize is j's size in a CmdBatch: u16 type ‖ v24 command.
+func batchItemSize(j *batchJob) int { return 2 + 3 + len(j.cmd) }
 
 func (h *Host) runBatch(ctx context.Context, jobs []*batchJob) {
 	h.metrics.batches.Observe(float64(len(jobs)))

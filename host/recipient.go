@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"strconv"
 
 	"golang.org/x/crypto/cryptobyte"
 
@@ -48,22 +49,24 @@ func (h *Host) checkRecipient(ctx context.Context, r *recipient) ([]byte, map[st
 	if _, err := node.RecipientKey(d); err != nil {
 		return nil, nil, kmsapi.Errorf(kmsapi.ValidationException, "%v", err)
 	}
-	cond := map[string][]string{}
-	if p0, ok := d.PCRs[0]; ok {
-		cond["kms:RecipientAttestation:ImageSha384"] = []string{hex.EncodeToString(p0)}
-	}
+	cond := make(map[string][]string, len(d.PCRs)+1)
+	pcrHex := make(map[int]string, len(d.PCRs))
 	for i, v := range d.PCRs {
-		cond[fmt.Sprintf("kms:RecipientAttestation:PCR%d", i)] = []string{hex.EncodeToString(v)}
+		pcrHex[i] = hex.EncodeToString(v)
+		cond["kms:RecipientAttestation:PCR"+strconv.Itoa(i)] = []string{pcrHex[i]}
+	}
+	if p0, ok := pcrHex[0]; ok {
+		cond["kms:RecipientAttestation:ImageSha384"] = []string{p0}
 	}
 	// The audit event names the enclave as CloudTrail does.
 	rec := map[string]string{"attestationDocumentModuleId": d.ModuleID}
 	for _, i := range []int{0, 1, 2, 3, 4, 8} {
-		if v, ok := d.PCRs[i]; ok {
-			name := fmt.Sprintf("attestationDocumentEnclavePCR%d", i)
+		if v, ok := pcrHex[i]; ok {
+			name := "attestationDocumentEnclavePCR" + strconv.Itoa(i)
 			if i == 0 {
 				name = "attestationDocumentEnclaveImageDigest"
 			}
-			rec[name] = hex.EncodeToString(v)
+			rec[name] = v
 		}
 	}
 	kmsapi.AddEventData(ctx, "recipient", rec)
@@ -78,11 +81,11 @@ func (h *Host) viaRecipient(ctx context.Context, op string, doc []byte, typ uint
 	if h.hsms == nil {
 		return nil, nil, &kmsapi.Error{Type: kmsapi.DependencyTimeout, Message: "no HSM is configured", Status: 503}
 	}
-	var b cryptobyte.Builder
+	b := cryptobyte.NewBuilder(make([]byte, 0, 3+len(doc)+2+3+len(inner)))
 	b.AddUint24LengthPrefixed(func(b *cryptobyte.Builder) { b.AddBytes(doc) })
 	b.AddUint16(typ)
 	b.AddUint24LengthPrefixed(func(b *cryptobyte.Builder) { b.AddBytes(inner) })
-	out, err := h.hsms.Do(ctx, node.CmdRecipient, b.BytesOrPanic())
+	out, err := h.hsmBatch(ctx, node.CmdRecipient, b.BytesOrPanic())
 	if out, err = h.hsmAnswer(op, out, err, refused); err != nil {
 		return nil, nil, err
 	}

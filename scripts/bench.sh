@@ -109,7 +109,7 @@ echo
 echo "Recipient GenerateDataKey beside plain GenerateDataKey and the bound of its public-key work, 16 clients (medians of 3 runs)"
 ./bench/dev.test -test.run '^$' -test.bench BenchmarkRecipient -test.count 3 -test.benchtime 1x | tee bench/recipient-raw.txt
 grep '^BenchmarkRecipient/' bench/recipient-raw.txt |
-  awk '{ n = $1; sub(/-[0-9]+$/, "", n); for (i = 3; i <= NF; i++) if ($i ~ /ops\/s$/ || $i ~ /^of-/) print n, $i, $(i-1) }' |
+  awk '{ n = $1; sub(/-[0-9]+$/, "", n); for (i = 3; i <= NF; i++) if ($i ~ /ops\/s$/ || $i ~ /^of-/ || $i ~ /^cpu-/) print n, $i, $(i-1) }' |
   sort -k1,1 -k2,2 -k3,3g |
   awk 'function flush() { print prev, (c % 2 ? v[(c+1)/2] : (v[c/2] + v[c/2+1]) / 2); c = 0 }
        { key = $1 " " $2; if (key != prev && prev != "") flush(); prev = key; v[++c] = $3 }

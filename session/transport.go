@@ -5,12 +5,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/trentkms/trent/internal/boundedio"
 )
 
 // Transport: the protocol's objects travel as HTTP/2 request and response
@@ -86,7 +87,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.NotFound(w, r)
 		return
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	body, err := boundedio.ReadAll(http.MaxBytesReader(w, r.Body, limit), r.ContentLength, limit)
 	if err != nil {
 		s.refuse(w, r.URL.Path, fmt.Errorf("%w: request body: %v", ErrMalformed, err))
 		return
@@ -413,12 +414,12 @@ func (c *Client) post(ctx context.Context, url string, body []byte, limit int64)
 		return nil, fmt.Errorf("session: %s: %w", url, err)
 	}
 	defer resp.Body.Close()
-	out, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
+	out, err := boundedio.ReadAll(resp.Body, resp.ContentLength, limit)
+	if errors.Is(err, boundedio.ErrTooLarge) {
+		return nil, fmt.Errorf("%w: response body over %d bytes", ErrMalformed, limit)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("session: %s: %w", url, err)
-	}
-	if int64(len(out)) > limit {
-		return nil, fmt.Errorf("%w: response body over %d bytes", ErrMalformed, limit)
 	}
 	if resp.StatusCode != http.StatusOK {
 		a, err := ParseAlert(out)

@@ -156,3 +156,65 @@ func checkKeysTokens(data []byte) error {
 		}
 	}
 }
+
+func TestMembers(t *testing.T) {
+	m, err := Members([]byte(" {\"a\" : 1 , \"b\":{\"c\":[1,\"]}\"]},\"\\u0064\":\"x\\\"y\", \"a\":null}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []Member{{"a", []byte("1")}, {"b", []byte(`{"c":[1,"]}"]}`)}, {"d", []byte(`"x\"y"`)}, {"a", []byte("null")}}
+	if len(m) != len(want) {
+		t.Fatalf("%d members, want %d: %q", len(m), len(want), m)
+	}
+	for i := range want {
+		if m[i].Key != want[i].Key || !bytes.Equal(m[i].Value, want[i].Value) {
+			t.Errorf("member %d: %q = %q, want %q = %q", i, m[i].Key, m[i].Value, want[i].Key, want[i].Value)
+		}
+	}
+	if m, err := Members([]byte(`{}`)); err != nil || len(m) != 0 {
+		t.Errorf("{}: %q %v", m, err)
+	}
+	for _, bad := range []string{``, `[]`, `"a"`, `{`, `{"a"}`, `{"a":}`, `{"a":1,}`, `{"a":1}x`, `{"a":1]`, `{"a":"1}`,
+		`{a:1}`, `{"a":1 "b":2}`, `{"a":[1}`, `{"a":` + deep(MaxDepth+1) + `}`, `{"a":1}}`} {
+		if _, err := Members([]byte(bad)); !errors.Is(err, ErrInvalid) {
+			t.Errorf("%q: %v, want ErrInvalid", bad, err)
+		}
+	}
+}
+
+// FuzzMembers: never panics; on every JSON object encoding/json accepts,
+// Members finds the same members (keys and compacted values, in order) as
+// encoding/json's Token API.
+func FuzzMembers(f *testing.F) {
+	for _, s := range []string{`{"KeyId":"k","Recipient":{"AttestationDocument":"AAAA","KeyEncryptionAlgorithm":"RSAES_OAEP_SHA_256"}}`,
+		`{}`, `{"a":[1,{"b":"}"}],"c":"\"","d":-1.5e3,"e":true}`, `{"\u0061":1,"a":2}`, ` { "a" : [ ] } `, `{"a":1,}`, `[1]`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, in []byte) {
+		got, err := Members(in)
+		var obj map[string]json.RawMessage
+		if json.Unmarshal(in, &obj) != nil {
+			return // not an object: Members may accept it only for what it does not read
+		}
+		if err != nil {
+			t.Fatalf("refused an object encoding/json accepts: %v", err)
+		}
+		dec := json.NewDecoder(bytes.NewReader(in))
+		dec.Token() // {
+		for i := 0; dec.More(); i++ {
+			k, _ := dec.Token()
+			var v json.RawMessage
+			if err := dec.Decode(&v); err != nil {
+				t.Fatal(err)
+			}
+			var a, b bytes.Buffer
+			json.Compact(&a, v)
+			if i >= len(got) || got[i].Key != k.(string) || json.Compact(&b, got[i].Value) != nil || !bytes.Equal(a.Bytes(), b.Bytes()) {
+				t.Fatalf("member %d: %q, want %q = %s", i, got, k, v)
+			}
+			if i == len(got)-1 && dec.More() {
+				t.Fatalf("%d members, encoding/json has more", len(got))
+			}
+		}
+	})
+}
