@@ -77,7 +77,10 @@ func checkKeys(data []byte) error {
 			if expectKey && len(stack) > 0 {
 				top := &stack[len(stack)-1]
 				key := string(data[i+1 : end])
-				if escaped {
+				// Compared as encoding/json will decode them: escapes
+				// resolved, invalid UTF-8 made U+FFFD (so "\xfd" and
+				// "\xfe" are the same key).
+				if escaped || !utf8.ValidString(key) {
 					var k string
 					if err := json.Unmarshal(data[i:end+1], &k); err != nil {
 						return fmt.Errorf("%w: %v", ErrInvalid, err)

@@ -59,6 +59,13 @@ func TestUnmarshal(t *testing.T) {
 	if err := Unmarshal([]byte(`{"name":"aaaa"}`), 5, &d); !errors.Is(err, ErrInvalid) {
 		t.Errorf("over the limit: %v", err)
 	}
+	// Keys that decode alike are duplicates: invalid UTF-8 becomes U+FFFD.
+	var m struct {
+		M map[string]string `json:"m"`
+	}
+	if err := Unmarshal([]byte("{\"m\":{\"\xfd\":\"a\",\"\xfe\":\"b\"}}"), 1024, &m); !errors.Is(err, ErrInvalid) {
+		t.Errorf("keys that both decode to U+FFFD: %v, %v", err, m)
+	}
 	// The same key in sibling objects is fine.
 	if err := Unmarshal([]byte(`{"items":[{"id":"x"},{"id":"x"}]}`), 1024, &d); err != nil {
 		t.Error(err)
@@ -84,6 +91,7 @@ func FuzzUnmarshal(f *testing.F) {
 	}
 	f.Add([]byte(`{"a":{"b":"}\"","b":1}}`))
 	f.Add([]byte(`{"\u0061":1,"a":2}`))
+	f.Add([]byte("{\"\xfd\":1,\"\xfe\":2}"))
 	f.Fuzz(func(t *testing.T, in []byte) {
 		// The scanner agrees with the token-walking reference on valid JSON.
 		if json.Valid(in) && (checkKeys(in) == nil) != (checkKeysTokens(in) == nil) {
