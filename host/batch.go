@@ -90,7 +90,7 @@ func (h *Host) batchWorker(ctx context.Context, b *batcher) {
 // the last batch) or else the oldest job, waited for, then whatever else
 // is waiting, up to node.MaxBatch commands and maxBatchBytes. It returns
 // the batch and the job that did not fit it, or nil once ctx ends.
-func (b *batcher) next(ctx context.Context, carry *batchJob) (jobs []*batchJob, next *batchJob) {
+func (b *batcher) next(ctx context.Context, carry *batchJob) (jobs []*batchJob, left *batchJob) {
 	first := carry
 	if first == nil {
 		select {

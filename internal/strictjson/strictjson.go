@@ -76,16 +76,9 @@ func checkKeys(data []byte) error {
 			}
 			if expectKey && len(stack) > 0 {
 				top := &stack[len(stack)-1]
-				key := string(data[i+1 : end])
-				// Compared as encoding/json will decode them: escapes
-				// resolved, invalid UTF-8 made U+FFFD (so "\xfd" and
-				// "\xfe" are the same key).
-				if escaped || !utf8.ValidString(key) {
-					var k string
-					if err := json.Unmarshal(data[i:end+1], &k); err != nil {
-						return fmt.Errorf("%w: %v", ErrInvalid, err)
-					}
-					key = k
+				key, err := decodeKey(data[i:end+1], escaped)
+				if err != nil {
+					return err
 				}
 				if top.keys == nil {
 					top.keys = make(map[string]struct{}, 8)
@@ -100,6 +93,19 @@ func checkKeys(data []byte) error {
 		}
 	}
 	return nil
+}
+
+// decodeKey is the key whose quoted form is quoted, as encoding/json
+// decodes it: escapes resolved, invalid UTF-8 made U+FFFD (so "\xfd" and
+// "\xfe" are the same key). Plain keys skip encoding/json.
+func decodeKey(quoted []byte, escaped bool) (string, error) {
+	key := string(quoted[1 : len(quoted)-1])
+	if escaped || !utf8.ValidString(key) {
+		if err := json.Unmarshal(quoted, &key); err != nil {
+			return "", fmt.Errorf("%w: %v", ErrInvalid, err)
+		}
+	}
+	return key, nil
 }
 
 // scanString returns the index of the quote that closes the string whose
@@ -153,11 +159,9 @@ func Members(data []byte) ([]Member, error) {
 		if end < 0 {
 			return nil, fmt.Errorf("%w: unterminated string", ErrInvalid)
 		}
-		key := string(data[i+1 : end])
-		if escaped || !utf8.ValidString(key) { // as encoding/json decodes it
-			if err := json.Unmarshal(data[i:end+1], &key); err != nil {
-				return nil, fmt.Errorf("%w: %v", ErrInvalid, err)
-			}
+		key, err := decodeKey(data[i:end+1], escaped)
+		if err != nil {
+			return nil, err
 		}
 		i = skipSpace(data, end+1)
 		if i >= len(data) || data[i] != ':' {
