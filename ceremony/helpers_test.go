@@ -18,8 +18,8 @@ import (
 
 	"github.com/trentkms/trent/ceremony"
 	"github.com/trentkms/trent/domain"
-	"github.com/trentkms/trent/hsm"
 	"github.com/trentkms/trent/hsm/node"
+	"github.com/trentkms/trent/internal/wire"
 	"github.com/trentkms/trent/quorum"
 	"github.com/trentkms/trent/session"
 )
@@ -64,7 +64,7 @@ func newMember(t testing.TB, dir string) (session.Member, string) {
 	require.NoError(t, err)
 	agr, err := ecdh.P384().GenerateKey(rand.Reader)
 	require.NoError(t, err)
-	m := session.Member{ID: hsm.HSMID(&sig.PublicKey), Signing: &sig.PublicKey, Agreement: agr.PublicKey()}
+	m := session.Member{ID: wire.HSMID(&sig.PublicKey), Signing: &sig.PublicKey, Agreement: agr.PublicKey()}
 	sk, err := x509.MarshalPKIXPublicKey(m.Signing)
 	require.NoError(t, err)
 	ak, err := x509.MarshalPKIXPublicKey(m.Agreement)

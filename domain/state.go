@@ -9,7 +9,6 @@ import (
 
 	"golang.org/x/crypto/cryptobyte"
 
-	"github.com/trentkms/trent/hsm"
 	"github.com/trentkms/trent/internal/wire"
 	"github.com/trentkms/trent/quorum"
 	"github.com/trentkms/trent/session"
@@ -138,7 +137,7 @@ func (s *State) Validate() error {
 		if i > 0 && s.Members[i-1].ID >= m.ID {
 			return bad("members not sorted or duplicated")
 		}
-		if m.Signing == nil || m.Agreement == nil || hsm.HSMID(m.Signing) != m.ID {
+		if m.Signing == nil || m.Agreement == nil || wire.HSMID(m.Signing) != m.ID {
 			return bad("member %q: keys missing or not matching its ID", m.ID)
 		}
 	}

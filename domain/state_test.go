@@ -15,8 +15,8 @@ import (
 
 	"github.com/cloudflare/circl/sign/mldsa/mldsa87"
 
-	"github.com/trentkms/trent/hsm"
 	"github.com/trentkms/trent/internal/testvec"
+	"github.com/trentkms/trent/internal/wire"
 	"github.com/trentkms/trent/quorum"
 	"github.com/trentkms/trent/session"
 )
@@ -49,7 +49,7 @@ func newVecMember(t testing.TB, name string) vecMember {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return vecMember{s, a, session.Member{ID: hsm.HSMID(&s.PublicKey), Signing: &s.PublicKey, Agreement: a.PublicKey()}}
+	return vecMember{s, a, session.Member{ID: wire.HSMID(&s.PublicKey), Signing: &s.PublicKey, Agreement: a.PublicKey()}}
 }
 
 // vecState is a fixed domain: two members, alice (ECDSA), carol (ML-DSA-87)

@@ -9,9 +9,9 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/trentkms/trent/hsm"
 	"github.com/trentkms/trent/internal/boundedio"
 	"github.com/trentkms/trent/internal/strictjson"
+	"github.com/trentkms/trent/internal/wire"
 	"github.com/trentkms/trent/session"
 )
 
@@ -52,7 +52,7 @@ type memberJSON struct {
 }
 
 // ParseView decodes a view file strictly: no unknown fields, no duplicate
-// keys, P-384 keys, member IDs that match their signing keys (hsm.HSMID),
+// keys, P-384 keys, member IDs that match their signing keys (wire.HSMID),
 // and no identifier twice.
 func ParseView(data []byte) (*View, error) {
 	var f viewFile
@@ -120,13 +120,13 @@ func (v *View) Marshal() ([]byte, error) {
 
 // ParseMember builds a member HSM from its ID and its signing and agreement
 // keys (DER SubjectPublicKeyInfo, P-384), checking that the ID is the one
-// the signing key gives (hsm.HSMID).
+// the signing key gives (wire.HSMID).
 func ParseMember(id string, signing, agreement []byte) (session.Member, error) {
 	sk, err := parseECDSA(signing)
 	if err != nil {
 		return session.Member{}, fmt.Errorf("%w: member %q: %v", ErrInvalidView, id, err)
 	}
-	if want := hsm.HSMID(sk); want != id {
+	if want := wire.HSMID(sk); want != id {
 		return session.Member{}, fmt.Errorf("%w: member %q: its signing key gives the ID %q", ErrInvalidView, id, want)
 	}
 	ak, err := parseECDH(agreement)

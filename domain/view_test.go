@@ -11,7 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/trentkms/trent/domain"
-	"github.com/trentkms/trent/hsm"
+	"github.com/trentkms/trent/internal/wire"
 	"github.com/trentkms/trent/session"
 )
 
@@ -24,7 +24,7 @@ func testView(t *testing.T) *domain.View {
 	return &domain.View{
 		Name: "dev", Version: 1,
 		Operators: []session.Operator{{ID: "host-1", Key: &op.PublicKey, Roles: []string{session.RoleServiceHost}}},
-		Members:   []session.Member{{ID: hsm.HSMID(&sig.PublicKey), Signing: &sig.PublicKey, Agreement: ak}},
+		Members:   []session.Member{{ID: wire.HSMID(&sig.PublicKey), Signing: &sig.PublicKey, Agreement: ak}},
 	}
 }
 

@@ -5,9 +5,6 @@ import (
 	"crypto/ecdh"
 	"crypto/ecdsa"
 	"crypto/elliptic"
-	"crypto/sha256"
-	"crypto/x509"
-	"encoding/hex"
 	"io"
 	"math/big"
 	"sync/atomic"
@@ -15,6 +12,8 @@ import (
 	"github.com/miekg/pkcs11"
 	"golang.org/x/crypto/cryptobyte"
 	"golang.org/x/crypto/cryptobyte/asn1"
+
+	"github.com/trentkms/trent/internal/wire"
 )
 
 // Labels of the identity key objects in the token.
@@ -40,18 +39,9 @@ type Identity struct {
 }
 
 // ID is the HSM's identifier: "hsm-" followed by the first 16 hex digits of
-// SHA-256 over the DER SubjectPublicKeyInfo of its signing key.
-func (id *Identity) ID() string { return HSMID(id.Signing.PublicKey()) }
-
-// HSMID derives an HSM identifier from its signing public key (see Identity.ID).
-func HSMID(pub *ecdsa.PublicKey) string {
-	der, err := x509.MarshalPKIXPublicKey(pub)
-	if err != nil {
-		panic("hsm: cannot marshal a P-384 public key: " + err.Error())
-	}
-	sum := sha256.Sum256(der)
-	return "hsm-" + hex.EncodeToString(sum[:8])
-}
+// SHA-256 over the DER SubjectPublicKeyInfo of its signing key (wire.HSMID,
+// the one definition, which packages without cgo use too).
+func (id *Identity) ID() string { return wire.HSMID(id.Signing.PublicKey()) }
 
 // SigningKey is an ECDSA P-384 private key held in the token. It implements
 // crypto.Signer for SHA-384 digests.

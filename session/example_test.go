@@ -9,7 +9,6 @@ import (
 	"crypto/rand"
 	"fmt"
 
-	"github.com/trentkms/trent/hsm"
 	"github.com/trentkms/trent/session"
 )
 
@@ -29,7 +28,7 @@ func Example() {
 	hostKey, _ := ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
 	hsmKey, _ := ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
 	hsmAgree, _ := ecdh.P384().GenerateKey(rand.Reader)
-	hsmID := hsm.HSMID(&hsmKey.PublicKey)
+	hsmID := "hsm-1" // Trent derives it from the signing key; the protocol only needs it unique
 
 	// The domain view both ends read.
 	dir, _ := session.NewStaticDirectory("example", 1,

@@ -19,8 +19,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/trentkms/trent/domain"
-	"github.com/trentkms/trent/hsm"
 	"github.com/trentkms/trent/hsm/node"
+	"github.com/trentkms/trent/internal/wire"
 	"github.com/trentkms/trent/session"
 )
 
@@ -190,7 +190,7 @@ func TestHSMServe(t *testing.T) {
 func member2(t *testing.T) session.Member {
 	sig, _ := ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
 	agr, _ := ecdh.P384().GenerateKey(rand.Reader)
-	return session.Member{ID: hsm.HSMID(&sig.PublicKey), Signing: &sig.PublicKey, Agreement: agr.PublicKey()}
+	return session.Member{ID: wire.HSMID(&sig.PublicKey), Signing: &sig.PublicKey, Agreement: agr.PublicKey()}
 }
 
 func keys(m map[string]any) []string {

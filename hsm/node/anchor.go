@@ -161,7 +161,7 @@ func checkSigningKey(m AnchorMember) error {
 	if der, err := x509.MarshalPKIXPublicKey(pub); err != nil || !bytes.Equal(der, m.Signing) {
 		return fmt.Errorf("%w: signing key of %s: not canonical", ErrMalformedAnchor, m.ID)
 	}
-	if hsm.HSMID(pub) != m.ID {
+	if wire.HSMID(pub) != m.ID {
 		return fmt.Errorf("%w: %s is not the ID of its signing key", ErrMalformedAnchor, m.ID)
 	}
 	return nil

@@ -17,6 +17,7 @@ import (
 	"github.com/trentkms/trent/hsm"
 	"github.com/trentkms/trent/hsm/node"
 	"github.com/trentkms/trent/internal/testvec"
+	"github.com/trentkms/trent/internal/wire"
 	"github.com/trentkms/trent/quorum"
 	"github.com/trentkms/trent/session"
 	"github.com/trentkms/trent/softhsm"
@@ -33,7 +34,7 @@ func newMadeUp(t *testing.T) madeUp {
 	require.NoError(t, err)
 	agr, err := ecdh.P384().GenerateKey(rand.Reader)
 	require.NoError(t, err)
-	return madeUp{m: session.Member{ID: hsm.HSMID(&sig.PublicKey), Signing: &sig.PublicKey, Agreement: agr.PublicKey()}, sig: sig}
+	return madeUp{m: session.Member{ID: wire.HSMID(&sig.PublicKey), Signing: &sig.PublicKey, Agreement: agr.PublicKey()}, sig: sig}
 }
 
 func (u madeUp) exporter() domain.Exporter {

@@ -12,8 +12,8 @@ import (
 	"time"
 
 	"github.com/trentkms/trent/domain"
-	"github.com/trentkms/trent/hsm"
 	"github.com/trentkms/trent/hsm/node"
+	"github.com/trentkms/trent/internal/wire"
 	"github.com/trentkms/trent/quorum"
 	"github.com/trentkms/trent/session"
 )
@@ -23,7 +23,7 @@ import (
 func softMember(b *testing.B) session.Member {
 	s, _ := ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
 	a, _ := ecdh.P384().GenerateKey(rand.Reader)
-	return session.Member{ID: hsm.HSMID(&s.PublicKey), Signing: &s.PublicKey, Agreement: a.PublicKey()}
+	return session.Member{ID: wire.HSMID(&s.PublicKey), Signing: &s.PublicKey, Agreement: a.PublicKey()}
 }
 
 // BenchmarkToken measures exporting (RotateDomainKeys: Apply, one ECDH per

@@ -12,6 +12,7 @@ import (
 
 	"github.com/trentkms/trent/hsm"
 	"github.com/trentkms/trent/hsm/node"
+	"github.com/trentkms/trent/internal/wire"
 )
 
 func TestInitIsIdempotent(t *testing.T) {
@@ -37,7 +38,7 @@ func TestInitIsIdempotent(t *testing.T) {
 
 	pub, err := x509.ParsePKIXPublicKey(first.SigningPublicKey)
 	require.NoError(t, err)
-	assert.Equal(t, first.HSMID, hsm.HSMID(pub.(*ecdsa.PublicKey)))
+	assert.Equal(t, first.HSMID, wire.HSMID(pub.(*ecdsa.PublicKey)))
 	_, err = x509.ParsePKIXPublicKey(first.AgreementPublicKey)
 	require.NoError(t, err)
 }

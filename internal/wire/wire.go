@@ -1,12 +1,18 @@
 // Package wire holds the building blocks shared by Trent's binary protocol
-// objects (package session, package quorum): the header every object starts
-// with and the identifier field. Like cryptobyte, which it extends, it
-// reports failure as a boolean (or a Builder error); the packages that own
-// the objects turn that into their own typed errors.
+// objects (package session, package quorum, package domain): the header
+// every object starts with, the identifier field, and the HSM ID derived
+// from a signing key. Like cryptobyte, which it extends, it reports failure
+// as a boolean (or a Builder error); the packages that own the objects turn
+// that into their own typed errors. It needs no cgo: package hsm (PKCS#11)
+// and the pure packages (domain, quorum, session) both import it.
 package wire
 
 import (
+	"crypto/ecdsa"
+	"crypto/sha256"
 	"crypto/sha512"
+	"crypto/x509"
+	"encoding/hex"
 	"fmt"
 
 	"golang.org/x/crypto/cryptobyte"
@@ -127,4 +133,19 @@ func LabelledHash(label string, parts ...[]byte) []byte {
 		h.Write(p)
 	}
 	return h.Sum(nil)
+}
+
+// HSMID is the identifier of the HSM whose signing public key is pub:
+// "hsm-" followed by the first 8 bytes, in lowercase hex, of SHA-256 over
+// the DER SubjectPublicKeyInfo of pub (docs/protocol.md, Identifiers). It is
+// derived from nothing secret, so an HSM's ID is stable across restarts and
+// anyone holding its public key can check it. It panics if pub cannot be
+// marshalled (not a key on a supported curve): a bug of the caller.
+func HSMID(pub *ecdsa.PublicKey) string {
+	der, err := x509.MarshalPKIXPublicKey(pub)
+	if err != nil {
+		panic("wire: cannot marshal an HSM signing key: " + err.Error())
+	}
+	sum := sha256.Sum256(der)
+	return "hsm-" + hex.EncodeToString(sum[:8])
 }
