@@ -6,12 +6,17 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"errors"
+	"fmt"
 	"io"
+	"maps"
+	mrand "math/rand/v2"
+	"slices"
 	"testing"
 
 	"github.com/hashicorp/raft"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"golang.org/x/crypto/cryptobyte"
 
 	"github.com/trentkms/trent/quorum"
 	"github.com/trentkms/trent/session"
@@ -101,7 +106,7 @@ func entry(t *testing.T, token []byte) *raft.Log {
 func snap(t *testing.T, f *FSM) []byte {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
-	b, err := f.marshal()
+	b, err := f.r.marshal()
 	require.NoError(t, err)
 	return b
 }
@@ -244,3 +249,161 @@ func FuzzFSMApply(f *testing.F) {
 }
 
 func mustDelF(id string) []byte { d, _ := DeleteKeyEntry(id); return d }
+
+// model is a deliberately naive key store: the semantics of the key entries
+// written out directly (STYLE 14), for the property test.
+type model map[string][]byte
+
+func (m model) apply(e []byte) (int, bool) {
+	s := cryptobyte.String(e)
+	var typ uint8
+	s.ReadUint8(&typ)
+	switch typ {
+	case EntryPutKey:
+		var id, rec cryptobyte.String
+		s.ReadUint8LengthPrefixed(&id)
+		s.ReadUint24LengthPrefixed(&rec)
+		m[string(id)] = bytes.Clone([]byte(rec))
+		return 0, true
+	case EntryDeleteKey:
+		var id cryptobyte.String
+		s.ReadUint8LengthPrefixed(&id)
+		if _, ok := m[string(id)]; !ok {
+			return 0, false
+		}
+		delete(m, string(id))
+		return 0, true
+	case EntryReplaceKeys:
+		var n uint16
+		s.ReadUint16(&n)
+		replaced := 0
+		for range n {
+			var id, old, nw cryptobyte.String
+			s.ReadUint8LengthPrefixed(&id)
+			s.ReadUint24LengthPrefixed(&old)
+			s.ReadUint24LengthPrefixed(&nw)
+			cur, ok := m[string(id)]
+			if ok && bytes.Equal(cur, old) || !ok && len(old) == 0 {
+				if len(nw) == 0 {
+					delete(m, string(id))
+				} else {
+					m[string(id)] = bytes.Clone([]byte(nw))
+				}
+				replaced++
+			}
+		}
+		return replaced, true
+	}
+	panic("model: not a key entry")
+}
+
+// randomKeyEntry draws a put, delete or replace batch over a few IDs and
+// records, so that entries collide: replaced and stale compare-and-swaps,
+// deletes of missing keys, one ID twice in a batch.
+func randomKeyEntry(t *testing.T, rng *mrand.Rand) []byte {
+	ids := []string{"k0", "k1", "k2", "k3"}
+	recs := [][]byte{nil, []byte("a"), []byte("b"), []byte("c")}
+	id := func() string { return ids[rng.IntN(len(ids))] }
+	rec := func() []byte { return recs[rng.IntN(len(recs))] }
+	var e []byte
+	var err error
+	switch rng.IntN(3) {
+	case 0:
+		e, err = PutKeyEntry(id(), rec())
+	case 1:
+		e, err = DeleteKeyEntry(id())
+	default:
+		rs := make([]Replacement, 1+rng.IntN(4))
+		for i := range rs {
+			rs[i] = Replacement{ID: id(), Old: rec(), New: rec()}
+		}
+		e, err = ReplaceKeysEntry(rs)
+	}
+	require.NoError(t, err)
+	return e
+}
+
+// The FSM is a pure function of (state, entry): two FSMs given the same
+// entries, one of them restored from a snapshot on the way, give the same
+// results and byte-identical snapshots after every entry; step leaves its
+// input untouched and decides the same change twice; and the key store
+// agrees with the naive model.
+func TestFSMStepProperty(t *testing.T) {
+	c := newChain(t)
+	garbage := [][]byte{nil, {0}, {EntryReplaceKeys + 1}, {EntryPutKey, 0}, append(entry(t, c.tokens[0]).Data, 1)}
+	for seed := range uint64(20) {
+		rng := mrand.New(mrand.NewPCG(seed, 0x7472656e74))
+		a, b := NewFSM(), NewFSM()
+		m := model{}
+		next := 0 // the next domain token
+		for i := range 150 {
+			var e []byte
+			isKey := false
+			switch r := rng.IntN(20); {
+			case r == 0 && next < len(c.tokens):
+				e = entry(t, c.tokens[next]).Data
+				next++
+			case r == 1: // a stale or early token: refused
+				e = entry(t, c.tokens[rng.IntN(len(c.tokens))]).Data
+			case r == 2:
+				e = garbage[rng.IntN(len(garbage))]
+			default:
+				e, isKey = randomKeyEntry(t, rng), true
+			}
+
+			before := snap(t, a)
+			ch1, err1 := step(&a.r, e)
+			ch2, err2 := step(&a.r, e)
+			require.Equal(t, before, snap(t, a), "seed %d entry %d: step changed its input", seed, i)
+			require.Equal(t, ch1, ch2, "seed %d entry %d", seed, i)
+			require.Equal(t, err1, err2, "seed %d entry %d", seed, i)
+
+			l := &raft.Log{Type: raft.LogCommand, Data: e}
+			ra, rb := a.Apply(l), b.Apply(l)
+			require.Equal(t, fmt.Sprint(ra), fmt.Sprint(rb), "seed %d entry %d", seed, i)
+			if err, refused := ra.(error); refused {
+				require.ErrorIs(t, err, ErrEntry)
+				require.Equal(t, before, snap(t, a), "seed %d entry %d: a refused entry changed the state", seed, i)
+			}
+			if isKey {
+				replaced, ok := m.apply(e)
+				_, refused := ra.(error)
+				require.Equal(t, ok, !refused, "seed %d entry %d", seed, i)
+				if ok {
+					require.Equal(t, replaced, ra.(ApplyResult).Replaced, "seed %d entry %d", seed, i)
+				}
+			}
+			require.Equal(t, snap(t, a), snap(t, b), "seed %d entry %d: snapshots differ", seed, i)
+
+			if i == 75 { // b continues from a snapshot of itself
+				s, err := b.Snapshot()
+				require.NoError(t, err)
+				sink := &memSink{}
+				require.NoError(t, s.Persist(sink))
+				b = NewFSM()
+				require.NoError(t, b.Restore(io.NopCloser(bytes.NewReader(sink.Bytes()))))
+			}
+		}
+		require.Equal(t, uint64(next), a.r.version(), "seed %d: every token in order applied", seed)
+		require.Equal(t, slices.Sorted(maps.Keys(m)), a.Keys(), "seed %d", seed)
+		for id, rec := range m {
+			got, ok := a.Key(id)
+			require.True(t, ok)
+			require.Equal(t, string(rec), string(got), "seed %d key %s", seed, id)
+		}
+	}
+}
+
+// Every entry type has its step in the dispatch table, and no other byte
+// does.
+func TestFSMDispatchTable(t *testing.T) {
+	for typ := range 256 {
+		known := typ == int(EntryDomain) || typ == int(EntryPutKey) || typ == int(EntryDeleteKey) || typ == int(EntryReplaceKeys)
+		has := typ < len(entrySteps) && entrySteps[typ] != nil
+		assert.Equal(t, known, has, "entry type %d", typ)
+		if !known {
+			_, err := step(&replica{keys: map[string][]byte{}}, []byte{byte(typ)})
+			assert.ErrorIs(t, err, ErrMalformed, "entry type %d", typ)
+		}
+	}
+}
