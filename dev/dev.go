@@ -37,6 +37,7 @@ import (
 	"github.com/trentkms/trent/nitro"
 	"github.com/trentkms/trent/quorum"
 	"github.com/trentkms/trent/session"
+	"github.com/trentkms/trent/softhsm"
 )
 
 // Defaults.
@@ -166,7 +167,16 @@ func Start(opts Options, progress func(step string)) (*Cluster, error) {
 		}
 	}()
 
-	softDir := filepath.Join(opts.Dir, "softhsm")
+	// One SoftHSM data dir, one token per HSM node; the nodes open their
+	// tokens through its module configuration.
+	store, err := softhsm.Create(filepath.Join(opts.Dir, "softhsm"))
+	if err != nil {
+		return nil, fmt.Errorf("dev: %w", err)
+	}
+	softDir := store.Dir
+	tokenOf := func(label string) node.Options {
+		return node.Options{Module: store.ModuleConfig(), Label: label, PINFile: filepath.Join(softDir, node.UserPINFile)}
+	}
 	for i := 1; i <= n; i++ {
 		label := fmt.Sprintf("hsm-%d", i)
 		say("[%d/%d] HSM node %s: token and identity keys", i, n, label)
@@ -247,7 +257,7 @@ func Start(opts Options, progress func(step string)) (*Cluster, error) {
 		// run left in their tokens (an anchored token refuses genesis and
 		// another domain's tokens).
 		for _, h := range c.HSMs {
-			r, err := node.ResetAnchor(node.Options{Dir: softDir, Label: h.TokenLabel})
+			r, err := node.ResetAnchor(tokenOf(h.TokenLabel))
 			if err != nil {
 				return nil, fmt.Errorf("dev: %s: %w", h.TokenLabel, err)
 			}
@@ -257,7 +267,9 @@ func Start(opts Options, progress func(step string)) (*Cluster, error) {
 		}
 	}
 	for _, h := range c.HSMs {
-		nd, err := node.Open(node.Options{Dir: softDir, Label: h.TokenLabel, Log: opts.Log, AttestationTime: opts.AttestationTime})
+		o := tokenOf(h.TokenLabel)
+		o.Log, o.AttestationTime = opts.Log, opts.AttestationTime
+		nd, err := node.Open(o)
 		if err != nil {
 			return nil, err
 		}

@@ -86,20 +86,9 @@ func Create(dir string) (*Store, error) {
 
 // CreateWithModule is Create with an explicit module path.
 func CreateWithModule(dir, module string) (*Store, error) {
-	abs, err := filepath.Abs(dir)
+	s, err := newStore(dir, module)
 	if err != nil {
-		return nil, fmt.Errorf("softhsm: data dir: %w", err)
-	}
-	// SoftHSM's configuration syntax cuts a value at '=' and '#' (checked
-	// with SoftHSM 2.6.1) and at a line break.
-	if strings.ContainsAny(abs, "\n\r=#") {
-		return nil, fmt.Errorf("softhsm: data dir %q: SoftHSM cannot use a path containing '=', '#' or a line break", abs)
-	}
-	s := &Store{
-		Dir:      abs,
-		ConfPath: filepath.Join(abs, "softhsm2.conf"),
-		TokenDir: filepath.Join(abs, "tokens"),
-		Module:   module,
+		return nil, err
 	}
 	if err := os.MkdirAll(s.TokenDir, 0o700); err != nil {
 		return nil, fmt.Errorf("softhsm: %w", err)
@@ -115,6 +104,52 @@ func CreateWithModule(dir, module string) (*Store, error) {
 		return nil, fmt.Errorf("softhsm: %w", err)
 	}
 	return s, nil
+}
+
+// ErrNotProvisioned means a data dir has no softhsm2.conf: Create (trent
+// hsm init) has not made it.
+var ErrNotProvisioned = errors.New("softhsm: not a data dir made by trent hsm init (no softhsm2.conf)")
+
+// Open returns the Store of the data dir dir, which Create made, without
+// writing anything, using the module FindModule returns. It fails with
+// ErrNotProvisioned if dir has no softhsm2.conf.
+func Open(dir string) (*Store, error) {
+	mod, err := FindModule()
+	if err != nil {
+		return nil, err
+	}
+	return OpenWithModule(dir, mod)
+}
+
+// OpenWithModule is Open with an explicit module path.
+func OpenWithModule(dir, module string) (*Store, error) {
+	s, err := newStore(dir, module)
+	if err != nil {
+		return nil, err
+	}
+	if fi, err := os.Stat(s.ConfPath); err != nil || !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("%w: %s", ErrNotProvisioned, s.Dir)
+	}
+	return s, nil
+}
+
+// newStore names the files of the data dir dir.
+func newStore(dir, module string) (*Store, error) {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, fmt.Errorf("softhsm: data dir: %w", err)
+	}
+	// SoftHSM's configuration syntax cuts a value at '=' and '#' (checked
+	// with SoftHSM 2.6.1) and at a line break.
+	if strings.ContainsAny(abs, "\n\r=#") {
+		return nil, fmt.Errorf("softhsm: data dir %q: SoftHSM cannot use a path containing '=', '#' or a line break", abs)
+	}
+	return &Store{
+		Dir:      abs,
+		ConfPath: filepath.Join(abs, "softhsm2.conf"),
+		TokenDir: filepath.Join(abs, "tokens"),
+		Module:   module,
+	}, nil
 }
 
 // ModuleConfig is the hsm module configuration for this data dir.

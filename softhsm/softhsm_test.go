@@ -104,3 +104,30 @@ func TestTokenFilesHoldNoPlaintextKeys(t *testing.T) {
 	})
 	require.NoError(t, err)
 }
+
+// Open reads a data dir Create made and writes nothing; a dir Create did not
+// make is refused.
+func TestOpenExisting(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "data")
+	_, err := softhsm.Open(dir)
+	require.ErrorIs(t, err, softhsm.ErrNotProvisioned)
+	_, err = os.Stat(dir)
+	require.ErrorIs(t, err, os.ErrNotExist, "Open made the data dir")
+
+	made, err := softhsm.Create(dir)
+	require.NoError(t, err)
+	require.NoError(t, os.Chmod(made.ConfPath, 0o400))
+	before, err := os.Stat(made.ConfPath)
+	require.NoError(t, err)
+	got, err := softhsm.Open(dir)
+	require.NoError(t, err)
+	assert.Equal(t, made, got)
+	after, err := os.Stat(made.ConfPath)
+	require.NoError(t, err)
+	assert.Equal(t, before.ModTime(), after.ModTime(), "Open rewrote the configuration")
+
+	other, err := softhsm.OpenWithModule(dir, "/opt/vendor/libsofthsm2.so")
+	require.NoError(t, err)
+	assert.Equal(t, "/opt/vendor/libsofthsm2.so", other.ModuleConfig().Path)
+	assert.Equal(t, made.ModuleConfig().Env, other.ModuleConfig().Env)
+}

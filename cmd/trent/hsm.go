@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -28,12 +29,13 @@ func newHSMCmd(g *globals) *cobra.Command {
 
 func newHSMResetAnchorCmd(g *globals) *cobra.Command {
 	var opts node.Options
-	var pinFile string
+	var tf tokenFlags
 	cmd := &cobra.Command{
-		Use:   "reset-anchor --dir DIR [--label L]",
+		Use:   "reset-anchor (--dir DIR | --module PATH) [--label L]",
 		Short: "Remove the domain anchor from an HSM node's token (it then takes any domain that lists it)",
-		Long: `Remove the domain anchor from the token of the HSM node in DIR, and print what
-was removed. The anchor records the domain state the node last adopted (name,
+		Long: `Remove the domain anchor from the token of an HSM node (the one trent hsm init
+provisioned in DIR, or with --module the token labelled --label in that
+PKCS#11 module, as for trent hsm serve), and print what was removed. The anchor records the domain state the node last adopted (name,
 version, member HSMs and their signing keys); a restarted node takes only a
 token of that domain, at that version or later, exported by a member it
 records, and refuses to create a new domain.
@@ -46,8 +48,7 @@ the first domain token that lists it: give it the real one at once
 (docs/operations.md).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			var err error
-			if opts.PIN, err = pinFrom(pinFile, "TRENT_HSM_PIN"); err != nil {
+			if err := tf.apply(&opts); err != nil {
 				return err
 			}
 			res, err := node.ResetAnchor(opts)
@@ -61,34 +62,40 @@ the first domain token that lists it: give it the real one at once
 			return err
 		},
 	}
-	cmd.Flags().StringVar(&opts.Dir, "dir", "", "data dir of the node (required)")
-	cmd.Flags().StringVar(&opts.Label, "label", node.DefaultLabel, "token label")
-	cmd.Flags().StringVar(&pinFile, "pin-file", "", "file holding the user PIN (else $TRENT_HSM_PIN, else DIR/user.pin)")
-	_ = cmd.MarkFlagRequired("dir")
+	tf.add(cmd, &opts)
 	return cmd
 }
 
 func newHSMServeCmd(g *globals) *cobra.Command {
 	var opts node.Options
-	var listen, viewFile, tokenFile, pinFile string
+	var tf tokenFlags
+	var listen, viewFile, tokenFile string
 	var attestAt attestationTime
 	cmd := &cobra.Command{
-		Use:   "serve --dir DIR --listen ADDR (--token FILE | --domain FILE)",
+		Use:   "serve (--dir DIR | --module PATH) --listen ADDR (--token FILE | --domain FILE)",
 		Short: "Serve the HSM session protocol for a provisioned node",
 		Long: `Serve the HSM session protocol (C(2,2) handshakes, enveloped commands) over
-cleartext HTTP/2 on ADDR for the node provisioned in DIR by trent hsm init.
+cleartext HTTP/2 on ADDR for an HSM node whose token holds its identity keys
+(trent hsm init makes them).
 
 The domain comes from --token, an exported domain token listing this HSM as a
 member (from trent domain create, or exported by a member): the node imports it
 at start, loading the domain keys into its token. Alternatively --domain names
 a domain view file (JSON; docs/operations.md) whose only member is this node,
-which then makes its own domain key at start.`,
+which then makes its own domain key at start.
+
+The token is the one trent hsm init provisioned in DIR (SoftHSM2), or, with
+--module and no --dir, the token labelled --label in any PKCS#11 module:
+--module-env sets the environment the module reads when it starts
+(NAME=value, repeatable), and the user PIN comes from --pin-file or
+$TRENT_HSM_PIN. With both --dir and --module, the module is the SoftHSM2
+library at PATH using DIR's tokens (as trent hsm init --module made them).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			var err error
-			if opts.PIN, err = pinFrom(pinFile, "TRENT_HSM_PIN"); err != nil {
+			if err := tf.apply(&opts); err != nil {
 				return err
 			}
+			var err error
 			switch {
 			case tokenFile != "" && viewFile != "":
 				return fmt.Errorf("--token or --domain, not both")
@@ -109,20 +116,54 @@ which then makes its own domain key at start.`,
 			gctune.Servers()
 			opts.AttestationTime = attestAt.clock()
 			return node.Serve(ctx, opts, listen, func(addr string) {
-				fmt.Fprintf(g.stderr, "trent: HSM node of %s serving on %s\n", opts.Dir, addr)
+				fmt.Fprintf(g.stderr, "trent: HSM node of %s serving on %s\n", tf.where(&opts), addr)
 			})
 		},
 	}
-	cmd.Flags().StringVar(&opts.Dir, "dir", "", "data dir of the node (required)")
-	cmd.Flags().StringVar(&opts.Label, "label", node.DefaultLabel, "token label")
-	cmd.Flags().StringVar(&pinFile, "pin-file", "", "file holding the user PIN (else $TRENT_HSM_PIN, else DIR/user.pin)")
+	tf.add(cmd, &opts)
 	cmd.Flags().StringVar(&listen, "listen", "127.0.0.1:7301", "address to serve on")
 	cmd.Flags().StringVar(&tokenFile, "token", "", "domain token file to import at start")
 	cmd.Flags().StringVar(&viewFile, "domain", "", "domain view file (a single-member domain)")
 	cmd.Flags().DurationVar(&opts.Validity, "validity", session.DefaultValidity, "validity of the sessions' EKTs")
 	addAttestationTime(cmd.Flags(), &attestAt)
-	_ = cmd.MarkFlagRequired("dir")
 	return cmd
+}
+
+// tokenFlags are the flags that name a node's token: a data dir from trent
+// hsm init, or a PKCS#11 module by path.
+type tokenFlags struct {
+	pinFile   string
+	moduleEnv []string
+}
+
+func (tf *tokenFlags) add(cmd *cobra.Command, opts *node.Options) {
+	cmd.Flags().StringVar(&opts.Dir, "dir", "", "data dir of a node provisioned by trent hsm init")
+	cmd.Flags().StringVar(&opts.Module.Path, "module", "", "PKCS#11 module path (without --dir: any vendor's module)")
+	cmd.Flags().StringArrayVar(&tf.moduleEnv, "module-env", nil, "NAME=value the module reads when it starts (repeatable; replaces DIR's SOFTHSM2_CONF)")
+	cmd.Flags().StringVar(&opts.Label, "label", node.DefaultLabel, "token label")
+	cmd.Flags().StringVar(&tf.pinFile, "pin-file", "", "file holding the user PIN (else $TRENT_HSM_PIN, else DIR/user.pin)")
+	cmd.MarkFlagsOneRequired("dir", "module")
+}
+
+// apply fills in opts from the flags and the environment.
+func (tf *tokenFlags) apply(opts *node.Options) error {
+	for _, kv := range tf.moduleEnv {
+		if k, _, ok := strings.Cut(kv, "="); !ok || k == "" {
+			return fmt.Errorf("--module-env %q: want NAME=value", kv)
+		}
+	}
+	opts.Module.Env = tf.moduleEnv
+	var err error
+	opts.PIN, err = pinFrom(tf.pinFile, "TRENT_HSM_PIN")
+	return err
+}
+
+// where names the node's token for messages.
+func (tf *tokenFlags) where(opts *node.Options) string {
+	if opts.Dir != "" {
+		return opts.Dir
+	}
+	return fmt.Sprintf("token %q of %s", opts.Label, opts.Module.Path)
 }
 
 func newHSMInitCmd(g *globals) *cobra.Command {

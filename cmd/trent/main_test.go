@@ -22,6 +22,7 @@ import (
 	"github.com/trentkms/trent/hsm/node"
 	"github.com/trentkms/trent/internal/wire"
 	"github.com/trentkms/trent/session"
+	"github.com/trentkms/trent/softhsm"
 )
 
 func run(t *testing.T, args ...string) (stdout, stderr string, err error) {
@@ -150,34 +151,50 @@ func TestHSMServe(t *testing.T) {
 	viewFile := filepath.Join(t.TempDir(), "domain.json")
 	require.NoError(t, os.WriteFile(viewFile, data, 0o600))
 
-	var stdout, stderr syncBuffer
-	root := newRoot(&stdout, &stderr)
-	root.SetArgs([]string{"hsm", "serve", "--dir", dir, "--domain", viewFile, "--listen", "127.0.0.1:0"})
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- root.ExecuteContext(ctx) }()
-	var addr string
-	require.Eventually(t, func() bool {
-		_, rest, ok := strings.Cut(stderr.String(), "serving on ")
-		addr, _, _ = strings.Cut(rest, "\n")
-		return ok && strings.Contains(rest, "\n")
-	}, 10*time.Second, 10*time.Millisecond)
-
 	dirView, err := view.Directory()
 	require.NoError(t, err)
-	c, err := session.NewClient(session.ClientConfig{
-		Host: &session.Host{ID: "host-1", Signer: hostKey, Dir: dirView},
-		URLs: []string{"http://" + addr},
-	})
-	require.NoError(t, err)
-	got, err := c.Do(ctx, node.CmdPing, []byte("hello"))
-	require.NoError(t, err)
-	assert.Equal(t, []byte("hello"), got)
-	c.Close()
-	cancel()
-	require.NoError(t, <-done)
+	serveAndPing := func(args ...string) {
+		t.Helper()
+		var stdout, stderr syncBuffer
+		root := newRoot(&stdout, &stderr)
+		root.SetArgs(append([]string{"hsm", "serve", "--domain", viewFile, "--listen", "127.0.0.1:0"}, args...))
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- root.ExecuteContext(ctx) }()
+		var addr string
+		require.Eventually(t, func() bool {
+			_, rest, ok := strings.Cut(stderr.String(), "serving on ")
+			addr, _, _ = strings.Cut(rest, "\n")
+			return ok && strings.Contains(rest, "\n")
+		}, 10*time.Second, 10*time.Millisecond, "stderr: %s", &stderr)
 
-	// Several members: refused until domain tokens exist.
+		c, err := session.NewClient(session.ClientConfig{
+			Host: &session.Host{ID: "host-1", Signer: hostKey, Dir: dirView},
+			URLs: []string{"http://" + addr},
+		})
+		require.NoError(t, err)
+		got, err := c.Do(ctx, node.CmdPing, []byte("hello"))
+		require.NoError(t, err)
+		assert.Equal(t, []byte("hello"), got)
+		c.Close()
+		cancel()
+		require.NoError(t, <-done)
+	}
+	serveAndPing("--dir", dir)
+
+	// The same token opened as any PKCS#11 module's: by path, with the
+	// environment the module reads and a PIN file, no data dir.
+	module, err := softhsm.FindModule()
+	require.NoError(t, err)
+	serveAndPing("--module", module, "--module-env", softhsm.EnvConf+"="+filepath.Join(dir, "softhsm2.conf"),
+		"--pin-file", filepath.Join(dir, node.UserPINFile), "--label", node.DefaultLabel)
+	_, _, err = run(t, "hsm", "serve", "--domain", viewFile, "--listen", "127.0.0.1:0")
+	require.ErrorContains(t, err, "at least one of the flags in the group [dir module] is required")
+	_, _, err = run(t, "hsm", "serve", "--module", module, "--domain", viewFile, "--listen", "127.0.0.1:0")
+	require.ErrorContains(t, err, "no user PIN")
+
+	// A view of several members is refused: their domain keys come in a
+	// domain token.
 	two := *view
 	two.Members = []session.Member{member, member2(t)}
 	data, err = two.Marshal()

@@ -1,9 +1,25 @@
-// Package node provisions and describes a Trent HSM node: a SoftHSM data
-// dir, a token, the node's identity keys and the PINs that open it. The HSM
-// API server arrives with the sessions work and will live here too.
+// Package node is a Trent HSM node: the process around one token that
+// holds the node's identity keys and, once it has a domain, the domain keys.
 //
-// Provisioning is idempotent: a second Init on the same data dir and label
-// reuses the token and its keys and reports the same identity.
+// # Provisioning
+//
+// Init provisions a node in a SoftHSM data dir (softhsm.Create): the token
+// (if absent), the PINs, and the identity keys (if absent). It is
+// idempotent: a second Init on the same data dir and label reuses the token
+// and its keys and reports the same identity.
+//
+// # Serving
+//
+// Open opens a node's token in any PKCS#11 module, named by Options.Module
+// (path and environment), label and PIN, or by the data dir of Init
+// (Options.Dir, read and never written). A Node serves the session protocol
+// (package session) over HTTP/2: handshakes, enveloped commands (Ping, the
+// domain operations, the customer key operations, batches), the token
+// endpoint outside sessions, and /metrics. In the token it makes genesis
+// (CreateDomain), exports domain tokens without enacting them, imports
+// tokens under the trust rule narrowed by its domain anchor (Anchor),
+// re-encrypts EKTs, and keeps the domain keys as session objects. A Node is
+// safe for concurrent use.
 package node
 
 import (
@@ -37,7 +53,7 @@ const MaxPINFile = 1024
 type InitOptions struct {
 	Dir    string // data dir: softhsm2.conf and tokens/ go here
 	Label  string // token label; DefaultLabel if empty
-	Module string // PKCS#11 module path; softhsm.FindModule if empty
+	Module string // the SoftHSM2 library's path; softhsm.FindModule if empty (another vendor's module works too if its token is initialised already)
 
 	// PINs. An empty PIN is read from Dir/user.pin (Dir/so.pin); if that
 	// file does not exist either, a random PIN is generated and written

@@ -13,6 +13,7 @@ import (
 	"github.com/trentkms/trent/hsm"
 	"github.com/trentkms/trent/hsm/node"
 	"github.com/trentkms/trent/internal/wire"
+	"github.com/trentkms/trent/softhsm"
 )
 
 func TestInitIsIdempotent(t *testing.T) {
@@ -64,4 +65,40 @@ func TestReadPINFile(t *testing.T) {
 	require.NoError(t, os.WriteFile(p, []byte("\n"), 0o600))
 	_, err = node.ReadPINFile(p)
 	require.Error(t, err)
+}
+
+// A node opens on any PKCS#11 module given by path, its environment, a label
+// and a PIN: here SoftHSM's, configured by hand, without the data dir
+// shorthand. The shorthand reads a provisioned data dir and writes nothing.
+func TestOpenOnModuleConfig(t *testing.T) {
+	dir := t.TempDir()
+	res, err := node.Init(node.InitOptions{Dir: dir, Label: "mod", PIN: "user-pin-1", SOPIN: "so-pin-12"})
+	require.NoError(t, err)
+	store, err := softhsm.Open(dir)
+	require.NoError(t, err)
+
+	pinFile := filepath.Join(t.TempDir(), "pin")
+	require.NoError(t, os.WriteFile(pinFile, []byte("user-pin-1\n"), 0o600))
+	for name, opts := range map[string]node.Options{
+		"module and PIN":      {Module: store.ModuleConfig(), Label: "mod", PIN: "user-pin-1"},
+		"module and PIN file": {Module: hsm.ModuleConfig{Path: res.Module, Env: store.ModuleConfig().Env}, Label: "mod", PINFile: pinFile},
+		"data dir":            {Dir: dir, Label: "mod", PIN: "user-pin-1"},
+		"data dir and module": {Dir: dir, Module: hsm.ModuleConfig{Path: res.Module}, Label: "mod", PINFile: pinFile},
+	} {
+		n, err := node.Open(opts)
+		require.NoError(t, err, name)
+		assert.Equal(t, res.HSMID, n.ID(), name)
+		require.NoError(t, n.Close(), name)
+	}
+
+	_, err = node.Open(node.Options{Label: "mod", PIN: "user-pin-1"})
+	require.ErrorIs(t, err, node.ErrNoModule)
+	_, err = node.Open(node.Options{Module: store.ModuleConfig(), Label: "mod"})
+	require.ErrorContains(t, err, "no user PIN")
+
+	fresh := filepath.Join(t.TempDir(), "not-provisioned")
+	_, err = node.Open(node.Options{Dir: fresh})
+	require.ErrorIs(t, err, softhsm.ErrNotProvisioned)
+	_, err = os.Stat(fresh)
+	require.ErrorIs(t, err, os.ErrNotExist, "opening wrote to the data dir")
 }

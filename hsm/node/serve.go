@@ -28,15 +28,29 @@ const (
 // MaxPing bounds a Ping's payload.
 const MaxPing = 1024
 
-// ErrNeedsDomainToken means a multi-member domain's HSM has no domain key:
-// those arrive in exported domain tokens, which are not built yet.
+// ErrNeedsDomainToken means a view of a domain with several member HSMs
+// was given: their domain keys come in an exported domain token (from the
+// genesis ceremony or a member), not from a view.
 var ErrNeedsDomainToken = errors.New("node: a domain with several member HSMs gets its domain keys from a domain token: serve with --token")
 
 // Options say how to open a node for serving.
 type Options struct {
-	Dir      string       // the node's data dir (from Init)
-	Label    string       // token label; DefaultLabel if empty
-	PIN      string       // user PIN; Dir/user.pin if empty
+	// The token. Module is the PKCS#11 module that holds it, any
+	// vendor's: the library path and the environment the library reads at
+	// C_Initialize (softhsm.Store.ModuleConfig gives SoftHSM's). Label is
+	// the token label (DefaultLabel if empty); PIN the user PIN, or
+	// PINFile a file holding it.
+	Module  hsm.ModuleConfig
+	Label   string
+	PIN     string
+	PINFile string
+	// Dir is a shorthand for a SoftHSM node that Init provisioned, its
+	// data dir: unless Module.Env is set, the module is SoftHSM2 (at
+	// Module.Path, else where softhsm.FindModule finds it) reading
+	// Dir/softhsm2.conf, and with neither PIN nor PINFile the PIN is read
+	// from Dir/user.pin. Dir is read, never written.
+	Dir string
+
 	View     *domain.View // the domain, which must list this HSM as a member
 	Token    []byte       // or: a domain token to import at start (Serve)
 	Validity time.Duration
@@ -92,26 +106,61 @@ func Open(opts Options) (*Node, error) {
 	return n, nil
 }
 
+// ErrNoModule means Options named neither a PKCS#11 module nor a data dir.
+var ErrNoModule = errors.New("node: no PKCS#11 module: give a module path or the data dir of trent hsm init")
+
 // openToken opens the token of opts (filling in the default label).
 func openToken(opts *Options) (*hsm.Token, error) {
-	if opts.Label == "" {
-		opts.Label = DefaultLabel
-	}
-	store, err := softhsm.Create(opts.Dir)
+	cfg, err := tokenConfig(opts)
 	if err != nil {
 		return nil, err
 	}
-	pin := opts.PIN
-	if pin == "" {
-		if pin, err = ReadPINFile(filepath.Join(store.Dir, UserPINFile)); err != nil {
-			return nil, fmt.Errorf("%w (no PIN given; run trent hsm init first)", err)
-		}
-	}
-	tok, err := hsm.Open(store.TokenConfig(opts.Label, pin))
+	tok, err := hsm.Open(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("node: %w", err)
 	}
 	return tok, nil
+}
+
+// tokenConfig resolves opts into the token's configuration: the module
+// (given, or SoftHSM's for opts.Dir), the label and the PIN. It writes
+// nothing.
+func tokenConfig(opts *Options) (hsm.Config, error) {
+	if opts.Label == "" {
+		opts.Label = DefaultLabel
+	}
+	mod := opts.Module
+	if opts.Dir != "" && len(mod.Env) == 0 {
+		var store *softhsm.Store
+		var err error
+		if mod.Path != "" {
+			store, err = softhsm.OpenWithModule(opts.Dir, mod.Path)
+		} else {
+			store, err = softhsm.Open(opts.Dir)
+		}
+		if err != nil {
+			return hsm.Config{}, fmt.Errorf("node: %w (run trent hsm init first)", err)
+		}
+		mod = store.ModuleConfig()
+	}
+	if mod.Path == "" {
+		return hsm.Config{}, ErrNoModule
+	}
+	pin := opts.PIN
+	if pin == "" {
+		file, hint := opts.PINFile, ""
+		if file == "" && opts.Dir != "" {
+			file, hint = filepath.Join(opts.Dir, UserPINFile), " (no PIN given; run trent hsm init first)"
+		}
+		if file == "" {
+			return hsm.Config{}, errors.New("node: no user PIN: give a PIN or a PIN file")
+		}
+		var err error
+		if pin, err = ReadPINFile(file); err != nil {
+			return hsm.Config{}, fmt.Errorf("%w%s", err, hint)
+		}
+	}
+	return hsm.Config{Module: mod, TokenLabel: opts.Label, PIN: pin}, nil
 }
 
 func open(tok *hsm.Token, opts Options, log *slog.Logger) (*Node, error) {
