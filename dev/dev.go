@@ -3,8 +3,10 @@
 // nodes (one token each, identity keys), dev operator and service-host keys,
 // the domain made by a real genesis ceremony (a CreateDomain command signed
 // by two dev operators, executed on the first HSM, its token imported by the
-// others), and the HSM protocol servers on loopback. Service hosts, raft and
-// the KMS API join it as the later issues land.
+// others), the HSM protocol servers on loopback, and the service hosts:
+// raft voters holding the domain and the key store, host-1 serving the
+// AWS KMS API (with its audit trail and credentials file), and a simulated
+// Nitro Secure Module whose root the domain trusts.
 package dev
 
 import (

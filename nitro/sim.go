@@ -23,8 +23,8 @@ import (
 // trusts them only if its Roots include Root. One difference from the real
 // NSM's bytes: the payload map's keys come in CBOR's core deterministic
 // order rather than the NSM's field order (verification does not depend on
-// it). The hierarchy lives in memory; persisting it in the dev data dir
-// comes with the enclave commands.
+// it). Marshal, LoadSimCA and OpenSimCA keep the hierarchy in a PEM file,
+// as `trent dev` does.
 type SimCA struct {
 	Root  *x509.Certificate
 	chain []*x509.Certificate // regional, zonal, instance

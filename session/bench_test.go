@@ -75,7 +75,8 @@ func BenchmarkHandshake(b *testing.B) {
 
 // BenchmarkEnvelope measures enveloped round trips of an empty command with
 // the session cached: host Seal, HSM Open, response Seal, host Open, in one
-// process (target ≥ 50,000/s on one core: make bench runs -cpu 1).
+// process, on one core (make bench runs -cpu 1; the target and the figures
+// are in docs/benchmarks.md, Sessions).
 func BenchmarkEnvelope(b *testing.B) {
 	w := newWorld(b)
 	s := w.handshake(w.host, w.hsm1)

@@ -20,7 +20,9 @@
 // The protocol reads the domain through two small interfaces: Directory
 // (domain name and version, service hosts, member HSMs) and KeyRing (the
 // HSM's domain keys, one active). StaticDirectory and MemoryKeyRing are
-// fixed implementations; the domain package will provide the replicated one.
+// the implementations here; an HSM node (package hsm/node) swaps a
+// StaticDirectory made from each domain state it adopts, and a service host
+// reads its directory from the raft-replicated domain state (domain.FSM).
 //
 // # Concurrency and limits
 //

@@ -19,8 +19,8 @@ import (
 //	KEK_i = OneStepKDF(Z_i, label ‖ 0x00 ‖ len ‖ sender ID ‖ len ‖ recipient ID ‖ QE)
 //	C_i   = AES-256-GCM(KEK_i, nonce 0, payload, AAD_i)
 //
-// and the sender signs the whole message. The next issue uses it to carry
-// the domain-key encryption key to each member HSM.
+// and the sender signs the whole message. Exported domain tokens use it to
+// carry the domain-key encryption key to each member HSM (domain.SealToken).
 
 // ErrNotRecipient means the message has no entry for the recipient.
 var ErrNotRecipient = errors.New("session: not a recipient of the message")

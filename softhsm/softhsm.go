@@ -1,7 +1,8 @@
 // Package softhsm provisions SoftHSM2 for Trent: it finds the module, writes
-// a data dir (DIR/softhsm2.conf and DIR/tokens/), and initialises tokens
-// through PKCS#11 (C_InitToken, C_InitPIN, by way of package hsm) rather than
-// by shelling out to softhsm2-util.
+// a data dir (DIR/softhsm2.conf and DIR/tokens/; Create), reads one back
+// without writing (Open), gives its module configuration for hsm.Open, and
+// initialises tokens through PKCS#11 (C_InitToken, C_InitPIN, by way of
+// package hsm) rather than by shelling out to softhsm2-util.
 //
 // # One configuration per module instance
 //

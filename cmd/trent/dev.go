@@ -29,7 +29,11 @@ raft state, and the hosts give the restarted HSMs the latest token. It writes
 DIR/cluster.json, checks the HSMs with one session, then runs until
 interrupted; --once stops after the check.
 
-Service hosts, raft and the AWS KMS API arrive with later releases.`,
+With hosts (--hosts, default 1), host-1 serves the AWS KMS API on --kms-listen
+(DIR/env sets up the AWS CLI and SDKs with its endpoint and the credentials in
+DIR/credentials.json) and writes every request it answers to DIR/audit.jsonl
+(trent audit). A simulated Nitro Secure Module (DIR/nitro/) attests enclaves
+for trent enclave.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			progress := func(step string) { fmt.Fprintln(g.stderr, step) }
