@@ -17,9 +17,10 @@ import (
 )
 
 // hookDirs are where kms.* mutation hooks are still written into product
-// source, as mutation.On calls: host/*.go, until they become mutants like
-// those of host/kmsapi/ and policy/.
-var hookDirs = []string{"../../host"}
+// source, as mutation.On calls: host/*.go (moving to kms/*.go), until they
+// become mutants like those of host/kmsapi/ and policy/. A directory that
+// does not exist holds none.
+var hookDirs = []string{"../../host", "../../kms"}
 
 var hookName = regexp.MustCompile(`mutation\.On\("(kms\.[^"]*)"\)`)
 
@@ -38,7 +39,6 @@ func hookNames(t *testing.T) map[string][]string {
 	for _, dir := range hookDirs {
 		files, err := filepath.Glob(filepath.Join(dir, "*.go"))
 		require.NoError(t, err)
-		require.NotEmpty(t, files, dir)
 		for _, f := range files {
 			if strings.HasSuffix(f, "_test.go") {
 				continue
@@ -68,7 +68,7 @@ func TestMutationNames(t *testing.T) {
 			t.Errorf("%s and %s both claim mutation %s", other, c.ID, c.Mutation)
 		}
 		claimed[c.Mutation] = c.ID
-		assert.Contains(t, hooks, c.Mutation, "%s: no mutant %s in internal/mutation/mutants nor mutation.On(%q) in host/", c.ID, c.Mutation, c.Mutation)
+		assert.Contains(t, hooks, c.Mutation, "%s: no mutant %s in internal/mutation/mutants nor mutation.On(%q) in host/ or kms/", c.ID, c.Mutation, c.Mutation)
 	}
 	var unclaimed []string
 	for name, files := range hooks {
