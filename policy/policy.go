@@ -9,7 +9,6 @@ import (
 	"strings"
 	"unicode/utf8"
 
-	"github.com/trentkms/trent/internal/mutation"
 	"github.com/trentkms/trent/internal/strictjson"
 )
 
@@ -112,12 +111,6 @@ type statement struct {
 
 func (s *statement) applies(r *Request) bool {
 	if s.principal.match(r) == s.notPrincipal {
-		return false
-	}
-	if s.deny && mutation.On("kms.policy-deny-wildcard-principal-unmatched") && s.principal.any {
-		return false
-	}
-	if s.deny && mutation.On("kms.policy-deny-arn-principal-unmatched") && !s.principal.any {
 		return false
 	}
 	if matchAny(s.actions, r.Action, true) == s.notAction {

@@ -5,15 +5,18 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 log=$(mktemp)
-trap 'rm -f "$log"' EXIT
+overlay=$(mktemp -d)
+trap 'rm -rf "$log" "$overlay"' EXIT
 go test -race -count=1 -v ./... > "$log" 2>&1
 rc=$?
 # The conformance suites' mutation tests: a test build (-tags
-# trentmutation) in which each check's mutation must fail that check and
-# no other (internal/mutation). Without -race: each runs a suite once per
-# check.
+# trentmutation) of the product files patched with their mutants (the
+# overlay internal/mutation/cmd/mkoverlay writes), in which each check's
+# mutation must fail that check and no other (internal/mutation). Without
+# -race: each runs a suite once per check.
 if [ "$rc" -eq 0 ]; then
-  go test -count=1 -v -tags trentmutation -run 'TestMutation' ./conformance/... >> "$log" 2>&1
+  go run ./internal/mutation/cmd/mkoverlay -o "$overlay" >> "$log" 2>&1 &&
+    go test -count=1 -v -tags trentmutation -overlay "$overlay/overlay.json" -run 'TestMutation' ./conformance/... >> "$log" 2>&1
   rc=$?
 fi
 if [ "$rc" -ne 0 ]; then

@@ -6,9 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strings"
-
-	"github.com/trentkms/trent/internal/mutation"
 )
 
 // RoleServiceHost is the operator role a host must hold to open sessions.
@@ -110,17 +107,9 @@ func (d *StaticDirectory) Domain() (string, uint64) { return d.name, d.version }
 func (d *StaticDirectory) HostKey(id string) (*ecdsa.PublicKey, error) {
 	o, ok := d.operators[id]
 	if !ok {
-		if mutation.On("hsm.host-id-case-insensitive") {
-			if o, ok := d.operators[strings.ToLower(id)]; ok && slices.Contains(o.Roles, RoleServiceHost) {
-				return o.Key, nil
-			}
-		}
 		return nil, fmt.Errorf("%w: %q", ErrUnknownHost, id)
 	}
 	if !slices.Contains(o.Roles, RoleServiceHost) {
-		if mutation.On("hsm.host-role-unchecked") {
-			return o.Key, nil
-		}
 		return nil, fmt.Errorf("%w: %q", ErrNotServiceHost, id)
 	}
 	return o.Key, nil

@@ -4,8 +4,6 @@ import (
 	"fmt"
 
 	"golang.org/x/crypto/cryptobyte"
-
-	"github.com/trentkms/trent/internal/mutation"
 )
 
 // EKT is the encrypted key token: the session key and its binding (host,
@@ -113,17 +111,11 @@ func openEKT(keys KeyRing, raw []byte) (*ektPlain, [KeyIDSize]byte, error) {
 		return nil, [KeyIDSize]byte{}, err
 	}
 	dk, err := keys.Key(e.KeyID)
-	if mutation.On("hsm.ekt-key-fallback") && err != nil {
-		_, dk, err = keys.Active()
-	}
 	if err != nil {
 		return nil, e.KeyID, err
 	}
 	pt, err := dk.Open(e.Nonce[:], e.Ciphertext, ektAAD(e.KeyID))
 	if err != nil {
-		if mutation.On("hsm.ekt-open-failure-code") {
-			return nil, e.KeyID, ErrKeyNotRetained
-		}
 		return nil, e.KeyID, fmt.Errorf("%w: EKT", ErrAuthentication)
 	}
 	defer clear(pt)

@@ -10,8 +10,6 @@ import (
 	"time"
 
 	"golang.org/x/crypto/cryptobyte"
-
-	"github.com/trentkms/trent/internal/mutation"
 )
 
 // Envelope errors.
@@ -247,26 +245,14 @@ type window struct {
 const windowSize = 1024
 
 func (w *window) fresh(seq uint64) bool {
-	if mutation.On("hsm.replay-seq-zero-accepted") && seq == 0 {
-		return true
-	}
 	if seq == 0 {
 		return false
 	}
 	if seq > w.top {
 		return true
 	}
-	if mutation.On("hsm.replay-window-strict") {
-		return false
-	}
-	if mutation.On("hsm.replay-window-unbounded") && w.top-seq >= windowSize {
-		return true
-	}
 	if w.top-seq >= windowSize {
 		return false
-	}
-	if mutation.On("hsm.replay-window-off") {
-		return true
 	}
 	i := seq % windowSize
 	return w.bits[i/64]&(1<<(i%64)) == 0
@@ -401,9 +387,6 @@ func (h *HSM) open(env *Envelope, envelope []byte) (req *Request, evicted bool, 
 		if err != nil {
 			return nil, false, err
 		}
-		if mutation.On("hsm.session-id-unbound") {
-			p.SessionID = env.SessionID
-		}
 		if p.SessionID != env.SessionID {
 			clear(p.SK)
 			return nil, false, ErrSessionMismatch
@@ -417,16 +400,13 @@ func (h *HSM) open(env *Envelope, envelope []byte) (req *Request, evicted bool, 
 		return nil, false, err
 	}
 	now := h.now()
-	if mutation.On("hsm.ekt-validity-ignored") {
-		now = time.Unix(int64(e.notBefore), 0)
-	}
 	if now.Unix() < int64(e.notBefore)-int64(h.maxSkew/time.Second) {
 		return nil, false, ErrNotYetValid
 	}
 	if now.Unix() >= int64(e.notAfter) {
 		return nil, false, ErrExpired
 	}
-	if env.HostID != e.hostID && !mutation.On("hsm.envelope-host-unchecked") {
+	if env.HostID != e.hostID {
 		return nil, false, ErrWrongHost
 	}
 	e.mu.Lock()
@@ -441,9 +421,6 @@ func (h *HSM) open(env *Envelope, envelope []byte) (req *Request, evicted bool, 
 	}
 	cmd, err := aead.Open(nil, seqNonce(0, env.Seq), env.Ciphertext,
 		envelopeAAD(e.ektHash, env.SessionID, env.HostID, env.Seq, env.Type))
-	if mutation.On("hsm.envelope-auth-unchecked") && err != nil {
-		cmd, err = nil, nil
-	}
 	if err != nil {
 		return nil, false, fmt.Errorf("%w: envelope", ErrAuthentication)
 	}

@@ -12,7 +12,6 @@ import (
 
 	"golang.org/x/crypto/cryptobyte"
 
-	"github.com/trentkms/trent/internal/mutation"
 	"github.com/trentkms/trent/internal/wire"
 )
 
@@ -69,12 +68,6 @@ func (h *Hello) Marshal() ([]byte, error) {
 // ParseHello decodes a Hello strictly. It checks the encoding and that Q1
 // is on P-384, not the signature.
 func ParseHello(in []byte) (*Hello, error) {
-	if mutation.On("hsm.hello-magic-unchecked") && len(in) >= len(Magic) {
-		in = append([]byte(Magic), in[len(Magic):]...)
-	}
-	if mutation.On("hsm.hello-version-unchecked") && len(in) > len(Magic) {
-		in = append(append([]byte(nil), in[:len(Magic)]...), append([]byte{Version}, in[len(Magic)+1:]...)...)
-	}
 	s := cryptobyte.String(in)
 	h := &Hello{}
 	if err := readHeader(&s, TypeHello); err != nil {
@@ -99,14 +92,8 @@ func ParseHello(in []byte) (*Hello, error) {
 	if !s.ReadUint64(&h.Time) {
 		return nil, malformed("time")
 	}
-	if mutation.On("hsm.hello-missing-sig-lenient") && s.Empty() {
-		return h, nil
-	}
 	if err := readSig(&s, &h.Sig); err != nil {
 		return nil, err
-	}
-	if mutation.On("hsm.hello-trailing-accepted") {
-		return h, nil
 	}
 	return h, done(s)
 }

@@ -1,15 +1,12 @@
 package session
 
 import (
-	"bytes"
 	"crypto"
 	"crypto/ecdh"
 	"errors"
 	"fmt"
 	"io"
 	"time"
-
-	"github.com/trentkms/trent/internal/mutation"
 )
 
 // EphemeralKey is an ephemeral ECDH P-384 key held where its owner keeps
@@ -95,13 +92,13 @@ func (h *HSM) Handshake(raw []byte) ([]byte, error) {
 		return nil, err
 	}
 	name, version := h.dir.Domain()
-	if (hello.Domain != name && !mutation.On("hsm.hello-domain-unchecked")) ||
-		(hello.StateVersion != version && !mutation.On("hsm.accept-stale-state-version")) {
+	if hello.Domain != name ||
+		hello.StateVersion != version {
 		return nil, fmt.Errorf("%w: hello for %q version %d, HSM at %q version %d",
 			ErrDomainMismatch, hello.Domain, hello.StateVersion, name, version)
 	}
 	now := h.now()
-	if d := time.Duration(int64(hello.Time)-now.Unix()) * time.Second; (d > h.maxSkew || -d > h.maxSkew) && !mutation.On("hsm.accept-stale-hello-time") {
+	if d := time.Duration(int64(hello.Time)-now.Unix()) * time.Second; d > h.maxSkew || -d > h.maxSkew {
 		return nil, ErrClockSkew
 	}
 	hostKey, err := h.dir.HostKey(hello.HostID)
@@ -112,7 +109,7 @@ func (h *HSM) Handshake(raw []byte) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	if !verify(hostKey, hello.Sig, labelHello, unsigned) && !mutation.On("hsm.hello-signature-unchecked") {
+	if !verify(hostKey, hello.Sig, labelHello, unsigned) {
 		return nil, fmt.Errorf("%w: hello from %q", ErrBadSignature, hello.HostID)
 	}
 	keyID, dk, err := h.keys.Active()
@@ -140,28 +137,14 @@ func (h *HSM) Handshake(raw []byte) ([]byte, error) {
 	if _, err := io.ReadFull(h.rand, rnd); err != nil {
 		return nil, fmt.Errorf("session: random: %w", err)
 	}
-	if mutation.On("hsm.handshake-random-reused") {
-		clear(rnd)
-	}
 	hsmNonce, sk, ektNonce := rnd[:NonceSize], rnd[NonceSize:NonceSize+SKSize], rnd[NonceSize+SKSize:]
 
 	helloHash := hash384(raw)
 	notBefore := uint64(now.Unix())
-	if mutation.On("hsm.not-before-from-hello") {
-		notBefore = hello.Time
-	}
 	r := &Reply{
 		HSMID: h.id, Q2: q2, HSMNonce: append([]byte(nil), hsmNonce...),
 		SessionID: sessionIDFor(helloHash, q2, hsmNonce),
 		NotBefore: notBefore, NotAfter: notBefore + uint64(h.validity/time.Second),
-	}
-	if mutation.On("hsm.reply-wrong-session-id") {
-		r.SessionID = sessionIDFor(hash384(unsigned), q2, hsmNonce)
-	}
-	if mutation.On("hsm.nk-host-nonce-cstring") {
-		if i := bytes.IndexByte(hello.HostNonce, 0); i >= 0 {
-			hello.HostNonce = hello.HostNonce[:i]
-		}
 	}
 	nk := oneStepKDF(z, nkFixedInfo(hello.HostID, h.id, hello.Q1, q2, hello.HostNonce, hsmNonce))
 	defer clear(nk)
@@ -182,9 +165,6 @@ func (h *HSM) Handshake(raw []byte) ([]byte, error) {
 	}
 	if r.Sig, err = sign(h.signer, labelReply, helloHash, unsignedReply); err != nil {
 		return nil, err
-	}
-	if mutation.On("hsm.reply-bad-signature") {
-		r.Sig, _ = sign(h.signer, labelHello, helloHash, unsignedReply)
 	}
 	out, err := r.Marshal()
 	if err != nil {

@@ -290,9 +290,10 @@ token older than the HSM's state (` + "`--older-token FILE`" + `, or the one HSM
 supersedes). ` + "`--run REGEXP`" + ` selects checks by ID, ` + "`--list`" + ` prints this
 catalogue, ` + "`--json`" + ` and ` + "`--junit FILE`" + ` give machine-readable reports, and the
 exit status is non-zero when a check fails. The mutation named beside each
-check (the last column) is the hook (internal/mutation) that breaks exactly that behaviour
-in a test build of the HSM; ` + "`go test -tags trentmutation ./conformance/hsm/`" + `
-proves that each check fails under its mutation and only there.
+check (the last column) is the mutant (internal/mutation) that breaks exactly that behaviour
+in a test build of the HSM; ` + "`go test -tags trentmutation -overlay DIR/overlay.json ./conformance/hsm/`" + `
+(the overlay that ` + "`internal/mutation/cmd/mkoverlay`" + ` writes) proves that each check
+fails under its mutation and only there.
 
 ## Checks
 

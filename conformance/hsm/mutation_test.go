@@ -3,11 +3,7 @@
 package hsm_test
 
 import (
-	"os"
 	"path/filepath"
-	"regexp"
-	"slices"
-	"strings"
 	"testing"
 	"time"
 
@@ -26,6 +22,7 @@ import (
 // other. One cluster serves every run; the suite's Env follows the domain
 // as HSM-TOK-002 moves it on (and as a mutation may).
 func TestMutations(t *testing.T) {
+	require.True(t, mutation.Overlaid, "build with the mutants' overlay: go run ./internal/mutation/cmd/mkoverlay -o DIR, then -overlay DIR/overlay.json")
 	f := cluster(t)
 	start := time.Now()
 	// A run without a mutation first: everything passes (and the older
@@ -55,48 +52,6 @@ func TestMutations(t *testing.T) {
 		})
 	}
 	t.Logf("%d runs in %s", len(hsmconf.Catalogue())+1, time.Since(start).Round(time.Second))
-}
-
-var hookPattern = regexp.MustCompile(`mutation\.On\("(hsm\.[^"]+)"\)`)
-
-// Every mutation hook under session/ and hsm/node/ belongs to exactly one
-// check, and every check's mutation is a hook there.
-func TestMutationNamesClaimed(t *testing.T) {
-	hooks := map[string]int{}
-	for _, dir := range []string{"../../session", "../../hsm/node"} {
-		files, err := filepath.Glob(filepath.Join(dir, "*.go"))
-		require.NoError(t, err)
-		for _, file := range files {
-			if strings.HasSuffix(file, "_test.go") {
-				continue
-			}
-			src, err := os.ReadFile(file)
-			require.NoError(t, err)
-			for _, m := range hookPattern.FindAllStringSubmatch(string(src), -1) {
-				hooks[m[1]]++
-			}
-		}
-	}
-	require.NotEmpty(t, hooks)
-	claimed := map[string][]string{}
-	for _, c := range hsmconf.Catalogue() {
-		claimed[c.Mutation] = append(claimed[c.Mutation], c.ID)
-	}
-	for name, n := range hooks {
-		assert.Equal(t, 1, n, "%s is used %d times", name, n)
-		assert.Len(t, claimed[name], 1, "hook %s is claimed by %v", name, claimed[name])
-	}
-	for name, ids := range claimed {
-		assert.Contains(t, hooks, name, "%v claim %s, which no hook under session/ or hsm/node/ uses", ids, name)
-	}
-	names := slices.Sorted(func(yield func(string) bool) {
-		for n := range hooks {
-			if !yield(n) {
-				return
-			}
-		}
-	})
-	t.Logf("%d hooks: %s", len(names), strings.Join(names, " "))
 }
 
 // restart restarts the node under test with the suite's current token

@@ -266,9 +266,11 @@ Keys the suite creates are tagged ` + "`trent-conformance=1`" + ` and scheduled 
 prints this catalogue, ` + "`--json`" + ` and ` + "`--junit FILE`" + ` give machine-readable reports,
 and the exit status is non-zero when a check fails.
 
-The last column names each check's mutation: a hook in Trent's host code
-(package ` + "`internal/mutation`" + `; dead code unless built with ` + "`-tags trentmutation`" + `)
-that breaks exactly the behaviour the check tests. ` + "`go test -tags trentmutation ./conformance/kms/`" + `
+The last column names each check's mutation: a mutant of Trent's host code
+(package ` + "`internal/mutation`" + `; a patch applied only to a test build, with
+` + "`-tags trentmutation`" + ` and the overlay ` + "`internal/mutation/cmd/mkoverlay`" + ` writes)
+that breaks exactly the behaviour the check tests. The mutation test,
+` + "`go test -tags trentmutation -overlay DIR/overlay.json ./conformance/kms/`" + `,
 runs the whole suite once per mutation against one dev cluster and requires
 that exactly that check fails and every other passes.
 

@@ -2,6 +2,7 @@ package kms_test
 
 import (
 	"os"
+	"path"
 	"path/filepath"
 	"regexp"
 	"sort"
@@ -12,22 +13,32 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/trentkms/trent/conformance/kms"
+	"github.com/trentkms/trent/internal/mutation/overlay"
 )
 
-// hookDirs are where the kms.* mutation hooks live.
-var hookDirs = []string{"../../host", "../../host/kmsapi", "../../policy"}
+// hookDirs are where kms.* mutation hooks are still written into product
+// source, as mutation.On calls: host/*.go (moving to kms/*.go), until they
+// become mutants like those of host/kmsapi/ and policy/. A directory that
+// does not exist holds none.
+var hookDirs = []string{"../../host", "../../kms"}
 
 var hookName = regexp.MustCompile(`mutation\.On\("(kms\.[^"]*)"\)`)
 
-// hookNames are the kms.* names the hooks' source passes to mutation.On,
-// with the files that use each.
+// hookNames are the kms.* mutations, with the files that hold each: the
+// mutants (internal/mutation/mutants) and the hooks still in hookDirs.
 func hookNames(t *testing.T) map[string][]string {
 	t.Helper()
 	names := map[string][]string{}
+	set, err := overlay.Load("../..")
+	require.NoError(t, err)
+	for _, m := range set.Mutants() {
+		if strings.HasPrefix(m.Name, "kms.") {
+			names[m.Name] = append(names[m.Name], path.Base(m.Source))
+		}
+	}
 	for _, dir := range hookDirs {
 		files, err := filepath.Glob(filepath.Join(dir, "*.go"))
 		require.NoError(t, err)
-		require.NotEmpty(t, files, dir)
 		for _, f := range files {
 			if strings.HasSuffix(f, "_test.go") {
 				continue
@@ -42,9 +53,9 @@ func hookNames(t *testing.T) map[string][]string {
 	return names
 }
 
-// Every check names its mutation, no two the same, and the hooks in the
-// host and policy code are exactly the checks' mutations: none unclaimed,
-// none missing.
+// Every check names its mutation, no two the same, and the mutations
+// written for the host and policy code are exactly the checks': none
+// unclaimed, none missing.
 func TestMutationNames(t *testing.T) {
 	hooks := hookNames(t)
 	claimed := map[string]string{}
@@ -57,7 +68,7 @@ func TestMutationNames(t *testing.T) {
 			t.Errorf("%s and %s both claim mutation %s", other, c.ID, c.Mutation)
 		}
 		claimed[c.Mutation] = c.ID
-		assert.Contains(t, hooks, c.Mutation, "%s: no mutation.On(%q) in host/, host/kmsapi/ or policy/", c.ID, c.Mutation)
+		assert.Contains(t, hooks, c.Mutation, "%s: no mutant %s in internal/mutation/mutants nor mutation.On(%q) in host/ or kms/", c.ID, c.Mutation, c.Mutation)
 	}
 	var unclaimed []string
 	for name, files := range hooks {
@@ -66,5 +77,5 @@ func TestMutationNames(t *testing.T) {
 		}
 	}
 	sort.Strings(unclaimed)
-	assert.Empty(t, unclaimed, "hooks no check claims")
+	assert.Empty(t, unclaimed, "mutations no check claims")
 }

@@ -19,11 +19,14 @@ import (
 
 // Every check can fail, alone: against one in-process dev cluster, with
 // each check's mutation on in turn, the whole suite runs and exactly that
-// check fails; every other check passes. Run with
+// check fails; every other check passes. Run, from the module root, with
+// the mutants' overlay (internal/mutation/overlay):
 //
-//	go test -tags trentmutation ./conformance/kms/ -run TestMutations
+//	dir=$(mktemp -d); go run ./internal/mutation/cmd/mkoverlay -o "$dir"
+//	go test -tags trentmutation -overlay "$dir/overlay.json" ./conformance/kms/ -run TestMutations
 func TestMutations(t *testing.T) {
 	require.True(t, mutation.Enabled, "build with -tags trentmutation")
+	require.True(t, mutation.Overlaid, "build with the mutants' overlay: go run ./internal/mutation/cmd/mkoverlay -o DIR, then -overlay DIR/overlay.json")
 	c, ids, simFile := devCluster(t)
 	ctx := context.Background()
 	env, err := kms.NewEnv(ctx, kms.Config{Endpoint: c.KMSURL, Region: dev.DevRegion,

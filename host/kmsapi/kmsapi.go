@@ -28,7 +28,6 @@ import (
 
 	"github.com/trentkms/trent/audit"
 	"github.com/trentkms/trent/internal/boundedio"
-	"github.com/trentkms/trent/internal/mutation"
 	"github.com/trentkms/trent/internal/strictjson"
 )
 
@@ -393,10 +392,6 @@ func writeError(w http.ResponseWriter, e *Error) {
 	}
 	w.Header().Set("Content-Type", "application/x-amz-json-1.1")
 	w.WriteHeader(status)
-	if mutation.On("kms.error-message-missing") {
-		json.NewEncoder(w).Encode(map[string]string{"__type": e.Type})
-		return
-	}
 	json.NewEncoder(w).Encode(map[string]string{"__type": e.Type, "message": e.Message})
 }
 
@@ -426,9 +421,6 @@ const MaxClockSkew = 15 * time.Minute
 func (s *Server) authenticate(r *http.Request, body []byte) (Principal, *Error) {
 	auth := r.Header.Get("Authorization")
 	if auth == "" {
-		if mutation.On("kms.sigv4-anonymous-allowed") {
-			return Principal{}, nil
-		}
 		return Principal{}, Errorf(MissingAuthenticationToken, "Missing Authentication Token")
 	}
 	alg, rest, _ := strings.Cut(auth, " ")
@@ -456,18 +448,9 @@ func (s *Server) authenticate(r *http.Request, body []byte) (Principal, *Error) 
 		}
 	}
 	if entry == nil {
-		if mutation.On("kms.sigv4-unknown-key-invalid-signature") {
-			return Principal{}, Errorf(InvalidSignature, "The request signature we calculated does not match the signature you provided.")
-		}
 		return Principal{}, Errorf(UnrecognizedClient, "The security token included in the request is invalid.")
 	}
 	amzDate := r.Header.Get("X-Amz-Date")
-	if mutation.On("kms.sigv4-date-unbound") {
-		if d, ok := verified.Load("date " + sig); ok {
-			amzDate = d.(string)
-			r.Header.Set("X-Amz-Date", amzDate)
-		}
-	}
 	t, err := time.Parse("20060102T150405Z", amzDate)
 	if err != nil || !strings.HasPrefix(amzDate, day) {
 		return Principal{}, Errorf(IncompleteSignature, "X-Amz-Date missing or not the credential's date")
@@ -476,10 +459,10 @@ func (s *Server) authenticate(r *http.Request, body []byte) (Principal, *Error) 
 	if s.Now != nil {
 		now = s.Now
 	}
-	if d := now().Sub(t); (d > MaxClockSkew || -d > MaxClockSkew) && !mutation.On("kms.sigv4-clock-skew-unchecked") {
+	if d := now().Sub(t); d > MaxClockSkew || -d > MaxClockSkew {
 		return Principal{}, Errorf(InvalidSignature, "Signature expired: %s is not within 15 minutes of the server's time", amzDate)
 	}
-	if service != "kms" || region != s.Creds.Region && !mutation.On("kms.sigv4-region-unchecked") {
+	if service != "kms" || region != s.Creds.Region {
 		return Principal{}, Errorf(InvalidSignature, "Credential should be scoped to service kms in region %s", s.Creds.Region)
 	}
 	names := strings.Split(signed, ";")
@@ -501,46 +484,19 @@ func (s *Server) authenticate(r *http.Request, body []byte) (Principal, *Error) 
 			return Principal{}, Errorf(IncompleteSignature, "signed header %s missing", n)
 		}
 		value := strings.Join(trimAll(v), ",")
-		if mutation.On("kms.sigv4-header-spaces-kept") {
-			value = strings.TrimSpace(strings.Join(v, ","))
-		}
 		canon.WriteString(n + ":" + value + "\n")
 	}
 	sum := sha256.Sum256(body)
 	payload := hex.EncodeToString(sum[:])
-	if mutation.On("kms.sigv4-skip-body-hash") {
-		if p, ok := verified.Load("payload " + sig); ok {
-			payload = p.(string)
-		}
-	}
 	canon.WriteString("\n" + signed + "\n" + payload)
 	creq := sha256.Sum256([]byte(canon.String()))
 	toSign := "AWS4-HMAC-SHA256\n" + amzDate + "\n" + strings.Join(scope[1:], "/") + "\n" + hex.EncodeToString(creq[:])
 	key := s.signingKey(entry, day, region, service)
 	want := hex.EncodeToString(hmacSHA256(key, toSign))
-	if !hmac.Equal([]byte(want), []byte(sig)) && !(mutation.On("kms.sigv4-secret-unchecked") && remembered("request "+akid+" "+toSign)) {
+	if !hmac.Equal([]byte(want), []byte(sig)) {
 		return Principal{}, Errorf(InvalidSignature, "The request signature we calculated does not match the signature you provided.")
 	}
-	if mutation.On("kms.sigv4-date-unbound") {
-		verified.Store("date "+sig, amzDate)
-	}
-	if mutation.On("kms.sigv4-skip-body-hash") {
-		verified.Store("payload "+sig, payload)
-	}
-	if mutation.On("kms.sigv4-secret-unchecked") {
-		verified.Store("request "+akid+" "+toSign, true)
-	}
 	return Principal{AccessKeyID: akid, AccountID: entry.AccountID, ARN: entry.ARN}, nil
-}
-
-// verified is what the kms.sigv4-* mutations (package internal/mutation)
-// remember of verified requests: only code behind mutation.On, a constant
-// false in product builds, reaches it.
-var verified sync.Map
-
-func remembered(key string) bool {
-	_, ok := verified.Load(key)
-	return ok
 }
 
 func hmacSHA256(key []byte, data string) []byte {

@@ -8,7 +8,6 @@ import (
 
 	"golang.org/x/crypto/cryptobyte"
 
-	"github.com/trentkms/trent/internal/mutation"
 	"github.com/trentkms/trent/quorum"
 	"github.com/trentkms/trent/session"
 )
@@ -103,9 +102,6 @@ func (n *Node) importToken(token []byte) ([]byte, error) {
 		return nil, fmt.Errorf("%w: %w", session.ErrRefused, err)
 	}
 	st, _ := n.DomainState()
-	if mutation.On("hsm.import-answer-stale-version") {
-		return binary.BigEndian.AppendUint64(nil, st.Version-1), nil
-	}
 	return binary.BigEndian.AppendUint64(nil, st.Version), nil
 }
 

@@ -13,7 +13,6 @@ import (
 
 	"github.com/trentkms/trent/domain"
 	"github.com/trentkms/trent/hsm"
-	"github.com/trentkms/trent/internal/mutation"
 	"github.com/trentkms/trent/quorum"
 	"github.com/trentkms/trent/session"
 )
@@ -121,9 +120,6 @@ func (n *Node) Export(sc *quorum.SignedCommand, now time.Time) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	if mutation.On("hsm.quorum-extra-signer-refused") && extraSigners(cur, sc, now) {
-		return nil, errors.New("node: a signature the rule does not need")
-	}
 	var newKey *domain.KeyInfo
 	var newRaw []byte
 	if c.Type == quorum.RotateDomainKeys {
@@ -137,21 +133,6 @@ func (n *Node) Export(sc *quorum.SignedCommand, now time.Time) ([]byte, error) {
 		newRaw = raw[session.KeyIDSize:]
 	}
 	next, err := domain.Apply(cur, sc, newKey, now.Unix())
-	if err != nil && mutation.On("hsm.quorum-undercount") && satisfiedWith(cur, sc, now, undercount(cur.Rules)) {
-		return n.mutantExport(cur, sc)
-	}
-	if err != nil && mutation.On("hsm.quorum-any-rule") && satisfiedByAnyRule(cur, sc, now) {
-		return n.mutantExport(cur, sc)
-	}
-	if err != nil && mutation.On("hsm.quorum-accept-older-version") && c.Domain == cur.Name && c.StateVersion < cur.Version {
-		return n.mutantExport(cur, sc)
-	}
-	if err != nil && mutation.On("hsm.quorum-accept-newer-version") && c.Domain == cur.Name && c.StateVersion > cur.Version {
-		return n.mutantExport(cur, sc)
-	}
-	if err != nil && mutation.On("hsm.quorum-signature-unchecked") && errors.Is(err, quorum.ErrBadSignature) {
-		return n.mutantExport(cur, sc)
-	}
 	if err != nil {
 		return nil, err
 	}
@@ -222,20 +203,8 @@ func (n *Node) Import(token []byte, now time.Time) error {
 			}
 		}
 	}
-	if mutation.On("hsm.import-accept-same") && cur != nil && bytes.Equal(token, n.dom.token) {
-		return nil
-	}
-	if mutation.On("hsm.import-accept-older") && cur != nil && p.State.Name == cur.Name && p.State.Version < cur.Version {
-		return nil
-	}
-	if mutation.On("hsm.import-other-domain") && cur != nil && p.State.Name != cur.Name {
-		cur = nil
-	}
 	senders := p.State
 	err = domain.VerifyTransition(cur, p, now.Unix())
-	if mutation.On("hsm.import-signature-unchecked") && errors.Is(err, domain.ErrTokenSignature) {
-		err = nil
-	}
 	switch {
 	case errors.Is(err, domain.ErrGap):
 		// More than one version behind (it missed changes while away):
@@ -244,10 +213,6 @@ func (n *Node) Import(token []byte, now time.Time) error {
 		// the same signing key, and a member of the token's state. (A
 		// member of the token's state alone would let anyone who can
 		// reach the HSM make up a member and sign a domain of its own.)
-		if mutation.On("hsm.import-gap-any-member") {
-			err = p.Verify(p.State)
-			break
-		}
 		if err = p.Verify(cur); err == nil {
 			err = p.Verify(p.State)
 		}

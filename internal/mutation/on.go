@@ -10,6 +10,11 @@ import (
 // Enabled reports whether this is a mutation test build.
 const Enabled = true
 
+// Overlaid reports whether the build has the mutants (package
+// internal/mutation/overlay): a file the overlay adds sets it. Without
+// them every mutation is a no-op.
+var Overlaid bool
+
 var active atomic.Pointer[string]
 
 func init() {
