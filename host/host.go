@@ -601,6 +601,7 @@ func (h *Host) handler() http.Handler {
 	})
 	mux.Handle("GET "+pathMetrics, h.metrics.handler())
 	h.adminHandlers(mux)
+	h.tokenHandlers(mux)
 	mux.HandleFunc("POST "+pathReencrypt, h.reencryptHandler)
 	if h.kmsServer != nil {
 		mux.HandleFunc("POST "+kmsapi.ForwardPath, h.kmsServer.ServeForwarded)

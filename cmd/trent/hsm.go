@@ -73,7 +73,7 @@ func newHSMServeCmd(g *globals) *cobra.Command {
 	var listen, viewFile, tokenFile, pinFile string
 	var attestAt attestationTime
 	cmd := &cobra.Command{
-		Use:   "serve --dir DIR --listen ADDR (--token FILE | --domain FILE)",
+		Use:   "serve --dir DIR --listen ADDR [--token FILE | --domain FILE]",
 		Short: "Serve the HSM session protocol for a provisioned node",
 		Long: `Serve the HSM session protocol (C(2,2) handshakes, enveloped commands) over
 cleartext HTTP/2 on ADDR for the node provisioned in DIR by trent hsm init.
@@ -82,7 +82,14 @@ The domain comes from --token, an exported domain token listing this HSM as a
 member (from trent domain create, or exported by a member): the node imports it
 at start, loading the domain keys into its token. Alternatively --domain names
 a domain view file (JSON; docs/operations.md) whose only member is this node,
-which then makes its own domain key at start.`,
+which then makes its own domain key at start.
+
+With neither, the node serves its token endpoint and waits for a service host
+to deliver the domain's latest token (hosts offer it to every HSM they serve,
+every few seconds). This is how a node that crashed or restarted rejoins,
+whatever the domain has become since: its token's domain anchor admits only a
+token of its domain, no older than the state it last adopted, exported by a
+member it knew (docs/operations.md, "Rejoin an HSM node").`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			var err error
@@ -100,8 +107,6 @@ which then makes its own domain key at start.`,
 				if opts.View, err = domain.ReadView(viewFile); err != nil {
 					return err
 				}
-			default:
-				return fmt.Errorf("give --token (a domain token) or --domain (a view file)")
 			}
 			opts.Log = slog.New(slog.NewTextHandler(g.stderr, nil))
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
