@@ -119,6 +119,8 @@ type Host struct {
 
 	mu    sync.Mutex
 	peers map[string]string // host ID → API URL
+	// deliveries is the last logged outcome of token delivery per HSM.
+	deliveries map[int]delivery
 
 	fsmIndex *indexedFSM
 	reads    rounds     // read-index rounds (consistency.go)
@@ -165,7 +167,7 @@ func Start(cfg Config) (*Host, error) {
 	if err := os.MkdirAll(cfg.Dir, 0o700); err != nil {
 		return nil, fmt.Errorf("host: %w", err)
 	}
-	h := &Host{cfg: cfg, fsm: domain.NewFSM(), log: log, peers: map[string]string{}, delivered: make(chan struct{}, 1)}
+	h := &Host{cfg: cfg, fsm: domain.NewFSM(), log: log, peers: map[string]string{}, deliveries: map[int]delivery{}, delivered: make(chan struct{}, 1)}
 	h.metrics = newHostMetrics(h)
 	h.reads.fetch = h.readIndex
 	h.batch = newBatcher()
@@ -496,9 +498,7 @@ func (h *Host) Deliver(ctx context.Context) {
 	for i := range h.cfg.HSMs {
 		wg.Go(func() {
 			_, err := h.hsms.Post(ctx, i, node.PathToken, token, 16)
-			if err != nil && !errors.Is(err, session.ErrRefused) {
-				h.log.Info("token delivery", "hsm", h.cfg.HSMs[i], "err", err)
-			}
+			h.deliveryOutcome(i, err)
 		})
 	}
 	wg.Wait()

@@ -2,10 +2,15 @@ package host
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
+	"strings"
+	"time"
 
 	"github.com/trentkms/trent/domain"
+	"github.com/trentkms/trent/hsm/node"
+	"github.com/trentkms/trent/session"
 )
 
 // pathToken serves the domain's latest committed token: what an HSM node
@@ -46,3 +51,42 @@ func FetchToken(ctx context.Context, apiURL string) ([]byte, *domain.Parsed, err
 	}
 	return raw, p, nil
 }
+
+// deliveryOutcome logs what an HSM answered a token delivery when it
+// changes: "not newer" (it holds the token's state already) is the normal
+// answer and is not logged; the first other refusal (its anchor, another
+// domain) or failure (it is down) is, then a reminder each
+// deliveryReminder while it lasts, and the HSM's recovery.
+func (h *Host) deliveryOutcome(i int, err error) {
+	var re *session.RemoteError
+	failing := true
+	switch {
+	case err == nil:
+		failing = false
+	case errors.As(err, &re) && errors.Is(err, session.ErrRefused) && strings.Contains(re.Message, node.ErrStaleToken.Error()):
+		failing = false
+	}
+	now := time.Now()
+	h.mu.Lock()
+	last := h.deliveries[i]
+	logIt := failing != last.failing || failing && now.Sub(last.logged) >= deliveryReminder
+	if logIt {
+		h.deliveries[i] = delivery{failing: failing, logged: now}
+	}
+	h.mu.Unlock()
+	switch {
+	case logIt && failing:
+		h.log.Warn("token delivery", "hsm", h.cfg.HSMs[i], "err", err)
+	case logIt:
+		h.log.Info("token delivery", "hsm", h.cfg.HSMs[i], "outcome", "the HSM holds the latest state again")
+	}
+}
+
+// delivery is the logged state of token delivery to one HSM.
+type delivery struct {
+	failing bool
+	logged  time.Time
+}
+
+// deliveryReminder is how often a lasting delivery failure is logged again.
+const deliveryReminder = time.Minute
