@@ -69,7 +69,15 @@ type Options struct {
 	// AttestationTime, if set, is when HSMs and hosts verify attestation
 	// documents instead of the clock (conformance runs only).
 	AttestationTime func() time.Time
-	Log             *slog.Logger
+	// Exec, if set, is the trent binary that runs each HSM node and each
+	// service host as a process of its own (trent hsm serve, trent host
+	// serve), as in production; if empty, they all run in this process
+	// (the conformance mutation tests need that).
+	Exec string
+	// Supervise restarts a process that exits on its own (trent dev); the
+	// fault-injection suite leaves it off and restarts what it kills.
+	Supervise bool
+	Log       *slog.Logger
 }
 
 // Cluster is a running dev cluster.
@@ -96,6 +104,12 @@ type Cluster struct {
 	wg     sync.WaitGroup
 	mu     sync.Mutex
 	errs   []error
+
+	procs    []*Proc       // Options.Exec: the processes
+	pool     []int         // Options.Exec with port 0: free ports to use
+	stopping bool          // Stop has begun (no more restarts)
+	state    *domain.State // Options.Exec: the domain state at start
+	token    []byte
 }
 
 // HostInfo describes a service host of the cluster.
@@ -296,7 +310,7 @@ func Start(opts Options, progress func(step string)) (*Cluster, error) {
 			return nil, fmt.Errorf("dev: %w", err)
 		}
 	}
-	if opts.Hosts == 0 {
+	if opts.Hosts == 0 && opts.Exec == "" {
 		for _, nd := range c.nodes {
 			if st, _ := nd.DomainState(); st != nil {
 				continue // the genesis HSM
@@ -305,6 +319,21 @@ func Start(opts Options, progress func(step string)) (*Cluster, error) {
 				return nil, fmt.Errorf("dev: %s: %w", nd.ID(), err)
 			}
 		}
+	}
+	if opts.Exec != "" {
+		// The processes take the HSMs' tokens from here on.
+		for _, nd := range c.nodes {
+			nd.Close()
+		}
+		c.nodes = nil
+		if err := c.startProcs(opts, ip, port0, hostIDs, hostKey, say); err != nil {
+			return nil, err
+		}
+		if err := c.writeClusterFile(); err != nil {
+			return nil, err
+		}
+		ok = true
+		return c, nil
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	c.cancel = cancel
@@ -366,41 +395,20 @@ func (c *Cluster) startHosts(opts Options, ip string, port0 int, ids []string, k
 	for _, h := range c.HSMs {
 		urls = append(urls, h.URL)
 	}
-	addr := func(base, i int) string {
-		port := 0
-		if port0 != 0 {
-			port = base + i
-		}
-		return net.JoinHostPort(ip, strconv.Itoa(port))
-	}
-	// A restart keeps each host's addresses: raft's configuration on disk
-	// names them.
-	previous := map[string]HostInfo{}
-	if data, err := boundedio.ReadFile(filepath.Join(opts.Dir, "cluster.json"), 1<<20); err == nil {
-		var old Cluster
-		if json.Unmarshal(data, &old) == nil {
-			for _, h := range old.Hosts {
-				previous[h.ID] = h
-			}
-		}
+	addrs, err := c.hostAddrs(opts, ip, port0, ids)
+	if err != nil {
+		return err
 	}
 	had := map[string]bool{} // hosts with raft state from an earlier start
 	for _, id := range ids {
 		had[id] = fileExists(filepath.Join(opts.Dir, "hosts", id, "raft.db"))
 	}
-	creds, err := devCredentials(filepath.Join(opts.Dir, "credentials.json"))
+	creds, kmsAddr, err := c.credentials(opts)
 	if err != nil {
 		return err
 	}
-	kmsAddr := opts.KMSListen
-	if kmsAddr == "" {
-		kmsAddr = DefaultKMSListen
-	}
 	for i, id := range ids {
-		raftAddr, apiAddr := addr(port0+100, i), addr(port0+200, i)
-		if p, ok := previous[id]; ok && had[id] {
-			raftAddr, apiAddr = p.Raft, strings.TrimPrefix(p.API, "http://")
-		}
+		raftAddr, apiAddr := addrs[i].Raft, strings.TrimPrefix(addrs[i].API, "http://")
 		cfg := host.Config{ID: id, Signer: keys[id], Dir: filepath.Join(opts.Dir, "hosts", id),
 			RaftAddr: raftAddr, APIAddr: apiAddr, HSMs: urls,
 			ResyncEvery: 250 * time.Millisecond, RotationInterval: opts.RotationInterval, Log: opts.Log,
@@ -443,6 +451,80 @@ func (c *Cluster) startHosts(opts Options, ip string, port0 int, ids []string, k
 			return fmt.Errorf("dev: %s: %w", h.ID(), err)
 		}
 	}
+	return nil
+}
+
+// hostAddrs gives each host its raft and API addresses: those of an
+// earlier start if it left raft state (raft's configuration on disk names
+// them), else port0+100+i and port0+200+i, or free ports if port0 is 0.
+func (c *Cluster) hostAddrs(opts Options, ip string, port0 int, ids []string) ([]HostInfo, error) {
+	previous := map[string]HostInfo{}
+	if data, err := boundedio.ReadFile(filepath.Join(opts.Dir, "cluster.json"), 1<<20); err == nil {
+		var old Cluster
+		if json.Unmarshal(data, &old) == nil {
+			for _, h := range old.Hosts {
+				previous[h.ID] = h
+			}
+		}
+	}
+	addr := func(base, i int) string {
+		port := 0
+		switch {
+		case port0 != 0:
+			port = port0 + base + i
+		case opts.Exec != "":
+			// Processes cannot report a port back before their peers
+			// need it: free ports chosen here.
+			port = c.freePort()
+		}
+		return net.JoinHostPort(ip, strconv.Itoa(port))
+	}
+	var out []HostInfo
+	for i, id := range ids {
+		h := HostInfo{ID: id, Raft: addr(100, i), API: "http://" + addr(200, i), KeyFile: filepath.Join(opts.Dir, "operators", id+".pem")}
+		if p, ok := previous[id]; ok && fileExists(filepath.Join(opts.Dir, "hosts", id, "raft.db")) {
+			h.Raft, h.API = p.Raft, p.API
+		}
+		out = append(out, h)
+	}
+	return out, nil
+}
+
+// credentials are the dev cluster's KMS API credentials and address.
+func (c *Cluster) credentials(opts Options) (*kmsapi.Credentials, string, error) {
+	creds, err := devCredentials(filepath.Join(opts.Dir, "credentials.json"))
+	if err != nil {
+		return nil, "", err
+	}
+	kmsAddr := opts.KMSListen
+	if kmsAddr == "" {
+		kmsAddr = DefaultKMSListen
+	}
+	if ip, port, err := net.SplitHostPort(kmsAddr); err == nil && port == "0" && opts.Exec != "" {
+		kmsAddr = net.JoinHostPort(ip, strconv.Itoa(c.freePort()))
+	}
+	return creds, kmsAddr, nil
+}
+
+// useState records the domain's latest state (from a token file or raw
+// token) and the dev host's session view of it, for Check.
+func (c *Cluster) useState(file string, raw []byte, hostKey *ecdsa.PrivateKey) error {
+	if raw == nil {
+		var err error
+		if raw, err = boundedio.ReadFile(file, node.MaxTokenSize); err != nil {
+			return fmt.Errorf("dev: %w", err)
+		}
+	}
+	p, err := domain.ParseToken(raw)
+	if err != nil {
+		return fmt.Errorf("dev: %w", err)
+	}
+	dir, err := p.State.Directory()
+	if err != nil {
+		return err
+	}
+	c.state, c.token = p.State, raw
+	c.host = &session.Host{ID: HostID, Signer: hostKey, Dir: dir}
 	return nil
 }
 
@@ -592,6 +674,9 @@ func (c *Cluster) Check(ctx context.Context) ([]CheckResult, error) {
 // Stop stops the servers and closes the tokens (the domain keys, session
 // objects, are gone with them).
 func (c *Cluster) Stop() error {
+	if c.procs != nil {
+		return c.stopProcs()
+	}
 	var herrs []error
 	for _, h := range c.hosts {
 		herrs = append(herrs, h.Close())
@@ -663,4 +748,9 @@ func loadOrMakeKey(path string) (*ecdsa.PrivateKey, error) {
 }
 
 // DomainState is the domain state the cluster's first HSM holds.
-func (c *Cluster) DomainState() (*domain.State, []byte) { return c.nodes[0].DomainState() }
+func (c *Cluster) DomainState() (*domain.State, []byte) {
+	if c.procs != nil {
+		return c.state, c.token
+	}
+	return c.nodes[0].DomainState()
+}

@@ -119,6 +119,16 @@ type Host struct {
 
 	mu    sync.Mutex
 	peers map[string]string // host ID → API URL
+	// deliveries is the last logged outcome of token delivery per HSM.
+	deliveries map[int]delivery
+
+	fsmIndex *indexedFSM
+	reads    rounds     // read-index rounds (consistency.go)
+	readMu   sync.Mutex // guards readTerm
+	readTerm uint64     // the raft term whose first read has had its barrier
+	readyMu  sync.Mutex
+	ready    Readiness
+	readyAt  time.Time
 
 	delivered chan struct{} // poked when a new domain version commits
 	metrics   *hostMetrics
@@ -157,8 +167,9 @@ func Start(cfg Config) (*Host, error) {
 	if err := os.MkdirAll(cfg.Dir, 0o700); err != nil {
 		return nil, fmt.Errorf("host: %w", err)
 	}
-	h := &Host{cfg: cfg, fsm: domain.NewFSM(), log: log, peers: map[string]string{}, delivered: make(chan struct{}, 1)}
+	h := &Host{cfg: cfg, fsm: domain.NewFSM(), log: log, peers: map[string]string{}, deliveries: map[int]delivery{}, delivered: make(chan struct{}, 1)}
 	h.metrics = newHostMetrics(h)
+	h.reads.fetch = h.readIndex
 	h.batch = newBatcher()
 	started := false
 	defer func() {
@@ -189,7 +200,8 @@ func Start(cfg Config) (*Host, error) {
 	rc.Logger = hclog.New(&hclog.LoggerOptions{Output: io.Discard})
 	rc.HeartbeatTimeout, rc.ElectionTimeout = 500*time.Millisecond, 500*time.Millisecond
 	rc.LeaderLeaseTimeout, rc.CommitTimeout = 250*time.Millisecond, 5*time.Millisecond
-	if h.raft, err = raft.NewRaft(rc, h.fsm, h.store, h.store, h.snaps, h.trans); err != nil {
+	h.fsmIndex = &indexedFSM{FSM: h.fsm, snaps: h.snaps}
+	if h.raft, err = raft.NewRaft(rc, h.fsmIndex, h.store, h.store, h.snaps, h.trans); err != nil {
 		return nil, fmt.Errorf("host: raft: %w", err)
 	}
 	if len(cfg.HSMs) > 0 {
@@ -486,9 +498,7 @@ func (h *Host) Deliver(ctx context.Context) {
 	for i := range h.cfg.HSMs {
 		wg.Go(func() {
 			_, err := h.hsms.Post(ctx, i, node.PathToken, token, 16)
-			if err != nil && !errors.Is(err, session.ErrRefused) {
-				h.log.Info("token delivery", "hsm", h.cfg.HSMs[i], "err", err)
-			}
+			h.deliveryOutcome(i, err)
 		})
 	}
 	wg.Wait()
@@ -601,6 +611,8 @@ func (h *Host) handler() http.Handler {
 	})
 	mux.Handle("GET "+pathMetrics, h.metrics.handler())
 	h.adminHandlers(mux)
+	h.tokenHandlers(mux)
+	h.consistencyHandlers(mux)
 	mux.HandleFunc("POST "+pathReencrypt, h.reencryptHandler)
 	if h.kmsServer != nil {
 		mux.HandleFunc("POST "+kmsapi.ForwardPath, h.kmsServer.ServeForwarded)

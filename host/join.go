@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/hashicorp/raft"
 	"golang.org/x/crypto/cryptobyte"
 
 	"github.com/trentkms/trent/domain"
@@ -90,4 +91,16 @@ func (j *join) check(st *domain.State, now time.Time) error {
 		return fmt.Errorf("%w: signature does not verify", ErrJoin)
 	}
 	return nil
+}
+
+// HasState reports whether this host's data dir holds raft state from an
+// earlier start: such a host is a member already (or was removed) and
+// rejoins the cluster through raft alone, so it must not ask to join
+// again, and its start must not depend on the host it first joined.
+func (h *Host) HasState() (bool, error) {
+	ok, err := raft.HasExistingState(h.store, h.store, h.snaps)
+	if err != nil {
+		return false, fmt.Errorf("host: raft state: %w", err)
+	}
+	return ok, nil
 }

@@ -402,6 +402,9 @@ func (c *Client) Post(ctx context.Context, i int, path string, body []byte, limi
 	return c.post(ctx, c.cfg.URLs[i%len(c.cfg.URLs)]+path, body, limit)
 }
 
+// maxAlertSize bounds an Alert on the wire: its header, code and text.
+const maxAlertSize = 64 + 2 + 1 + MaxAlertMessage
+
 // post sends body and returns the 200 body, or the Alert's error.
 func (c *Client) post(ctx context.Context, url string, body []byte, limit int64) ([]byte, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
@@ -414,6 +417,9 @@ func (c *Client) post(ctx context.Context, url string, body []byte, limit int64)
 		return nil, fmt.Errorf("session: %s: %w", url, err)
 	}
 	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		limit = maxAlertSize // a refusal's Alert, whatever the answer's bound
+	}
 	out, err := boundedio.ReadAll(resp.Body, resp.ContentLength, limit)
 	if errors.Is(err, boundedio.ErrTooLarge) {
 		return nil, fmt.Errorf("%w: response body over %d bytes", ErrMalformed, limit)

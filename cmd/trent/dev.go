@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"os"
 	"os/signal"
 	"syscall"
 
@@ -12,12 +13,12 @@ import (
 
 func newDevCmd(g *globals) *cobra.Command {
 	var opts dev.Options
-	var once bool
+	var once, inProcess bool
 	var attestAt attestationTime
 	cmd := &cobra.Command{
 		Use:   "dev",
 		Short: "Run the local development cluster (what `make run` starts)",
-		Long: `Run the local development cluster from one data dir, in this process.
+		Long: `Run the local development cluster from one data dir.
 
 It provisions (or reuses) the HSM nodes (one SoftHSM token each, with identity
 keys), dev operator and service-host keys (PEM files in DIR/operators/), and
@@ -33,11 +34,25 @@ With hosts (--hosts, default 1), host-1 serves the AWS KMS API on --kms-listen
 (DIR/env sets up the AWS CLI and SDKs with its endpoint and the credentials in
 DIR/credentials.json) and writes every request it answers to DIR/audit.jsonl
 (trent audit). A simulated Nitro Secure Module (DIR/nitro/) attests enclaves
-for trent enclave.`,
+for trent enclave.
+
+Each HSM node (trent hsm serve) and each service host (trent host serve) runs
+as a process of its own, as in production, supervised: one that exits on its
+own is started again, and Ctrl-C stops them all (hosts first). Their logs are
+in DIR/logs/. Any one of them can be killed, paused or restarted alone; a
+restarted HSM waits for the hosts to deliver the domain's latest token.
+--in-process runs them all in this process instead.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			progress := func(step string) { fmt.Fprintln(g.stderr, step) }
 			opts.AttestationTime = attestAt.clock()
+			if !inProcess {
+				exe, err := os.Executable()
+				if err != nil {
+					return err
+				}
+				opts.Exec, opts.Supervise = exe, true
+			}
 			c, err := dev.Start(opts, progress)
 			if err != nil {
 				return err
@@ -70,6 +85,12 @@ for trent enclave.`,
 				for _, h := range c.Hosts {
 					fmt.Fprintf(w, "  host     %-20s  raft %s, API %s\n", h.ID, h.Raft, h.API)
 				}
+				if ps := c.Procs(); ps != nil {
+					fmt.Fprintf(w, "\nProcesses (logs in %s/logs):\n", c.Dir)
+					for _, p := range ps {
+						fmt.Fprintf(w, "  %-8s pid %d\n", p.Name, p.PID)
+					}
+				}
 				if c.KMSURL != "" {
 					fmt.Fprintf(w, "\nAWS KMS API: %s (credentials in %s). Try:\n", c.KMSURL, c.EnvFile)
 					fmt.Fprintf(w, "  . %s\n", c.EnvFile)
@@ -87,8 +108,9 @@ Started: the HSM nodes above, holding the domain's keys from its token and
 serving the session protocol on loopback, and the service hosts above,
 replicating the domain with raft (trent quorum submit --host API, trent domain
 status --host API); one session made with the first HSM was served by every HSM.
-The KMS API serves symmetric keys: key management, aliases, tags, policies,
-rotation, Encrypt, Decrypt, ReEncrypt, GenerateDataKey and GenerateRandom.
+The KMS API serves the operations docs/conformance.md lists: symmetric,
+asymmetric, HMAC and ML-DSA keys, aliases, tags, policies, grants, rotation,
+and Recipient requests from (simulated) Nitro Enclaves.
 `)
 			}
 			if once {
@@ -107,6 +129,7 @@ rotation, Encrypt, Decrypt, ReEncrypt, GenerateDataKey and GenerateRandom.
 	cmd.Flags().DurationVar(&opts.RotationInterval, "rotation-interval", 0, "domain-key rotation interval of the hosts (default 24h; negative: never)")
 	cmd.Flags().StringVar(&opts.Listen, "listen", dev.DefaultListen, "address of the first HSM; the others take the next ports (port 0: any free ports)")
 	cmd.Flags().BoolVar(&once, "once", false, "stop after the start-up check")
+	cmd.Flags().BoolVar(&inProcess, "in-process", false, "run the HSM nodes and service hosts in this process, not as processes of their own")
 	addAttestationTime(cmd.Flags(), &attestAt)
 	return cmd
 }

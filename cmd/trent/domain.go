@@ -11,6 +11,7 @@ import (
 
 	"github.com/trentkms/trent/ceremony"
 	"github.com/trentkms/trent/domain"
+	"github.com/trentkms/trent/host"
 	"github.com/trentkms/trent/hsm/node"
 )
 
@@ -19,7 +20,7 @@ func newDomainCmd(g *globals) *cobra.Command {
 		Use:   "domain",
 		Short: "Create a domain, rehearse a change on one HSM, inspect domain tokens",
 	}
-	cmd.AddCommand(newDomainCreateCmd(g), newDomainApplyCmd(g), newDomainInspectCmd(g), newDomainStatusCmd(g), newDomainReencryptCmd(g))
+	cmd.AddCommand(newDomainCreateCmd(g), newDomainApplyCmd(g), newDomainInspectCmd(g), newDomainStatusCmd(g), newDomainReencryptCmd(g), newDomainTokenCmd(g))
 	return cmd
 }
 
@@ -163,4 +164,40 @@ keys themselves are encrypted for the member HSMs and are not opened.`,
 			return err
 		},
 	}
+}
+
+func newDomainTokenCmd(g *globals) *cobra.Command {
+	var hostURL, out string
+	cmd := &cobra.Command{
+		Use:   "token --host URL --out FILE",
+		Short: "Fetch the domain's latest token from a service host (to start an HSM node with it)",
+		Long: `Fetch the latest domain token the service host at URL has committed and write
+it to FILE (mode 0644: a token is sealed to the member HSMs and signed by the
+HSM that exported it). Prints its domain, state version and exporter.
+
+An HSM node started with trent hsm serve --token FILE imports it only if its
+domain anchor admits it (its domain, no older than the state it last adopted,
+exported by a member it knew); a node started with neither --token nor --domain
+waits for the hosts to deliver the same token.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			raw, p, err := host.FetchToken(cmd.Context(), hostURL)
+			if err != nil {
+				return err
+			}
+			if err := os.WriteFile(out, raw, 0o644); err != nil {
+				return err
+			}
+			if g.json {
+				return g.emit(map[string]any{"file": out, "domain": p.State.Name, "state_version": p.State.Version, "exporter": p.Token.Exporter})
+			}
+			_, err = fmt.Fprintf(g.stdout, "%s: domain %q at state version %d, exported by %s\n", out, p.State.Name, p.State.Version, p.Token.Exporter)
+			return err
+		},
+	}
+	cmd.Flags().StringVar(&hostURL, "host", "", "API URL of any service host (required)")
+	cmd.Flags().StringVar(&out, "out", "", "file to write the token to (required)")
+	_ = cmd.MarkFlagRequired("host")
+	_ = cmd.MarkFlagRequired("out")
+	return cmd
 }

@@ -38,7 +38,9 @@ holding the replicated domain, with sessions to the HSMs given by --hsm.
 The first host bootstraps raft with the domain's genesis token (--bootstrap,
 from trent domain create); the others --join any running host, which admits
 them only if the domain lists ID as a service-host operator with the key that
-signs the join. KEY is the host's identity key: a PEM file (dev mode) or
+signs the join. A host whose DIR holds raft state from an earlier start
+resumes it: --bootstrap and --join are then no-ops, so a whole cluster can be
+restarted in any order. KEY is the host's identity key: a PEM file (dev mode) or
 pkcs11:DIR:LABEL (a token; see trent operator keygen). --peer ID=URL tells
 this host another host's API URL, for forwarding to the leader.
 
@@ -104,6 +106,16 @@ runs the four-step change and delivers every committed token to its HSMs.`,
 					return err
 				}
 			case join != "":
+				resume, err := h.HasState()
+				if err != nil {
+					return err
+				}
+				if resume {
+					// A restart: raft's configuration on disk names the
+					// peers; the join target may be down.
+					fmt.Fprintf(g.stderr, "trent: host %s resumes its raft state in %s; not joining %s again\n", cfg.ID, cfg.Dir, join)
+					break
+				}
 				if err := h.Join(ctx, join); err != nil {
 					return err
 				}
@@ -133,6 +145,7 @@ runs the four-step change and delivers every committed token to its HSMs.`,
 	f.StringVar(&tlsCA, "raft-tls-ca", "", "raft over mutual TLS: the cluster's CA certificate (PEM)")
 	addAttestationTime(f, &attestAt)
 	f.DurationVar(&cfg.RotationInterval, "rotation-interval", host.DefaultRotationInterval, "rotate the domain keys when the active one is this old (the leader proposes it); 0 or less: never")
+	f.DurationVar(&cfg.ResyncEvery, "resync-every", 2*time.Second, "how often the latest domain token is offered to every HSM (a restarted one waits for it)")
 	f.IntVar(&cfg.HSMBatchWorkers, "hsm-batch-workers", host.DefaultHSMBatchWorkers, "batches of KMS commands in flight to the HSMs at once (fewer: larger batches; more: more HSMs busy)")
 	for _, r := range []string{"id", "key", "dir"} {
 		_ = cmd.MarkFlagRequired(r)

@@ -72,7 +72,7 @@ func newHSMServeCmd(g *globals) *cobra.Command {
 	var listen, viewFile, tokenFile string
 	var attestAt attestationTime
 	cmd := &cobra.Command{
-		Use:   "serve (--dir DIR | --module PATH) --listen ADDR (--token FILE | --domain FILE)",
+		Use:   "serve (--dir DIR | --module PATH) --listen ADDR [--token FILE | --domain FILE]",
 		Short: "Serve the HSM session protocol for a provisioned node",
 		Long: `Serve the HSM session protocol (C(2,2) handshakes, enveloped commands) over
 cleartext HTTP/2 on ADDR for an HSM node whose token holds its identity keys
@@ -89,7 +89,14 @@ The token is the one trent hsm init provisioned in DIR (SoftHSM2), or, with
 --module-env sets the environment the module reads when it starts
 (NAME=value, repeatable), and the user PIN comes from --pin-file or
 $TRENT_HSM_PIN. With both --dir and --module, the module is the SoftHSM2
-library at PATH using DIR's tokens (as trent hsm init --module made them).`,
+library at PATH using DIR's tokens (as trent hsm init --module made them).
+
+With neither, the node serves its token endpoint and waits for a service host
+to deliver the domain's latest token (hosts offer it to every HSM they serve,
+every few seconds). This is how a node that crashed or restarted rejoins,
+whatever the domain has become since: its token's domain anchor admits only a
+token of its domain, no older than the state it last adopted, exported by a
+member it knew (docs/operations.md, "Rejoin an HSM node").`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := tf.apply(&opts); err != nil {
@@ -107,8 +114,6 @@ library at PATH using DIR's tokens (as trent hsm init --module made them).`,
 				if opts.View, err = domain.ReadView(viewFile); err != nil {
 					return err
 				}
-			default:
-				return fmt.Errorf("give --token (a domain token) or --domain (a view file)")
 			}
 			opts.Log = slog.New(slog.NewTextHandler(g.stderr, nil))
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)

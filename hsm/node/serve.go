@@ -284,8 +284,6 @@ func Serve(ctx context.Context, opts Options, listen string, ready func(addr str
 	switch {
 	case opts.Token != nil && opts.View != nil:
 		return errors.New("node: a domain token or a view, not both")
-	case opts.Token == nil && opts.View == nil:
-		return errors.New("node: no domain: give a domain token or a view")
 	case opts.View != nil && len(opts.View.Members) > 1:
 		return ErrNeedsDomainToken
 	}
@@ -294,12 +292,18 @@ func Serve(ctx context.Context, opts Options, listen string, ready func(addr str
 		return err
 	}
 	defer n.Close()
-	if opts.Token != nil {
+	switch {
+	case opts.Token != nil:
 		if err := n.Import(opts.Token, time.Now()); err != nil {
 			return err
 		}
 		st, _ := n.DomainState()
 		n.log.Info("imported domain token", "hsm", n.ID(), "domain", st.Name, "version", st.Version)
+	case opts.View == nil:
+		// Neither: the node serves its token endpoint and waits for a
+		// service host to deliver the domain's latest token, which its
+		// anchor admits (or, without an anchor, the first that lists it).
+		n.log.Info("waiting for a service host to deliver the domain token", "hsm", n.ID())
 	}
 	l, err := net.Listen("tcp", listen)
 	if err != nil {

@@ -1,0 +1,97 @@
+package host_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/trentkms/trent/domain"
+	"github.com/trentkms/trent/host"
+)
+
+// Read-after-write across hosts: a record the leader committed is in every
+// follower's FSM once the follower's read barrier returns.
+func TestReadBarrier(t *testing.T) {
+	c := newTestCluster(t, 3, 1)
+	ctx := context.Background()
+	leader := c.hosts[0]
+	require.True(t, leader.IsLeader())
+	for i := range 40 {
+		id := fmt.Sprintf("t/%d", i)
+		entry, err := domain.ReplaceKeysEntry([]domain.Replacement{{ID: id, New: []byte("v")}})
+		require.NoError(t, err)
+		require.NoError(t, leader.ApplyForTest(entry))
+		for _, h := range c.hosts {
+			require.NoError(t, h.ReadBarrier(ctx))
+			_, ok := h.FSM().Key(id)
+			require.True(t, ok, "%s lacks %s after its read barrier", h.ID(), id)
+		}
+	}
+}
+
+// A host whose HSMs are all gone is not ready (503), and says why; a
+// host with an HSM is.
+func TestReady(t *testing.T) {
+	c := newTestCluster(t, 2, 1)
+	ctx := context.Background()
+	for _, h := range c.hosts {
+		require.Eventually(t, func() bool { return h.Ready(ctx).Ready }, 10*time.Second, 100*time.Millisecond, h.ID())
+		r, err := host.GetReady(ctx, h.APIURL())
+		require.NoError(t, err)
+		assert.True(t, r.Ready && r.CaughtUp && r.HSM, "%+v", r)
+		assert.NotZero(t, r.StateVersion)
+	}
+	c.hsms[0].stop(t)
+	h := c.hosts[1]
+	require.Eventually(t, func() bool { return !h.Ready(ctx).Ready }, 10*time.Second, 100*time.Millisecond)
+	resp, err := http.Get(h.APIURL() + "/trent/v1/host/ready")
+	require.NoError(t, err)
+	resp.Body.Close()
+	assert.Equal(t, http.StatusServiceUnavailable, resp.StatusCode)
+	r, err := host.GetReady(ctx, h.APIURL())
+	require.NoError(t, err)
+	assert.False(t, r.HSM)
+	assert.Contains(t, r.Reason, "no HSM")
+}
+
+// syncBuffer is a log sink for concurrent writers.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) count(sub string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return strings.Count(s.b.String(), sub)
+}
+
+// Token delivery logs what is worth an operator's look, once: an HSM that
+// holds the latest state ("not newer") is not logged; one that is down is,
+// once, however many offers fail.
+func TestDeliveryLog(t *testing.T) {
+	var logs syncBuffer
+	c := newTestClusterWith(t, 1, 2, func(cfg *host.Config) {
+		cfg.Log = slog.New(slog.NewTextHandler(&logs, nil))
+	})
+	time.Sleep(time.Second) // ten offers to each HSM
+	assert.Zero(t, logs.count("token delivery"), "the normal answer is not logged")
+	c.hsms[1].stop(t)
+	time.Sleep(time.Second)
+	assert.Equal(t, 1, logs.count("level=WARN msg=\"token delivery\""), "a down HSM is logged once: %s", logs.b.String())
+}
