@@ -11,6 +11,7 @@ import (
 
 	"github.com/trentkms/trent/domain"
 	"github.com/trentkms/trent/hsm/node"
+	"github.com/trentkms/trent/hsmcmd"
 	"github.com/trentkms/trent/internal/boundedio"
 	"github.com/trentkms/trent/internal/gctune"
 	"github.com/trentkms/trent/session"
@@ -93,7 +94,7 @@ which then makes its own domain key at start.`,
 			case tokenFile != "" && viewFile != "":
 				return fmt.Errorf("--token or --domain, not both")
 			case tokenFile != "":
-				if opts.Token, err = boundedio.ReadFile(tokenFile, node.MaxTokenSize); err != nil {
+				if opts.Token, err = boundedio.ReadFile(tokenFile, hsmcmd.MaxTokenSize); err != nil {
 					return err
 				}
 			case viewFile != "":
