@@ -195,15 +195,3 @@ func TestMLDSAKeys(t *testing.T) {
 		require.Error(t, err, "another parameter set's OID")
 	}
 }
-
-func FuzzParsePublicKeys(f *testing.F) {
-	f.Add([]byte{0x30, 0x00})
-	f.Fuzz(func(t *testing.T, in []byte) {
-		if p, err := hsmcmd.ParseSecp256k1PublicKey(in); err == nil && len(p) != 65 {
-			t.Fatal("a secp256k1 point of the wrong length")
-		}
-		for _, spec := range []uint8{hsmcmd.SpecMLDSA44, hsmcmd.SpecMLDSA65, hsmcmd.SpecMLDSA87} {
-			hsmcmd.ParseMLDSAPublicKey(spec, in)
-		}
-	})
-}
