@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/trentkms/trent/hbk"
 	"github.com/trentkms/trent/nitro"
 )
 
@@ -116,4 +117,27 @@ func RecipientKey(d *nitro.Document) (*rsa.PublicKey, error) {
 		return nil, fmt.Errorf("%w: public_key must be an RSA key of 2048 to 4096 bits", ErrRecipient)
 	}
 	return pub, nil
+}
+
+// DataKeyBlob decodes Rest of a Recipient whose inner command was
+// GenerateDataKey: v16 blob (1 to hbk.MaxBlob bytes).
+func (m *RecipientResponse) DataKeyBlob() ([]byte, error) {
+	r := newReader(Recipient, m.Rest)
+	blob := r.v16(1, hbk.MaxBlob, "blob")
+	if err := r.done(); err != nil {
+		return nil, err
+	}
+	return blob, nil
+}
+
+// DataKeyPair decodes Rest of a Recipient whose inner command was
+// GenerateDataKeyPair: v16 public key (1 to MaxPublicKey bytes) ‖ v16
+// blob (1 to hbk.MaxBlob bytes).
+func (m *RecipientResponse) DataKeyPair() (public, blob []byte, err error) {
+	r := newReader(Recipient, m.Rest)
+	public, blob = r.v16(1, MaxPublicKey, "public key"), r.v16(1, hbk.MaxBlob, "blob")
+	if err := r.done(); err != nil {
+		return nil, nil, err
+	}
+	return public, blob, nil
 }

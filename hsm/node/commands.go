@@ -76,7 +76,12 @@ func (n *Node) commands() map[uint16]session.CommandHandler {
 			if err != nil {
 				return nil, refused(err)
 			}
-			return n.tok.Random(int(req.Size))
+			b, err := n.tok.Random(int(req.Size))
+			if err != nil {
+				return nil, err
+			}
+			defer clear(b)
+			return hsmcmd.RandomResponse{Bytes: b}.Marshal()
 		},
 		hsmcmd.DomainStatus: func(r *session.Request) ([]byte, error) {
 			if _, err := hsmcmd.ParseDomainStatusRequest(r.Command); err != nil {
@@ -84,7 +89,7 @@ func (n *Node) commands() map[uint16]session.CommandHandler {
 			}
 			st, _ := n.DomainState()
 			if st == nil {
-				return []byte{}, nil
+				return hsmcmd.DomainStatusResponse{}.Marshal()
 			}
 			raw, err := st.Marshal()
 			if err != nil {
