@@ -16,7 +16,7 @@ import (
 // and domain tokens authenticate themselves; the session adds that only a
 // service host of the domain asks.
 
-// refusal marks err (if any) as the HSM's refusal of the host's request.
+// refused marks err (if any) as the HSM's refusal of the host's request.
 func refused(err error) error {
 	if err == nil {
 		return nil

@@ -18,8 +18,8 @@ import (
 // them is secret.
 const PathMetrics = "/metrics"
 
-// commandNames label the commands in metrics.
-// (the others by their number).
+// commandNames label the commands in metrics (the others by their
+// number).
 var commandNames = map[hsmcmd.Code]string{
 	hsmcmd.Ping: "ping", hsmcmd.Export: "export", hsmcmd.Import: "import", hsmcmd.ReencryptEKTs: "reencrypt_ekts",
 	hsmcmd.DomainStatus: "domain_status", hsmcmd.Random: "random",
