@@ -34,6 +34,7 @@ import (
 	"github.com/trentkms/trent/host"
 	"github.com/trentkms/trent/host/kmsapi"
 	"github.com/trentkms/trent/hsm/node"
+	"github.com/trentkms/trent/hsmcmd"
 	"github.com/trentkms/trent/internal/boundedio"
 	"github.com/trentkms/trent/internal/gctune"
 	"github.com/trentkms/trent/nitro"
@@ -511,7 +512,7 @@ func (c *Cluster) credentials(opts Options) (*kmsapi.Credentials, string, error)
 func (c *Cluster) useState(file string, raw []byte, hostKey *ecdsa.PrivateKey) error {
 	if raw == nil {
 		var err error
-		if raw, err = boundedio.ReadFile(file, node.MaxTokenSize); err != nil {
+		if raw, err = boundedio.ReadFile(file, hsmcmd.MaxTokenSize); err != nil {
 			return fmt.Errorf("dev: %w", err)
 		}
 	}
@@ -586,7 +587,7 @@ func fileExists(path string) bool {
 // savedToken returns the domain token saved by an earlier start if its
 // members are exactly members, else nil (a new genesis is then made).
 func savedToken(path string, members []session.Member) ([]byte, error) {
-	data, err := boundedio.ReadFile(path, node.MaxTokenSize)
+	data, err := boundedio.ReadFile(path, hsmcmd.MaxTokenSize)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, nil
 	}
@@ -659,7 +660,7 @@ func (c *Cluster) Check(ctx context.Context) ([]CheckResult, error) {
 	for i, h := range c.HSMs {
 		start := time.Now()
 		msg := []byte("ping " + h.HSMID)
-		got, err := cl.DoOn(ctx, i, node.CmdPing, msg)
+		got, err := cl.DoOn(ctx, i, uint16(hsmcmd.Ping), msg)
 		if err != nil {
 			return out, fmt.Errorf("dev: %s: %w", h.HSMID, err)
 		}

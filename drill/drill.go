@@ -28,6 +28,7 @@ import (
 	"github.com/trentkms/trent/domain"
 	"github.com/trentkms/trent/host"
 	"github.com/trentkms/trent/hsm/node"
+	"github.com/trentkms/trent/hsmcmd"
 	"github.com/trentkms/trent/internal/boundedio"
 	"github.com/trentkms/trent/quorum"
 	"github.com/trentkms/trent/session"
@@ -293,7 +294,7 @@ func (r *runner) drillHSM(ctx context.Context, a, b string) {
 			return 0, err
 		}
 		defer cl.Close()
-		if _, err := cl.Post(ctx, 0, node.PathToken, tok, 16); err != nil && !errors.Is(err, session.ErrRefused) {
+		if _, err := cl.Post(ctx, 0, hsmcmd.PathToken, tok, 16); err != nil && !errors.Is(err, session.ErrRefused) {
 			return 0, err
 		}
 		st, _ := n.DomainState()

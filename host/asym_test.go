@@ -18,7 +18,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/trentkms/trent/hsm/node"
+	"github.com/trentkms/trent/hsmcmd"
 )
 
 // Asymmetric and HMAC keys through the SDK: signatures verify with Go's
@@ -211,9 +211,9 @@ func TestGenerateDataKeyPair(t *testing.T) {
 	assert.True(t, priv.(*ecdsa.PrivateKey).PublicKey.Equal(pub))
 	k1, err := cl.GenerateDataKeyPair(ctx, &kms.GenerateDataKeyPairInput{KeyId: md.KeyId, KeyPairSpec: types.DataKeyPairSpecEccSecgP256k1})
 	require.NoError(t, err)
-	_, point, err := node.ParseSecp256k1PKCS8(k1.PrivateKeyPlaintext)
+	_, point, err := hsmcmd.ParseSecp256k1PKCS8(k1.PrivateKeyPlaintext)
 	require.NoError(t, err)
-	pubPoint, err := node.ParseSecp256k1PublicKey(k1.PublicKey)
+	pubPoint, err := hsmcmd.ParseSecp256k1PublicKey(k1.PublicKey)
 	require.NoError(t, err)
 	assert.Equal(t, pubPoint, point)
 	_, err = cl.GenerateDataKeyPair(ctx, &kms.GenerateDataKeyPairInput{KeyId: md.KeyId, KeyPairSpec: types.DataKeyPairSpecSm2})
@@ -236,12 +236,12 @@ func TestMLDSAThroughTheSDK(t *testing.T) {
 		assert.Equal(t, []types.SigningAlgorithmSpec{types.SigningAlgorithmSpecMlDsaShake256}, md.SigningAlgorithms)
 		pk, err := cl.GetPublicKey(ctx, &kms.GetPublicKeyInput{KeyId: md.KeyId})
 		require.NoError(t, err)
-		code := node.SpecCode(string(spec))
-		pub, err := node.ParseMLDSAPublicKey(code, pk.PublicKey)
+		code := hsmcmd.SpecCode(string(spec))
+		pub, err := hsmcmd.ParseMLDSAPublicKey(code, pk.PublicKey)
 		require.NoError(t, err)
 		sig, err := cl.Sign(ctx, &kms.SignInput{KeyId: md.KeyId, Message: msg, SigningAlgorithm: types.SigningAlgorithmSpecMlDsaShake256})
 		require.NoError(t, err)
-		require.True(t, node.MLDSAScheme(code).Verify(pub, msg, sig.Signature, nil), "verifies with circl")
+		require.True(t, hsmcmd.MLDSAScheme(code).Verify(pub, msg, sig.Signature, nil), "verifies with circl")
 		v, err := cl.Verify(ctx, &kms.VerifyInput{KeyId: md.KeyId, Message: msg, Signature: sig.Signature, SigningAlgorithm: types.SigningAlgorithmSpecMlDsaShake256})
 		require.NoError(t, err)
 		assert.True(t, v.SignatureValid)
@@ -265,7 +265,7 @@ func TestSecp256k1ThroughTheSDK(t *testing.T) {
 	assert.Equal(t, []types.SigningAlgorithmSpec{types.SigningAlgorithmSpecEcdsaSha256}, md.SigningAlgorithms)
 	pk, err := cl.GetPublicKey(ctx, &kms.GetPublicKeyInput{KeyId: md.KeyId})
 	require.NoError(t, err)
-	_, err = node.ParseSecp256k1PublicKey(pk.PublicKey)
+	_, err = hsmcmd.ParseSecp256k1PublicKey(pk.PublicKey)
 	require.NoError(t, err)
 	msg := []byte("k1 through the API")
 	sig, err := cl.Sign(ctx, &kms.SignInput{KeyId: md.KeyId, Message: msg, SigningAlgorithm: types.SigningAlgorithmSpecEcdsaSha256})

@@ -18,7 +18,7 @@ import (
 	"golang.org/x/crypto/cryptobyte"
 
 	"github.com/trentkms/trent/host/kmsapi"
-	"github.com/trentkms/trent/hsm/node"
+	"github.com/trentkms/trent/hsmcmd"
 	"github.com/trentkms/trent/keystore"
 	"github.com/trentkms/trent/session"
 )
@@ -100,15 +100,15 @@ func algorithmsOf(k *keystore.Key) []string {
 
 // createKeyPair asks an HSM for a new asymmetric or HMAC key.
 func (h *Host) createKeyPair(ctx context.Context, spec, id string) (token, public []byte, err error) {
-	code := node.SpecCode(spec)
+	code := hsmcmd.SpecCode(spec)
 	if h.hsms == nil || code == 0 {
 		return nil, nil, &kmsapi.Error{Type: kmsapi.DependencyTimeout, Message: "no HSM is configured", Status: 503}
 	}
 	cmd := append([]byte{code, byte(len(id))}, id...)
-	out, err := h.hsms.Do(ctx, node.CmdCreateKeyPair, cmd)
+	out, err := h.hsms.Do(ctx, uint16(hsmcmd.CreateKeyPair), cmd)
 	if errors.Is(err, session.ErrRefused) {
 		h.Deliver(ctx)
-		out, err = h.hsms.Do(ctx, node.CmdCreateKeyPair, cmd)
+		out, err = h.hsms.Do(ctx, uint16(hsmcmd.CreateKeyPair), cmd)
 	}
 	if err != nil {
 		return nil, nil, internal(h, "CreateKey", err)
@@ -186,7 +186,7 @@ func messageType(t *string, alg string, msg []byte) (bool, error) {
 	if alg == "ML_DSA_SHAKE_256" {
 		return false, kmsapi.Errorf(kmsapi.ValidationException, "ML_DSA_SHAKE_256 signs RAW or EXTERNAL_MU messages, not DIGEST")
 	}
-	if h := node.AlgHash(node.AlgCode(alg)); h != 0 && len(msg) != h.Size() {
+	if h := hsmcmd.AlgHash(hsmcmd.AlgCode(alg)); h != 0 && len(msg) != h.Size() {
 		return false, kmsapi.Errorf(kmsapi.ValidationException, "Digest is invalid length for algorithm %s.", alg)
 	}
 	return true, nil
@@ -234,7 +234,7 @@ func (h *Host) asymOperations(ops map[string]kmsapi.Operation) {
 		if err != nil {
 			return nil, err
 		}
-		sig, err := h.hsmBatch(ctx, node.CmdSign, signCommand(k.rec.Current(), &req, digest).BytesOrPanic())
+		sig, err := h.hsmBatch(ctx, uint16(hsmcmd.Sign), signCommand(k.rec.Current(), &req, digest).BytesOrPanic())
 		if sig, err = h.hsmAnswer("Sign", sig, err, nil); err != nil {
 			return nil, err
 		}
@@ -251,7 +251,7 @@ func (h *Host) asymOperations(ops map[string]kmsapi.Operation) {
 			// Go cannot verify on secp256k1: an HSM's token does.
 			b := signCommand(k.rec.Key.PublicKey, &req, digest)
 			b.AddUint16LengthPrefixed(func(b *cryptobyte.Builder) { b.AddBytes(req.Signature) })
-			out, err := h.hsmBatch(ctx, node.CmdVerify, b.BytesOrPanic())
+			out, err := h.hsmBatch(ctx, uint16(hsmcmd.Verify), b.BytesOrPanic())
 			if out, err = h.hsmAnswer("Verify", out, err, nil); err != nil {
 				return nil, err
 			}
@@ -270,7 +270,7 @@ func (h *Host) asymOperations(ops map[string]kmsapi.Operation) {
 		if err != nil {
 			return nil, err
 		}
-		mac, err := h.hsmBatch(ctx, node.CmdGenerateMac, cmd)
+		mac, err := h.hsmBatch(ctx, uint16(hsmcmd.GenerateMac), cmd)
 		if mac, err = h.hsmAnswer("GenerateMac", mac, err, nil); err != nil {
 			return nil, err
 		}
@@ -283,7 +283,7 @@ func (h *Host) asymOperations(ops map[string]kmsapi.Operation) {
 			return nil, err
 		}
 		cmd = binary.BigEndian.AppendUint16(cmd, uint16(len(req.Mac)))
-		ok, err := h.hsmBatch(ctx, node.CmdVerifyMac, append(cmd, req.Mac...))
+		ok, err := h.hsmBatch(ctx, uint16(hsmcmd.VerifyMac), append(cmd, req.Mac...))
 		if ok, err = h.hsmAnswer("VerifyMac", ok, err, nil); err != nil {
 			return nil, err
 		}
@@ -326,19 +326,19 @@ func (h *Host) asymOperations(ops map[string]kmsapi.Operation) {
 		if _, err := x509.ParsePKIXPublicKey(req.PublicKey); err != nil {
 			return nil, kmsapi.Errorf(kmsapi.ValidationException, "PublicKey is not a DER-encoded SubjectPublicKeyInfo")
 		}
-		cmd, err := node.KeyCommand(nil, k.rec.Current(), req.PublicKey)
+		cmd, err := hsmcmd.KeyCommand(nil, k.rec.Current(), req.PublicKey)
 		if err != nil {
 			return nil, err
 		}
 		if doc != nil {
-			cms, _, err := h.viaRecipient(ctx, "DeriveSharedSecret", doc, node.CmdDeriveSharedSecret, cmd,
+			cms, _, err := h.viaRecipient(ctx, "DeriveSharedSecret", doc, uint16(hsmcmd.DeriveSharedSecret), cmd,
 				kmsapi.Errorf(kmsapi.ValidationException, "The public key is not on the curve of %s.", k.rec.Key.KeySpec))
 			if err != nil {
 				return nil, err
 			}
 			return map[string]any{"KeyId": k.rec.Key.ARN(), "CiphertextForRecipient": cms, "KeyAgreementAlgorithm": "ECDH", "KeyOrigin": "AWS_KMS"}, nil
 		}
-		z, err := h.hsmBatch(ctx, node.CmdDeriveSharedSecret, cmd)
+		z, err := h.hsmBatch(ctx, uint16(hsmcmd.DeriveSharedSecret), cmd)
 		if z, err = h.hsmAnswer("DeriveSharedSecret", z, err,
 			kmsapi.Errorf(kmsapi.ValidationException, "The public key is not on the curve of %s.", k.rec.Key.KeySpec)); err != nil {
 			return nil, err
@@ -379,7 +379,7 @@ func (h *Host) generateDataKeyPair(withPrivate bool) kmsapi.Operation {
 				return nil, err
 			}
 		}
-		code := node.SpecCode(req.KeyPairSpec)
+		code := hsmcmd.SpecCode(req.KeyPairSpec)
 		switch {
 		case req.KeyPairSpec == "SM2":
 			return nil, kmsapi.Errorf(kmsapi.UnsupportedOperation, "KeyPairSpec %s is not supported by this Trent build", req.KeyPairSpec)
@@ -402,12 +402,12 @@ func (h *Host) generateDataKeyPair(withPrivate bool) kmsapi.Operation {
 		if withPrivate {
 			flags = 1
 		}
-		cmd, err := node.KeyCommand([]byte{code, flags}, k.rec.Current(), ec)
+		cmd, err := hsmcmd.KeyCommand([]byte{code, flags}, k.rec.Current(), ec)
 		if err != nil {
 			return nil, err
 		}
 		if doc != nil {
-			cms, rest, err := h.viaRecipient(ctx, op, doc, node.CmdGenerateDataKeyPair, cmd, nil)
+			cms, rest, err := h.viaRecipient(ctx, op, doc, uint16(hsmcmd.GenerateDataKeyPair), cmd, nil)
 			if err != nil {
 				return nil, err
 			}
@@ -419,7 +419,7 @@ func (h *Host) generateDataKeyPair(withPrivate bool) kmsapi.Operation {
 			return map[string]any{"KeyId": k.rec.Key.ARN(), "KeyPairSpec": req.KeyPairSpec, "CiphertextForRecipient": cms,
 				"PrivateKeyCiphertextBlob": []byte(blob), "PublicKey": []byte(pub)}, nil
 		}
-		out, err := h.hsms.Do(ctx, node.CmdGenerateDataKeyPair, cmd)
+		out, err := h.hsms.Do(ctx, uint16(hsmcmd.GenerateDataKeyPair), cmd)
 		if err != nil {
 			return nil, internal(h, op, err)
 		}
@@ -476,7 +476,7 @@ func (h *Host) macKey(p kmsapi.Principal, body []byte, req *macRequest, action s
 	}
 	var b cryptobyte.Builder
 	b.AddUint16LengthPrefixed(func(b *cryptobyte.Builder) { b.AddBytes(k.rec.Current()) })
-	b.AddUint8(node.AlgCode(req.MacAlgorithm))
+	b.AddUint8(hsmcmd.AlgCode(req.MacAlgorithm))
 	b.AddUint16LengthPrefixed(func(b *cryptobyte.Builder) { b.AddBytes(req.Message) })
 	return k, b.BytesOrPanic(), nil
 }
@@ -524,7 +524,7 @@ func (h *Host) signingKey(p kmsapi.Principal, body []byte, req *signRequest, act
 func signCommand(key []byte, req *signRequest, digest bool) *cryptobyte.Builder {
 	b := cryptobyte.NewBuilder(nil)
 	b.AddUint16LengthPrefixed(func(b *cryptobyte.Builder) { b.AddBytes(key) })
-	b.AddUint8(node.AlgCode(req.SigningAlgorithm))
+	b.AddUint8(hsmcmd.AlgCode(req.SigningAlgorithm))
 	b.AddUint8(map[bool]uint8{false: 0, true: 1}[digest])
 	b.AddUint16LengthPrefixed(func(b *cryptobyte.Builder) { b.AddBytes(req.Message) })
 	return b
@@ -540,16 +540,16 @@ func msgTypeName(digest bool) string {
 // verifySignature checks a signature with the key's public key, in the
 // host: verification needs no secret.
 func verifySignature(spec string, pubDER []byte, alg string, digest bool, msg, sig []byte) bool {
-	if code := node.SpecCode(spec); node.MLDSAScheme(code) != nil {
-		pub, err := node.ParseMLDSAPublicKey(code, pubDER)
-		return err == nil && !digest && node.MLDSAScheme(code).Verify(pub, msg, sig, nil)
+	if code := hsmcmd.SpecCode(spec); hsmcmd.MLDSAScheme(code) != nil {
+		pub, err := hsmcmd.ParseMLDSAPublicKey(code, pubDER)
+		return err == nil && !digest && hsmcmd.MLDSAScheme(code).Verify(pub, msg, sig, nil)
 	}
 	pub, err := x509.ParsePKIXPublicKey(pubDER)
 	if err != nil {
 		return false
 	}
-	code := node.AlgCode(alg)
-	hf := node.AlgHash(code)
+	code := hsmcmd.AlgCode(alg)
+	hf := hsmcmd.AlgHash(code)
 	d := msg
 	if !digest {
 		hh := hf.New()

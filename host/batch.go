@@ -6,13 +6,13 @@ import (
 	"sync"
 	"time"
 
-	"github.com/trentkms/trent/hsm/node"
+	"github.com/trentkms/trent/hsmcmd"
 	"github.com/trentkms/trent/session"
 )
 
 // The host batches the hierarchy commands of concurrent KMS requests: a
 // few workers (one per HSM) each take the oldest waiting command and
-// whatever else is waiting then (up to node.MaxBatch) and send them in one
+// whatever else is waiting then (up to hsmcmd.MaxBatch) and send them in one
 // CmdBatch envelope. A lone command goes alone, so one client sees no added
 // latency; sixteen share the cost of each request to an HSM.
 
@@ -88,7 +88,7 @@ func (h *Host) batchWorker(ctx context.Context, b *batcher) {
 
 // next forms a batch: carry (a job taken from the queue that did not fit
 // the last batch) or else the oldest job, waited for, then whatever else
-// is waiting, up to node.MaxBatch commands and maxBatchBytes. It returns
+// is waiting, up to hsmcmd.MaxBatch commands and maxBatchBytes. It returns
 // the batch and the job that did not fit it, or nil once ctx ends.
 func (b *batcher) next(ctx context.Context, carry *batchJob) (jobs []*batchJob, left *batchJob) {
 	first := carry
@@ -101,7 +101,7 @@ func (b *batcher) next(ctx context.Context, carry *batchJob) (jobs []*batchJob, 
 	}
 	jobs = []*batchJob{first}
 	size := batchItemSize(first)
-	for len(jobs) < node.MaxBatch {
+	for len(jobs) < hsmcmd.MaxBatch {
 		select {
 		case j := <-b.q:
 			if size+batchItemSize(j) > maxBatchBytes {
@@ -132,33 +132,33 @@ func (h *Host) runBatch(ctx context.Context, jobs []*batchJob) {
 		jobs[0].resp, jobs[0].err = h.hsms.Do(ctx, jobs[0].typ, jobs[0].cmd)
 		return
 	}
-	items := make([]node.BatchItem, len(jobs))
+	items := make([]hsmcmd.BatchItem, len(jobs))
 	for i, j := range jobs {
-		items[i] = node.BatchItem{Type: j.typ, Command: j.cmd}
+		items[i] = hsmcmd.BatchItem{Code: hsmcmd.Code(j.typ), Command: j.cmd}
 	}
 	fail := func(err error) {
 		for _, j := range jobs {
 			j.err = err
 		}
 	}
-	in, err := node.MarshalBatch(items)
+	in, err := hsmcmd.BatchRequest{Items: items}.Marshal()
 	if err != nil {
 		fail(err)
 		return
 	}
-	out, err := h.hsms.Do(ctx, node.CmdBatch, in)
+	out, err := h.hsms.Do(ctx, uint16(hsmcmd.Batch), in)
 	clear(in)
 	if err != nil {
 		fail(err)
 		return
 	}
-	res, err := node.ParseBatchResults(out, len(jobs))
+	res, err := hsmcmd.ParseBatchResponse(out, len(jobs))
 	clear(out)
 	if err != nil {
 		fail(err)
 		return
 	}
 	for i, j := range jobs {
-		j.resp, j.err = res[i].Command, res[i].Err
+		j.resp, j.err = res.Results[i].Response, res.Results[i].Err()
 	}
 }

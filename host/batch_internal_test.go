@@ -7,10 +7,10 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/trentkms/trent/hsm/node"
+	"github.com/trentkms/trent/hsmcmd"
 )
 
-// A batch holds at most node.MaxBatch commands and maxBatchBytes of them:
+// A batch holds at most hsmcmd.MaxBatch commands and maxBatchBytes of them:
 // a command that does not fit starts the next batch, and a lone command
 // of any size goes alone.
 func TestBatchForming(t *testing.T) {
@@ -29,11 +29,11 @@ func TestBatchForming(t *testing.T) {
 	assert.Equal(t, queued[2:], jobs)
 	assert.Nil(t, carry)
 
-	for range node.MaxBatch + 3 {
+	for range hsmcmd.MaxBatch + 3 {
 		b.q <- job(1)
 	}
 	jobs, carry = b.next(ctx, nil)
-	assert.Len(t, jobs, node.MaxBatch)
+	assert.Len(t, jobs, hsmcmd.MaxBatch)
 	assert.Nil(t, carry)
 	jobs, _ = b.next(ctx, nil)
 	assert.Len(t, jobs, 3)

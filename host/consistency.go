@@ -16,7 +16,7 @@ import (
 	"github.com/hashicorp/raft"
 
 	"github.com/trentkms/trent/domain"
-	"github.com/trentkms/trent/hsm/node"
+	"github.com/trentkms/trent/hsmcmd"
 )
 
 // Reads that must be true for the cluster (a key that is not found, a
@@ -313,7 +313,7 @@ func (h *Host) checkReady(ctx context.Context) Readiness {
 	}
 	ctx, cancel := context.WithTimeout(ctx, MaxReadWait)
 	defer cancel()
-	if _, err := h.hsms.Do(ctx, node.CmdPing, []byte("ready")); err != nil {
+	if _, err := h.hsms.Do(ctx, uint16(hsmcmd.Ping), []byte("ready")); err != nil {
 		r.Reason = "no HSM at the domain's state version answers: " + err.Error()
 		return r
 	}

@@ -12,7 +12,7 @@ import (
 
 	"github.com/trentkms/trent/hbk"
 	"github.com/trentkms/trent/host/kmsapi"
-	"github.com/trentkms/trent/hsm/node"
+	"github.com/trentkms/trent/hsmcmd"
 	"github.com/trentkms/trent/internal/mutation"
 	"github.com/trentkms/trent/session"
 )
@@ -218,11 +218,11 @@ func (h *Host) encrypt(ctx context.Context, p kmsapi.Principal, body []byte) (an
 	if err := checkAlgorithm(req.EncryptionAlgorithm); err != nil {
 		return nil, err
 	}
-	cmd, err := node.KeyCommand(nil, k.rec.Current(), ec, req.Plaintext)
+	cmd, err := hsmcmd.KeyCommand(nil, k.rec.Current(), ec, req.Plaintext)
 	if err != nil {
 		return nil, err
 	}
-	blob, err := h.hsmDo(ctx, node.CmdEncrypt, cmd)
+	blob, err := h.hsmDo(ctx, uint16(hsmcmd.Encrypt), cmd)
 	clear(cmd)
 	if err != nil {
 		return nil, internal(h, "Encrypt", err)
@@ -240,7 +240,7 @@ func dataKeySize(n *int, spec *string) (int, error) {
 	case n != nil && spec != nil && !mutation.On("kms.data-key-size-both-accepted"):
 		return 0, kmsapi.Errorf(kmsapi.ValidationException, "Please specify either number of bytes or key spec.")
 	case n != nil:
-		if *n < 1 || *n > node.MaxRandom {
+		if *n < 1 || *n > hsmcmd.MaxRandom {
 			return 0, validation("numberOfBytes", "Member must have value between 1 and 1024", *n)
 		}
 		return *n, nil
@@ -308,12 +308,12 @@ func (h *Host) generateDataKey(withPlaintext bool) kmsapi.Operation {
 		if withPlaintext {
 			flags = 1
 		}
-		cmd, err := node.KeyCommand(append(binary.BigEndian.AppendUint16(nil, uint16(size)), flags), k.rec.Current(), ec)
+		cmd, err := hsmcmd.KeyCommand(append(binary.BigEndian.AppendUint16(nil, uint16(size)), flags), k.rec.Current(), ec)
 		if err != nil {
 			return nil, err
 		}
 		if doc != nil {
-			cms, rest, err := h.viaRecipient(ctx, op, doc, node.CmdGenerateDataKey, cmd, nil)
+			cms, rest, err := h.viaRecipient(ctx, op, doc, uint16(hsmcmd.GenerateDataKey), cmd, nil)
 			if err != nil {
 				return nil, err
 			}
@@ -323,19 +323,19 @@ func (h *Host) generateDataKey(withPlaintext bool) kmsapi.Operation {
 				return nil, internal(h, op, errors.New("host: malformed data key answer"))
 			}
 			if mutation.On("kms.recipient-data-key-unbound") {
-				if out, err := h.hsmDo(ctx, node.CmdGenerateDataKey, cmd); err == nil {
-					if _, other, err := node.ParseDataKey(out); err == nil {
+				if out, err := h.hsmDo(ctx, uint16(hsmcmd.GenerateDataKey), cmd); err == nil {
+					if _, other, err := hsmcmd.ParseDataKey(out); err == nil {
 						blob = other
 					}
 				}
 			}
 			return map[string]any{"CiphertextBlob": []byte(blob), "CiphertextForRecipient": cms, "KeyId": k.rec.Key.ARN()}, nil
 		}
-		out, err := h.hsmDo(ctx, node.CmdGenerateDataKey, cmd)
+		out, err := h.hsmDo(ctx, uint16(hsmcmd.GenerateDataKey), cmd)
 		if err != nil {
 			return nil, internal(h, op, err)
 		}
-		pt, blob, err := node.ParseDataKey(out)
+		pt, blob, err := hsmcmd.ParseDataKey(out)
 		if err != nil || (withPlaintext && len(pt) != size) || (!withPlaintext && len(pt) != 0) {
 			return nil, internal(h, op, errors.New("host: malformed data key answer"))
 		}
@@ -434,18 +434,18 @@ func (h *Host) decrypt(ctx context.Context, p kmsapi.Principal, body []byte) (an
 	if mutation.On("kms.ec-order-bound") {
 		ec, _ = encodeContext(listedOrder(body, req.EncryptionContext))
 	}
-	cmd, err := node.KeyCommand(nil, tok, ec, req.CiphertextBlob)
+	cmd, err := hsmcmd.KeyCommand(nil, tok, ec, req.CiphertextBlob)
 	if err != nil {
 		return nil, err
 	}
 	if doc != nil {
-		cms, _, err := h.viaRecipient(ctx, "Decrypt", doc, node.CmdDecrypt, cmd, errInvalidCiphertext)
+		cms, _, err := h.viaRecipient(ctx, "Decrypt", doc, uint16(hsmcmd.Decrypt), cmd, errInvalidCiphertext)
 		if err != nil {
 			return nil, err
 		}
 		res := map[string]any{"CiphertextForRecipient": cms, "KeyId": k.rec.Key.ARN(), "EncryptionAlgorithm": symmetricDefault}
 		if mutation.On("kms.recipient-returns-plaintext") {
-			res["Plaintext"], _ = h.hsmBatch(ctx, node.CmdDecrypt, cmd)
+			res["Plaintext"], _ = h.hsmBatch(ctx, uint16(hsmcmd.Decrypt), cmd)
 		}
 		return res, nil
 	}
@@ -454,7 +454,7 @@ func (h *Host) decrypt(ctx context.Context, p kmsapi.Principal, body []byte) (an
 			return map[string]any{"Plaintext": pt, "KeyId": k.rec.Key.ARN(), "EncryptionAlgorithm": symmetricDefault}, nil
 		}
 	}
-	pt, err := h.hsmBatch(ctx, node.CmdDecrypt, cmd)
+	pt, err := h.hsmBatch(ctx, uint16(hsmcmd.Decrypt), cmd)
 	if errors.Is(err, session.ErrRefused) {
 		return nil, errInvalidCiphertext
 	}
@@ -497,9 +497,9 @@ func (h *Host) asymDecrypt(ctx context.Context, p kmsapi.Principal, keyID, alg *
 	}
 	var b cryptobyte.Builder
 	b.AddUint16LengthPrefixed(func(b *cryptobyte.Builder) { b.AddBytes(k.rec.Current()) })
-	b.AddUint8(node.AlgCode(a))
+	b.AddUint8(hsmcmd.AlgCode(a))
 	b.AddUint16LengthPrefixed(func(b *cryptobyte.Builder) { b.AddBytes(blob) })
-	pt, err := h.hsmBatch(ctx, node.CmdAsymDecrypt, b.BytesOrPanic())
+	pt, err := h.hsmBatch(ctx, uint16(hsmcmd.AsymDecrypt), b.BytesOrPanic())
 	if pt, err = h.hsmAnswer("Decrypt", pt, err, errInvalidCiphertext); err != nil {
 		return nil, true, err
 	}
@@ -568,11 +568,11 @@ func (h *Host) reEncrypt(ctx context.Context, p kmsapi.Principal, body []byte) (
 	if req.DryRun {
 		return nil, errDryRun
 	}
-	cmd, err := node.KeyCommand(nil, tok, srcEC, req.CiphertextBlob, dst.rec.Current(), dstEC)
+	cmd, err := hsmcmd.KeyCommand(nil, tok, srcEC, req.CiphertextBlob, dst.rec.Current(), dstEC)
 	if err != nil {
 		return nil, err
 	}
-	blob, err := h.hsmBatch(ctx, node.CmdReEncrypt, cmd)
+	blob, err := h.hsmBatch(ctx, uint16(hsmcmd.ReEncrypt), cmd)
 	if errors.Is(err, session.ErrRefused) {
 		return nil, errInvalidCiphertext
 	}

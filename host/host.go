@@ -29,7 +29,7 @@ import (
 	"github.com/trentkms/trent/audit"
 	"github.com/trentkms/trent/domain"
 	"github.com/trentkms/trent/host/kmsapi"
-	"github.com/trentkms/trent/hsm/node"
+	"github.com/trentkms/trent/hsmcmd"
 	"github.com/trentkms/trent/nitro"
 	"github.com/trentkms/trent/quorum"
 	"github.com/trentkms/trent/session"
@@ -377,13 +377,13 @@ func (h *Host) Submit(ctx context.Context, signed []byte) (uint64, error) {
 	if _, _, err := quorum.ParseSignedCommand(signed); err != nil {
 		return 0, err
 	}
-	token, err := h.hsms.Do(ctx, node.CmdExport, signed)
+	token, err := h.hsms.Do(ctx, uint16(hsmcmd.Export), signed)
 	if errors.Is(err, session.ErrRefused) {
 		// The HSM may not have the latest token yet (delivery is
 		// asynchronous): deliver it and ask once more. A command refused
 		// for its own sake is refused again.
 		h.Deliver(ctx)
-		token, err = h.hsms.Do(ctx, node.CmdExport, signed)
+		token, err = h.hsms.Do(ctx, uint16(hsmcmd.Export), signed)
 	}
 	if err != nil {
 		return 0, err
@@ -497,7 +497,7 @@ func (h *Host) Deliver(ctx context.Context) {
 	var wg sync.WaitGroup
 	for i := range h.cfg.HSMs {
 		wg.Go(func() {
-			_, err := h.hsms.Post(ctx, i, node.PathToken, token, 16)
+			_, err := h.hsms.Post(ctx, i, hsmcmd.PathToken, token, 16)
 			h.deliveryOutcome(i, err)
 		})
 	}
@@ -511,7 +511,7 @@ func (h *Host) HSMVersions(ctx context.Context) []uint64 {
 		return out
 	}
 	for i := range h.cfg.HSMs {
-		raw, err := h.hsms.DoOn(ctx, i, node.CmdDomainStatus, nil)
+		raw, err := h.hsms.DoOn(ctx, i, uint16(hsmcmd.DomainStatus), nil)
 		if err != nil || len(raw) == 0 {
 			continue
 		}

@@ -12,7 +12,7 @@ import (
 
 	"github.com/trentkms/trent/domain"
 	"github.com/trentkms/trent/host/kmsapi"
-	"github.com/trentkms/trent/hsm/node"
+	"github.com/trentkms/trent/hsmcmd"
 	"github.com/trentkms/trent/internal/mutation"
 	"github.com/trentkms/trent/keystore"
 	"github.com/trentkms/trent/policy"
@@ -167,10 +167,10 @@ func (h *Host) createHBK(ctx context.Context, id string) ([]byte, error) {
 		return nil, &kmsapi.Error{Type: kmsapi.DependencyTimeout, Message: "no HSM is configured", Status: 503}
 	}
 	cmd := append([]byte{byte(len(id))}, id...)
-	tok, err := h.hsms.Do(ctx, node.CmdCreateHBK, cmd)
+	tok, err := h.hsms.Do(ctx, uint16(hsmcmd.CreateHBK), cmd)
 	if errors.Is(err, session.ErrRefused) {
 		h.Deliver(ctx) // the HSM may not hold the latest domain yet
-		tok, err = h.hsms.Do(ctx, node.CmdCreateHBK, cmd)
+		tok, err = h.hsms.Do(ctx, uint16(hsmcmd.CreateHBK), cmd)
 	}
 	if err != nil {
 		h.log.Info("CreateHBK", "err", err)

@@ -5,7 +5,7 @@ import (
 	"encoding/binary"
 
 	"github.com/trentkms/trent/host/kmsapi"
-	"github.com/trentkms/trent/hsm/node"
+	"github.com/trentkms/trent/hsmcmd"
 	"github.com/trentkms/trent/internal/mutation"
 )
 
@@ -38,7 +38,7 @@ func (h *Host) generateRandom(ctx context.Context, _ kmsapi.Principal, body []by
 	if mutation.On("kms.random-zero-length-accepted") && req.NumberOfBytes != nil && *req.NumberOfBytes == 0 {
 		return map[string]any{"Plaintext": []byte{}}, nil
 	}
-	if req.NumberOfBytes == nil || *req.NumberOfBytes < 1 || *req.NumberOfBytes > node.MaxRandom {
+	if req.NumberOfBytes == nil || *req.NumberOfBytes < 1 || *req.NumberOfBytes > hsmcmd.MaxRandom {
 		v := 0
 		if req.NumberOfBytes != nil {
 			v = *req.NumberOfBytes
@@ -58,17 +58,17 @@ func (h *Host) generateRandom(ctx context.Context, _ kmsapi.Principal, body []by
 		if err != nil {
 			return nil, err
 		}
-		cms, _, err := h.viaRecipient(ctx, "GenerateRandom", doc, node.CmdRandom, binary.BigEndian.AppendUint16(nil, uint16(*req.NumberOfBytes)), nil)
+		cms, _, err := h.viaRecipient(ctx, "GenerateRandom", doc, uint16(hsmcmd.Random), binary.BigEndian.AppendUint16(nil, uint16(*req.NumberOfBytes)), nil)
 		if err != nil {
 			return nil, err
 		}
 		res := map[string]any{"CiphertextForRecipient": cms}
 		if mutation.On("kms.recipient-random-returns-plaintext") {
-			res["Plaintext"], _ = h.hsmBatch(ctx, node.CmdRandom, binary.BigEndian.AppendUint16(nil, uint16(*req.NumberOfBytes)))
+			res["Plaintext"], _ = h.hsmBatch(ctx, uint16(hsmcmd.Random), binary.BigEndian.AppendUint16(nil, uint16(*req.NumberOfBytes)))
 		}
 		return res, nil
 	}
-	b, err := h.hsmBatch(ctx, node.CmdRandom, binary.BigEndian.AppendUint16(nil, uint16(*req.NumberOfBytes)))
+	b, err := h.hsmBatch(ctx, uint16(hsmcmd.Random), binary.BigEndian.AppendUint16(nil, uint16(*req.NumberOfBytes)))
 	if err != nil {
 		h.log.Info("GenerateRandom", "err", err)
 		return nil, &kmsapi.Error{Type: kmsapi.KMSInternal, Message: "the HSMs did not answer", Status: 500}

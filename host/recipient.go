@@ -11,7 +11,7 @@ import (
 	"golang.org/x/crypto/cryptobyte"
 
 	"github.com/trentkms/trent/host/kmsapi"
-	"github.com/trentkms/trent/hsm/node"
+	"github.com/trentkms/trent/hsmcmd"
 	"github.com/trentkms/trent/internal/mutation"
 	"github.com/trentkms/trent/nitro"
 )
@@ -19,7 +19,7 @@ import (
 // Recipient (Nitro Enclaves). The host verifies the attestation document
 // too, for the policy's kms:RecipientAttestation:* condition keys and to
 // refuse early; the HSM verifies it again and alone sees the plaintext,
-// which it returns only as a CiphertextForRecipient (node.CmdRecipient).
+// which it returns only as a CiphertextForRecipient (hsmcmd.Recipient).
 
 // checkRecipient validates a Recipient and returns its document and the
 // condition keys it adds.
@@ -46,7 +46,7 @@ func (h *Host) checkRecipient(ctx context.Context, r *recipient) ([]byte, map[st
 	if err != nil {
 		return nil, nil, kmsapi.Errorf(kmsapi.ValidationException, "The attestation document is not valid: %v", err)
 	}
-	if _, err := node.RecipientKey(d); err != nil {
+	if _, err := hsmcmd.RecipientKey(d); err != nil {
 		return nil, nil, kmsapi.Errorf(kmsapi.ValidationException, "%v", err)
 	}
 	cond := make(map[string][]string, len(d.PCRs)+1)
@@ -85,7 +85,7 @@ func (h *Host) viaRecipient(ctx context.Context, op string, doc []byte, typ uint
 	b.AddUint24LengthPrefixed(func(b *cryptobyte.Builder) { b.AddBytes(doc) })
 	b.AddUint16(typ)
 	b.AddUint24LengthPrefixed(func(b *cryptobyte.Builder) { b.AddBytes(inner) })
-	out, err := h.hsmBatch(ctx, node.CmdRecipient, b.BytesOrPanic())
+	out, err := h.hsmBatch(ctx, uint16(hsmcmd.Recipient), b.BytesOrPanic())
 	if out, err = h.hsmAnswer(op, out, err, refused); err != nil {
 		return nil, nil, err
 	}

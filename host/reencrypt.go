@@ -10,7 +10,7 @@ import (
 
 	"github.com/trentkms/trent/domain"
 	"github.com/trentkms/trent/hbk"
-	"github.com/trentkms/trent/hsm/node"
+	"github.com/trentkms/trent/hsmcmd"
 	"github.com/trentkms/trent/keystore"
 	"github.com/trentkms/trent/session"
 )
@@ -131,18 +131,19 @@ func (h *Host) Reencrypt(ctx context.Context, progress func(done, total int)) er
 		if len(recs) == 0 {
 			break
 		}
-		batch, err := node.MarshalEKTBatch(batchItems)
+		batch, err := hsmcmd.ReencryptEKTsRequest{EKTs: batchItems}.Marshal()
 		if err != nil {
 			return err
 		}
-		res, err := h.hsms.Do(ctx, node.CmdReencryptEKTs, batch)
+		res, err := h.hsms.Do(ctx, uint16(hsmcmd.ReencryptEKTs), batch)
 		if err != nil {
 			return err
 		}
-		news, errs, err := node.ParseEKTResults(res)
-		if err != nil || len(news) != len(batchItems) {
+		ans, err := hsmcmd.ParseReencryptEKTsResponse(res)
+		if err != nil || len(ans.Results) != len(batchItems) {
 			return fmt.Errorf("host: re-encryption answer: %v", err)
 		}
+		news, errs := ans.EKTs(), ans.Errs()
 		var rs []domain.Replacement
 	records:
 		for _, p := range recs {

@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/trentkms/trent/domain"
-	"github.com/trentkms/trent/hsm/node"
+	"github.com/trentkms/trent/hsmcmd"
 	"github.com/trentkms/trent/session"
 )
 
@@ -63,7 +63,7 @@ func (h *Host) deliveryOutcome(i int, err error) {
 	switch {
 	case err == nil:
 		failing = false
-	case errors.As(err, &re) && errors.Is(err, session.ErrRefused) && strings.Contains(re.Message, node.ErrStaleToken.Error()):
+	case errors.As(err, &re) && errors.Is(err, session.ErrRefused) && strings.Contains(re.Message, hsmcmd.ErrStaleToken.Error()):
 		failing = false
 	}
 	now := time.Now()

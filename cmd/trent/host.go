@@ -13,7 +13,7 @@ import (
 	"github.com/trentkms/trent/ceremony"
 	"github.com/trentkms/trent/host"
 	"github.com/trentkms/trent/host/kmsapi"
-	"github.com/trentkms/trent/hsm/node"
+	"github.com/trentkms/trent/hsmcmd"
 	"github.com/trentkms/trent/internal/boundedio"
 	"github.com/trentkms/trent/internal/gctune"
 )
@@ -98,7 +98,7 @@ runs the four-step change and delivers every committed token to its HSMs.`,
 			case genesis != "" && join != "":
 				return fmt.Errorf("--bootstrap or --join, not both")
 			case genesis != "":
-				token, err := boundedio.ReadFile(genesis, node.MaxTokenSize)
+				token, err := boundedio.ReadFile(genesis, hsmcmd.MaxTokenSize)
 				if err != nil {
 					return err
 				}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/trentkms/trent/domain"
 	"github.com/trentkms/trent/hsm/node"
+	"github.com/trentkms/trent/hsmcmd"
 	"github.com/trentkms/trent/internal/boundedio"
 	"github.com/trentkms/trent/internal/gctune"
 	"github.com/trentkms/trent/session"
@@ -107,7 +108,7 @@ member it knew (docs/operations.md, "Rejoin an HSM node").`,
 			case tokenFile != "" && viewFile != "":
 				return fmt.Errorf("--token or --domain, not both")
 			case tokenFile != "":
-				if opts.Token, err = boundedio.ReadFile(tokenFile, node.MaxTokenSize); err != nil {
+				if opts.Token, err = boundedio.ReadFile(tokenFile, hsmcmd.MaxTokenSize); err != nil {
 					return err
 				}
 			case viewFile != "":

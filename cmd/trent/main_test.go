@@ -20,6 +20,7 @@ import (
 
 	"github.com/trentkms/trent/domain"
 	"github.com/trentkms/trent/hsm/node"
+	"github.com/trentkms/trent/hsmcmd"
 	"github.com/trentkms/trent/internal/wire"
 	"github.com/trentkms/trent/session"
 	"github.com/trentkms/trent/softhsm"
@@ -173,7 +174,7 @@ func TestHSMServe(t *testing.T) {
 			URLs: []string{"http://" + addr},
 		})
 		require.NoError(t, err)
-		got, err := c.Do(ctx, node.CmdPing, []byte("hello"))
+		got, err := c.Do(ctx, uint16(hsmcmd.Ping), []byte("hello"))
 		require.NoError(t, err)
 		assert.Equal(t, []byte("hello"), got)
 		c.Close()

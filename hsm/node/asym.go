@@ -16,9 +16,8 @@ import (
 	"hash"
 	"sync"
 
-	"golang.org/x/crypto/cryptobyte"
-
 	"github.com/trentkms/trent/hbk"
+	"github.com/trentkms/trent/hsmcmd"
 	"github.com/trentkms/trent/session"
 )
 
@@ -29,108 +28,19 @@ import (
 // keys, operations by Go's crypto. docs/hsm-boundary.md says why these are
 // not token objects yet.
 
-// Key specs (their codes in key tokens and commands).
-const (
-	SpecRSA2048   uint8 = 1
-	SpecRSA3072   uint8 = 2
-	SpecRSA4096   uint8 = 3
-	SpecECCP256   uint8 = 4
-	SpecECCP384   uint8 = 5
-	SpecECCP521   uint8 = 6
-	SpecHMAC224   uint8 = 8
-	SpecHMAC256   uint8 = 9
-	SpecHMAC384   uint8 = 10
-	SpecHMAC512   uint8 = 11
-	maxHMACMsg          = 4096
-	maxSignMsg          = 4096
-	maxAsymCipher       = 512 // RSA-4096
-)
-
-// SpecNames are the KMS key spec names of the codes.
-var SpecNames = map[uint8]string{
-	SpecRSA2048: "RSA_2048", SpecRSA3072: "RSA_3072", SpecRSA4096: "RSA_4096",
-	SpecECCP256: "ECC_NIST_P256", SpecECCP384: "ECC_NIST_P384", SpecECCP521: "ECC_NIST_P521",
-	SpecHMAC224: "HMAC_224", SpecHMAC256: "HMAC_256", SpecHMAC384: "HMAC_384", SpecHMAC512: "HMAC_512",
-}
-
-// SpecCode returns the code of a KMS key spec name (0 if unknown here).
-func SpecCode(name string) uint8 {
-	for c, n := range SpecNames {
-		if n == name {
-			return c
-		}
-	}
-	return 0
-}
-
-// Algorithm codes of the commands.
-const (
-	AlgRSAPSSSHA256 uint8 = iota + 1
-	AlgRSAPSSSHA384
-	AlgRSAPSSSHA512
-	AlgRSAPKCS1SHA256
-	AlgRSAPKCS1SHA384
-	AlgRSAPKCS1SHA512
-	AlgECDSASHA256
-	AlgECDSASHA384
-	AlgECDSASHA512
-	AlgOAEPSHA1
-	AlgOAEPSHA256
-	AlgHMACSHA224
-	AlgHMACSHA256
-	AlgHMACSHA384
-	AlgHMACSHA512
-)
-
-// AlgNames are the KMS algorithm names of the codes.
-var AlgNames = map[uint8]string{
-	AlgRSAPSSSHA256: "RSASSA_PSS_SHA_256", AlgRSAPSSSHA384: "RSASSA_PSS_SHA_384", AlgRSAPSSSHA512: "RSASSA_PSS_SHA_512",
-	AlgRSAPKCS1SHA256: "RSASSA_PKCS1_V1_5_SHA_256", AlgRSAPKCS1SHA384: "RSASSA_PKCS1_V1_5_SHA_384", AlgRSAPKCS1SHA512: "RSASSA_PKCS1_V1_5_SHA_512",
-	AlgECDSASHA256: "ECDSA_SHA_256", AlgECDSASHA384: "ECDSA_SHA_384", AlgECDSASHA512: "ECDSA_SHA_512",
-	AlgOAEPSHA1: "RSAES_OAEP_SHA_1", AlgOAEPSHA256: "RSAES_OAEP_SHA_256",
-	AlgHMACSHA224: "HMAC_SHA_224", AlgHMACSHA256: "HMAC_SHA_256", AlgHMACSHA384: "HMAC_SHA_384", AlgHMACSHA512: "HMAC_SHA_512",
-}
-
-// AlgCode returns the code of a KMS algorithm name (0 if unknown here).
-func AlgCode(name string) uint8 {
-	for c, n := range AlgNames {
-		if n == name {
-			return c
-		}
-	}
-	return 0
-}
-
-// AlgHash is the hash an algorithm signs, encrypts or MACs with.
-func AlgHash(alg uint8) crypto.Hash {
-	switch alg {
-	case AlgRSAPSSSHA256, AlgRSAPKCS1SHA256, AlgECDSASHA256, AlgOAEPSHA256, AlgHMACSHA256:
-		return crypto.SHA256
-	case AlgRSAPSSSHA384, AlgRSAPKCS1SHA384, AlgECDSASHA384, AlgHMACSHA384:
-		return crypto.SHA384
-	case AlgRSAPSSSHA512, AlgRSAPKCS1SHA512, AlgECDSASHA512, AlgHMACSHA512:
-		return crypto.SHA512
-	case AlgHMACSHA224:
-		return crypto.SHA224
-	case AlgOAEPSHA1:
-		return crypto.SHA1
-	}
-	return 0
-}
-
 // ErrKeyUse is wrapped when a key cannot do what a command asks (another
 // spec's algorithm, a wrong length).
 var ErrKeyUse = errors.New("node: the key cannot do that")
 
 func hmacHash(spec uint8) (func() hash.Hash, int) {
 	switch spec {
-	case SpecHMAC224:
+	case hsmcmd.SpecHMAC224:
 		return sha256.New224, 28
-	case SpecHMAC256:
+	case hsmcmd.SpecHMAC256:
 		return sha256.New, 32
-	case SpecHMAC384:
+	case hsmcmd.SpecHMAC384:
 		return sha512.New384, 48
-	case SpecHMAC512:
+	case hsmcmd.SpecHMAC512:
 		return sha512.New, 64
 	}
 	return nil, 0
@@ -138,11 +48,11 @@ func hmacHash(spec uint8) (func() hash.Hash, int) {
 
 func curveOf(spec uint8) elliptic.Curve {
 	switch spec {
-	case SpecECCP256:
+	case hsmcmd.SpecECCP256:
 		return elliptic.P256()
-	case SpecECCP384:
+	case hsmcmd.SpecECCP384:
 		return elliptic.P384()
-	case SpecECCP521:
+	case hsmcmd.SpecECCP521:
 		return elliptic.P521()
 	}
 	return nil
@@ -150,11 +60,11 @@ func curveOf(spec uint8) elliptic.Curve {
 
 func rsaBits(spec uint8) int {
 	switch spec {
-	case SpecRSA2048:
+	case hsmcmd.SpecRSA2048:
 		return 2048
-	case SpecRSA3072:
+	case hsmcmd.SpecRSA3072:
 		return 3072
-	case SpecRSA4096:
+	case hsmcmd.SpecRSA4096:
 		return 4096
 	}
 	return 0
@@ -186,9 +96,9 @@ func (n *Node) generate(spec uint8) (material, public []byte, err error) {
 		if public, err = x509.MarshalPKIXPublicKey(&k.PublicKey); err != nil {
 			return nil, nil, err
 		}
-	case MLDSAScheme(spec) != nil:
+	case hsmcmd.MLDSAScheme(spec) != nil:
 		return generateMLDSA(spec, rng)
-	case spec == SpecSECP256K1:
+	case spec == hsmcmd.SpecSECP256K1:
 		return n.generateSecp256k1()
 	default:
 		_, size := hmacHash(spec)
@@ -281,12 +191,12 @@ func (n *Node) openKey(raw []byte) (*customerKey, error) {
 	}
 	defer clear(m)
 	k = &customerKey{spec: t.Spec}
-	if s := MLDSAScheme(t.Spec); s != nil {
+	if s := hsmcmd.MLDSAScheme(t.Spec); s != nil {
 		if len(m) != s.SeedSize() {
 			return nil, fmt.Errorf("%w: ML-DSA seed size", ErrHBK)
 		}
 		k.mac = append([]byte(nil), m...) // the seed, cleared like an HMAC key
-	} else if t.Spec == SpecSECP256K1 {
+	} else if t.Spec == hsmcmd.SpecSECP256K1 {
 		if len(m) != 32 {
 			return nil, fmt.Errorf("%w: secp256k1 scalar size", ErrHBK)
 		}
@@ -317,16 +227,16 @@ func (n *Node) Sign(token []byte, alg uint8, digest bool, message []byte) ([]byt
 	if err != nil {
 		return nil, err
 	}
-	if k.spec == SpecSECP256K1 {
+	if k.spec == hsmcmd.SpecSECP256K1 {
 		return n.signSecp256k1(k.mac, alg, digest, message)
 	}
-	if MLDSAScheme(k.spec) != nil {
-		if alg != AlgMLDSA || digest {
+	if hsmcmd.MLDSAScheme(k.spec) != nil {
+		if alg != hsmcmd.AlgMLDSA || digest {
 			return nil, fmt.Errorf("%w: ML-DSA signs RAW messages with ML_DSA_SHAKE_256", ErrKeyUse)
 		}
 		return signMLDSA(k.spec, k.mac, message)
 	}
-	h := AlgHash(alg)
+	h := hsmcmd.AlgHash(alg)
 	if h == 0 {
 		return nil, fmt.Errorf("%w: algorithm %d", ErrKeyUse, alg)
 	}
@@ -336,23 +246,23 @@ func (n *Node) Sign(token []byte, alg uint8, digest bool, message []byte) ([]byt
 		hh.Write(message)
 		d = hh.Sum(nil)
 	} else if len(message) != h.Size() {
-		return nil, fmt.Errorf("%w: a %d-byte digest for %s", ErrKeyUse, len(message), AlgNames[alg])
+		return nil, fmt.Errorf("%w: a %d-byte digest for %s", ErrKeyUse, len(message), hsmcmd.AlgNames[alg])
 	}
 	rng := n.tok.Reader()
 	switch priv := k.priv.(type) {
 	case *rsa.PrivateKey:
 		switch alg {
-		case AlgRSAPSSSHA256, AlgRSAPSSSHA384, AlgRSAPSSSHA512:
+		case hsmcmd.AlgRSAPSSSHA256, hsmcmd.AlgRSAPSSSHA384, hsmcmd.AlgRSAPSSSHA512:
 			return rsa.SignPSS(rng, priv, h, d, &rsa.PSSOptions{SaltLength: rsa.PSSSaltLengthEqualsHash})
-		case AlgRSAPKCS1SHA256, AlgRSAPKCS1SHA384, AlgRSAPKCS1SHA512:
+		case hsmcmd.AlgRSAPKCS1SHA256, hsmcmd.AlgRSAPKCS1SHA384, hsmcmd.AlgRSAPKCS1SHA512:
 			return rsa.SignPKCS1v15(rng, priv, h, d)
 		}
 	case *ecdsa.PrivateKey:
-		if alg == AlgECDSASHA256 || alg == AlgECDSASHA384 || alg == AlgECDSASHA512 {
+		if alg == hsmcmd.AlgECDSASHA256 || alg == hsmcmd.AlgECDSASHA384 || alg == hsmcmd.AlgECDSASHA512 {
 			return ecdsa.SignASN1(rng, priv, d)
 		}
 	}
-	return nil, fmt.Errorf("%w: %s with a %s key", ErrKeyUse, AlgNames[alg], SpecNames[k.spec])
+	return nil, fmt.Errorf("%w: %s with a %s key", ErrKeyUse, hsmcmd.AlgNames[alg], hsmcmd.SpecNames[k.spec])
 }
 
 // AsymDecrypt decrypts an RSAES-OAEP ciphertext (SHA-1 or SHA-256, MGF1
@@ -363,11 +273,11 @@ func (n *Node) AsymDecrypt(token []byte, alg uint8, ciphertext []byte) ([]byte, 
 		return nil, err
 	}
 	priv, ok := k.priv.(*rsa.PrivateKey)
-	if !ok || (alg != AlgOAEPSHA1 && alg != AlgOAEPSHA256) {
-		return nil, fmt.Errorf("%w: decrypt with %s", ErrKeyUse, SpecNames[k.spec])
+	if !ok || (alg != hsmcmd.AlgOAEPSHA1 && alg != hsmcmd.AlgOAEPSHA256) {
+		return nil, fmt.Errorf("%w: decrypt with %s", ErrKeyUse, hsmcmd.SpecNames[k.spec])
 	}
 	h := sha256.New()
-	if alg == AlgOAEPSHA1 {
+	if alg == hsmcmd.AlgOAEPSHA1 {
 		h = sha1.New()
 	}
 	pt, err := rsa.DecryptOAEP(h, nil, priv, ciphertext, nil)
@@ -384,8 +294,8 @@ func (n *Node) GenerateMac(token []byte, alg uint8, message []byte) ([]byte, err
 		return nil, err
 	}
 	f, _ := hmacHash(k.spec)
-	if f == nil || AlgNames[alg] != "HMAC_SHA_"+SpecNames[k.spec][len("HMAC_"):] {
-		return nil, fmt.Errorf("%w: %s with %s", ErrKeyUse, AlgNames[alg], SpecNames[k.spec])
+	if f == nil || hsmcmd.AlgNames[alg] != "HMAC_SHA_"+hsmcmd.SpecNames[k.spec][len("HMAC_"):] {
+		return nil, fmt.Errorf("%w: %s with %s", ErrKeyUse, hsmcmd.AlgNames[alg], hsmcmd.SpecNames[k.spec])
 	}
 	m := hmac.New(f, k.mac)
 	m.Write(message)
@@ -412,7 +322,7 @@ func (n *Node) DeriveSharedSecret(token, peerDER []byte) ([]byte, error) {
 	}
 	priv, ok := k.priv.(*ecdsa.PrivateKey)
 	if !ok {
-		return nil, fmt.Errorf("%w: key agreement with %s", ErrKeyUse, SpecNames[k.spec])
+		return nil, fmt.Errorf("%w: key agreement with %s", ErrKeyUse, hsmcmd.SpecNames[k.spec])
 	}
 	pub, err := x509.ParsePKIXPublicKey(peerDER)
 	if err != nil {
@@ -438,7 +348,7 @@ func (n *Node) DeriveSharedSecret(token, peerDER []byte) ([]byte, error) {
 // under the HBK of token with the encoded context ec, its public key, and
 // (if withPrivate) the private key itself.
 func (n *Node) GenerateDataKeyPair(token, ec []byte, spec uint8, withPrivate bool) (private, public, blob []byte, err error) {
-	if rsaBits(spec) == 0 && curveOf(spec) == nil && spec != SpecSECP256K1 {
+	if rsaBits(spec) == 0 && curveOf(spec) == nil && spec != hsmcmd.SpecSECP256K1 {
 		return nil, nil, nil, fmt.Errorf("%w: data key pair spec %d", ErrKeyUse, spec)
 	}
 	key, t, release, err := n.openHBK(token)
@@ -450,14 +360,14 @@ func (n *Node) GenerateDataKeyPair(token, ec []byte, spec uint8, withPrivate boo
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	if spec == SpecSECP256K1 { // the scalar, as PKCS#8 like the others
-		point, err := ParseSecp256k1PublicKey(public)
+	if spec == hsmcmd.SpecSECP256K1 { // the scalar, as PKCS#8 like the others
+		point, err := hsmcmd.ParseSecp256k1PublicKey(public)
 		if err != nil {
 			clear(material)
 			return nil, nil, nil, err
 		}
 		d := material
-		material, err = MarshalSecp256k1PKCS8(d, point)
+		material, err = hsmcmd.MarshalSecp256k1PKCS8(d, point)
 		clear(d)
 		if err != nil {
 			return nil, nil, nil, err
@@ -474,112 +384,85 @@ func (n *Node) GenerateDataKeyPair(token, ec []byte, spec uint8, withPrivate boo
 	return material, public, blob, nil
 }
 
-// Commands of customer asymmetric and HMAC keys (docs/protocol.md):
-//
-//	CmdCreateKeyPair    u8 spec ‖ v8 key ID → v16 key token ‖ v16 public key DER
-//	CmdSign             v16 token ‖ u8 alg ‖ u8 message type (0 RAW, 1 DIGEST) ‖ v16 message → signature
-//	CmdAsymDecrypt      v16 token ‖ u8 alg ‖ v16 ciphertext → plaintext
-//	CmdGenerateMac      v16 token ‖ u8 alg ‖ v16 message → MAC
-//	CmdVerifyMac        v16 token ‖ u8 alg ‖ v16 message ‖ v16 MAC → u8 1 (valid) or 0
-//	CmdDeriveSharedSecret v16 token ‖ v16 peer public key DER → shared secret
-const (
-	CmdCreateKeyPair      uint16 = 13
-	CmdSign               uint16 = 14
-	CmdAsymDecrypt        uint16 = 15
-	CmdGenerateMac        uint16 = 16
-	CmdVerifyMac          uint16 = 17
-	CmdDeriveSharedSecret uint16 = 18
-	// CmdGenerateDataKeyPair: v16 HBK token ‖ v16 encoded context ‖ u8 spec ‖
-	// u8 flags (bit 0: return the private key) → v16 private key DER (empty
-	// without bit 0) ‖ v16 public key DER ‖ v16 blob of the private key.
-	CmdGenerateDataKeyPair uint16 = 19
-)
-
-func (n *Node) asymCommands(m map[uint16]session.CommandHandler, refused func(error) error) {
-	m[CmdCreateKeyPair] = func(r *session.Request) ([]byte, error) {
-		s := cryptobyte.String(r.Command)
-		var spec uint8
-		var id cryptobyte.String
-		if !s.ReadUint8(&spec) || !s.ReadUint8LengthPrefixed(&id) || !s.Empty() {
-			return nil, refused(ErrKeyCommand)
-		}
-		tok, pub, err := n.CreateKeyPair(spec, string(id))
+func (n *Node) asymCommands(m handlers) {
+	m[hsmcmd.CreateKeyPair] = func(r *session.Request) ([]byte, error) {
+		req, err := hsmcmd.ParseCreateKeyPairRequest(r.Command)
 		if err != nil {
 			return nil, refused(err)
 		}
-		return KeyCommand(nil, tok, pub)
-	}
-	m[CmdSign] = func(r *session.Request) ([]byte, error) {
-		var tok, msg cryptobyte.String
-		var alg, typ uint8
-		s := cryptobyte.String(r.Command)
-		if !s.ReadUint16LengthPrefixed(&tok) || !s.ReadUint8(&alg) || !s.ReadUint8(&typ) || typ > 1 ||
-			!s.ReadUint16LengthPrefixed(&msg) || len(msg) > maxSignMsg || !s.Empty() {
-			return nil, refused(ErrKeyCommand)
-		}
-		out, err := n.Sign(tok, alg, typ == 1, msg)
-		return out, refused(err)
-	}
-	m[CmdAsymDecrypt] = func(r *session.Request) ([]byte, error) {
-		var tok, ct cryptobyte.String
-		var alg uint8
-		s := cryptobyte.String(r.Command)
-		if !s.ReadUint16LengthPrefixed(&tok) || !s.ReadUint8(&alg) || !s.ReadUint16LengthPrefixed(&ct) ||
-			len(ct) > maxAsymCipher || !s.Empty() {
-			return nil, refused(ErrKeyCommand)
-		}
-		out, err := n.AsymDecrypt(tok, alg, ct)
-		return out, refused(err)
-	}
-	m[CmdGenerateMac] = func(r *session.Request) ([]byte, error) {
-		var tok, msg cryptobyte.String
-		var alg uint8
-		s := cryptobyte.String(r.Command)
-		if !s.ReadUint16LengthPrefixed(&tok) || !s.ReadUint8(&alg) || !s.ReadUint16LengthPrefixed(&msg) ||
-			len(msg) > maxHMACMsg || !s.Empty() {
-			return nil, refused(ErrKeyCommand)
-		}
-		out, err := n.GenerateMac(tok, alg, msg)
-		return out, refused(err)
-	}
-	m[CmdVerifyMac] = func(r *session.Request) ([]byte, error) {
-		var tok, msg, mac cryptobyte.String
-		var alg uint8
-		s := cryptobyte.String(r.Command)
-		if !s.ReadUint16LengthPrefixed(&tok) || !s.ReadUint8(&alg) || !s.ReadUint16LengthPrefixed(&msg) ||
-			len(msg) > maxHMACMsg || !s.ReadUint16LengthPrefixed(&mac) || !s.Empty() {
-			return nil, refused(ErrKeyCommand)
-		}
-		ok, err := n.VerifyMac(tok, alg, msg, mac)
+		tok, pub, err := n.CreateKeyPair(req.Spec, req.KeyID)
 		if err != nil {
 			return nil, refused(err)
 		}
-		if ok {
-			return []byte{1}, nil
-		}
-		return []byte{0}, nil
+		return hsmcmd.CreateKeyPairResponse{Token: tok, PublicKey: pub}.Marshal()
 	}
-	m[CmdGenerateDataKeyPair] = func(r *session.Request) ([]byte, error) {
-		var spec, flags uint8
-		f, err := readFields(r.Command, 2, func(s *cryptobyte.String) bool {
-			return s.ReadUint8(&spec) && s.ReadUint8(&flags) && flags <= 1
-		})
+	m[hsmcmd.Sign] = func(r *session.Request) ([]byte, error) {
+		req, err := hsmcmd.ParseSignRequest(r.Command)
 		if err != nil {
 			return nil, refused(err)
 		}
-		priv, pub, blob, err := n.GenerateDataKeyPair(f[0], f[1], spec, flags == 1)
+		sig, err := n.Sign(req.Token, req.Alg, req.Digest, req.Message)
+		if err != nil {
+			return nil, refused(err)
+		}
+		return hsmcmd.SignResponse{Signature: sig}.Marshal()
+	}
+	m[hsmcmd.AsymDecrypt] = func(r *session.Request) ([]byte, error) {
+		req, err := hsmcmd.ParseAsymDecryptRequest(r.Command)
+		if err != nil {
+			return nil, refused(err)
+		}
+		pt, err := n.AsymDecrypt(req.Token, req.Alg, req.Ciphertext)
+		if err != nil {
+			return nil, refused(err)
+		}
+		defer clear(pt)
+		return hsmcmd.AsymDecryptResponse{Plaintext: pt}.Marshal()
+	}
+	m[hsmcmd.GenerateMac] = func(r *session.Request) ([]byte, error) {
+		req, err := hsmcmd.ParseGenerateMacRequest(r.Command)
+		if err != nil {
+			return nil, refused(err)
+		}
+		mac, err := n.GenerateMac(req.Token, req.Alg, req.Message)
+		if err != nil {
+			return nil, refused(err)
+		}
+		return hsmcmd.GenerateMacResponse{Mac: mac}.Marshal()
+	}
+	m[hsmcmd.VerifyMac] = func(r *session.Request) ([]byte, error) {
+		req, err := hsmcmd.ParseVerifyMacRequest(r.Command)
+		if err != nil {
+			return nil, refused(err)
+		}
+		ok, err := n.VerifyMac(req.Token, req.Alg, req.Message, req.Mac)
+		if err != nil {
+			return nil, refused(err)
+		}
+		return hsmcmd.VerifyMacResponse{Valid: ok}.Marshal()
+	}
+	m[hsmcmd.GenerateDataKeyPair] = func(r *session.Request) ([]byte, error) {
+		req, err := hsmcmd.ParseGenerateDataKeyPairRequest(r.Command)
+		if err != nil {
+			return nil, refused(err)
+		}
+		priv, pub, blob, err := n.GenerateDataKeyPair(req.Token, req.Context, req.Spec, req.WithPrivateKey)
 		if err != nil {
 			return nil, refused(err)
 		}
 		defer clear(priv)
-		return KeyCommand(nil, priv, pub, blob)
+		return hsmcmd.GenerateDataKeyPairResponse{PrivateKey: priv, PublicKey: pub, Blob: blob}.Marshal()
 	}
-	m[CmdDeriveSharedSecret] = func(r *session.Request) ([]byte, error) {
-		f, err := readFields(r.Command, 2, nil)
+	m[hsmcmd.DeriveSharedSecret] = func(r *session.Request) ([]byte, error) {
+		req, err := hsmcmd.ParseDeriveSharedSecretRequest(r.Command)
 		if err != nil {
 			return nil, refused(err)
 		}
-		out, err := n.DeriveSharedSecret(f[0], f[1])
-		return out, refused(err)
+		z, err := n.DeriveSharedSecret(req.Token, req.PeerPublicKey)
+		if err != nil {
+			return nil, refused(err)
+		}
+		defer clear(z)
+		return hsmcmd.DeriveSharedSecretResponse{Secret: z}.Marshal()
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/trentkms/trent/hsmcmd"
 	"github.com/trentkms/trent/session"
 )
 
@@ -20,8 +21,8 @@ func TestBatchServedConcurrently(t *testing.T) {
 	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(2))
 	var started atomic.Int32
 	both := make(chan struct{})
-	handlers := map[uint16]session.CommandHandler{
-		CmdRandom: func(r *session.Request) ([]byte, error) {
+	m := handlers{
+		hsmcmd.Random: func(r *session.Request) ([]byte, error) {
 			if started.Add(1) == 2 {
 				close(both)
 			}
@@ -32,17 +33,20 @@ func TestBatchServedConcurrently(t *testing.T) {
 			}
 			return append([]byte("r:"), r.Command...), nil
 		},
-		CmdEncrypt: func(r *session.Request) ([]byte, error) { return nil, ErrKeyCommand },
+		hsmcmd.Encrypt: func(r *session.Request) ([]byte, error) { return nil, refused(hsmcmd.ErrMalformed) },
 	}
-	in, err := MarshalBatch([]BatchItem{{Type: CmdRandom, Command: []byte("a")}, {Type: CmdEncrypt, Command: []byte("b")}, {Type: CmdRandom, Command: []byte("c")}})
+	in, err := hsmcmd.BatchRequest{Items: []hsmcmd.BatchItem{
+		{Code: hsmcmd.Random, Command: []byte("a")}, {Code: hsmcmd.Encrypt, Command: []byte("b")}, {Code: hsmcmd.Random, Command: []byte("c")},
+	}}.Marshal()
 	require.NoError(t, err)
-	out, err := batchHandler(handlers, func(err error) error { return err })(&session.Request{Type: CmdBatch, Command: in})
+	out, err := batchHandler(m)(&session.Request{Type: uint16(hsmcmd.Batch), Command: in})
 	require.NoError(t, err)
-	res, err := ParseBatchResults(out, 3)
+	resp, err := hsmcmd.ParseBatchResponse(out, 3)
 	require.NoError(t, err)
-	assert.Equal(t, []byte("r:a"), res[0].Command)
-	assert.NoError(t, res[0].Err)
-	assert.Error(t, res[1].Err)
-	assert.Equal(t, []byte("r:c"), res[2].Command)
-	assert.NoError(t, res[2].Err)
+	res := resp.Results
+	assert.Equal(t, []byte("r:a"), res[0].Response)
+	assert.NoError(t, res[0].Err())
+	assert.ErrorIs(t, res[1].Err(), session.ErrRefused)
+	assert.Equal(t, []byte("r:c"), res[2].Response)
+	assert.NoError(t, res[2].Err())
 }

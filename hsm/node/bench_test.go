@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/trentkms/trent/domain"
-	"github.com/trentkms/trent/hsm/node"
+	"github.com/trentkms/trent/hsmcmd"
 	"github.com/trentkms/trent/internal/wire"
 	"github.com/trentkms/trent/quorum"
 	"github.com/trentkms/trent/session"
@@ -116,6 +116,6 @@ func BenchmarkReencryptEKTs(b *testing.B) {
 	b.ReportMetric(float64(len(batch))*float64(b.N)/b.Elapsed().Seconds(), "EKTs/s")
 }
 
-var _ = node.CmdPing
+var _ = uint16(hsmcmd.Ping)
 
 func nowNs() int64 { return time.Now().UnixNano() }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/trentkms/trent/domain"
 	"github.com/trentkms/trent/hsm"
+	"github.com/trentkms/trent/hsmcmd"
 	"github.com/trentkms/trent/quorum"
 	"github.com/trentkms/trent/session"
 )
@@ -21,7 +22,7 @@ import (
 var (
 	ErrNoDomain      = errors.New("node: this HSM holds no domain state")
 	ErrHasDomain     = errors.New("node: this HSM already holds a domain")
-	ErrStaleToken    = errors.New("node: token is not newer than the HSM's state")
+	ErrStaleToken    = hsmcmd.ErrStaleToken
 	ErrTokenGap      = errors.New("node: token skips state versions")
 	ErrTokenMismatch = errors.New("node: token's state is not what its command makes of the HSM's state")
 	ErrNotInDomain   = errors.New("node: this HSM is not a member of the token's domain")
@@ -351,16 +352,13 @@ func (n *Node) loadKeys(st *domain.State, values [][]byte) error {
 	return nil
 }
 
-// MaxReencryptBatch bounds one ReencryptEKTs call.
-const MaxReencryptBatch = 4096
-
 // ReencryptEKTs re-seals a batch of EKTs under the active domain key
 // (session.ReencryptEKT), drawing all their nonces in one call to the token
 // RNG. The result has one entry per input; an EKT that fails leaves a nil
 // entry and its error in errs.
 func (n *Node) ReencryptEKTs(ekts [][]byte) (out [][]byte, errs []error, err error) {
-	if len(ekts) > MaxReencryptBatch {
-		return nil, nil, fmt.Errorf("node: batch of %d EKTs exceeds %d", len(ekts), MaxReencryptBatch)
+	if len(ekts) > hsmcmd.MaxReencryptBatch {
+		return nil, nil, fmt.Errorf("node: batch of %d EKTs exceeds %d", len(ekts), hsmcmd.MaxReencryptBatch)
 	}
 	nonces, err := n.tok.Random(max(1, len(ekts)*12))
 	if err != nil {

@@ -16,6 +16,7 @@ import (
 
 	"github.com/trentkms/trent/domain"
 	"github.com/trentkms/trent/hsm/node"
+	"github.com/trentkms/trent/hsmcmd"
 	"github.com/trentkms/trent/quorum"
 	"github.com/trentkms/trent/session"
 	"github.com/trentkms/trent/softhsm/softhsmtest"
@@ -142,7 +143,7 @@ func (c *ceremony) session(t testing.TB, made, served *node.Node) *session.Sessi
 	require.NoError(t, err)
 	s, err := p.Finish(reply)
 	require.NoError(t, err)
-	env, _, err := s.Seal(node.CmdPing, []byte("x"))
+	env, _, err := s.Seal(uint16(hsmcmd.Ping), []byte("x"))
 	require.NoError(t, err)
 	_, err = served.Handler().HSM.Open(env)
 	require.NoError(t, err)
@@ -249,7 +250,7 @@ func TestRotationRetentionAndReencryption(t *testing.T) {
 
 	// Still retained: the old session works, and its EKT can be moved to
 	// the active key.
-	env, _, err := old.Seal(node.CmdPing, nil)
+	env, _, err := old.Seal(uint16(hsmcmd.Ping), nil)
 	require.NoError(t, err)
 	_, err = h2.Handler().HSM.Open(env)
 	require.NoError(t, err)

@@ -2,6 +2,7 @@ package node
 
 import (
 	"github.com/trentkms/trent/domain"
+	"github.com/trentkms/trent/hsmcmd"
 	"github.com/trentkms/trent/session"
 )
 
@@ -11,6 +12,6 @@ func (n *Node) Exporter() domain.Exporter { return n.exporter() }
 
 // ServeCommand runs one command through the node's handlers, as an envelope's
 // plaintext would reach them.
-func (n *Node) ServeCommand(typ uint16, cmd []byte) ([]byte, error) {
-	return n.commands()[typ](&session.Request{Type: typ, Command: cmd})
+func (n *Node) ServeCommand(c hsmcmd.Code, cmd []byte) ([]byte, error) {
+	return n.commands()[uint16(c)](&session.Request{Type: uint16(c), Command: cmd})
 }

@@ -6,10 +6,9 @@ import (
 	"fmt"
 	"sync"
 
-	"golang.org/x/crypto/cryptobyte"
-
 	"github.com/trentkms/trent/hbk"
 	"github.com/trentkms/trent/hsm"
+	"github.com/trentkms/trent/hsmcmd"
 	"github.com/trentkms/trent/session"
 )
 
@@ -198,10 +197,10 @@ func (n *Node) seal(key *hsm.SecretKey, t *hbk.Token, ec, plaintext []byte) ([]b
 	return bl.Marshal()
 }
 
-// GenerateDataKey draws size bytes (1 to MaxRandom) from the token RNG and
+// GenerateDataKey draws size bytes (1 to hsmcmd.MaxRandom) from the token RNG and
 // seals them like Encrypt; it returns the plaintext and the blob.
 func (n *Node) GenerateDataKey(token, ec []byte, size int) (plaintext, blob []byte, err error) {
-	if size < 1 || size > MaxRandom {
+	if size < 1 || size > hsmcmd.MaxRandom {
 		return nil, nil, fmt.Errorf("node: data key of %d bytes", size)
 	}
 	key, t, release, err := n.openHBK(token)
@@ -321,121 +320,65 @@ func (n *Node) reencryptHBK(raw, iv []byte) ([]byte, error) {
 // isHBKToken reports whether raw has an HBK token's or key token's header.
 func isHBKToken(raw []byte) bool { return hbk.TokenType(raw) != 0 }
 
-// Command encodings of the hierarchy (docs/protocol.md, Commands):
-//
-//	CmdCreateHBK       v8 key ID                         → HBK token
-//	CmdEncrypt         v16 token ‖ v16 ec ‖ v16 plaintext → blob
-//	CmdGenerateDataKey v16 token ‖ v16 ec ‖ u16 size ‖ u8 flags (bit 0: return
-//	                   the plaintext) → v16 plaintext ‖ v16 blob
-//	CmdDecrypt         v16 token ‖ v16 ec ‖ v16 blob      → plaintext
-//	CmdReEncrypt       v16 src token ‖ v16 src ec ‖ v16 blob ‖ v16 dst token ‖
-//	                   v16 dst ec → blob
-const (
-	CmdCreateHBK       uint16 = 7
-	CmdEncrypt         uint16 = 8
-	CmdGenerateDataKey uint16 = 9
-	CmdDecrypt         uint16 = 10
-	CmdReEncrypt       uint16 = 11
-)
-
-// ErrKeyCommand is wrapped by malformed hierarchy commands.
-var ErrKeyCommand = errors.New("node: malformed key command")
-
-// readFields reads n v16 fields and requires nothing after them (extra
-// reads the fixed fields between, if any).
-func readFields(in []byte, n int, extra func(*cryptobyte.String) bool) ([][]byte, error) {
-	s := cryptobyte.String(in)
-	out := make([][]byte, n)
-	for i := range n {
-		var f cryptobyte.String
-		if !s.ReadUint16LengthPrefixed(&f) {
-			return nil, ErrKeyCommand
-		}
-		out[i] = f
-	}
-	if extra != nil && !extra(&s) {
-		return nil, ErrKeyCommand
-	}
-	if !s.Empty() {
-		return nil, fmt.Errorf("%w: trailing bytes", ErrKeyCommand)
-	}
-	return out, nil
-}
-
-// KeyCommand encodes the fields of a hierarchy command: each of fields as
-// v16, then tail as is.
-func KeyCommand(tail []byte, fields ...[]byte) ([]byte, error) {
-	var b cryptobyte.Builder
-	for _, f := range fields {
-		b.AddUint16LengthPrefixed(func(b *cryptobyte.Builder) { b.AddBytes(f) })
-	}
-	b.AddBytes(tail)
-	return b.Bytes()
-}
-
-func (n *Node) keyCommands(m map[uint16]session.CommandHandler, refused func(error) error) {
-	m[CmdCreateHBK] = func(r *session.Request) ([]byte, error) {
-		s := cryptobyte.String(r.Command)
-		var id cryptobyte.String
-		if !s.ReadUint8LengthPrefixed(&id) || !s.Empty() {
-			return nil, refused(ErrKeyCommand)
-		}
-		return n.CreateHBK(string(id))
-	}
-	m[CmdEncrypt] = func(r *session.Request) ([]byte, error) {
-		f, err := readFields(r.Command, 3, nil)
+func (n *Node) keyCommands(m handlers) {
+	m[hsmcmd.CreateHBK] = func(r *session.Request) ([]byte, error) {
+		req, err := hsmcmd.ParseCreateHBKRequest(r.Command)
 		if err != nil {
 			return nil, refused(err)
 		}
-		out, err := n.Encrypt(f[0], f[1], f[2])
-		return out, refused(err)
+		tok, err := n.CreateHBK(req.KeyID)
+		if err != nil {
+			return nil, err // an invalid key ID included, as always
+		}
+		return hsmcmd.CreateHBKResponse{Token: tok}.Marshal()
 	}
-	m[CmdGenerateDataKey] = func(r *session.Request) ([]byte, error) {
-		var size uint16
-		var flags uint8
-		f, err := readFields(r.Command, 2, func(s *cryptobyte.String) bool {
-			return s.ReadUint16(&size) && s.ReadUint8(&flags) && flags <= 1
-		})
+	m[hsmcmd.Encrypt] = func(r *session.Request) ([]byte, error) {
+		req, err := hsmcmd.ParseEncryptRequest(r.Command)
 		if err != nil {
 			return nil, refused(err)
 		}
-		pt, blob, err := n.GenerateDataKey(f[0], f[1], int(size))
+		blob, err := n.Encrypt(req.Token, req.Context, req.Plaintext)
+		if err != nil {
+			return nil, refused(err)
+		}
+		return hsmcmd.EncryptResponse{Blob: blob}.Marshal()
+	}
+	m[hsmcmd.GenerateDataKey] = func(r *session.Request) ([]byte, error) {
+		req, err := hsmcmd.ParseGenerateDataKeyRequest(r.Command)
+		if err != nil {
+			return nil, refused(err)
+		}
+		pt, blob, err := n.GenerateDataKey(req.Token, req.Context, int(req.Size))
 		if err != nil {
 			return nil, refused(err)
 		}
 		defer clear(pt)
-		if flags&1 == 0 {
+		if !req.WithPlaintext {
 			pt = nil
 		}
-		return KeyCommand(nil, pt, blob)
+		return hsmcmd.GenerateDataKeyResponse{Plaintext: pt, Blob: blob}.Marshal()
 	}
-	m[CmdDecrypt] = func(r *session.Request) ([]byte, error) {
-		f, err := readFields(r.Command, 3, nil)
+	m[hsmcmd.Decrypt] = func(r *session.Request) ([]byte, error) {
+		req, err := hsmcmd.ParseDecryptRequest(r.Command)
 		if err != nil {
 			return nil, refused(err)
 		}
-		out, err := n.Decrypt(f[0], f[1], f[2])
-		return out, refused(err)
-	}
-	m[CmdReEncrypt] = func(r *session.Request) ([]byte, error) {
-		f, err := readFields(r.Command, 5, nil)
+		pt, err := n.Decrypt(req.Token, req.Context, req.Blob)
 		if err != nil {
 			return nil, refused(err)
 		}
-		out, err := n.ReEncrypt(f[0], f[1], f[2], f[3], f[4])
-		return out, refused(err)
+		defer clear(pt)
+		return hsmcmd.DecryptResponse{Plaintext: pt}.Marshal()
 	}
-}
-
-// ParseDataKey decodes CmdGenerateDataKey's answer: v16 plaintext (empty
-// when not asked for) ‖ v16 blob.
-func ParseDataKey(in []byte) (plaintext, blob []byte, err error) {
-	f, err := readFields(in, 2, nil)
-	if err != nil {
-		return nil, nil, err
+	m[hsmcmd.ReEncrypt] = func(r *session.Request) ([]byte, error) {
+		req, err := hsmcmd.ParseReEncryptRequest(r.Command)
+		if err != nil {
+			return nil, refused(err)
+		}
+		blob, err := n.ReEncrypt(req.SourceToken, req.SourceContext, req.Blob, req.DestinationToken, req.DestinationContext)
+		if err != nil {
+			return nil, refused(err)
+		}
+		return hsmcmd.ReEncryptResponse{Blob: blob}.Marshal()
 	}
-	if len(f[1]) == 0 {
-		return nil, nil, ErrKeyCommand
-	}
-	return f[0], f[1], nil
 }

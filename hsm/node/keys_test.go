@@ -9,6 +9,7 @@ import (
 	"github.com/trentkms/trent/domain"
 	"github.com/trentkms/trent/hbk"
 	"github.com/trentkms/trent/hsm/node"
+	"github.com/trentkms/trent/hsmcmd"
 	"github.com/trentkms/trent/quorum"
 	"github.com/trentkms/trent/session"
 )
@@ -108,24 +109,6 @@ func TestKeyHierarchy(t *testing.T) {
 	require.NoError(t, err, "the token moved in time still opens")
 }
 
-func TestKeyCommandCodec(t *testing.T) {
-	cmd, err := node.KeyCommand([]byte{0, 32, 1}, []byte("tok"), []byte("ec"))
-	require.NoError(t, err)
-	require.Equal(t, []byte{0, 3, 't', 'o', 'k', 0, 2, 'e', 'c', 0, 32, 1}, cmd)
-	ans, err := node.KeyCommand(nil, []byte("pt"), []byte("blob"))
-	require.NoError(t, err)
-	pt, blob, err := node.ParseDataKey(ans)
-	require.NoError(t, err)
-	require.Equal(t, "pt", string(pt))
-	require.Equal(t, "blob", string(blob))
-	for i := range ans {
-		_, _, err := node.ParseDataKey(ans[:i])
-		require.Error(t, err)
-	}
-	_, _, err = node.ParseDataKey(append(ans, 0))
-	require.ErrorIs(t, err, node.ErrKeyCommand)
-}
-
 // A batch is served command by command; each fails alone.
 func TestBatch(t *testing.T) {
 	c := newCeremony(t)
@@ -134,67 +117,40 @@ func TestBatch(t *testing.T) {
 	tok, err := h1.CreateHBK("key-a")
 	require.NoError(t, err)
 	ctx := ec(t, map[string]string{"a": "1"})
-	enc, err := node.KeyCommand(nil, tok, ctx, []byte("batched"))
+	enc, err := hsmcmd.EncryptRequest{Token: tok, Context: ctx, Plaintext: []byte("batched")}.Marshal()
 	require.NoError(t, err)
 	blob, err := h1.Encrypt(tok, ctx, []byte("earlier"))
 	require.NoError(t, err)
-	wrongCtx, err := node.KeyCommand(nil, tok, ec(t, nil), blob)
+	wrongCtx, err := hsmcmd.DecryptRequest{Token: tok, Context: ec(t, nil), Blob: blob}.Marshal()
 	require.NoError(t, err)
-	dec, err := node.KeyCommand(nil, tok, ctx, blob)
+	dec, err := hsmcmd.DecryptRequest{Token: tok, Context: ctx, Blob: blob}.Marshal()
 	require.NoError(t, err)
-	in, err := node.MarshalBatch([]node.BatchItem{
-		{Type: node.CmdEncrypt, Command: enc},
-		{Type: node.CmdDecrypt, Command: wrongCtx},
-		{Type: node.CmdRandom, Command: []byte{0, 8}},
-		{Type: node.CmdDecrypt, Command: dec},
-	})
+	in, err := hsmcmd.BatchRequest{Items: []hsmcmd.BatchItem{
+		{Code: hsmcmd.Encrypt, Command: enc},
+		{Code: hsmcmd.Decrypt, Command: wrongCtx},
+		{Code: hsmcmd.Random, Command: []byte{0, 8}},
+		{Code: hsmcmd.Decrypt, Command: dec},
+	}}.Marshal()
 	require.NoError(t, err)
-	out, err := h1.ServeCommand(node.CmdBatch, in)
+	out, err := h1.ServeCommand(hsmcmd.Batch, in)
 	require.NoError(t, err)
-	res, err := node.ParseBatchResults(out, 4)
+	resp, err := hsmcmd.ParseBatchResponse(out, 4)
 	require.NoError(t, err)
-	require.NoError(t, res[0].Err)
-	pt, err := h1.Decrypt(tok, ctx, res[0].Command)
+	res := resp.Results
+	require.NoError(t, res[0].Err())
+	pt, err := h1.Decrypt(tok, ctx, res[0].Response)
 	require.NoError(t, err)
 	require.Equal(t, "batched", string(pt))
-	require.ErrorIs(t, res[1].Err, session.ErrRefused, "the wrong context fails alone")
-	require.NoError(t, res[2].Err)
-	require.Len(t, res[2].Command, 8)
-	require.NoError(t, res[3].Err)
-	require.Equal(t, "earlier", string(res[3].Command))
+	require.ErrorIs(t, res[1].Err(), session.ErrRefused, "the wrong context fails alone")
+	require.NoError(t, res[2].Err())
+	require.Len(t, res[2].Response, 8)
+	require.NoError(t, res[3].Err())
+	require.Equal(t, "earlier", string(res[3].Response))
 
-	// What may not be batched, and malformed batches.
-	_, err = node.MarshalBatch([]node.BatchItem{{Type: node.CmdExport}})
-	require.ErrorIs(t, err, node.ErrBatchCommand)
-	_, err = node.MarshalBatch(nil)
-	require.ErrorIs(t, err, node.ErrBatchCommand)
-	for _, bad := range [][]byte{nil, {0, 0}, {0, 1, 0, byte(node.CmdExport), 0, 0, 0}, append(bytes.Clone(in), 0)} {
-		_, err := h1.ServeCommand(node.CmdBatch, bad)
+	// Malformed batches, and one naming a command that may not be batched,
+	// are refused whole.
+	for _, bad := range [][]byte{nil, {0, 0}, {0, 1, 0, byte(hsmcmd.Export), 0, 0, 0}, append(bytes.Clone(in), 0)} {
+		_, err := h1.ServeCommand(hsmcmd.Batch, bad)
 		require.ErrorIs(t, err, session.ErrRefused, "%x", bad)
 	}
-	_, err = node.ParseBatchResults(out, 3)
-	require.ErrorIs(t, err, node.ErrBatchCommand, "another count")
-	for i := range out {
-		_, err := node.ParseBatchResults(out[:i], 4)
-		require.Error(t, err)
-	}
-}
-
-func FuzzParseBatch(f *testing.F) {
-	in, _ := node.MarshalBatch([]node.BatchItem{{Type: node.CmdRandom, Command: []byte{0, 8}}, {Type: node.CmdEncrypt, Command: []byte("x")}})
-	f.Add(in)
-	res, _ := node.MarshalBatchResults([]node.BatchItem{{Command: []byte("ok")}, {Err: session.ErrRefused}})
-	f.Add(res)
-	f.Fuzz(func(t *testing.T, b []byte) {
-		if items, err := node.ParseBatch(b); err == nil {
-			out, err := node.MarshalBatch(items)
-			if err != nil || !bytes.Equal(out, b) {
-				t.Fatalf("parse→marshal changed the batch: %v", err)
-			}
-		}
-		if len(b) >= 2 {
-			node.ParseBatchResults(b, int(b[0])<<8|int(b[1]))
-		}
-		node.ParseDataKey(b)
-	})
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/trentkms/trent/hsmcmd"
 	"github.com/trentkms/trent/session"
 )
 
@@ -17,10 +18,11 @@ import (
 // them is secret.
 const PathMetrics = "/metrics"
 
-// commandNames label the commands in metrics.
-var commandNames = map[uint16]string{
-	CmdPing: "ping", CmdExport: "export", CmdImport: "import", CmdReencryptEKTs: "reencrypt_ekts",
-	CmdDomainStatus: "domain_status", CmdRandom: "random",
+// commandNames label the commands in metrics (the others by their
+// number).
+var commandNames = map[hsmcmd.Code]string{
+	hsmcmd.Ping: "ping", hsmcmd.Export: "export", hsmcmd.Import: "import", hsmcmd.ReencryptEKTs: "reencrypt_ekts",
+	hsmcmd.DomainStatus: "domain_status", hsmcmd.Random: "random",
 }
 
 // nodeMetrics is one node's registry (one per node: several nodes may share
@@ -62,7 +64,7 @@ func (m *nodeMetrics) handler() http.Handler {
 func (n *Node) countCommands(cmds map[uint16]session.CommandHandler) map[uint16]session.CommandHandler {
 	out := make(map[uint16]session.CommandHandler, len(cmds))
 	for typ, h := range cmds {
-		name, ok := commandNames[typ]
+		name, ok := commandNames[hsmcmd.Code(typ)]
 		if !ok {
 			name = strconv.Itoa(int(typ))
 		}

@@ -11,9 +11,9 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
-	"golang.org/x/crypto/cryptobyte"
 
 	"github.com/trentkms/trent/hsm/node"
+	"github.com/trentkms/trent/hsmcmd"
 	"github.com/trentkms/trent/nitro"
 	"github.com/trentkms/trent/session"
 )
@@ -37,7 +37,7 @@ func TestRecipientAttestationTime(t *testing.T) {
 	require.Equal(t, "Hello World!\n", string(d.UserData))
 
 	_, _, err = c.nodes[0].VerifyAttestation(doc)
-	require.ErrorIs(t, err, node.ErrRecipient)
+	require.ErrorIs(t, err, hsmcmd.ErrRecipient)
 	require.ErrorIs(t, err, nitro.ErrChain, "expired now")
 }
 
@@ -65,18 +65,18 @@ func TestRecipientHostCannotSubstituteKey(t *testing.T) {
 	c.genesis(n)
 
 	recipient := func(doc []byte) ([]byte, error) {
-		var b cryptobyte.Builder
-		b.AddUint24LengthPrefixed(func(b *cryptobyte.Builder) { b.AddBytes(doc) })
-		b.AddUint16(node.CmdRandom)
-		b.AddUint24LengthPrefixed(func(b *cryptobyte.Builder) { b.AddBytes([]byte{0, 32}) })
-		return n.ServeCommand(node.CmdRecipient, b.BytesOrPanic())
+		req, err := hsmcmd.NewRecipientRequest(doc, hsmcmd.RandomRequest{Size: 32})
+		require.NoError(t, err)
+		cmd, err := req.Marshal()
+		require.NoError(t, err)
+		return n.ServeCommand(hsmcmd.Recipient, cmd)
 	}
 	out, err := recipient(doc)
 	require.NoError(t, err)
-	s := cryptobyte.String(out)
-	var cms, rest cryptobyte.String
-	require.True(t, s.ReadUint16LengthPrefixed(&cms) && s.ReadUint16LengthPrefixed(&rest) && s.Empty())
-	env, err := nitro.ParseEnvelope(cms)
+	resp, err := hsmcmd.ParseRecipientResponse(out)
+	require.NoError(t, err)
+	require.Empty(t, resp.Rest)
+	env, err := nitro.ParseEnvelope(resp.CiphertextForRecipient)
 	require.NoError(t, err)
 	require.Equal(t, nitro.SubjectKeyID(enclaveSPKI), env.SubjectKeyID, "wrapped to the document's key")
 

@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/trentkms/trent/hsm/node"
+	"github.com/trentkms/trent/hsmcmd"
 )
 
 // secp256k1 for the test's own check of the token's signatures: affine
@@ -80,9 +81,9 @@ func TestSecp256k1Keys(t *testing.T) {
 	c := newCeremony(t)
 	h1, h2 := c.nodes[0], c.nodes[1]
 	require.NoError(t, h2.Import(c.genesis(h1, h2), c.now))
-	tok, pubDER, err := h1.CreateKeyPair(node.SpecSECP256K1, "k1")
+	tok, pubDER, err := h1.CreateKeyPair(hsmcmd.SpecSECP256K1, "k1")
 	require.NoError(t, err)
-	point, err := node.ParseSecp256k1PublicKey(pubDER)
+	point, err := hsmcmd.ParseSecp256k1PublicKey(pubDER)
 	require.NoError(t, err)
 	// The point is on the curve: y² = x³ + 7.
 	x, y := new(big.Int).SetBytes(point[1:33]), new(big.Int).SetBytes(point[33:])
@@ -92,11 +93,11 @@ func TestSecp256k1Keys(t *testing.T) {
 
 	msg := []byte("bitcoin-style")
 	d := sha256.Sum256(msg)
-	sig, err := h2.Sign(tok, node.AlgECDSASHA256, false, msg)
+	sig, err := h2.Sign(tok, hsmcmd.AlgECDSASHA256, false, msg)
 	require.NoError(t, err)
 	require.True(t, k1Verify(point, d[:], sig), "the test's own secp256k1 check")
 	require.False(t, k1Verify(point, make([]byte, 32), sig))
-	sig2, err := h2.Sign(tok, node.AlgECDSASHA256, true, d[:])
+	sig2, err := h2.Sign(tok, hsmcmd.AlgECDSASHA256, true, d[:])
 	require.NoError(t, err)
 	require.True(t, k1Verify(point, d[:], sig2))
 
@@ -110,7 +111,7 @@ func TestSecp256k1Keys(t *testing.T) {
 	require.NoError(t, err)
 	require.False(t, ok, "a malformed signature is not valid")
 
-	_, err = h2.Sign(tok, node.AlgECDSASHA384, false, msg)
+	_, err = h2.Sign(tok, hsmcmd.AlgECDSASHA384, false, msg)
 	require.ErrorIs(t, err, node.ErrKeyUse)
 	_, err = h2.DeriveSharedSecret(tok, pubDER)
 	require.ErrorIs(t, err, node.ErrKeyUse)
@@ -125,11 +126,11 @@ func TestSecp256k1DataKeyPair(t *testing.T) {
 	tok, err := h1.CreateHBK("sym")
 	require.NoError(t, err)
 	ctx := ec(t, nil)
-	priv, pubDER, blob, err := h1.GenerateDataKeyPair(tok, ctx, node.SpecSECP256K1, true)
+	priv, pubDER, blob, err := h1.GenerateDataKeyPair(tok, ctx, hsmcmd.SpecSECP256K1, true)
 	require.NoError(t, err)
-	d, point, err := node.ParseSecp256k1PKCS8(priv)
+	d, point, err := hsmcmd.ParseSecp256k1PKCS8(priv)
 	require.NoError(t, err)
-	pub, err := node.ParseSecp256k1PublicKey(pubDER)
+	pub, err := hsmcmd.ParseSecp256k1PublicKey(pubDER)
 	require.NoError(t, err)
 	require.Equal(t, pub, point)
 	q := k1Mul(new(big.Int).SetBytes(d), pt{k1Gx, k1Gy})
@@ -138,6 +139,6 @@ func TestSecp256k1DataKeyPair(t *testing.T) {
 	back, err := h1.Decrypt(tok, ctx, blob)
 	require.NoError(t, err)
 	require.Equal(t, priv, back)
-	_, _, err = node.ParseSecp256k1PKCS8(append(priv, 0))
+	_, _, err = hsmcmd.ParseSecp256k1PKCS8(append(priv, 0))
 	require.Error(t, err)
 }

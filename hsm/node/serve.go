@@ -13,20 +13,11 @@ import (
 
 	"github.com/trentkms/trent/domain"
 	"github.com/trentkms/trent/hsm"
+	"github.com/trentkms/trent/hsmcmd"
 	"github.com/trentkms/trent/nitro"
 	"github.com/trentkms/trent/session"
 	"github.com/trentkms/trent/softhsm"
 )
-
-// Command types an HSM node serves inside a session.
-const (
-	// CmdPing echoes its command (at most MaxPing bytes): liveness and
-	// the empty command of the benchmarks.
-	CmdPing uint16 = 1
-)
-
-// MaxPing bounds a Ping's payload.
-const MaxPing = 1024
 
 // ErrNeedsDomainToken means a view of a domain with several member HSMs
 // was given: their domain keys come in an exported domain token (from the
@@ -207,7 +198,7 @@ func open(tok *hsm.Token, opts Options, log *slog.Logger) (*Node, error) {
 	n.srv = &session.Server{
 		HSM: n.hsm,
 		Posts: map[string]session.PostHandler{
-			PathToken: {Limit: MaxTokenSize, Serve: n.importToken},
+			hsmcmd.PathToken: {Limit: hsmcmd.MaxTokenSize, Serve: n.importToken},
 		},
 		OnError: func(path string, err error) {
 			log.Info("refused", "hsm", id.ID(), "path", path, "err", err)
@@ -224,11 +215,14 @@ func open(tok *hsm.Token, opts Options, log *slog.Logger) (*Node, error) {
 	return n, nil
 }
 
+// ping echoes its command (hsmcmd.Ping): liveness and the empty command
+// of the benchmarks. An oversized one is malformed (Alert 1), not refused.
 func ping(r *session.Request) ([]byte, error) {
-	if len(r.Command) > MaxPing {
+	req, err := hsmcmd.ParsePingRequest(r.Command)
+	if err != nil {
 		return nil, fmt.Errorf("%w: ping of %d bytes", session.ErrMalformed, len(r.Command))
 	}
-	return append([]byte(nil), r.Command...), nil
+	return hsmcmd.PingResponse(*req).Marshal()
 }
 
 // ID is the node's HSM ID.

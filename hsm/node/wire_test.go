@@ -1,7 +1,6 @@
 package node_test
 
 import (
-	"bytes"
 	"context"
 	"crypto/ecdh"
 	"crypto/ecdsa"
@@ -14,6 +13,7 @@ import (
 
 	"github.com/trentkms/trent/domain"
 	"github.com/trentkms/trent/hsm/node"
+	"github.com/trentkms/trent/hsmcmd"
 	"github.com/trentkms/trent/quorum"
 	"github.com/trentkms/trent/session"
 )
@@ -42,7 +42,7 @@ func TestDomainOperationsOverTheWire(t *testing.T) {
 	for i, u := range []string{u2, u3} {
 		cl, err := session.NewClient(session.ClientConfig{Host: &session.Host{ID: "host-1", Signer: c.host.ec}, URLs: []string{u}})
 		require.NoError(t, err)
-		v, err := cl.Post(ctx, 0, node.PathToken, g, node.MaxTokenSize)
+		v, err := cl.Post(ctx, 0, hsmcmd.PathToken, g, hsmcmd.MaxTokenSize)
 		require.NoError(t, err, i)
 		assert.Equal(t, uint64(1), binary.BigEndian.Uint64(v))
 	}
@@ -52,7 +52,7 @@ func TestDomainOperationsOverTheWire(t *testing.T) {
 	require.NoError(t, err)
 	defer cl.Close()
 	oldEKT := func() []byte {
-		_, err := cl.DoOn(ctx, 0, node.CmdPing, nil)
+		_, err := cl.DoOn(ctx, 0, uint16(hsmcmd.Ping), nil)
 		require.NoError(t, err)
 		return cl.Current().EKT()
 	}()
@@ -61,9 +61,9 @@ func TestDomainOperationsOverTheWire(t *testing.T) {
 	rot := c.command(1, quorum.RotateDomainKeys, nil, c.host)
 	cmd, err := rot.Marshal()
 	require.NoError(t, err)
-	tok, err := cl.DoOn(ctx, 0, node.CmdExport, cmd)
+	tok, err := cl.DoOn(ctx, 0, uint16(hsmcmd.Export), cmd)
 	require.NoError(t, err)
-	raw, err := cl.DoOn(ctx, 0, node.CmdDomainStatus, nil)
+	raw, err := cl.DoOn(ctx, 0, uint16(hsmcmd.DomainStatus), nil)
 	require.NoError(t, err)
 	before, err := domain.ParseState(raw)
 	require.NoError(t, err)
@@ -71,22 +71,23 @@ func TestDomainOperationsOverTheWire(t *testing.T) {
 
 	// Step 4: every member imports it.
 	for i := range 3 {
-		v, err := cl.DoOn(ctx, i, node.CmdImport, tok)
+		v, err := cl.DoOn(ctx, i, uint16(hsmcmd.Import), tok)
 		require.NoError(t, err)
 		assert.Equal(t, uint64(2), binary.BigEndian.Uint64(v))
 	}
 	// The session made at version 1 still works: envelopes are bound to
 	// their EKT's domain key, which is retained, not to the state version.
-	_, err = cl.DoOn(ctx, 2, node.CmdPing, []byte("after"))
+	_, err = cl.DoOn(ctx, 2, uint16(hsmcmd.Ping), []byte("after"))
 	require.NoError(t, err)
 
 	// Re-encryption over the wire.
-	batch, err := node.MarshalEKTBatch([][]byte{oldEKT, []byte("not an EKT")})
+	batch, err := hsmcmd.ReencryptEKTsRequest{EKTs: [][]byte{oldEKT, []byte("not an EKT")}}.Marshal()
 	require.NoError(t, err)
-	res, err := cl.DoOn(ctx, 1, node.CmdReencryptEKTs, batch)
+	res, err := cl.DoOn(ctx, 1, uint16(hsmcmd.ReencryptEKTs), batch)
 	require.NoError(t, err)
-	out, errs, err := node.ParseEKTResults(res)
+	resp, err := hsmcmd.ParseReencryptEKTsResponse(res)
 	require.NoError(t, err)
+	out, errs := resp.EKTs(), resp.Errs()
 	require.NoError(t, errs[0])
 	e, err := session.ParseEKT(out[0])
 	require.NoError(t, err)
@@ -99,10 +100,10 @@ func TestDomainOperationsOverTheWire(t *testing.T) {
 	pending := c.command(2, quorum.AddOperator, nil, c.alice)
 	cmd, err = pending.Marshal()
 	require.NoError(t, err)
-	_, err = cl.DoOn(ctx, 0, node.CmdExport, cmd)
+	_, err = cl.DoOn(ctx, 0, uint16(hsmcmd.Export), cmd)
 	require.ErrorIs(t, err, session.ErrRefused)
 	assert.Contains(t, err.Error(), "need 1 more kms-operator")
-	_, err = cl.DoOn(ctx, 0, node.CmdImport, tok)
+	_, err = cl.DoOn(ctx, 0, uint16(hsmcmd.Import), tok)
 	require.ErrorIs(t, err, session.ErrRefused)
 	assert.Contains(t, err.Error(), "not newer")
 }
@@ -125,23 +126,6 @@ func (d liveDir) HostKey(id string) (*ecdsa.PublicKey, error) {
 }
 func (d liveDir) Member(id string) (*ecdsa.PublicKey, *ecdh.PublicKey, error) {
 	return d.current().Member(id)
-}
-
-func FuzzParseEKTBatch(f *testing.F) {
-	b, _ := node.MarshalEKTBatch([][]byte{[]byte("a"), bytes.Repeat([]byte{1}, 100)})
-	f.Add(b)
-	r, _ := node.MarshalEKTResults([][]byte{[]byte("x"), nil}, []error{nil, session.ErrReplay})
-	f.Add(r)
-	f.Fuzz(func(t *testing.T, in []byte) {
-		if ekts, err := node.ParseEKTBatch(in); err == nil {
-			out, err := node.MarshalEKTBatch(ekts)
-			require.NoError(t, err)
-			require.Equal(t, in, out)
-		}
-		if out, errs, err := node.ParseEKTResults(in); err == nil {
-			require.Len(t, errs, len(out))
-		}
-	})
 }
 
 // trent hsm serve --token: a node starts from a domain token of a
@@ -169,7 +153,7 @@ func TestServeFromToken(t *testing.T) {
 	cl, err := session.NewClient(session.ClientConfig{Host: host, URLs: []string{u}})
 	require.NoError(t, err)
 	defer cl.Close()
-	got, err := cl.Do(ctx, node.CmdPing, []byte("from a token"))
+	got, err := cl.Do(ctx, uint16(hsmcmd.Ping), []byte("from a token"))
 	require.NoError(t, err)
 	assert.Equal(t, []byte("from a token"), got)
 	cancel()
