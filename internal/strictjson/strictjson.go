@@ -28,6 +28,14 @@ import (
 // ErrInvalid is wrapped by every error Unmarshal returns.
 var ErrInvalid = errors.New("strictjson: invalid document")
 
+// ErrUnknownMember and ErrBlobNotString are wrapped, with ErrInvalid, by
+// Unmarshal's errors for a key that is no member of its struct (names are
+// case-sensitive) and for an array given to a []byte.
+var (
+	ErrUnknownMember = errors.New("unknown field")
+	ErrBlobNotString = errors.New("a blob is a base64 string")
+)
+
 // MaxDepth bounds nesting.
 const MaxDepth = 64
 
@@ -84,7 +92,7 @@ func checkKeys(data []byte, root reflect.Type) error {
 			}
 			sh := shapeOf(t)
 			if c == '[' && sh != nil && sh.blob {
-				return fmt.Errorf("%w: %s is a blob: a base64 string, not an array", ErrInvalid, member(key))
+				return fmt.Errorf("%w: %s: %w, not an array", ErrInvalid, member(key), ErrBlobNotString)
 			}
 			f := frame{object: c == '{', shape: sh}
 			if c == '[' {
@@ -125,7 +133,7 @@ func checkKeys(data []byte, root reflect.Type) error {
 					if sh.fields != nil {
 						t, ok := sh.fields[key]
 						if !ok {
-							return fmt.Errorf("%w: unknown field %q (member names are case-sensitive)", ErrInvalid, key)
+							return fmt.Errorf("%w: %w %q (member names are case-sensitive)", ErrInvalid, ErrUnknownMember, key)
 						}
 						top.value = t
 					} else {

@@ -137,7 +137,7 @@ func TestUnmarshalCaseSensitive(t *testing.T) {
 		`{"inner":{"deep":"d"}}`, `{"list":[{"Deep":"1"},{"DEEP":"2"}]}`, `{"ByName":{"k":{"deep":"x"}}}`,
 	} {
 		var o outer
-		if err := Unmarshal([]byte(in), 4096, &o); !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "unknown field") {
+		if err := Unmarshal([]byte(in), 4096, &o); !errors.Is(err, ErrInvalid) || !errors.Is(err, ErrUnknownMember) {
 			t.Errorf("%s: %v, want an unknown field", in, err)
 		}
 	}
@@ -152,7 +152,7 @@ func TestUnmarshalBlob(t *testing.T) {
 			t.Errorf("%s: %v, %v; want ErrInvalid", in, err, d.Blob)
 		}
 	}
-	if err := Unmarshal([]byte(`{"blob":[1,2]}`), 1024, &d); err == nil || !strings.Contains(err.Error(), `"blob" is a blob`) {
+	if err := Unmarshal([]byte(`{"blob":[1,2]}`), 1024, &d); !errors.Is(err, ErrBlobNotString) || !strings.Contains(err.Error(), `"blob": a blob`) {
 		t.Errorf("the message names the member: %v", err)
 	}
 	for in, want := range map[string][]byte{`{"blob":"AQI="}`: {1, 2}, `{"blob":null}`: nil, `{"blob":""}`: {}} {
