@@ -266,7 +266,7 @@ Keys the suite creates are tagged ` + "`trent-conformance=1`" + ` and scheduled 
 prints this catalogue, ` + "`--json`" + ` and ` + "`--junit FILE`" + ` give machine-readable reports,
 and the exit status is non-zero when a check fails.
 
-The last column names each check's mutation: a hook in Trent's host code
+The last column names each check's mutation: a hook in Trent's host, policy or key-store code
 (package ` + "`internal/mutation`" + `; dead code unless built with ` + "`-tags trentmutation`" + `)
 that breaks exactly the behaviour the check tests. ` + "`go test -tags trentmutation ./conformance/kms/`" + `
 runs the whole suite once per mutation against one dev cluster and requires
