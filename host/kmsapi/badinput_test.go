@@ -285,6 +285,16 @@ func TestForwardedClient(t *testing.T) {
 	if code, out := do(r); code != http.StatusOK || last().SourceIP != "2001:db8::7" {
 		t.Fatalf("a good voucher: %d %s %+v", code, out, last())
 	}
+	r = signedRequest(t, leaderSrv.URL+ForwardPath, "TagResource", body)
+	r.Header.Set(clientHeader, vouch(follower.Peer, "fe80::1%eth0", r, body))
+	if code, out := do(r); code != http.StatusOK || last().SourceIP != "fe80::1%eth0" {
+		t.Fatalf("a zoned address: %d %s %+v", code, out, last())
+	}
+	r = signedRequest(t, leaderSrv.URL+ForwardPath, "TagResource", body)
+	r.Header.Set(clientHeader, vouch(follower.Peer, "not-an-address", r, body))
+	if code, out := do(r); code != http.StatusBadRequest || !strings.Contains(out, AccessDenied) {
+		t.Fatalf("a voucher for something that is no address: %d %s", code, out)
+	}
 
 	// On the KMS port itself (not forwarded) a voucher is ignored.
 	direct := testServer(leader.Operations)
