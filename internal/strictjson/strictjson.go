@@ -77,7 +77,8 @@ func checkKeys(data []byte, root reflect.Type) error {
 		value  reflect.Type // the current member's type (object) or the element type (array)
 		key    string       // the current member's key, for messages
 	}
-	var stack []frame
+	var buf [8]frame // the usual depth, without allocating
+	stack := buf[:0]
 	expectKey := false // the next string in the top object is a key
 	for i := 0; i < len(data); i++ {
 		switch c := data[i]; c {
