@@ -222,6 +222,9 @@ func Start(cfg Config) (*Host, error) {
 		}
 		h.kmsServer = &kmsapi.Server{
 			Creds: cfg.Credentials, Operations: h.KMSOperations(), Forward: h.forwardKMS,
+			// Vouch for the clients of forwarded requests with the host's
+			// identity key; believe only service hosts' vouchers.
+			Peer: &kmsapi.Peer{ID: cfg.ID, Signer: cfg.Signer, HostKey: fsmDirectory{h.fsm}.HostKey},
 			Record: func(e *audit.Event) error {
 				log.Info("kms", "op", e.EventName, "request", e.RequestID, "error", e.ErrorCode)
 				h.metrics.kmsRequest(e.EventName, e.ErrorCode)

@@ -139,10 +139,12 @@ func newKeyID() string {
 	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
 }
 
-// parsePolicy checks a policy document for CreateKey and PutKeyPolicy,
-// including KMS's lockout safety check: unless bypassed, the new policy
-// must let the caller change the policy again.
-func (h *Host) parsePolicy(p kmsapi.Principal, doc, keyARN string, bypass bool) (*policy.Policy, error) {
+// parsePolicy checks a policy document for CreateKey and PutKeyPolicy on
+// key k, including KMS's lockout safety check: unless bypassed, the new
+// policy must let the caller change the policy again, asked with the
+// condition keys a later PutKeyPolicy of the caller will have (the same
+// transport and source address).
+func (h *Host) parsePolicy(p kmsapi.Principal, doc string, k *keystore.Key, bypass bool) (*policy.Policy, error) {
 	if len(doc) < 1 || len(doc) > policy.MaxDocument {
 		return nil, validation("policy", "Member must have length between 1 and 32768", "…")
 	}
@@ -151,8 +153,11 @@ func (h *Host) parsePolicy(p kmsapi.Principal, doc, keyARN string, bypass bool) 
 		return nil, kmsapi.Errorf("MalformedPolicyDocumentException", "%s", strings.TrimPrefix(err.Error(), "policy: "))
 	}
 	if !bypass {
-		d := pol.Evaluate(&policy.Request{Principal: p.ARN, Account: p.AccountID, Action: "kms:PutKeyPolicy", Resource: keyARN,
-			Context: map[string][]string{"aws:principalarn": {p.ARN}, "kms:calleraccount": {p.AccountID}}})
+		ctx := keyConditions(p, k)
+		if mutation.On("kms.lockout-check-partial-context") {
+			ctx = map[string][]string{"aws:principalarn": {p.ARN}, "kms:calleraccount": {p.AccountID}}
+		}
+		d := pol.Evaluate(&policy.Request{Principal: p.ARN, Account: p.AccountID, Action: "kms:PutKeyPolicy", Resource: k.ARN(), Context: ctx})
 		if d != policy.Allow {
 			return nil, kmsapi.Errorf("MalformedPolicyDocumentException",
 				"The new key policy will not allow you to update the key policy in the future.")
@@ -239,7 +244,8 @@ func (h *Host) createKey(ctx context.Context, p kmsapi.Principal, body []byte) (
 	doc := string(policy.Default(p.AccountID))
 	if req.Policy != nil {
 		doc = *req.Policy
-		if _, err := h.parsePolicy(p, doc, h.keyARN(p.AccountID, id), req.BypassPolicyLockoutSafetyCheck); err != nil {
+		k := &keystore.Key{KeyID: id, Account: p.AccountID, Region: h.region(), KeySpec: spec, KeyUsage: usage, Origin: "AWS_KMS"}
+		if _, err := h.parsePolicy(p, doc, k, req.BypassPolicyLockoutSafetyCheck); err != nil {
 			return nil, err
 		}
 	}
@@ -498,7 +504,7 @@ func (h *Host) keyOperations(ops map[string]kmsapi.Operation) {
 			if req.Policy == nil {
 				return nil, validation("policy", "Member must not be null", "null")
 			}
-			if _, err := h.parsePolicy(p, *req.Policy, k.rec.Key.ARN(), req.BypassPolicyLockoutSafetyCheck); err != nil {
+			if _, err := h.parsePolicy(p, *req.Policy, &k.rec.Key, req.BypassPolicyLockoutSafetyCheck); err != nil {
 				return nil, err
 			}
 			_, err := h.updateKey(k.rec.Key.KeyID, func(r *keystore.Record) error {

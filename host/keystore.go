@@ -222,15 +222,7 @@ func (h *Host) authorize(p kmsapi.Principal, action string, k *key, cond map[str
 // by grantee). Finding a key's grants by scanning the FSM's records
 // instead took 2.5 ms with 10,000 records, hence the grant index.
 func (h *Host) authorizeWith(p kmsapi.Principal, action string, k *key, cond map[string][]string, accept func(*keystore.Grant) bool) (*keystore.Grant, error) {
-	ctx := map[string][]string{
-		"aws:principalarn":     {p.ARN},
-		"aws:principalaccount": {p.AccountID},
-		"kms:calleraccount":    {p.AccountID},
-		"aws:securetransport":  {"false"},
-		"kms:keyspec":          {k.rec.Key.KeySpec},
-		"kms:keyusage":         {k.rec.Key.KeyUsage},
-		"kms:keyorigin":        {k.rec.Key.Origin},
-	}
+	ctx := keyConditions(p, &k.rec.Key)
 	for n, v := range cond {
 		ctx[n] = v
 	}
@@ -249,6 +241,19 @@ func (h *Host) authorizeWith(p kmsapi.Principal, action string, k *key, cond map
 		why = "an explicit deny in a resource-based policy"
 	}
 	return nil, kmsapi.Errorf(kmsapi.AccessDenied, "User: %s is not authorized to perform: %s on resource: %s because %s", p.ARN, action, arn, why)
+}
+
+// keyConditions are the condition keys of p's request on key k: the
+// request's own (aws:PrincipalArn, aws:SourceIp, aws:SecureTransport…;
+// kmsapi.Principal.Conditions) and the key's. Every authorization and the
+// lockout safety check of a new policy use them, so that the check sees
+// what a later PutKeyPolicy will.
+func keyConditions(p kmsapi.Principal, k *keystore.Key) map[string][]string {
+	ctx := p.Conditions()
+	ctx["kms:keyspec"] = []string{k.KeySpec}
+	ctx["kms:keyusage"] = []string{k.KeyUsage}
+	ctx["kms:keyorigin"] = []string{k.Origin}
+	return ctx
 }
 
 // usable refuses a key that cannot be used for cryptography now.

@@ -13,11 +13,13 @@
 // # Record IDs
 //
 // A key lives under "k/" + its key ID (a UUID), an alias under "a/" +
-// account ID + "/" + alias name, a grant under "g/" + key ID + "/" + grant
+// account ID + "/" + alias name (or its hash, AliasRecordID), a grant under "g/" + key ID + "/" + grant
 // ID and a key's grant index under "g/" + key ID; all fit domain.MaxKeyID.
 package keystore
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"regexp"
@@ -26,6 +28,7 @@ import (
 
 	"golang.org/x/crypto/cryptobyte"
 
+	"github.com/trentkms/trent/domain"
 	"github.com/trentkms/trent/hbk"
 	"github.com/trentkms/trent/internal/strictjson"
 	"github.com/trentkms/trent/internal/wire"
@@ -122,8 +125,22 @@ func (r *Record) Clone() *Record {
 // KeyRecordID is where key id lives in the key store.
 func KeyRecordID(id string) string { return "k/" + id }
 
-// AliasRecordID is where an account's alias lives in the key store.
-func AliasRecordID(account, name string) string { return "a/" + account + "/" + name }
+// AliasRecordID is where an account's alias lives in the key store:
+// "a/" + account + "/" + name when that fits domain.MaxKeyID, else "a/" +
+// account + "/#" + the SHA-256 of the name in hex ('#' is in no alias
+// name, so the two forms never meet). Alias names are up to 256
+// characters and a record ID up to 255 bytes: the long form keeps names
+// of 241–256 characters (with a 12-digit account) storable, while every
+// shorter name keeps the ID it always had. An alias record holds its name,
+// so nothing reads the name from the ID.
+func AliasRecordID(account, name string) string {
+	id := "a/" + account + "/" + name
+	if len(id) <= domain.MaxKeyID {
+		return id
+	}
+	sum := sha256.Sum256([]byte(name))
+	return "a/" + account + "/#" + hex.EncodeToString(sum[:])
+}
 
 var uuidRE = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$`)
 

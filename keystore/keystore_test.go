@@ -3,10 +3,12 @@ package keystore_test
 import (
 	"bytes"
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/trentkms/trent/domain"
 	"github.com/trentkms/trent/hbk"
 	"github.com/trentkms/trent/keystore"
 )
@@ -78,6 +80,33 @@ func TestAlias(t *testing.T) {
 	}
 	require.True(t, keystore.ValidKeyID(kid))
 	require.False(t, keystore.ValidKeyID("1234ABCD-12ab-34cd-56ef-1234567890ab"))
+}
+
+// TestAliasRecordIDs: every valid alias name, up to KMS's 256 characters,
+// has a record ID the raft key store takes (issue 16: names of 241–256
+// characters made a 255-byte ID overflow and CreateAlias answer
+// KMSInternalException); IDs of different names differ, stay under the
+// account's prefix, and names that always fitted keep their ID.
+func TestAliasRecordIDs(t *testing.T) {
+	const account = "111122223333"
+	seen := map[string]string{}
+	for n := 1; n <= 250; n++ {
+		for _, fill := range []string{"a", "b"} {
+			name := "alias/" + strings.Repeat(fill, n)
+			require.True(t, keystore.ValidAliasName(name), "%d characters", len(name))
+			id := keystore.AliasRecordID(account, name)
+			require.LessOrEqual(t, len(id), domain.MaxKeyID, "%d characters", len(name))
+			_, err := domain.ReplaceKeysEntry([]domain.Replacement{{ID: id, New: []byte("x")}})
+			require.NoError(t, err, "%d characters", len(name))
+			require.True(t, strings.HasPrefix(id, keystore.AliasRecordID(account, "")), id)
+			if len(name) <= 240 {
+				require.Equal(t, "a/"+account+"/"+name, id, "a name that always fitted keeps its ID")
+			}
+			require.NotContains(t, seen, id, "%s and %s", name, seen[id])
+			seen[id] = name
+		}
+	}
+	require.False(t, keystore.ValidAliasName("alias/"+strings.Repeat("a", 251)), "257 characters")
 }
 
 func FuzzParseRecord(f *testing.F) {

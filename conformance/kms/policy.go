@@ -1,7 +1,9 @@
 package kms
 
 import (
+	"context"
 	"encoding/json"
+	"strconv"
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -84,6 +86,63 @@ func (e *Env) policyChecks() []conformance.Check {
 			_, err = e.Second.Decrypt(t.Context(), &awskms.DecryptInput{CiphertextBlob: ctY, EncryptionContext: ecY})
 			expectCode(t, "the second principal's Decrypt with purpose=Y", err, "AccessDeniedException")
 			e.decrypts(t, "the owner's Decrypt with purpose=Y", ctY, ecY, "for Y")
+		},
+	}, {
+		ID: "KMS-POL-003",
+		Statement: "The key policy lockout safety check asks the new policy with the caller's request context: a policy that allows kms:PutKeyPolicy " +
+			"only with BoolIfExists aws:SecureTransport the other transport than the caller's fails with MalformedPolicyDocumentException in " +
+			"PutKeyPolicy and CreateKey (without BypassPolicyLockoutSafetyCheck), while one allowing it on the caller's transport is accepted",
+		Clause: apiParam("PutKeyPolicy", "request", "BypassPolicyLockoutSafetyCheck") + "; " + apiParam("PutKeyPolicy", "request", "Policy") + "; " +
+			apiParam("CreateKey", "request", "Policy") + "; " + sigvRef + "reference_policies_condition-keys.html#condition-keys-securetransport",
+		Mutation: "kms.lockout-check-partial-context",
+		Run: func(t *conformance.T) {
+			ctx := t.Context()
+			k := e.newKey(t, nil)
+			transport := strconv.FormatBool(strings.HasPrefix(strings.ToLower(e.Endpoint), "https:"))
+			other := strconv.FormatBool(transport == "false")
+			// Allow statements only: a Deny would also test what
+			// KMS-POL-001 and KMS-POL-002 test.
+			onlyOn := func(secure string) string {
+				root := rawJSON(rootPrincipal(aws.ToString(k.Arn)))
+				return `{"Version":"2012-10-17","Statement":[` +
+					`{"Sid":"AllButPolicy","Effect":"Allow","Principal":{"AWS":` + root + `},"NotAction":"kms:PutKeyPolicy","Resource":"*"},` +
+					`{"Sid":"PolicyOnOneTransport","Effect":"Allow","Principal":{"AWS":` + root + `},"Action":"kms:PutKeyPolicy","Resource":"*",` +
+					`"Condition":{"BoolIfExists":{"aws:SecureTransport":"` + secure + `"}}}]}`
+			}
+			_, err := e.Client.PutKeyPolicy(ctx, &awskms.PutKeyPolicyInput{KeyId: k.KeyId, PolicyName: aws.String("default"), Policy: aws.String(onlyOn(other))})
+			expectCode(t, "PutKeyPolicy allowing kms:PutKeyPolicy only when aws:SecureTransport is "+other, err, "MalformedPolicyDocumentException")
+			out, err := e.Client.CreateKey(ctx, &awskms.CreateKeyInput{Policy: aws.String(onlyOn(other)), Tags: conformanceTags(),
+				Description: aws.String("trent conformance " + t.ID())})
+			if err == nil && out.KeyMetadata != nil {
+				id := out.KeyMetadata.KeyId
+				t.Cleanup(func(ctx context.Context) error { return e.deleteKey(ctx, id) })
+			}
+			expectCode(t, "CreateKey with a policy allowing kms:PutKeyPolicy only when aws:SecureTransport is "+other, err, "MalformedPolicyDocumentException")
+			e.putPolicy(t, k.KeyId, onlyOn(transport))
+		},
+	}, {
+		ID: "KMS-POL-004",
+		Statement: "aws:SourceIp is the caller's address: a key policy allowing kms:Encrypt only with IpAddress aws:SourceIp [0.0.0.0/0, ::/0] lets Encrypt " +
+			"through, and one allowing it only with NotIpAddress on the same blocks refuses it with AccessDeniedException (outside VPC endpoints)",
+		Clause:   sigvRef + "reference_policies_condition-keys.html#condition-keys-sourceip; " + sigvRef + "reference_policies_elements_condition_operators.html#Conditions_IPAddress",
+		Mutation: "kms.source-ip-missing",
+		Run: func(t *conformance.T) {
+			k := e.newKey(t, nil)
+			e.encrypt(t, k.KeyId, []byte("before"), nil)
+			// Allow statements only, as in KMS-POL-003.
+			doc := func(op string) string {
+				root := rawJSON(rootPrincipal(aws.ToString(k.Arn)))
+				return `{"Version":"2012-10-17","Statement":[` +
+					`{"Sid":"AllButEncrypt","Effect":"Allow","Principal":{"AWS":` + root + `},"NotAction":"kms:Encrypt","Resource":"*"},` +
+					`{"Sid":"EncryptBySourceIp","Effect":"Allow","Principal":{"AWS":` + root + `},"Action":"kms:Encrypt","Resource":"*",` +
+					`"Condition":{"` + op + `":{"aws:SourceIp":["0.0.0.0/0","::/0"]}}}]}`
+			}
+			e.putPolicy(t, k.KeyId, doc("NotIpAddress"))
+			_, err := e.Client.Encrypt(t.Context(), &awskms.EncryptInput{KeyId: k.KeyId, Plaintext: []byte("x")})
+			expectCode(t, "Encrypt allowed only from outside every address block (NotIpAddress)", err, "AccessDeniedException")
+			e.putPolicy(t, k.KeyId, doc("IpAddress"))
+			_, err = e.Client.Encrypt(t.Context(), &awskms.EncryptInput{KeyId: k.KeyId, Plaintext: []byte("x")})
+			must(t, "Encrypt allowed from every address block (IpAddress)", err)
 		},
 	}}
 }

@@ -13,7 +13,7 @@ func Catalogue() []conformance.Check { return (&Env{}).Checks() }
 func (e *Env) Checks() []conformance.Check {
 	var cs []conformance.Check
 	for _, part := range [][]conformance.Check{
-		e.errorChecks(), e.sigv4Checks(), e.contextChecks(), e.stateChecks(),
+		e.errorChecks(), e.inputChecks(), e.sigv4Checks(), e.contextChecks(), e.stateChecks(),
 		e.roundTripChecks(), e.policyChecks(), e.recipientChecks(),
 	} {
 		cs = append(cs, part...)

@@ -3,8 +3,11 @@
 // SigV4 verification against a credentials file, strict request bodies, and
 // errors as KMS names them ({"__type": "…Exception", "message": …}, HTTP
 // 400). Operations are registered by the host; an operation not registered
-// answers UnsupportedOperationException, never a 5xx. Safe for concurrent
-// use.
+// answers UnsupportedOperationException, never a 5xx. A request body must
+// arrive within Server.BodyTimeout. Each request's Principal carries its
+// source address and transport (aws:SourceIp, aws:SecureTransport), from
+// the connection, or for a request a peer host forwarded, from that peer's
+// signed voucher (peer.go). Safe for concurrent use.
 package kmsapi
 
 import (
@@ -63,11 +66,37 @@ const (
 	DependencyTimeout          = "DependencyTimeoutException"
 )
 
-// Principal is the authenticated caller.
+// Principal is the authenticated caller, with where its request came
+// from.
 type Principal struct {
 	AccessKeyID string
 	AccountID   string
 	ARN         string
+	// SourceIP is the client's IP address (aws:SourceIp): the remote
+	// address of the connection the request arrived on, or, for a
+	// request a peer host forwarded, the address that peer vouched for
+	// (Server.Peer). Headers such as X-Forwarded-For are never read.
+	SourceIP string
+	// SecureTransport is whether the request arrived over TLS
+	// (aws:SecureTransport).
+	SecureTransport bool
+}
+
+// Conditions are the global condition keys of p's request, lower case, as
+// a key policy sees them: aws:PrincipalArn, aws:PrincipalAccount,
+// kms:CallerAccount, aws:SecureTransport and aws:SourceIp. Every
+// authorization of a request, and the lockout safety check of a new key
+// policy, starts from these. A fresh map.
+func (p Principal) Conditions() map[string][]string {
+	m := make(map[string][]string, 8)
+	m["aws:principalarn"] = []string{p.ARN}
+	m["aws:principalaccount"] = []string{p.AccountID}
+	m["kms:calleraccount"] = []string{p.AccountID}
+	m["aws:securetransport"] = []string{strconv.FormatBool(p.SecureTransport)}
+	if p.SourceIP != "" {
+		m["aws:sourceip"] = []string{p.SourceIP}
+	}
+	return m
 }
 
 // Credential is one entry of the credentials file.
@@ -133,6 +162,14 @@ type Server struct {
 	// is relayed as is. A request that arrives forwarded is never
 	// forwarded again.
 	Forward func(ctx context.Context, op string) (string, error)
+	// Peer, if set, vouches for the client of the requests this host
+	// forwards and checks the vouchers of the requests it is forwarded
+	// (see Peer). Without it a forwarded request's source is the
+	// forwarding host's address.
+	Peer *Peer
+	// BodyTimeout bounds the reading of a request body, from the end of
+	// its headers (which the http.Server bounds); 20 s if zero.
+	BodyTimeout time.Duration
 
 	keysMu sync.Mutex
 	keys   map[string][]byte // SigV4 signing keys by credential and scope
@@ -141,25 +178,36 @@ type Server struct {
 // ForwardPath is where a host serves requests forwarded by its peers.
 const ForwardPath = "/trent/v1/host/kms"
 
-const forwardedHeader = "X-Trent-Forwarded"
+// forwardedKey marks, in a request's context, a request that arrived
+// forwarded (at ForwardPath): a context value, which a client cannot set.
+type forwardedKey struct{}
 
 // ServeForwarded serves a request another host forwarded (at ForwardPath)
 // as if it had arrived at "/".
 func (s *Server) ServeForwarded(w http.ResponseWriter, r *http.Request) {
-	r2 := r.Clone(r.Context())
+	r2 := r.Clone(context.WithValue(r.Context(), forwardedKey{}, true))
 	r2.URL.Path, r2.URL.RawPath = "/", ""
-	r2.Header.Set(forwardedHeader, "1")
 	s.ServeHTTP(w, r2)
 }
 
-// forward relays the request to url and copies the answer back.
-func forward(w http.ResponseWriter, r *http.Request, url string, body []byte) {
+// forward relays the request to url, with the peer's voucher for its
+// client, and copies the answer back.
+func (s *Server) forward(w http.ResponseWriter, r *http.Request, url string, body []byte, from client) {
 	req, err := http.NewRequestWithContext(r.Context(), http.MethodPost, url, bytes.NewReader(body))
 	if err != nil {
 		writeError(w, errInternal)
 		return
 	}
 	req.Header = r.Header.Clone()
+	req.Header.Del(clientHeader)
+	if s.Peer != nil {
+		v, err := s.Peer.vouch(from, r, body)
+		if err != nil {
+			writeError(w, errInternal)
+			return
+		}
+		req.Header.Set(clientHeader, v)
+	}
 	req.Host = r.Host
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -187,7 +235,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		op        string
 		p         *Principal
 		body      []byte
-		eventData map[string]any // AddEventData's fields
+		eventData map[string]any            // AddEventData's fields
+		src       = client{ip: sourceIP(r)} // the client, for the audit event
 	)
 	// answer records the request's outcome once, then sends it; an
 	// outcome that cannot be recorded is not sent.
@@ -200,7 +249,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if err != nil && !errors.As(err, &ke) {
 			ke = errInternal
 		}
-		if s.record(start, r, reqID, op, p, body, data, ke, eventData) != nil {
+		if s.record(start, r, src.ip, reqID, op, p, body, data, ke, eventData) != nil {
 			ke = errInternal
 		}
 		if ke != nil {
@@ -215,12 +264,28 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if limit == 0 {
 		limit = 1 << 20
 	}
+	// The body's read is bounded in time as in size: headers have the
+	// http.Server's ReadHeaderTimeout, and a client trickling its body
+	// must not hold a connection longer. The deadline is lifted once the
+	// body is read: http.Server's background read would otherwise take
+	// it for a dead connection and cancel the request.
+	rc := http.NewResponseController(w)
+	bodyTimeout := s.BodyTimeout
+	if bodyTimeout == 0 {
+		bodyTimeout = DefaultBodyTimeout
+	}
+	rc.SetReadDeadline(time.Now().Add(bodyTimeout)) // ErrNotSupported for a recorder: no connection to bound
 	body, err := boundedio.ReadAll(http.MaxBytesReader(w, r.Body, limit), r.ContentLength, limit)
 	if err != nil {
+		// The deadline stays, and the connection closes after the
+		// answer: the server would otherwise wait for the rest of the
+		// body to reuse it.
+		w.Header().Set("Connection", "close")
 		body = nil
 		answer(nil, Errorf(ValidationException, "request body too large or unreadable"))
 		return
 	}
+	rc.SetReadDeadline(time.Time{})
 	if r.Method != http.MethodPost || r.URL.Path != "/" {
 		answer(nil, &Error{Type: UnsupportedOperation, Message: "POST / only", Status: http.StatusBadRequest})
 		return
@@ -230,6 +295,23 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		answer(nil, aerr)
 		return
 	}
+	from := client{ip: sourceIP(r), secure: r.TLS != nil}
+	if forwarded, _ := r.Context().Value(forwardedKey{}).(bool); forwarded && r.Header.Get(clientHeader) != "" {
+		// A peer's voucher for the client it forwards; checked only once
+		// the request's signature holds. Without one, the sender's own
+		// address is the source: true, and no more than it claims.
+		if s.Peer == nil {
+			answer(nil, Errorf(AccessDenied, "forwarded request: this host checks no peer vouchers"))
+			return
+		}
+		var err error
+		if from, err = s.Peer.check(r.Header.Get(clientHeader), r, body); err != nil {
+			answer(nil, Errorf(AccessDenied, "forwarded request: %v", err))
+			return
+		}
+	}
+	src = from
+	principal.SourceIP, principal.SecureTransport = from.ip, from.secure
 	p = &principal
 	target := r.Header.Get("X-Amz-Target")
 	op, ok := strings.CutPrefix(target, targetPrefix)
@@ -247,14 +329,14 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		answer(nil, Errorf(UnsupportedOperation, "%s is not supported by this Trent build", op))
 		return
 	}
-	if s.Forward != nil && r.Header.Get(forwardedHeader) == "" {
+	if forwarded, _ := r.Context().Value(forwardedKey{}).(bool); s.Forward != nil && !forwarded {
 		url, err := s.Forward(r.Context(), op)
 		if err != nil {
 			answer(nil, err)
 			return
 		}
 		if url != "" {
-			forward(w, r, url, body)
+			s.forward(w, r, url, body, from)
 			return
 		}
 	}
@@ -312,13 +394,13 @@ func (s *Server) now() time.Time {
 // record hands the request's audit event to s.Record. The operation and
 // parameters are recorded only for an authenticated caller: before SigV4
 // passes, nothing the request claims is trusted.
-func (s *Server) record(at time.Time, r *http.Request, reqID, op string, p *Principal, body, resp []byte, ke *Error, extra map[string]any) error {
+func (s *Server) record(at time.Time, r *http.Request, ip, reqID, op string, p *Principal, body, resp []byte, ke *Error, extra map[string]any) error {
 	if s.Record == nil {
 		return nil
 	}
 	e := &audit.Event{
 		EventVersion: audit.Version, EventTime: at.UTC(), EventSource: audit.Source, EventType: audit.EventType,
-		EventName: op, AWSRegion: s.Creds.Region, SourceIPAddress: sourceIP(r), UserAgent: r.UserAgent(),
+		EventName: op, AWSRegion: s.Creds.Region, SourceIPAddress: ip, UserAgent: r.UserAgent(),
 		RequestID: reqID, EventID: requestID(), ReadOnly: readOnly(op), AdditionalEventData: extra,
 	}
 	if p != nil {
@@ -351,6 +433,7 @@ func (s *Server) record(at time.Time, r *http.Request, reqID, op string, p *Prin
 	return s.Record(e)
 }
 
+// sourceIP is the IP address of the connection's remote end.
 func sourceIP(r *http.Request) string {
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
@@ -402,16 +485,23 @@ func requestID() string {
 }
 
 // Decode parses a request body strictly into v (no duplicate keys, no
-// unknown fields), as ValidationException or SerializationException.
+// unknown fields, member names matched exactly, blobs as base64 strings)
+// as SerializationException: AWS's JSON protocol is case-sensitive, so
+// "keyid" is an unknown member, not KeyId.
 func Decode(body []byte, v any) error {
 	if len(body) == 0 {
 		body = []byte("{}")
 	}
-	if err := strictjson.Unmarshal(body, 1<<20, v); err != nil {
+	err := strictjson.Unmarshal(body, 1<<20, v)
+	if err != nil {
 		return Errorf(SerializationException, "%s", strings.TrimPrefix(err.Error(), "strictjson: "))
 	}
 	return nil
 }
+
+// DefaultBodyTimeout is how long a request body may take to arrive when
+// Server.BodyTimeout is zero: 1 MiB in 20 s is 52 KB/s.
+const DefaultBodyTimeout = 20 * time.Second
 
 // MaxClockSkew is how far X-Amz-Date may be from the host's clock.
 const MaxClockSkew = 15 * time.Minute

@@ -1,8 +1,16 @@
 // Package strictjson decodes JSON from outside Trent strictly: one value,
 // no unknown fields, no duplicate object keys (at any depth), no trailing
-// data, and a size limit. encoding/json accepts duplicate keys (the last
-// wins) and that is what this package adds; everything else is
-// encoding/json's own checks, switched on.
+// data, and a size limit. Member names are matched exactly, as AWS's JSON
+// protocols match them: encoding/json matches a key to a struct field
+// case-insensitively ("keyid" fills KeyId), so a key that is not exactly a
+// field's name is refused here as an unknown field, in structs at every
+// depth. A []byte field takes only a base64 string (encoding/json also
+// takes an array of numbers). encoding/json accepts duplicate keys (the
+// last wins); everything else is encoding/json's own checks, switched on.
+//
+// A value whose type implements json.Unmarshaler (json.RawMessage among
+// them), an interface or a map is not matched against names: only its
+// duplicates, depth and syntax are checked.
 package strictjson
 
 import (
@@ -11,11 +19,22 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"reflect"
+	"strings"
+	"sync"
 	"unicode/utf8"
 )
 
 // ErrInvalid is wrapped by every error Unmarshal returns.
 var ErrInvalid = errors.New("strictjson: invalid document")
+
+// ErrUnknownMember and ErrBlobNotString are wrapped, with ErrInvalid, by
+// Unmarshal's errors for a key that is no member of its struct (names are
+// case-sensitive) and for an array given to a []byte.
+var (
+	ErrUnknownMember = errors.New("unknown field")
+	ErrBlobNotString = errors.New("a blob is a base64 string")
+)
 
 // MaxDepth bounds nesting.
 const MaxDepth = 64
@@ -25,7 +44,7 @@ func Unmarshal(data []byte, limit int, v any) error {
 	if len(data) > limit {
 		return fmt.Errorf("%w: %d bytes, limit %d", ErrInvalid, len(data), limit)
 	}
-	if err := checkKeys(data); err != nil {
+	if err := checkKeys(data, reflect.TypeOf(v)); err != nil {
 		return err
 	}
 	dec := json.NewDecoder(bytes.NewReader(data))
@@ -40,19 +59,26 @@ func Unmarshal(data []byte, limit int, v any) error {
 }
 
 // checkKeys refuses a repeated key in any object, and nesting deeper than
-// MaxDepth. Hand-written because encoding/json accepts duplicate keys and
-// its Token API, which could find them, allocates per token (it was a
-// tenth of the KMS API's request cost): this scanner reads the bytes once
-// and allocates only per object. It trusts nothing: input that is not
-// JSON either makes it fail or is refused by the decoder that runs after
-// it; for valid JSON it finds every duplicate, comparing keys after
-// unescaping them.
-func checkKeys(data []byte) error {
+// MaxDepth; with root, the type the document is decoded into, it also
+// refuses a key of a struct object that is not exactly one of the
+// struct's member names, and an array for a []byte. Hand-written because
+// encoding/json accepts duplicate keys and matches names
+// case-insensitively, and its Token API, which could find them,
+// allocates per token (it was a tenth of the KMS API's request cost):
+// this scanner reads the bytes once and allocates only per object. It
+// trusts nothing: input that is not JSON either makes it fail or is
+// refused by the decoder that runs after it; for valid JSON it finds
+// every duplicate, comparing keys after unescaping them.
+func checkKeys(data []byte, root reflect.Type) error {
 	type frame struct {
 		object bool
 		keys   map[string]struct{}
+		shape  *shape       // what the container decodes into; nil: anything
+		value  reflect.Type // the current member's type (object) or the element type (array)
+		key    string       // the current member's key, for messages
 	}
-	var stack []frame
+	var buf [8]frame // the usual depth, without allocating
+	stack := buf[:0]
 	expectKey := false // the next string in the top object is a key
 	for i := 0; i < len(data); i++ {
 		switch c := data[i]; c {
@@ -60,7 +86,23 @@ func checkKeys(data []byte) error {
 			if len(stack) >= MaxDepth {
 				return fmt.Errorf("%w: nested deeper than %d", ErrInvalid, MaxDepth)
 			}
-			stack = append(stack, frame{object: c == '{'})
+			t, key := root, ""
+			if len(stack) > 0 {
+				top := &stack[len(stack)-1]
+				t, key = top.value, top.key
+			}
+			sh := shapeOf(t)
+			if c == '[' && sh != nil && sh.blob {
+				return fmt.Errorf("%w: %s: %w, not an array", ErrInvalid, member(key), ErrBlobNotString)
+			}
+			f := frame{object: c == '{', shape: sh}
+			if c == '[' {
+				f.key = key // an array's elements are named by its member
+				if sh != nil {
+					f.value = sh.elem
+				}
+			}
+			stack = append(stack, f)
 			expectKey = c == '{'
 		case '}', ']':
 			if len(stack) > 0 {
@@ -87,12 +129,154 @@ func checkKeys(data []byte) error {
 					return fmt.Errorf("%w: duplicate key %q", ErrInvalid, key)
 				}
 				top.keys[key] = struct{}{}
+				top.key, top.value = key, nil
+				if sh := top.shape; sh != nil {
+					if sh.fields != nil {
+						t, ok := sh.fields[key]
+						if !ok {
+							return fmt.Errorf("%w: %w %q (member names are case-sensitive)", ErrInvalid, ErrUnknownMember, key)
+						}
+						top.value = t
+					} else {
+						top.value = sh.elem
+					}
+				}
 				expectKey = false
 			}
 			i = end
 		}
 	}
 	return nil
+}
+
+func member(key string) string {
+	if key == "" {
+		return "the value"
+	}
+	return fmt.Sprintf("%q", key)
+}
+
+// shape is what encoding/json decodes an object or array into, as far as
+// checkKeys looks: a struct's members by exact name, or a map's, slice's
+// or array's element type, or a blob ([]byte, which takes only a base64
+// string).
+type shape struct {
+	fields map[string]reflect.Type // a struct's members
+	elem   reflect.Type            // a map's, slice's or array's elements
+	blob   bool
+}
+
+var (
+	unmarshaler = reflect.TypeFor[json.Unmarshaler]()
+	shapes      sync.Map // reflect.Type → *shape
+)
+
+// shapeOf is the shape of type t, nil if anything goes (no type, an
+// interface, a json.Unmarshaler, a scalar: encoding/json then decides).
+func shapeOf(t reflect.Type) *shape {
+	for t != nil {
+		if t.Implements(unmarshaler) || reflect.PointerTo(t).Implements(unmarshaler) {
+			return nil
+		}
+		if t.Kind() != reflect.Pointer {
+			break
+		}
+		t = t.Elem()
+	}
+	if t == nil {
+		return nil
+	}
+	if s, ok := shapes.Load(t); ok {
+		return s.(*shape)
+	}
+	var s *shape
+	switch t.Kind() {
+	case reflect.Struct:
+		s = &shape{fields: structFields(t)}
+	case reflect.Map, reflect.Array:
+		s = &shape{elem: t.Elem()}
+	case reflect.Slice:
+		s = &shape{elem: t.Elem(), blob: t.Elem().Kind() == reflect.Uint8}
+	default:
+		return nil
+	}
+	shapes.Store(t, s)
+	return s
+}
+
+// structFields are the member names encoding/json decodes into struct t,
+// with their types: exported fields by their json tag's name or, untagged,
+// their Go name; "-" skipped; embedded structs' fields promoted, the
+// shallowest winning and, at one depth, the only tagged one (encoding/json's
+// rules; a name they leave ambiguous is no member).
+func structFields(t reflect.Type) map[string]reflect.Type {
+	type cand struct {
+		typ    reflect.Type
+		depth  int
+		tagged bool
+		n      int // candidates at this depth
+	}
+	found := map[string]*cand{}
+	type level struct {
+		t     reflect.Type
+		depth int
+	}
+	queue := []level{{t, 0}}
+	visited := map[reflect.Type]bool{}
+	for len(queue) > 0 {
+		l := queue[0]
+		queue = queue[1:]
+		if visited[l.t] {
+			continue
+		}
+		visited[l.t] = true
+		for i := range l.t.NumField() {
+			f := l.t.Field(i)
+			tag := f.Tag.Get("json")
+			if tag == "-" {
+				continue
+			}
+			name, _, _ := strings.Cut(tag, ",")
+			ft := f.Type
+			if f.Anonymous {
+				et := ft
+				if et.Kind() == reflect.Pointer {
+					et = et.Elem()
+				}
+				if !f.IsExported() && et.Kind() != reflect.Struct {
+					continue
+				}
+				if name == "" && et.Kind() == reflect.Struct {
+					queue = append(queue, level{et, l.depth + 1})
+					continue
+				}
+			} else if !f.IsExported() {
+				continue
+			}
+			tagged := name != ""
+			if !tagged {
+				name = f.Name
+			}
+			c := found[name]
+			switch {
+			case c == nil || l.depth < c.depth:
+				found[name] = &cand{typ: ft, depth: l.depth, tagged: tagged, n: 1}
+			case l.depth == c.depth:
+				if tagged && !c.tagged {
+					found[name] = &cand{typ: ft, depth: l.depth, tagged: true, n: 1}
+				} else if tagged == c.tagged {
+					c.n++
+				}
+			}
+		}
+	}
+	out := make(map[string]reflect.Type, len(found))
+	for name, c := range found {
+		if c.n == 1 {
+			out[name] = c.typ
+		}
+	}
+	return out
 }
 
 // decodeKey is the key whose quoted form is quoted, as encoding/json

@@ -13,6 +13,7 @@ type doc struct {
 	Name  string         `json:"name"`
 	Items []item         `json:"items"`
 	Meta  map[string]int `json:"meta"`
+	Blob  []byte         `json:"blob"`
 }
 
 type item struct {
@@ -83,8 +84,107 @@ func deep(n int) string {
 	return s
 }
 
+// TestUnmarshalCaseSensitive: a key that is a struct member's name only
+// under case folding is an unknown field, at every depth (issue 16: the
+// first two keys below encrypted under the real key while the audit trail
+// recorded the alias).
+func TestUnmarshalCaseSensitive(t *testing.T) {
+	type encrypt struct {
+		KeyId             string            `json:"KeyId"`
+		EncryptionContext map[string]string `json:"EncryptionContext"`
+		Plaintext         []byte            `json:"Plaintext"`
+	}
+	type inner struct{ Deep string }
+	type Embedded struct {
+		Promoted string `json:"promoted"`
+	}
+	type outer struct {
+		Embedded
+		Untagged string
+		Skipped  string          `json:"-"`
+		Opaque   json.RawMessage `json:"opaque"`
+		Any      any             `json:"any"`
+		Inner    *inner          `json:"inner"`
+		List     []inner         `json:"list"`
+		ByName   map[string]inner
+	}
+	for _, in := range []string{
+		`{"KeyId":"alias/doesnotexist","keyid":"1234"}`,
+		`{"keyId":"k"}`,
+		`{"KEYID":"k"}`,
+		`{"KeyId":"k","EncryptionContext":{"a":"b"},"encryptionContext":{"c":"d"}}`,
+		"{\"Key\u0049d\":\"k\",\"KeyId\":\"j\"}", // an escape that spells the same name is a duplicate
+		"{\"\u212aeyId\":\"k\"}",                 // KELVIN SIGN, which encoding/json folds to K
+	} {
+		var r encrypt
+		if err := Unmarshal([]byte(in), 1024, &r); !errors.Is(err, ErrInvalid) {
+			t.Errorf("%s: %v, %+v; want ErrInvalid", in, err, r)
+		}
+	}
+	var r encrypt
+	if err := Unmarshal([]byte(`{"KeyId":"k","EncryptionContext":{"a":"1","A":"2"},"Plaintext":"AQI="}`), 1024, &r); err != nil ||
+		r.KeyId != "k" || len(r.EncryptionContext) != 2 || !bytes.Equal(r.Plaintext, []byte{1, 2}) {
+		t.Fatalf("exact names: %v %+v", err, r)
+	}
+	good := `{"promoted":"p","Untagged":"u","opaque":{"Anything":{"GOES":1}},"any":{"X":[{"y":1}]},` +
+		`"inner":{"Deep":"d"},"list":[{"Deep":"1"},{"Deep":"2"}],"ByName":{"k":{"Deep":"x"},"K":{"Deep":"y"}}}`
+	var o outer
+	if err := Unmarshal([]byte(good), 4096, &o); err != nil || o.Promoted != "p" || o.Untagged != "u" || len(o.List) != 2 || o.ByName["K"].Deep != "y" {
+		t.Fatalf("exact names at every depth: %v %+v", err, o)
+	}
+	for _, in := range []string{
+		`{"Promoted":"p"}`, `{"untagged":"u"}`, `{"Skipped":"s"}`, `{"-":"s"}`, `{"Embedded":{}}`,
+		`{"inner":{"deep":"d"}}`, `{"list":[{"Deep":"1"},{"DEEP":"2"}]}`, `{"ByName":{"k":{"deep":"x"}}}`,
+	} {
+		var o outer
+		if err := Unmarshal([]byte(in), 4096, &o); !errors.Is(err, ErrInvalid) || !errors.Is(err, ErrUnknownMember) {
+			t.Errorf("%s: %v, want an unknown field", in, err)
+		}
+	}
+}
+
+// TestUnmarshalBlob: a []byte member takes a base64 string (or null), never
+// an array of numbers, which encoding/json would decode byte by byte.
+func TestUnmarshalBlob(t *testing.T) {
+	var d doc
+	for _, in := range []string{`{"blob":[1,2]}`, `{"blob":[]}`, `{"blob":["AQI="]}`, `{"blob":{}}`, `{"blob":1}`} {
+		if err := Unmarshal([]byte(in), 1024, &d); !errors.Is(err, ErrInvalid) {
+			t.Errorf("%s: %v, %v; want ErrInvalid", in, err, d.Blob)
+		}
+	}
+	if err := Unmarshal([]byte(`{"blob":[1,2]}`), 1024, &d); !errors.Is(err, ErrBlobNotString) || !strings.Contains(err.Error(), `"blob": a blob`) {
+		t.Errorf("the message names the member: %v", err)
+	}
+	for in, want := range map[string][]byte{`{"blob":"AQI="}`: {1, 2}, `{"blob":null}`: nil, `{"blob":""}`: {}} {
+		var d doc
+		if err := Unmarshal([]byte(in), 1024, &d); err != nil || !bytes.Equal(d.Blob, want) {
+			t.Errorf("%s: %v %v", in, err, d.Blob)
+		}
+	}
+	var list struct {
+		Blobs [][]byte         `json:"blobs"`
+		Fixed [2]byte          `json:"fixed"` // an array type takes numbers, as encoding/json has it
+		Named struct{ B blob } `json:"named"`
+	}
+	if err := Unmarshal([]byte(`{"blobs":["AQ==","Ag=="],"fixed":[1,2],"named":{"B":"AQ=="}}`), 1024, &list); err != nil {
+		t.Fatal(err)
+	}
+	for _, in := range []string{`{"blobs":[[1]]}`, `{"named":{"B":[1]}}`} {
+		if err := Unmarshal([]byte(in), 1024, &list); !errors.Is(err, ErrInvalid) {
+			t.Errorf("%s: %v, want ErrInvalid", in, err)
+		}
+	}
+	var top []byte
+	if err := Unmarshal([]byte(`[1]`), 1024, &top); !errors.Is(err, ErrInvalid) {
+		t.Errorf("a []byte document that is an array: %v", err)
+	}
+}
+
+type blob []byte
+
 // FuzzUnmarshal: never panics; whatever it accepts, encoding/json accepts
-// too and has no duplicate keys.
+// too, has no duplicate keys, and names doc's members exactly (checked
+// against a naive walk of the generic value).
 func FuzzUnmarshal(f *testing.F) {
 	for _, s := range []string{`{"name":"a","items":[{"id":"x"}],"meta":{"k":1}}`, `{"name":"a","name":"b"}`, `[]`, `{}`, `{"meta":{"a":1,"b":2}}`} {
 		f.Add([]byte(s))
@@ -92,10 +192,12 @@ func FuzzUnmarshal(f *testing.F) {
 	f.Add([]byte(`{"a":{"b":"}\"","b":1}}`))
 	f.Add([]byte(`{"\u0061":1,"a":2}`))
 	f.Add([]byte("{\"\xfd\":1,\"\xfe\":2}"))
+	f.Add([]byte(`{"Name":"a","items":[{"ID":"x"}],"blob":"AQI="}`))
+	f.Add([]byte(`{"blob":[1,2],"meta":{"K":1,"k":2}}`))
 	f.Fuzz(func(t *testing.T, in []byte) {
 		// The scanner agrees with the token-walking reference on valid JSON.
-		if json.Valid(in) && (checkKeys(in) == nil) != (checkKeysTokens(in) == nil) {
-			t.Fatalf("scanner %v, reference %v", checkKeys(in), checkKeysTokens(in))
+		if json.Valid(in) && (checkKeys(in, nil) == nil) != (checkKeysTokens(in) == nil) {
+			t.Fatalf("scanner %v, reference %v", checkKeys(in, nil), checkKeysTokens(in))
 		}
 		var d doc
 		if Unmarshal(in, 1<<16, &d) != nil {
@@ -105,7 +207,42 @@ func FuzzUnmarshal(f *testing.F) {
 		if err := json.Unmarshal(in, &any2); err != nil {
 			t.Fatalf("accepted what encoding/json refuses: %v", err)
 		}
+		if err := exactDoc(any2); err != nil {
+			t.Fatalf("accepted %s: %v", in, err)
+		}
 	})
+}
+
+// exactDoc is the naive reference for doc's names: every key of the object
+// and of its items is exactly a member's name, and blob is a string.
+func exactDoc(v any) error {
+	m, ok := v.(map[string]any)
+	if !ok {
+		return nil // null: nothing decoded
+	}
+	for k, x := range m {
+		switch k {
+		case "name", "meta":
+		case "blob":
+			if _, ok := x.(string); !ok && x != nil {
+				return errors.New("blob is not a string")
+			}
+		case "items":
+			items, _ := x.([]any)
+			for _, it := range items {
+				if im, ok := it.(map[string]any); ok {
+					for ik := range im {
+						if ik != "id" {
+							return errors.New("item key " + ik)
+						}
+					}
+				}
+			}
+		default:
+			return errors.New("key " + k)
+		}
+	}
+	return nil
 }
 
 // checkKeysTokens is the reference for checkKeys: the same check through
