@@ -28,9 +28,9 @@ import (
 
 	"github.com/trentkms/trent/audit"
 	"github.com/trentkms/trent/domain"
-	"github.com/trentkms/trent/host/kmsapi"
 	"github.com/trentkms/trent/hsm/node"
-	"github.com/trentkms/trent/nitro"
+	"github.com/trentkms/trent/kms"
+	"github.com/trentkms/trent/kms/kmsapi"
 	"github.com/trentkms/trent/quorum"
 	"github.com/trentkms/trent/session"
 )
@@ -100,16 +100,15 @@ const DefaultHSMBatchWorkers = 2
 
 // Host is a running service host.
 type Host struct {
-	cfg    Config
-	chains nitro.ChainCache // verified attestation cabundles
-	fsm    *domain.FSM
-	raft   *raft.Raft
-	store  *raftboltdb.BoltStore
-	snaps  *raft.FileSnapshotStore
-	trans  *raft.NetworkTransport
-	api    *http.Server
-	apiLn  net.Listener
-	kms    *http.Server
+	cfg   Config
+	fsm   *domain.FSM
+	raft  *raft.Raft
+	store *raftboltdb.BoltStore
+	snaps *raft.FileSnapshotStore
+	trans *raft.NetworkTransport
+	api   *http.Server
+	apiLn net.Listener
+	kms   *http.Server
 	// kmsServer serves the KMS API (nil without credentials).
 	kmsServer *kmsapi.Server
 	audit     *audit.Log
@@ -122,7 +121,7 @@ type Host struct {
 
 	delivered chan struct{} // poked when a new domain version commits
 	metrics   *hostMetrics
-	keys      keyCache
+	service   *kms.Service // the KMS API
 	batch     *batcher
 	stop      context.CancelFunc
 	wg        sync.WaitGroup
@@ -198,6 +197,7 @@ func Start(cfg Config) (*Host, error) {
 			return nil, err
 		}
 	}
+	h.service = h.newService()
 	if cfg.Credentials != nil {
 		// The KMS API: on KMSAddr if set, and for requests other hosts
 		// forward (key-store writes reach the leader this way).
@@ -209,7 +209,7 @@ func Start(cfg Config) (*Host, error) {
 			return nil, err
 		}
 		h.kmsServer = &kmsapi.Server{
-			Creds: cfg.Credentials, Operations: h.KMSOperations(), Forward: h.forwardKMS,
+			Creds: cfg.Credentials, Operations: h.service.Operations(), Forward: h.forwardKMS,
 			Record: func(e *audit.Event) error {
 				log.Info("kms", "op", e.EventName, "request", e.RequestID, "error", e.ErrorCode)
 				h.metrics.kmsRequest(e.EventName, e.ErrorCode)

@@ -15,7 +15,7 @@ import (
 )
 
 // hookDirs are where the kms.* mutation hooks live.
-var hookDirs = []string{"../../host", "../../host/kmsapi", "../../policy"}
+var hookDirs = []string{"../../kms", "../../kms/kmsapi", "../../policy"}
 
 var hookName = regexp.MustCompile(`mutation\.On\("(kms\.[^"]*)"\)`)
 
@@ -57,7 +57,7 @@ func TestMutationNames(t *testing.T) {
 			t.Errorf("%s and %s both claim mutation %s", other, c.ID, c.Mutation)
 		}
 		claimed[c.Mutation] = c.ID
-		assert.Contains(t, hooks, c.Mutation, "%s: no mutation.On(%q) in host/, host/kmsapi/ or policy/", c.ID, c.Mutation)
+		assert.Contains(t, hooks, c.Mutation, "%s: no mutation.On(%q) in kms/, kms/kmsapi/ or policy/", c.ID, c.Mutation)
 	}
 	var unclaimed []string
 	for name, files := range hooks {

@@ -1,4 +1,4 @@
-package host
+package kms
 
 import (
 	"context"
@@ -11,12 +11,11 @@ import (
 	"time"
 
 	"github.com/trentkms/trent/domain"
-	"github.com/trentkms/trent/host/kmsapi"
 	"github.com/trentkms/trent/hsm/node"
 	"github.com/trentkms/trent/internal/mutation"
 	"github.com/trentkms/trent/keystore"
+	"github.com/trentkms/trent/kms/kmsapi"
 	"github.com/trentkms/trent/policy"
-	"github.com/trentkms/trent/session"
 )
 
 // Key management operations of the KMS API for SYMMETRIC_DEFAULT keys.
@@ -142,7 +141,7 @@ func newKeyID() string {
 // parsePolicy checks a policy document for CreateKey and PutKeyPolicy,
 // including KMS's lockout safety check: unless bypassed, the new policy
 // must let the caller change the policy again.
-func (h *Host) parsePolicy(p kmsapi.Principal, doc, keyARN string, bypass bool) (*policy.Policy, error) {
+func (s *Service) parsePolicy(p kmsapi.Principal, doc, keyARN string, bypass bool) (*policy.Policy, error) {
 	if len(doc) < 1 || len(doc) > policy.MaxDocument {
 		return nil, validation("policy", "Member must have length between 1 and 32768", "…")
 	}
@@ -162,24 +161,20 @@ func (h *Host) parsePolicy(p kmsapi.Principal, doc, keyARN string, bypass bool) 
 }
 
 // createHBK asks an HSM for a new HBK token of key id.
-func (h *Host) createHBK(ctx context.Context, id string) ([]byte, error) {
-	if h.hsms == nil {
-		return nil, &kmsapi.Error{Type: kmsapi.DependencyTimeout, Message: "no HSM is configured", Status: 503}
-	}
+func (s *Service) createHBK(ctx context.Context, id string) ([]byte, error) {
 	cmd := append([]byte{byte(len(id))}, id...)
-	tok, err := h.hsms.Do(ctx, node.CmdCreateHBK, cmd)
-	if errors.Is(err, session.ErrRefused) {
-		h.Deliver(ctx) // the HSM may not hold the latest domain yet
-		tok, err = h.hsms.Do(ctx, node.CmdCreateHBK, cmd)
+	tok, err := s.hsmDo(ctx, node.CmdCreateHBK, cmd)
+	if errors.Is(err, errNoHSM) {
+		return nil, err
 	}
 	if err != nil {
-		h.log.Info("CreateHBK", "err", err)
+		s.log.Info("CreateHBK", "err", err)
 		return nil, &kmsapi.Error{Type: kmsapi.KMSInternal, Message: "the HSMs did not answer", Status: 500}
 	}
 	return tok, nil
 }
 
-func (h *Host) createKey(ctx context.Context, p kmsapi.Principal, body []byte) (any, error) {
+func (s *Service) createKey(ctx context.Context, p kmsapi.Principal, body []byte) (any, error) {
 	var req struct {
 		Policy                         *string `json:"Policy"`
 		Description                    *string `json:"Description"`
@@ -239,21 +234,21 @@ func (h *Host) createKey(ctx context.Context, p kmsapi.Principal, body []byte) (
 	doc := string(policy.Default(p.AccountID))
 	if req.Policy != nil {
 		doc = *req.Policy
-		if _, err := h.parsePolicy(p, doc, h.keyARN(p.AccountID, id), req.BypassPolicyLockoutSafetyCheck); err != nil {
+		if _, err := s.parsePolicy(p, doc, s.keyARN(p.AccountID, id), req.BypassPolicyLockoutSafetyCheck); err != nil {
 			return nil, err
 		}
 	}
 	var tok, public []byte
 	if spec == symmetricDefault {
-		tok, err = h.createHBK(ctx, id)
+		tok, err = s.createHBK(ctx, id)
 	} else {
-		tok, public, err = h.createKeyPair(ctx, spec, id)
+		tok, public, err = s.createKeyPair(ctx, spec, id)
 	}
 	if err != nil {
 		return nil, err
 	}
 	rec := &keystore.Record{Key: keystore.Key{
-		KeyID: id, Account: p.AccountID, Region: h.region(), Created: h.now().Unix(), Description: desc,
+		KeyID: id, Account: p.AccountID, Region: s.region(), Created: s.now().Unix(), Description: desc,
 		State: keystore.StateEnabled, KeySpec: spec, KeyUsage: usage, Origin: "AWS_KMS",
 		Policy: doc, Tags: tags, PublicKey: public,
 	}, Tokens: [][]byte{tok}}
@@ -261,7 +256,7 @@ func (h *Host) createKey(ctx context.Context, p kmsapi.Principal, body []byte) (
 	if err != nil {
 		return nil, err
 	}
-	if err := h.propose(domain.Replacement{ID: keystore.KeyRecordID(id), New: raw}); err != nil {
+	if err := s.store.Propose(ctx, domain.Replacement{ID: keystore.KeyRecordID(id), New: raw}); err != nil {
 		return nil, err
 	}
 	return map[string]any{"KeyMetadata": metadata(&rec.Key)}, nil
@@ -275,12 +270,12 @@ type keyRequest struct {
 // manage runs a management operation on the key a request names: decode,
 // resolve (aliasOK for the operations KMS lets name an alias), authorize
 // kms:<op>, then fn.
-func (h *Host) manage(op string, aliasOK bool, req any, keyID func() string, fn func(k *key) (any, error)) kmsapi.Operation {
+func (s *Service) manage(op string, aliasOK bool, req any, keyID func() string, fn func(k *key) (any, error)) kmsapi.Handler {
 	return func(ctx context.Context, p kmsapi.Principal, body []byte) (any, error) {
 		if err := kmsapi.Decode(body, req); err != nil {
 			return nil, err
 		}
-		k, alias, err := h.resolveKeyAlias(p, keyID(), aliasOK)
+		k, alias, err := s.resolveKeyAlias(p, keyID(), aliasOK)
 		if err != nil {
 			return nil, err
 		}
@@ -288,7 +283,7 @@ func (h *Host) manage(op string, aliasOK bool, req any, keyID func() string, fn 
 		if alias != "" {
 			cond = map[string][]string{"kms:RequestAlias": {alias}}
 		}
-		if err := h.authorize(p, "kms:"+op, k, cond); err != nil {
+		if err := s.authorize(p, "kms:"+op, k, cond); err != nil {
 			return nil, err
 		}
 		return fn(k)
@@ -297,222 +292,24 @@ func (h *Host) manage(op string, aliasOK bool, req any, keyID func() string, fn 
 
 var empty = struct{}{}
 
-func (h *Host) keyOperations(ops map[string]kmsapi.Operation) {
-	ops["CreateKey"] = h.createKey
-	ops["ListKeys"] = h.listKeys
-	ops["ListAliases"] = h.listAliases
-	ops["CreateAlias"] = h.createAlias
-	ops["UpdateAlias"] = h.updateAlias
-	ops["DeleteAlias"] = h.deleteAlias
-
-	ops["DescribeKey"] = func(ctx context.Context, p kmsapi.Principal, body []byte) (any, error) {
-		var req struct {
-			KeyId       string   `json:"KeyId"`
-			GrantTokens []string `json:"GrantTokens"`
-		}
-		return h.manage("DescribeKey", true, &req, func() string { return req.KeyId }, func(k *key) (any, error) {
-			if err := checkGrantTokens(req.GrantTokens); err != nil {
-				return nil, err
-			}
-			return map[string]any{"KeyMetadata": metadata(&k.rec.Key)}, nil
-		})(ctx, p, body)
-	}
-	setState := func(op, to string) kmsapi.Operation {
-		return func(ctx context.Context, p kmsapi.Principal, body []byte) (any, error) {
-			var req keyRequest
-			return h.manage(op, false, &req, func() string { return req.KeyId }, func(k *key) (any, error) {
-				_, err := h.updateKey(k.rec.Key.KeyID, func(r *keystore.Record) error {
-					if r.Key.State == keystore.StatePendingDeletion {
-						return kmsapi.Errorf("KMSInvalidStateException", "%s is pending deletion.", r.Key.ARN())
-					}
-					if mutation.On("kms.disable-key-not-idempotent") && r.Key.State == keystore.StateDisabled && to == keystore.StateDisabled {
-						return kmsapi.Errorf("KMSInvalidStateException", "%s is disabled already.", r.Key.ARN())
-					}
-					r.Key.State = to
-					return nil
-				})
-				return empty, err
-			})(ctx, p, body)
-		}
-	}
-	ops["EnableKey"] = setState("EnableKey", keystore.StateEnabled)
-	ops["DisableKey"] = setState("DisableKey", keystore.StateDisabled)
-
-	ops["ScheduleKeyDeletion"] = func(ctx context.Context, p kmsapi.Principal, body []byte) (any, error) {
-		var req struct {
-			KeyId               string `json:"KeyId"`
-			PendingWindowInDays *int   `json:"PendingWindowInDays"`
-		}
-		return h.manage("ScheduleKeyDeletion", false, &req, func() string { return req.KeyId }, func(k *key) (any, error) {
-			days := maxPendingWindow
-			if req.PendingWindowInDays != nil {
-				days = *req.PendingWindowInDays
-			}
-			if (days < minPendingWindow || days > maxPendingWindow) && !mutation.On("kms.pending-window-unchecked") {
-				return nil, validation("pendingWindowInDays", "Member must have value between 7 and 30", days)
-			}
-			r, err := h.updateKey(k.rec.Key.KeyID, func(r *keystore.Record) error {
-				if err := notPending(&key{rec: r}); err != nil && !mutation.On("kms.schedule-deletion-reschedules") {
-					return err
-				}
-				r.Key.State, r.Key.PendingWindowDays = keystore.StatePendingDeletion, days
-				r.Key.DeletionDate = h.now().Add(time.Duration(days) * day).Unix()
-				return nil
-			})
-			if err != nil {
-				return nil, err
-			}
-			return map[string]any{"KeyId": r.Key.ARN(), "DeletionDate": unix(r.Key.DeletionDate),
-				"KeyState": r.Key.State, "PendingWindowInDays": days}, nil
-		})(ctx, p, body)
-	}
-	ops["CancelKeyDeletion"] = func(ctx context.Context, p kmsapi.Principal, body []byte) (any, error) {
+// setState serves EnableKey and DisableKey.
+func (s *Service) setState(op, to string) kmsapi.Handler {
+	return func(ctx context.Context, p kmsapi.Principal, body []byte) (any, error) {
 		var req keyRequest
-		return h.manage("CancelKeyDeletion", false, &req, func() string { return req.KeyId }, func(k *key) (any, error) {
-			r, err := h.updateKey(k.rec.Key.KeyID, func(r *keystore.Record) error {
-				if r.Key.State != keystore.StatePendingDeletion && !mutation.On("kms.cancel-deletion-of-enabled-key") {
-					return kmsapi.Errorf("KMSInvalidStateException", "%s is not pending deletion.", r.Key.ARN())
+		return s.manage(op, false, &req, func() string { return req.KeyId }, func(k *key) (any, error) {
+			_, err := s.updateKey(ctx, k.rec.Key.KeyID, func(r *keystore.Record) error {
+				if r.Key.State == keystore.StatePendingDeletion {
+					return kmsapi.Errorf("KMSInvalidStateException", "%s is pending deletion.", r.Key.ARN())
 				}
-				// KMS leaves a key whose deletion is cancelled disabled.
-				r.Key.State, r.Key.DeletionDate, r.Key.PendingWindowDays = keystore.StateDisabled, 0, 0
-				return nil
-			})
-			if err != nil {
-				return nil, err
-			}
-			return map[string]any{"KeyId": r.Key.ARN()}, nil
-		})(ctx, p, body)
-	}
-	ops["UpdateKeyDescription"] = func(ctx context.Context, p kmsapi.Principal, body []byte) (any, error) {
-		var req struct {
-			KeyId       string  `json:"KeyId"`
-			Description *string `json:"Description"`
-		}
-		return h.manage("UpdateKeyDescription", false, &req, func() string { return req.KeyId }, func(k *key) (any, error) {
-			if req.Description == nil || len(*req.Description) > maxDescription {
-				return nil, validation("description", "Member must not be null and have length less than or equal to 8192", "…")
-			}
-			_, err := h.updateKey(k.rec.Key.KeyID, func(r *keystore.Record) error {
-				if err := notPending(&key{rec: r}); err != nil {
-					return err
+				if mutation.On("kms.disable-key-not-idempotent") && r.Key.State == keystore.StateDisabled && to == keystore.StateDisabled {
+					return kmsapi.Errorf("KMSInvalidStateException", "%s is disabled already.", r.Key.ARN())
 				}
-				r.Key.Description = *req.Description
+				r.Key.State = to
 				return nil
 			})
 			return empty, err
 		})(ctx, p, body)
 	}
-	ops["TagResource"] = func(ctx context.Context, p kmsapi.Principal, body []byte) (any, error) {
-		var req struct {
-			KeyId string  `json:"KeyId"`
-			Tags  tagList `json:"Tags"`
-		}
-		return h.manage("TagResource", false, &req, func() string { return req.KeyId }, func(k *key) (any, error) {
-			if req.Tags == nil {
-				return nil, validation("tags", "Member must not be null", "null")
-			}
-			if err := checkTags(req.Tags); err != nil {
-				return nil, err
-			}
-			_, err := h.updateKey(k.rec.Key.KeyID, func(r *keystore.Record) error {
-				if err := notPending(&key{rec: r}); err != nil {
-					return err
-				}
-				t, err := mergeTags(r.Key.Tags, req.Tags)
-				r.Key.Tags = t
-				return err
-			})
-			return empty, err
-		})(ctx, p, body)
-	}
-	ops["UntagResource"] = func(ctx context.Context, p kmsapi.Principal, body []byte) (any, error) {
-		var req struct {
-			KeyId   string   `json:"KeyId"`
-			TagKeys []string `json:"TagKeys"`
-		}
-		return h.manage("UntagResource", false, &req, func() string { return req.KeyId }, func(k *key) (any, error) {
-			if req.TagKeys == nil {
-				return nil, validation("tagKeys", "Member must not be null", "null")
-			}
-			_, err := h.updateKey(k.rec.Key.KeyID, func(r *keystore.Record) error {
-				if err := notPending(&key{rec: r}); err != nil {
-					return err
-				}
-				r.Key.Tags = slices.DeleteFunc(r.Key.Tags, func(t keystore.Tag) bool { return slices.Contains(req.TagKeys, t.TagKey) })
-				return nil
-			})
-			return empty, err
-		})(ctx, p, body)
-	}
-	ops["ListResourceTags"] = func(ctx context.Context, p kmsapi.Principal, body []byte) (any, error) {
-		var req struct {
-			KeyId  string  `json:"KeyId"`
-			Limit  *int    `json:"Limit"`
-			Marker *string `json:"Marker"`
-		}
-		return h.manage("ListResourceTags", false, &req, func() string { return req.KeyId }, func(k *key) (any, error) {
-			page, next, err := paginate(k.rec.Key.Tags, func(t keystore.Tag) string { return t.TagKey }, req.Limit, req.Marker, 50, 50)
-			if err != nil {
-				return nil, err
-			}
-			return listResult("Tags", page, next), nil
-		})(ctx, p, body)
-	}
-	ops["GetKeyPolicy"] = func(ctx context.Context, p kmsapi.Principal, body []byte) (any, error) {
-		var req struct {
-			KeyId      string  `json:"KeyId"`
-			PolicyName *string `json:"PolicyName"`
-		}
-		return h.manage("GetKeyPolicy", false, &req, func() string { return req.KeyId }, func(k *key) (any, error) {
-			if req.PolicyName != nil && *req.PolicyName != "default" {
-				return nil, errNotFound("No such policy exists")
-			}
-			return map[string]any{"Policy": k.rec.Key.Policy, "PolicyName": "default"}, nil
-		})(ctx, p, body)
-	}
-	ops["ListKeyPolicies"] = func(ctx context.Context, p kmsapi.Principal, body []byte) (any, error) {
-		var req struct {
-			KeyId  string  `json:"KeyId"`
-			Limit  *int    `json:"Limit"`
-			Marker *string `json:"Marker"`
-		}
-		return h.manage("ListKeyPolicies", false, &req, func() string { return req.KeyId }, func(k *key) (any, error) {
-			page, next, err := paginate([]string{"default"}, func(s string) string { return s }, req.Limit, req.Marker, 1000, 100)
-			if err != nil {
-				return nil, err
-			}
-			return listResult("PolicyNames", page, next), nil
-		})(ctx, p, body)
-	}
-	ops["PutKeyPolicy"] = func(ctx context.Context, p kmsapi.Principal, body []byte) (any, error) {
-		var req struct {
-			KeyId                          string  `json:"KeyId"`
-			PolicyName                     *string `json:"PolicyName"`
-			Policy                         *string `json:"Policy"`
-			BypassPolicyLockoutSafetyCheck bool    `json:"BypassPolicyLockoutSafetyCheck"`
-		}
-		return h.manage("PutKeyPolicy", false, &req, func() string { return req.KeyId }, func(k *key) (any, error) {
-			if req.PolicyName != nil && *req.PolicyName != "default" {
-				return nil, errNotFound("No such policy exists")
-			}
-			if req.Policy == nil {
-				return nil, validation("policy", "Member must not be null", "null")
-			}
-			if _, err := h.parsePolicy(p, *req.Policy, k.rec.Key.ARN(), req.BypassPolicyLockoutSafetyCheck); err != nil {
-				return nil, err
-			}
-			_, err := h.updateKey(k.rec.Key.KeyID, func(r *keystore.Record) error {
-				if err := notPending(&key{rec: r}); err != nil {
-					return err
-				}
-				r.Key.Policy = *req.Policy
-				return nil
-			})
-			return empty, err
-		})(ctx, p, body)
-	}
-	h.rotationOperations(ops)
-	h.grantOperations(ops)
 }
 
 // paginate returns the page of items (sorted by keyOf) after marker, at
@@ -557,24 +354,22 @@ func listResult[T any](field string, page []T, next *string) map[string]any {
 }
 
 // accountKeys returns the keys of an account, sorted by key ID.
-func (h *Host) accountKeys(account string) []*key {
+func (s *Service) accountKeys(account string) []*key {
 	var ids []string
-	h.fsm.Records(func(id string, _ []byte) bool {
-		if k, ok := strings.CutPrefix(id, "k/"); ok {
-			ids = append(ids, k)
-		}
+	s.store.Records("k/", func(id string, _ []byte) bool {
+		ids = append(ids, strings.TrimPrefix(id, "k/"))
 		return true
 	})
 	var out []*key
 	for _, id := range ids {
-		if k, err := h.loadKey(id); err == nil && k != nil && k.rec.Key.Account == account {
+		if k, err := s.loadKey(id); err == nil && k != nil && k.rec.Key.Account == account {
 			out = append(out, k)
 		}
 	}
 	return out
 }
 
-func (h *Host) listKeys(ctx context.Context, p kmsapi.Principal, body []byte) (any, error) {
+func (s *Service) listKeys(ctx context.Context, p kmsapi.Principal, body []byte) (any, error) {
 	var req struct {
 		Limit  *int    `json:"Limit"`
 		Marker *string `json:"Marker"`
@@ -582,7 +377,7 @@ func (h *Host) listKeys(ctx context.Context, p kmsapi.Principal, body []byte) (a
 	if err := kmsapi.Decode(body, &req); err != nil {
 		return nil, err
 	}
-	page, next, err := paginate(h.accountKeys(p.AccountID), func(k *key) string { return k.rec.Key.KeyID }, req.Limit, req.Marker, 1000, 100)
+	page, next, err := paginate(s.accountKeys(p.AccountID), func(k *key) string { return k.rec.Key.KeyID }, req.Limit, req.Marker, 1000, 100)
 	if err != nil {
 		return nil, err
 	}
@@ -595,4 +390,199 @@ func (h *Host) listKeys(ctx context.Context, p kmsapi.Principal, body []byte) (a
 		out = append(out, entry{k.rec.Key.KeyID, k.rec.Key.ARN()})
 	}
 	return listResult("Keys", out, next), nil
+}
+
+func (s *Service) describeKey(ctx context.Context, p kmsapi.Principal, body []byte) (any, error) {
+	var req struct {
+		KeyId       string   `json:"KeyId"`
+		GrantTokens []string `json:"GrantTokens"`
+	}
+	return s.manage("DescribeKey", true, &req, func() string { return req.KeyId }, func(k *key) (any, error) {
+		if err := checkGrantTokens(req.GrantTokens); err != nil {
+			return nil, err
+		}
+		return map[string]any{"KeyMetadata": metadata(&k.rec.Key)}, nil
+	})(ctx, p, body)
+}
+
+func (s *Service) scheduleKeyDeletion(ctx context.Context, p kmsapi.Principal, body []byte) (any, error) {
+	var req struct {
+		KeyId               string `json:"KeyId"`
+		PendingWindowInDays *int   `json:"PendingWindowInDays"`
+	}
+	return s.manage("ScheduleKeyDeletion", false, &req, func() string { return req.KeyId }, func(k *key) (any, error) {
+		days := maxPendingWindow
+		if req.PendingWindowInDays != nil {
+			days = *req.PendingWindowInDays
+		}
+		if (days < minPendingWindow || days > maxPendingWindow) && !mutation.On("kms.pending-window-unchecked") {
+			return nil, validation("pendingWindowInDays", "Member must have value between 7 and 30", days)
+		}
+		r, err := s.updateKey(ctx, k.rec.Key.KeyID, func(r *keystore.Record) error {
+			if err := notPending(&key{rec: r}); err != nil && !mutation.On("kms.schedule-deletion-reschedules") {
+				return err
+			}
+			r.Key.State, r.Key.PendingWindowDays = keystore.StatePendingDeletion, days
+			r.Key.DeletionDate = s.now().Add(time.Duration(days) * day).Unix()
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+		return map[string]any{"KeyId": r.Key.ARN(), "DeletionDate": unix(r.Key.DeletionDate),
+			"KeyState": r.Key.State, "PendingWindowInDays": days}, nil
+	})(ctx, p, body)
+}
+
+func (s *Service) cancelKeyDeletion(ctx context.Context, p kmsapi.Principal, body []byte) (any, error) {
+	var req keyRequest
+	return s.manage("CancelKeyDeletion", false, &req, func() string { return req.KeyId }, func(k *key) (any, error) {
+		r, err := s.updateKey(ctx, k.rec.Key.KeyID, func(r *keystore.Record) error {
+			if r.Key.State != keystore.StatePendingDeletion && !mutation.On("kms.cancel-deletion-of-enabled-key") {
+				return kmsapi.Errorf("KMSInvalidStateException", "%s is not pending deletion.", r.Key.ARN())
+			}
+			// KMS leaves a key whose deletion is cancelled disabled.
+			r.Key.State, r.Key.DeletionDate, r.Key.PendingWindowDays = keystore.StateDisabled, 0, 0
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+		return map[string]any{"KeyId": r.Key.ARN()}, nil
+	})(ctx, p, body)
+}
+
+func (s *Service) updateKeyDescription(ctx context.Context, p kmsapi.Principal, body []byte) (any, error) {
+	var req struct {
+		KeyId       string  `json:"KeyId"`
+		Description *string `json:"Description"`
+	}
+	return s.manage("UpdateKeyDescription", false, &req, func() string { return req.KeyId }, func(k *key) (any, error) {
+		if req.Description == nil || len(*req.Description) > maxDescription {
+			return nil, validation("description", "Member must not be null and have length less than or equal to 8192", "…")
+		}
+		_, err := s.updateKey(ctx, k.rec.Key.KeyID, func(r *keystore.Record) error {
+			if err := notPending(&key{rec: r}); err != nil {
+				return err
+			}
+			r.Key.Description = *req.Description
+			return nil
+		})
+		return empty, err
+	})(ctx, p, body)
+}
+
+func (s *Service) tagResource(ctx context.Context, p kmsapi.Principal, body []byte) (any, error) {
+	var req struct {
+		KeyId string  `json:"KeyId"`
+		Tags  tagList `json:"Tags"`
+	}
+	return s.manage("TagResource", false, &req, func() string { return req.KeyId }, func(k *key) (any, error) {
+		if req.Tags == nil {
+			return nil, validation("tags", "Member must not be null", "null")
+		}
+		if err := checkTags(req.Tags); err != nil {
+			return nil, err
+		}
+		_, err := s.updateKey(ctx, k.rec.Key.KeyID, func(r *keystore.Record) error {
+			if err := notPending(&key{rec: r}); err != nil {
+				return err
+			}
+			t, err := mergeTags(r.Key.Tags, req.Tags)
+			r.Key.Tags = t
+			return err
+		})
+		return empty, err
+	})(ctx, p, body)
+}
+
+func (s *Service) untagResource(ctx context.Context, p kmsapi.Principal, body []byte) (any, error) {
+	var req struct {
+		KeyId   string   `json:"KeyId"`
+		TagKeys []string `json:"TagKeys"`
+	}
+	return s.manage("UntagResource", false, &req, func() string { return req.KeyId }, func(k *key) (any, error) {
+		if req.TagKeys == nil {
+			return nil, validation("tagKeys", "Member must not be null", "null")
+		}
+		_, err := s.updateKey(ctx, k.rec.Key.KeyID, func(r *keystore.Record) error {
+			if err := notPending(&key{rec: r}); err != nil {
+				return err
+			}
+			r.Key.Tags = slices.DeleteFunc(r.Key.Tags, func(t keystore.Tag) bool { return slices.Contains(req.TagKeys, t.TagKey) })
+			return nil
+		})
+		return empty, err
+	})(ctx, p, body)
+}
+
+func (s *Service) listResourceTags(ctx context.Context, p kmsapi.Principal, body []byte) (any, error) {
+	var req struct {
+		KeyId  string  `json:"KeyId"`
+		Limit  *int    `json:"Limit"`
+		Marker *string `json:"Marker"`
+	}
+	return s.manage("ListResourceTags", false, &req, func() string { return req.KeyId }, func(k *key) (any, error) {
+		page, next, err := paginate(k.rec.Key.Tags, func(t keystore.Tag) string { return t.TagKey }, req.Limit, req.Marker, 50, 50)
+		if err != nil {
+			return nil, err
+		}
+		return listResult("Tags", page, next), nil
+	})(ctx, p, body)
+}
+
+func (s *Service) getKeyPolicy(ctx context.Context, p kmsapi.Principal, body []byte) (any, error) {
+	var req struct {
+		KeyId      string  `json:"KeyId"`
+		PolicyName *string `json:"PolicyName"`
+	}
+	return s.manage("GetKeyPolicy", false, &req, func() string { return req.KeyId }, func(k *key) (any, error) {
+		if req.PolicyName != nil && *req.PolicyName != "default" {
+			return nil, errNotFound("No such policy exists")
+		}
+		return map[string]any{"Policy": k.rec.Key.Policy, "PolicyName": "default"}, nil
+	})(ctx, p, body)
+}
+
+func (s *Service) listKeyPolicies(ctx context.Context, p kmsapi.Principal, body []byte) (any, error) {
+	var req struct {
+		KeyId  string  `json:"KeyId"`
+		Limit  *int    `json:"Limit"`
+		Marker *string `json:"Marker"`
+	}
+	return s.manage("ListKeyPolicies", false, &req, func() string { return req.KeyId }, func(k *key) (any, error) {
+		page, next, err := paginate([]string{"default"}, func(s string) string { return s }, req.Limit, req.Marker, 1000, 100)
+		if err != nil {
+			return nil, err
+		}
+		return listResult("PolicyNames", page, next), nil
+	})(ctx, p, body)
+}
+
+func (s *Service) putKeyPolicy(ctx context.Context, p kmsapi.Principal, body []byte) (any, error) {
+	var req struct {
+		KeyId                          string  `json:"KeyId"`
+		PolicyName                     *string `json:"PolicyName"`
+		Policy                         *string `json:"Policy"`
+		BypassPolicyLockoutSafetyCheck bool    `json:"BypassPolicyLockoutSafetyCheck"`
+	}
+	return s.manage("PutKeyPolicy", false, &req, func() string { return req.KeyId }, func(k *key) (any, error) {
+		if req.PolicyName != nil && *req.PolicyName != "default" {
+			return nil, errNotFound("No such policy exists")
+		}
+		if req.Policy == nil {
+			return nil, validation("policy", "Member must not be null", "null")
+		}
+		if _, err := s.parsePolicy(p, *req.Policy, k.rec.Key.ARN(), req.BypassPolicyLockoutSafetyCheck); err != nil {
+			return nil, err
+		}
+		_, err := s.updateKey(ctx, k.rec.Key.KeyID, func(r *keystore.Record) error {
+			if err := notPending(&key{rec: r}); err != nil {
+				return err
+			}
+			r.Key.Policy = *req.Policy
+			return nil
+		})
+		return empty, err
+	})(ctx, p, body)
 }

@@ -1,4 +1,4 @@
-package host
+package kms
 
 import (
 	"bytes"
@@ -17,10 +17,9 @@ import (
 
 	"golang.org/x/crypto/cryptobyte"
 
-	"github.com/trentkms/trent/host/kmsapi"
 	"github.com/trentkms/trent/hsm/node"
 	"github.com/trentkms/trent/keystore"
-	"github.com/trentkms/trent/session"
+	"github.com/trentkms/trent/kms/kmsapi"
 )
 
 // Asymmetric and HMAC keys: RSA (encryption or signing), ECC NIST curves
@@ -99,32 +98,28 @@ func algorithmsOf(k *keystore.Key) []string {
 }
 
 // createKeyPair asks an HSM for a new asymmetric or HMAC key.
-func (h *Host) createKeyPair(ctx context.Context, spec, id string) (token, public []byte, err error) {
+func (s *Service) createKeyPair(ctx context.Context, spec, id string) (token, public []byte, err error) {
 	code := node.SpecCode(spec)
-	if h.hsms == nil || code == 0 {
-		return nil, nil, &kmsapi.Error{Type: kmsapi.DependencyTimeout, Message: "no HSM is configured", Status: 503}
+	if s.hsm == nil || code == 0 {
+		return nil, nil, errNoHSM
 	}
 	cmd := append([]byte{code, byte(len(id))}, id...)
-	out, err := h.hsms.Do(ctx, node.CmdCreateKeyPair, cmd)
-	if errors.Is(err, session.ErrRefused) {
-		h.Deliver(ctx)
-		out, err = h.hsms.Do(ctx, node.CmdCreateKeyPair, cmd)
-	}
+	out, err := s.hsmDo(ctx, node.CmdCreateKeyPair, cmd)
 	if err != nil {
-		return nil, nil, internal(h, "CreateKey", err)
+		return nil, nil, internal(s, "CreateKey", err)
 	}
-	s := cryptobyte.String(out)
+	cs := cryptobyte.String(out)
 	var t, p cryptobyte.String
-	if !s.ReadUint16LengthPrefixed(&t) || !s.ReadUint16LengthPrefixed(&p) || !s.Empty() || len(t) == 0 {
-		return nil, nil, internal(h, "CreateKey", errors.New("host: malformed key pair answer"))
+	if !cs.ReadUint16LengthPrefixed(&t) || !cs.ReadUint16LengthPrefixed(&p) || !cs.Empty() || len(t) == 0 {
+		return nil, nil, internal(s, "CreateKey", errors.New("host: malformed key pair answer"))
 	}
 	return append([]byte(nil), t...), append([]byte(nil), p...), nil
 }
 
 // asymKey resolves a request's key for an operation of usage, checks the
 // algorithm against the key's, asks the policy and the key's state.
-func (h *Host) asymKey(p kmsapi.Principal, keyID, action, usage, algField, alg string, cond map[string][]string, dryRun bool) (*key, error) {
-	k, alias, err := h.resolveKeyAlias(p, keyID, true)
+func (s *Service) asymKey(p kmsapi.Principal, keyID, action, usage, algField, alg string, cond map[string][]string, dryRun bool) (*key, error) {
+	k, alias, err := s.resolveKeyAlias(p, keyID, true)
 	if err != nil {
 		return nil, err
 	}
@@ -134,7 +129,7 @@ func (h *Host) asymKey(p kmsapi.Principal, keyID, action, usage, algField, alg s
 	if alias != "" {
 		cond["kms:RequestAlias"] = []string{alias}
 	}
-	if err := h.authorize(p, action, k, cond); err != nil {
+	if err := s.authorize(p, action, k, cond); err != nil {
 		return nil, err
 	}
 	if err := usable(k); err != nil {
@@ -153,12 +148,12 @@ func (h *Host) asymKey(p kmsapi.Principal, keyID, action, usage, algField, alg s
 }
 
 // hsmAnswer maps an HSM's refusal of a key command to a KMS exception.
-func (h *Host) hsmAnswer(op string, out []byte, err error, refused error) ([]byte, error) {
-	if errors.Is(err, session.ErrRefused) && refused != nil {
+func (s *Service) hsmAnswer(op string, out []byte, err error, refused error) ([]byte, error) {
+	if errors.Is(err, ErrRefused) && refused != nil {
 		return nil, refused
 	}
 	if err != nil {
-		return nil, internal(h, op, err)
+		return nil, internal(s, op, err)
 	}
 	return out, nil
 }
@@ -192,165 +187,10 @@ func messageType(t *string, alg string, msg []byte) (bool, error) {
 	return true, nil
 }
 
-func (h *Host) asymOperations(ops map[string]kmsapi.Operation) {
-	ops["GenerateDataKeyPair"] = h.generateDataKeyPair(true)
-	ops["GenerateDataKeyPairWithoutPlaintext"] = h.generateDataKeyPair(false)
-	ops["GetPublicKey"] = func(ctx context.Context, p kmsapi.Principal, body []byte) (any, error) {
-		var req struct {
-			KeyId       string   `json:"KeyId"`
-			GrantTokens []string `json:"GrantTokens"`
-		}
-		if err := kmsapi.Decode(body, &req); err != nil {
-			return nil, err
-		}
-		if err := checkGrantTokens(req.GrantTokens); err != nil {
-			return nil, err
-		}
-		k, alias, err := h.resolveKeyAlias(p, req.KeyId, true)
-		if err != nil {
-			return nil, err
-		}
-		var cond map[string][]string
-		if alias != "" {
-			cond = map[string][]string{"kms:RequestAlias": {alias}}
-		}
-		if err := h.authorize(p, "kms:GetPublicKey", k, cond); err != nil {
-			return nil, err
-		}
-		if err := usable(k); err != nil {
-			return nil, err
-		}
-		if len(k.rec.Key.PublicKey) == 0 {
-			return nil, kmsapi.Errorf(kmsapi.UnsupportedOperation, "%s is not an asymmetric key", k.rec.Key.ARN())
-		}
-		md := metadata(&k.rec.Key)
-		return map[string]any{"KeyId": md.Arn, "PublicKey": k.rec.Key.PublicKey, "KeySpec": md.KeySpec,
-			"CustomerMasterKeySpec": md.KeySpec, "KeyUsage": md.KeyUsage, "EncryptionAlgorithms": md.EncryptionAlgorithms,
-			"SigningAlgorithms": md.SigningAlgorithms, "KeyAgreementAlgorithms": md.KeyAgreementAlgorithms}, nil
-	}
-	ops["Sign"] = func(ctx context.Context, p kmsapi.Principal, body []byte) (any, error) {
-		var req signRequest
-		k, digest, err := h.signingKey(p, body, &req, "kms:Sign")
-		if err != nil {
-			return nil, err
-		}
-		sig, err := h.hsmBatch(ctx, node.CmdSign, signCommand(k.rec.Current(), &req, digest).BytesOrPanic())
-		if sig, err = h.hsmAnswer("Sign", sig, err, nil); err != nil {
-			return nil, err
-		}
-		return map[string]any{"KeyId": k.rec.Key.ARN(), "Signature": sig, "SigningAlgorithm": req.SigningAlgorithm}, nil
-	}
-	ops["Verify"] = func(ctx context.Context, p kmsapi.Principal, body []byte) (any, error) {
-		var req signRequest
-		k, digest, err := h.signingKey(p, body, &req, "kms:Verify")
-		if err != nil {
-			return nil, err
-		}
-		valid := false
-		if k.rec.Key.KeySpec == "ECC_SECG_P256K1" {
-			// Go cannot verify on secp256k1: an HSM's token does.
-			b := signCommand(k.rec.Key.PublicKey, &req, digest)
-			b.AddUint16LengthPrefixed(func(b *cryptobyte.Builder) { b.AddBytes(req.Signature) })
-			out, err := h.hsmBatch(ctx, node.CmdVerify, b.BytesOrPanic())
-			if out, err = h.hsmAnswer("Verify", out, err, nil); err != nil {
-				return nil, err
-			}
-			valid = bytes.Equal(out, []byte{1})
-		} else {
-			valid = verifySignature(k.rec.Key.KeySpec, k.rec.Key.PublicKey, req.SigningAlgorithm, digest, req.Message, req.Signature)
-		}
-		if !valid {
-			return nil, kmsapi.Errorf("KMSInvalidSignatureException", "The signature is not valid for this message, key and algorithm.")
-		}
-		return map[string]any{"KeyId": k.rec.Key.ARN(), "SignatureValid": true, "SigningAlgorithm": req.SigningAlgorithm}, nil
-	}
-	ops["GenerateMac"] = func(ctx context.Context, p kmsapi.Principal, body []byte) (any, error) {
-		var req macRequest
-		k, cmd, err := h.macKey(p, body, &req, "kms:GenerateMac")
-		if err != nil {
-			return nil, err
-		}
-		mac, err := h.hsmBatch(ctx, node.CmdGenerateMac, cmd)
-		if mac, err = h.hsmAnswer("GenerateMac", mac, err, nil); err != nil {
-			return nil, err
-		}
-		return map[string]any{"KeyId": k.rec.Key.ARN(), "Mac": mac, "MacAlgorithm": req.MacAlgorithm}, nil
-	}
-	ops["VerifyMac"] = func(ctx context.Context, p kmsapi.Principal, body []byte) (any, error) {
-		var req macRequest
-		k, cmd, err := h.macKey(p, body, &req, "kms:VerifyMac")
-		if err != nil {
-			return nil, err
-		}
-		cmd = binary.BigEndian.AppendUint16(cmd, uint16(len(req.Mac)))
-		ok, err := h.hsmBatch(ctx, node.CmdVerifyMac, append(cmd, req.Mac...))
-		if ok, err = h.hsmAnswer("VerifyMac", ok, err, nil); err != nil {
-			return nil, err
-		}
-		if !bytes.Equal(ok, []byte{1}) {
-			return nil, kmsapi.Errorf("KMSInvalidMacException", "The MAC is not valid for this message, key and algorithm.")
-		}
-		return map[string]any{"KeyId": k.rec.Key.ARN(), "MacValid": true, "MacAlgorithm": req.MacAlgorithm}, nil
-	}
-	ops["DeriveSharedSecret"] = func(ctx context.Context, p kmsapi.Principal, body []byte) (any, error) {
-		var req struct {
-			KeyId                 string     `json:"KeyId"`
-			KeyAgreementAlgorithm string     `json:"KeyAgreementAlgorithm"`
-			PublicKey             []byte     `json:"PublicKey"`
-			GrantTokens           []string   `json:"GrantTokens"`
-			DryRun                bool       `json:"DryRun"`
-			Recipient             *recipient `json:"Recipient"`
-		}
-		if err := kmsapi.Decode(body, &req); err != nil {
-			return nil, err
-		}
-		if err := checkGrantTokens(req.GrantTokens); err != nil {
-			return nil, err
-		}
-		var doc []byte
-		cond := map[string][]string{}
-		if req.Recipient != nil {
-			var err error
-			if doc, cond, err = h.checkRecipient(ctx, req.Recipient); err != nil {
-				return nil, err
-			}
-		}
-		if len(req.PublicKey) < 1 || len(req.PublicKey) > 8192 {
-			return nil, validation("publicKey", "Member must have length between 1 and 8192", "…")
-		}
-		cond["kms:KeyAgreementAlgorithm"] = []string{req.KeyAgreementAlgorithm}
-		k, err := h.asymKey(p, req.KeyId, "kms:DeriveSharedSecret", usageAgree, "KeyAgreementAlgorithm", req.KeyAgreementAlgorithm, cond, req.DryRun)
-		if err != nil {
-			return nil, err
-		}
-		if _, err := x509.ParsePKIXPublicKey(req.PublicKey); err != nil {
-			return nil, kmsapi.Errorf(kmsapi.ValidationException, "PublicKey is not a DER-encoded SubjectPublicKeyInfo")
-		}
-		cmd, err := node.KeyCommand(nil, k.rec.Current(), req.PublicKey)
-		if err != nil {
-			return nil, err
-		}
-		if doc != nil {
-			cms, _, err := h.viaRecipient(ctx, "DeriveSharedSecret", doc, node.CmdDeriveSharedSecret, cmd,
-				kmsapi.Errorf(kmsapi.ValidationException, "The public key is not on the curve of %s.", k.rec.Key.KeySpec))
-			if err != nil {
-				return nil, err
-			}
-			return map[string]any{"KeyId": k.rec.Key.ARN(), "CiphertextForRecipient": cms, "KeyAgreementAlgorithm": "ECDH", "KeyOrigin": "AWS_KMS"}, nil
-		}
-		z, err := h.hsmBatch(ctx, node.CmdDeriveSharedSecret, cmd)
-		if z, err = h.hsmAnswer("DeriveSharedSecret", z, err,
-			kmsapi.Errorf(kmsapi.ValidationException, "The public key is not on the curve of %s.", k.rec.Key.KeySpec)); err != nil {
-			return nil, err
-		}
-		return map[string]any{"KeyId": k.rec.Key.ARN(), "SharedSecret": z, "KeyAgreementAlgorithm": "ECDH", "KeyOrigin": "AWS_KMS"}, nil
-	}
-}
-
 // generateDataKeyPair serves GenerateDataKeyPair (withPrivate) and
 // GenerateDataKeyPairWithoutPlaintext: an HSM makes the pair and seals the
 // private key under the symmetric KMS key, as Encrypt would.
-func (h *Host) generateDataKeyPair(withPrivate bool) kmsapi.Operation {
+func (s *Service) generateDataKeyPair(withPrivate bool) kmsapi.Handler {
 	op := "GenerateDataKeyPair"
 	if !withPrivate {
 		op = "GenerateDataKeyPairWithoutPlaintext"
@@ -375,7 +215,7 @@ func (h *Host) generateDataKeyPair(withPrivate bool) kmsapi.Operation {
 				return nil, kmsapi.Errorf(kmsapi.ValidationException, "%s does not take a Recipient", op)
 			}
 			var err error
-			if doc, recipientCond, err = h.checkRecipient(ctx, req.Recipient); err != nil {
+			if doc, recipientCond, err = s.checkRecipient(ctx, req.Recipient); err != nil {
 				return nil, err
 			}
 		}
@@ -386,13 +226,13 @@ func (h *Host) generateDataKeyPair(withPrivate bool) kmsapi.Operation {
 		case code == 0 || strings.HasPrefix(req.KeyPairSpec, "HMAC_"):
 			return nil, validation("keyPairSpec", "Member must satisfy enum value set: [RSA_2048, RSA_3072, RSA_4096, ECC_NIST_P256, ECC_NIST_P384, ECC_NIST_P521, ECC_SECG_P256K1, SM2]", req.KeyPairSpec)
 		}
-		k, alias, ec, err := h.contextKey(p, &req.cryptoRequest, req.KeyId)
+		k, alias, ec, err := s.contextKey(p, &req.cryptoRequest, req.KeyId)
 		if err != nil {
 			return nil, err
 		}
 		cond := merge(contextConditions(req.EncryptionContext, symmetricDefault, alias), recipientCond)
 		cond["kms:DataKeyPairSpec"] = []string{req.KeyPairSpec}
-		if err := h.permit(p, "kms:"+op, k, cond, req.DryRun); err != nil {
+		if err := s.permit(p, "kms:"+op, k, cond, req.DryRun); err != nil {
 			return nil, err
 		}
 		if err := symmetricOnly(k); err != nil {
@@ -407,27 +247,27 @@ func (h *Host) generateDataKeyPair(withPrivate bool) kmsapi.Operation {
 			return nil, err
 		}
 		if doc != nil {
-			cms, rest, err := h.viaRecipient(ctx, op, doc, node.CmdGenerateDataKeyPair, cmd, nil)
+			cms, rest, err := s.viaRecipient(ctx, op, doc, node.CmdGenerateDataKeyPair, cmd, nil)
 			if err != nil {
 				return nil, err
 			}
 			rs := cryptobyte.String(rest)
 			var pub, blob cryptobyte.String
 			if !rs.ReadUint16LengthPrefixed(&pub) || !rs.ReadUint16LengthPrefixed(&blob) || !rs.Empty() || len(pub) == 0 || len(blob) == 0 {
-				return nil, internal(h, op, errors.New("host: malformed data key pair answer"))
+				return nil, internal(s, op, errors.New("host: malformed data key pair answer"))
 			}
 			return map[string]any{"KeyId": k.rec.Key.ARN(), "KeyPairSpec": req.KeyPairSpec, "CiphertextForRecipient": cms,
 				"PrivateKeyCiphertextBlob": []byte(blob), "PublicKey": []byte(pub)}, nil
 		}
-		out, err := h.hsms.Do(ctx, node.CmdGenerateDataKeyPair, cmd)
+		out, err := s.hsmDo(ctx, node.CmdGenerateDataKeyPair, cmd)
 		if err != nil {
-			return nil, internal(h, op, err)
+			return nil, internal(s, op, err)
 		}
-		s := cryptobyte.String(out)
+		cs := cryptobyte.String(out)
 		var priv, pub, blob cryptobyte.String
-		if !s.ReadUint16LengthPrefixed(&priv) || !s.ReadUint16LengthPrefixed(&pub) || !s.ReadUint16LengthPrefixed(&blob) ||
-			!s.Empty() || len(pub) == 0 || len(blob) == 0 || (len(priv) > 0) != withPrivate {
-			return nil, internal(h, op, errors.New("host: malformed data key pair answer"))
+		if !cs.ReadUint16LengthPrefixed(&priv) || !cs.ReadUint16LengthPrefixed(&pub) || !cs.ReadUint16LengthPrefixed(&blob) ||
+			!cs.Empty() || len(pub) == 0 || len(blob) == 0 || (len(priv) > 0) != withPrivate {
+			return nil, internal(s, op, errors.New("host: malformed data key pair answer"))
 		}
 		res := map[string]any{"KeyId": k.rec.Key.ARN(), "KeyPairSpec": req.KeyPairSpec,
 			"PrivateKeyCiphertextBlob": []byte(blob), "PublicKey": []byte(pub)}
@@ -452,7 +292,7 @@ type macRequest struct {
 // macKey decodes and checks a GenerateMac (action kms:GenerateMac) or
 // VerifyMac request and returns its key and the HSM command's common part
 // (v16 key token ‖ u8 alg ‖ v16 message).
-func (h *Host) macKey(p kmsapi.Principal, body []byte, req *macRequest, action string) (*key, []byte, error) {
+func (s *Service) macKey(p kmsapi.Principal, body []byte, req *macRequest, action string) (*key, []byte, error) {
 	if err := kmsapi.Decode(body, req); err != nil {
 		return nil, nil, err
 	}
@@ -470,7 +310,7 @@ func (h *Host) macKey(p kmsapi.Principal, body []byte, req *macRequest, action s
 		return nil, nil, validation("mac", "Member must have length between 1 and 6144", "…")
 	}
 	cond := map[string][]string{"kms:MacAlgorithm": {req.MacAlgorithm}}
-	k, err := h.asymKey(p, req.KeyId, action, usageMAC, "MacAlgorithm", req.MacAlgorithm, cond, req.DryRun)
+	k, err := s.asymKey(p, req.KeyId, action, usageMAC, "MacAlgorithm", req.MacAlgorithm, cond, req.DryRun)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -494,7 +334,7 @@ type signRequest struct {
 
 // signingKey decodes and checks a Sign (action kms:Sign) or Verify request
 // and returns its key and whether the message is a digest.
-func (h *Host) signingKey(p kmsapi.Principal, body []byte, req *signRequest, action string) (*key, bool, error) {
+func (s *Service) signingKey(p kmsapi.Principal, body []byte, req *signRequest, action string) (*key, bool, error) {
 	if err := kmsapi.Decode(body, req); err != nil {
 		return nil, false, err
 	}
@@ -515,7 +355,7 @@ func (h *Host) signingKey(p kmsapi.Principal, body []byte, req *signRequest, act
 		return nil, false, err
 	}
 	cond := map[string][]string{"kms:SigningAlgorithm": {req.SigningAlgorithm}, "kms:MessageType": {msgTypeName(digest)}}
-	k, err := h.asymKey(p, req.KeyId, action, usageSign, "SigningAlgorithm", req.SigningAlgorithm, cond, req.DryRun)
+	k, err := s.asymKey(p, req.KeyId, action, usageSign, "SigningAlgorithm", req.SigningAlgorithm, cond, req.DryRun)
 	return k, digest, err
 }
 
@@ -587,4 +427,160 @@ func rsaEncrypt(pubDER []byte, alg string, plaintext []byte) ([]byte, error) {
 		return nil, kmsapi.Errorf(kmsapi.ValidationException, "Plaintext is too long for %s with this key: at most %d bytes", alg, max)
 	}
 	return rsa.EncryptOAEP(h, rand.Reader, pk, plaintext, nil)
+}
+
+func (s *Service) getPublicKey(ctx context.Context, p kmsapi.Principal, body []byte) (any, error) {
+	var req struct {
+		KeyId       string   `json:"KeyId"`
+		GrantTokens []string `json:"GrantTokens"`
+	}
+	if err := kmsapi.Decode(body, &req); err != nil {
+		return nil, err
+	}
+	if err := checkGrantTokens(req.GrantTokens); err != nil {
+		return nil, err
+	}
+	k, alias, err := s.resolveKeyAlias(p, req.KeyId, true)
+	if err != nil {
+		return nil, err
+	}
+	var cond map[string][]string
+	if alias != "" {
+		cond = map[string][]string{"kms:RequestAlias": {alias}}
+	}
+	if err := s.authorize(p, "kms:GetPublicKey", k, cond); err != nil {
+		return nil, err
+	}
+	if err := usable(k); err != nil {
+		return nil, err
+	}
+	if len(k.rec.Key.PublicKey) == 0 {
+		return nil, kmsapi.Errorf(kmsapi.UnsupportedOperation, "%s is not an asymmetric key", k.rec.Key.ARN())
+	}
+	md := metadata(&k.rec.Key)
+	return map[string]any{"KeyId": md.Arn, "PublicKey": k.rec.Key.PublicKey, "KeySpec": md.KeySpec,
+		"CustomerMasterKeySpec": md.KeySpec, "KeyUsage": md.KeyUsage, "EncryptionAlgorithms": md.EncryptionAlgorithms,
+		"SigningAlgorithms": md.SigningAlgorithms, "KeyAgreementAlgorithms": md.KeyAgreementAlgorithms}, nil
+}
+
+func (s *Service) sign(ctx context.Context, p kmsapi.Principal, body []byte) (any, error) {
+	var req signRequest
+	k, digest, err := s.signingKey(p, body, &req, "kms:Sign")
+	if err != nil {
+		return nil, err
+	}
+	sig, err := s.hsmDo(ctx, node.CmdSign, signCommand(k.rec.Current(), &req, digest).BytesOrPanic())
+	if sig, err = s.hsmAnswer("Sign", sig, err, nil); err != nil {
+		return nil, err
+	}
+	return map[string]any{"KeyId": k.rec.Key.ARN(), "Signature": sig, "SigningAlgorithm": req.SigningAlgorithm}, nil
+}
+
+func (s *Service) verify(ctx context.Context, p kmsapi.Principal, body []byte) (any, error) {
+	var req signRequest
+	k, digest, err := s.signingKey(p, body, &req, "kms:Verify")
+	if err != nil {
+		return nil, err
+	}
+	valid := false
+	if k.rec.Key.KeySpec == "ECC_SECG_P256K1" {
+		// Go cannot verify on secp256k1: an HSM's token does.
+		b := signCommand(k.rec.Key.PublicKey, &req, digest)
+		b.AddUint16LengthPrefixed(func(b *cryptobyte.Builder) { b.AddBytes(req.Signature) })
+		out, err := s.hsmDo(ctx, node.CmdVerify, b.BytesOrPanic())
+		if out, err = s.hsmAnswer("Verify", out, err, nil); err != nil {
+			return nil, err
+		}
+		valid = bytes.Equal(out, []byte{1})
+	} else {
+		valid = verifySignature(k.rec.Key.KeySpec, k.rec.Key.PublicKey, req.SigningAlgorithm, digest, req.Message, req.Signature)
+	}
+	if !valid {
+		return nil, kmsapi.Errorf("KMSInvalidSignatureException", "The signature is not valid for this message, key and algorithm.")
+	}
+	return map[string]any{"KeyId": k.rec.Key.ARN(), "SignatureValid": true, "SigningAlgorithm": req.SigningAlgorithm}, nil
+}
+
+func (s *Service) generateMac(ctx context.Context, p kmsapi.Principal, body []byte) (any, error) {
+	var req macRequest
+	k, cmd, err := s.macKey(p, body, &req, "kms:GenerateMac")
+	if err != nil {
+		return nil, err
+	}
+	mac, err := s.hsmDo(ctx, node.CmdGenerateMac, cmd)
+	if mac, err = s.hsmAnswer("GenerateMac", mac, err, nil); err != nil {
+		return nil, err
+	}
+	return map[string]any{"KeyId": k.rec.Key.ARN(), "Mac": mac, "MacAlgorithm": req.MacAlgorithm}, nil
+}
+
+func (s *Service) verifyMac(ctx context.Context, p kmsapi.Principal, body []byte) (any, error) {
+	var req macRequest
+	k, cmd, err := s.macKey(p, body, &req, "kms:VerifyMac")
+	if err != nil {
+		return nil, err
+	}
+	cmd = binary.BigEndian.AppendUint16(cmd, uint16(len(req.Mac)))
+	ok, err := s.hsmDo(ctx, node.CmdVerifyMac, append(cmd, req.Mac...))
+	if ok, err = s.hsmAnswer("VerifyMac", ok, err, nil); err != nil {
+		return nil, err
+	}
+	if !bytes.Equal(ok, []byte{1}) {
+		return nil, kmsapi.Errorf("KMSInvalidMacException", "The MAC is not valid for this message, key and algorithm.")
+	}
+	return map[string]any{"KeyId": k.rec.Key.ARN(), "MacValid": true, "MacAlgorithm": req.MacAlgorithm}, nil
+}
+
+func (s *Service) deriveSharedSecret(ctx context.Context, p kmsapi.Principal, body []byte) (any, error) {
+	var req struct {
+		KeyId                 string     `json:"KeyId"`
+		KeyAgreementAlgorithm string     `json:"KeyAgreementAlgorithm"`
+		PublicKey             []byte     `json:"PublicKey"`
+		GrantTokens           []string   `json:"GrantTokens"`
+		DryRun                bool       `json:"DryRun"`
+		Recipient             *recipient `json:"Recipient"`
+	}
+	if err := kmsapi.Decode(body, &req); err != nil {
+		return nil, err
+	}
+	if err := checkGrantTokens(req.GrantTokens); err != nil {
+		return nil, err
+	}
+	var doc []byte
+	cond := map[string][]string{}
+	if req.Recipient != nil {
+		var err error
+		if doc, cond, err = s.checkRecipient(ctx, req.Recipient); err != nil {
+			return nil, err
+		}
+	}
+	if len(req.PublicKey) < 1 || len(req.PublicKey) > 8192 {
+		return nil, validation("publicKey", "Member must have length between 1 and 8192", "…")
+	}
+	cond["kms:KeyAgreementAlgorithm"] = []string{req.KeyAgreementAlgorithm}
+	k, err := s.asymKey(p, req.KeyId, "kms:DeriveSharedSecret", usageAgree, "KeyAgreementAlgorithm", req.KeyAgreementAlgorithm, cond, req.DryRun)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := x509.ParsePKIXPublicKey(req.PublicKey); err != nil {
+		return nil, kmsapi.Errorf(kmsapi.ValidationException, "PublicKey is not a DER-encoded SubjectPublicKeyInfo")
+	}
+	cmd, err := node.KeyCommand(nil, k.rec.Current(), req.PublicKey)
+	if err != nil {
+		return nil, err
+	}
+	if doc != nil {
+		cms, _, err := s.viaRecipient(ctx, "DeriveSharedSecret", doc, node.CmdDeriveSharedSecret, cmd,
+			kmsapi.Errorf(kmsapi.ValidationException, "The public key is not on the curve of %s.", k.rec.Key.KeySpec))
+		if err != nil {
+			return nil, err
+		}
+		return map[string]any{"KeyId": k.rec.Key.ARN(), "CiphertextForRecipient": cms, "KeyAgreementAlgorithm": "ECDH", "KeyOrigin": "AWS_KMS"}, nil
+	}
+	z, err := s.hsmDo(ctx, node.CmdDeriveSharedSecret, cmd)
+	if z, err = s.hsmAnswer("DeriveSharedSecret", z, err,
+		kmsapi.Errorf(kmsapi.ValidationException, "The public key is not on the curve of %s.", k.rec.Key.KeySpec)); err != nil {
+		return nil, err
+	}
+	return map[string]any{"KeyId": k.rec.Key.ARN(), "SharedSecret": z, "KeyAgreementAlgorithm": "ECDH", "KeyOrigin": "AWS_KMS"}, nil
 }

@@ -1,0 +1,182 @@
+package kms
+
+import (
+	"slices"
+
+	"github.com/trentkms/trent/keystore"
+	"github.com/trentkms/trent/kms/kmsapi"
+)
+
+// The operation table: every KMS operation the Service serves, declared
+// once with the facts the rest of the code derives from it: registration
+// with kmsapi (Operations), forwarding of writes to the raft leader
+// (IsWrite), CloudTrail's readOnly and the omitted response of
+// cryptographic operations (kmsapi.Operation), what a grant may allow
+// (grantOps), and the key usage an operation needs (asymKey).
+
+// keyKinds is a set of kinds of KMS key, for the operations a grant on a
+// key of that kind may include.
+type keyKinds uint8
+
+const (
+	kindSymmetric keyKinds = 1 << iota // SYMMETRIC_DEFAULT
+	kindEncrypt                        // asymmetric ENCRYPT_DECRYPT (RSA)
+	kindSign                           // SIGN_VERIFY
+	kindMAC                            // GENERATE_VERIFY_MAC (HMAC)
+	kindAgree                          // KEY_AGREEMENT
+	kindAny       = kindSymmetric | kindEncrypt | kindSign | kindMAC | kindAgree
+)
+
+// kindOf is the kind of key k.
+func kindOf(k *keystore.Key) keyKinds {
+	switch {
+	case k.KeySpec == symmetricDefault:
+		return kindSymmetric
+	case k.KeyUsage == usageEncrypt:
+		return kindEncrypt
+	case k.KeyUsage == usageSign:
+		return kindSign
+	case k.KeyUsage == usageMAC:
+		return kindMAC
+	case k.KeyUsage == usageAgree:
+		return kindAgree
+	}
+	return 0
+}
+
+// grantRule is what a grant may say of an operation.
+type grantRule struct {
+	// as are the grant operations the API operation is allowed by (its
+	// own name if empty; ReEncrypt is ReEncryptFrom and ReEncryptTo).
+	as []string
+	// context: its requests carry an encryption context, to which a
+	// grant's constraints apply (they apply to no other operation).
+	context bool
+	// keys are the kinds of key a grant of it may be on.
+	keys keyKinds
+}
+
+// operation is one row of the table.
+type operation struct {
+	name string
+	// write: it changes the key store (served on the raft leader;
+	// CloudTrail's readOnly is false).
+	write bool
+	// crypto: a cryptographic operation (CloudTrail omits its response).
+	crypto bool
+	// grant, if set, lets a grant allow it.
+	grant *grantRule
+	// usage is the key usage it needs of an asymmetric or HMAC key ("":
+	// none, or checked by the handler by key spec).
+	usage string
+	// handler serves it.
+	handler kmsapi.Handler
+}
+
+// table is the operation table. Adding an operation is one row here and
+// its handler.
+func (s *Service) table() []operation {
+	symmetric := &grantRule{context: true, keys: kindSymmetric}
+	encryption := &grantRule{context: true, keys: kindSymmetric | kindEncrypt}
+	anyKey := &grantRule{keys: kindAny}
+	return []operation{
+		// Cryptographic operations.
+		{name: "GenerateRandom", crypto: true, handler: s.generateRandom},
+		{name: "Encrypt", crypto: true, grant: encryption, handler: s.encrypt},
+		{name: "Decrypt", crypto: true, grant: encryption, handler: s.decrypt},
+		{name: "ReEncrypt", crypto: true, grant: &grantRule{as: []string{"ReEncryptFrom", "ReEncryptTo"}, context: true, keys: kindSymmetric | kindEncrypt}, handler: s.reEncrypt},
+		{name: "GenerateDataKey", crypto: true, grant: symmetric, handler: s.generateDataKey(true)},
+		{name: "GenerateDataKeyWithoutPlaintext", crypto: true, grant: symmetric, handler: s.generateDataKey(false)},
+		{name: "GenerateDataKeyPair", crypto: true, grant: symmetric, handler: s.generateDataKeyPair(true)},
+		{name: "GenerateDataKeyPairWithoutPlaintext", crypto: true, grant: symmetric, handler: s.generateDataKeyPair(false)},
+		{name: "Sign", crypto: true, grant: &grantRule{keys: kindSign}, usage: usageSign, handler: s.sign},
+		{name: "Verify", crypto: true, grant: &grantRule{keys: kindSign}, usage: usageSign, handler: s.verify},
+		{name: "GenerateMac", crypto: true, grant: &grantRule{keys: kindMAC}, usage: usageMAC, handler: s.generateMac},
+		{name: "VerifyMac", crypto: true, grant: &grantRule{keys: kindMAC}, usage: usageMAC, handler: s.verifyMac},
+		{name: "DeriveSharedSecret", crypto: true, grant: &grantRule{keys: kindAgree}, usage: usageAgree, handler: s.deriveSharedSecret},
+
+		// Keys.
+		{name: "CreateKey", write: true, handler: s.createKey},
+		{name: "DescribeKey", grant: anyKey, handler: s.describeKey},
+		{name: "ListKeys", handler: s.listKeys},
+		{name: "GetPublicKey", grant: &grantRule{keys: kindEncrypt | kindSign | kindAgree}, handler: s.getPublicKey},
+		{name: "EnableKey", write: true, handler: s.setState("EnableKey", keystore.StateEnabled)},
+		{name: "DisableKey", write: true, handler: s.setState("DisableKey", keystore.StateDisabled)},
+		{name: "ScheduleKeyDeletion", write: true, handler: s.scheduleKeyDeletion},
+		{name: "CancelKeyDeletion", write: true, handler: s.cancelKeyDeletion},
+		{name: "UpdateKeyDescription", write: true, handler: s.updateKeyDescription},
+		{name: "TagResource", write: true, handler: s.tagResource},
+		{name: "UntagResource", write: true, handler: s.untagResource},
+		{name: "ListResourceTags", handler: s.listResourceTags},
+		{name: "GetKeyPolicy", handler: s.getKeyPolicy},
+		{name: "ListKeyPolicies", handler: s.listKeyPolicies},
+		{name: "PutKeyPolicy", write: true, handler: s.putKeyPolicy},
+
+		// Rotation.
+		{name: "EnableKeyRotation", write: true, handler: s.enableKeyRotation},
+		{name: "DisableKeyRotation", write: true, handler: s.disableKeyRotation},
+		{name: "GetKeyRotationStatus", handler: s.getKeyRotationStatus},
+		{name: "RotateKeyOnDemand", write: true, handler: s.rotateKeyOnDemand},
+		{name: "ListKeyRotations", handler: s.listKeyRotations},
+
+		// Aliases.
+		{name: "CreateAlias", write: true, handler: s.createAlias},
+		{name: "UpdateAlias", write: true, handler: s.updateAlias},
+		{name: "DeleteAlias", write: true, handler: s.deleteAlias},
+		{name: "ListAliases", handler: s.listAliases},
+
+		// Grants.
+		{name: "CreateGrant", write: true, grant: anyKey, handler: s.createGrant},
+		{name: "ListGrants", handler: s.listGrants},
+		{name: "ListRetirableGrants", handler: s.listRetirableGrants},
+		{name: "RetireGrant", write: true, grant: anyKey, handler: s.retireGrant},
+		{name: "RevokeGrant", write: true, handler: s.revokeGrant},
+	}
+}
+
+// derive makes what the Service looks up from the table: the kmsapi
+// registrations, the grant operations and the usages. It panics on a
+// name declared twice (a bug of the table).
+func (s *Service) derive() {
+	s.ops = map[string]kmsapi.Operation{}
+	s.grantOps = map[string]grantOp{}
+	s.usage = map[string]string{}
+	for _, o := range s.table() {
+		if _, dup := s.ops[o.name]; dup {
+			panic("kms: operation " + o.name + " declared twice")
+		}
+		s.ops[o.name] = kmsapi.Operation{Handler: o.handler, Write: o.write, Cryptographic: o.crypto}
+		if o.usage != "" {
+			s.usage[o.name] = o.usage
+		}
+		if o.grant == nil {
+			continue
+		}
+		names := o.grant.as
+		if len(names) == 0 {
+			names = []string{o.name}
+		}
+		for _, n := range names {
+			if _, dup := s.grantOps[n]; dup {
+				panic("kms: grant operation " + n + " declared twice")
+			}
+			s.grantOps[n] = grantOp{context: o.grant.context, keys: o.grant.keys}
+		}
+	}
+}
+
+// grantOp is one grant operation as the table declares it.
+type grantOp struct {
+	context bool     // grant constraints apply to it
+	keys    keyKinds // the kinds of key a grant of it may be on
+}
+
+// grantOpNames are the grant operations, sorted.
+func (s *Service) grantOpNames() []string {
+	out := make([]string, 0, len(s.grantOps))
+	for n := range s.grantOps {
+		out = append(out, n)
+	}
+	slices.Sort(out)
+	return out
+}
