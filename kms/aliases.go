@@ -62,22 +62,12 @@ func (s *Service) existingAlias(p kmsapi.Principal, name string) (*keystore.Alia
 	return a, raw, nil
 }
 
-func (s *Service) createAlias(ctx context.Context, p kmsapi.Principal, body []byte) (any, error) {
-	var req aliasRequest
-	if err := kmsapi.Decode(body, &req); err != nil {
-		return nil, err
-	}
+func (s *Service) createAlias(ctx context.Context, p kmsapi.Principal, req *aliasRequest) (any, error) {
 	if err := checkAliasName(req.AliasName); err != nil {
 		return nil, err
 	}
-	k, err := s.resolveKey(p, req.TargetKeyId, false)
+	k, err := s.useKey(p, req.TargetKeyId, false, keyUse{op: "CreateAlias", state: stateNotPending})
 	if err != nil {
-		return nil, err
-	}
-	if err := s.authorize(p, "kms:CreateAlias", k, nil); err != nil {
-		return nil, err
-	}
-	if err := notPending(k); err != nil {
 		return nil, err
 	}
 	if a, _, err := s.loadAlias(p.AccountID, req.AliasName); err != nil || a != nil {
@@ -100,11 +90,7 @@ func (s *Service) createAlias(ctx context.Context, p kmsapi.Principal, body []by
 	return empty, nil
 }
 
-func (s *Service) updateAlias(ctx context.Context, p kmsapi.Principal, body []byte) (any, error) {
-	var req aliasRequest
-	if err := kmsapi.Decode(body, &req); err != nil {
-		return nil, err
-	}
+func (s *Service) updateAlias(ctx context.Context, p kmsapi.Principal, req *aliasRequest) (any, error) {
 	a, old, err := s.existingAlias(p, req.AliasName)
 	if err != nil {
 		return nil, err
@@ -118,7 +104,7 @@ func (s *Service) updateAlias(ctx context.Context, p kmsapi.Principal, body []by
 		return nil, err
 	}
 	for _, k := range []*key{from, to} {
-		if err := s.authorize(p, "kms:UpdateAlias", k, nil); err != nil {
+		if _, err := s.use(p, k, "", keyUse{op: "UpdateAlias", state: stateAny}); err != nil {
 			return nil, err
 		}
 	}
@@ -142,22 +128,16 @@ func (s *Service) updateAlias(ctx context.Context, p kmsapi.Principal, body []by
 	return empty, nil
 }
 
-func (s *Service) deleteAlias(ctx context.Context, p kmsapi.Principal, body []byte) (any, error) {
-	var req struct {
-		AliasName string `json:"AliasName"`
-	}
-	if err := kmsapi.Decode(body, &req); err != nil {
-		return nil, err
-	}
+type deleteAliasRequest struct {
+	AliasName string `json:"AliasName"`
+}
+
+func (s *Service) deleteAlias(ctx context.Context, p kmsapi.Principal, req *deleteAliasRequest) (any, error) {
 	a, old, err := s.existingAlias(p, req.AliasName)
 	if err != nil {
 		return nil, err
 	}
-	k, err := s.resolveKey(p, a.TargetKeyID, false)
-	if err != nil {
-		return nil, err
-	}
-	if err := s.authorize(p, "kms:DeleteAlias", k, nil); err != nil {
+	if _, err := s.useKey(p, a.TargetKeyID, false, keyUse{op: "DeleteAlias", state: stateAny}); err != nil {
 		return nil, err
 	}
 	if err := s.store.Propose(ctx, domain.Replacement{ID: keystore.AliasRecordID(p.AccountID, req.AliasName), Old: old}); err != nil {
@@ -190,15 +170,13 @@ func (s *Service) accountAliases(account string) []*keystore.Alias {
 	return out
 }
 
-func (s *Service) listAliases(ctx context.Context, p kmsapi.Principal, body []byte) (any, error) {
-	var req struct {
-		KeyId  *string `json:"KeyId"`
-		Limit  *int    `json:"Limit"`
-		Marker *string `json:"Marker"`
-	}
-	if err := kmsapi.Decode(body, &req); err != nil {
-		return nil, err
-	}
+type listAliasesRequest struct {
+	KeyId  *string `json:"KeyId"`
+	Limit  *int    `json:"Limit"`
+	Marker *string `json:"Marker"`
+}
+
+func (s *Service) listAliases(ctx context.Context, p kmsapi.Principal, req *listAliasesRequest) (any, error) {
 	all := s.accountAliases(p.AccountID)
 	if req.KeyId != nil {
 		k, err := s.resolveKey(p, *req.KeyId, false)

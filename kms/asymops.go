@@ -116,35 +116,16 @@ func (s *Service) createKeyPair(ctx context.Context, spec, id string) (token, pu
 	return append([]byte(nil), t...), append([]byte(nil), p...), nil
 }
 
-// asymKey resolves a request's key for an operation of usage, checks the
-// algorithm against the key's, asks the policy and the key's state.
-func (s *Service) asymKey(p kmsapi.Principal, keyID, action, usage, algField, alg string, cond map[string][]string, dryRun bool) (*key, error) {
-	k, alias, err := s.resolveKeyAlias(p, keyID, true)
-	if err != nil {
-		return nil, err
-	}
-	if cond == nil {
-		cond = map[string][]string{}
-	}
-	if alias != "" {
-		cond["kms:RequestAlias"] = []string{alias}
-	}
-	if err := s.authorize(p, action, k, cond); err != nil {
-		return nil, err
-	}
-	if err := usable(k); err != nil {
-		return nil, err
-	}
-	if k.rec.Key.KeyUsage != usage {
-		return nil, kmsapi.Errorf("InvalidKeyUsageException", "%s key usage is %s, not %s", k.rec.Key.ARN(), k.rec.Key.KeyUsage, usage)
-	}
-	if !slices.Contains(algorithmsOf(&k.rec.Key), alg) {
-		return nil, kmsapi.Errorf("InvalidKeyUsageException", "Algorithm %s is incompatible with key spec %s (%s)", alg, k.rec.Key.KeySpec, algField)
-	}
-	if dryRun {
-		return nil, errDryRun
-	}
-	return k, nil
+// asymKey runs the use-a-key pipeline for an operation of an asymmetric
+// or HMAC key (the usage the table declares for op), whose algorithm
+// (named by the request's field algField) must be one of the key's.
+func (s *Service) asymKey(p kmsapi.Principal, keyID, op, algField, alg string, cond map[string][]string, dryRun bool) (*key, error) {
+	return s.useKey(p, keyID, true, keyUse{op: op, cond: cond, dryRun: dryRun, check: func(k *key) error {
+		if !slices.Contains(algorithmsOf(&k.rec.Key), alg) {
+			return kmsapi.Errorf("InvalidKeyUsageException", "Algorithm %s is incompatible with key spec %s (%s)", alg, k.rec.Key.KeySpec, algField)
+		}
+		return nil
+	}})
 }
 
 // hsmAnswer maps an HSM's refusal of a key command to a KMS exception.
@@ -187,6 +168,13 @@ func messageType(t *string, alg string, msg []byte) (bool, error) {
 	return true, nil
 }
 
+type generateDataKeyPairRequest struct {
+	cryptoRequest
+	KeyId       string     `json:"KeyId"`
+	KeyPairSpec string     `json:"KeyPairSpec"`
+	Recipient   *recipient `json:"Recipient"`
+}
+
 // generateDataKeyPair serves GenerateDataKeyPair (withPrivate) and
 // GenerateDataKeyPairWithoutPlaintext: an HSM makes the pair and seals the
 // private key under the symmetric KMS key, as Encrypt would.
@@ -195,16 +183,7 @@ func (s *Service) generateDataKeyPair(withPrivate bool) kmsapi.Handler {
 	if !withPrivate {
 		op = "GenerateDataKeyPairWithoutPlaintext"
 	}
-	return func(ctx context.Context, p kmsapi.Principal, body []byte) (any, error) {
-		var req struct {
-			cryptoRequest
-			KeyId       string     `json:"KeyId"`
-			KeyPairSpec string     `json:"KeyPairSpec"`
-			Recipient   *recipient `json:"Recipient"`
-		}
-		if err := kmsapi.Decode(body, &req); err != nil {
-			return nil, err
-		}
+	return typed(func(ctx context.Context, p kmsapi.Principal, req *generateDataKeyPairRequest) (any, error) {
 		if err := checkGrantTokens(req.GrantTokens); err != nil {
 			return nil, err
 		}
@@ -230,9 +209,9 @@ func (s *Service) generateDataKeyPair(withPrivate bool) kmsapi.Handler {
 		if err != nil {
 			return nil, err
 		}
-		cond := merge(contextConditions(req.EncryptionContext, symmetricDefault, alias), recipientCond)
+		cond := merge(contextConditions(req.EncryptionContext, symmetricDefault), recipientCond)
 		cond["kms:DataKeyPairSpec"] = []string{req.KeyPairSpec}
-		if err := s.permit(p, "kms:"+op, k, cond, req.DryRun); err != nil {
+		if _, err := s.use(p, k, alias, keyUse{op: op, cond: cond, dryRun: req.DryRun}); err != nil {
 			return nil, err
 		}
 		if err := symmetricOnly(k); err != nil {
@@ -275,7 +254,7 @@ func (s *Service) generateDataKeyPair(withPrivate bool) kmsapi.Handler {
 			res["PrivateKeyPlaintext"] = []byte(priv)
 		}
 		return res, nil
-	}
+	})
 }
 
 // macRequest is a GenerateMac or VerifyMac request (Mac only in
@@ -289,13 +268,10 @@ type macRequest struct {
 	DryRun       bool     `json:"DryRun"`
 }
 
-// macKey decodes and checks a GenerateMac (action kms:GenerateMac) or
+// macKey checks a GenerateMac (action kms:GenerateMac) or
 // VerifyMac request and returns its key and the HSM command's common part
 // (v16 key token ‖ u8 alg ‖ v16 message).
-func (s *Service) macKey(p kmsapi.Principal, body []byte, req *macRequest, action string) (*key, []byte, error) {
-	if err := kmsapi.Decode(body, req); err != nil {
-		return nil, nil, err
-	}
+func (s *Service) macKey(p kmsapi.Principal, req *macRequest, action string) (*key, []byte, error) {
 	verify := action == "kms:VerifyMac"
 	if !verify && req.Mac != nil {
 		return nil, nil, kmsapi.Errorf(kmsapi.SerializationException, "unknown field Mac")
@@ -310,7 +286,7 @@ func (s *Service) macKey(p kmsapi.Principal, body []byte, req *macRequest, actio
 		return nil, nil, validation("mac", "Member must have length between 1 and 6144", "…")
 	}
 	cond := map[string][]string{"kms:MacAlgorithm": {req.MacAlgorithm}}
-	k, err := s.asymKey(p, req.KeyId, action, usageMAC, "MacAlgorithm", req.MacAlgorithm, cond, req.DryRun)
+	k, err := s.asymKey(p, req.KeyId, strings.TrimPrefix(action, "kms:"), "MacAlgorithm", req.MacAlgorithm, cond, req.DryRun)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -332,12 +308,9 @@ type signRequest struct {
 	DryRun           bool     `json:"DryRun"`
 }
 
-// signingKey decodes and checks a Sign (action kms:Sign) or Verify request
+// signingKey checks a Sign (action kms:Sign) or Verify request
 // and returns its key and whether the message is a digest.
-func (s *Service) signingKey(p kmsapi.Principal, body []byte, req *signRequest, action string) (*key, bool, error) {
-	if err := kmsapi.Decode(body, req); err != nil {
-		return nil, false, err
-	}
+func (s *Service) signingKey(p kmsapi.Principal, req *signRequest, action string) (*key, bool, error) {
 	if action == "kms:Sign" && req.Signature != nil {
 		return nil, false, kmsapi.Errorf(kmsapi.SerializationException, "unknown field Signature")
 	}
@@ -355,7 +328,7 @@ func (s *Service) signingKey(p kmsapi.Principal, body []byte, req *signRequest, 
 		return nil, false, err
 	}
 	cond := map[string][]string{"kms:SigningAlgorithm": {req.SigningAlgorithm}, "kms:MessageType": {msgTypeName(digest)}}
-	k, err := s.asymKey(p, req.KeyId, action, usageSign, "SigningAlgorithm", req.SigningAlgorithm, cond, req.DryRun)
+	k, err := s.asymKey(p, req.KeyId, strings.TrimPrefix(action, "kms:"), "SigningAlgorithm", req.SigningAlgorithm, cond, req.DryRun)
 	return k, digest, err
 }
 
@@ -429,29 +402,17 @@ func rsaEncrypt(pubDER []byte, alg string, plaintext []byte) ([]byte, error) {
 	return rsa.EncryptOAEP(h, rand.Reader, pk, plaintext, nil)
 }
 
-func (s *Service) getPublicKey(ctx context.Context, p kmsapi.Principal, body []byte) (any, error) {
-	var req struct {
-		KeyId       string   `json:"KeyId"`
-		GrantTokens []string `json:"GrantTokens"`
-	}
-	if err := kmsapi.Decode(body, &req); err != nil {
-		return nil, err
-	}
+type getPublicKeyRequest struct {
+	KeyId       string   `json:"KeyId"`
+	GrantTokens []string `json:"GrantTokens"`
+}
+
+func (s *Service) getPublicKey(ctx context.Context, p kmsapi.Principal, req *getPublicKeyRequest) (any, error) {
 	if err := checkGrantTokens(req.GrantTokens); err != nil {
 		return nil, err
 	}
-	k, alias, err := s.resolveKeyAlias(p, req.KeyId, true)
+	k, err := s.useKey(p, req.KeyId, true, keyUse{op: "GetPublicKey"})
 	if err != nil {
-		return nil, err
-	}
-	var cond map[string][]string
-	if alias != "" {
-		cond = map[string][]string{"kms:RequestAlias": {alias}}
-	}
-	if err := s.authorize(p, "kms:GetPublicKey", k, cond); err != nil {
-		return nil, err
-	}
-	if err := usable(k); err != nil {
 		return nil, err
 	}
 	if len(k.rec.Key.PublicKey) == 0 {
@@ -463,29 +424,27 @@ func (s *Service) getPublicKey(ctx context.Context, p kmsapi.Principal, body []b
 		"SigningAlgorithms": md.SigningAlgorithms, "KeyAgreementAlgorithms": md.KeyAgreementAlgorithms}, nil
 }
 
-func (s *Service) sign(ctx context.Context, p kmsapi.Principal, body []byte) (any, error) {
-	var req signRequest
-	k, digest, err := s.signingKey(p, body, &req, "kms:Sign")
+func (s *Service) sign(ctx context.Context, p kmsapi.Principal, req *signRequest) (any, error) {
+	k, digest, err := s.signingKey(p, req, "kms:Sign")
 	if err != nil {
 		return nil, err
 	}
-	sig, err := s.hsmDo(ctx, node.CmdSign, signCommand(k.rec.Current(), &req, digest).BytesOrPanic())
+	sig, err := s.hsmDo(ctx, node.CmdSign, signCommand(k.rec.Current(), req, digest).BytesOrPanic())
 	if sig, err = s.hsmAnswer("Sign", sig, err, nil); err != nil {
 		return nil, err
 	}
 	return map[string]any{"KeyId": k.rec.Key.ARN(), "Signature": sig, "SigningAlgorithm": req.SigningAlgorithm}, nil
 }
 
-func (s *Service) verify(ctx context.Context, p kmsapi.Principal, body []byte) (any, error) {
-	var req signRequest
-	k, digest, err := s.signingKey(p, body, &req, "kms:Verify")
+func (s *Service) verify(ctx context.Context, p kmsapi.Principal, req *signRequest) (any, error) {
+	k, digest, err := s.signingKey(p, req, "kms:Verify")
 	if err != nil {
 		return nil, err
 	}
 	valid := false
 	if k.rec.Key.KeySpec == "ECC_SECG_P256K1" {
 		// Go cannot verify on secp256k1: an HSM's token does.
-		b := signCommand(k.rec.Key.PublicKey, &req, digest)
+		b := signCommand(k.rec.Key.PublicKey, req, digest)
 		b.AddUint16LengthPrefixed(func(b *cryptobyte.Builder) { b.AddBytes(req.Signature) })
 		out, err := s.hsmDo(ctx, node.CmdVerify, b.BytesOrPanic())
 		if out, err = s.hsmAnswer("Verify", out, err, nil); err != nil {
@@ -501,9 +460,8 @@ func (s *Service) verify(ctx context.Context, p kmsapi.Principal, body []byte) (
 	return map[string]any{"KeyId": k.rec.Key.ARN(), "SignatureValid": true, "SigningAlgorithm": req.SigningAlgorithm}, nil
 }
 
-func (s *Service) generateMac(ctx context.Context, p kmsapi.Principal, body []byte) (any, error) {
-	var req macRequest
-	k, cmd, err := s.macKey(p, body, &req, "kms:GenerateMac")
+func (s *Service) generateMac(ctx context.Context, p kmsapi.Principal, req *macRequest) (any, error) {
+	k, cmd, err := s.macKey(p, req, "kms:GenerateMac")
 	if err != nil {
 		return nil, err
 	}
@@ -514,9 +472,8 @@ func (s *Service) generateMac(ctx context.Context, p kmsapi.Principal, body []by
 	return map[string]any{"KeyId": k.rec.Key.ARN(), "Mac": mac, "MacAlgorithm": req.MacAlgorithm}, nil
 }
 
-func (s *Service) verifyMac(ctx context.Context, p kmsapi.Principal, body []byte) (any, error) {
-	var req macRequest
-	k, cmd, err := s.macKey(p, body, &req, "kms:VerifyMac")
+func (s *Service) verifyMac(ctx context.Context, p kmsapi.Principal, req *macRequest) (any, error) {
+	k, cmd, err := s.macKey(p, req, "kms:VerifyMac")
 	if err != nil {
 		return nil, err
 	}
@@ -531,18 +488,16 @@ func (s *Service) verifyMac(ctx context.Context, p kmsapi.Principal, body []byte
 	return map[string]any{"KeyId": k.rec.Key.ARN(), "MacValid": true, "MacAlgorithm": req.MacAlgorithm}, nil
 }
 
-func (s *Service) deriveSharedSecret(ctx context.Context, p kmsapi.Principal, body []byte) (any, error) {
-	var req struct {
-		KeyId                 string     `json:"KeyId"`
-		KeyAgreementAlgorithm string     `json:"KeyAgreementAlgorithm"`
-		PublicKey             []byte     `json:"PublicKey"`
-		GrantTokens           []string   `json:"GrantTokens"`
-		DryRun                bool       `json:"DryRun"`
-		Recipient             *recipient `json:"Recipient"`
-	}
-	if err := kmsapi.Decode(body, &req); err != nil {
-		return nil, err
-	}
+type deriveSharedSecretRequest struct {
+	KeyId                 string     `json:"KeyId"`
+	KeyAgreementAlgorithm string     `json:"KeyAgreementAlgorithm"`
+	PublicKey             []byte     `json:"PublicKey"`
+	GrantTokens           []string   `json:"GrantTokens"`
+	DryRun                bool       `json:"DryRun"`
+	Recipient             *recipient `json:"Recipient"`
+}
+
+func (s *Service) deriveSharedSecret(ctx context.Context, p kmsapi.Principal, req *deriveSharedSecretRequest) (any, error) {
 	if err := checkGrantTokens(req.GrantTokens); err != nil {
 		return nil, err
 	}
@@ -558,7 +513,7 @@ func (s *Service) deriveSharedSecret(ctx context.Context, p kmsapi.Principal, bo
 		return nil, validation("publicKey", "Member must have length between 1 and 8192", "…")
 	}
 	cond["kms:KeyAgreementAlgorithm"] = []string{req.KeyAgreementAlgorithm}
-	k, err := s.asymKey(p, req.KeyId, "kms:DeriveSharedSecret", usageAgree, "KeyAgreementAlgorithm", req.KeyAgreementAlgorithm, cond, req.DryRun)
+	k, err := s.asymKey(p, req.KeyId, "DeriveSharedSecret", "KeyAgreementAlgorithm", req.KeyAgreementAlgorithm, cond, req.DryRun)
 	if err != nil {
 		return nil, err
 	}

@@ -42,21 +42,6 @@ type recipient struct {
 	KeyEncryptionAlgorithm string `json:"KeyEncryptionAlgorithm"`
 }
 
-// permit is what every cryptographic operation checks once it has found
-// its key, in KMS's order: the policy, then the key's state, then DryRun.
-func (s *Service) permit(p kmsapi.Principal, action string, k *key, cond map[string][]string, dryRun bool) error {
-	if err := s.authorize(p, action, k, cond); err != nil {
-		return err
-	}
-	if err := usable(k); err != nil {
-		return err
-	}
-	if dryRun {
-		return errDryRun
-	}
-	return nil
-}
-
 // contextKey is what Encrypt, GenerateDataKey and GenerateDataKeyPair do
 // first: check the shared fields, encode the encryption context, resolve
 // the key (and the alias the request named).
@@ -93,13 +78,10 @@ func encodeContext(ec map[string]string) ([]byte, error) {
 	return e, nil
 }
 
-// contextConditions are the condition keys of an encryption context, the
-// algorithm and the alias the request named (if any).
-func contextConditions(ec map[string]string, alg, alias string) map[string][]string {
+// contextConditions are the condition keys of an encryption context and
+// the algorithm (use adds kms:RequestAlias).
+func contextConditions(ec map[string]string, alg string) map[string][]string {
 	c := map[string][]string{"kms:EncryptionAlgorithm": {alg}}
-	if alias != "" {
-		c["kms:RequestAlias"] = []string{alias}
-	}
 	keys := make([]string, 0, len(ec))
 	for k, v := range ec {
 		c["kms:EncryptionContext:"+k] = []string{v}
@@ -157,16 +139,14 @@ func internal(s *Service, op string, err error) error {
 	return &kmsapi.Error{Type: kmsapi.KMSInternal, Message: "the HSMs did not answer", Status: 500}
 }
 
-func (s *Service) encrypt(ctx context.Context, p kmsapi.Principal, body []byte) (any, error) {
-	var req struct {
-		cryptoRequest
-		KeyId               string  `json:"KeyId"`
-		Plaintext           []byte  `json:"Plaintext"`
-		EncryptionAlgorithm *string `json:"EncryptionAlgorithm"`
-	}
-	if err := kmsapi.Decode(body, &req); err != nil {
-		return nil, err
-	}
+type encryptRequest struct {
+	cryptoRequest
+	KeyId               string  `json:"KeyId"`
+	Plaintext           []byte  `json:"Plaintext"`
+	EncryptionAlgorithm *string `json:"EncryptionAlgorithm"`
+}
+
+func (s *Service) encrypt(ctx context.Context, p kmsapi.Principal, req *encryptRequest) (any, error) {
 	if len(req.Plaintext) < 1 || len(req.Plaintext) > hbk.MaxPlaintext {
 		return nil, validation("plaintext", "Member must have length between 1 and 4096", "***")
 	}
@@ -178,7 +158,7 @@ func (s *Service) encrypt(ctx context.Context, p kmsapi.Principal, body []byte) 
 	if req.EncryptionAlgorithm != nil {
 		alg = *req.EncryptionAlgorithm
 	}
-	if err := s.permit(p, "kms:Encrypt", k, contextConditions(req.EncryptionContext, alg, alias), req.DryRun); err != nil {
+	if _, err := s.use(p, k, alias, keyUse{op: "Encrypt", cond: contextConditions(req.EncryptionContext, alg), dryRun: req.DryRun}); err != nil {
 		return nil, err
 	}
 	if k.rec.Key.KeySpec != symmetricDefault {
@@ -236,23 +216,21 @@ func dataKeySize(n *int, spec *string) (int, error) {
 	return 0, kmsapi.Errorf(kmsapi.ValidationException, "Please specify either number of bytes or key spec.")
 }
 
+type generateDataKeyRequest struct {
+	cryptoRequest
+	KeyId         string     `json:"KeyId"`
+	NumberOfBytes *int       `json:"NumberOfBytes"`
+	KeySpec       *string    `json:"KeySpec"`
+	Recipient     *recipient `json:"Recipient"`
+}
+
 func (s *Service) generateDataKey(withPlaintext bool) kmsapi.Handler {
 	op := "GenerateDataKey"
 	if !withPlaintext {
 		op = "GenerateDataKeyWithoutPlaintext"
 	}
-	return func(ctx context.Context, p kmsapi.Principal, body []byte) (any, error) {
+	return typed(func(ctx context.Context, p kmsapi.Principal, req *generateDataKeyRequest) (any, error) {
 		withPlaintext := withPlaintext || mutation.On("kms.data-key-without-plaintext-leaks")
-		var req struct {
-			cryptoRequest
-			KeyId         string     `json:"KeyId"`
-			NumberOfBytes *int       `json:"NumberOfBytes"`
-			KeySpec       *string    `json:"KeySpec"`
-			Recipient     *recipient `json:"Recipient"`
-		}
-		if err := kmsapi.Decode(body, &req); err != nil {
-			return nil, err
-		}
 		var doc []byte
 		var recipientCond map[string][]string
 		if req.Recipient != nil {
@@ -275,7 +253,7 @@ func (s *Service) generateDataKey(withPlaintext bool) kmsapi.Handler {
 		if mutation.On("kms.data-key-context-not-bound") {
 			ec, _ = encodeContext(nil)
 		}
-		if err := s.permit(p, "kms:"+op, k, merge(contextConditions(req.EncryptionContext, symmetricDefault, alias), recipientCond), req.DryRun); err != nil {
+		if _, err := s.use(p, k, alias, keyUse{op: op, cond: merge(contextConditions(req.EncryptionContext, symmetricDefault), recipientCond), dryRun: req.DryRun}); err != nil {
 			return nil, err
 		}
 		if err := symmetricOnly(k); err != nil {
@@ -321,7 +299,7 @@ func (s *Service) generateDataKey(withPlaintext bool) kmsapi.Handler {
 			res["Plaintext"] = pt
 		}
 		return res, nil
-	}
+	})
 }
 
 // errInvalidCiphertext is KMS's answer for a ciphertext that does not
@@ -361,17 +339,15 @@ func (s *Service) openSource(p kmsapi.Principal, raw []byte, keyID *string) (k *
 	return k, nil, alias, nil // authorize first; then errInvalidCiphertext
 }
 
-func (s *Service) decrypt(ctx context.Context, p kmsapi.Principal, body []byte) (any, error) {
-	var req struct {
-		cryptoRequest
-		CiphertextBlob      []byte     `json:"CiphertextBlob"`
-		KeyId               *string    `json:"KeyId"`
-		EncryptionAlgorithm *string    `json:"EncryptionAlgorithm"`
-		Recipient           *recipient `json:"Recipient"`
-	}
-	if err := kmsapi.Decode(body, &req); err != nil {
-		return nil, err
-	}
+type decryptRequest struct {
+	cryptoRequest
+	CiphertextBlob      []byte     `json:"CiphertextBlob"`
+	KeyId               *string    `json:"KeyId"`
+	EncryptionAlgorithm *string    `json:"EncryptionAlgorithm"`
+	Recipient           *recipient `json:"Recipient"`
+}
+
+func (s *Service) decrypt(ctx context.Context, p kmsapi.Principal, req *decryptRequest) (any, error) {
 	var doc []byte
 	var recipientCond map[string][]string
 	if req.Recipient != nil {
@@ -397,7 +373,7 @@ func (s *Service) decrypt(ctx context.Context, p kmsapi.Principal, body []byte) 
 	if err != nil {
 		return nil, err
 	}
-	if err := s.permit(p, "kms:Decrypt", k, merge(contextConditions(req.EncryptionContext, symmetricDefault, alias), recipientCond), req.DryRun); err != nil {
+	if _, err := s.use(p, k, alias, keyUse{op: "Decrypt", cond: merge(contextConditions(req.EncryptionContext, symmetricDefault), recipientCond), dryRun: req.DryRun}); err != nil {
 		return nil, err
 	}
 	if tok == nil {
@@ -409,7 +385,7 @@ func (s *Service) decrypt(ctx context.Context, p kmsapi.Principal, body []byte) 
 		}
 	}
 	if mutation.On("kms.ec-order-bound") {
-		ec, _ = encodeContext(listedOrder(body, req.EncryptionContext))
+		ec, _ = encodeContext(listedOrder(requestBody(ctx), req.EncryptionContext))
 	}
 	cmd, err := node.KeyCommand(nil, tok, ec, req.CiphertextBlob)
 	if err != nil {
@@ -466,7 +442,7 @@ func (s *Service) asymDecrypt(ctx context.Context, p kmsapi.Principal, keyID, al
 	if alg != nil {
 		a = *alg
 	}
-	if err := s.permit(p, "kms:Decrypt", k, contextConditions(ec, a, alias), dryRun); err != nil {
+	if _, err := s.use(p, k, alias, keyUse{op: "Decrypt", cond: contextConditions(ec, a), dryRun: dryRun}); err != nil {
 		return nil, true, err
 	}
 	if err := asymEncryption(k, a, ec); err != nil {
@@ -483,21 +459,19 @@ func (s *Service) asymDecrypt(ctx context.Context, p kmsapi.Principal, keyID, al
 	return map[string]any{"Plaintext": pt, "KeyId": k.rec.Key.ARN(), "EncryptionAlgorithm": a}, true, nil
 }
 
-func (s *Service) reEncrypt(ctx context.Context, p kmsapi.Principal, body []byte) (any, error) {
-	var req struct {
-		CiphertextBlob                 []byte            `json:"CiphertextBlob"`
-		SourceEncryptionContext        map[string]string `json:"SourceEncryptionContext"`
-		SourceKeyId                    *string           `json:"SourceKeyId"`
-		DestinationKeyId               string            `json:"DestinationKeyId"`
-		DestinationEncryptionContext   map[string]string `json:"DestinationEncryptionContext"`
-		SourceEncryptionAlgorithm      *string           `json:"SourceEncryptionAlgorithm"`
-		DestinationEncryptionAlgorithm *string           `json:"DestinationEncryptionAlgorithm"`
-		GrantTokens                    []string          `json:"GrantTokens"`
-		DryRun                         bool              `json:"DryRun"`
-	}
-	if err := kmsapi.Decode(body, &req); err != nil {
-		return nil, err
-	}
+type reEncryptRequest struct {
+	CiphertextBlob                 []byte            `json:"CiphertextBlob"`
+	SourceEncryptionContext        map[string]string `json:"SourceEncryptionContext"`
+	SourceKeyId                    *string           `json:"SourceKeyId"`
+	DestinationKeyId               string            `json:"DestinationKeyId"`
+	DestinationEncryptionContext   map[string]string `json:"DestinationEncryptionContext"`
+	SourceEncryptionAlgorithm      *string           `json:"SourceEncryptionAlgorithm"`
+	DestinationEncryptionAlgorithm *string           `json:"DestinationEncryptionAlgorithm"`
+	GrantTokens                    []string          `json:"GrantTokens"`
+	DryRun                         bool              `json:"DryRun"`
+}
+
+func (s *Service) reEncrypt(ctx context.Context, p kmsapi.Principal, req *reEncryptRequest) (any, error) {
 	if err := (&cryptoRequest{GrantTokens: req.GrantTokens}).check(); err != nil {
 		return nil, err
 	}
@@ -525,10 +499,10 @@ func (s *Service) reEncrypt(ctx context.Context, p kmsapi.Principal, body []byte
 	if err != nil {
 		return nil, err
 	}
-	if err := s.authorize(p, "kms:ReEncryptFrom", src, contextConditions(req.SourceEncryptionContext, symmetricDefault, srcAlias)); err != nil {
+	if _, err := s.use(p, src, srcAlias, keyUse{op: "ReEncrypt", action: "kms:ReEncryptFrom", cond: contextConditions(req.SourceEncryptionContext, symmetricDefault), state: stateAny}); err != nil {
 		return nil, err
 	}
-	if err := s.authorize(p, "kms:ReEncryptTo", dst, contextConditions(req.DestinationEncryptionContext, symmetricDefault, dstAlias)); err != nil {
+	if _, err := s.use(p, dst, dstAlias, keyUse{op: "ReEncrypt", action: "kms:ReEncryptTo", cond: contextConditions(req.DestinationEncryptionContext, symmetricDefault), state: stateAny}); err != nil {
 		return nil, err
 	}
 	for _, k := range []*key{src, dst} {

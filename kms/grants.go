@@ -358,20 +358,18 @@ func sameGrant(a, b *keystore.Grant) bool {
 		maps.Equal(a.Constraints.EncryptionContextSubset, b.Constraints.EncryptionContextSubset)
 }
 
-func (s *Service) createGrant(ctx context.Context, p kmsapi.Principal, body []byte) (any, error) {
-	var req struct {
-		KeyId             string            `json:"KeyId"`
-		GranteePrincipal  *string           `json:"GranteePrincipal"`
-		RetiringPrincipal *string           `json:"RetiringPrincipal"`
-		Operations        []string          `json:"Operations"`
-		Constraints       *grantConstraints `json:"Constraints"`
-		GrantTokens       []string          `json:"GrantTokens"`
-		Name              *string           `json:"Name"`
-		DryRun            bool              `json:"DryRun"`
-	}
-	if err := kmsapi.Decode(body, &req); err != nil {
-		return nil, err
-	}
+type createGrantRequest struct {
+	KeyId             string            `json:"KeyId"`
+	GranteePrincipal  *string           `json:"GranteePrincipal"`
+	RetiringPrincipal *string           `json:"RetiringPrincipal"`
+	Operations        []string          `json:"Operations"`
+	Constraints       *grantConstraints `json:"Constraints"`
+	GrantTokens       []string          `json:"GrantTokens"`
+	Name              *string           `json:"Name"`
+	DryRun            bool              `json:"DryRun"`
+}
+
+func (s *Service) createGrant(ctx context.Context, p kmsapi.Principal, req *createGrantRequest) (any, error) {
 	g, err := newGrant(req.GranteePrincipal, req.RetiringPrincipal, req.Operations, req.Constraints, req.Name)
 	if err != nil {
 		return nil, err
@@ -407,23 +405,21 @@ func (s *Service) createGrant(ctx context.Context, p kmsapi.Principal, body []by
 		}
 		return noWeaker(&g.Constraints, &parent.Constraints)
 	}
-	if _, err := s.authorizeWith(p, "kms:CreateGrant", k, cond, within); err != nil {
-		return nil, err
-	}
-	if err := usable(k); err != nil {
-		return nil, err
-	}
-	for _, op := range g.Operations {
-		if !s.keyGrantOp(&k.rec.Key, op) {
-			return nil, kmsapi.Errorf(kmsapi.ValidationException, "Grant operation %s is not valid for a %s key with key usage %s.",
-				op, k.rec.Key.KeySpec, k.rec.Key.KeyUsage)
+	// The key's kind must allow every operation and the constraint.
+	fits := func(k *key) error {
+		for _, op := range g.Operations {
+			if !s.keyGrantOp(&k.rec.Key, op) {
+				return kmsapi.Errorf(kmsapi.ValidationException, "Grant operation %s is not valid for a %s key with key usage %s.",
+					op, k.rec.Key.KeySpec, k.rec.Key.KeyUsage)
+			}
 		}
+		if !g.Constraints.Empty() && k.rec.Key.KeySpec != symmetricDefault {
+			return kmsapi.Errorf(kmsapi.ValidationException, "Encryption context grant constraints are supported only on symmetric encryption keys.")
+		}
+		return nil
 	}
-	if !g.Constraints.Empty() && k.rec.Key.KeySpec != symmetricDefault {
-		return nil, kmsapi.Errorf(kmsapi.ValidationException, "Encryption context grant constraints are supported only on symmetric encryption keys.")
-	}
-	if req.DryRun {
-		return nil, errDryRun
+	if _, err := s.use(p, k, "", keyUse{op: "CreateGrant", cond: cond, accept: within, check: fits, dryRun: req.DryRun}); err != nil {
+		return nil, err
 	}
 	for range 8 {
 		out, err := s.addGrant(ctx, k.rec.Key.KeyID, g)
@@ -559,43 +555,46 @@ func checkGrantID(id string) error {
 	return nil
 }
 
-func (s *Service) listGrants(ctx context.Context, p kmsapi.Principal, body []byte) (any, error) {
-	var req struct {
-		KeyId            string  `json:"KeyId"`
-		Limit            *int    `json:"Limit"`
-		Marker           *string `json:"Marker"`
-		GrantId          *string `json:"GrantId"`
-		GranteePrincipal *string `json:"GranteePrincipal"`
+type listGrantsRequest struct {
+	KeyId            string  `json:"KeyId"`
+	Limit            *int    `json:"Limit"`
+	Marker           *string `json:"Marker"`
+	GrantId          *string `json:"GrantId"`
+	GranteePrincipal *string `json:"GranteePrincipal"`
+}
+
+func (s *Service) listGrants(ctx context.Context, p kmsapi.Principal, req *listGrantsRequest) (any, error) {
+	k, err := s.useKey(p, req.KeyId, false, keyUse{op: "ListGrants", state: stateAny})
+	if err != nil {
+		return nil, err
 	}
-	return s.manage("ListGrants", false, &req, func() string { return req.KeyId }, func(k *key) (any, error) {
-		if req.GrantId != nil {
-			if err := checkGrantID(*req.GrantId); err != nil {
-				return nil, err
-			}
-		}
-		if req.GranteePrincipal != nil {
-			if err := checkPrincipal("granteePrincipal", *req.GranteePrincipal); err != nil {
-				return nil, err
-			}
-		}
-		set, err := s.keyGrants(k.rec.Key.KeyID)
-		if err != nil {
+	if req.GrantId != nil {
+		if err := checkGrantID(*req.GrantId); err != nil {
 			return nil, err
 		}
-		gs := slices.DeleteFunc(slices.Clone(set.all), func(g *keystore.Grant) bool {
-			return (req.GrantId != nil && g.GrantID != *req.GrantId) ||
-				(req.GranteePrincipal != nil && g.GranteePrincipal != *req.GranteePrincipal)
-		})
-		page, next, err := paginate(gs, func(g *keystore.Grant) string { return g.GrantID }, req.Limit, req.Marker, 100, 50)
-		if err != nil {
+	}
+	if req.GranteePrincipal != nil {
+		if err := checkPrincipal("granteePrincipal", *req.GranteePrincipal); err != nil {
 			return nil, err
 		}
-		out := []grantListEntry{}
-		for _, g := range page {
-			out = append(out, grantEntry(k.rec.Key.ARN(), g))
-		}
-		return listResult("Grants", out, next), nil
-	})(ctx, p, body)
+	}
+	set, err := s.keyGrants(k.rec.Key.KeyID)
+	if err != nil {
+		return nil, err
+	}
+	gs := slices.DeleteFunc(slices.Clone(set.all), func(g *keystore.Grant) bool {
+		return (req.GrantId != nil && g.GrantID != *req.GrantId) ||
+			(req.GranteePrincipal != nil && g.GranteePrincipal != *req.GranteePrincipal)
+	})
+	page, next, err := paginate(gs, func(g *keystore.Grant) string { return g.GrantID }, req.Limit, req.Marker, 100, 50)
+	if err != nil {
+		return nil, err
+	}
+	out := []grantListEntry{}
+	for _, g := range page {
+		out = append(out, grantEntry(k.rec.Key.ARN(), g))
+	}
+	return listResult("Grants", out, next), nil
 }
 
 // principalAccount is the account of a principal ARN or account ID.
@@ -610,15 +609,13 @@ func principalAccount(principal string) string {
 	return ""
 }
 
-func (s *Service) listRetirableGrants(ctx context.Context, p kmsapi.Principal, body []byte) (any, error) {
-	var req struct {
-		RetiringPrincipal *string `json:"RetiringPrincipal"`
-		Limit             *int    `json:"Limit"`
-		Marker            *string `json:"Marker"`
-	}
-	if err := kmsapi.Decode(body, &req); err != nil {
-		return nil, err
-	}
+type listRetirableGrantsRequest struct {
+	RetiringPrincipal *string `json:"RetiringPrincipal"`
+	Limit             *int    `json:"Limit"`
+	Marker            *string `json:"Marker"`
+}
+
+func (s *Service) listRetirableGrants(ctx context.Context, p kmsapi.Principal, req *listRetirableGrantsRequest) (any, error) {
 	if req.RetiringPrincipal == nil {
 		return nil, validation("retiringPrincipal", "Member must not be null", "null")
 	}
@@ -667,16 +664,14 @@ func (s *Service) listRetirableGrants(ctx context.Context, p kmsapi.Principal, b
 	return listResult("Grants", out, next), nil
 }
 
-func (s *Service) retireGrant(ctx context.Context, p kmsapi.Principal, body []byte) (any, error) {
-	var req struct {
-		GrantToken *string `json:"GrantToken"`
-		KeyId      *string `json:"KeyId"`
-		GrantId    *string `json:"GrantId"`
-		DryRun     bool    `json:"DryRun"`
-	}
-	if err := kmsapi.Decode(body, &req); err != nil {
-		return nil, err
-	}
+type retireGrantRequest struct {
+	GrantToken *string `json:"GrantToken"`
+	KeyId      *string `json:"KeyId"`
+	GrantId    *string `json:"GrantId"`
+	DryRun     bool    `json:"DryRun"`
+}
+
+func (s *Service) retireGrant(ctx context.Context, p kmsapi.Principal, req *retireGrantRequest) (any, error) {
 	var keyID, grantID string
 	switch {
 	case req.GrantToken != nil:
@@ -735,28 +730,31 @@ func (s *Service) retireGrant(ctx context.Context, p kmsapi.Principal, body []by
 	return empty, nil
 }
 
-func (s *Service) revokeGrant(ctx context.Context, p kmsapi.Principal, body []byte) (any, error) {
-	var req struct {
-		KeyId   string `json:"KeyId"`
-		GrantId string `json:"GrantId"`
-		DryRun  bool   `json:"DryRun"`
+type revokeGrantRequest struct {
+	KeyId   string `json:"KeyId"`
+	GrantId string `json:"GrantId"`
+	DryRun  bool   `json:"DryRun"`
+}
+
+func (s *Service) revokeGrant(ctx context.Context, p kmsapi.Principal, req *revokeGrantRequest) (any, error) {
+	k, err := s.useKey(p, req.KeyId, false, keyUse{op: "RevokeGrant", state: stateAny})
+	if err != nil {
+		return nil, err
 	}
-	return s.manage("RevokeGrant", false, &req, func() string { return req.KeyId }, func(k *key) (any, error) {
-		if err := checkGrantID(req.GrantId); err != nil {
+	if err := checkGrantID(req.GrantId); err != nil {
+		return nil, err
+	}
+	if g, err := s.loadGrant(k.rec.Key.KeyID, req.GrantId); err != nil || g == nil {
+		if err != nil {
 			return nil, err
 		}
-		if g, err := s.loadGrant(k.rec.Key.KeyID, req.GrantId); err != nil || g == nil {
-			if err != nil {
-				return nil, err
-			}
-			return nil, errGrantNotFound(req.GrantId)
-		}
-		if req.DryRun {
-			return nil, errDryRun
-		}
-		if err := s.removeGrant(ctx, k.rec.Key.KeyID, req.GrantId); err != nil {
-			return nil, err
-		}
-		return empty, nil
-	})(ctx, p, body)
+		return nil, errGrantNotFound(req.GrantId)
+	}
+	if req.DryRun {
+		return nil, errDryRun
+	}
+	if err := s.removeGrant(ctx, k.rec.Key.KeyID, req.GrantId); err != nil {
+		return nil, err
+	}
+	return empty, nil
 }

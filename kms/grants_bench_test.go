@@ -73,7 +73,7 @@ func BenchmarkAuthorizeGrants(b *testing.B) {
 		}
 	}
 	apply(filler)
-	cond := contextConditions(map[string]string{"tenant": "acme", "app": "x"}, symmetricDefault, "")
+	cond := contextConditions(map[string]string{"tenant": "acme", "app": "x"}, symmetricDefault)
 
 	run := func(name string, p kmsapi.Principal, k *key, allowed bool) {
 		b.Run(name, func(b *testing.B) {

@@ -174,23 +174,21 @@ func (s *Service) createHBK(ctx context.Context, id string) ([]byte, error) {
 	return tok, nil
 }
 
-func (s *Service) createKey(ctx context.Context, p kmsapi.Principal, body []byte) (any, error) {
-	var req struct {
-		Policy                         *string `json:"Policy"`
-		Description                    *string `json:"Description"`
-		KeyUsage                       *string `json:"KeyUsage"`
-		CustomerMasterKeySpec          *string `json:"CustomerMasterKeySpec"`
-		KeySpec                        *string `json:"KeySpec"`
-		Origin                         *string `json:"Origin"`
-		CustomKeyStoreId               *string `json:"CustomKeyStoreId"`
-		BypassPolicyLockoutSafetyCheck bool    `json:"BypassPolicyLockoutSafetyCheck"`
-		Tags                           tagList `json:"Tags"`
-		MultiRegion                    bool    `json:"MultiRegion"`
-		XksKeyId                       *string `json:"XksKeyId"`
-	}
-	if err := kmsapi.Decode(body, &req); err != nil {
-		return nil, err
-	}
+type createKeyRequest struct {
+	Policy                         *string `json:"Policy"`
+	Description                    *string `json:"Description"`
+	KeyUsage                       *string `json:"KeyUsage"`
+	CustomerMasterKeySpec          *string `json:"CustomerMasterKeySpec"`
+	KeySpec                        *string `json:"KeySpec"`
+	Origin                         *string `json:"Origin"`
+	CustomKeyStoreId               *string `json:"CustomKeyStoreId"`
+	BypassPolicyLockoutSafetyCheck bool    `json:"BypassPolicyLockoutSafetyCheck"`
+	Tags                           tagList `json:"Tags"`
+	MultiRegion                    bool    `json:"MultiRegion"`
+	XksKeyId                       *string `json:"XksKeyId"`
+}
+
+func (s *Service) createKey(ctx context.Context, p kmsapi.Principal, req *createKeyRequest) (any, error) {
 	spec := "SYMMETRIC_DEFAULT"
 	if req.KeySpec != nil && req.CustomerMasterKeySpec != nil {
 		return nil, kmsapi.Errorf(kmsapi.ValidationException, "You cannot specify KeySpec and CustomerMasterKeySpec in the same request.")
@@ -267,49 +265,30 @@ type keyRequest struct {
 	KeyId string `json:"KeyId"`
 }
 
-// manage runs a management operation on the key a request names: decode,
-// resolve (aliasOK for the operations KMS lets name an alias), authorize
-// kms:<op>, then fn.
-func (s *Service) manage(op string, aliasOK bool, req any, keyID func() string, fn func(k *key) (any, error)) kmsapi.Handler {
-	return func(ctx context.Context, p kmsapi.Principal, body []byte) (any, error) {
-		if err := kmsapi.Decode(body, req); err != nil {
-			return nil, err
-		}
-		k, alias, err := s.resolveKeyAlias(p, keyID(), aliasOK)
-		if err != nil {
-			return nil, err
-		}
-		var cond map[string][]string
-		if alias != "" {
-			cond = map[string][]string{"kms:RequestAlias": {alias}}
-		}
-		if err := s.authorize(p, "kms:"+op, k, cond); err != nil {
-			return nil, err
-		}
-		return fn(k)
-	}
-}
+// emptyResponse is the answer of operations that return nothing ({}).
+type emptyResponse struct{}
 
-var empty = struct{}{}
+var empty = &emptyResponse{}
 
 // setState serves EnableKey and DisableKey.
 func (s *Service) setState(op, to string) kmsapi.Handler {
-	return func(ctx context.Context, p kmsapi.Principal, body []byte) (any, error) {
-		var req keyRequest
-		return s.manage(op, false, &req, func() string { return req.KeyId }, func(k *key) (any, error) {
-			_, err := s.updateKey(ctx, k.rec.Key.KeyID, func(r *keystore.Record) error {
-				if r.Key.State == keystore.StatePendingDeletion {
-					return kmsapi.Errorf("KMSInvalidStateException", "%s is pending deletion.", r.Key.ARN())
-				}
-				if mutation.On("kms.disable-key-not-idempotent") && r.Key.State == keystore.StateDisabled && to == keystore.StateDisabled {
-					return kmsapi.Errorf("KMSInvalidStateException", "%s is disabled already.", r.Key.ARN())
-				}
-				r.Key.State = to
-				return nil
-			})
-			return empty, err
-		})(ctx, p, body)
-	}
+	return typed(func(ctx context.Context, p kmsapi.Principal, req *keyRequest) (*emptyResponse, error) {
+		k, err := s.useKey(p, req.KeyId, false, keyUse{op: op, state: stateAny})
+		if err != nil {
+			return nil, err
+		}
+		_, err = s.updateKey(ctx, k.rec.Key.KeyID, func(r *keystore.Record) error {
+			if r.Key.State == keystore.StatePendingDeletion {
+				return kmsapi.Errorf("KMSInvalidStateException", "%s is pending deletion.", r.Key.ARN())
+			}
+			if mutation.On("kms.disable-key-not-idempotent") && r.Key.State == keystore.StateDisabled && to == keystore.StateDisabled {
+				return kmsapi.Errorf("KMSInvalidStateException", "%s is disabled already.", r.Key.ARN())
+			}
+			r.Key.State = to
+			return nil
+		})
+		return empty, err
+	})
 }
 
 // paginate returns the page of items (sorted by keyOf) after marker, at
@@ -369,14 +348,12 @@ func (s *Service) accountKeys(account string) []*key {
 	return out
 }
 
-func (s *Service) listKeys(ctx context.Context, p kmsapi.Principal, body []byte) (any, error) {
-	var req struct {
-		Limit  *int    `json:"Limit"`
-		Marker *string `json:"Marker"`
-	}
-	if err := kmsapi.Decode(body, &req); err != nil {
-		return nil, err
-	}
+type listKeysRequest struct {
+	Limit  *int    `json:"Limit"`
+	Marker *string `json:"Marker"`
+}
+
+func (s *Service) listKeys(ctx context.Context, p kmsapi.Principal, req *listKeysRequest) (any, error) {
 	page, next, err := paginate(s.accountKeys(p.AccountID), func(k *key) string { return k.rec.Key.KeyID }, req.Limit, req.Marker, 1000, 100)
 	if err != nil {
 		return nil, err
@@ -392,197 +369,225 @@ func (s *Service) listKeys(ctx context.Context, p kmsapi.Principal, body []byte)
 	return listResult("Keys", out, next), nil
 }
 
-func (s *Service) describeKey(ctx context.Context, p kmsapi.Principal, body []byte) (any, error) {
-	var req struct {
-		KeyId       string   `json:"KeyId"`
-		GrantTokens []string `json:"GrantTokens"`
-	}
-	return s.manage("DescribeKey", true, &req, func() string { return req.KeyId }, func(k *key) (any, error) {
-		if err := checkGrantTokens(req.GrantTokens); err != nil {
-			return nil, err
-		}
-		return map[string]any{"KeyMetadata": metadata(&k.rec.Key)}, nil
-	})(ctx, p, body)
+type describeKeyRequest struct {
+	KeyId       string   `json:"KeyId"`
+	GrantTokens []string `json:"GrantTokens"`
 }
 
-func (s *Service) scheduleKeyDeletion(ctx context.Context, p kmsapi.Principal, body []byte) (any, error) {
-	var req struct {
-		KeyId               string `json:"KeyId"`
-		PendingWindowInDays *int   `json:"PendingWindowInDays"`
+func (s *Service) describeKey(ctx context.Context, p kmsapi.Principal, req *describeKeyRequest) (any, error) {
+	k, err := s.useKey(p, req.KeyId, true, keyUse{op: "DescribeKey", state: stateAny})
+	if err != nil {
+		return nil, err
 	}
-	return s.manage("ScheduleKeyDeletion", false, &req, func() string { return req.KeyId }, func(k *key) (any, error) {
-		days := maxPendingWindow
-		if req.PendingWindowInDays != nil {
-			days = *req.PendingWindowInDays
-		}
-		if (days < minPendingWindow || days > maxPendingWindow) && !mutation.On("kms.pending-window-unchecked") {
-			return nil, validation("pendingWindowInDays", "Member must have value between 7 and 30", days)
-		}
-		r, err := s.updateKey(ctx, k.rec.Key.KeyID, func(r *keystore.Record) error {
-			if err := notPending(&key{rec: r}); err != nil && !mutation.On("kms.schedule-deletion-reschedules") {
-				return err
-			}
-			r.Key.State, r.Key.PendingWindowDays = keystore.StatePendingDeletion, days
-			r.Key.DeletionDate = s.now().Add(time.Duration(days) * day).Unix()
-			return nil
-		})
-		if err != nil {
-			return nil, err
-		}
-		return map[string]any{"KeyId": r.Key.ARN(), "DeletionDate": unix(r.Key.DeletionDate),
-			"KeyState": r.Key.State, "PendingWindowInDays": days}, nil
-	})(ctx, p, body)
+	if err := checkGrantTokens(req.GrantTokens); err != nil {
+		return nil, err
+	}
+	return map[string]any{"KeyMetadata": metadata(&k.rec.Key)}, nil
 }
 
-func (s *Service) cancelKeyDeletion(ctx context.Context, p kmsapi.Principal, body []byte) (any, error) {
-	var req keyRequest
-	return s.manage("CancelKeyDeletion", false, &req, func() string { return req.KeyId }, func(k *key) (any, error) {
-		r, err := s.updateKey(ctx, k.rec.Key.KeyID, func(r *keystore.Record) error {
-			if r.Key.State != keystore.StatePendingDeletion && !mutation.On("kms.cancel-deletion-of-enabled-key") {
-				return kmsapi.Errorf("KMSInvalidStateException", "%s is not pending deletion.", r.Key.ARN())
-			}
-			// KMS leaves a key whose deletion is cancelled disabled.
-			r.Key.State, r.Key.DeletionDate, r.Key.PendingWindowDays = keystore.StateDisabled, 0, 0
-			return nil
-		})
-		if err != nil {
-			return nil, err
-		}
-		return map[string]any{"KeyId": r.Key.ARN()}, nil
-	})(ctx, p, body)
+type scheduleKeyDeletionRequest struct {
+	KeyId               string `json:"KeyId"`
+	PendingWindowInDays *int   `json:"PendingWindowInDays"`
 }
 
-func (s *Service) updateKeyDescription(ctx context.Context, p kmsapi.Principal, body []byte) (any, error) {
-	var req struct {
-		KeyId       string  `json:"KeyId"`
-		Description *string `json:"Description"`
+func (s *Service) scheduleKeyDeletion(ctx context.Context, p kmsapi.Principal, req *scheduleKeyDeletionRequest) (any, error) {
+	k, err := s.useKey(p, req.KeyId, false, keyUse{op: "ScheduleKeyDeletion", state: stateAny})
+	if err != nil {
+		return nil, err
 	}
-	return s.manage("UpdateKeyDescription", false, &req, func() string { return req.KeyId }, func(k *key) (any, error) {
-		if req.Description == nil || len(*req.Description) > maxDescription {
-			return nil, validation("description", "Member must not be null and have length less than or equal to 8192", "…")
-		}
-		_, err := s.updateKey(ctx, k.rec.Key.KeyID, func(r *keystore.Record) error {
-			if err := notPending(&key{rec: r}); err != nil {
-				return err
-			}
-			r.Key.Description = *req.Description
-			return nil
-		})
-		return empty, err
-	})(ctx, p, body)
-}
-
-func (s *Service) tagResource(ctx context.Context, p kmsapi.Principal, body []byte) (any, error) {
-	var req struct {
-		KeyId string  `json:"KeyId"`
-		Tags  tagList `json:"Tags"`
+	days := maxPendingWindow
+	if req.PendingWindowInDays != nil {
+		days = *req.PendingWindowInDays
 	}
-	return s.manage("TagResource", false, &req, func() string { return req.KeyId }, func(k *key) (any, error) {
-		if req.Tags == nil {
-			return nil, validation("tags", "Member must not be null", "null")
-		}
-		if err := checkTags(req.Tags); err != nil {
-			return nil, err
-		}
-		_, err := s.updateKey(ctx, k.rec.Key.KeyID, func(r *keystore.Record) error {
-			if err := notPending(&key{rec: r}); err != nil {
-				return err
-			}
-			t, err := mergeTags(r.Key.Tags, req.Tags)
-			r.Key.Tags = t
+	if (days < minPendingWindow || days > maxPendingWindow) && !mutation.On("kms.pending-window-unchecked") {
+		return nil, validation("pendingWindowInDays", "Member must have value between 7 and 30", days)
+	}
+	r, err := s.updateKey(ctx, k.rec.Key.KeyID, func(r *keystore.Record) error {
+		if err := notPending(&key{rec: r}); err != nil && !mutation.On("kms.schedule-deletion-reschedules") {
 			return err
-		})
-		return empty, err
-	})(ctx, p, body)
+		}
+		r.Key.State, r.Key.PendingWindowDays = keystore.StatePendingDeletion, days
+		r.Key.DeletionDate = s.now().Add(time.Duration(days) * day).Unix()
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return map[string]any{"KeyId": r.Key.ARN(), "DeletionDate": unix(r.Key.DeletionDate),
+		"KeyState": r.Key.State, "PendingWindowInDays": days}, nil
 }
 
-func (s *Service) untagResource(ctx context.Context, p kmsapi.Principal, body []byte) (any, error) {
-	var req struct {
-		KeyId   string   `json:"KeyId"`
-		TagKeys []string `json:"TagKeys"`
+func (s *Service) cancelKeyDeletion(ctx context.Context, p kmsapi.Principal, req *keyRequest) (any, error) {
+	k, err := s.useKey(p, req.KeyId, false, keyUse{op: "CancelKeyDeletion", state: stateAny})
+	if err != nil {
+		return nil, err
 	}
-	return s.manage("UntagResource", false, &req, func() string { return req.KeyId }, func(k *key) (any, error) {
-		if req.TagKeys == nil {
-			return nil, validation("tagKeys", "Member must not be null", "null")
+	r, err := s.updateKey(ctx, k.rec.Key.KeyID, func(r *keystore.Record) error {
+		if r.Key.State != keystore.StatePendingDeletion && !mutation.On("kms.cancel-deletion-of-enabled-key") {
+			return kmsapi.Errorf("KMSInvalidStateException", "%s is not pending deletion.", r.Key.ARN())
 		}
-		_, err := s.updateKey(ctx, k.rec.Key.KeyID, func(r *keystore.Record) error {
-			if err := notPending(&key{rec: r}); err != nil {
-				return err
-			}
-			r.Key.Tags = slices.DeleteFunc(r.Key.Tags, func(t keystore.Tag) bool { return slices.Contains(req.TagKeys, t.TagKey) })
-			return nil
-		})
-		return empty, err
-	})(ctx, p, body)
+		// KMS leaves a key whose deletion is cancelled disabled.
+		r.Key.State, r.Key.DeletionDate, r.Key.PendingWindowDays = keystore.StateDisabled, 0, 0
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return map[string]any{"KeyId": r.Key.ARN()}, nil
 }
 
-func (s *Service) listResourceTags(ctx context.Context, p kmsapi.Principal, body []byte) (any, error) {
-	var req struct {
-		KeyId  string  `json:"KeyId"`
-		Limit  *int    `json:"Limit"`
-		Marker *string `json:"Marker"`
-	}
-	return s.manage("ListResourceTags", false, &req, func() string { return req.KeyId }, func(k *key) (any, error) {
-		page, next, err := paginate(k.rec.Key.Tags, func(t keystore.Tag) string { return t.TagKey }, req.Limit, req.Marker, 50, 50)
-		if err != nil {
-			return nil, err
-		}
-		return listResult("Tags", page, next), nil
-	})(ctx, p, body)
+type updateKeyDescriptionRequest struct {
+	KeyId       string  `json:"KeyId"`
+	Description *string `json:"Description"`
 }
 
-func (s *Service) getKeyPolicy(ctx context.Context, p kmsapi.Principal, body []byte) (any, error) {
-	var req struct {
-		KeyId      string  `json:"KeyId"`
-		PolicyName *string `json:"PolicyName"`
+func (s *Service) updateKeyDescription(ctx context.Context, p kmsapi.Principal, req *updateKeyDescriptionRequest) (any, error) {
+	k, err := s.useKey(p, req.KeyId, false, keyUse{op: "UpdateKeyDescription", state: stateAny})
+	if err != nil {
+		return nil, err
 	}
-	return s.manage("GetKeyPolicy", false, &req, func() string { return req.KeyId }, func(k *key) (any, error) {
-		if req.PolicyName != nil && *req.PolicyName != "default" {
-			return nil, errNotFound("No such policy exists")
+	if req.Description == nil || len(*req.Description) > maxDescription {
+		return nil, validation("description", "Member must not be null and have length less than or equal to 8192", "…")
+	}
+	_, err = s.updateKey(ctx, k.rec.Key.KeyID, func(r *keystore.Record) error {
+		if err := notPending(&key{rec: r}); err != nil {
+			return err
 		}
-		return map[string]any{"Policy": k.rec.Key.Policy, "PolicyName": "default"}, nil
-	})(ctx, p, body)
+		r.Key.Description = *req.Description
+		return nil
+	})
+	return empty, err
 }
 
-func (s *Service) listKeyPolicies(ctx context.Context, p kmsapi.Principal, body []byte) (any, error) {
-	var req struct {
-		KeyId  string  `json:"KeyId"`
-		Limit  *int    `json:"Limit"`
-		Marker *string `json:"Marker"`
-	}
-	return s.manage("ListKeyPolicies", false, &req, func() string { return req.KeyId }, func(k *key) (any, error) {
-		page, next, err := paginate([]string{"default"}, func(s string) string { return s }, req.Limit, req.Marker, 1000, 100)
-		if err != nil {
-			return nil, err
-		}
-		return listResult("PolicyNames", page, next), nil
-	})(ctx, p, body)
+type tagResourceRequest struct {
+	KeyId string  `json:"KeyId"`
+	Tags  tagList `json:"Tags"`
 }
 
-func (s *Service) putKeyPolicy(ctx context.Context, p kmsapi.Principal, body []byte) (any, error) {
-	var req struct {
-		KeyId                          string  `json:"KeyId"`
-		PolicyName                     *string `json:"PolicyName"`
-		Policy                         *string `json:"Policy"`
-		BypassPolicyLockoutSafetyCheck bool    `json:"BypassPolicyLockoutSafetyCheck"`
+func (s *Service) tagResource(ctx context.Context, p kmsapi.Principal, req *tagResourceRequest) (any, error) {
+	k, err := s.useKey(p, req.KeyId, false, keyUse{op: "TagResource", state: stateAny})
+	if err != nil {
+		return nil, err
 	}
-	return s.manage("PutKeyPolicy", false, &req, func() string { return req.KeyId }, func(k *key) (any, error) {
-		if req.PolicyName != nil && *req.PolicyName != "default" {
-			return nil, errNotFound("No such policy exists")
+	if req.Tags == nil {
+		return nil, validation("tags", "Member must not be null", "null")
+	}
+	if err := checkTags(req.Tags); err != nil {
+		return nil, err
+	}
+	_, err = s.updateKey(ctx, k.rec.Key.KeyID, func(r *keystore.Record) error {
+		if err := notPending(&key{rec: r}); err != nil {
+			return err
 		}
-		if req.Policy == nil {
-			return nil, validation("policy", "Member must not be null", "null")
+		t, err := mergeTags(r.Key.Tags, req.Tags)
+		r.Key.Tags = t
+		return err
+	})
+	return empty, err
+}
+
+type untagResourceRequest struct {
+	KeyId   string   `json:"KeyId"`
+	TagKeys []string `json:"TagKeys"`
+}
+
+func (s *Service) untagResource(ctx context.Context, p kmsapi.Principal, req *untagResourceRequest) (any, error) {
+	k, err := s.useKey(p, req.KeyId, false, keyUse{op: "UntagResource", state: stateAny})
+	if err != nil {
+		return nil, err
+	}
+	if req.TagKeys == nil {
+		return nil, validation("tagKeys", "Member must not be null", "null")
+	}
+	_, err = s.updateKey(ctx, k.rec.Key.KeyID, func(r *keystore.Record) error {
+		if err := notPending(&key{rec: r}); err != nil {
+			return err
 		}
-		if _, err := s.parsePolicy(p, *req.Policy, k.rec.Key.ARN(), req.BypassPolicyLockoutSafetyCheck); err != nil {
-			return nil, err
+		r.Key.Tags = slices.DeleteFunc(r.Key.Tags, func(t keystore.Tag) bool { return slices.Contains(req.TagKeys, t.TagKey) })
+		return nil
+	})
+	return empty, err
+}
+
+type listResourceTagsRequest struct {
+	KeyId  string  `json:"KeyId"`
+	Limit  *int    `json:"Limit"`
+	Marker *string `json:"Marker"`
+}
+
+func (s *Service) listResourceTags(ctx context.Context, p kmsapi.Principal, req *listResourceTagsRequest) (any, error) {
+	k, err := s.useKey(p, req.KeyId, false, keyUse{op: "ListResourceTags", state: stateAny})
+	if err != nil {
+		return nil, err
+	}
+	page, next, err := paginate(k.rec.Key.Tags, func(t keystore.Tag) string { return t.TagKey }, req.Limit, req.Marker, 50, 50)
+	if err != nil {
+		return nil, err
+	}
+	return listResult("Tags", page, next), nil
+}
+
+type getKeyPolicyRequest struct {
+	KeyId      string  `json:"KeyId"`
+	PolicyName *string `json:"PolicyName"`
+}
+
+func (s *Service) getKeyPolicy(ctx context.Context, p kmsapi.Principal, req *getKeyPolicyRequest) (any, error) {
+	k, err := s.useKey(p, req.KeyId, false, keyUse{op: "GetKeyPolicy", state: stateAny})
+	if err != nil {
+		return nil, err
+	}
+	if req.PolicyName != nil && *req.PolicyName != "default" {
+		return nil, errNotFound("No such policy exists")
+	}
+	return map[string]any{"Policy": k.rec.Key.Policy, "PolicyName": "default"}, nil
+}
+
+type listKeyPoliciesRequest struct {
+	KeyId  string  `json:"KeyId"`
+	Limit  *int    `json:"Limit"`
+	Marker *string `json:"Marker"`
+}
+
+func (s *Service) listKeyPolicies(ctx context.Context, p kmsapi.Principal, req *listKeyPoliciesRequest) (any, error) {
+	_, err := s.useKey(p, req.KeyId, false, keyUse{op: "ListKeyPolicies", state: stateAny})
+	if err != nil {
+		return nil, err
+	}
+	page, next, err := paginate([]string{"default"}, func(s string) string { return s }, req.Limit, req.Marker, 1000, 100)
+	if err != nil {
+		return nil, err
+	}
+	return listResult("PolicyNames", page, next), nil
+}
+
+type putKeyPolicyRequest struct {
+	KeyId                          string  `json:"KeyId"`
+	PolicyName                     *string `json:"PolicyName"`
+	Policy                         *string `json:"Policy"`
+	BypassPolicyLockoutSafetyCheck bool    `json:"BypassPolicyLockoutSafetyCheck"`
+}
+
+func (s *Service) putKeyPolicy(ctx context.Context, p kmsapi.Principal, req *putKeyPolicyRequest) (any, error) {
+	k, err := s.useKey(p, req.KeyId, false, keyUse{op: "PutKeyPolicy", state: stateAny})
+	if err != nil {
+		return nil, err
+	}
+	if req.PolicyName != nil && *req.PolicyName != "default" {
+		return nil, errNotFound("No such policy exists")
+	}
+	if req.Policy == nil {
+		return nil, validation("policy", "Member must not be null", "null")
+	}
+	if _, err := s.parsePolicy(p, *req.Policy, k.rec.Key.ARN(), req.BypassPolicyLockoutSafetyCheck); err != nil {
+		return nil, err
+	}
+	_, err = s.updateKey(ctx, k.rec.Key.KeyID, func(r *keystore.Record) error {
+		if err := notPending(&key{rec: r}); err != nil {
+			return err
 		}
-		_, err := s.updateKey(ctx, k.rec.Key.KeyID, func(r *keystore.Record) error {
-			if err := notPending(&key{rec: r}); err != nil {
-				return err
-			}
-			r.Key.Policy = *req.Policy
-			return nil
-		})
-		return empty, err
-	})(ctx, p, body)
+		r.Key.Policy = *req.Policy
+		return nil
+	})
+	return empty, err
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"maps"
 	"strings"
 	"sync"
 	"time"
@@ -166,6 +167,85 @@ func (s *Service) aliasARN(account, name string) string {
 	return "arn:aws:kms:" + s.region() + ":" + account + ":" + name
 }
 
+// The use-a-key pipeline. Every operation that uses a key resolves it
+// (resolveKeyAlias), then use checks, in KMS's order: the key policy and
+// grants (authorizeWith) with the operation's condition keys and
+// kms:RequestAlias when the request named an alias, the key's state, the
+// key usage the operation table declares, the operation's own checks,
+// and DryRun.
+
+// stateCheck is what use asks of a key's state.
+type stateCheck uint8
+
+const (
+	stateUsable     stateCheck = iota // enabled (usable)
+	stateNotPending                   // not pending deletion (notPending)
+	stateAny                          // none here (the handler's own, if any)
+)
+
+// keyUse is a request's use of a key.
+type keyUse struct {
+	op     string              // the table's operation: kms:<op> and its usage
+	action string              // the policy action, if not kms:<op>
+	cond   map[string][]string // the operation's condition keys
+	state  stateCheck
+	check  func(k *key) error         // after the state and usage, before DryRun
+	accept func(*keystore.Grant) bool // a grant that allows it must hold this
+	dryRun bool
+}
+
+// useKey resolves the key keyID names (an alias too if aliasOK) and runs
+// use on it.
+func (s *Service) useKey(p kmsapi.Principal, keyID string, aliasOK bool, u keyUse) (*key, error) {
+	k, alias, err := s.resolveKeyAlias(p, keyID, aliasOK)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := s.use(p, k, alias, u); err != nil {
+		return nil, err
+	}
+	return k, nil
+}
+
+// use is the pipeline after resolution: alias is the alias the request
+// named ("" if none). It returns the grant that allowed the request (nil
+// when the policy did).
+func (s *Service) use(p kmsapi.Principal, k *key, alias string, u keyUse) (*keystore.Grant, error) {
+	action := u.action
+	if action == "" {
+		action = "kms:" + u.op
+	}
+	cond := u.cond
+	if alias != "" {
+		cond = merge(maps.Clone(cond), map[string][]string{"kms:RequestAlias": {alias}})
+	}
+	g, err := s.authorizeWith(p, action, k, cond, u.accept)
+	if err != nil {
+		return nil, err
+	}
+	switch u.state {
+	case stateUsable:
+		err = usable(k)
+	case stateNotPending:
+		err = notPending(k)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if want := s.usage[u.op]; want != "" && k.rec.Key.KeyUsage != want {
+		return nil, kmsapi.Errorf("InvalidKeyUsageException", "%s key usage is %s, not %s", k.rec.Key.ARN(), k.rec.Key.KeyUsage, want)
+	}
+	if u.check != nil {
+		if err := u.check(k); err != nil {
+			return nil, err
+		}
+	}
+	if u.dryRun {
+		return nil, errDryRun
+	}
+	return g, nil
+}
+
 // authorize asks the key's policy whether p may do action; cond adds
 // condition keys to the ones every request has. When the policy neither
 // allows nor denies (an implicit deny), a grant of the key to p may allow
@@ -177,8 +257,7 @@ func (s *Service) authorize(p kmsapi.Principal, action string, k *key, cond map[
 
 // authorizeWith is authorize that returns the grant that allowed the
 // request (nil when the policy did); accept, if not nil, must hold for
-// that grant.
-// Its cost, with and without grants, is measured by
+// that grant. Its cost, with and without grants, is measured by
 // BenchmarkAuthorizeGrants (docs/benchmarks.md).
 func (s *Service) authorizeWith(p kmsapi.Principal, action string, k *key, cond map[string][]string, accept func(*keystore.Grant) bool) (*keystore.Grant, error) {
 	ctx := map[string][]string{

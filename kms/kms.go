@@ -10,15 +10,13 @@ import (
 )
 
 // generateRandom returns NumberOfBytes (1 to 1024) from an HSM's token RNG.
-func (s *Service) generateRandom(ctx context.Context, _ kmsapi.Principal, body []byte) (any, error) {
-	var req struct {
-		NumberOfBytes    *int       `json:"NumberOfBytes"`
-		CustomKeyStoreId *string    `json:"CustomKeyStoreId"`
-		Recipient        *recipient `json:"Recipient"`
-	}
-	if err := kmsapi.Decode(body, &req); err != nil {
-		return nil, err
-	}
+type generateRandomRequest struct {
+	NumberOfBytes    *int       `json:"NumberOfBytes"`
+	CustomKeyStoreId *string    `json:"CustomKeyStoreId"`
+	Recipient        *recipient `json:"Recipient"`
+}
+
+func (s *Service) generateRandom(ctx context.Context, _ kmsapi.Principal, req *generateRandomRequest) (any, error) {
 	if mutation.On("kms.random-zero-length-accepted") && req.NumberOfBytes != nil && *req.NumberOfBytes == 0 {
 		return map[string]any{"Plaintext": []byte{}}, nil
 	}

@@ -1,6 +1,7 @@
 package kms
 
 import (
+	"context"
 	"slices"
 
 	"github.com/trentkms/trent/keystore"
@@ -81,56 +82,56 @@ func (s *Service) table() []operation {
 	anyKey := &grantRule{keys: kindAny}
 	return []operation{
 		// Cryptographic operations.
-		{name: "GenerateRandom", crypto: true, handler: s.generateRandom},
-		{name: "Encrypt", crypto: true, grant: encryption, handler: s.encrypt},
-		{name: "Decrypt", crypto: true, grant: encryption, handler: s.decrypt},
-		{name: "ReEncrypt", crypto: true, grant: &grantRule{as: []string{"ReEncryptFrom", "ReEncryptTo"}, context: true, keys: kindSymmetric | kindEncrypt}, handler: s.reEncrypt},
+		{name: "GenerateRandom", crypto: true, handler: typed(s.generateRandom)},
+		{name: "Encrypt", crypto: true, grant: encryption, handler: typed(s.encrypt)},
+		{name: "Decrypt", crypto: true, grant: encryption, handler: typed(s.decrypt)},
+		{name: "ReEncrypt", crypto: true, grant: &grantRule{as: []string{"ReEncryptFrom", "ReEncryptTo"}, context: true, keys: kindSymmetric | kindEncrypt}, handler: typed(s.reEncrypt)},
 		{name: "GenerateDataKey", crypto: true, grant: symmetric, handler: s.generateDataKey(true)},
 		{name: "GenerateDataKeyWithoutPlaintext", crypto: true, grant: symmetric, handler: s.generateDataKey(false)},
 		{name: "GenerateDataKeyPair", crypto: true, grant: symmetric, handler: s.generateDataKeyPair(true)},
 		{name: "GenerateDataKeyPairWithoutPlaintext", crypto: true, grant: symmetric, handler: s.generateDataKeyPair(false)},
-		{name: "Sign", crypto: true, grant: &grantRule{keys: kindSign}, usage: usageSign, handler: s.sign},
-		{name: "Verify", crypto: true, grant: &grantRule{keys: kindSign}, usage: usageSign, handler: s.verify},
-		{name: "GenerateMac", crypto: true, grant: &grantRule{keys: kindMAC}, usage: usageMAC, handler: s.generateMac},
-		{name: "VerifyMac", crypto: true, grant: &grantRule{keys: kindMAC}, usage: usageMAC, handler: s.verifyMac},
-		{name: "DeriveSharedSecret", crypto: true, grant: &grantRule{keys: kindAgree}, usage: usageAgree, handler: s.deriveSharedSecret},
+		{name: "Sign", crypto: true, grant: &grantRule{keys: kindSign}, usage: usageSign, handler: typed(s.sign)},
+		{name: "Verify", crypto: true, grant: &grantRule{keys: kindSign}, usage: usageSign, handler: typed(s.verify)},
+		{name: "GenerateMac", crypto: true, grant: &grantRule{keys: kindMAC}, usage: usageMAC, handler: typed(s.generateMac)},
+		{name: "VerifyMac", crypto: true, grant: &grantRule{keys: kindMAC}, usage: usageMAC, handler: typed(s.verifyMac)},
+		{name: "DeriveSharedSecret", crypto: true, grant: &grantRule{keys: kindAgree}, usage: usageAgree, handler: typed(s.deriveSharedSecret)},
 
 		// Keys.
-		{name: "CreateKey", write: true, handler: s.createKey},
-		{name: "DescribeKey", grant: anyKey, handler: s.describeKey},
-		{name: "ListKeys", handler: s.listKeys},
-		{name: "GetPublicKey", grant: &grantRule{keys: kindEncrypt | kindSign | kindAgree}, handler: s.getPublicKey},
+		{name: "CreateKey", write: true, handler: typed(s.createKey)},
+		{name: "DescribeKey", grant: anyKey, handler: typed(s.describeKey)},
+		{name: "ListKeys", handler: typed(s.listKeys)},
+		{name: "GetPublicKey", grant: &grantRule{keys: kindEncrypt | kindSign | kindAgree}, handler: typed(s.getPublicKey)},
 		{name: "EnableKey", write: true, handler: s.setState("EnableKey", keystore.StateEnabled)},
 		{name: "DisableKey", write: true, handler: s.setState("DisableKey", keystore.StateDisabled)},
-		{name: "ScheduleKeyDeletion", write: true, handler: s.scheduleKeyDeletion},
-		{name: "CancelKeyDeletion", write: true, handler: s.cancelKeyDeletion},
-		{name: "UpdateKeyDescription", write: true, handler: s.updateKeyDescription},
-		{name: "TagResource", write: true, handler: s.tagResource},
-		{name: "UntagResource", write: true, handler: s.untagResource},
-		{name: "ListResourceTags", handler: s.listResourceTags},
-		{name: "GetKeyPolicy", handler: s.getKeyPolicy},
-		{name: "ListKeyPolicies", handler: s.listKeyPolicies},
-		{name: "PutKeyPolicy", write: true, handler: s.putKeyPolicy},
+		{name: "ScheduleKeyDeletion", write: true, handler: typed(s.scheduleKeyDeletion)},
+		{name: "CancelKeyDeletion", write: true, handler: typed(s.cancelKeyDeletion)},
+		{name: "UpdateKeyDescription", write: true, handler: typed(s.updateKeyDescription)},
+		{name: "TagResource", write: true, handler: typed(s.tagResource)},
+		{name: "UntagResource", write: true, handler: typed(s.untagResource)},
+		{name: "ListResourceTags", handler: typed(s.listResourceTags)},
+		{name: "GetKeyPolicy", handler: typed(s.getKeyPolicy)},
+		{name: "ListKeyPolicies", handler: typed(s.listKeyPolicies)},
+		{name: "PutKeyPolicy", write: true, handler: typed(s.putKeyPolicy)},
 
 		// Rotation.
-		{name: "EnableKeyRotation", write: true, handler: s.enableKeyRotation},
-		{name: "DisableKeyRotation", write: true, handler: s.disableKeyRotation},
-		{name: "GetKeyRotationStatus", handler: s.getKeyRotationStatus},
-		{name: "RotateKeyOnDemand", write: true, handler: s.rotateKeyOnDemand},
-		{name: "ListKeyRotations", handler: s.listKeyRotations},
+		{name: "EnableKeyRotation", write: true, handler: typed(s.enableKeyRotation)},
+		{name: "DisableKeyRotation", write: true, handler: typed(s.disableKeyRotation)},
+		{name: "GetKeyRotationStatus", handler: typed(s.getKeyRotationStatus)},
+		{name: "RotateKeyOnDemand", write: true, handler: typed(s.rotateKeyOnDemand)},
+		{name: "ListKeyRotations", handler: typed(s.listKeyRotations)},
 
 		// Aliases.
-		{name: "CreateAlias", write: true, handler: s.createAlias},
-		{name: "UpdateAlias", write: true, handler: s.updateAlias},
-		{name: "DeleteAlias", write: true, handler: s.deleteAlias},
-		{name: "ListAliases", handler: s.listAliases},
+		{name: "CreateAlias", write: true, handler: typed(s.createAlias)},
+		{name: "UpdateAlias", write: true, handler: typed(s.updateAlias)},
+		{name: "DeleteAlias", write: true, handler: typed(s.deleteAlias)},
+		{name: "ListAliases", handler: typed(s.listAliases)},
 
 		// Grants.
-		{name: "CreateGrant", write: true, grant: anyKey, handler: s.createGrant},
-		{name: "ListGrants", handler: s.listGrants},
-		{name: "ListRetirableGrants", handler: s.listRetirableGrants},
-		{name: "RetireGrant", write: true, grant: anyKey, handler: s.retireGrant},
-		{name: "RevokeGrant", write: true, handler: s.revokeGrant},
+		{name: "CreateGrant", write: true, grant: anyKey, handler: typed(s.createGrant)},
+		{name: "ListGrants", handler: typed(s.listGrants)},
+		{name: "ListRetirableGrants", handler: typed(s.listRetirableGrants)},
+		{name: "RetireGrant", write: true, grant: anyKey, handler: typed(s.retireGrant)},
+		{name: "RevokeGrant", write: true, handler: typed(s.revokeGrant)},
 	}
 }
 
@@ -179,4 +180,30 @@ func (s *Service) grantOpNames() []string {
 	}
 	slices.Sort(out)
 	return out
+}
+
+// typed makes a kmsapi.Handler of a handler of a typed request: the body
+// is decoded strictly (kmsapi.Decode) into a new Req, and the handler's
+// response is what kmsapi encodes.
+func typed[Req, Resp any](f func(ctx context.Context, p kmsapi.Principal, req *Req) (Resp, error)) kmsapi.Handler {
+	return func(ctx context.Context, p kmsapi.Principal, body []byte) (any, error) {
+		req := new(Req)
+		if err := kmsapi.Decode(body, req); err != nil {
+			return nil, err
+		}
+		out, err := f(context.WithValue(ctx, bodyKey{}, body), p, req)
+		if err != nil {
+			return nil, err
+		}
+		return out, nil
+	}
+}
+
+type bodyKey struct{}
+
+// requestBody is the body of the request ctx serves, as it arrived (for
+// the kms.ec-order-bound mutation, which reads the order of its fields).
+func requestBody(ctx context.Context) []byte {
+	b, _ := ctx.Value(bodyKey{}).([]byte)
+	return b
 }

@@ -98,115 +98,124 @@ func (s *Service) KeyMaintenance(ctx context.Context) (deleted, rotated int, err
 	return deleted, rotated, nil
 }
 
-func (s *Service) enableKeyRotation(ctx context.Context, p kmsapi.Principal, body []byte) (any, error) {
-	var req struct {
-		KeyId                string `json:"KeyId"`
-		RotationPeriodInDays *int   `json:"RotationPeriodInDays"`
+type enableKeyRotationRequest struct {
+	KeyId                string `json:"KeyId"`
+	RotationPeriodInDays *int   `json:"RotationPeriodInDays"`
+}
+
+func (s *Service) enableKeyRotation(ctx context.Context, p kmsapi.Principal, req *enableKeyRotationRequest) (any, error) {
+	k, err := s.useKey(p, req.KeyId, false, keyUse{op: "EnableKeyRotation", state: stateAny})
+	if err != nil {
+		return nil, err
 	}
-	return s.manage("EnableKeyRotation", false, &req, func() string { return req.KeyId }, func(k *key) (any, error) {
-		if err := rotatable(k); err != nil {
-			return nil, err
-		}
-		days := defaultRotation
-		if req.RotationPeriodInDays != nil {
-			days = *req.RotationPeriodInDays
-		}
-		if days < minRotationPeriod || days > maxRotationPeriod {
-			return nil, validation("rotationPeriodInDays", "Member must have value between 90 and 2560", days)
-		}
-		_, err := s.updateKey(ctx, k.rec.Key.KeyID, func(r *keystore.Record) error {
-			if err := usable(&key{rec: r}); err != nil {
-				return err
-			}
-			r.Key.RotationEnabled, r.Key.RotationPeriodDays = true, days
-			r.Key.NextRotation = s.now().Add(time.Duration(days) * day).Unix()
-			return nil
-		})
-		return empty, err
-	})(ctx, p, body)
-}
-
-func (s *Service) disableKeyRotation(ctx context.Context, p kmsapi.Principal, body []byte) (any, error) {
-	var req keyRequest
-	return s.manage("DisableKeyRotation", false, &req, func() string { return req.KeyId }, func(k *key) (any, error) {
-		_, err := s.updateKey(ctx, k.rec.Key.KeyID, func(r *keystore.Record) error {
-			if err := usable(&key{rec: r}); err != nil {
-				return err
-			}
-			r.Key.RotationEnabled, r.Key.RotationPeriodDays, r.Key.NextRotation = false, 0, 0
-			return nil
-		})
-		return empty, err
-	})(ctx, p, body)
-}
-
-func (s *Service) getKeyRotationStatus(ctx context.Context, p kmsapi.Principal, body []byte) (any, error) {
-	var req keyRequest
-	return s.manage("GetKeyRotationStatus", false, &req, func() string { return req.KeyId }, func(k *key) (any, error) {
-		if err := notPending(k); err != nil {
-			return nil, err
-		}
-		out := map[string]any{"KeyRotationEnabled": k.rec.Key.RotationEnabled, "KeyId": k.rec.Key.ARN()}
-		if k.rec.Key.RotationEnabled {
-			out["RotationPeriodInDays"] = k.rec.Key.RotationPeriodDays
-			out["NextRotationDate"] = unix(k.rec.Key.NextRotation)
-		}
-		if d := unix(k.rec.Key.OnDemandRotationDate); d != nil {
-			out["OnDemandRotationStartDate"] = d
-		}
-		return out, nil
-	})(ctx, p, body)
-}
-
-func (s *Service) rotateKeyOnDemand(ctx context.Context, p kmsapi.Principal, body []byte) (any, error) {
-	var req keyRequest
-	return s.manage("RotateKeyOnDemand", false, &req, func() string { return req.KeyId }, func(k *key) (any, error) {
-		if err := usable(k); err != nil {
-			return nil, err
-		}
-		if err := rotatable(k); err != nil {
-			return nil, err
-		}
-		n := 0
-		for _, r := range k.rec.Key.Rotations {
-			if r.Type == "ON_DEMAND" {
-				n++
-			}
-		}
-		if n >= maxOnDemand {
-			return nil, kmsapi.Errorf("LimitExceededException", "The key has reached the limit of %d on-demand rotations", maxOnDemand)
-		}
-		if err := s.rotateKey(ctx, k.rec.Key.KeyID, "ON_DEMAND"); err != nil {
-			return nil, err
-		}
-		return map[string]any{"KeyId": k.rec.Key.ARN()}, nil
-	})(ctx, p, body)
-}
-
-func (s *Service) listKeyRotations(ctx context.Context, p kmsapi.Principal, body []byte) (any, error) {
-	var req struct {
-		KeyId  string  `json:"KeyId"`
-		Limit  *int    `json:"Limit"`
-		Marker *string `json:"Marker"`
+	if err := rotatable(k); err != nil {
+		return nil, err
 	}
-	return s.manage("ListKeyRotations", false, &req, func() string { return req.KeyId }, func(k *key) (any, error) {
-		if err := notPending(k); err != nil {
-			return nil, err
+	days := defaultRotation
+	if req.RotationPeriodInDays != nil {
+		days = *req.RotationPeriodInDays
+	}
+	if days < minRotationPeriod || days > maxRotationPeriod {
+		return nil, validation("rotationPeriodInDays", "Member must have value between 90 and 2560", days)
+	}
+	_, err = s.updateKey(ctx, k.rec.Key.KeyID, func(r *keystore.Record) error {
+		if err := usable(&key{rec: r}); err != nil {
+			return err
 		}
-		type rotation struct {
-			KeyId        string `json:"KeyId"`
-			RotationDate *epoch `json:"RotationDate"`
-			RotationType string `json:"RotationType"`
-			seq          string
+		r.Key.RotationEnabled, r.Key.RotationPeriodDays = true, days
+		r.Key.NextRotation = s.now().Add(time.Duration(days) * day).Unix()
+		return nil
+	})
+	return empty, err
+}
+
+func (s *Service) disableKeyRotation(ctx context.Context, p kmsapi.Principal, req *keyRequest) (any, error) {
+	k, err := s.useKey(p, req.KeyId, false, keyUse{op: "DisableKeyRotation", state: stateAny})
+	if err != nil {
+		return nil, err
+	}
+	_, err = s.updateKey(ctx, k.rec.Key.KeyID, func(r *keystore.Record) error {
+		if err := usable(&key{rec: r}); err != nil {
+			return err
 		}
-		var all []rotation
-		for i, r := range k.rec.Key.Rotations {
-			all = append(all, rotation{KeyId: k.rec.Key.ARN(), RotationDate: unix(r.Date), RotationType: r.Type, seq: fmt.Sprintf("%05d", i)})
+		r.Key.RotationEnabled, r.Key.RotationPeriodDays, r.Key.NextRotation = false, 0, 0
+		return nil
+	})
+	return empty, err
+}
+
+func (s *Service) getKeyRotationStatus(ctx context.Context, p kmsapi.Principal, req *keyRequest) (any, error) {
+	k, err := s.useKey(p, req.KeyId, false, keyUse{op: "GetKeyRotationStatus", state: stateAny})
+	if err != nil {
+		return nil, err
+	}
+	if err := notPending(k); err != nil {
+		return nil, err
+	}
+	out := map[string]any{"KeyRotationEnabled": k.rec.Key.RotationEnabled, "KeyId": k.rec.Key.ARN()}
+	if k.rec.Key.RotationEnabled {
+		out["RotationPeriodInDays"] = k.rec.Key.RotationPeriodDays
+		out["NextRotationDate"] = unix(k.rec.Key.NextRotation)
+	}
+	if d := unix(k.rec.Key.OnDemandRotationDate); d != nil {
+		out["OnDemandRotationStartDate"] = d
+	}
+	return out, nil
+}
+
+func (s *Service) rotateKeyOnDemand(ctx context.Context, p kmsapi.Principal, req *keyRequest) (any, error) {
+	k, err := s.useKey(p, req.KeyId, false, keyUse{op: "RotateKeyOnDemand", state: stateAny})
+	if err != nil {
+		return nil, err
+	}
+	if err := usable(k); err != nil {
+		return nil, err
+	}
+	if err := rotatable(k); err != nil {
+		return nil, err
+	}
+	n := 0
+	for _, r := range k.rec.Key.Rotations {
+		if r.Type == "ON_DEMAND" {
+			n++
 		}
-		page, next, err := paginate(all, func(r rotation) string { return r.seq }, req.Limit, req.Marker, 1000, 100)
-		if err != nil {
-			return nil, err
-		}
-		return listResult("Rotations", page, next), nil
-	})(ctx, p, body)
+	}
+	if n >= maxOnDemand {
+		return nil, kmsapi.Errorf("LimitExceededException", "The key has reached the limit of %d on-demand rotations", maxOnDemand)
+	}
+	if err := s.rotateKey(ctx, k.rec.Key.KeyID, "ON_DEMAND"); err != nil {
+		return nil, err
+	}
+	return map[string]any{"KeyId": k.rec.Key.ARN()}, nil
+}
+
+type listKeyRotationsRequest struct {
+	KeyId  string  `json:"KeyId"`
+	Limit  *int    `json:"Limit"`
+	Marker *string `json:"Marker"`
+}
+
+func (s *Service) listKeyRotations(ctx context.Context, p kmsapi.Principal, req *listKeyRotationsRequest) (any, error) {
+	k, err := s.useKey(p, req.KeyId, false, keyUse{op: "ListKeyRotations", state: stateAny})
+	if err != nil {
+		return nil, err
+	}
+	if err := notPending(k); err != nil {
+		return nil, err
+	}
+	type rotation struct {
+		KeyId        string `json:"KeyId"`
+		RotationDate *epoch `json:"RotationDate"`
+		RotationType string `json:"RotationType"`
+		seq          string
+	}
+	var all []rotation
+	for i, r := range k.rec.Key.Rotations {
+		all = append(all, rotation{KeyId: k.rec.Key.ARN(), RotationDate: unix(r.Date), RotationType: r.Type, seq: fmt.Sprintf("%05d", i)})
+	}
+	page, next, err := paginate(all, func(r rotation) string { return r.seq }, req.Limit, req.Marker, 1000, 100)
+	if err != nil {
+		return nil, err
+	}
+	return listResult("Rotations", page, next), nil
 }
