@@ -62,7 +62,7 @@ func (s *Service) existingAlias(p kmsapi.Principal, name string) (*keystore.Alia
 	return a, raw, nil
 }
 
-func (s *Service) createAlias(ctx context.Context, p kmsapi.Principal, req *aliasRequest) (any, error) {
+func (s *Service) createAlias(ctx context.Context, p kmsapi.Principal, req *aliasRequest) (*emptyResponse, error) {
 	if err := checkAliasName(req.AliasName); err != nil {
 		return nil, err
 	}
@@ -90,7 +90,7 @@ func (s *Service) createAlias(ctx context.Context, p kmsapi.Principal, req *alia
 	return empty, nil
 }
 
-func (s *Service) updateAlias(ctx context.Context, p kmsapi.Principal, req *aliasRequest) (any, error) {
+func (s *Service) updateAlias(ctx context.Context, p kmsapi.Principal, req *aliasRequest) (*emptyResponse, error) {
 	a, old, err := s.existingAlias(p, req.AliasName)
 	if err != nil {
 		return nil, err
@@ -132,7 +132,7 @@ type deleteAliasRequest struct {
 	AliasName string `json:"AliasName"`
 }
 
-func (s *Service) deleteAlias(ctx context.Context, p kmsapi.Principal, req *deleteAliasRequest) (any, error) {
+func (s *Service) deleteAlias(ctx context.Context, p kmsapi.Principal, req *deleteAliasRequest) (*emptyResponse, error) {
 	a, old, err := s.existingAlias(p, req.AliasName)
 	if err != nil {
 		return nil, err
@@ -176,7 +176,7 @@ type listAliasesRequest struct {
 	Marker *string `json:"Marker"`
 }
 
-func (s *Service) listAliases(ctx context.Context, p kmsapi.Principal, req *listAliasesRequest) (any, error) {
+func (s *Service) listAliases(ctx context.Context, p kmsapi.Principal, req *listAliasesRequest) (*listAliasesResponse, error) {
 	all := s.accountAliases(p.AccountID)
 	if req.KeyId != nil {
 		k, err := s.resolveKey(p, *req.KeyId, false)
@@ -204,5 +204,5 @@ func (s *Service) listAliases(ctx context.Context, p kmsapi.Principal, req *list
 		out = append(out, aliasEntry{AliasName: a.Name, AliasArn: s.aliasARN(p.AccountID, a.Name), TargetKeyId: a.TargetKeyID,
 			CreationDate: unix(a.Created), LastUpdatedDate: unix(a.Updated)})
 	}
-	return listResult("Aliases", out, next), nil
+	return &listAliasesResponse{Aliases: out, page: pageOf(next)}, nil
 }

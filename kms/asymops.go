@@ -183,7 +183,7 @@ func (s *Service) generateDataKeyPair(withPrivate bool) kmsapi.Handler {
 	if !withPrivate {
 		op = "GenerateDataKeyPairWithoutPlaintext"
 	}
-	return typed(func(ctx context.Context, p kmsapi.Principal, req *generateDataKeyPairRequest) (any, error) {
+	return typed(func(ctx context.Context, p kmsapi.Principal, req *generateDataKeyPairRequest) (*generateDataKeyPairResponse, error) {
 		if err := checkGrantTokens(req.GrantTokens); err != nil {
 			return nil, err
 		}
@@ -235,8 +235,8 @@ func (s *Service) generateDataKeyPair(withPrivate bool) kmsapi.Handler {
 			if !rs.ReadUint16LengthPrefixed(&pub) || !rs.ReadUint16LengthPrefixed(&blob) || !rs.Empty() || len(pub) == 0 || len(blob) == 0 {
 				return nil, internal(s, op, errors.New("host: malformed data key pair answer"))
 			}
-			return map[string]any{"KeyId": k.rec.Key.ARN(), "KeyPairSpec": req.KeyPairSpec, "CiphertextForRecipient": cms,
-				"PrivateKeyCiphertextBlob": []byte(blob), "PublicKey": []byte(pub)}, nil
+			return &generateDataKeyPairResponse{KeyId: k.rec.Key.ARN(), KeyPairSpec: req.KeyPairSpec, CiphertextForRecipient: cms,
+				PrivateKeyCiphertextBlob: blob, PublicKey: pub}, nil
 		}
 		out, err := s.hsmDo(ctx, node.CmdGenerateDataKeyPair, cmd)
 		if err != nil {
@@ -248,10 +248,10 @@ func (s *Service) generateDataKeyPair(withPrivate bool) kmsapi.Handler {
 			!cs.Empty() || len(pub) == 0 || len(blob) == 0 || (len(priv) > 0) != withPrivate {
 			return nil, internal(s, op, errors.New("host: malformed data key pair answer"))
 		}
-		res := map[string]any{"KeyId": k.rec.Key.ARN(), "KeyPairSpec": req.KeyPairSpec,
-			"PrivateKeyCiphertextBlob": []byte(blob), "PublicKey": []byte(pub)}
+		res := &generateDataKeyPairResponse{KeyId: k.rec.Key.ARN(), KeyPairSpec: req.KeyPairSpec,
+			PrivateKeyCiphertextBlob: blob, PublicKey: pub}
 		if withPrivate {
-			res["PrivateKeyPlaintext"] = []byte(priv)
+			res.PrivateKeyPlaintext = priv
 		}
 		return res, nil
 	})
@@ -407,7 +407,7 @@ type getPublicKeyRequest struct {
 	GrantTokens []string `json:"GrantTokens"`
 }
 
-func (s *Service) getPublicKey(ctx context.Context, p kmsapi.Principal, req *getPublicKeyRequest) (any, error) {
+func (s *Service) getPublicKey(ctx context.Context, p kmsapi.Principal, req *getPublicKeyRequest) (*getPublicKeyResponse, error) {
 	if err := checkGrantTokens(req.GrantTokens); err != nil {
 		return nil, err
 	}
@@ -419,12 +419,12 @@ func (s *Service) getPublicKey(ctx context.Context, p kmsapi.Principal, req *get
 		return nil, kmsapi.Errorf(kmsapi.UnsupportedOperation, "%s is not an asymmetric key", k.rec.Key.ARN())
 	}
 	md := metadata(&k.rec.Key)
-	return map[string]any{"KeyId": md.Arn, "PublicKey": k.rec.Key.PublicKey, "KeySpec": md.KeySpec,
-		"CustomerMasterKeySpec": md.KeySpec, "KeyUsage": md.KeyUsage, "EncryptionAlgorithms": md.EncryptionAlgorithms,
-		"SigningAlgorithms": md.SigningAlgorithms, "KeyAgreementAlgorithms": md.KeyAgreementAlgorithms}, nil
+	return &getPublicKeyResponse{KeyId: md.Arn, PublicKey: k.rec.Key.PublicKey, KeySpec: md.KeySpec,
+		CustomerMasterKeySpec: md.KeySpec, KeyUsage: md.KeyUsage, EncryptionAlgorithms: md.EncryptionAlgorithms,
+		SigningAlgorithms: md.SigningAlgorithms, KeyAgreementAlgorithms: md.KeyAgreementAlgorithms}, nil
 }
 
-func (s *Service) sign(ctx context.Context, p kmsapi.Principal, req *signRequest) (any, error) {
+func (s *Service) sign(ctx context.Context, p kmsapi.Principal, req *signRequest) (*signResponse, error) {
 	k, digest, err := s.signingKey(p, req, "kms:Sign")
 	if err != nil {
 		return nil, err
@@ -433,10 +433,10 @@ func (s *Service) sign(ctx context.Context, p kmsapi.Principal, req *signRequest
 	if sig, err = s.hsmAnswer("Sign", sig, err, nil); err != nil {
 		return nil, err
 	}
-	return map[string]any{"KeyId": k.rec.Key.ARN(), "Signature": sig, "SigningAlgorithm": req.SigningAlgorithm}, nil
+	return &signResponse{KeyId: k.rec.Key.ARN(), Signature: sig, SigningAlgorithm: req.SigningAlgorithm}, nil
 }
 
-func (s *Service) verify(ctx context.Context, p kmsapi.Principal, req *signRequest) (any, error) {
+func (s *Service) verify(ctx context.Context, p kmsapi.Principal, req *signRequest) (*verifyResponse, error) {
 	k, digest, err := s.signingKey(p, req, "kms:Verify")
 	if err != nil {
 		return nil, err
@@ -457,10 +457,10 @@ func (s *Service) verify(ctx context.Context, p kmsapi.Principal, req *signReque
 	if !valid {
 		return nil, kmsapi.Errorf("KMSInvalidSignatureException", "The signature is not valid for this message, key and algorithm.")
 	}
-	return map[string]any{"KeyId": k.rec.Key.ARN(), "SignatureValid": true, "SigningAlgorithm": req.SigningAlgorithm}, nil
+	return &verifyResponse{KeyId: k.rec.Key.ARN(), SignatureValid: true, SigningAlgorithm: req.SigningAlgorithm}, nil
 }
 
-func (s *Service) generateMac(ctx context.Context, p kmsapi.Principal, req *macRequest) (any, error) {
+func (s *Service) generateMac(ctx context.Context, p kmsapi.Principal, req *macRequest) (*generateMacResponse, error) {
 	k, cmd, err := s.macKey(p, req, "kms:GenerateMac")
 	if err != nil {
 		return nil, err
@@ -469,10 +469,10 @@ func (s *Service) generateMac(ctx context.Context, p kmsapi.Principal, req *macR
 	if mac, err = s.hsmAnswer("GenerateMac", mac, err, nil); err != nil {
 		return nil, err
 	}
-	return map[string]any{"KeyId": k.rec.Key.ARN(), "Mac": mac, "MacAlgorithm": req.MacAlgorithm}, nil
+	return &generateMacResponse{KeyId: k.rec.Key.ARN(), Mac: mac, MacAlgorithm: req.MacAlgorithm}, nil
 }
 
-func (s *Service) verifyMac(ctx context.Context, p kmsapi.Principal, req *macRequest) (any, error) {
+func (s *Service) verifyMac(ctx context.Context, p kmsapi.Principal, req *macRequest) (*verifyMacResponse, error) {
 	k, cmd, err := s.macKey(p, req, "kms:VerifyMac")
 	if err != nil {
 		return nil, err
@@ -485,7 +485,7 @@ func (s *Service) verifyMac(ctx context.Context, p kmsapi.Principal, req *macReq
 	if !bytes.Equal(ok, []byte{1}) {
 		return nil, kmsapi.Errorf("KMSInvalidMacException", "The MAC is not valid for this message, key and algorithm.")
 	}
-	return map[string]any{"KeyId": k.rec.Key.ARN(), "MacValid": true, "MacAlgorithm": req.MacAlgorithm}, nil
+	return &verifyMacResponse{KeyId: k.rec.Key.ARN(), MacValid: true, MacAlgorithm: req.MacAlgorithm}, nil
 }
 
 type deriveSharedSecretRequest struct {
@@ -497,7 +497,7 @@ type deriveSharedSecretRequest struct {
 	Recipient             *recipient `json:"Recipient"`
 }
 
-func (s *Service) deriveSharedSecret(ctx context.Context, p kmsapi.Principal, req *deriveSharedSecretRequest) (any, error) {
+func (s *Service) deriveSharedSecret(ctx context.Context, p kmsapi.Principal, req *deriveSharedSecretRequest) (*deriveSharedSecretResponse, error) {
 	if err := checkGrantTokens(req.GrantTokens); err != nil {
 		return nil, err
 	}
@@ -530,12 +530,12 @@ func (s *Service) deriveSharedSecret(ctx context.Context, p kmsapi.Principal, re
 		if err != nil {
 			return nil, err
 		}
-		return map[string]any{"KeyId": k.rec.Key.ARN(), "CiphertextForRecipient": cms, "KeyAgreementAlgorithm": "ECDH", "KeyOrigin": "AWS_KMS"}, nil
+		return &deriveSharedSecretResponse{KeyId: k.rec.Key.ARN(), CiphertextForRecipient: cms, KeyAgreementAlgorithm: "ECDH", KeyOrigin: "AWS_KMS"}, nil
 	}
 	z, err := s.hsmDo(ctx, node.CmdDeriveSharedSecret, cmd)
 	if z, err = s.hsmAnswer("DeriveSharedSecret", z, err,
 		kmsapi.Errorf(kmsapi.ValidationException, "The public key is not on the curve of %s.", k.rec.Key.KeySpec)); err != nil {
 		return nil, err
 	}
-	return map[string]any{"KeyId": k.rec.Key.ARN(), "SharedSecret": z, "KeyAgreementAlgorithm": "ECDH", "KeyOrigin": "AWS_KMS"}, nil
+	return &deriveSharedSecretResponse{KeyId: k.rec.Key.ARN(), SharedSecret: z, KeyAgreementAlgorithm: "ECDH", KeyOrigin: "AWS_KMS"}, nil
 }

@@ -146,7 +146,7 @@ type encryptRequest struct {
 	EncryptionAlgorithm *string `json:"EncryptionAlgorithm"`
 }
 
-func (s *Service) encrypt(ctx context.Context, p kmsapi.Principal, req *encryptRequest) (any, error) {
+func (s *Service) encrypt(ctx context.Context, p kmsapi.Principal, req *encryptRequest) (*encryptResponse, error) {
 	if len(req.Plaintext) < 1 || len(req.Plaintext) > hbk.MaxPlaintext {
 		return nil, validation("plaintext", "Member must have length between 1 and 4096", "***")
 	}
@@ -170,7 +170,7 @@ func (s *Service) encrypt(ctx context.Context, p kmsapi.Principal, req *encryptR
 		if err != nil {
 			return nil, err
 		}
-		return map[string]any{"CiphertextBlob": ct, "KeyId": k.rec.Key.ARN(), "EncryptionAlgorithm": alg}, nil
+		return &encryptResponse{CiphertextBlob: ct, KeyId: k.rec.Key.ARN(), EncryptionAlgorithm: alg}, nil
 	}
 	if err := checkAlgorithm(req.EncryptionAlgorithm); err != nil {
 		return nil, err
@@ -187,7 +187,7 @@ func (s *Service) encrypt(ctx context.Context, p kmsapi.Principal, req *encryptR
 	if mutation.On("kms.ec-missing-pair-accepted") || mutation.On("kms.ec-extra-pair-accepted") {
 		rememberContext(blob, req.EncryptionContext)
 	}
-	return map[string]any{"CiphertextBlob": blob, "KeyId": k.rec.Key.ARN(), "EncryptionAlgorithm": symmetricDefault}, nil
+	return &encryptResponse{CiphertextBlob: blob, KeyId: k.rec.Key.ARN(), EncryptionAlgorithm: symmetricDefault}, nil
 }
 
 // dataKeySize is GenerateDataKey's size: NumberOfBytes or KeySpec, one of
@@ -229,7 +229,7 @@ func (s *Service) generateDataKey(withPlaintext bool) kmsapi.Handler {
 	if !withPlaintext {
 		op = "GenerateDataKeyWithoutPlaintext"
 	}
-	return typed(func(ctx context.Context, p kmsapi.Principal, req *generateDataKeyRequest) (any, error) {
+	return typed(func(ctx context.Context, p kmsapi.Principal, req *generateDataKeyRequest) (*generateDataKeyResponse, error) {
 		withPlaintext := withPlaintext || mutation.On("kms.data-key-without-plaintext-leaks")
 		var doc []byte
 		var recipientCond map[string][]string
@@ -284,7 +284,7 @@ func (s *Service) generateDataKey(withPlaintext bool) kmsapi.Handler {
 					}
 				}
 			}
-			return map[string]any{"CiphertextBlob": []byte(blob), "CiphertextForRecipient": cms, "KeyId": k.rec.Key.ARN()}, nil
+			return &generateDataKeyResponse{CiphertextBlob: blob, CiphertextForRecipient: cms, KeyId: k.rec.Key.ARN()}, nil
 		}
 		out, err := s.hsmDo(ctx, node.CmdGenerateDataKey, cmd)
 		if err != nil {
@@ -294,9 +294,9 @@ func (s *Service) generateDataKey(withPlaintext bool) kmsapi.Handler {
 		if err != nil || (withPlaintext && len(pt) != size) || (!withPlaintext && len(pt) != 0) {
 			return nil, internal(s, op, errors.New("host: malformed data key answer"))
 		}
-		res := map[string]any{"CiphertextBlob": blob, "KeyId": k.rec.Key.ARN()}
+		res := &generateDataKeyResponse{CiphertextBlob: blob, KeyId: k.rec.Key.ARN()}
 		if withPlaintext {
-			res["Plaintext"] = pt
+			res.Plaintext = pt
 		}
 		return res, nil
 	})
@@ -347,7 +347,7 @@ type decryptRequest struct {
 	Recipient           *recipient `json:"Recipient"`
 }
 
-func (s *Service) decrypt(ctx context.Context, p kmsapi.Principal, req *decryptRequest) (any, error) {
+func (s *Service) decrypt(ctx context.Context, p kmsapi.Principal, req *decryptRequest) (*decryptResponse, error) {
 	var doc []byte
 	var recipientCond map[string][]string
 	if req.Recipient != nil {
@@ -396,15 +396,15 @@ func (s *Service) decrypt(ctx context.Context, p kmsapi.Principal, req *decryptR
 		if err != nil {
 			return nil, err
 		}
-		res := map[string]any{"CiphertextForRecipient": cms, "KeyId": k.rec.Key.ARN(), "EncryptionAlgorithm": symmetricDefault}
+		res := &decryptResponse{CiphertextForRecipient: cms, KeyId: k.rec.Key.ARN(), EncryptionAlgorithm: symmetricDefault}
 		if mutation.On("kms.recipient-returns-plaintext") {
-			res["Plaintext"], _ = s.hsmDo(ctx, node.CmdDecrypt, cmd)
+			res.Plaintext, _ = s.hsmDo(ctx, node.CmdDecrypt, cmd)
 		}
 		return res, nil
 	}
 	if mutation.On("kms.ciphertext-tag-unchecked") {
 		if pt, ok := mutationMemory.Load(untaggedKey(req.CiphertextBlob, ec)); ok {
-			return map[string]any{"Plaintext": pt, "KeyId": k.rec.Key.ARN(), "EncryptionAlgorithm": symmetricDefault}, nil
+			return &decryptResponse{Plaintext: pt.([]byte), KeyId: k.rec.Key.ARN(), EncryptionAlgorithm: symmetricDefault}, nil
 		}
 	}
 	pt, err := s.hsmDo(ctx, node.CmdDecrypt, cmd)
@@ -417,9 +417,9 @@ func (s *Service) decrypt(ctx context.Context, p kmsapi.Principal, req *decryptR
 	if mutation.On("kms.ciphertext-tag-unchecked") {
 		mutationMemory.Store(untaggedKey(req.CiphertextBlob, ec), pt)
 	}
-	res := map[string]any{"Plaintext": pt, "KeyId": k.rec.Key.ARN(), "EncryptionAlgorithm": symmetricDefault}
+	res := &decryptResponse{Plaintext: pt, KeyId: k.rec.Key.ARN(), EncryptionAlgorithm: symmetricDefault}
 	if mutation.On("kms.decrypt-algorithm-missing") {
-		delete(res, "EncryptionAlgorithm")
+		res.EncryptionAlgorithm = ""
 	}
 	return res, nil
 }
@@ -427,7 +427,7 @@ func (s *Service) decrypt(ctx context.Context, p kmsapi.Principal, req *decryptR
 // asymDecrypt serves Decrypt when its KeyId names an asymmetric key (KMS
 // requires the KeyId for those); done is false for a symmetric key or no
 // KeyId, which the hierarchy serves.
-func (s *Service) asymDecrypt(ctx context.Context, p kmsapi.Principal, keyID, alg *string, blob []byte, ec map[string]string, dryRun bool) (out any, done bool, err error) {
+func (s *Service) asymDecrypt(ctx context.Context, p kmsapi.Principal, keyID, alg *string, blob []byte, ec map[string]string, dryRun bool) (out *decryptResponse, done bool, err error) {
 	if keyID == nil {
 		return nil, false, nil
 	}
@@ -456,7 +456,7 @@ func (s *Service) asymDecrypt(ctx context.Context, p kmsapi.Principal, keyID, al
 	if pt, err = s.hsmAnswer("Decrypt", pt, err, errInvalidCiphertext); err != nil {
 		return nil, true, err
 	}
-	return map[string]any{"Plaintext": pt, "KeyId": k.rec.Key.ARN(), "EncryptionAlgorithm": a}, true, nil
+	return &decryptResponse{Plaintext: pt, KeyId: k.rec.Key.ARN(), EncryptionAlgorithm: a}, true, nil
 }
 
 type reEncryptRequest struct {
@@ -471,7 +471,7 @@ type reEncryptRequest struct {
 	DryRun                         bool              `json:"DryRun"`
 }
 
-func (s *Service) reEncrypt(ctx context.Context, p kmsapi.Principal, req *reEncryptRequest) (any, error) {
+func (s *Service) reEncrypt(ctx context.Context, p kmsapi.Principal, req *reEncryptRequest) (*reEncryptResponse, error) {
 	if err := (&cryptoRequest{GrantTokens: req.GrantTokens}).check(); err != nil {
 		return nil, err
 	}
@@ -530,6 +530,6 @@ func (s *Service) reEncrypt(ctx context.Context, p kmsapi.Principal, req *reEncr
 	if err != nil {
 		return nil, internal(s, "ReEncrypt", err)
 	}
-	return map[string]any{"CiphertextBlob": blob, "SourceKeyId": src.rec.Key.ARN(), "KeyId": dst.rec.Key.ARN(),
-		"SourceEncryptionAlgorithm": symmetricDefault, "DestinationEncryptionAlgorithm": symmetricDefault}, nil
+	return &reEncryptResponse{CiphertextBlob: blob, SourceKeyId: src.rec.Key.ARN(), KeyId: dst.rec.Key.ARN(),
+		SourceEncryptionAlgorithm: symmetricDefault, DestinationEncryptionAlgorithm: symmetricDefault}, nil
 }

@@ -369,7 +369,7 @@ type createGrantRequest struct {
 	DryRun            bool              `json:"DryRun"`
 }
 
-func (s *Service) createGrant(ctx context.Context, p kmsapi.Principal, req *createGrantRequest) (any, error) {
+func (s *Service) createGrant(ctx context.Context, p kmsapi.Principal, req *createGrantRequest) (*createGrantResponse, error) {
 	g, err := newGrant(req.GranteePrincipal, req.RetiringPrincipal, req.Operations, req.Constraints, req.Name)
 	if err != nil {
 		return nil, err
@@ -429,7 +429,7 @@ func (s *Service) createGrant(ctx context.Context, p kmsapi.Principal, req *crea
 		if err != nil {
 			return nil, err
 		}
-		return map[string]any{"GrantToken": grantToken(out.KeyID, out.GrantID), "GrantId": out.GrantID}, nil
+		return &createGrantResponse{GrantToken: grantToken(out.KeyID, out.GrantID), GrantId: out.GrantID}, nil
 	}
 	return nil, &kmsapi.Error{Type: "ConflictException", Message: "the key's grants changed concurrently; retry"}
 }
@@ -563,7 +563,7 @@ type listGrantsRequest struct {
 	GranteePrincipal *string `json:"GranteePrincipal"`
 }
 
-func (s *Service) listGrants(ctx context.Context, p kmsapi.Principal, req *listGrantsRequest) (any, error) {
+func (s *Service) listGrants(ctx context.Context, p kmsapi.Principal, req *listGrantsRequest) (*listGrantsResponse, error) {
 	k, err := s.useKey(p, req.KeyId, false, keyUse{op: "ListGrants", state: stateAny})
 	if err != nil {
 		return nil, err
@@ -594,7 +594,7 @@ func (s *Service) listGrants(ctx context.Context, p kmsapi.Principal, req *listG
 	for _, g := range page {
 		out = append(out, grantEntry(k.rec.Key.ARN(), g))
 	}
-	return listResult("Grants", out, next), nil
+	return &listGrantsResponse{Grants: out, page: pageOf(next)}, nil
 }
 
 // principalAccount is the account of a principal ARN or account ID.
@@ -615,7 +615,7 @@ type listRetirableGrantsRequest struct {
 	Marker            *string `json:"Marker"`
 }
 
-func (s *Service) listRetirableGrants(ctx context.Context, p kmsapi.Principal, req *listRetirableGrantsRequest) (any, error) {
+func (s *Service) listRetirableGrants(ctx context.Context, p kmsapi.Principal, req *listRetirableGrantsRequest) (*listGrantsResponse, error) {
 	if req.RetiringPrincipal == nil {
 		return nil, validation("retiringPrincipal", "Member must not be null", "null")
 	}
@@ -661,7 +661,7 @@ func (s *Service) listRetirableGrants(ctx context.Context, p kmsapi.Principal, r
 			out = append(out, grantEntry(k.rec.Key.ARN(), m.g))
 		}
 	}
-	return listResult("Grants", out, next), nil
+	return &listGrantsResponse{Grants: out, page: pageOf(next)}, nil
 }
 
 type retireGrantRequest struct {
@@ -671,7 +671,7 @@ type retireGrantRequest struct {
 	DryRun     bool    `json:"DryRun"`
 }
 
-func (s *Service) retireGrant(ctx context.Context, p kmsapi.Principal, req *retireGrantRequest) (any, error) {
+func (s *Service) retireGrant(ctx context.Context, p kmsapi.Principal, req *retireGrantRequest) (*emptyResponse, error) {
 	var keyID, grantID string
 	switch {
 	case req.GrantToken != nil:
@@ -736,7 +736,7 @@ type revokeGrantRequest struct {
 	DryRun  bool   `json:"DryRun"`
 }
 
-func (s *Service) revokeGrant(ctx context.Context, p kmsapi.Principal, req *revokeGrantRequest) (any, error) {
+func (s *Service) revokeGrant(ctx context.Context, p kmsapi.Principal, req *revokeGrantRequest) (*emptyResponse, error) {
 	k, err := s.useKey(p, req.KeyId, false, keyUse{op: "RevokeGrant", state: stateAny})
 	if err != nil {
 		return nil, err

@@ -188,7 +188,7 @@ type createKeyRequest struct {
 	XksKeyId                       *string `json:"XksKeyId"`
 }
 
-func (s *Service) createKey(ctx context.Context, p kmsapi.Principal, req *createKeyRequest) (any, error) {
+func (s *Service) createKey(ctx context.Context, p kmsapi.Principal, req *createKeyRequest) (*keyMetadataResponse, error) {
 	spec := "SYMMETRIC_DEFAULT"
 	if req.KeySpec != nil && req.CustomerMasterKeySpec != nil {
 		return nil, kmsapi.Errorf(kmsapi.ValidationException, "You cannot specify KeySpec and CustomerMasterKeySpec in the same request.")
@@ -257,7 +257,7 @@ func (s *Service) createKey(ctx context.Context, p kmsapi.Principal, req *create
 	if err := s.store.Propose(ctx, domain.Replacement{ID: keystore.KeyRecordID(id), New: raw}); err != nil {
 		return nil, err
 	}
-	return map[string]any{"KeyMetadata": metadata(&rec.Key)}, nil
+	return &keyMetadataResponse{KeyMetadata: metadata(&rec.Key)}, nil
 }
 
 // keyRequest is the body of the operations that take only a key.
@@ -321,17 +321,6 @@ func paginate[T any](items []T, keyOf func(T) string, limit *int, marker *string
 	return page, nil, nil
 }
 
-func listResult[T any](field string, page []T, next *string) map[string]any {
-	if page == nil {
-		page = []T{}
-	}
-	out := map[string]any{field: page, "Truncated": next != nil}
-	if next != nil {
-		out["NextMarker"] = *next
-	}
-	return out
-}
-
 // accountKeys returns the keys of an account, sorted by key ID.
 func (s *Service) accountKeys(account string) []*key {
 	var ids []string
@@ -353,20 +342,16 @@ type listKeysRequest struct {
 	Marker *string `json:"Marker"`
 }
 
-func (s *Service) listKeys(ctx context.Context, p kmsapi.Principal, req *listKeysRequest) (any, error) {
+func (s *Service) listKeys(ctx context.Context, p kmsapi.Principal, req *listKeysRequest) (*listKeysResponse, error) {
 	page, next, err := paginate(s.accountKeys(p.AccountID), func(k *key) string { return k.rec.Key.KeyID }, req.Limit, req.Marker, 1000, 100)
 	if err != nil {
 		return nil, err
 	}
-	type entry struct {
-		KeyId  string `json:"KeyId"`
-		KeyArn string `json:"KeyArn"`
-	}
-	out := []entry{}
+	out := []keyListEntry{}
 	for _, k := range page {
-		out = append(out, entry{k.rec.Key.KeyID, k.rec.Key.ARN()})
+		out = append(out, keyListEntry{k.rec.Key.KeyID, k.rec.Key.ARN()})
 	}
-	return listResult("Keys", out, next), nil
+	return &listKeysResponse{Keys: out, page: pageOf(next)}, nil
 }
 
 type describeKeyRequest struct {
@@ -374,7 +359,7 @@ type describeKeyRequest struct {
 	GrantTokens []string `json:"GrantTokens"`
 }
 
-func (s *Service) describeKey(ctx context.Context, p kmsapi.Principal, req *describeKeyRequest) (any, error) {
+func (s *Service) describeKey(ctx context.Context, p kmsapi.Principal, req *describeKeyRequest) (*keyMetadataResponse, error) {
 	k, err := s.useKey(p, req.KeyId, true, keyUse{op: "DescribeKey", state: stateAny})
 	if err != nil {
 		return nil, err
@@ -382,7 +367,7 @@ func (s *Service) describeKey(ctx context.Context, p kmsapi.Principal, req *desc
 	if err := checkGrantTokens(req.GrantTokens); err != nil {
 		return nil, err
 	}
-	return map[string]any{"KeyMetadata": metadata(&k.rec.Key)}, nil
+	return &keyMetadataResponse{KeyMetadata: metadata(&k.rec.Key)}, nil
 }
 
 type scheduleKeyDeletionRequest struct {
@@ -390,7 +375,7 @@ type scheduleKeyDeletionRequest struct {
 	PendingWindowInDays *int   `json:"PendingWindowInDays"`
 }
 
-func (s *Service) scheduleKeyDeletion(ctx context.Context, p kmsapi.Principal, req *scheduleKeyDeletionRequest) (any, error) {
+func (s *Service) scheduleKeyDeletion(ctx context.Context, p kmsapi.Principal, req *scheduleKeyDeletionRequest) (*scheduleKeyDeletionResponse, error) {
 	k, err := s.useKey(p, req.KeyId, false, keyUse{op: "ScheduleKeyDeletion", state: stateAny})
 	if err != nil {
 		return nil, err
@@ -413,11 +398,11 @@ func (s *Service) scheduleKeyDeletion(ctx context.Context, p kmsapi.Principal, r
 	if err != nil {
 		return nil, err
 	}
-	return map[string]any{"KeyId": r.Key.ARN(), "DeletionDate": unix(r.Key.DeletionDate),
-		"KeyState": r.Key.State, "PendingWindowInDays": days}, nil
+	return &scheduleKeyDeletionResponse{KeyId: r.Key.ARN(), DeletionDate: unix(r.Key.DeletionDate),
+		KeyState: r.Key.State, PendingWindowInDays: days}, nil
 }
 
-func (s *Service) cancelKeyDeletion(ctx context.Context, p kmsapi.Principal, req *keyRequest) (any, error) {
+func (s *Service) cancelKeyDeletion(ctx context.Context, p kmsapi.Principal, req *keyRequest) (*keyIDResponse, error) {
 	k, err := s.useKey(p, req.KeyId, false, keyUse{op: "CancelKeyDeletion", state: stateAny})
 	if err != nil {
 		return nil, err
@@ -433,7 +418,7 @@ func (s *Service) cancelKeyDeletion(ctx context.Context, p kmsapi.Principal, req
 	if err != nil {
 		return nil, err
 	}
-	return map[string]any{"KeyId": r.Key.ARN()}, nil
+	return &keyIDResponse{KeyId: r.Key.ARN()}, nil
 }
 
 type updateKeyDescriptionRequest struct {
@@ -441,7 +426,7 @@ type updateKeyDescriptionRequest struct {
 	Description *string `json:"Description"`
 }
 
-func (s *Service) updateKeyDescription(ctx context.Context, p kmsapi.Principal, req *updateKeyDescriptionRequest) (any, error) {
+func (s *Service) updateKeyDescription(ctx context.Context, p kmsapi.Principal, req *updateKeyDescriptionRequest) (*emptyResponse, error) {
 	k, err := s.useKey(p, req.KeyId, false, keyUse{op: "UpdateKeyDescription", state: stateAny})
 	if err != nil {
 		return nil, err
@@ -464,7 +449,7 @@ type tagResourceRequest struct {
 	Tags  tagList `json:"Tags"`
 }
 
-func (s *Service) tagResource(ctx context.Context, p kmsapi.Principal, req *tagResourceRequest) (any, error) {
+func (s *Service) tagResource(ctx context.Context, p kmsapi.Principal, req *tagResourceRequest) (*emptyResponse, error) {
 	k, err := s.useKey(p, req.KeyId, false, keyUse{op: "TagResource", state: stateAny})
 	if err != nil {
 		return nil, err
@@ -491,7 +476,7 @@ type untagResourceRequest struct {
 	TagKeys []string `json:"TagKeys"`
 }
 
-func (s *Service) untagResource(ctx context.Context, p kmsapi.Principal, req *untagResourceRequest) (any, error) {
+func (s *Service) untagResource(ctx context.Context, p kmsapi.Principal, req *untagResourceRequest) (*emptyResponse, error) {
 	k, err := s.useKey(p, req.KeyId, false, keyUse{op: "UntagResource", state: stateAny})
 	if err != nil {
 		return nil, err
@@ -515,7 +500,7 @@ type listResourceTagsRequest struct {
 	Marker *string `json:"Marker"`
 }
 
-func (s *Service) listResourceTags(ctx context.Context, p kmsapi.Principal, req *listResourceTagsRequest) (any, error) {
+func (s *Service) listResourceTags(ctx context.Context, p kmsapi.Principal, req *listResourceTagsRequest) (*listResourceTagsResponse, error) {
 	k, err := s.useKey(p, req.KeyId, false, keyUse{op: "ListResourceTags", state: stateAny})
 	if err != nil {
 		return nil, err
@@ -524,7 +509,7 @@ func (s *Service) listResourceTags(ctx context.Context, p kmsapi.Principal, req 
 	if err != nil {
 		return nil, err
 	}
-	return listResult("Tags", page, next), nil
+	return &listResourceTagsResponse{Tags: orEmpty(page), page: pageOf(next)}, nil
 }
 
 type getKeyPolicyRequest struct {
@@ -532,7 +517,7 @@ type getKeyPolicyRequest struct {
 	PolicyName *string `json:"PolicyName"`
 }
 
-func (s *Service) getKeyPolicy(ctx context.Context, p kmsapi.Principal, req *getKeyPolicyRequest) (any, error) {
+func (s *Service) getKeyPolicy(ctx context.Context, p kmsapi.Principal, req *getKeyPolicyRequest) (*getKeyPolicyResponse, error) {
 	k, err := s.useKey(p, req.KeyId, false, keyUse{op: "GetKeyPolicy", state: stateAny})
 	if err != nil {
 		return nil, err
@@ -540,7 +525,7 @@ func (s *Service) getKeyPolicy(ctx context.Context, p kmsapi.Principal, req *get
 	if req.PolicyName != nil && *req.PolicyName != "default" {
 		return nil, errNotFound("No such policy exists")
 	}
-	return map[string]any{"Policy": k.rec.Key.Policy, "PolicyName": "default"}, nil
+	return &getKeyPolicyResponse{Policy: k.rec.Key.Policy, PolicyName: "default"}, nil
 }
 
 type listKeyPoliciesRequest struct {
@@ -549,7 +534,7 @@ type listKeyPoliciesRequest struct {
 	Marker *string `json:"Marker"`
 }
 
-func (s *Service) listKeyPolicies(ctx context.Context, p kmsapi.Principal, req *listKeyPoliciesRequest) (any, error) {
+func (s *Service) listKeyPolicies(ctx context.Context, p kmsapi.Principal, req *listKeyPoliciesRequest) (*listKeyPoliciesResponse, error) {
 	_, err := s.useKey(p, req.KeyId, false, keyUse{op: "ListKeyPolicies", state: stateAny})
 	if err != nil {
 		return nil, err
@@ -558,7 +543,7 @@ func (s *Service) listKeyPolicies(ctx context.Context, p kmsapi.Principal, req *
 	if err != nil {
 		return nil, err
 	}
-	return listResult("PolicyNames", page, next), nil
+	return &listKeyPoliciesResponse{PolicyNames: orEmpty(page), page: pageOf(next)}, nil
 }
 
 type putKeyPolicyRequest struct {
@@ -568,7 +553,7 @@ type putKeyPolicyRequest struct {
 	BypassPolicyLockoutSafetyCheck bool    `json:"BypassPolicyLockoutSafetyCheck"`
 }
 
-func (s *Service) putKeyPolicy(ctx context.Context, p kmsapi.Principal, req *putKeyPolicyRequest) (any, error) {
+func (s *Service) putKeyPolicy(ctx context.Context, p kmsapi.Principal, req *putKeyPolicyRequest) (*emptyResponse, error) {
 	k, err := s.useKey(p, req.KeyId, false, keyUse{op: "PutKeyPolicy", state: stateAny})
 	if err != nil {
 		return nil, err

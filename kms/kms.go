@@ -16,9 +16,9 @@ type generateRandomRequest struct {
 	Recipient        *recipient `json:"Recipient"`
 }
 
-func (s *Service) generateRandom(ctx context.Context, _ kmsapi.Principal, req *generateRandomRequest) (any, error) {
+func (s *Service) generateRandom(ctx context.Context, _ kmsapi.Principal, req *generateRandomRequest) (*generateRandomResponse, error) {
 	if mutation.On("kms.random-zero-length-accepted") && req.NumberOfBytes != nil && *req.NumberOfBytes == 0 {
-		return map[string]any{"Plaintext": []byte{}}, nil
+		return &generateRandomResponse{Plaintext: []byte{}}, nil
 	}
 	if req.NumberOfBytes == nil || *req.NumberOfBytes < 1 || *req.NumberOfBytes > node.MaxRandom {
 		v := 0
@@ -44,9 +44,9 @@ func (s *Service) generateRandom(ctx context.Context, _ kmsapi.Principal, req *g
 		if err != nil {
 			return nil, err
 		}
-		res := map[string]any{"CiphertextForRecipient": cms}
+		res := &generateRandomResponse{CiphertextForRecipient: cms}
 		if mutation.On("kms.recipient-random-returns-plaintext") {
-			res["Plaintext"], _ = s.hsmDo(ctx, node.CmdRandom, binary.BigEndian.AppendUint16(nil, uint16(*req.NumberOfBytes)))
+			res.Plaintext, _ = s.hsmDo(ctx, node.CmdRandom, binary.BigEndian.AppendUint16(nil, uint16(*req.NumberOfBytes)))
 		}
 		return res, nil
 	}
@@ -58,7 +58,5 @@ func (s *Service) generateRandom(ctx context.Context, _ kmsapi.Principal, req *g
 	if mutation.On("kms.random-zeros") {
 		clear(b)
 	}
-	return struct {
-		Plaintext []byte `json:"Plaintext"`
-	}{b}, nil
+	return &generateRandomResponse{Plaintext: b}, nil
 }

@@ -103,7 +103,7 @@ type enableKeyRotationRequest struct {
 	RotationPeriodInDays *int   `json:"RotationPeriodInDays"`
 }
 
-func (s *Service) enableKeyRotation(ctx context.Context, p kmsapi.Principal, req *enableKeyRotationRequest) (any, error) {
+func (s *Service) enableKeyRotation(ctx context.Context, p kmsapi.Principal, req *enableKeyRotationRequest) (*emptyResponse, error) {
 	k, err := s.useKey(p, req.KeyId, false, keyUse{op: "EnableKeyRotation", state: stateAny})
 	if err != nil {
 		return nil, err
@@ -129,7 +129,7 @@ func (s *Service) enableKeyRotation(ctx context.Context, p kmsapi.Principal, req
 	return empty, err
 }
 
-func (s *Service) disableKeyRotation(ctx context.Context, p kmsapi.Principal, req *keyRequest) (any, error) {
+func (s *Service) disableKeyRotation(ctx context.Context, p kmsapi.Principal, req *keyRequest) (*emptyResponse, error) {
 	k, err := s.useKey(p, req.KeyId, false, keyUse{op: "DisableKeyRotation", state: stateAny})
 	if err != nil {
 		return nil, err
@@ -144,31 +144,23 @@ func (s *Service) disableKeyRotation(ctx context.Context, p kmsapi.Principal, re
 	return empty, err
 }
 
-func (s *Service) getKeyRotationStatus(ctx context.Context, p kmsapi.Principal, req *keyRequest) (any, error) {
-	k, err := s.useKey(p, req.KeyId, false, keyUse{op: "GetKeyRotationStatus", state: stateAny})
+func (s *Service) getKeyRotationStatus(ctx context.Context, p kmsapi.Principal, req *keyRequest) (*getKeyRotationStatusResponse, error) {
+	k, err := s.useKey(p, req.KeyId, false, keyUse{op: "GetKeyRotationStatus", state: stateNotPending})
 	if err != nil {
 		return nil, err
 	}
-	if err := notPending(k); err != nil {
-		return nil, err
-	}
-	out := map[string]any{"KeyRotationEnabled": k.rec.Key.RotationEnabled, "KeyId": k.rec.Key.ARN()}
+	out := &getKeyRotationStatusResponse{KeyRotationEnabled: k.rec.Key.RotationEnabled, KeyId: k.rec.Key.ARN()}
 	if k.rec.Key.RotationEnabled {
-		out["RotationPeriodInDays"] = k.rec.Key.RotationPeriodDays
-		out["NextRotationDate"] = unix(k.rec.Key.NextRotation)
+		days := k.rec.Key.RotationPeriodDays
+		out.RotationPeriodInDays, out.NextRotationDate = &days, unix(k.rec.Key.NextRotation)
 	}
-	if d := unix(k.rec.Key.OnDemandRotationDate); d != nil {
-		out["OnDemandRotationStartDate"] = d
-	}
+	out.OnDemandRotationStartDate = unix(k.rec.Key.OnDemandRotationDate)
 	return out, nil
 }
 
-func (s *Service) rotateKeyOnDemand(ctx context.Context, p kmsapi.Principal, req *keyRequest) (any, error) {
-	k, err := s.useKey(p, req.KeyId, false, keyUse{op: "RotateKeyOnDemand", state: stateAny})
+func (s *Service) rotateKeyOnDemand(ctx context.Context, p kmsapi.Principal, req *keyRequest) (*keyIDResponse, error) {
+	k, err := s.useKey(p, req.KeyId, false, keyUse{op: "RotateKeyOnDemand"})
 	if err != nil {
-		return nil, err
-	}
-	if err := usable(k); err != nil {
 		return nil, err
 	}
 	if err := rotatable(k); err != nil {
@@ -186,7 +178,7 @@ func (s *Service) rotateKeyOnDemand(ctx context.Context, p kmsapi.Principal, req
 	if err := s.rotateKey(ctx, k.rec.Key.KeyID, "ON_DEMAND"); err != nil {
 		return nil, err
 	}
-	return map[string]any{"KeyId": k.rec.Key.ARN()}, nil
+	return &keyIDResponse{KeyId: k.rec.Key.ARN()}, nil
 }
 
 type listKeyRotationsRequest struct {
@@ -195,27 +187,18 @@ type listKeyRotationsRequest struct {
 	Marker *string `json:"Marker"`
 }
 
-func (s *Service) listKeyRotations(ctx context.Context, p kmsapi.Principal, req *listKeyRotationsRequest) (any, error) {
-	k, err := s.useKey(p, req.KeyId, false, keyUse{op: "ListKeyRotations", state: stateAny})
+func (s *Service) listKeyRotations(ctx context.Context, p kmsapi.Principal, req *listKeyRotationsRequest) (*listKeyRotationsResponse, error) {
+	k, err := s.useKey(p, req.KeyId, false, keyUse{op: "ListKeyRotations", state: stateNotPending})
 	if err != nil {
 		return nil, err
 	}
-	if err := notPending(k); err != nil {
-		return nil, err
-	}
-	type rotation struct {
-		KeyId        string `json:"KeyId"`
-		RotationDate *epoch `json:"RotationDate"`
-		RotationType string `json:"RotationType"`
-		seq          string
-	}
-	var all []rotation
+	var all []rotationEntry
 	for i, r := range k.rec.Key.Rotations {
-		all = append(all, rotation{KeyId: k.rec.Key.ARN(), RotationDate: unix(r.Date), RotationType: r.Type, seq: fmt.Sprintf("%05d", i)})
+		all = append(all, rotationEntry{KeyId: k.rec.Key.ARN(), RotationDate: unix(r.Date), RotationType: r.Type, seq: fmt.Sprintf("%05d", i)})
 	}
-	page, next, err := paginate(all, func(r rotation) string { return r.seq }, req.Limit, req.Marker, 1000, 100)
+	page, next, err := paginate(all, func(r rotationEntry) string { return r.seq }, req.Limit, req.Marker, 1000, 100)
 	if err != nil {
 		return nil, err
 	}
-	return listResult("Rotations", page, next), nil
+	return &listKeyRotationsResponse{Rotations: orEmpty(page), page: pageOf(next)}, nil
 }
