@@ -91,10 +91,9 @@ type Config struct {
 	Log   *slog.Logger
 }
 
-// DefaultHSMBatchWorkers: measured on trent dev (3 HSMs sharing one
-// SoftHSM, 16 clients, Encrypt): 1 worker 9.0k ops/s, 2 workers 11.4–13.3k,
-// 3 workers 9.8–12.0k, 4 workers 10.2–11.0k, 6 workers 9.5–10.1k
-// (docs/benchmarks.md). HSMs in processes or machines of their own may
+// DefaultHSMBatchWorkers is how many batches may be in flight by default:
+// the best measured on trent dev (docs/benchmarks.md, "how many batches
+// may be in flight"). HSMs in processes or machines of their own may
 // warrant more.
 const DefaultHSMBatchWorkers = 2
 

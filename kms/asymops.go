@@ -187,16 +187,9 @@ func (s *Service) generateDataKeyPair(withPrivate bool) kmsapi.Handler {
 		if err := checkGrantTokens(req.GrantTokens); err != nil {
 			return nil, err
 		}
-		var doc []byte
-		var recipientCond map[string][]string
-		if req.Recipient != nil {
-			if !withPrivate {
-				return nil, kmsapi.Errorf(kmsapi.ValidationException, "%s does not take a Recipient", op)
-			}
-			var err error
-			if doc, recipientCond, err = s.checkRecipient(ctx, req.Recipient); err != nil {
-				return nil, err
-			}
+		doc, recipientCond, err := s.checkRecipient(ctx, op, withPrivate, req.Recipient)
+		if err != nil {
+			return nil, err
 		}
 		code := node.SpecCode(req.KeyPairSpec)
 		switch {
@@ -501,18 +494,14 @@ func (s *Service) deriveSharedSecret(ctx context.Context, p kmsapi.Principal, re
 	if err := checkGrantTokens(req.GrantTokens); err != nil {
 		return nil, err
 	}
-	var doc []byte
-	cond := map[string][]string{}
-	if req.Recipient != nil {
-		var err error
-		if doc, cond, err = s.checkRecipient(ctx, req.Recipient); err != nil {
-			return nil, err
-		}
+	doc, cond, err := s.checkRecipient(ctx, "DeriveSharedSecret", true, req.Recipient)
+	if err != nil {
+		return nil, err
 	}
 	if len(req.PublicKey) < 1 || len(req.PublicKey) > 8192 {
 		return nil, validation("publicKey", "Member must have length between 1 and 8192", "…")
 	}
-	cond["kms:KeyAgreementAlgorithm"] = []string{req.KeyAgreementAlgorithm}
+	cond = merge(cond, map[string][]string{"kms:KeyAgreementAlgorithm": {req.KeyAgreementAlgorithm}})
 	k, err := s.asymKey(p, req.KeyId, "DeriveSharedSecret", "KeyAgreementAlgorithm", req.KeyAgreementAlgorithm, cond, req.DryRun)
 	if err != nil {
 		return nil, err

@@ -231,16 +231,9 @@ func (s *Service) generateDataKey(withPlaintext bool) kmsapi.Handler {
 	}
 	return typed(func(ctx context.Context, p kmsapi.Principal, req *generateDataKeyRequest) (*generateDataKeyResponse, error) {
 		withPlaintext := withPlaintext || mutation.On("kms.data-key-without-plaintext-leaks")
-		var doc []byte
-		var recipientCond map[string][]string
-		if req.Recipient != nil {
-			if !withPlaintext {
-				return nil, kmsapi.Errorf(kmsapi.ValidationException, "GenerateDataKeyWithoutPlaintext does not take a Recipient")
-			}
-			var err error
-			if doc, recipientCond, err = s.checkRecipient(ctx, req.Recipient); err != nil {
-				return nil, err
-			}
+		doc, recipientCond, err := s.checkRecipient(ctx, op, withPlaintext, req.Recipient)
+		if err != nil {
+			return nil, err
 		}
 		size, err := dataKeySize(req.NumberOfBytes, req.KeySpec)
 		if err != nil {
@@ -348,13 +341,9 @@ type decryptRequest struct {
 }
 
 func (s *Service) decrypt(ctx context.Context, p kmsapi.Principal, req *decryptRequest) (*decryptResponse, error) {
-	var doc []byte
-	var recipientCond map[string][]string
-	if req.Recipient != nil {
-		var err error
-		if doc, recipientCond, err = s.checkRecipient(ctx, req.Recipient); err != nil {
-			return nil, err
-		}
+	doc, recipientCond, err := s.checkRecipient(ctx, "Decrypt", true, req.Recipient)
+	if err != nil {
+		return nil, err
 	}
 	if err := req.check(); err != nil {
 		return nil, err

@@ -36,7 +36,7 @@ func (s *Service) generateRandom(ctx context.Context, _ kmsapi.Principal, req *g
 	}
 	if req.Recipient != nil {
 		// GenerateRandom has no key, so no policy: the document alone.
-		doc, _, err := s.checkRecipient(ctx, req.Recipient)
+		doc, _, err := s.checkRecipient(ctx, "GenerateRandom", true, req.Recipient)
 		if err != nil {
 			return nil, err
 		}

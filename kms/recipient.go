@@ -21,9 +21,18 @@ import (
 // refuse early; the HSM verifies it again and alone sees the plaintext,
 // which it returns only as a CiphertextForRecipient (node.CmdRecipient).
 
-// checkRecipient validates a Recipient and returns its document and the
-// condition keys it adds.
-func (s *Service) checkRecipient(ctx context.Context, r *recipient) ([]byte, map[string][]string, error) {
+// checkRecipient is the Recipient prologue of every operation that takes
+// one: nothing if the request has none; ValidationException if it has one
+// and op takes none (takes false); else the attestation document,
+// verified, and the condition keys it adds, and the enclave named in the
+// request's audit event.
+func (s *Service) checkRecipient(ctx context.Context, op string, takes bool, r *recipient) ([]byte, map[string][]string, error) {
+	if r == nil {
+		return nil, nil, nil
+	}
+	if !takes {
+		return nil, nil, kmsapi.Errorf(kmsapi.ValidationException, "%s does not take a Recipient", op)
+	}
 	if r.KeyEncryptionAlgorithm != "RSAES_OAEP_SHA_256" && !mutation.On("kms.recipient-algorithm-unchecked") {
 		return nil, nil, kmsapi.Errorf(kmsapi.ValidationException, "Recipient.KeyEncryptionAlgorithm must be RSAES_OAEP_SHA_256")
 	}

@@ -383,3 +383,24 @@ func TestHSMCommands(t *testing.T) {
 	f.must(t, alice, "GenerateDataKeyWithoutPlaintext", map[string]any{"KeyId": id, "NumberOfBytes": 32})
 	assert.Equal(t, []uint16{node.CmdCreateHBK, node.CmdGenerateDataKey}, f.hsm.cmds)
 }
+
+// The Recipient prologue: refused where the operation takes none, and an
+// attestation document that does not verify is a ValidationException
+// before any key is looked at.
+func TestRecipientPrologue(t *testing.T) {
+	f := newFixture(t)
+	rcpt := map[string]any{"AttestationDocument": []byte("not a document"), "KeyEncryptionAlgorithm": "RSAES_OAEP_SHA_256"}
+	_, err := f.call(alice, "GenerateDataKeyWithoutPlaintext", map[string]any{"KeyId": "alias/none", "NumberOfBytes": 16, "Recipient": rcpt})
+	require.Error(t, err)
+	assert.Equal(t, "ValidationException", exception(err))
+	assert.Contains(t, err.Error(), "GenerateDataKeyWithoutPlaintext does not take a Recipient")
+	for op, req := range map[string]map[string]any{
+		"Decrypt": {}, "GenerateDataKey": {"NumberOfBytes": 16}, "GenerateRandom": {"NumberOfBytes": 16},
+		"DeriveSharedSecret": {}, "GenerateDataKeyPair": {},
+	} {
+		req["Recipient"] = rcpt
+		_, err := f.call(alice, op, req)
+		assert.Equal(t, "ValidationException", exception(err), op)
+		assert.Contains(t, err.Error(), "attestation document is not valid", op)
+	}
+}
