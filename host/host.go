@@ -119,6 +119,8 @@ type Host struct {
 	peers map[string]string // host ID → API URL
 
 	delivered chan struct{} // poked when a new domain version commits
+	resyncMu  sync.Mutex
+	resyncing chan struct{} // closed when the resync in flight ends (hsmDo)
 	metrics   *hostMetrics
 	service   *kms.Service // the KMS API
 	batch     *batcher
@@ -364,14 +366,10 @@ func (h *Host) Submit(ctx context.Context, signed []byte) (uint64, error) {
 	if _, _, err := quorum.ParseSignedCommand(signed); err != nil {
 		return 0, err
 	}
-	token, err := h.hsms.Do(ctx, node.CmdExport, signed)
-	if errors.Is(err, session.ErrRefused) {
-		// The HSM may not have the latest token yet (delivery is
-		// asynchronous): deliver it and ask once more. A command refused
-		// for its own sake is refused again.
-		h.Deliver(ctx)
-		token, err = h.hsms.Do(ctx, node.CmdExport, signed)
-	}
+	// The HSM may not have the latest token yet (delivery is
+	// asynchronous): hsmDo delivers it and asks once more. A command
+	// refused for its own sake is refused again.
+	token, err := h.hsmDo(ctx, node.CmdExport, signed)
 	if err != nil {
 		return 0, err
 	}

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/hashicorp/raft"
@@ -106,35 +105,46 @@ func (s fsmStore) Propose(_ context.Context, rs ...domain.Replacement) error {
 	return errors.New("host: unexpected raft response")
 }
 
-// hsmClient is kms.HSM over the host's sessions: batchable commands go
-// through the batcher (batch.go), others alone; a refusal is retried once
-// after the latest domain token is offered to every HSM (one may lag a
-// domain change), and reported wrapping kms.ErrRefused.
-type hsmClient struct {
-	h *Host
-
-	mu        sync.Mutex
-	resyncing chan struct{} // closed when the Deliver in flight ends
-}
+// hsmClient is kms.HSM over the host's sessions (hsmDo); a refusal that
+// persists after hsmDo's resync is reported wrapping kms.ErrRefused.
+type hsmClient struct{ h *Host }
 
 func (c *hsmClient) Do(ctx context.Context, cmd uint16, in []byte) ([]byte, error) {
 	out, err := c.h.hsmDo(ctx, cmd, in)
-	if errors.Is(err, session.ErrRefused) {
-		c.resync(ctx)
-		out, err = c.h.hsmDo(ctx, cmd, in)
-	}
 	if errors.Is(err, session.ErrRefused) {
 		return nil, fmt.Errorf("%w: %w", kms.ErrRefused, err)
 	}
 	return out, err
 }
 
-// resync delivers the latest token to every HSM; concurrent refusals
-// share one delivery.
-func (c *hsmClient) resync(ctx context.Context) {
-	c.mu.Lock()
-	if ch := c.resyncing; ch != nil {
-		c.mu.Unlock()
+// hsmDo runs one command on an HSM: through the batcher if node allows
+// it in a batch, else alone (CmdGenerateDataKeyPair, whose RSA key
+// generation would hold a batch for up to seconds, CmdCreateHBK,
+// CmdCreateKeyPair, CmdExport). It is the host's one retry policy: a
+// refusal (session.ErrRefused) is retried once after the latest domain
+// token is offered to every HSM, since an HSM may lag a domain change;
+// concurrent refusals share one delivery.
+func (h *Host) hsmDo(ctx context.Context, cmd uint16, in []byte) ([]byte, error) {
+	do := func() ([]byte, error) {
+		if node.Batchable(cmd) {
+			return h.batch.do(ctx, cmd, in)
+		}
+		return h.hsms.Do(ctx, cmd, in)
+	}
+	out, err := do()
+	if errors.Is(err, session.ErrRefused) {
+		h.resync(ctx)
+		out, err = do()
+	}
+	return out, err
+}
+
+// resync delivers the latest token to every HSM; a caller that finds a
+// delivery in flight waits for that one.
+func (h *Host) resync(ctx context.Context) {
+	h.resyncMu.Lock()
+	if ch := h.resyncing; ch != nil {
+		h.resyncMu.Unlock()
 		select {
 		case <-ch:
 		case <-ctx.Done():
@@ -142,22 +152,13 @@ func (c *hsmClient) resync(ctx context.Context) {
 		return
 	}
 	ch := make(chan struct{})
-	c.resyncing = ch
-	c.mu.Unlock()
-	c.h.Deliver(ctx)
-	c.mu.Lock()
-	c.resyncing = nil
-	c.mu.Unlock()
+	h.resyncing = ch
+	h.resyncMu.Unlock()
+	h.Deliver(ctx)
+	h.resyncMu.Lock()
+	h.resyncing = nil
+	h.resyncMu.Unlock()
 	close(ch)
-}
-
-// hsmDo runs one hierarchy command: through the batcher if it may be
-// batched, else alone.
-func (h *Host) hsmDo(ctx context.Context, cmd uint16, in []byte) ([]byte, error) {
-	if node.Batchable(cmd) {
-		return h.batch.do(ctx, cmd, in)
-	}
-	return h.hsms.Do(ctx, cmd, in)
 }
 
 // KeyMaintenance runs on the leader: it deletes every key whose pending
