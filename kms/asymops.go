@@ -111,7 +111,7 @@ func (s *Service) createKeyPair(ctx context.Context, spec, id string) (token, pu
 	cs := cryptobyte.String(out)
 	var t, p cryptobyte.String
 	if !cs.ReadUint16LengthPrefixed(&t) || !cs.ReadUint16LengthPrefixed(&p) || !cs.Empty() || len(t) == 0 {
-		return nil, nil, internal(s, "CreateKey", errors.New("host: malformed key pair answer"))
+		return nil, nil, internal(s, "CreateKey", errors.New("kms: malformed key pair answer"))
 	}
 	return append([]byte(nil), t...), append([]byte(nil), p...), nil
 }
@@ -226,7 +226,7 @@ func (s *Service) generateDataKeyPair(withPrivate bool) kmsapi.Handler {
 			rs := cryptobyte.String(rest)
 			var pub, blob cryptobyte.String
 			if !rs.ReadUint16LengthPrefixed(&pub) || !rs.ReadUint16LengthPrefixed(&blob) || !rs.Empty() || len(pub) == 0 || len(blob) == 0 {
-				return nil, internal(s, op, errors.New("host: malformed data key pair answer"))
+				return nil, internal(s, op, errors.New("kms: malformed data key pair answer"))
 			}
 			return &generateDataKeyPairResponse{KeyId: k.rec.Key.ARN(), KeyPairSpec: req.KeyPairSpec, CiphertextForRecipient: cms,
 				PrivateKeyCiphertextBlob: blob, PublicKey: pub}, nil
@@ -239,7 +239,7 @@ func (s *Service) generateDataKeyPair(withPrivate bool) kmsapi.Handler {
 		var priv, pub, blob cryptobyte.String
 		if !cs.ReadUint16LengthPrefixed(&priv) || !cs.ReadUint16LengthPrefixed(&pub) || !cs.ReadUint16LengthPrefixed(&blob) ||
 			!cs.Empty() || len(pub) == 0 || len(blob) == 0 || (len(priv) > 0) != withPrivate {
-			return nil, internal(s, op, errors.New("host: malformed data key pair answer"))
+			return nil, internal(s, op, errors.New("kms: malformed data key pair answer"))
 		}
 		res := &generateDataKeyPairResponse{KeyId: k.rec.Key.ARN(), KeyPairSpec: req.KeyPairSpec,
 			PrivateKeyCiphertextBlob: blob, PublicKey: pub}
@@ -383,7 +383,7 @@ func rsaEncrypt(pubDER []byte, alg string, plaintext []byte) ([]byte, error) {
 	}
 	pk, ok := pub.(*rsa.PublicKey)
 	if !ok {
-		return nil, errors.New("host: not an RSA key")
+		return nil, errors.New("kms: not an RSA key")
 	}
 	var h hash.Hash = sha256.New()
 	if alg == "RSAES_OAEP_SHA_1" {

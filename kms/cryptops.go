@@ -268,7 +268,7 @@ func (s *Service) generateDataKey(withPlaintext bool) kmsapi.Handler {
 			rs := cryptobyte.String(rest)
 			var blob cryptobyte.String
 			if !rs.ReadUint16LengthPrefixed(&blob) || !rs.Empty() || len(blob) == 0 {
-				return nil, internal(s, op, errors.New("host: malformed data key answer"))
+				return nil, internal(s, op, errors.New("kms: malformed data key answer"))
 			}
 			if mutation.On("kms.recipient-data-key-unbound") {
 				if out, err := s.hsmDo(ctx, node.CmdGenerateDataKey, cmd); err == nil {
@@ -285,7 +285,7 @@ func (s *Service) generateDataKey(withPlaintext bool) kmsapi.Handler {
 		}
 		pt, blob, err := node.ParseDataKey(out)
 		if err != nil || (withPlaintext && len(pt) != size) || (!withPlaintext && len(pt) != 0) {
-			return nil, internal(s, op, errors.New("host: malformed data key answer"))
+			return nil, internal(s, op, errors.New("kms: malformed data key answer"))
 		}
 		res := &generateDataKeyResponse{CiphertextBlob: blob, KeyId: k.rec.Key.ARN()}
 		if withPlaintext {

@@ -13,7 +13,7 @@ import (
 // with kmsapi (Operations), forwarding of writes to the raft leader
 // (IsWrite), CloudTrail's readOnly and the omitted response of
 // cryptographic operations (kmsapi.Operation), what a grant may allow
-// (grantOps), and the key usage an operation needs (asymKey).
+// (grantOps), and the key usage an operation needs (use, keystore.go).
 
 // keyKinds is a set of kinds of KMS key, for the operations a grant on a
 // key of that kind may include.

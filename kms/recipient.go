@@ -101,7 +101,7 @@ func (s *Service) viaRecipient(ctx context.Context, op string, doc []byte, typ u
 	cs := cryptobyte.String(out)
 	var c, r cryptobyte.String
 	if !cs.ReadUint16LengthPrefixed(&c) || !cs.ReadUint16LengthPrefixed(&r) || !cs.Empty() || len(c) == 0 {
-		return nil, nil, internal(s, op, fmt.Errorf("host: malformed recipient answer"))
+		return nil, nil, internal(s, op, fmt.Errorf("kms: malformed recipient answer"))
 	}
 	return append([]byte(nil), c...), append([]byte(nil), r...), nil
 }
