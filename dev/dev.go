@@ -32,11 +32,11 @@ import (
 
 	"github.com/trentkms/trent/domain"
 	"github.com/trentkms/trent/host"
-	"github.com/trentkms/trent/host/kmsapi"
 	"github.com/trentkms/trent/hsm/node"
 	"github.com/trentkms/trent/hsmcmd"
 	"github.com/trentkms/trent/internal/boundedio"
 	"github.com/trentkms/trent/internal/gctune"
+	"github.com/trentkms/trent/kms/kmsapi"
 	"github.com/trentkms/trent/nitro"
 	"github.com/trentkms/trent/quorum"
 	"github.com/trentkms/trent/session"

@@ -22,7 +22,7 @@ import (
 	"github.com/trentkms/trent/audit"
 	"github.com/trentkms/trent/dev"
 	"github.com/trentkms/trent/domain"
-	"github.com/trentkms/trent/host/kmsapi"
+	"github.com/trentkms/trent/kms/kmsapi"
 )
 
 func TestStartCheckStop(t *testing.T) {

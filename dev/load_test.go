@@ -14,7 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/trentkms/trent/dev"
-	"github.com/trentkms/trent/host/kmsapi"
+	"github.com/trentkms/trent/kms/kmsapi"
 	"github.com/trentkms/trent/kmsload"
 )
 

@@ -17,7 +17,7 @@ import (
 	"github.com/trentkms/trent/ceremony"
 	"github.com/trentkms/trent/dev"
 	"github.com/trentkms/trent/host"
-	"github.com/trentkms/trent/host/kmsapi"
+	"github.com/trentkms/trent/kms/kmsapi"
 	"github.com/trentkms/trent/quorum"
 )
 

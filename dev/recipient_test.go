@@ -23,7 +23,7 @@ import (
 
 	"github.com/trentkms/trent/audit"
 	"github.com/trentkms/trent/dev"
-	"github.com/trentkms/trent/host/kmsapi"
+	"github.com/trentkms/trent/kms/kmsapi"
 	"github.com/trentkms/trent/nitro"
 )
 

@@ -5,8 +5,8 @@ import (
 	"time"
 )
 
-// ApplyForTest proposes a raw raft entry (key-store entries until the KMS
-// API proposes them).
+// ApplyForTest proposes a raw raft entry (tests write key-store records
+// the KMS API would not).
 func (h *Host) ApplyForTest(data []byte) error {
 	f := h.raft.Apply(data, 10*time.Second)
 	if err := f.Error(); err != nil {

@@ -28,9 +28,9 @@ import (
 
 	"github.com/trentkms/trent/audit"
 	"github.com/trentkms/trent/domain"
-	"github.com/trentkms/trent/host/kmsapi"
 	"github.com/trentkms/trent/hsmcmd"
-	"github.com/trentkms/trent/nitro"
+	"github.com/trentkms/trent/kms"
+	"github.com/trentkms/trent/kms/kmsapi"
 	"github.com/trentkms/trent/quorum"
 	"github.com/trentkms/trent/session"
 )
@@ -91,25 +91,23 @@ type Config struct {
 	Log   *slog.Logger
 }
 
-// DefaultHSMBatchWorkers: measured on trent dev (3 HSMs sharing one
-// SoftHSM, 16 clients, Encrypt): 1 worker 9.0k ops/s, 2 workers 11.4–13.3k,
-// 3 workers 9.8–12.0k, 4 workers 10.2–11.0k, 6 workers 9.5–10.1k
-// (docs/benchmarks.md). HSMs in processes or machines of their own may
+// DefaultHSMBatchWorkers is how many batches may be in flight by default:
+// the best measured on trent dev (docs/benchmarks.md, "how many batches
+// may be in flight"). HSMs in processes or machines of their own may
 // warrant more.
 const DefaultHSMBatchWorkers = 2
 
 // Host is a running service host.
 type Host struct {
-	cfg    Config
-	chains nitro.ChainCache // verified attestation cabundles
-	fsm    *domain.FSM
-	raft   *raft.Raft
-	store  *raftboltdb.BoltStore
-	snaps  *raft.FileSnapshotStore
-	trans  *raft.NetworkTransport
-	api    *http.Server
-	apiLn  net.Listener
-	kms    *http.Server
+	cfg   Config
+	fsm   *domain.FSM
+	raft  *raft.Raft
+	store *raftboltdb.BoltStore
+	snaps *raft.FileSnapshotStore
+	trans *raft.NetworkTransport
+	api   *http.Server
+	apiLn net.Listener
+	kms   *http.Server
 	// kmsServer serves the KMS API (nil without credentials).
 	kmsServer *kmsapi.Server
 	audit     *audit.Log
@@ -131,8 +129,10 @@ type Host struct {
 	readyAt  time.Time
 
 	delivered chan struct{} // poked when a new domain version commits
+	resyncMu  sync.Mutex
+	resyncing chan struct{} // closed when the resync in flight ends (hsmDo)
 	metrics   *hostMetrics
-	keys      keyCache
+	service   *kms.Service // the KMS API
 	batch     *batcher
 	stop      context.CancelFunc
 	wg        sync.WaitGroup
@@ -210,6 +210,7 @@ func Start(cfg Config) (*Host, error) {
 			return nil, err
 		}
 	}
+	h.service = h.newService()
 	if cfg.Credentials != nil {
 		// The KMS API: on KMSAddr if set, and for requests other hosts
 		// forward (key-store writes reach the leader this way).
@@ -221,7 +222,7 @@ func Start(cfg Config) (*Host, error) {
 			return nil, err
 		}
 		h.kmsServer = &kmsapi.Server{
-			Creds: cfg.Credentials, Operations: h.KMSOperations(), Forward: h.forwardKMS,
+			Creds: cfg.Credentials, Operations: h.service.Operations(), Forward: h.forwardKMS,
 			// Vouch for the clients of forwarded requests with the host's
 			// identity key; believe only service hosts' vouchers.
 			Peer: &kmsapi.Peer{ID: cfg.ID, Signer: cfg.Signer, HostKey: fsmDirectory{h.fsm}.HostKey},
@@ -380,14 +381,10 @@ func (h *Host) Submit(ctx context.Context, signed []byte) (uint64, error) {
 	if _, _, err := quorum.ParseSignedCommand(signed); err != nil {
 		return 0, err
 	}
-	token, err := h.hsms.Do(ctx, uint16(hsmcmd.Export), signed)
-	if errors.Is(err, session.ErrRefused) {
-		// The HSM may not have the latest token yet (delivery is
-		// asynchronous): deliver it and ask once more. A command refused
-		// for its own sake is refused again.
-		h.Deliver(ctx)
-		token, err = h.hsms.Do(ctx, uint16(hsmcmd.Export), signed)
-	}
+	// The HSM may not have the latest token yet (delivery is
+	// asynchronous): hsmDo delivers it and asks once more. A command
+	// refused for its own sake is refused again.
+	token, err := h.hsmDo(ctx, uint16(hsmcmd.Export), signed)
 	if err != nil {
 		return 0, err
 	}

@@ -18,8 +18,8 @@ import (
 
 	"github.com/trentkms/trent/domain"
 	"github.com/trentkms/trent/host"
-	"github.com/trentkms/trent/host/kmsapi"
 	"github.com/trentkms/trent/hsm/node"
+	"github.com/trentkms/trent/kms/kmsapi"
 	"github.com/trentkms/trent/quorum"
 	"github.com/trentkms/trent/session"
 	"github.com/trentkms/trent/softhsm/softhsmtest"

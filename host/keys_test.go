@@ -19,7 +19,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/trentkms/trent/host"
-	"github.com/trentkms/trent/host/kmsapi"
+	"github.com/trentkms/trent/kms/kmsapi"
 )
 
 const (

@@ -2,81 +2,185 @@ package host
 
 import (
 	"context"
-	"encoding/binary"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
 
-	"github.com/trentkms/trent/host/kmsapi"
+	"github.com/hashicorp/raft"
+
+	"github.com/trentkms/trent/domain"
 	"github.com/trentkms/trent/hsmcmd"
-	"github.com/trentkms/trent/internal/mutation"
+	"github.com/trentkms/trent/kms"
+	"github.com/trentkms/trent/kms/kmsapi"
+	"github.com/trentkms/trent/session"
 )
 
-// KMSOperations are the AWS KMS operations this host serves; every other
-// operation answers UnsupportedOperationException (kmsapi).
-func (h *Host) KMSOperations() map[string]kmsapi.Operation {
-	ops := map[string]kmsapi.Operation{
-		"GenerateRandom":                  h.generateRandom,
-		"Encrypt":                         h.encrypt,
-		"Decrypt":                         h.decrypt,
-		"ReEncrypt":                       h.reEncrypt,
-		"GenerateDataKey":                 h.generateDataKey(true),
-		"GenerateDataKeyWithoutPlaintext": h.generateDataKey(false),
+// The host's side of the KMS API (package kms): the Store over the raft
+// FSM and the leader's compare-and-swap entries, the HSM client over the
+// sessions, the batcher and token delivery, forwarding of key-store
+// writes to the leader, and key maintenance on the leader.
+
+// newService makes the host's kms.Service.
+func (h *Host) newService() *kms.Service {
+	cfg := kms.Config{
+		Store:           fsmStore{h},
+		AttestationTime: h.cfg.AttestationTime,
+		Clock:           h.cfg.Clock,
+		Log:             h.log,
+		AttestationRoots: func() [][]byte {
+			if st, _ := h.fsm.State(); st != nil {
+				return st.Roots
+			}
+			return nil
+		},
 	}
-	h.keyOperations(ops)
-	h.asymOperations(ops)
-	return ops
+	if h.cfg.Credentials != nil {
+		cfg.Region = h.cfg.Credentials.Region
+	}
+	if h.hsms != nil {
+		cfg.HSM = &hsmClient{h: h}
+	}
+	return kms.New(cfg)
 }
 
-// generateRandom returns NumberOfBytes (1 to 1024) from an HSM's token RNG.
-func (h *Host) generateRandom(ctx context.Context, _ kmsapi.Principal, body []byte) (any, error) {
-	var req struct {
-		NumberOfBytes    *int       `json:"NumberOfBytes"`
-		CustomKeyStoreId *string    `json:"CustomKeyStoreId"`
-		Recipient        *recipient `json:"Recipient"`
+// KMSOperations are the AWS KMS operations this host serves (package
+// kms's operation table).
+func (h *Host) KMSOperations() map[string]kmsapi.Operation { return h.service.Operations() }
+
+// forwardKMS names the leader's forwarding URL for a key-store write on a
+// follower.
+func (h *Host) forwardKMS(ctx context.Context, op string) (string, error) {
+	if !h.service.IsWrite(op) || h.IsLeader() {
+		return "", nil
 	}
-	if err := kmsapi.Decode(body, &req); err != nil {
-		return nil, err
-	}
-	if mutation.On("kms.random-zero-length-accepted") && req.NumberOfBytes != nil && *req.NumberOfBytes == 0 {
-		return map[string]any{"Plaintext": []byte{}}, nil
-	}
-	if req.NumberOfBytes == nil || *req.NumberOfBytes < 1 || *req.NumberOfBytes > hsmcmd.MaxRandom {
-		v := 0
-		if req.NumberOfBytes != nil {
-			v = *req.NumberOfBytes
-		}
-		return nil, kmsapi.Errorf(kmsapi.ValidationException,
-			"1 validation error detected: Value '%d' at 'numberOfBytes' failed to satisfy constraint: Member must have value between 1 and 1024", v)
-	}
-	if req.CustomKeyStoreId != nil {
-		return nil, kmsapi.Errorf("CustomKeyStoreNotFoundException", "custom key stores are not supported")
-	}
-	if h.hsms == nil {
-		return nil, kmsapi.Errorf(kmsapi.DependencyTimeout, "no HSM is configured")
-	}
-	if req.Recipient != nil {
-		// GenerateRandom has no key, so no policy: the document alone.
-		doc, _, err := h.checkRecipient(ctx, req.Recipient)
-		if err != nil {
-			return nil, err
-		}
-		cms, _, err := h.viaRecipient(ctx, "GenerateRandom", doc, uint16(hsmcmd.Random), binary.BigEndian.AppendUint16(nil, uint16(*req.NumberOfBytes)), nil)
-		if err != nil {
-			return nil, err
-		}
-		res := map[string]any{"CiphertextForRecipient": cms}
-		if mutation.On("kms.recipient-random-returns-plaintext") {
-			res["Plaintext"], _ = h.hsmBatch(ctx, uint16(hsmcmd.Random), binary.BigEndian.AppendUint16(nil, uint16(*req.NumberOfBytes)))
-		}
-		return res, nil
-	}
-	b, err := h.hsmBatch(ctx, uint16(hsmcmd.Random), binary.BigEndian.AppendUint16(nil, uint16(*req.NumberOfBytes)))
+	u, err := h.leaderURL(ctx)
 	if err != nil {
-		h.log.Info("GenerateRandom", "err", err)
-		return nil, &kmsapi.Error{Type: kmsapi.KMSInternal, Message: "the HSMs did not answer", Status: 500}
+		return "", &kmsapi.Error{Type: kmsapi.DependencyTimeout, Message: "no raft leader is known", Status: 503}
 	}
-	if mutation.On("kms.random-zeros") {
-		clear(b)
+	if u == h.APIURL() {
+		return "", nil
 	}
-	return struct {
-		Plaintext []byte `json:"Plaintext"`
-	}{b}, nil
+	return u + kmsapi.ForwardPath, nil
+}
+
+// fsmStore is kms.Store over the host's FSM (reads) and raft (writes,
+// on the leader).
+type fsmStore struct{ h *Host }
+
+func (s fsmStore) Get(id string) ([]byte, bool) { return s.h.fsm.Key(id) }
+
+func (s fsmStore) Records(prefix string, f func(id string, raw []byte) bool) {
+	s.h.fsm.Records(func(id string, raw []byte) bool {
+		if !strings.HasPrefix(id, prefix) {
+			return true
+		}
+		return f(id, raw)
+	})
+}
+
+// Propose commits replacements to the key store on the leader and reports
+// kms.ErrConflict if any compare-and-swap did not hold.
+func (s fsmStore) Propose(_ context.Context, rs ...domain.Replacement) error {
+	entry, err := domain.ReplaceKeysEntry(rs)
+	if err != nil {
+		return err
+	}
+	f := s.h.raft.Apply(entry, 10*time.Second)
+	if err := f.Error(); err != nil {
+		if errors.Is(err, raft.ErrNotLeader) || errors.Is(err, raft.ErrLeadershipLost) {
+			return &kmsapi.Error{Type: kmsapi.DependencyTimeout, Message: "raft leadership changed; retry", Status: 503}
+		}
+		return fmt.Errorf("host: raft: %w", err)
+	}
+	switch r := f.Response().(type) {
+	case error:
+		return r
+	case domain.ApplyResult:
+		if r.Replaced != len(rs) {
+			return kms.ErrConflict
+		}
+		return nil
+	}
+	return errors.New("host: unexpected raft response")
+}
+
+// hsmClient is kms.HSM over the host's sessions (hsmDo); a refusal that
+// persists after hsmDo's resync is reported wrapping kms.ErrRefused.
+type hsmClient struct{ h *Host }
+
+func (c *hsmClient) Do(ctx context.Context, cmd uint16, in []byte) ([]byte, error) {
+	out, err := c.h.hsmDo(ctx, cmd, in)
+	if errors.Is(err, session.ErrRefused) {
+		return nil, fmt.Errorf("%w: %w", kms.ErrRefused, err)
+	}
+	return out, err
+}
+
+// hsmDo runs one command on an HSM: through the batcher if node allows
+// it in a batch, else alone (CmdGenerateDataKeyPair, whose RSA key
+// generation would hold a batch for up to seconds, CmdCreateHBK,
+// CmdCreateKeyPair, CmdExport). It is the host's one retry policy: a
+// refusal (session.ErrRefused) is retried once after the latest domain
+// token is offered to every HSM, since an HSM may lag a domain change;
+// concurrent refusals share one delivery.
+func (h *Host) hsmDo(ctx context.Context, cmd uint16, in []byte) ([]byte, error) {
+	do := func() ([]byte, error) {
+		if hsmcmd.Code(cmd).Batchable() {
+			return h.batch.do(ctx, cmd, in)
+		}
+		return h.hsms.Do(ctx, cmd, in)
+	}
+	out, err := do()
+	if errors.Is(err, session.ErrRefused) {
+		h.resync(ctx)
+		out, err = do()
+	}
+	return out, err
+}
+
+// resync delivers the latest token to every HSM; a caller that finds a
+// delivery in flight waits for that one.
+func (h *Host) resync(ctx context.Context) {
+	h.resyncMu.Lock()
+	if ch := h.resyncing; ch != nil {
+		h.resyncMu.Unlock()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+		}
+		return
+	}
+	ch := make(chan struct{})
+	h.resyncing = ch
+	h.resyncMu.Unlock()
+	h.Deliver(ctx)
+	h.resyncMu.Lock()
+	h.resyncing = nil
+	h.resyncMu.Unlock()
+	close(ch)
+}
+
+// KeyMaintenance runs on the leader: it deletes every key whose pending
+// window has passed (with its aliases and grants) and rotates every key
+// whose automatic rotation is due (kms.Service.KeyMaintenance). It
+// returns how many keys it deleted and rotated.
+func (h *Host) KeyMaintenance(ctx context.Context) (deleted, rotated int, err error) {
+	if !h.IsLeader() {
+		return 0, 0, fmt.Errorf("host: key maintenance runs on the leader")
+	}
+	return h.service.KeyMaintenance(ctx)
+}
+
+// maintenanceLoop runs KeyMaintenance on the leader.
+func (h *Host) maintenanceLoop(ctx context.Context) {
+	every := h.cfg.KeyMaintenanceEvery
+	if every == 0 {
+		every = time.Minute
+	}
+	h.onLeader(ctx, every, func() {
+		if _, _, err := h.KeyMaintenance(ctx); err != nil {
+			h.log.Info("key maintenance", "err", err)
+		}
+	})
 }

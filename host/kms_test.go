@@ -17,7 +17,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/trentkms/trent/host/kmsapi"
+	"github.com/trentkms/trent/kms/kmsapi"
 )
 
 const (

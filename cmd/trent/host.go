@@ -12,10 +12,10 @@ import (
 
 	"github.com/trentkms/trent/ceremony"
 	"github.com/trentkms/trent/host"
-	"github.com/trentkms/trent/host/kmsapi"
 	"github.com/trentkms/trent/hsmcmd"
 	"github.com/trentkms/trent/internal/boundedio"
 	"github.com/trentkms/trent/internal/gctune"
+	"github.com/trentkms/trent/kms/kmsapi"
 )
 
 func newHostCmd(g *globals) *cobra.Command {

@@ -24,7 +24,7 @@ import (
 	"github.com/trentkms/trent/conformance"
 	"github.com/trentkms/trent/conformance/kms"
 	"github.com/trentkms/trent/dev"
-	"github.com/trentkms/trent/host/kmsapi"
+	"github.com/trentkms/trent/kms/kmsapi"
 )
 
 var update = flag.Bool("update", false, "rewrite docs/conformance-suite.md from the catalogue")

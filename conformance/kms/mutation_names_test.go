@@ -17,9 +17,9 @@ import (
 )
 
 // hookDirs are where kms.* mutation hooks are still written into product
-// source, as mutation.On calls: host/*.go (moving to kms/*.go), until they
-// become mutants like those of host/kmsapi/ and policy/. A directory that
-// does not exist holds none.
+// source, as mutation.On calls: kms/*.go, until they become mutants like
+// those of kms/kmsapi/ and policy/. A directory that does not exist holds
+// none.
 var hookDirs = []string{"../../host", "../../kms"}
 
 var hookName = regexp.MustCompile(`mutation\.On\("(kms\.[^"]*)"\)`)

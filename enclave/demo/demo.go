@@ -35,7 +35,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kms/types"
 	"github.com/aws/smithy-go"
 
-	"github.com/trentkms/trent/host/kmsapi"
+	"github.com/trentkms/trent/kms/kmsapi"
 )
 
 // Account is the dev cluster's account.

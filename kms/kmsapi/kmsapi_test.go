@@ -129,9 +129,9 @@ func TestRecord(t *testing.T) {
 	var failRecord bool
 	s := &Server{
 		Creds: &Credentials{Region: "eu-west-1", Credentials: []Credential{{AccessKeyID: "AKIATEST", SecretAccessKey: secret, AccountID: "111122223333", ARN: "arn:aws:iam::111122223333:role/app"}}},
-		Operations: map[string]Operation{"GenerateRandom": func(context.Context, Principal, []byte) (any, error) {
+		Operations: map[string]Operation{"GenerateRandom": {Handler: func(context.Context, Principal, []byte) (any, error) {
 			return map[string]any{"Plaintext": []byte("random")}, nil
-		}},
+		}, Cryptographic: true}},
 		Record: func(e *audit.Event) error {
 			events = append(events, e)
 			if failRecord {

@@ -1,16 +1,14 @@
-package host
+package kms
 
 import (
+	"context"
 	"fmt"
-	"log/slog"
 	"strings"
 	"testing"
 
-	"github.com/hashicorp/raft"
-
 	"github.com/trentkms/trent/domain"
-	"github.com/trentkms/trent/host/kmsapi"
 	"github.com/trentkms/trent/keystore"
+	"github.com/trentkms/trent/kms/kmsapi"
 	"github.com/trentkms/trent/policy"
 )
 
@@ -20,24 +18,21 @@ import (
 // allowed by a grant on a key with 10 and with 1000 grants (the parsed
 // grants come from the cache); then the grant lookup alone for a key
 // without grants, and the alternative to a grant index, a scan of the
-// FSM's records (10,000 of them here) for a key's "g/" prefix. Figures are in the
-// comment of authorizeWith (keystore.go).
+// store's records (10,000 of them here) for a key's "g/" prefix. Figures are in
+// docs/benchmarks.md.
 func BenchmarkAuthorizeGrants(b *testing.B) {
 	const account = "111122223333"
 	alice := kmsapi.Principal{AccountID: account, ARN: "arn:aws:iam::" + account + ":user/alice"}
 	bob := kmsapi.Principal{AccountID: account, ARN: "arn:aws:iam::" + account + ":user/bob"}
-	h := &Host{fsm: domain.NewFSM(), log: slog.New(slog.DiscardHandler), cfg: Config{Credentials: &kmsapi.Credentials{Region: "eu-west-1"}}}
+	store := newMemStore()
+	s := New(Config{Store: store, Region: "eu-west-1"})
 	pol, err := policy.Parse([]byte(`{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"` + alice.ARN + `"},"Action":"kms:*","Resource":"*"}]}`))
 	if err != nil {
 		b.Fatal(err)
 	}
 	apply := func(rs []domain.Replacement) {
-		e, err := domain.ReplaceKeysEntry(rs)
-		if err != nil {
+		if err := store.Propose(context.Background(), rs...); err != nil {
 			b.Fatal(err)
-		}
-		if r, ok := h.fsm.Apply(&raft.Log{Type: raft.LogCommand, Data: e}).(domain.ApplyResult); !ok || r.Replaced != len(rs) {
-			b.Fatal("apply")
 		}
 	}
 	// keyWith makes key n with grants grants; the last (by grant ID) is bob's.
@@ -78,12 +73,12 @@ func BenchmarkAuthorizeGrants(b *testing.B) {
 		}
 	}
 	apply(filler)
-	cond := contextConditions(map[string]string{"tenant": "acme", "app": "x"}, symmetricDefault, "")
+	cond := contextConditions(map[string]string{"tenant": "acme", "app": "x"}, symmetricDefault)
 
 	run := func(name string, p kmsapi.Principal, k *key, allowed bool) {
 		b.Run(name, func(b *testing.B) {
 			for b.Loop() {
-				if err := h.authorize(p, "kms:Encrypt", k, cond); (err == nil) != allowed {
+				if err := s.authorize(p, "kms:Encrypt", k, cond); (err == nil) != allowed {
 					b.Fatal(err)
 				}
 			}
@@ -95,7 +90,7 @@ func BenchmarkAuthorizeGrants(b *testing.B) {
 	run("grant-allows-1000", bob, thousand, true)
 	b.Run("grant-lookup-no-grants", func(b *testing.B) {
 		for b.Loop() {
-			if gs, err := h.keyGrants(plain.rec.Key.KeyID); err != nil || len(gs.all) != 0 {
+			if gs, err := s.keyGrants(plain.rec.Key.KeyID); err != nil || len(gs.all) != 0 {
 				b.Fatal(err)
 			}
 		}
@@ -104,7 +99,7 @@ func BenchmarkAuthorizeGrants(b *testing.B) {
 		prefix := keystore.GrantIndexID(ten.rec.Key.KeyID) + "/"
 		for b.Loop() {
 			n := 0
-			h.fsm.Records(func(id string, _ []byte) bool {
+			s.store.Records("", func(id string, _ []byte) bool {
 				if strings.HasPrefix(id, prefix) {
 					n++
 				}

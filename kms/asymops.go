@@ -1,4 +1,4 @@
-package host
+package kms
 
 import (
 	"bytes"
@@ -17,10 +17,9 @@ import (
 
 	"golang.org/x/crypto/cryptobyte"
 
-	"github.com/trentkms/trent/host/kmsapi"
 	"github.com/trentkms/trent/hsmcmd"
 	"github.com/trentkms/trent/keystore"
-	"github.com/trentkms/trent/session"
+	"github.com/trentkms/trent/kms/kmsapi"
 )
 
 // Asymmetric and HMAC keys: RSA (encryption or signing), ECC NIST curves
@@ -99,66 +98,43 @@ func algorithmsOf(k *keystore.Key) []string {
 }
 
 // createKeyPair asks an HSM for a new asymmetric or HMAC key.
-func (h *Host) createKeyPair(ctx context.Context, spec, id string) (token, public []byte, err error) {
+func (s *Service) createKeyPair(ctx context.Context, spec, id string) (token, public []byte, err error) {
 	code := hsmcmd.SpecCode(spec)
-	if h.hsms == nil || code == 0 {
-		return nil, nil, &kmsapi.Error{Type: kmsapi.DependencyTimeout, Message: "no HSM is configured", Status: 503}
+	if s.hsm == nil || code == 0 {
+		return nil, nil, errNoHSM
 	}
 	cmd := append([]byte{code, byte(len(id))}, id...)
-	out, err := h.hsms.Do(ctx, uint16(hsmcmd.CreateKeyPair), cmd)
-	if errors.Is(err, session.ErrRefused) {
-		h.Deliver(ctx)
-		out, err = h.hsms.Do(ctx, uint16(hsmcmd.CreateKeyPair), cmd)
-	}
+	out, err := s.hsmDo(ctx, uint16(hsmcmd.CreateKeyPair), cmd)
 	if err != nil {
-		return nil, nil, internal(h, "CreateKey", err)
+		return nil, nil, internal(s, "CreateKey", err)
 	}
-	s := cryptobyte.String(out)
+	cs := cryptobyte.String(out)
 	var t, p cryptobyte.String
-	if !s.ReadUint16LengthPrefixed(&t) || !s.ReadUint16LengthPrefixed(&p) || !s.Empty() || len(t) == 0 {
-		return nil, nil, internal(h, "CreateKey", errors.New("host: malformed key pair answer"))
+	if !cs.ReadUint16LengthPrefixed(&t) || !cs.ReadUint16LengthPrefixed(&p) || !cs.Empty() || len(t) == 0 {
+		return nil, nil, internal(s, "CreateKey", errors.New("kms: malformed key pair answer"))
 	}
 	return append([]byte(nil), t...), append([]byte(nil), p...), nil
 }
 
-// asymKey resolves a request's key for an operation of usage, checks the
-// algorithm against the key's, asks the policy and the key's state.
-func (h *Host) asymKey(p kmsapi.Principal, keyID, action, usage, algField, alg string, cond map[string][]string, dryRun bool) (*key, error) {
-	k, alias, err := h.resolveKeyAlias(p, keyID, true)
-	if err != nil {
-		return nil, err
-	}
-	if cond == nil {
-		cond = map[string][]string{}
-	}
-	if alias != "" {
-		cond["kms:RequestAlias"] = []string{alias}
-	}
-	if err := h.authorize(p, action, k, cond); err != nil {
-		return nil, err
-	}
-	if err := usable(k); err != nil {
-		return nil, err
-	}
-	if k.rec.Key.KeyUsage != usage {
-		return nil, kmsapi.Errorf("InvalidKeyUsageException", "%s key usage is %s, not %s", k.rec.Key.ARN(), k.rec.Key.KeyUsage, usage)
-	}
-	if !slices.Contains(algorithmsOf(&k.rec.Key), alg) {
-		return nil, kmsapi.Errorf("InvalidKeyUsageException", "Algorithm %s is incompatible with key spec %s (%s)", alg, k.rec.Key.KeySpec, algField)
-	}
-	if dryRun {
-		return nil, errDryRun
-	}
-	return k, nil
+// asymKey runs the use-a-key pipeline for an operation of an asymmetric
+// or HMAC key (the usage the table declares for op), whose algorithm
+// (named by the request's field algField) must be one of the key's.
+func (s *Service) asymKey(p kmsapi.Principal, keyID, op, algField, alg string, cond map[string][]string, dryRun bool) (*key, error) {
+	return s.useKey(p, keyID, true, keyUse{op: op, cond: cond, dryRun: dryRun, check: func(k *key) error {
+		if !slices.Contains(algorithmsOf(&k.rec.Key), alg) {
+			return kmsapi.Errorf("InvalidKeyUsageException", "Algorithm %s is incompatible with key spec %s (%s)", alg, k.rec.Key.KeySpec, algField)
+		}
+		return nil
+	}})
 }
 
 // hsmAnswer maps an HSM's refusal of a key command to a KMS exception.
-func (h *Host) hsmAnswer(op string, out []byte, err error, refused error) ([]byte, error) {
-	if errors.Is(err, session.ErrRefused) && refused != nil {
+func (s *Service) hsmAnswer(op string, out []byte, err error, refused error) ([]byte, error) {
+	if errors.Is(err, ErrRefused) && refused != nil {
 		return nil, refused
 	}
 	if err != nil {
-		return nil, internal(h, op, err)
+		return nil, internal(s, op, err)
 	}
 	return out, nil
 }
@@ -192,192 +168,28 @@ func messageType(t *string, alg string, msg []byte) (bool, error) {
 	return true, nil
 }
 
-func (h *Host) asymOperations(ops map[string]kmsapi.Operation) {
-	ops["GenerateDataKeyPair"] = h.generateDataKeyPair(true)
-	ops["GenerateDataKeyPairWithoutPlaintext"] = h.generateDataKeyPair(false)
-	ops["GetPublicKey"] = func(ctx context.Context, p kmsapi.Principal, body []byte) (any, error) {
-		var req struct {
-			KeyId       string   `json:"KeyId"`
-			GrantTokens []string `json:"GrantTokens"`
-		}
-		if err := kmsapi.Decode(body, &req); err != nil {
-			return nil, err
-		}
-		if err := checkGrantTokens(req.GrantTokens); err != nil {
-			return nil, err
-		}
-		k, alias, err := h.resolveKeyAlias(p, req.KeyId, true)
-		if err != nil {
-			return nil, err
-		}
-		var cond map[string][]string
-		if alias != "" {
-			cond = map[string][]string{"kms:RequestAlias": {alias}}
-		}
-		if err := h.authorize(p, "kms:GetPublicKey", k, cond); err != nil {
-			return nil, err
-		}
-		if err := usable(k); err != nil {
-			return nil, err
-		}
-		if len(k.rec.Key.PublicKey) == 0 {
-			return nil, kmsapi.Errorf(kmsapi.UnsupportedOperation, "%s is not an asymmetric key", k.rec.Key.ARN())
-		}
-		md := metadata(&k.rec.Key)
-		return map[string]any{"KeyId": md.Arn, "PublicKey": k.rec.Key.PublicKey, "KeySpec": md.KeySpec,
-			"CustomerMasterKeySpec": md.KeySpec, "KeyUsage": md.KeyUsage, "EncryptionAlgorithms": md.EncryptionAlgorithms,
-			"SigningAlgorithms": md.SigningAlgorithms, "KeyAgreementAlgorithms": md.KeyAgreementAlgorithms}, nil
-	}
-	ops["Sign"] = func(ctx context.Context, p kmsapi.Principal, body []byte) (any, error) {
-		var req signRequest
-		k, digest, err := h.signingKey(p, body, &req, "kms:Sign")
-		if err != nil {
-			return nil, err
-		}
-		sig, err := h.hsmBatch(ctx, uint16(hsmcmd.Sign), signCommand(k.rec.Current(), &req, digest).BytesOrPanic())
-		if sig, err = h.hsmAnswer("Sign", sig, err, nil); err != nil {
-			return nil, err
-		}
-		return map[string]any{"KeyId": k.rec.Key.ARN(), "Signature": sig, "SigningAlgorithm": req.SigningAlgorithm}, nil
-	}
-	ops["Verify"] = func(ctx context.Context, p kmsapi.Principal, body []byte) (any, error) {
-		var req signRequest
-		k, digest, err := h.signingKey(p, body, &req, "kms:Verify")
-		if err != nil {
-			return nil, err
-		}
-		valid := false
-		if k.rec.Key.KeySpec == "ECC_SECG_P256K1" {
-			// Go cannot verify on secp256k1: an HSM's token does.
-			b := signCommand(k.rec.Key.PublicKey, &req, digest)
-			b.AddUint16LengthPrefixed(func(b *cryptobyte.Builder) { b.AddBytes(req.Signature) })
-			out, err := h.hsmBatch(ctx, uint16(hsmcmd.Verify), b.BytesOrPanic())
-			if out, err = h.hsmAnswer("Verify", out, err, nil); err != nil {
-				return nil, err
-			}
-			valid = bytes.Equal(out, []byte{1})
-		} else {
-			valid = verifySignature(k.rec.Key.KeySpec, k.rec.Key.PublicKey, req.SigningAlgorithm, digest, req.Message, req.Signature)
-		}
-		if !valid {
-			return nil, kmsapi.Errorf("KMSInvalidSignatureException", "The signature is not valid for this message, key and algorithm.")
-		}
-		return map[string]any{"KeyId": k.rec.Key.ARN(), "SignatureValid": true, "SigningAlgorithm": req.SigningAlgorithm}, nil
-	}
-	ops["GenerateMac"] = func(ctx context.Context, p kmsapi.Principal, body []byte) (any, error) {
-		var req macRequest
-		k, cmd, err := h.macKey(p, body, &req, "kms:GenerateMac")
-		if err != nil {
-			return nil, err
-		}
-		mac, err := h.hsmBatch(ctx, uint16(hsmcmd.GenerateMac), cmd)
-		if mac, err = h.hsmAnswer("GenerateMac", mac, err, nil); err != nil {
-			return nil, err
-		}
-		return map[string]any{"KeyId": k.rec.Key.ARN(), "Mac": mac, "MacAlgorithm": req.MacAlgorithm}, nil
-	}
-	ops["VerifyMac"] = func(ctx context.Context, p kmsapi.Principal, body []byte) (any, error) {
-		var req macRequest
-		k, cmd, err := h.macKey(p, body, &req, "kms:VerifyMac")
-		if err != nil {
-			return nil, err
-		}
-		cmd = binary.BigEndian.AppendUint16(cmd, uint16(len(req.Mac)))
-		ok, err := h.hsmBatch(ctx, uint16(hsmcmd.VerifyMac), append(cmd, req.Mac...))
-		if ok, err = h.hsmAnswer("VerifyMac", ok, err, nil); err != nil {
-			return nil, err
-		}
-		if !bytes.Equal(ok, []byte{1}) {
-			return nil, kmsapi.Errorf("KMSInvalidMacException", "The MAC is not valid for this message, key and algorithm.")
-		}
-		return map[string]any{"KeyId": k.rec.Key.ARN(), "MacValid": true, "MacAlgorithm": req.MacAlgorithm}, nil
-	}
-	ops["DeriveSharedSecret"] = func(ctx context.Context, p kmsapi.Principal, body []byte) (any, error) {
-		var req struct {
-			KeyId                 string     `json:"KeyId"`
-			KeyAgreementAlgorithm string     `json:"KeyAgreementAlgorithm"`
-			PublicKey             []byte     `json:"PublicKey"`
-			GrantTokens           []string   `json:"GrantTokens"`
-			DryRun                bool       `json:"DryRun"`
-			Recipient             *recipient `json:"Recipient"`
-		}
-		if err := kmsapi.Decode(body, &req); err != nil {
-			return nil, err
-		}
-		if err := checkGrantTokens(req.GrantTokens); err != nil {
-			return nil, err
-		}
-		var doc []byte
-		cond := map[string][]string{}
-		if req.Recipient != nil {
-			var err error
-			if doc, cond, err = h.checkRecipient(ctx, req.Recipient); err != nil {
-				return nil, err
-			}
-		}
-		if len(req.PublicKey) < 1 || len(req.PublicKey) > 8192 {
-			return nil, validation("publicKey", "Member must have length between 1 and 8192", "…")
-		}
-		cond["kms:KeyAgreementAlgorithm"] = []string{req.KeyAgreementAlgorithm}
-		k, err := h.asymKey(p, req.KeyId, "kms:DeriveSharedSecret", usageAgree, "KeyAgreementAlgorithm", req.KeyAgreementAlgorithm, cond, req.DryRun)
-		if err != nil {
-			return nil, err
-		}
-		if _, err := x509.ParsePKIXPublicKey(req.PublicKey); err != nil {
-			return nil, kmsapi.Errorf(kmsapi.ValidationException, "PublicKey is not a DER-encoded SubjectPublicKeyInfo")
-		}
-		cmd, err := hsmcmd.KeyCommand(nil, k.rec.Current(), req.PublicKey)
-		if err != nil {
-			return nil, err
-		}
-		if doc != nil {
-			cms, _, err := h.viaRecipient(ctx, "DeriveSharedSecret", doc, uint16(hsmcmd.DeriveSharedSecret), cmd,
-				kmsapi.Errorf(kmsapi.ValidationException, "The public key is not on the curve of %s.", k.rec.Key.KeySpec))
-			if err != nil {
-				return nil, err
-			}
-			return map[string]any{"KeyId": k.rec.Key.ARN(), "CiphertextForRecipient": cms, "KeyAgreementAlgorithm": "ECDH", "KeyOrigin": "AWS_KMS"}, nil
-		}
-		z, err := h.hsmBatch(ctx, uint16(hsmcmd.DeriveSharedSecret), cmd)
-		if z, err = h.hsmAnswer("DeriveSharedSecret", z, err,
-			kmsapi.Errorf(kmsapi.ValidationException, "The public key is not on the curve of %s.", k.rec.Key.KeySpec)); err != nil {
-			return nil, err
-		}
-		return map[string]any{"KeyId": k.rec.Key.ARN(), "SharedSecret": z, "KeyAgreementAlgorithm": "ECDH", "KeyOrigin": "AWS_KMS"}, nil
-	}
+type generateDataKeyPairRequest struct {
+	cryptoRequest
+	KeyId       string     `json:"KeyId"`
+	KeyPairSpec string     `json:"KeyPairSpec"`
+	Recipient   *recipient `json:"Recipient"`
 }
 
 // generateDataKeyPair serves GenerateDataKeyPair (withPrivate) and
 // GenerateDataKeyPairWithoutPlaintext: an HSM makes the pair and seals the
 // private key under the symmetric KMS key, as Encrypt would.
-func (h *Host) generateDataKeyPair(withPrivate bool) kmsapi.Operation {
+func (s *Service) generateDataKeyPair(withPrivate bool) kmsapi.Handler {
 	op := "GenerateDataKeyPair"
 	if !withPrivate {
 		op = "GenerateDataKeyPairWithoutPlaintext"
 	}
-	return func(ctx context.Context, p kmsapi.Principal, body []byte) (any, error) {
-		var req struct {
-			cryptoRequest
-			KeyId       string     `json:"KeyId"`
-			KeyPairSpec string     `json:"KeyPairSpec"`
-			Recipient   *recipient `json:"Recipient"`
-		}
-		if err := kmsapi.Decode(body, &req); err != nil {
-			return nil, err
-		}
+	return typed(func(ctx context.Context, p kmsapi.Principal, req *generateDataKeyPairRequest) (*generateDataKeyPairResponse, error) {
 		if err := checkGrantTokens(req.GrantTokens); err != nil {
 			return nil, err
 		}
-		var doc []byte
-		var recipientCond map[string][]string
-		if req.Recipient != nil {
-			if !withPrivate {
-				return nil, kmsapi.Errorf(kmsapi.ValidationException, "%s does not take a Recipient", op)
-			}
-			var err error
-			if doc, recipientCond, err = h.checkRecipient(ctx, req.Recipient); err != nil {
-				return nil, err
-			}
+		doc, recipientCond, err := s.checkRecipient(ctx, op, withPrivate, req.Recipient)
+		if err != nil {
+			return nil, err
 		}
 		code := hsmcmd.SpecCode(req.KeyPairSpec)
 		switch {
@@ -386,13 +198,13 @@ func (h *Host) generateDataKeyPair(withPrivate bool) kmsapi.Operation {
 		case code == 0 || strings.HasPrefix(req.KeyPairSpec, "HMAC_"):
 			return nil, validation("keyPairSpec", "Member must satisfy enum value set: [RSA_2048, RSA_3072, RSA_4096, ECC_NIST_P256, ECC_NIST_P384, ECC_NIST_P521, ECC_SECG_P256K1, SM2]", req.KeyPairSpec)
 		}
-		k, alias, ec, err := h.contextKey(p, &req.cryptoRequest, req.KeyId)
+		k, alias, ec, err := s.contextKey(p, &req.cryptoRequest, req.KeyId)
 		if err != nil {
 			return nil, err
 		}
-		cond := merge(contextConditions(req.EncryptionContext, symmetricDefault, alias), recipientCond)
+		cond := merge(contextConditions(req.EncryptionContext, symmetricDefault), recipientCond)
 		cond["kms:DataKeyPairSpec"] = []string{req.KeyPairSpec}
-		if err := h.permit(p, "kms:"+op, k, cond, req.DryRun); err != nil {
+		if _, err := s.use(p, k, alias, keyUse{op: op, cond: cond, dryRun: req.DryRun}); err != nil {
 			return nil, err
 		}
 		if err := symmetricOnly(k); err != nil {
@@ -407,35 +219,35 @@ func (h *Host) generateDataKeyPair(withPrivate bool) kmsapi.Operation {
 			return nil, err
 		}
 		if doc != nil {
-			cms, rest, err := h.viaRecipient(ctx, op, doc, uint16(hsmcmd.GenerateDataKeyPair), cmd, nil)
+			cms, rest, err := s.viaRecipient(ctx, op, doc, uint16(hsmcmd.GenerateDataKeyPair), cmd, nil)
 			if err != nil {
 				return nil, err
 			}
 			rs := cryptobyte.String(rest)
 			var pub, blob cryptobyte.String
 			if !rs.ReadUint16LengthPrefixed(&pub) || !rs.ReadUint16LengthPrefixed(&blob) || !rs.Empty() || len(pub) == 0 || len(blob) == 0 {
-				return nil, internal(h, op, errors.New("host: malformed data key pair answer"))
+				return nil, internal(s, op, errors.New("kms: malformed data key pair answer"))
 			}
-			return map[string]any{"KeyId": k.rec.Key.ARN(), "KeyPairSpec": req.KeyPairSpec, "CiphertextForRecipient": cms,
-				"PrivateKeyCiphertextBlob": []byte(blob), "PublicKey": []byte(pub)}, nil
+			return &generateDataKeyPairResponse{KeyId: k.rec.Key.ARN(), KeyPairSpec: req.KeyPairSpec, CiphertextForRecipient: cms,
+				PrivateKeyCiphertextBlob: blob, PublicKey: pub}, nil
 		}
-		out, err := h.hsms.Do(ctx, uint16(hsmcmd.GenerateDataKeyPair), cmd)
+		out, err := s.hsmDo(ctx, uint16(hsmcmd.GenerateDataKeyPair), cmd)
 		if err != nil {
-			return nil, internal(h, op, err)
+			return nil, internal(s, op, err)
 		}
-		s := cryptobyte.String(out)
+		cs := cryptobyte.String(out)
 		var priv, pub, blob cryptobyte.String
-		if !s.ReadUint16LengthPrefixed(&priv) || !s.ReadUint16LengthPrefixed(&pub) || !s.ReadUint16LengthPrefixed(&blob) ||
-			!s.Empty() || len(pub) == 0 || len(blob) == 0 || (len(priv) > 0) != withPrivate {
-			return nil, internal(h, op, errors.New("host: malformed data key pair answer"))
+		if !cs.ReadUint16LengthPrefixed(&priv) || !cs.ReadUint16LengthPrefixed(&pub) || !cs.ReadUint16LengthPrefixed(&blob) ||
+			!cs.Empty() || len(pub) == 0 || len(blob) == 0 || (len(priv) > 0) != withPrivate {
+			return nil, internal(s, op, errors.New("kms: malformed data key pair answer"))
 		}
-		res := map[string]any{"KeyId": k.rec.Key.ARN(), "KeyPairSpec": req.KeyPairSpec,
-			"PrivateKeyCiphertextBlob": []byte(blob), "PublicKey": []byte(pub)}
+		res := &generateDataKeyPairResponse{KeyId: k.rec.Key.ARN(), KeyPairSpec: req.KeyPairSpec,
+			PrivateKeyCiphertextBlob: blob, PublicKey: pub}
 		if withPrivate {
-			res["PrivateKeyPlaintext"] = []byte(priv)
+			res.PrivateKeyPlaintext = priv
 		}
 		return res, nil
-	}
+	})
 }
 
 // macRequest is a GenerateMac or VerifyMac request (Mac only in
@@ -449,13 +261,10 @@ type macRequest struct {
 	DryRun       bool     `json:"DryRun"`
 }
 
-// macKey decodes and checks a GenerateMac (action kms:GenerateMac) or
+// macKey checks a GenerateMac (action kms:GenerateMac) or
 // VerifyMac request and returns its key and the HSM command's common part
 // (v16 key token ‖ u8 alg ‖ v16 message).
-func (h *Host) macKey(p kmsapi.Principal, body []byte, req *macRequest, action string) (*key, []byte, error) {
-	if err := kmsapi.Decode(body, req); err != nil {
-		return nil, nil, err
-	}
+func (s *Service) macKey(p kmsapi.Principal, req *macRequest, action string) (*key, []byte, error) {
 	verify := action == "kms:VerifyMac"
 	if !verify && req.Mac != nil {
 		return nil, nil, kmsapi.Errorf(kmsapi.SerializationException, "unknown field Mac")
@@ -470,7 +279,7 @@ func (h *Host) macKey(p kmsapi.Principal, body []byte, req *macRequest, action s
 		return nil, nil, validation("mac", "Member must have length between 1 and 6144", "…")
 	}
 	cond := map[string][]string{"kms:MacAlgorithm": {req.MacAlgorithm}}
-	k, err := h.asymKey(p, req.KeyId, action, usageMAC, "MacAlgorithm", req.MacAlgorithm, cond, req.DryRun)
+	k, err := s.asymKey(p, req.KeyId, strings.TrimPrefix(action, "kms:"), "MacAlgorithm", req.MacAlgorithm, cond, req.DryRun)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -492,12 +301,9 @@ type signRequest struct {
 	DryRun           bool     `json:"DryRun"`
 }
 
-// signingKey decodes and checks a Sign (action kms:Sign) or Verify request
+// signingKey checks a Sign (action kms:Sign) or Verify request
 // and returns its key and whether the message is a digest.
-func (h *Host) signingKey(p kmsapi.Principal, body []byte, req *signRequest, action string) (*key, bool, error) {
-	if err := kmsapi.Decode(body, req); err != nil {
-		return nil, false, err
-	}
+func (s *Service) signingKey(p kmsapi.Principal, req *signRequest, action string) (*key, bool, error) {
 	if action == "kms:Sign" && req.Signature != nil {
 		return nil, false, kmsapi.Errorf(kmsapi.SerializationException, "unknown field Signature")
 	}
@@ -515,7 +321,7 @@ func (h *Host) signingKey(p kmsapi.Principal, body []byte, req *signRequest, act
 		return nil, false, err
 	}
 	cond := map[string][]string{"kms:SigningAlgorithm": {req.SigningAlgorithm}, "kms:MessageType": {msgTypeName(digest)}}
-	k, err := h.asymKey(p, req.KeyId, action, usageSign, "SigningAlgorithm", req.SigningAlgorithm, cond, req.DryRun)
+	k, err := s.asymKey(p, req.KeyId, strings.TrimPrefix(action, "kms:"), "SigningAlgorithm", req.SigningAlgorithm, cond, req.DryRun)
 	return k, digest, err
 }
 
@@ -577,7 +383,7 @@ func rsaEncrypt(pubDER []byte, alg string, plaintext []byte) ([]byte, error) {
 	}
 	pk, ok := pub.(*rsa.PublicKey)
 	if !ok {
-		return nil, errors.New("host: not an RSA key")
+		return nil, errors.New("kms: not an RSA key")
 	}
 	var h hash.Hash = sha256.New()
 	if alg == "RSAES_OAEP_SHA_1" {
@@ -587,4 +393,138 @@ func rsaEncrypt(pubDER []byte, alg string, plaintext []byte) ([]byte, error) {
 		return nil, kmsapi.Errorf(kmsapi.ValidationException, "Plaintext is too long for %s with this key: at most %d bytes", alg, max)
 	}
 	return rsa.EncryptOAEP(h, rand.Reader, pk, plaintext, nil)
+}
+
+type getPublicKeyRequest struct {
+	KeyId       string   `json:"KeyId"`
+	GrantTokens []string `json:"GrantTokens"`
+}
+
+func (s *Service) getPublicKey(ctx context.Context, p kmsapi.Principal, req *getPublicKeyRequest) (*getPublicKeyResponse, error) {
+	if err := checkGrantTokens(req.GrantTokens); err != nil {
+		return nil, err
+	}
+	k, err := s.useKey(p, req.KeyId, true, keyUse{op: "GetPublicKey"})
+	if err != nil {
+		return nil, err
+	}
+	if len(k.rec.Key.PublicKey) == 0 {
+		return nil, kmsapi.Errorf(kmsapi.UnsupportedOperation, "%s is not an asymmetric key", k.rec.Key.ARN())
+	}
+	md := metadata(&k.rec.Key)
+	return &getPublicKeyResponse{KeyId: md.Arn, PublicKey: k.rec.Key.PublicKey, KeySpec: md.KeySpec,
+		CustomerMasterKeySpec: md.KeySpec, KeyUsage: md.KeyUsage, EncryptionAlgorithms: md.EncryptionAlgorithms,
+		SigningAlgorithms: md.SigningAlgorithms, KeyAgreementAlgorithms: md.KeyAgreementAlgorithms}, nil
+}
+
+func (s *Service) sign(ctx context.Context, p kmsapi.Principal, req *signRequest) (*signResponse, error) {
+	k, digest, err := s.signingKey(p, req, "kms:Sign")
+	if err != nil {
+		return nil, err
+	}
+	sig, err := s.hsmDo(ctx, uint16(hsmcmd.Sign), signCommand(k.rec.Current(), req, digest).BytesOrPanic())
+	if sig, err = s.hsmAnswer("Sign", sig, err, nil); err != nil {
+		return nil, err
+	}
+	return &signResponse{KeyId: k.rec.Key.ARN(), Signature: sig, SigningAlgorithm: req.SigningAlgorithm}, nil
+}
+
+func (s *Service) verify(ctx context.Context, p kmsapi.Principal, req *signRequest) (*verifyResponse, error) {
+	k, digest, err := s.signingKey(p, req, "kms:Verify")
+	if err != nil {
+		return nil, err
+	}
+	valid := false
+	if k.rec.Key.KeySpec == "ECC_SECG_P256K1" {
+		// Go cannot verify on secp256k1: an HSM's token does.
+		b := signCommand(k.rec.Key.PublicKey, req, digest)
+		b.AddUint16LengthPrefixed(func(b *cryptobyte.Builder) { b.AddBytes(req.Signature) })
+		out, err := s.hsmDo(ctx, uint16(hsmcmd.Verify), b.BytesOrPanic())
+		if out, err = s.hsmAnswer("Verify", out, err, nil); err != nil {
+			return nil, err
+		}
+		valid = bytes.Equal(out, []byte{1})
+	} else {
+		valid = verifySignature(k.rec.Key.KeySpec, k.rec.Key.PublicKey, req.SigningAlgorithm, digest, req.Message, req.Signature)
+	}
+	if !valid {
+		return nil, kmsapi.Errorf("KMSInvalidSignatureException", "The signature is not valid for this message, key and algorithm.")
+	}
+	return &verifyResponse{KeyId: k.rec.Key.ARN(), SignatureValid: true, SigningAlgorithm: req.SigningAlgorithm}, nil
+}
+
+func (s *Service) generateMac(ctx context.Context, p kmsapi.Principal, req *macRequest) (*generateMacResponse, error) {
+	k, cmd, err := s.macKey(p, req, "kms:GenerateMac")
+	if err != nil {
+		return nil, err
+	}
+	mac, err := s.hsmDo(ctx, uint16(hsmcmd.GenerateMac), cmd)
+	if mac, err = s.hsmAnswer("GenerateMac", mac, err, nil); err != nil {
+		return nil, err
+	}
+	return &generateMacResponse{KeyId: k.rec.Key.ARN(), Mac: mac, MacAlgorithm: req.MacAlgorithm}, nil
+}
+
+func (s *Service) verifyMac(ctx context.Context, p kmsapi.Principal, req *macRequest) (*verifyMacResponse, error) {
+	k, cmd, err := s.macKey(p, req, "kms:VerifyMac")
+	if err != nil {
+		return nil, err
+	}
+	cmd = binary.BigEndian.AppendUint16(cmd, uint16(len(req.Mac)))
+	ok, err := s.hsmDo(ctx, uint16(hsmcmd.VerifyMac), append(cmd, req.Mac...))
+	if ok, err = s.hsmAnswer("VerifyMac", ok, err, nil); err != nil {
+		return nil, err
+	}
+	if !bytes.Equal(ok, []byte{1}) {
+		return nil, kmsapi.Errorf("KMSInvalidMacException", "The MAC is not valid for this message, key and algorithm.")
+	}
+	return &verifyMacResponse{KeyId: k.rec.Key.ARN(), MacValid: true, MacAlgorithm: req.MacAlgorithm}, nil
+}
+
+type deriveSharedSecretRequest struct {
+	KeyId                 string     `json:"KeyId"`
+	KeyAgreementAlgorithm string     `json:"KeyAgreementAlgorithm"`
+	PublicKey             []byte     `json:"PublicKey"`
+	GrantTokens           []string   `json:"GrantTokens"`
+	DryRun                bool       `json:"DryRun"`
+	Recipient             *recipient `json:"Recipient"`
+}
+
+func (s *Service) deriveSharedSecret(ctx context.Context, p kmsapi.Principal, req *deriveSharedSecretRequest) (*deriveSharedSecretResponse, error) {
+	if err := checkGrantTokens(req.GrantTokens); err != nil {
+		return nil, err
+	}
+	doc, cond, err := s.checkRecipient(ctx, "DeriveSharedSecret", true, req.Recipient)
+	if err != nil {
+		return nil, err
+	}
+	if len(req.PublicKey) < 1 || len(req.PublicKey) > 8192 {
+		return nil, validation("publicKey", "Member must have length between 1 and 8192", "…")
+	}
+	cond = merge(cond, map[string][]string{"kms:KeyAgreementAlgorithm": {req.KeyAgreementAlgorithm}})
+	k, err := s.asymKey(p, req.KeyId, "DeriveSharedSecret", "KeyAgreementAlgorithm", req.KeyAgreementAlgorithm, cond, req.DryRun)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := x509.ParsePKIXPublicKey(req.PublicKey); err != nil {
+		return nil, kmsapi.Errorf(kmsapi.ValidationException, "PublicKey is not a DER-encoded SubjectPublicKeyInfo")
+	}
+	cmd, err := hsmcmd.KeyCommand(nil, k.rec.Current(), req.PublicKey)
+	if err != nil {
+		return nil, err
+	}
+	if doc != nil {
+		cms, _, err := s.viaRecipient(ctx, "DeriveSharedSecret", doc, uint16(hsmcmd.DeriveSharedSecret), cmd,
+			kmsapi.Errorf(kmsapi.ValidationException, "The public key is not on the curve of %s.", k.rec.Key.KeySpec))
+		if err != nil {
+			return nil, err
+		}
+		return &deriveSharedSecretResponse{KeyId: k.rec.Key.ARN(), CiphertextForRecipient: cms, KeyAgreementAlgorithm: "ECDH", KeyOrigin: "AWS_KMS"}, nil
+	}
+	z, err := s.hsmDo(ctx, uint16(hsmcmd.DeriveSharedSecret), cmd)
+	if z, err = s.hsmAnswer("DeriveSharedSecret", z, err,
+		kmsapi.Errorf(kmsapi.ValidationException, "The public key is not on the curve of %s.", k.rec.Key.KeySpec)); err != nil {
+		return nil, err
+	}
+	return &deriveSharedSecretResponse{KeyId: k.rec.Key.ARN(), SharedSecret: z, KeyAgreementAlgorithm: "ECDH", KeyOrigin: "AWS_KMS"}, nil
 }

@@ -1,52 +1,24 @@
-package host
+package kms
 
 import (
 	"bytes"
 	"context"
 	"errors"
-	"fmt"
+	"maps"
 	"strings"
 	"sync"
 	"time"
 
-	"github.com/hashicorp/raft"
-
 	"github.com/trentkms/trent/domain"
-	"github.com/trentkms/trent/host/kmsapi"
 	"github.com/trentkms/trent/internal/mutation"
 	"github.com/trentkms/trent/keystore"
+	"github.com/trentkms/trent/kms/kmsapi"
 	"github.com/trentkms/trent/policy"
 )
 
 // The KMS key store as the API sees it: key records and aliases in the
-// raft FSM (package keystore), read locally on any host and written only
-// by the leader with compare-and-swap entries (a follower's kmsapi server
-// forwards key-store writes to the leader, which verifies them again).
-
-// keyWrites are the KMS operations that change the key store.
-var keyWrites = map[string]bool{
-	"CreateKey": true, "EnableKey": true, "DisableKey": true, "ScheduleKeyDeletion": true,
-	"CancelKeyDeletion": true, "CreateAlias": true, "UpdateAlias": true, "DeleteAlias": true,
-	"TagResource": true, "UntagResource": true, "UpdateKeyDescription": true, "PutKeyPolicy": true,
-	"EnableKeyRotation": true, "DisableKeyRotation": true, "RotateKeyOnDemand": true,
-	"CreateGrant": true, "RetireGrant": true, "RevokeGrant": true,
-}
-
-// forwardKMS names the leader's forwarding URL for a key-store write on a
-// follower.
-func (h *Host) forwardKMS(ctx context.Context, op string) (string, error) {
-	if !keyWrites[op] || h.IsLeader() {
-		return "", nil
-	}
-	u, err := h.leaderURL(ctx)
-	if err != nil {
-		return "", &kmsapi.Error{Type: kmsapi.DependencyTimeout, Message: "no raft leader is known", Status: 503}
-	}
-	if u == h.APIURL() {
-		return "", nil
-	}
-	return u + kmsapi.ForwardPath, nil
-}
+// Store (package keystore encodes them), read locally and written with
+// compare-and-swap proposals.
 
 // key is a parsed key record.
 type key struct {
@@ -99,12 +71,12 @@ type keyCache struct {
 }
 
 // loadKey returns the key record id (a key ID), nil if absent.
-func (h *Host) loadKey(id string) (*key, error) {
-	raw, ok := h.fsm.Key(keystore.KeyRecordID(id))
+func (s *Service) loadKey(id string) (*key, error) {
+	raw, ok := s.store.Get(keystore.KeyRecordID(id))
 	if !ok {
 		return nil, nil
 	}
-	return h.keys.keys.get(id, raw, func(raw []byte) (*key, error) {
+	return s.keys.keys.get(id, raw, func(raw []byte) (*key, error) {
 		rec, err := keystore.ParseRecord(raw)
 		if err != nil {
 			return nil, err
@@ -125,14 +97,14 @@ func errNotFound(format string, a ...any) error {
 // resolveKey finds the key a request names: a key ID or key ARN, and if
 // aliasOK an alias name or alias ARN. Key IDs and alias names are looked
 // up in the caller's account; ARNs name their account.
-func (h *Host) resolveKey(p kmsapi.Principal, keyID string, aliasOK bool) (*key, error) {
-	k, _, err := h.resolveKeyAlias(p, keyID, aliasOK)
+func (s *Service) resolveKey(p kmsapi.Principal, keyID string, aliasOK bool) (*key, error) {
+	k, _, err := s.resolveKeyAlias(p, keyID, aliasOK)
 	return k, err
 }
 
 // resolveKeyAlias is resolveKey that also returns the alias name the
 // request used, if any (the kms:RequestAlias condition key).
-func (h *Host) resolveKeyAlias(p kmsapi.Principal, keyID string, aliasOK bool) (*key, string, error) {
+func (s *Service) resolveKeyAlias(p kmsapi.Principal, keyID string, aliasOK bool) (*key, string, error) {
 	if keyID == "" {
 		return nil, "", validation("keyId", "Member must have length greater than or equal to 1", keyID)
 	}
@@ -142,7 +114,7 @@ func (h *Host) resolveKeyAlias(p kmsapi.Principal, keyID string, aliasOK bool) (
 	account, rest := p.AccountID, keyID
 	if strings.HasPrefix(keyID, "arn:") {
 		parts := strings.SplitN(keyID, ":", 6)
-		if len(parts) != 6 || parts[1] != "aws" || parts[2] != "kms" || parts[3] != h.region() || parts[4] == "" {
+		if len(parts) != 6 || parts[1] != "aws" || parts[2] != "kms" || parts[3] != s.region() || parts[4] == "" {
 			return nil, "", errNotFound("Invalid arn %s", keyID)
 		}
 		account, rest = parts[4], parts[5]
@@ -159,14 +131,14 @@ func (h *Host) resolveKeyAlias(p kmsapi.Principal, keyID string, aliasOK bool) (
 		}
 		alias = rest
 		id := keystore.AliasRecordID(account, rest)
-		raw, ok := h.fsm.Key(id)
+		raw, ok := s.store.Get(id)
 		if !ok {
 			if mutation.On("kms.unknown-alias-validation-error") {
 				return nil, "", validation("keyId", "Member must name an existing alias", keyID)
 			}
-			return nil, "", errNotFound("Alias %s is not found.", h.aliasARN(account, rest))
+			return nil, "", errNotFound("Alias %s is not found.", s.aliasARN(account, rest))
 		}
-		a, err := h.keys.aliases.get(id, raw, keystore.ParseAlias)
+		a, err := s.keys.aliases.get(id, raw, keystore.ParseAlias)
 		if err != nil {
 			return nil, "", err
 		}
@@ -175,53 +147,119 @@ func (h *Host) resolveKeyAlias(p kmsapi.Principal, keyID string, aliasOK bool) (
 	if !keystore.ValidKeyID(rest) {
 		return nil, "", errNotFound("Invalid keyId %s", keyID)
 	}
-	k, err := h.loadKey(rest)
+	k, err := s.loadKey(rest)
 	if err != nil {
 		return nil, "", err
 	}
 	if k == nil || k.rec.Key.Account != account {
-		return nil, "", errNotFound("Key '%s' does not exist", h.keyARN(account, rest))
+		return nil, "", errNotFound("Key '%s' does not exist", s.keyARN(account, rest))
 	}
 	return k, alias, nil
 }
 
-func (h *Host) region() string {
-	if h.cfg.Credentials == nil {
-		return ""
+func (s *Service) region() string { return s.cfg.Region }
+
+func (s *Service) keyARN(account, id string) string {
+	return "arn:aws:kms:" + s.region() + ":" + account + ":key/" + id
+}
+
+func (s *Service) aliasARN(account, name string) string {
+	return "arn:aws:kms:" + s.region() + ":" + account + ":" + name
+}
+
+// The use-a-key pipeline. Every operation that uses a key resolves it
+// (resolveKeyAlias), then use checks, in KMS's order: the key policy and
+// grants (authorizeWith) with the operation's condition keys and
+// kms:RequestAlias when the request named an alias, the key's state, the
+// key usage the operation table declares, the operation's own checks,
+// and DryRun.
+
+// stateCheck is what use asks of a key's state.
+type stateCheck uint8
+
+const (
+	stateUsable     stateCheck = iota // enabled (usable)
+	stateNotPending                   // not pending deletion (notPending)
+	stateAny                          // none here (the handler's own, if any)
+)
+
+// keyUse is a request's use of a key.
+type keyUse struct {
+	op     string              // the table's operation: kms:<op> and its usage
+	action string              // the policy action, if not kms:<op>
+	cond   map[string][]string // the operation's condition keys
+	state  stateCheck
+	check  func(k *key) error         // after the state and usage, before DryRun
+	accept func(*keystore.Grant) bool // a grant that allows it must hold this
+	dryRun bool
+}
+
+// useKey resolves the key keyID names (an alias too if aliasOK) and runs
+// use on it.
+func (s *Service) useKey(p kmsapi.Principal, keyID string, aliasOK bool, u keyUse) (*key, error) {
+	k, alias, err := s.resolveKeyAlias(p, keyID, aliasOK)
+	if err != nil {
+		return nil, err
 	}
-	return h.cfg.Credentials.Region
+	if _, err := s.use(p, k, alias, u); err != nil {
+		return nil, err
+	}
+	return k, nil
 }
 
-func (h *Host) keyARN(account, id string) string {
-	return "arn:aws:kms:" + h.region() + ":" + account + ":key/" + id
-}
-
-func (h *Host) aliasARN(account, name string) string {
-	return "arn:aws:kms:" + h.region() + ":" + account + ":" + name
+// use is the pipeline after resolution: alias is the alias the request
+// named ("" if none). It returns the grant that allowed the request (nil
+// when the policy did).
+func (s *Service) use(p kmsapi.Principal, k *key, alias string, u keyUse) (*keystore.Grant, error) {
+	action := u.action
+	if action == "" {
+		action = "kms:" + u.op
+	}
+	cond := u.cond
+	if alias != "" {
+		cond = merge(maps.Clone(cond), map[string][]string{"kms:RequestAlias": {alias}})
+	}
+	g, err := s.authorizeWith(p, action, k, cond, u.accept)
+	if err != nil {
+		return nil, err
+	}
+	switch u.state {
+	case stateUsable:
+		err = usable(k)
+	case stateNotPending:
+		err = notPending(k)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if want := s.usage[u.op]; want != "" && k.rec.Key.KeyUsage != want {
+		return nil, kmsapi.Errorf("InvalidKeyUsageException", "%s key usage is %s, not %s", k.rec.Key.ARN(), k.rec.Key.KeyUsage, want)
+	}
+	if u.check != nil {
+		if err := u.check(k); err != nil {
+			return nil, err
+		}
+	}
+	if u.dryRun {
+		return nil, errDryRun
+	}
+	return g, nil
 }
 
 // authorize asks the key's policy whether p may do action; cond adds
 // condition keys to the ones every request has. When the policy neither
 // allows nor denies (an implicit deny), a grant of the key to p may allow
 // the action (grants.go); an explicit deny always wins.
-func (h *Host) authorize(p kmsapi.Principal, action string, k *key, cond map[string][]string) error {
-	_, err := h.authorizeWith(p, action, k, cond, nil)
+func (s *Service) authorize(p kmsapi.Principal, action string, k *key, cond map[string][]string) error {
+	_, err := s.authorizeWith(p, action, k, cond, nil)
 	return err
 }
 
 // authorizeWith is authorize that returns the grant that allowed the
 // request (nil when the policy did); accept, if not nil, must hold for
-// that grant.
-//
-// Cost (BenchmarkAuthorizeGrants, kms:Encrypt with an encryption context,
-// a 2-core development VM): allowed by the policy, which never looks at
-// grants, 1.2 µs; refused on a key without grants 1.9 µs, of which the
-// grant lookup (the key's grant index is absent: one record lookup) is
-// 70 ns; allowed by a grant 1.8 µs on a key with 10 grants and 1.9 µs
-// with 1000 (the parsed grants are cached by the index bytes and indexed
-// by grantee). Finding a key's grants by scanning the FSM's records
-// instead took 2.5 ms with 10,000 records, hence the grant index.
-func (h *Host) authorizeWith(p kmsapi.Principal, action string, k *key, cond map[string][]string, accept func(*keystore.Grant) bool) (*keystore.Grant, error) {
+// that grant. Its cost, with and without grants, is measured by
+// BenchmarkAuthorizeGrants (docs/benchmarks.md).
+func (s *Service) authorizeWith(p kmsapi.Principal, action string, k *key, cond map[string][]string, accept func(*keystore.Grant) bool) (*keystore.Grant, error) {
 	ctx := keyConditions(p, &k.rec.Key)
 	for n, v := range cond {
 		ctx[n] = v
@@ -232,7 +270,7 @@ func (h *Host) authorizeWith(p kmsapi.Principal, action string, k *key, cond map
 		return nil, nil
 	}
 	if d == policy.ImplicitDeny {
-		if g := h.grantFor(p, action, k, cond, accept); g != nil {
+		if g := s.grantFor(p, action, k, cond, accept); g != nil {
 			return g, nil
 		}
 	}
@@ -281,41 +319,12 @@ func notPending(k *key) error {
 	return nil
 }
 
-// errConflict says a compare-and-swap lost to a concurrent write.
-var errConflict = errors.New("host: key store changed concurrently")
-
-// propose commits replacements to the key store on the leader and reports
-// errConflict if any compare-and-swap did not hold.
-func (h *Host) propose(rs ...domain.Replacement) error {
-	entry, err := domain.ReplaceKeysEntry(rs)
-	if err != nil {
-		return err
-	}
-	f := h.raft.Apply(entry, 10*time.Second)
-	if err := f.Error(); err != nil {
-		if errors.Is(err, raft.ErrNotLeader) || errors.Is(err, raft.ErrLeadershipLost) {
-			return &kmsapi.Error{Type: kmsapi.DependencyTimeout, Message: "raft leadership changed; retry", Status: 503}
-		}
-		return fmt.Errorf("host: raft: %w", err)
-	}
-	switch r := f.Response().(type) {
-	case error:
-		return r
-	case domain.ApplyResult:
-		if r.Replaced != len(rs) {
-			return errConflict
-		}
-		return nil
-	}
-	return errors.New("host: unexpected raft response")
-}
-
 // updateKey applies change to the current record of key id and commits it
 // with compare-and-swap, retrying on a concurrent write. change gets a
 // private copy.
-func (h *Host) updateKey(id string, change func(r *keystore.Record) error) (*keystore.Record, error) {
+func (s *Service) updateKey(ctx context.Context, id string, change func(r *keystore.Record) error) (*keystore.Record, error) {
 	for range 8 {
-		k, err := h.loadKey(id)
+		k, err := s.loadKey(id)
 		if err != nil {
 			return nil, err
 		}
@@ -330,8 +339,8 @@ func (h *Host) updateKey(id string, change func(r *keystore.Record) error) (*key
 		if err != nil {
 			return nil, err
 		}
-		err = h.propose(domain.Replacement{ID: keystore.KeyRecordID(id), Old: k.raw, New: nw})
-		if errors.Is(err, errConflict) {
+		err = s.store.Propose(ctx, domain.Replacement{ID: keystore.KeyRecordID(id), Old: k.raw, New: nw})
+		if errors.Is(err, ErrConflict) {
 			continue
 		}
 		return r, err
@@ -339,10 +348,10 @@ func (h *Host) updateKey(id string, change func(r *keystore.Record) error) (*key
 	return nil, &kmsapi.Error{Type: "ConflictException", Message: "the key changed concurrently; retry"}
 }
 
-// now is the host's clock (Config.Clock in tests).
-func (h *Host) now() time.Time {
-	if h.cfg.Clock != nil {
-		return h.cfg.Clock()
+// now is the Service's clock (Config.Clock).
+func (s *Service) now() time.Time {
+	if s.cfg.Clock != nil {
+		return s.cfg.Clock()
 	}
 	return time.Now()
 }

@@ -1,4 +1,4 @@
-package host
+package kms
 
 import (
 	"context"
@@ -10,9 +10,9 @@ import (
 
 	"golang.org/x/crypto/cryptobyte"
 
-	"github.com/trentkms/trent/host/kmsapi"
 	"github.com/trentkms/trent/hsmcmd"
 	"github.com/trentkms/trent/internal/mutation"
+	"github.com/trentkms/trent/kms/kmsapi"
 	"github.com/trentkms/trent/nitro"
 )
 
@@ -21,18 +21,27 @@ import (
 // refuse early; the HSM verifies it again and alone sees the plaintext,
 // which it returns only as a CiphertextForRecipient (hsmcmd.Recipient).
 
-// checkRecipient validates a Recipient and returns its document and the
-// condition keys it adds.
-func (h *Host) checkRecipient(ctx context.Context, r *recipient) ([]byte, map[string][]string, error) {
+// checkRecipient is the Recipient prologue of every operation that takes
+// one: nothing if the request has none; ValidationException if it has one
+// and op takes none (takes false); else the attestation document,
+// verified, and the condition keys it adds, and the enclave named in the
+// request's audit event.
+func (s *Service) checkRecipient(ctx context.Context, op string, takes bool, r *recipient) ([]byte, map[string][]string, error) {
+	if r == nil {
+		return nil, nil, nil
+	}
+	if !takes {
+		return nil, nil, kmsapi.Errorf(kmsapi.ValidationException, "%s does not take a Recipient", op)
+	}
 	if r.KeyEncryptionAlgorithm != "RSAES_OAEP_SHA_256" && !mutation.On("kms.recipient-algorithm-unchecked") {
 		return nil, nil, kmsapi.Errorf(kmsapi.ValidationException, "Recipient.KeyEncryptionAlgorithm must be RSAES_OAEP_SHA_256")
 	}
 	if len(r.AttestationDocument) < 1 || len(r.AttestationDocument) > nitro.MaxDocument {
 		return nil, nil, validation("recipient.attestationDocument", "Member must have length between 1 and 262144", "…")
 	}
-	v := &nitro.Verifier{Roots: []*x509.Certificate{nitro.RootG1()}, Now: h.cfg.AttestationTime, Cache: &h.chains}
-	if st, _ := h.fsm.State(); st != nil {
-		v.RootsDER = st.Roots
+	v := &nitro.Verifier{Roots: []*x509.Certificate{nitro.RootG1()}, Now: s.cfg.AttestationTime, Cache: &s.chains}
+	if s.cfg.AttestationRoots != nil {
+		v.RootsDER = s.cfg.AttestationRoots()
 	}
 	if mutation.On("kms.recipient-root-unchecked") {
 		if d, _, err := nitro.Parse(r.AttestationDocument); err == nil && len(d.CABundle) > 0 {
@@ -77,22 +86,22 @@ func (h *Host) checkRecipient(ctx context.Context, r *recipient) ([]byte, map[st
 // the CiphertextForRecipient and the inner answer's other fields;
 // refused is the answer when the HSM refuses the inner command (nil: an
 // internal error).
-func (h *Host) viaRecipient(ctx context.Context, op string, doc []byte, typ uint16, inner []byte, refused error) (cms, rest []byte, err error) {
-	if h.hsms == nil {
-		return nil, nil, &kmsapi.Error{Type: kmsapi.DependencyTimeout, Message: "no HSM is configured", Status: 503}
+func (s *Service) viaRecipient(ctx context.Context, op string, doc []byte, typ uint16, inner []byte, refused error) (cms, rest []byte, err error) {
+	if s.hsm == nil {
+		return nil, nil, errNoHSM
 	}
 	b := cryptobyte.NewBuilder(make([]byte, 0, 3+len(doc)+2+3+len(inner)))
 	b.AddUint24LengthPrefixed(func(b *cryptobyte.Builder) { b.AddBytes(doc) })
 	b.AddUint16(typ)
 	b.AddUint24LengthPrefixed(func(b *cryptobyte.Builder) { b.AddBytes(inner) })
-	out, err := h.hsmBatch(ctx, uint16(hsmcmd.Recipient), b.BytesOrPanic())
-	if out, err = h.hsmAnswer(op, out, err, refused); err != nil {
+	out, err := s.hsmDo(ctx, uint16(hsmcmd.Recipient), b.BytesOrPanic())
+	if out, err = s.hsmAnswer(op, out, err, refused); err != nil {
 		return nil, nil, err
 	}
-	s := cryptobyte.String(out)
+	cs := cryptobyte.String(out)
 	var c, r cryptobyte.String
-	if !s.ReadUint16LengthPrefixed(&c) || !s.ReadUint16LengthPrefixed(&r) || !s.Empty() || len(c) == 0 {
-		return nil, nil, internal(h, op, fmt.Errorf("host: malformed recipient answer"))
+	if !cs.ReadUint16LengthPrefixed(&c) || !cs.ReadUint16LengthPrefixed(&r) || !cs.Empty() || len(c) == 0 {
+		return nil, nil, internal(s, op, fmt.Errorf("kms: malformed recipient answer"))
 	}
 	return append([]byte(nil), c...), append([]byte(nil), r...), nil
 }

@@ -1,13 +1,14 @@
-package host
+package kms
 
 import (
 	"context"
+	"errors"
 	"strings"
 
 	"github.com/trentkms/trent/domain"
-	"github.com/trentkms/trent/host/kmsapi"
 	"github.com/trentkms/trent/internal/mutation"
 	"github.com/trentkms/trent/keystore"
+	"github.com/trentkms/trent/kms/kmsapi"
 )
 
 // Aliases: per account, each naming one key of that account. Creating,
@@ -36,8 +37,8 @@ func checkAliasName(name string) error {
 
 // loadAlias returns the alias of account (nil, nil if absent) and its
 // record bytes.
-func (h *Host) loadAlias(account, name string) (*keystore.Alias, []byte, error) {
-	raw, ok := h.fsm.Key(keystore.AliasRecordID(account, name))
+func (s *Service) loadAlias(account, name string) (*keystore.Alias, []byte, error) {
+	raw, ok := s.store.Get(keystore.AliasRecordID(account, name))
 	if !ok {
 		return nil, nil, nil
 	}
@@ -47,77 +48,63 @@ func (h *Host) loadAlias(account, name string) (*keystore.Alias, []byte, error) 
 
 // existingAlias checks an alias name and loads the caller's alias of that
 // name, NotFoundException if there is none.
-func (h *Host) existingAlias(p kmsapi.Principal, name string) (*keystore.Alias, []byte, error) {
+func (s *Service) existingAlias(p kmsapi.Principal, name string) (*keystore.Alias, []byte, error) {
 	if err := checkAliasName(name); err != nil {
 		return nil, nil, err
 	}
-	a, raw, err := h.loadAlias(p.AccountID, name)
+	a, raw, err := s.loadAlias(p.AccountID, name)
 	if err != nil {
 		return nil, nil, err
 	}
 	if a == nil {
-		return nil, nil, errNotFound("Alias %s is not found.", h.aliasARN(p.AccountID, name))
+		return nil, nil, errNotFound("Alias %s is not found.", s.aliasARN(p.AccountID, name))
 	}
 	return a, raw, nil
 }
 
-func (h *Host) createAlias(ctx context.Context, p kmsapi.Principal, body []byte) (any, error) {
-	var req aliasRequest
-	if err := kmsapi.Decode(body, &req); err != nil {
-		return nil, err
-	}
+func (s *Service) createAlias(ctx context.Context, p kmsapi.Principal, req *aliasRequest) (*emptyResponse, error) {
 	if err := checkAliasName(req.AliasName); err != nil {
 		return nil, err
 	}
-	k, err := h.resolveKey(p, req.TargetKeyId, false)
+	k, err := s.useKey(p, req.TargetKeyId, false, keyUse{op: "CreateAlias", state: stateNotPending})
 	if err != nil {
 		return nil, err
 	}
-	if err := h.authorize(p, "kms:CreateAlias", k, nil); err != nil {
-		return nil, err
-	}
-	if err := notPending(k); err != nil {
-		return nil, err
-	}
-	if a, _, err := h.loadAlias(p.AccountID, req.AliasName); err != nil || a != nil {
+	if a, _, err := s.loadAlias(p.AccountID, req.AliasName); err != nil || a != nil {
 		if err != nil {
 			return nil, err
 		}
-		return nil, kmsapi.Errorf("AlreadyExistsException", "An alias with the name %s already exists", h.aliasARN(p.AccountID, req.AliasName))
+		return nil, kmsapi.Errorf("AlreadyExistsException", "An alias with the name %s already exists", s.aliasARN(p.AccountID, req.AliasName))
 	}
-	now := h.now().Unix()
+	now := s.now().Unix()
 	raw, err := (&keystore.Alias{Name: req.AliasName, TargetKeyID: k.rec.Key.KeyID, Created: now, Updated: now}).Marshal()
 	if err != nil {
 		return nil, err
 	}
-	if err := h.propose(domain.Replacement{ID: keystore.AliasRecordID(p.AccountID, req.AliasName), New: raw}); err != nil {
-		if err == errConflict {
-			return nil, kmsapi.Errorf("AlreadyExistsException", "An alias with the name %s already exists", h.aliasARN(p.AccountID, req.AliasName))
+	if err := s.store.Propose(ctx, domain.Replacement{ID: keystore.AliasRecordID(p.AccountID, req.AliasName), New: raw}); err != nil {
+		if errors.Is(err, ErrConflict) {
+			return nil, kmsapi.Errorf("AlreadyExistsException", "An alias with the name %s already exists", s.aliasARN(p.AccountID, req.AliasName))
 		}
 		return nil, err
 	}
 	return empty, nil
 }
 
-func (h *Host) updateAlias(ctx context.Context, p kmsapi.Principal, body []byte) (any, error) {
-	var req aliasRequest
-	if err := kmsapi.Decode(body, &req); err != nil {
-		return nil, err
-	}
-	a, old, err := h.existingAlias(p, req.AliasName)
+func (s *Service) updateAlias(ctx context.Context, p kmsapi.Principal, req *aliasRequest) (*emptyResponse, error) {
+	a, old, err := s.existingAlias(p, req.AliasName)
 	if err != nil {
 		return nil, err
 	}
-	to, err := h.resolveKey(p, req.TargetKeyId, false)
+	to, err := s.resolveKey(p, req.TargetKeyId, false)
 	if err != nil {
 		return nil, err
 	}
-	from, err := h.resolveKey(p, a.TargetKeyID, false)
+	from, err := s.resolveKey(p, a.TargetKeyID, false)
 	if err != nil {
 		return nil, err
 	}
 	for _, k := range []*key{from, to} {
-		if err := h.authorize(p, "kms:UpdateAlias", k, nil); err != nil {
+		if _, err := s.use(p, k, "", keyUse{op: "UpdateAlias", state: stateAny}); err != nil {
 			return nil, err
 		}
 	}
@@ -127,13 +114,13 @@ func (h *Host) updateAlias(ctx context.Context, p kmsapi.Principal, body []byte)
 	if to.rec.Key.KeySpec != from.rec.Key.KeySpec || to.rec.Key.KeyUsage != from.rec.Key.KeyUsage {
 		return nil, kmsapi.Errorf(kmsapi.ValidationException, "the new target key must have the key spec and key usage of the current one")
 	}
-	a.TargetKeyID, a.Updated = to.rec.Key.KeyID, h.now().Unix()
+	a.TargetKeyID, a.Updated = to.rec.Key.KeyID, s.now().Unix()
 	raw, err := a.Marshal()
 	if err != nil {
 		return nil, err
 	}
-	if err := h.propose(domain.Replacement{ID: keystore.AliasRecordID(p.AccountID, req.AliasName), Old: old, New: raw}); err != nil {
-		if err == errConflict {
+	if err := s.store.Propose(ctx, domain.Replacement{ID: keystore.AliasRecordID(p.AccountID, req.AliasName), Old: old, New: raw}); err != nil {
+		if errors.Is(err, ErrConflict) {
 			return nil, &kmsapi.Error{Type: "ConflictException", Message: "the alias changed concurrently; retry"}
 		}
 		return nil, err
@@ -141,26 +128,20 @@ func (h *Host) updateAlias(ctx context.Context, p kmsapi.Principal, body []byte)
 	return empty, nil
 }
 
-func (h *Host) deleteAlias(ctx context.Context, p kmsapi.Principal, body []byte) (any, error) {
-	var req struct {
-		AliasName string `json:"AliasName"`
-	}
-	if err := kmsapi.Decode(body, &req); err != nil {
-		return nil, err
-	}
-	a, old, err := h.existingAlias(p, req.AliasName)
+type deleteAliasRequest struct {
+	AliasName string `json:"AliasName"`
+}
+
+func (s *Service) deleteAlias(ctx context.Context, p kmsapi.Principal, req *deleteAliasRequest) (*emptyResponse, error) {
+	a, old, err := s.existingAlias(p, req.AliasName)
 	if err != nil {
 		return nil, err
 	}
-	k, err := h.resolveKey(p, a.TargetKeyID, false)
-	if err != nil {
+	if _, err := s.useKey(p, a.TargetKeyID, false, keyUse{op: "DeleteAlias", state: stateAny}); err != nil {
 		return nil, err
 	}
-	if err := h.authorize(p, "kms:DeleteAlias", k, nil); err != nil {
-		return nil, err
-	}
-	if err := h.propose(domain.Replacement{ID: keystore.AliasRecordID(p.AccountID, req.AliasName), Old: old}); err != nil {
-		if err == errConflict {
+	if err := s.store.Propose(ctx, domain.Replacement{ID: keystore.AliasRecordID(p.AccountID, req.AliasName), Old: old}); err != nil {
+		if errors.Is(err, ErrConflict) {
 			return nil, &kmsapi.Error{Type: "ConflictException", Message: "the alias changed concurrently; retry"}
 		}
 		return nil, err
@@ -177,32 +158,28 @@ type aliasEntry struct {
 }
 
 // accountAliases returns the aliases of an account, sorted by name.
-func (h *Host) accountAliases(account string) []*keystore.Alias {
+func (s *Service) accountAliases(account string) []*keystore.Alias {
 	prefix := keystore.AliasRecordID(account, "")
 	var out []*keystore.Alias
-	h.fsm.Records(func(id string, raw []byte) bool {
-		if strings.HasPrefix(id, prefix) {
-			if a, err := keystore.ParseAlias(raw); err == nil {
-				out = append(out, a)
-			}
+	s.store.Records(prefix, func(id string, raw []byte) bool {
+		if a, err := keystore.ParseAlias(raw); err == nil {
+			out = append(out, a)
 		}
 		return true
 	})
 	return out
 }
 
-func (h *Host) listAliases(ctx context.Context, p kmsapi.Principal, body []byte) (any, error) {
-	var req struct {
-		KeyId  *string `json:"KeyId"`
-		Limit  *int    `json:"Limit"`
-		Marker *string `json:"Marker"`
-	}
-	if err := kmsapi.Decode(body, &req); err != nil {
-		return nil, err
-	}
-	all := h.accountAliases(p.AccountID)
+type listAliasesRequest struct {
+	KeyId  *string `json:"KeyId"`
+	Limit  *int    `json:"Limit"`
+	Marker *string `json:"Marker"`
+}
+
+func (s *Service) listAliases(ctx context.Context, p kmsapi.Principal, req *listAliasesRequest) (*listAliasesResponse, error) {
+	all := s.accountAliases(p.AccountID)
 	if req.KeyId != nil {
-		k, err := h.resolveKey(p, *req.KeyId, false)
+		k, err := s.resolveKey(p, *req.KeyId, false)
 		if err != nil {
 			return nil, err
 		}
@@ -224,8 +201,8 @@ func (h *Host) listAliases(ctx context.Context, p kmsapi.Principal, body []byte)
 	}
 	out := []aliasEntry{}
 	for _, a := range page {
-		out = append(out, aliasEntry{AliasName: a.Name, AliasArn: h.aliasARN(p.AccountID, a.Name), TargetKeyId: a.TargetKeyID,
+		out = append(out, aliasEntry{AliasName: a.Name, AliasArn: s.aliasARN(p.AccountID, a.Name), TargetKeyId: a.TargetKeyID,
 			CreationDate: unix(a.Created), LastUpdatedDate: unix(a.Updated)})
 	}
-	return listResult("Aliases", out, next), nil
+	return &listAliasesResponse{Aliases: out, page: pageOf(next)}, nil
 }

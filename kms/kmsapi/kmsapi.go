@@ -139,10 +139,22 @@ func ReadCredentials(path string) (*Credentials, error) {
 	return &c, nil
 }
 
-// Operation serves one KMS operation: the request body (JSON) in, the
+// Handler serves one KMS operation: the request body (JSON) in, the
 // response (marshalled to JSON) or an error (an *Error for KMS exceptions)
 // out.
-type Operation func(ctx context.Context, p Principal, body []byte) (any, error)
+type Handler func(ctx context.Context, p Principal, body []byte) (any, error)
+
+// Operation is one KMS operation as the server needs it (package kms
+// declares each in its operation table).
+type Operation struct {
+	Handler Handler
+	// Write is set for an operation that changes state: CloudTrail's
+	// readOnly is false for it (true for every other registered one).
+	Write bool
+	// Cryptographic is set for an operation whose response CloudTrail
+	// does not record.
+	Cryptographic bool
+}
 
 // Server serves the KMS JSON API.
 type Server struct {
@@ -324,7 +336,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		answer(nil, Errorf(SerializationException, "Content-Type must be application/x-amz-json-1.1"))
 		return
 	}
-	handler := s.Operations[op]
+	handler := s.Operations[op].Handler
 	if handler == nil {
 		answer(nil, Errorf(UnsupportedOperation, "%s is not supported by this Trent build", op))
 		return
@@ -401,7 +413,7 @@ func (s *Server) record(at time.Time, r *http.Request, ip, reqID, op string, p *
 	e := &audit.Event{
 		EventVersion: audit.Version, EventTime: at.UTC(), EventSource: audit.Source, EventType: audit.EventType,
 		EventName: op, AWSRegion: s.Creds.Region, SourceIPAddress: ip, UserAgent: r.UserAgent(),
-		RequestID: reqID, EventID: requestID(), ReadOnly: readOnly(op), AdditionalEventData: extra,
+		RequestID: reqID, EventID: requestID(), ReadOnly: s.readOnly(op), AdditionalEventData: extra,
 	}
 	if p != nil {
 		e.UserIdentity = &audit.UserIdentity{Type: identityType(p.ARN), ARN: p.ARN, AccountID: p.AccountID, AccessKeyID: p.AccessKeyID}
@@ -426,7 +438,7 @@ func (s *Server) record(at time.Time, r *http.Request, ip, reqID, op string, p *
 				e.KeyID = named.KeyMetadata.Arn
 			}
 		}
-		if !cryptographic[op] {
+		if !s.Operations[op].Cryptographic {
 			e.ResponseElements = audit.Redact(resp)
 		}
 	}
@@ -454,18 +466,11 @@ func identityType(arn string) string {
 	}
 }
 
-// cryptographic are the operations whose responses CloudTrail does not
-// record.
-var cryptographic = map[string]bool{
-	"Encrypt": true, "Decrypt": true, "ReEncrypt": true, "GenerateDataKey": true,
-	"GenerateDataKeyWithoutPlaintext": true, "GenerateDataKeyPair": true,
-	"GenerateDataKeyPairWithoutPlaintext": true, "GenerateRandom": true, "Sign": true,
-	"Verify": true, "GenerateMac": true, "VerifyMac": true, "DeriveSharedSecret": true,
-}
-
-// readOnly is CloudTrail's readOnly flag: operations that change nothing.
-func readOnly(op string) bool {
-	return strings.HasPrefix(op, "Describe") || strings.HasPrefix(op, "List") || strings.HasPrefix(op, "Get")
+// readOnly is CloudTrail's readOnly flag: a registered operation that
+// changes nothing.
+func (s *Server) readOnly(op string) bool {
+	o, ok := s.Operations[op]
+	return ok && !o.Write
 }
 
 func writeError(w http.ResponseWriter, e *Error) {

@@ -1,4 +1,4 @@
-package host
+package kms
 
 import (
 	"bytes"
@@ -11,8 +11,8 @@ import (
 	"sync"
 
 	"github.com/trentkms/trent/hbk"
-	"github.com/trentkms/trent/host/kmsapi"
 	"github.com/trentkms/trent/internal/mutation"
+	"github.com/trentkms/trent/kms/kmsapi"
 )
 
 // Helpers of the kms.* mutations (package internal/mutation) that take

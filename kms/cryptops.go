@@ -1,4 +1,4 @@
-package host
+package kms
 
 import (
 	"context"
@@ -11,10 +11,9 @@ import (
 	"golang.org/x/crypto/cryptobyte"
 
 	"github.com/trentkms/trent/hbk"
-	"github.com/trentkms/trent/host/kmsapi"
 	"github.com/trentkms/trent/hsmcmd"
 	"github.com/trentkms/trent/internal/mutation"
-	"github.com/trentkms/trent/session"
+	"github.com/trentkms/trent/kms/kmsapi"
 )
 
 // Cryptographic operations of the KMS API on SYMMETRIC_DEFAULT keys: the
@@ -43,32 +42,17 @@ type recipient struct {
 	KeyEncryptionAlgorithm string `json:"KeyEncryptionAlgorithm"`
 }
 
-// permit is what every cryptographic operation checks once it has found
-// its key, in KMS's order: the policy, then the key's state, then DryRun.
-func (h *Host) permit(p kmsapi.Principal, action string, k *key, cond map[string][]string, dryRun bool) error {
-	if err := h.authorize(p, action, k, cond); err != nil {
-		return err
-	}
-	if err := usable(k); err != nil {
-		return err
-	}
-	if dryRun {
-		return errDryRun
-	}
-	return nil
-}
-
 // contextKey is what Encrypt, GenerateDataKey and GenerateDataKeyPair do
 // first: check the shared fields, encode the encryption context, resolve
 // the key (and the alias the request named).
-func (h *Host) contextKey(p kmsapi.Principal, c *cryptoRequest, keyID string) (k *key, alias string, ec []byte, err error) {
+func (s *Service) contextKey(p kmsapi.Principal, c *cryptoRequest, keyID string) (k *key, alias string, ec []byte, err error) {
 	if err := c.check(); err != nil {
 		return nil, "", nil, err
 	}
 	if ec, err = encodeContext(c.EncryptionContext); err != nil {
 		return nil, "", nil, err
 	}
-	k, alias, err = h.resolveKeyAlias(p, keyID, true)
+	k, alias, err = s.resolveKeyAlias(p, keyID, true)
 	if mutation.On("kms.unknown-key-access-denied") && isNotFound(err) && !strings.Contains(keyID, "alias/") {
 		err = kmsapi.Errorf(kmsapi.AccessDenied, "User: %s is not authorized to perform this operation on %s", p.ARN, keyID)
 	}
@@ -94,13 +78,10 @@ func encodeContext(ec map[string]string) ([]byte, error) {
 	return e, nil
 }
 
-// contextConditions are the condition keys of an encryption context, the
-// algorithm and the alias the request named (if any).
-func contextConditions(ec map[string]string, alg, alias string) map[string][]string {
+// contextConditions are the condition keys of an encryption context and
+// the algorithm (use adds kms:RequestAlias).
+func contextConditions(ec map[string]string, alg string) map[string][]string {
 	c := map[string][]string{"kms:EncryptionAlgorithm": {alg}}
-	if alias != "" {
-		c["kms:RequestAlias"] = []string{alias}
-	}
 	keys := make([]string, 0, len(ec))
 	for k, v := range ec {
 		c["kms:EncryptionContext:"+k] = []string{v}
@@ -153,47 +134,23 @@ func symmetricOnly(k *key) error {
 
 var errDryRun = kmsapi.Errorf("DryRunOperationException", "The request would have succeeded, but the DryRun option is set.")
 
-// hsmDo runs a hierarchy command; a refusal is retried once after the
-// latest domain token is delivered (an HSM may lag a rotation).
-func (h *Host) hsmDo(ctx context.Context, cmd uint16, in []byte) ([]byte, error) {
-	if h.hsms == nil {
-		return nil, &kmsapi.Error{Type: kmsapi.DependencyTimeout, Message: "no HSM is configured", Status: 503}
-	}
-	out, err := h.hsmBatch(ctx, cmd, in)
-	if errors.Is(err, session.ErrRefused) {
-		h.Deliver(ctx)
-		out, err = h.hsmBatch(ctx, cmd, in)
-	}
-	return out, err
-}
-
-// hsmBatch sends a hierarchy command through the batcher.
-func (h *Host) hsmBatch(ctx context.Context, cmd uint16, in []byte) ([]byte, error) {
-	if h.hsms == nil {
-		return nil, &kmsapi.Error{Type: kmsapi.DependencyTimeout, Message: "no HSM is configured", Status: 503}
-	}
-	return h.batch.do(ctx, cmd, in)
-}
-
-func internal(h *Host, op string, err error) error {
-	h.log.Info(op, "err", err)
+func internal(s *Service, op string, err error) error {
+	s.log.Info(op, "err", err)
 	return &kmsapi.Error{Type: kmsapi.KMSInternal, Message: "the HSMs did not answer", Status: 500}
 }
 
-func (h *Host) encrypt(ctx context.Context, p kmsapi.Principal, body []byte) (any, error) {
-	var req struct {
-		cryptoRequest
-		KeyId               string  `json:"KeyId"`
-		Plaintext           []byte  `json:"Plaintext"`
-		EncryptionAlgorithm *string `json:"EncryptionAlgorithm"`
-	}
-	if err := kmsapi.Decode(body, &req); err != nil {
-		return nil, err
-	}
+type encryptRequest struct {
+	cryptoRequest
+	KeyId               string  `json:"KeyId"`
+	Plaintext           []byte  `json:"Plaintext"`
+	EncryptionAlgorithm *string `json:"EncryptionAlgorithm"`
+}
+
+func (s *Service) encrypt(ctx context.Context, p kmsapi.Principal, req *encryptRequest) (*encryptResponse, error) {
 	if len(req.Plaintext) < 1 || len(req.Plaintext) > hbk.MaxPlaintext {
 		return nil, validation("plaintext", "Member must have length between 1 and 4096", "***")
 	}
-	k, alias, ec, err := h.contextKey(p, &req.cryptoRequest, req.KeyId)
+	k, alias, ec, err := s.contextKey(p, &req.cryptoRequest, req.KeyId)
 	if err != nil {
 		return nil, err
 	}
@@ -201,7 +158,7 @@ func (h *Host) encrypt(ctx context.Context, p kmsapi.Principal, body []byte) (an
 	if req.EncryptionAlgorithm != nil {
 		alg = *req.EncryptionAlgorithm
 	}
-	if err := h.permit(p, "kms:Encrypt", k, contextConditions(req.EncryptionContext, alg, alias), req.DryRun); err != nil {
+	if _, err := s.use(p, k, alias, keyUse{op: "Encrypt", cond: contextConditions(req.EncryptionContext, alg), dryRun: req.DryRun}); err != nil {
 		return nil, err
 	}
 	if k.rec.Key.KeySpec != symmetricDefault {
@@ -213,7 +170,7 @@ func (h *Host) encrypt(ctx context.Context, p kmsapi.Principal, body []byte) (an
 		if err != nil {
 			return nil, err
 		}
-		return map[string]any{"CiphertextBlob": ct, "KeyId": k.rec.Key.ARN(), "EncryptionAlgorithm": alg}, nil
+		return &encryptResponse{CiphertextBlob: ct, KeyId: k.rec.Key.ARN(), EncryptionAlgorithm: alg}, nil
 	}
 	if err := checkAlgorithm(req.EncryptionAlgorithm); err != nil {
 		return nil, err
@@ -222,15 +179,15 @@ func (h *Host) encrypt(ctx context.Context, p kmsapi.Principal, body []byte) (an
 	if err != nil {
 		return nil, err
 	}
-	blob, err := h.hsmDo(ctx, uint16(hsmcmd.Encrypt), cmd)
+	blob, err := s.hsmDo(ctx, uint16(hsmcmd.Encrypt), cmd)
 	clear(cmd)
 	if err != nil {
-		return nil, internal(h, "Encrypt", err)
+		return nil, internal(s, "Encrypt", err)
 	}
 	if mutation.On("kms.ec-missing-pair-accepted") || mutation.On("kms.ec-extra-pair-accepted") {
 		rememberContext(blob, req.EncryptionContext)
 	}
-	return map[string]any{"CiphertextBlob": blob, "KeyId": k.rec.Key.ARN(), "EncryptionAlgorithm": symmetricDefault}, nil
+	return &encryptResponse{CiphertextBlob: blob, KeyId: k.rec.Key.ARN(), EncryptionAlgorithm: symmetricDefault}, nil
 }
 
 // dataKeySize is GenerateDataKey's size: NumberOfBytes or KeySpec, one of
@@ -259,46 +216,37 @@ func dataKeySize(n *int, spec *string) (int, error) {
 	return 0, kmsapi.Errorf(kmsapi.ValidationException, "Please specify either number of bytes or key spec.")
 }
 
-func (h *Host) generateDataKey(withPlaintext bool) kmsapi.Operation {
+type generateDataKeyRequest struct {
+	cryptoRequest
+	KeyId         string     `json:"KeyId"`
+	NumberOfBytes *int       `json:"NumberOfBytes"`
+	KeySpec       *string    `json:"KeySpec"`
+	Recipient     *recipient `json:"Recipient"`
+}
+
+func (s *Service) generateDataKey(withPlaintext bool) kmsapi.Handler {
 	op := "GenerateDataKey"
 	if !withPlaintext {
 		op = "GenerateDataKeyWithoutPlaintext"
 	}
-	return func(ctx context.Context, p kmsapi.Principal, body []byte) (any, error) {
+	return typed(func(ctx context.Context, p kmsapi.Principal, req *generateDataKeyRequest) (*generateDataKeyResponse, error) {
 		withPlaintext := withPlaintext || mutation.On("kms.data-key-without-plaintext-leaks")
-		var req struct {
-			cryptoRequest
-			KeyId         string     `json:"KeyId"`
-			NumberOfBytes *int       `json:"NumberOfBytes"`
-			KeySpec       *string    `json:"KeySpec"`
-			Recipient     *recipient `json:"Recipient"`
-		}
-		if err := kmsapi.Decode(body, &req); err != nil {
+		doc, recipientCond, err := s.checkRecipient(ctx, op, withPlaintext, req.Recipient)
+		if err != nil {
 			return nil, err
-		}
-		var doc []byte
-		var recipientCond map[string][]string
-		if req.Recipient != nil {
-			if !withPlaintext {
-				return nil, kmsapi.Errorf(kmsapi.ValidationException, "GenerateDataKeyWithoutPlaintext does not take a Recipient")
-			}
-			var err error
-			if doc, recipientCond, err = h.checkRecipient(ctx, req.Recipient); err != nil {
-				return nil, err
-			}
 		}
 		size, err := dataKeySize(req.NumberOfBytes, req.KeySpec)
 		if err != nil {
 			return nil, err
 		}
-		k, alias, ec, err := h.contextKey(p, &req.cryptoRequest, req.KeyId)
+		k, alias, ec, err := s.contextKey(p, &req.cryptoRequest, req.KeyId)
 		if err != nil {
 			return nil, err
 		}
 		if mutation.On("kms.data-key-context-not-bound") {
 			ec, _ = encodeContext(nil)
 		}
-		if err := h.permit(p, "kms:"+op, k, merge(contextConditions(req.EncryptionContext, symmetricDefault, alias), recipientCond), req.DryRun); err != nil {
+		if _, err := s.use(p, k, alias, keyUse{op: op, cond: merge(contextConditions(req.EncryptionContext, symmetricDefault), recipientCond), dryRun: req.DryRun}); err != nil {
 			return nil, err
 		}
 		if err := symmetricOnly(k); err != nil {
@@ -313,38 +261,38 @@ func (h *Host) generateDataKey(withPlaintext bool) kmsapi.Operation {
 			return nil, err
 		}
 		if doc != nil {
-			cms, rest, err := h.viaRecipient(ctx, op, doc, uint16(hsmcmd.GenerateDataKey), cmd, nil)
+			cms, rest, err := s.viaRecipient(ctx, op, doc, uint16(hsmcmd.GenerateDataKey), cmd, nil)
 			if err != nil {
 				return nil, err
 			}
 			rs := cryptobyte.String(rest)
 			var blob cryptobyte.String
 			if !rs.ReadUint16LengthPrefixed(&blob) || !rs.Empty() || len(blob) == 0 {
-				return nil, internal(h, op, errors.New("host: malformed data key answer"))
+				return nil, internal(s, op, errors.New("kms: malformed data key answer"))
 			}
 			if mutation.On("kms.recipient-data-key-unbound") {
-				if out, err := h.hsmDo(ctx, uint16(hsmcmd.GenerateDataKey), cmd); err == nil {
+				if out, err := s.hsmDo(ctx, uint16(hsmcmd.GenerateDataKey), cmd); err == nil {
 					if _, other, err := hsmcmd.ParseDataKey(out); err == nil {
 						blob = other
 					}
 				}
 			}
-			return map[string]any{"CiphertextBlob": []byte(blob), "CiphertextForRecipient": cms, "KeyId": k.rec.Key.ARN()}, nil
+			return &generateDataKeyResponse{CiphertextBlob: blob, CiphertextForRecipient: cms, KeyId: k.rec.Key.ARN()}, nil
 		}
-		out, err := h.hsmDo(ctx, uint16(hsmcmd.GenerateDataKey), cmd)
+		out, err := s.hsmDo(ctx, uint16(hsmcmd.GenerateDataKey), cmd)
 		if err != nil {
-			return nil, internal(h, op, err)
+			return nil, internal(s, op, err)
 		}
 		pt, blob, err := hsmcmd.ParseDataKey(out)
 		if err != nil || (withPlaintext && len(pt) != size) || (!withPlaintext && len(pt) != 0) {
-			return nil, internal(h, op, errors.New("host: malformed data key answer"))
+			return nil, internal(s, op, errors.New("kms: malformed data key answer"))
 		}
-		res := map[string]any{"CiphertextBlob": blob, "KeyId": k.rec.Key.ARN()}
+		res := &generateDataKeyResponse{CiphertextBlob: blob, KeyId: k.rec.Key.ARN()}
 		if withPlaintext {
-			res["Plaintext"] = pt
+			res.Plaintext = pt
 		}
 		return res, nil
-	}
+	})
 }
 
 // errInvalidCiphertext is KMS's answer for a ciphertext that does not
@@ -353,7 +301,7 @@ var errInvalidCiphertext = kmsapi.Errorf("InvalidCiphertextException", "The ciph
 
 // openSource finds the key and the HBK token of a ciphertext blob and
 // checks the caller's KeyId (if any) names the same key.
-func (h *Host) openSource(p kmsapi.Principal, raw []byte, keyID *string) (k *key, token []byte, alias string, err error) {
+func (s *Service) openSource(p kmsapi.Principal, raw []byte, keyID *string) (k *key, token []byte, alias string, err error) {
 	if len(raw) < 1 || len(raw) > maxCiphertextBlob {
 		return nil, nil, "", validation("ciphertextBlob", "Member must have length between 1 and 6144", "…")
 	}
@@ -365,14 +313,14 @@ func (h *Host) openSource(p kmsapi.Principal, raw []byte, keyID *string) (k *key
 		return nil, nil, "", errInvalidCiphertext
 	}
 	if keyID != nil {
-		if k, alias, err = h.resolveKeyAlias(p, *keyID, true); err != nil {
+		if k, alias, err = s.resolveKeyAlias(p, *keyID, true); err != nil {
 			return nil, nil, "", err
 		}
 		if k.rec.Key.KeyID != bl.KeyID && !mutation.On("kms.decrypt-key-id-unchecked") {
 			return nil, nil, "", kmsapi.Errorf("IncorrectKeyException", "The key ID in the request does not identify the KMS key that encrypted the ciphertext.")
 		}
 	} else {
-		if k, err = h.loadKey(bl.KeyID); err != nil || k == nil {
+		if k, err = s.loadKey(bl.KeyID); err != nil || k == nil {
 			return nil, nil, "", errInvalidCiphertext
 		}
 	}
@@ -384,29 +332,23 @@ func (h *Host) openSource(p kmsapi.Principal, raw []byte, keyID *string) (k *key
 	return k, nil, alias, nil // authorize first; then errInvalidCiphertext
 }
 
-func (h *Host) decrypt(ctx context.Context, p kmsapi.Principal, body []byte) (any, error) {
-	var req struct {
-		cryptoRequest
-		CiphertextBlob      []byte     `json:"CiphertextBlob"`
-		KeyId               *string    `json:"KeyId"`
-		EncryptionAlgorithm *string    `json:"EncryptionAlgorithm"`
-		Recipient           *recipient `json:"Recipient"`
-	}
-	if err := kmsapi.Decode(body, &req); err != nil {
+type decryptRequest struct {
+	cryptoRequest
+	CiphertextBlob      []byte     `json:"CiphertextBlob"`
+	KeyId               *string    `json:"KeyId"`
+	EncryptionAlgorithm *string    `json:"EncryptionAlgorithm"`
+	Recipient           *recipient `json:"Recipient"`
+}
+
+func (s *Service) decrypt(ctx context.Context, p kmsapi.Principal, req *decryptRequest) (*decryptResponse, error) {
+	doc, recipientCond, err := s.checkRecipient(ctx, "Decrypt", true, req.Recipient)
+	if err != nil {
 		return nil, err
-	}
-	var doc []byte
-	var recipientCond map[string][]string
-	if req.Recipient != nil {
-		var err error
-		if doc, recipientCond, err = h.checkRecipient(ctx, req.Recipient); err != nil {
-			return nil, err
-		}
 	}
 	if err := req.check(); err != nil {
 		return nil, err
 	}
-	if out, done, err := h.asymDecrypt(ctx, p, req.KeyId, req.EncryptionAlgorithm, req.CiphertextBlob, req.EncryptionContext, req.DryRun); done {
+	if out, done, err := s.asymDecrypt(ctx, p, req.KeyId, req.EncryptionAlgorithm, req.CiphertextBlob, req.EncryptionContext, req.DryRun); done {
 		return out, err
 	}
 	if err := checkAlgorithm(req.EncryptionAlgorithm); err != nil {
@@ -416,11 +358,11 @@ func (h *Host) decrypt(ctx context.Context, p kmsapi.Principal, body []byte) (an
 	if err != nil {
 		return nil, err
 	}
-	k, tok, alias, err := h.openSource(p, req.CiphertextBlob, req.KeyId)
+	k, tok, alias, err := s.openSource(p, req.CiphertextBlob, req.KeyId)
 	if err != nil {
 		return nil, err
 	}
-	if err := h.permit(p, "kms:Decrypt", k, merge(contextConditions(req.EncryptionContext, symmetricDefault, alias), recipientCond), req.DryRun); err != nil {
+	if _, err := s.use(p, k, alias, keyUse{op: "Decrypt", cond: merge(contextConditions(req.EncryptionContext, symmetricDefault), recipientCond), dryRun: req.DryRun}); err != nil {
 		return nil, err
 	}
 	if tok == nil {
@@ -432,41 +374,41 @@ func (h *Host) decrypt(ctx context.Context, p kmsapi.Principal, body []byte) (an
 		}
 	}
 	if mutation.On("kms.ec-order-bound") {
-		ec, _ = encodeContext(listedOrder(body, req.EncryptionContext))
+		ec, _ = encodeContext(listedOrder(requestBody(ctx), req.EncryptionContext))
 	}
 	cmd, err := hsmcmd.KeyCommand(nil, tok, ec, req.CiphertextBlob)
 	if err != nil {
 		return nil, err
 	}
 	if doc != nil {
-		cms, _, err := h.viaRecipient(ctx, "Decrypt", doc, uint16(hsmcmd.Decrypt), cmd, errInvalidCiphertext)
+		cms, _, err := s.viaRecipient(ctx, "Decrypt", doc, uint16(hsmcmd.Decrypt), cmd, errInvalidCiphertext)
 		if err != nil {
 			return nil, err
 		}
-		res := map[string]any{"CiphertextForRecipient": cms, "KeyId": k.rec.Key.ARN(), "EncryptionAlgorithm": symmetricDefault}
+		res := &decryptResponse{CiphertextForRecipient: cms, KeyId: k.rec.Key.ARN(), EncryptionAlgorithm: symmetricDefault}
 		if mutation.On("kms.recipient-returns-plaintext") {
-			res["Plaintext"], _ = h.hsmBatch(ctx, uint16(hsmcmd.Decrypt), cmd)
+			res.Plaintext, _ = s.hsmDo(ctx, uint16(hsmcmd.Decrypt), cmd)
 		}
 		return res, nil
 	}
 	if mutation.On("kms.ciphertext-tag-unchecked") {
 		if pt, ok := mutationMemory.Load(untaggedKey(req.CiphertextBlob, ec)); ok {
-			return map[string]any{"Plaintext": pt, "KeyId": k.rec.Key.ARN(), "EncryptionAlgorithm": symmetricDefault}, nil
+			return &decryptResponse{Plaintext: pt.([]byte), KeyId: k.rec.Key.ARN(), EncryptionAlgorithm: symmetricDefault}, nil
 		}
 	}
-	pt, err := h.hsmBatch(ctx, uint16(hsmcmd.Decrypt), cmd)
-	if errors.Is(err, session.ErrRefused) {
+	pt, err := s.hsmDo(ctx, uint16(hsmcmd.Decrypt), cmd)
+	if errors.Is(err, ErrRefused) {
 		return nil, errInvalidCiphertext
 	}
 	if err != nil {
-		return nil, internal(h, "Decrypt", err)
+		return nil, internal(s, "Decrypt", err)
 	}
 	if mutation.On("kms.ciphertext-tag-unchecked") {
 		mutationMemory.Store(untaggedKey(req.CiphertextBlob, ec), pt)
 	}
-	res := map[string]any{"Plaintext": pt, "KeyId": k.rec.Key.ARN(), "EncryptionAlgorithm": symmetricDefault}
+	res := &decryptResponse{Plaintext: pt, KeyId: k.rec.Key.ARN(), EncryptionAlgorithm: symmetricDefault}
 	if mutation.On("kms.decrypt-algorithm-missing") {
-		delete(res, "EncryptionAlgorithm")
+		res.EncryptionAlgorithm = ""
 	}
 	return res, nil
 }
@@ -474,11 +416,11 @@ func (h *Host) decrypt(ctx context.Context, p kmsapi.Principal, body []byte) (an
 // asymDecrypt serves Decrypt when its KeyId names an asymmetric key (KMS
 // requires the KeyId for those); done is false for a symmetric key or no
 // KeyId, which the hierarchy serves.
-func (h *Host) asymDecrypt(ctx context.Context, p kmsapi.Principal, keyID, alg *string, blob []byte, ec map[string]string, dryRun bool) (out any, done bool, err error) {
+func (s *Service) asymDecrypt(ctx context.Context, p kmsapi.Principal, keyID, alg *string, blob []byte, ec map[string]string, dryRun bool) (out *decryptResponse, done bool, err error) {
 	if keyID == nil {
 		return nil, false, nil
 	}
-	k, alias, err := h.resolveKeyAlias(p, *keyID, true)
+	k, alias, err := s.resolveKeyAlias(p, *keyID, true)
 	if err != nil || k.rec.Key.KeySpec == symmetricDefault {
 		return nil, false, nil // the hierarchy's path answers, errors included
 	}
@@ -489,7 +431,7 @@ func (h *Host) asymDecrypt(ctx context.Context, p kmsapi.Principal, keyID, alg *
 	if alg != nil {
 		a = *alg
 	}
-	if err := h.permit(p, "kms:Decrypt", k, contextConditions(ec, a, alias), dryRun); err != nil {
+	if _, err := s.use(p, k, alias, keyUse{op: "Decrypt", cond: contextConditions(ec, a), dryRun: dryRun}); err != nil {
 		return nil, true, err
 	}
 	if err := asymEncryption(k, a, ec); err != nil {
@@ -499,28 +441,26 @@ func (h *Host) asymDecrypt(ctx context.Context, p kmsapi.Principal, keyID, alg *
 	b.AddUint16LengthPrefixed(func(b *cryptobyte.Builder) { b.AddBytes(k.rec.Current()) })
 	b.AddUint8(hsmcmd.AlgCode(a))
 	b.AddUint16LengthPrefixed(func(b *cryptobyte.Builder) { b.AddBytes(blob) })
-	pt, err := h.hsmBatch(ctx, uint16(hsmcmd.AsymDecrypt), b.BytesOrPanic())
-	if pt, err = h.hsmAnswer("Decrypt", pt, err, errInvalidCiphertext); err != nil {
+	pt, err := s.hsmDo(ctx, uint16(hsmcmd.AsymDecrypt), b.BytesOrPanic())
+	if pt, err = s.hsmAnswer("Decrypt", pt, err, errInvalidCiphertext); err != nil {
 		return nil, true, err
 	}
-	return map[string]any{"Plaintext": pt, "KeyId": k.rec.Key.ARN(), "EncryptionAlgorithm": a}, true, nil
+	return &decryptResponse{Plaintext: pt, KeyId: k.rec.Key.ARN(), EncryptionAlgorithm: a}, true, nil
 }
 
-func (h *Host) reEncrypt(ctx context.Context, p kmsapi.Principal, body []byte) (any, error) {
-	var req struct {
-		CiphertextBlob                 []byte            `json:"CiphertextBlob"`
-		SourceEncryptionContext        map[string]string `json:"SourceEncryptionContext"`
-		SourceKeyId                    *string           `json:"SourceKeyId"`
-		DestinationKeyId               string            `json:"DestinationKeyId"`
-		DestinationEncryptionContext   map[string]string `json:"DestinationEncryptionContext"`
-		SourceEncryptionAlgorithm      *string           `json:"SourceEncryptionAlgorithm"`
-		DestinationEncryptionAlgorithm *string           `json:"DestinationEncryptionAlgorithm"`
-		GrantTokens                    []string          `json:"GrantTokens"`
-		DryRun                         bool              `json:"DryRun"`
-	}
-	if err := kmsapi.Decode(body, &req); err != nil {
-		return nil, err
-	}
+type reEncryptRequest struct {
+	CiphertextBlob                 []byte            `json:"CiphertextBlob"`
+	SourceEncryptionContext        map[string]string `json:"SourceEncryptionContext"`
+	SourceKeyId                    *string           `json:"SourceKeyId"`
+	DestinationKeyId               string            `json:"DestinationKeyId"`
+	DestinationEncryptionContext   map[string]string `json:"DestinationEncryptionContext"`
+	SourceEncryptionAlgorithm      *string           `json:"SourceEncryptionAlgorithm"`
+	DestinationEncryptionAlgorithm *string           `json:"DestinationEncryptionAlgorithm"`
+	GrantTokens                    []string          `json:"GrantTokens"`
+	DryRun                         bool              `json:"DryRun"`
+}
+
+func (s *Service) reEncrypt(ctx context.Context, p kmsapi.Principal, req *reEncryptRequest) (*reEncryptResponse, error) {
 	if err := (&cryptoRequest{GrantTokens: req.GrantTokens}).check(); err != nil {
 		return nil, err
 	}
@@ -540,18 +480,18 @@ func (h *Host) reEncrypt(ctx context.Context, p kmsapi.Principal, body []byte) (
 	if mutation.On("kms.reencrypt-destination-context-dropped") {
 		dstEC, _ = encodeContext(nil)
 	}
-	src, tok, srcAlias, err := h.openSource(p, req.CiphertextBlob, req.SourceKeyId)
+	src, tok, srcAlias, err := s.openSource(p, req.CiphertextBlob, req.SourceKeyId)
 	if err != nil {
 		return nil, err
 	}
-	dst, dstAlias, err := h.resolveKeyAlias(p, req.DestinationKeyId, true)
+	dst, dstAlias, err := s.resolveKeyAlias(p, req.DestinationKeyId, true)
 	if err != nil {
 		return nil, err
 	}
-	if err := h.authorize(p, "kms:ReEncryptFrom", src, contextConditions(req.SourceEncryptionContext, symmetricDefault, srcAlias)); err != nil {
+	if _, err := s.use(p, src, srcAlias, keyUse{op: "ReEncrypt", action: "kms:ReEncryptFrom", cond: contextConditions(req.SourceEncryptionContext, symmetricDefault), state: stateAny}); err != nil {
 		return nil, err
 	}
-	if err := h.authorize(p, "kms:ReEncryptTo", dst, contextConditions(req.DestinationEncryptionContext, symmetricDefault, dstAlias)); err != nil {
+	if _, err := s.use(p, dst, dstAlias, keyUse{op: "ReEncrypt", action: "kms:ReEncryptTo", cond: contextConditions(req.DestinationEncryptionContext, symmetricDefault), state: stateAny}); err != nil {
 		return nil, err
 	}
 	for _, k := range []*key{src, dst} {
@@ -572,13 +512,13 @@ func (h *Host) reEncrypt(ctx context.Context, p kmsapi.Principal, body []byte) (
 	if err != nil {
 		return nil, err
 	}
-	blob, err := h.hsmBatch(ctx, uint16(hsmcmd.ReEncrypt), cmd)
-	if errors.Is(err, session.ErrRefused) {
+	blob, err := s.hsmDo(ctx, uint16(hsmcmd.ReEncrypt), cmd)
+	if errors.Is(err, ErrRefused) {
 		return nil, errInvalidCiphertext
 	}
 	if err != nil {
-		return nil, internal(h, "ReEncrypt", err)
+		return nil, internal(s, "ReEncrypt", err)
 	}
-	return map[string]any{"CiphertextBlob": blob, "SourceKeyId": src.rec.Key.ARN(), "KeyId": dst.rec.Key.ARN(),
-		"SourceEncryptionAlgorithm": symmetricDefault, "DestinationEncryptionAlgorithm": symmetricDefault}, nil
+	return &reEncryptResponse{CiphertextBlob: blob, SourceKeyId: src.rec.Key.ARN(), KeyId: dst.rec.Key.ARN(),
+		SourceEncryptionAlgorithm: symmetricDefault, DestinationEncryptionAlgorithm: symmetricDefault}, nil
 }

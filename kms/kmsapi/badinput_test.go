@@ -109,9 +109,9 @@ func signedRequest(t *testing.T, url, op string, body []byte) *http.Request {
 // BodyTimeout, over a real socket, and a later request on a fresh
 // connection is served.
 func TestBodyReadTimeout(t *testing.T) {
-	s := testServer(map[string]Operation{"GenerateRandom": func(context.Context, Principal, []byte) (any, error) {
+	s := testServer(map[string]Operation{"GenerateRandom": {Handler: func(context.Context, Principal, []byte) (any, error) {
 		return map[string]any{"Plaintext": []byte("r")}, nil
-	}})
+	}, Cryptographic: true}})
 	s.BodyTimeout = time.Second
 	srv := httptest.NewServer(s)
 	defer srv.Close()
@@ -154,14 +154,14 @@ func TestBodyReadTimeout(t *testing.T) {
 	}
 	// A normal request after it, and one whose handler outlives the
 	// body timeout: the lifted deadline does not cancel it.
-	s.Operations["Slow"] = func(ctx context.Context, _ Principal, _ []byte) (any, error) {
+	s.Operations["Slow"] = Operation{Handler: func(ctx context.Context, _ Principal, _ []byte) (any, error) {
 		select {
 		case <-ctx.Done():
 			return nil, ctx.Err()
 		case <-time.After(1500 * time.Millisecond):
 			return map[string]any{}, nil
 		}
-	}
+	}}
 	for _, op := range []string{"GenerateRandom", "Slow"} {
 		resp, err := http.DefaultClient.Do(signedRequest(t, srv.URL+"/", op, []byte(`{}`)))
 		if err != nil {
@@ -190,12 +190,12 @@ func TestForwardedClient(t *testing.T) {
 	}
 	var mu sync.Mutex
 	var seen []Principal
-	leader := testServer(map[string]Operation{"TagResource": func(_ context.Context, p Principal, _ []byte) (any, error) {
+	leader := testServer(map[string]Operation{"TagResource": {Handler: func(_ context.Context, p Principal, _ []byte) (any, error) {
 		mu.Lock()
 		seen = append(seen, p)
 		mu.Unlock()
 		return map[string]any{}, nil
-	}})
+	}, Write: true}})
 	leaderKey, _ := ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
 	leader.Peer = &Peer{ID: "host-1", Signer: leaderKey, HostKey: hostKeys}
 	mux := http.NewServeMux()
@@ -203,10 +203,10 @@ func TestForwardedClient(t *testing.T) {
 	leaderSrv := httptest.NewServer(mux)
 	defer leaderSrv.Close()
 
-	follower := testServer(map[string]Operation{"TagResource": func(context.Context, Principal, []byte) (any, error) {
+	follower := testServer(map[string]Operation{"TagResource": {Handler: func(context.Context, Principal, []byte) (any, error) {
 		t.Error("the follower served a forwarded operation")
 		return nil, nil
-	}})
+	}, Write: true}})
 	follower.Peer = &Peer{ID: "host-2", Signer: followerKey, HostKey: hostKeys}
 	follower.Forward = func(context.Context, string) (string, error) { return leaderSrv.URL + ForwardPath, nil }
 	followerSrv := httptest.NewServer(follower)

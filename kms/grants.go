@@ -1,4 +1,4 @@
-package host
+package kms
 
 import (
 	"context"
@@ -12,8 +12,8 @@ import (
 	"strings"
 
 	"github.com/trentkms/trent/domain"
-	"github.com/trentkms/trent/host/kmsapi"
 	"github.com/trentkms/trent/keystore"
+	"github.com/trentkms/trent/kms/kmsapi"
 )
 
 // KMS grants (keystore.Grant): a grant lets its grantee principal do some
@@ -48,38 +48,11 @@ import (
 // an account root ARN (arn:aws:iam::ACCOUNT:root) matches every principal
 // of that account.
 
-// grantContextOps are the grant operations whose requests carry an
-// encryption context: a grant's constraint applies to them only (KMS
-// applies none to DescribeKey, RetireGrant, CreateGrant or to operations
-// without an encryption context).
-var grantContextOps = map[string]bool{
-	"Encrypt": true, "Decrypt": true, "ReEncryptFrom": true, "ReEncryptTo": true,
-	"GenerateDataKey": true, "GenerateDataKeyWithoutPlaintext": true,
-	"GenerateDataKeyPair": true, "GenerateDataKeyPairWithoutPlaintext": true,
-}
-
 // keyGrantOp reports whether a grant on key k may include op: KMS refuses
-// (ValidationException) an operation the key's type does not support.
-func keyGrantOp(k *keystore.Key, op string) bool {
-	switch op {
-	case "CreateGrant", "RetireGrant", "DescribeKey":
-		return true
-	}
-	var ops []string
-	switch {
-	case k.KeySpec == symmetricDefault:
-		ops = []string{"Encrypt", "Decrypt", "ReEncryptFrom", "ReEncryptTo", "GenerateDataKey",
-			"GenerateDataKeyWithoutPlaintext", "GenerateDataKeyPair", "GenerateDataKeyPairWithoutPlaintext"}
-	case k.KeyUsage == usageEncrypt:
-		ops = []string{"Encrypt", "Decrypt", "ReEncryptFrom", "ReEncryptTo", "GetPublicKey"}
-	case k.KeyUsage == usageSign:
-		ops = []string{"Sign", "Verify", "GetPublicKey"}
-	case k.KeyUsage == usageMAC:
-		ops = []string{"GenerateMac", "VerifyMac"}
-	case k.KeyUsage == usageAgree:
-		ops = []string{"DeriveSharedSecret", "GetPublicKey"}
-	}
-	return slices.Contains(ops, op)
+// (ValidationException) an operation the key's type does not support
+// (the operation table's grant rules).
+func (s *Service) keyGrantOp(k *keystore.Key, op string) bool {
+	return s.grantOps[op].keys&kindOf(k) != 0
 }
 
 // Grant tokens. A token is base64url (no padding) of
@@ -147,20 +120,20 @@ var noGrants = &grantSet{}
 // key without grants costs one record lookup; otherwise the grants are
 // cached by the bytes of the key's grant index, which change with every
 // grant added or removed (grant records themselves never change).
-func (h *Host) keyGrants(id string) (*grantSet, error) {
+func (s *Service) keyGrants(id string) (*grantSet, error) {
 	ix := keystore.GrantIndexID(id)
-	raw, ok := h.fsm.Key(ix)
+	raw, ok := s.store.Get(ix)
 	if !ok {
 		return noGrants, nil
 	}
-	return h.keys.grants.get(ix, raw, func(raw []byte) (*grantSet, error) {
+	return s.keys.grants.get(ix, raw, func(raw []byte) (*grantSet, error) {
 		ids, err := keystore.ParseGrantIndex(raw)
 		if err != nil {
 			return nil, err
 		}
 		gs := &grantSet{all: make([]*keystore.Grant, 0, len(ids)), byGrantee: map[string][]*keystore.Grant{}}
 		for _, gid := range ids {
-			g, err := h.loadGrant(id, gid)
+			g, err := s.loadGrant(id, gid)
 			if err != nil {
 				return nil, err
 			}
@@ -176,13 +149,13 @@ func (h *Host) keyGrants(id string) (*grantSet, error) {
 }
 
 // loadGrant returns grant grantID of key keyID, nil if absent.
-func (h *Host) loadGrant(keyID, grantID string) (*keystore.Grant, error) {
+func (s *Service) loadGrant(keyID, grantID string) (*keystore.Grant, error) {
 	id := keystore.GrantRecordID(keyID, grantID)
-	raw, ok := h.fsm.Key(id)
+	raw, ok := s.store.Get(id)
 	if !ok {
 		return nil, nil
 	}
-	return h.keys.grant.get(id, raw, keystore.ParseGrant)
+	return s.keys.grant.get(id, raw, keystore.ParseGrant)
 }
 
 // principalIs reports whether a grant's principal names the caller.
@@ -235,14 +208,14 @@ func constraintHolds(c *keystore.GrantConstraints, ec map[string]string) bool {
 // grantFor returns a grant of k that lets p do action (kms:<Operation>)
 // in a request with condition keys cond, nil if none does; accept, if not
 // nil, must also hold for it.
-func (h *Host) grantFor(p kmsapi.Principal, action string, k *key, cond map[string][]string, accept func(*keystore.Grant) bool) *keystore.Grant {
+func (s *Service) grantFor(p kmsapi.Principal, action string, k *key, cond map[string][]string, accept func(*keystore.Grant) bool) *keystore.Grant {
 	op, ok := strings.CutPrefix(action, "kms:")
 	if !ok || !keystore.ValidGrantOperation(op) {
 		return nil
 	}
-	gs, err := h.keyGrants(k.rec.Key.KeyID)
+	gs, err := s.keyGrants(k.rec.Key.KeyID)
 	if err != nil {
-		h.log.Info("grants", "key", k.rec.Key.KeyID, "err", err)
+		s.log.Info("grants", "key", k.rec.Key.KeyID, "err", err)
 		return nil
 	}
 	if len(gs.all) == 0 {
@@ -254,7 +227,7 @@ func (h *Host) grantFor(p kmsapi.Principal, action string, k *key, cond map[stri
 			if _, ok := slices.BinarySearch(g.Operations, op); !ok {
 				continue
 			}
-			if grantContextOps[op] && !g.Constraints.Empty() {
+			if s.grantOps[op].context && !g.Constraints.Empty() {
 				if ec == nil {
 					ec = requestContext(cond)
 				}
@@ -316,14 +289,6 @@ func grantEntry(keyARN string, g *keystore.Grant) grantListEntry {
 			EncryptionContextEquals: g.Constraints.EncryptionContextEquals}
 	}
 	return e
-}
-
-func (h *Host) grantOperations(ops map[string]kmsapi.Operation) {
-	ops["CreateGrant"] = h.createGrant
-	ops["ListGrants"] = h.listGrants
-	ops["ListRetirableGrants"] = h.listRetirableGrants
-	ops["RetireGrant"] = h.retireGrant
-	ops["RevokeGrant"] = h.revokeGrant
 }
 
 func checkPrincipal(field, v string) error {
@@ -393,20 +358,18 @@ func sameGrant(a, b *keystore.Grant) bool {
 		maps.Equal(a.Constraints.EncryptionContextSubset, b.Constraints.EncryptionContextSubset)
 }
 
-func (h *Host) createGrant(ctx context.Context, p kmsapi.Principal, body []byte) (any, error) {
-	var req struct {
-		KeyId             string            `json:"KeyId"`
-		GranteePrincipal  *string           `json:"GranteePrincipal"`
-		RetiringPrincipal *string           `json:"RetiringPrincipal"`
-		Operations        []string          `json:"Operations"`
-		Constraints       *grantConstraints `json:"Constraints"`
-		GrantTokens       []string          `json:"GrantTokens"`
-		Name              *string           `json:"Name"`
-		DryRun            bool              `json:"DryRun"`
-	}
-	if err := kmsapi.Decode(body, &req); err != nil {
-		return nil, err
-	}
+type createGrantRequest struct {
+	KeyId             string            `json:"KeyId"`
+	GranteePrincipal  *string           `json:"GranteePrincipal"`
+	RetiringPrincipal *string           `json:"RetiringPrincipal"`
+	Operations        []string          `json:"Operations"`
+	Constraints       *grantConstraints `json:"Constraints"`
+	GrantTokens       []string          `json:"GrantTokens"`
+	Name              *string           `json:"Name"`
+	DryRun            bool              `json:"DryRun"`
+}
+
+func (s *Service) createGrant(ctx context.Context, p kmsapi.Principal, req *createGrantRequest) (*createGrantResponse, error) {
 	g, err := newGrant(req.GranteePrincipal, req.RetiringPrincipal, req.Operations, req.Constraints, req.Name)
 	if err != nil {
 		return nil, err
@@ -414,7 +377,7 @@ func (h *Host) createGrant(ctx context.Context, p kmsapi.Principal, body []byte)
 	if err := checkGrantTokens(req.GrantTokens); err != nil {
 		return nil, err
 	}
-	k, err := h.resolveKey(p, req.KeyId, false)
+	k, err := s.resolveKey(p, req.KeyId, false)
 	if err != nil {
 		return nil, err
 	}
@@ -442,33 +405,31 @@ func (h *Host) createGrant(ctx context.Context, p kmsapi.Principal, body []byte)
 		}
 		return noWeaker(&g.Constraints, &parent.Constraints)
 	}
-	if _, err := h.authorizeWith(p, "kms:CreateGrant", k, cond, within); err != nil {
-		return nil, err
-	}
-	if err := usable(k); err != nil {
-		return nil, err
-	}
-	for _, op := range g.Operations {
-		if !keyGrantOp(&k.rec.Key, op) {
-			return nil, kmsapi.Errorf(kmsapi.ValidationException, "Grant operation %s is not valid for a %s key with key usage %s.",
-				op, k.rec.Key.KeySpec, k.rec.Key.KeyUsage)
+	// The key's kind must allow every operation and the constraint.
+	fits := func(k *key) error {
+		for _, op := range g.Operations {
+			if !s.keyGrantOp(&k.rec.Key, op) {
+				return kmsapi.Errorf(kmsapi.ValidationException, "Grant operation %s is not valid for a %s key with key usage %s.",
+					op, k.rec.Key.KeySpec, k.rec.Key.KeyUsage)
+			}
 		}
+		if !g.Constraints.Empty() && k.rec.Key.KeySpec != symmetricDefault {
+			return kmsapi.Errorf(kmsapi.ValidationException, "Encryption context grant constraints are supported only on symmetric encryption keys.")
+		}
+		return nil
 	}
-	if !g.Constraints.Empty() && k.rec.Key.KeySpec != symmetricDefault {
-		return nil, kmsapi.Errorf(kmsapi.ValidationException, "Encryption context grant constraints are supported only on symmetric encryption keys.")
-	}
-	if req.DryRun {
-		return nil, errDryRun
+	if _, err := s.use(p, k, "", keyUse{op: "CreateGrant", cond: cond, accept: within, check: fits, dryRun: req.DryRun}); err != nil {
+		return nil, err
 	}
 	for range 8 {
-		out, err := h.addGrant(k.rec.Key.KeyID, g)
-		if errors.Is(err, errConflict) {
+		out, err := s.addGrant(ctx, k.rec.Key.KeyID, g)
+		if errors.Is(err, ErrConflict) {
 			continue
 		}
 		if err != nil {
 			return nil, err
 		}
-		return map[string]any{"GrantToken": grantToken(out.KeyID, out.GrantID), "GrantId": out.GrantID}, nil
+		return &createGrantResponse{GrantToken: grantToken(out.KeyID, out.GrantID), GrantId: out.GrantID}, nil
 	}
 	return nil, &kmsapi.Error{Type: "ConflictException", Message: "the key's grants changed concurrently; retry"}
 }
@@ -477,8 +438,8 @@ func (h *Host) createGrant(ctx context.Context, p kmsapi.Principal, body []byte)
 // returns the existing grant of the same name and parameters. The entry
 // also compares the key record with itself, so that no grant is added to
 // a key deleted or scheduled for deletion meanwhile.
-func (h *Host) addGrant(id string, g *keystore.Grant) (*keystore.Grant, error) {
-	k, err := h.loadKey(id)
+func (s *Service) addGrant(ctx context.Context, id string, g *keystore.Grant) (*keystore.Grant, error) {
+	k, err := s.loadKey(id)
 	if err != nil {
 		return nil, err
 	}
@@ -489,7 +450,7 @@ func (h *Host) addGrant(id string, g *keystore.Grant) (*keystore.Grant, error) {
 		return nil, err
 	}
 	ix := keystore.GrantIndexID(id)
-	old, _ := h.fsm.Key(ix)
+	old, _ := s.store.Get(ix)
 	var ids []string
 	if old != nil {
 		if ids, err = keystore.ParseGrantIndex(old); err != nil {
@@ -497,7 +458,7 @@ func (h *Host) addGrant(id string, g *keystore.Grant) (*keystore.Grant, error) {
 		}
 	}
 	if g.Name != "" {
-		gs, err := h.keyGrants(id)
+		gs, err := s.keyGrants(id)
 		if err != nil {
 			return nil, err
 		}
@@ -511,7 +472,7 @@ func (h *Host) addGrant(id string, g *keystore.Grant) (*keystore.Grant, error) {
 		return nil, kmsapi.Errorf("LimitExceededException", "The key has %d grants, the most Trent allows.", len(ids))
 	}
 	n := *g
-	n.GrantID, n.Created = newGrantID(), h.now().Unix()
+	n.GrantID, n.Created = newGrantID(), s.now().Unix()
 	rec, err := n.Marshal()
 	if err != nil {
 		return nil, err
@@ -520,7 +481,7 @@ func (h *Host) addGrant(id string, g *keystore.Grant) (*keystore.Grant, error) {
 	if err != nil {
 		return nil, err
 	}
-	err = h.propose(domain.Replacement{ID: keystore.KeyRecordID(id), Old: k.raw, New: k.raw},
+	err = s.store.Propose(ctx, domain.Replacement{ID: keystore.KeyRecordID(id), Old: k.raw, New: k.raw},
 		domain.Replacement{ID: ix, Old: old, New: nix},
 		domain.Replacement{ID: keystore.GrantRecordID(id, n.GrantID), New: rec})
 	return &n, err
@@ -528,10 +489,10 @@ func (h *Host) addGrant(id string, g *keystore.Grant) (*keystore.Grant, error) {
 
 // removeGrant deletes grant grantID of key keyID and updates the key's
 // grant index, retrying on a concurrent change.
-func (h *Host) removeGrant(keyID, grantID string) error {
+func (s *Service) removeGrant(ctx context.Context, keyID, grantID string) error {
 	for range 8 {
 		ix := keystore.GrantIndexID(keyID)
-		old, ok := h.fsm.Key(ix)
+		old, ok := s.store.Get(ix)
 		if !ok {
 			return errGrantNotFound(grantID)
 		}
@@ -539,7 +500,7 @@ func (h *Host) removeGrant(keyID, grantID string) error {
 		if err != nil {
 			return err
 		}
-		rec, ok := h.fsm.Key(keystore.GrantRecordID(keyID, grantID))
+		rec, ok := s.store.Get(keystore.GrantRecordID(keyID, grantID))
 		if !ok || !slices.Contains(ids, grantID) {
 			return errGrantNotFound(grantID)
 		}
@@ -549,9 +510,9 @@ func (h *Host) removeGrant(keyID, grantID string) error {
 				return err
 			}
 		}
-		err = h.propose(domain.Replacement{ID: ix, Old: old, New: nix},
+		err = s.store.Propose(ctx, domain.Replacement{ID: ix, Old: old, New: nix},
 			domain.Replacement{ID: keystore.GrantRecordID(keyID, grantID), Old: rec})
-		if errors.Is(err, errConflict) {
+		if errors.Is(err, ErrConflict) {
 			continue
 		}
 		return err
@@ -566,9 +527,9 @@ func (h *Host) removeGrant(keyID, grantID string) error {
 // entry's compare-and-swap fail for the index: the key still goes, and
 // the orphaned index names grants of a key that no longer exists, which
 // allow nothing.
-func (h *Host) keyGrantRemovals(keyID string) []domain.Replacement {
+func (s *Service) keyGrantRemovals(keyID string) []domain.Replacement {
 	ix := keystore.GrantIndexID(keyID)
-	old, ok := h.fsm.Key(ix)
+	old, ok := s.store.Get(ix)
 	if !ok {
 		return nil
 	}
@@ -576,7 +537,7 @@ func (h *Host) keyGrantRemovals(keyID string) []domain.Replacement {
 	ids, _ := keystore.ParseGrantIndex(old)
 	for _, gid := range ids {
 		id := keystore.GrantRecordID(keyID, gid)
-		if raw, ok := h.fsm.Key(id); ok {
+		if raw, ok := s.store.Get(id); ok {
 			rs = append(rs, domain.Replacement{ID: id, Old: raw})
 		}
 	}
@@ -594,43 +555,46 @@ func checkGrantID(id string) error {
 	return nil
 }
 
-func (h *Host) listGrants(ctx context.Context, p kmsapi.Principal, body []byte) (any, error) {
-	var req struct {
-		KeyId            string  `json:"KeyId"`
-		Limit            *int    `json:"Limit"`
-		Marker           *string `json:"Marker"`
-		GrantId          *string `json:"GrantId"`
-		GranteePrincipal *string `json:"GranteePrincipal"`
+type listGrantsRequest struct {
+	KeyId            string  `json:"KeyId"`
+	Limit            *int    `json:"Limit"`
+	Marker           *string `json:"Marker"`
+	GrantId          *string `json:"GrantId"`
+	GranteePrincipal *string `json:"GranteePrincipal"`
+}
+
+func (s *Service) listGrants(ctx context.Context, p kmsapi.Principal, req *listGrantsRequest) (*listGrantsResponse, error) {
+	k, err := s.useKey(p, req.KeyId, false, keyUse{op: "ListGrants", state: stateAny})
+	if err != nil {
+		return nil, err
 	}
-	return h.manage("ListGrants", false, &req, func() string { return req.KeyId }, func(k *key) (any, error) {
-		if req.GrantId != nil {
-			if err := checkGrantID(*req.GrantId); err != nil {
-				return nil, err
-			}
-		}
-		if req.GranteePrincipal != nil {
-			if err := checkPrincipal("granteePrincipal", *req.GranteePrincipal); err != nil {
-				return nil, err
-			}
-		}
-		set, err := h.keyGrants(k.rec.Key.KeyID)
-		if err != nil {
+	if req.GrantId != nil {
+		if err := checkGrantID(*req.GrantId); err != nil {
 			return nil, err
 		}
-		gs := slices.DeleteFunc(slices.Clone(set.all), func(g *keystore.Grant) bool {
-			return (req.GrantId != nil && g.GrantID != *req.GrantId) ||
-				(req.GranteePrincipal != nil && g.GranteePrincipal != *req.GranteePrincipal)
-		})
-		page, next, err := paginate(gs, func(g *keystore.Grant) string { return g.GrantID }, req.Limit, req.Marker, 100, 50)
-		if err != nil {
+	}
+	if req.GranteePrincipal != nil {
+		if err := checkPrincipal("granteePrincipal", *req.GranteePrincipal); err != nil {
 			return nil, err
 		}
-		out := []grantListEntry{}
-		for _, g := range page {
-			out = append(out, grantEntry(k.rec.Key.ARN(), g))
-		}
-		return listResult("Grants", out, next), nil
-	})(ctx, p, body)
+	}
+	set, err := s.keyGrants(k.rec.Key.KeyID)
+	if err != nil {
+		return nil, err
+	}
+	gs := slices.DeleteFunc(slices.Clone(set.all), func(g *keystore.Grant) bool {
+		return (req.GrantId != nil && g.GrantID != *req.GrantId) ||
+			(req.GranteePrincipal != nil && g.GranteePrincipal != *req.GranteePrincipal)
+	})
+	page, next, err := paginate(gs, func(g *keystore.Grant) string { return g.GrantID }, req.Limit, req.Marker, 100, 50)
+	if err != nil {
+		return nil, err
+	}
+	out := []grantListEntry{}
+	for _, g := range page {
+		out = append(out, grantEntry(k.rec.Key.ARN(), g))
+	}
+	return &listGrantsResponse{Grants: out, page: pageOf(next)}, nil
 }
 
 // principalAccount is the account of a principal ARN or account ID.
@@ -645,15 +609,13 @@ func principalAccount(principal string) string {
 	return ""
 }
 
-func (h *Host) listRetirableGrants(ctx context.Context, p kmsapi.Principal, body []byte) (any, error) {
-	var req struct {
-		RetiringPrincipal *string `json:"RetiringPrincipal"`
-		Limit             *int    `json:"Limit"`
-		Marker            *string `json:"Marker"`
-	}
-	if err := kmsapi.Decode(body, &req); err != nil {
-		return nil, err
-	}
+type listRetirableGrantsRequest struct {
+	RetiringPrincipal *string `json:"RetiringPrincipal"`
+	Limit             *int    `json:"Limit"`
+	Marker            *string `json:"Marker"`
+}
+
+func (s *Service) listRetirableGrants(ctx context.Context, p kmsapi.Principal, req *listRetirableGrantsRequest) (*listGrantsResponse, error) {
 	if req.RetiringPrincipal == nil {
 		return nil, validation("retiringPrincipal", "Member must not be null", "null")
 	}
@@ -670,8 +632,8 @@ func (h *Host) listRetirableGrants(ctx context.Context, p kmsapi.Principal, body
 		raw []byte
 	}
 	var all []found
-	h.fsm.Records(func(id string, raw []byte) bool {
-		if strings.HasPrefix(id, "g/") && keystore.IsGrantRecord(raw) {
+	s.store.Records("g/", func(id string, raw []byte) bool {
+		if keystore.IsGrantRecord(raw) {
 			all = append(all, found{id, raw})
 		}
 		return true
@@ -682,7 +644,7 @@ func (h *Host) listRetirableGrants(ctx context.Context, p kmsapi.Principal, body
 	}
 	var ms []match
 	for _, f := range all {
-		g, err := h.keys.grant.get(f.id, f.raw, keystore.ParseGrant)
+		g, err := s.keys.grant.get(f.id, f.raw, keystore.ParseGrant)
 		if err == nil && g.RetiringPrincipal == rp {
 			ms = append(ms, match{f.id, g})
 		}
@@ -695,23 +657,21 @@ func (h *Host) listRetirableGrants(ctx context.Context, p kmsapi.Principal, body
 	for _, m := range page {
 		// A grant index orphaned by KeyMaintenance (keyGrantRemovals) can
 		// leave a grant of a deleted key: it is not listed.
-		if k, err := h.loadKey(m.g.KeyID); err == nil && k != nil {
+		if k, err := s.loadKey(m.g.KeyID); err == nil && k != nil {
 			out = append(out, grantEntry(k.rec.Key.ARN(), m.g))
 		}
 	}
-	return listResult("Grants", out, next), nil
+	return &listGrantsResponse{Grants: out, page: pageOf(next)}, nil
 }
 
-func (h *Host) retireGrant(ctx context.Context, p kmsapi.Principal, body []byte) (any, error) {
-	var req struct {
-		GrantToken *string `json:"GrantToken"`
-		KeyId      *string `json:"KeyId"`
-		GrantId    *string `json:"GrantId"`
-		DryRun     bool    `json:"DryRun"`
-	}
-	if err := kmsapi.Decode(body, &req); err != nil {
-		return nil, err
-	}
+type retireGrantRequest struct {
+	GrantToken *string `json:"GrantToken"`
+	KeyId      *string `json:"KeyId"`
+	GrantId    *string `json:"GrantId"`
+	DryRun     bool    `json:"DryRun"`
+}
+
+func (s *Service) retireGrant(ctx context.Context, p kmsapi.Principal, req *retireGrantRequest) (*emptyResponse, error) {
 	var keyID, grantID string
 	switch {
 	case req.GrantToken != nil:
@@ -726,7 +686,7 @@ func (h *Host) retireGrant(ctx context.Context, p kmsapi.Principal, body []byte)
 			return nil, kmsapi.Errorf(kmsapi.ValidationException, "The grant token and the grant ID name different grants.")
 		}
 		if req.KeyId != nil {
-			k, err := h.resolveKey(p, *req.KeyId, false)
+			k, err := s.resolveKey(p, *req.KeyId, false)
 			if err != nil {
 				return nil, err
 			}
@@ -738,7 +698,7 @@ func (h *Host) retireGrant(ctx context.Context, p kmsapi.Principal, body []byte)
 		if err := checkGrantID(*req.GrantId); err != nil {
 			return nil, err
 		}
-		k, err := h.resolveKey(p, *req.KeyId, false)
+		k, err := s.resolveKey(p, *req.KeyId, false)
 		if err != nil {
 			return nil, err
 		}
@@ -746,7 +706,7 @@ func (h *Host) retireGrant(ctx context.Context, p kmsapi.Principal, body []byte)
 	default:
 		return nil, kmsapi.Errorf(kmsapi.ValidationException, "Either a grant token or both a key ID and a grant ID are required.")
 	}
-	g, err := h.loadGrant(keyID, grantID)
+	g, err := s.loadGrant(keyID, grantID)
 	if err != nil {
 		return nil, err
 	}
@@ -756,7 +716,7 @@ func (h *Host) retireGrant(ctx context.Context, p kmsapi.Principal, body []byte)
 	_, retire := slices.BinarySearch(g.Operations, "RetireGrant")
 	if !principalIs(g.RetiringPrincipal, p) && !(retire && principalIs(g.GranteePrincipal, p)) && p.AccountID != g.Account {
 		resource := "key/" + keyID
-		if k, err := h.loadKey(keyID); err == nil && k != nil {
+		if k, err := s.loadKey(keyID); err == nil && k != nil {
 			resource = k.rec.Key.ARN()
 		}
 		return nil, kmsapi.Errorf(kmsapi.AccessDenied, "User: %s is not authorized to perform: kms:RetireGrant on resource: %s because the grant does not name it", p.ARN, resource)
@@ -764,34 +724,37 @@ func (h *Host) retireGrant(ctx context.Context, p kmsapi.Principal, body []byte)
 	if req.DryRun {
 		return nil, errDryRun
 	}
-	if err := h.removeGrant(keyID, grantID); err != nil {
+	if err := s.removeGrant(ctx, keyID, grantID); err != nil {
 		return nil, err
 	}
 	return empty, nil
 }
 
-func (h *Host) revokeGrant(ctx context.Context, p kmsapi.Principal, body []byte) (any, error) {
-	var req struct {
-		KeyId   string `json:"KeyId"`
-		GrantId string `json:"GrantId"`
-		DryRun  bool   `json:"DryRun"`
+type revokeGrantRequest struct {
+	KeyId   string `json:"KeyId"`
+	GrantId string `json:"GrantId"`
+	DryRun  bool   `json:"DryRun"`
+}
+
+func (s *Service) revokeGrant(ctx context.Context, p kmsapi.Principal, req *revokeGrantRequest) (*emptyResponse, error) {
+	k, err := s.useKey(p, req.KeyId, false, keyUse{op: "RevokeGrant", state: stateAny})
+	if err != nil {
+		return nil, err
 	}
-	return h.manage("RevokeGrant", false, &req, func() string { return req.KeyId }, func(k *key) (any, error) {
-		if err := checkGrantID(req.GrantId); err != nil {
+	if err := checkGrantID(req.GrantId); err != nil {
+		return nil, err
+	}
+	if g, err := s.loadGrant(k.rec.Key.KeyID, req.GrantId); err != nil || g == nil {
+		if err != nil {
 			return nil, err
 		}
-		if g, err := h.loadGrant(k.rec.Key.KeyID, req.GrantId); err != nil || g == nil {
-			if err != nil {
-				return nil, err
-			}
-			return nil, errGrantNotFound(req.GrantId)
-		}
-		if req.DryRun {
-			return nil, errDryRun
-		}
-		if err := h.removeGrant(k.rec.Key.KeyID, req.GrantId); err != nil {
-			return nil, err
-		}
-		return empty, nil
-	})(ctx, p, body)
+		return nil, errGrantNotFound(req.GrantId)
+	}
+	if req.DryRun {
+		return nil, errDryRun
+	}
+	if err := s.removeGrant(ctx, k.rec.Key.KeyID, req.GrantId); err != nil {
+		return nil, err
+	}
+	return empty, nil
 }

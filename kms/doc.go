@@ -1,0 +1,56 @@
+// Package kms is the AWS KMS API of a service host: key management,
+// aliases, tags, key policies, grants, rotation and the cryptographic
+// operations, each as a handler that package kmsapi serves (SigV4, strict
+// bodies, KMS exception shapes and the audit trail are kmsapi's).
+//
+// # The Service
+//
+// A Service holds no state of its own but caches: every key, alias and
+// grant is a record of a Store, and every secret operation is a command
+// to an HSM. New makes one from a Config; Operations is the table kmsapi
+// serves; IsWrite says which operations a raft follower must forward to
+// the leader; KeyMaintenance deletes keys past their pending window and
+// rotates keys whose automatic rotation is due (the host's leader calls
+// it periodically). A Service is safe for concurrent use; KeyMaintenance
+// is meant to run one call at a time.
+//
+// # The two interfaces
+//
+// Store is the replicated key store: Get and Records read the local
+// replica, Propose commits a set of compare-and-swap replacements as one
+// entry and reports ErrConflict when a record changed since it was read.
+// The Service gets no more consistency than that: reads may lag the
+// leader (a key created on the leader may be unknown for a moment on a
+// follower), and every write is read-modify-CAS, retried a few times on
+// ErrConflict before it answers ConflictException. The host's Store is
+// its raft FSM and the leader's log; writes reach the leader because
+// kmsapi forwards every operation the table marks as a write.
+//
+// HSM runs one hierarchy command (hsm/node's Cmd* encodings) on some HSM
+// of the domain. The implementation owns batching, the choice of HSM, and
+// the one resynchronisation policy: a refusal is retried once after the
+// HSMs are offered the latest domain token; a refusal that persists wraps
+// ErrRefused. The Service maps ErrRefused to the operation's exception
+// (InvalidCiphertextException for a ciphertext that does not open) and
+// any other HSM error to KMSInternalException (HTTP 500, which clients
+// retry), never to a statement about the request.
+//
+// # The operation table
+//
+// ops.go declares every operation once: its name, whether it writes the
+// key store, whether it is cryptographic (CloudTrail omits its response),
+// what a grant may say of it (whether grant constraints apply to it, the
+// kinds of key a grant of it may be on), the key usage it needs, and its
+// handler. Registration, forwarding, CloudTrail's readOnly, grant
+// evaluation and the usage check are derived from the table. Every
+// operation that uses a key goes through one pipeline (useKey and use in
+// keystore.go): resolve the key or alias, authorize by the key policy and
+// grants with the operation's condition keys and kms:RequestAlias, check
+// the key's state and usage, then DryRun.
+//
+// # Tests
+//
+// The handlers are tested here against an in-memory Store and a software
+// HSM built on package hbk (fakes_test.go), in milliseconds; package host
+// runs the same API end to end on raft and SoftHSM.
+package kms

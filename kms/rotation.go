@@ -1,0 +1,204 @@
+package kms
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/trentkms/trent/domain"
+	"github.com/trentkms/trent/keystore"
+	"github.com/trentkms/trent/kms/kmsapi"
+)
+
+// Key rotation (a new HBK per rotation; old ones stay for decryption) and
+// the leader's key maintenance: automatic rotations when due and the
+// deletion of keys whose pending window has passed.
+
+// rotatable refuses rotation of asymmetric and HMAC keys, as KMS does.
+func rotatable(k *key) error {
+	if k.rec.Key.KeySpec != symmetricDefault {
+		return kmsapi.Errorf(kmsapi.UnsupportedOperation, "%s keys cannot be rotated", k.rec.Key.KeySpec)
+	}
+	return nil
+}
+
+// rotateKey adds a key version (a new HBK) to key id.
+func (s *Service) rotateKey(ctx context.Context, id, typ string) error {
+	tok, err := s.createHBK(ctx, id)
+	if err != nil {
+		return err
+	}
+	_, err = s.updateKey(ctx, id, func(r *keystore.Record) error {
+		if len(r.Tokens) >= keystore.MaxVersions {
+			return kmsapi.Errorf("LimitExceededException", "the key has %d versions", len(r.Tokens))
+		}
+		now := s.now().Unix()
+		r.Tokens = append(r.Tokens, tok)
+		r.Key.Rotations = append(r.Key.Rotations, keystore.Rotation{Date: now, Type: typ})
+		if typ == "ON_DEMAND" {
+			r.Key.OnDemandRotationDate = now
+		} else {
+			r.Key.NextRotation = s.now().Add(time.Duration(r.Key.RotationPeriodDays) * day).Unix()
+		}
+		return nil
+	})
+	return err
+}
+
+// KeyMaintenance deletes every key whose pending window has passed (with
+// its aliases and grants) and rotates every key whose automatic rotation
+// is due. It returns how many keys it deleted and rotated. It is meant
+// to run where the Store's proposals are served (the raft leader), one
+// call at a time.
+func (s *Service) KeyMaintenance(ctx context.Context) (deleted, rotated int, err error) {
+	now := s.now().Unix()
+	type target struct {
+		id, account string
+		raw         []byte
+	}
+	var del []target
+	var rot []string
+	s.store.Records("k/", func(id string, raw []byte) bool {
+		if !keystore.IsKeyRecord(raw) {
+			return true
+		}
+		r, perr := keystore.ParseRecord(raw)
+		if perr != nil {
+			return true
+		}
+		switch {
+		case r.Key.State == keystore.StatePendingDeletion && r.Key.DeletionDate <= now:
+			del = append(del, target{r.Key.KeyID, r.Key.Account, raw})
+		case r.Key.State == keystore.StateEnabled && r.Key.RotationEnabled && r.Key.NextRotation <= now:
+			rot = append(rot, r.Key.KeyID)
+		}
+		return true
+	})
+	for _, t := range del {
+		rs := []domain.Replacement{{ID: keystore.KeyRecordID(t.id), Old: t.raw}}
+		for _, a := range s.accountAliases(t.account) {
+			if a.TargetKeyID == t.id {
+				raw, _ := s.store.Get(keystore.AliasRecordID(t.account, a.Name))
+				rs = append(rs, domain.Replacement{ID: keystore.AliasRecordID(t.account, a.Name), Old: raw})
+			}
+		}
+		rs = append(rs, s.keyGrantRemovals(t.id)...)
+		if err := s.store.Propose(ctx, rs...); err != nil {
+			return deleted, rotated, err
+		}
+		s.log.Info("key deleted", "key", t.id)
+		deleted++
+	}
+	for _, id := range rot {
+		if err := s.rotateKey(ctx, id, "AUTOMATIC"); err != nil {
+			return deleted, rotated, err
+		}
+		rotated++
+	}
+	return deleted, rotated, nil
+}
+
+type enableKeyRotationRequest struct {
+	KeyId                string `json:"KeyId"`
+	RotationPeriodInDays *int   `json:"RotationPeriodInDays"`
+}
+
+func (s *Service) enableKeyRotation(ctx context.Context, p kmsapi.Principal, req *enableKeyRotationRequest) (*emptyResponse, error) {
+	k, err := s.useKey(p, req.KeyId, false, keyUse{op: "EnableKeyRotation", state: stateAny})
+	if err != nil {
+		return nil, err
+	}
+	if err := rotatable(k); err != nil {
+		return nil, err
+	}
+	days := defaultRotation
+	if req.RotationPeriodInDays != nil {
+		days = *req.RotationPeriodInDays
+	}
+	if days < minRotationPeriod || days > maxRotationPeriod {
+		return nil, validation("rotationPeriodInDays", "Member must have value between 90 and 2560", days)
+	}
+	_, err = s.updateKey(ctx, k.rec.Key.KeyID, func(r *keystore.Record) error {
+		if err := usable(&key{rec: r}); err != nil {
+			return err
+		}
+		r.Key.RotationEnabled, r.Key.RotationPeriodDays = true, days
+		r.Key.NextRotation = s.now().Add(time.Duration(days) * day).Unix()
+		return nil
+	})
+	return empty, err
+}
+
+func (s *Service) disableKeyRotation(ctx context.Context, p kmsapi.Principal, req *keyRequest) (*emptyResponse, error) {
+	k, err := s.useKey(p, req.KeyId, false, keyUse{op: "DisableKeyRotation", state: stateAny})
+	if err != nil {
+		return nil, err
+	}
+	_, err = s.updateKey(ctx, k.rec.Key.KeyID, func(r *keystore.Record) error {
+		if err := usable(&key{rec: r}); err != nil {
+			return err
+		}
+		r.Key.RotationEnabled, r.Key.RotationPeriodDays, r.Key.NextRotation = false, 0, 0
+		return nil
+	})
+	return empty, err
+}
+
+func (s *Service) getKeyRotationStatus(ctx context.Context, p kmsapi.Principal, req *keyRequest) (*getKeyRotationStatusResponse, error) {
+	k, err := s.useKey(p, req.KeyId, false, keyUse{op: "GetKeyRotationStatus", state: stateNotPending})
+	if err != nil {
+		return nil, err
+	}
+	out := &getKeyRotationStatusResponse{KeyRotationEnabled: k.rec.Key.RotationEnabled, KeyId: k.rec.Key.ARN()}
+	if k.rec.Key.RotationEnabled {
+		days := k.rec.Key.RotationPeriodDays
+		out.RotationPeriodInDays, out.NextRotationDate = &days, unix(k.rec.Key.NextRotation)
+	}
+	out.OnDemandRotationStartDate = unix(k.rec.Key.OnDemandRotationDate)
+	return out, nil
+}
+
+func (s *Service) rotateKeyOnDemand(ctx context.Context, p kmsapi.Principal, req *keyRequest) (*keyIDResponse, error) {
+	k, err := s.useKey(p, req.KeyId, false, keyUse{op: "RotateKeyOnDemand"})
+	if err != nil {
+		return nil, err
+	}
+	if err := rotatable(k); err != nil {
+		return nil, err
+	}
+	n := 0
+	for _, r := range k.rec.Key.Rotations {
+		if r.Type == "ON_DEMAND" {
+			n++
+		}
+	}
+	if n >= maxOnDemand {
+		return nil, kmsapi.Errorf("LimitExceededException", "The key has reached the limit of %d on-demand rotations", maxOnDemand)
+	}
+	if err := s.rotateKey(ctx, k.rec.Key.KeyID, "ON_DEMAND"); err != nil {
+		return nil, err
+	}
+	return &keyIDResponse{KeyId: k.rec.Key.ARN()}, nil
+}
+
+type listKeyRotationsRequest struct {
+	KeyId  string  `json:"KeyId"`
+	Limit  *int    `json:"Limit"`
+	Marker *string `json:"Marker"`
+}
+
+func (s *Service) listKeyRotations(ctx context.Context, p kmsapi.Principal, req *listKeyRotationsRequest) (*listKeyRotationsResponse, error) {
+	k, err := s.useKey(p, req.KeyId, false, keyUse{op: "ListKeyRotations", state: stateNotPending})
+	if err != nil {
+		return nil, err
+	}
+	var all []rotationEntry
+	for i, r := range k.rec.Key.Rotations {
+		all = append(all, rotationEntry{KeyId: k.rec.Key.ARN(), RotationDate: unix(r.Date), RotationType: r.Type, seq: fmt.Sprintf("%05d", i)})
+	}
+	page, next, err := paginate(all, func(r rotationEntry) string { return r.seq }, req.Limit, req.Marker, 1000, 100)
+	if err != nil {
+		return nil, err
+	}
+	return &listKeyRotationsResponse{Rotations: orEmpty(page), page: pageOf(next)}, nil
+}

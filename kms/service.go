@@ -1,0 +1,114 @@
+package kms
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"time"
+
+	"github.com/trentkms/trent/domain"
+	"github.com/trentkms/trent/kms/kmsapi"
+	"github.com/trentkms/trent/nitro"
+)
+
+// Store is the replicated key store as the Service sees it: key records,
+// aliases, grants and grant indexes by record ID (package keystore names
+// them). Reads are local and may lag the leader; writes are proposals
+// that commit only if every record they replace is still as read.
+type Store interface {
+	// Get returns the current bytes of record id, and whether it exists.
+	Get(id string) ([]byte, bool)
+	// Records calls f with each record whose ID starts with prefix, in
+	// ID order, until f returns false.
+	Records(prefix string, f func(id string, raw []byte) bool)
+	// Propose commits rs atomically (one compare-and-swap entry: each
+	// replacement's Old must be the record's current bytes, nil for an
+	// absent record). It returns ErrConflict if any compare-and-swap did
+	// not hold (nothing changed), a *kmsapi.Error for a retryable
+	// condition such as a leadership change, or another error. Once it
+	// returns nil the change is applied where Get reads.
+	Propose(ctx context.Context, rs ...domain.Replacement) error
+}
+
+// ErrConflict is Store.Propose's answer when a compare-and-swap lost to a
+// concurrent write; the Service reads again and retries.
+var ErrConflict = errors.New("kms: key store changed concurrently")
+
+// HSM runs the key hierarchy's commands (hsm/node's Cmd* types and
+// encodings) on one of the domain's HSMs.
+type HSM interface {
+	// Do runs one command and returns its answer. Commands that may be
+	// batched are batched with concurrent ones. An HSM's refusal of the
+	// command (a token or ciphertext that does not open, a public key
+	// not on the curve) is an error wrapping ErrRefused, reported only
+	// after the implementation resynchronised the HSMs (an HSM may lag
+	// a domain change) and tried once more; any other error means no
+	// HSM answered.
+	Do(ctx context.Context, cmd uint16, in []byte) ([]byte, error)
+}
+
+// ErrRefused is wrapped by HSM.Do's errors for a command an HSM refused.
+var ErrRefused = errors.New("kms: the HSM refused the command")
+
+// Config configures a Service.
+type Config struct {
+	Store Store
+	// HSM runs hierarchy commands; nil when the host serves no HSM (the
+	// operations that need one answer DependencyTimeoutException).
+	HSM HSM
+	// Region is the region of key and alias ARNs.
+	Region string
+	// AttestationRoots returns the DER attestation roots the domain
+	// trusts besides AWS Nitro's Root-G1 (nil for none).
+	AttestationRoots func() [][]byte
+	// AttestationTime, if set, is the time Recipient attestation
+	// documents are verified at instead of the clock (conformance runs).
+	AttestationTime func() time.Time
+	// Clock is the clock of key dates (time.Now if nil).
+	Clock func() time.Time
+	Log   *slog.Logger
+}
+
+// Service is the AWS KMS API over a Store and an HSM.
+type Service struct {
+	store  Store
+	hsm    HSM
+	cfg    Config
+	log    *slog.Logger
+	chains nitro.ChainCache // verified attestation cabundles
+	keys   keyCache
+	// Derived from the operation table (ops.go).
+	ops      map[string]kmsapi.Operation
+	grantOps map[string]grantOp // by grant operation name
+	usage    map[string]string  // the key usage an operation needs, by name
+}
+
+// New makes a Service.
+func New(cfg Config) *Service {
+	s := &Service{store: cfg.Store, hsm: cfg.HSM, cfg: cfg, log: cfg.Log}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	s.derive()
+	return s
+}
+
+// Operations are the KMS operations the Service serves, for a
+// kmsapi.Server; every other operation answers
+// UnsupportedOperationException there.
+func (s *Service) Operations() map[string]kmsapi.Operation { return s.ops }
+
+// IsWrite reports whether op changes the key store, so that a raft
+// follower forwards it to the leader.
+func (s *Service) IsWrite(op string) bool { return s.ops[op].Write }
+
+// errNoHSM answers operations that need an HSM on a host without one.
+var errNoHSM = &kmsapi.Error{Type: kmsapi.DependencyTimeout, Message: "no HSM is configured", Status: 503}
+
+// hsmDo runs a hierarchy command.
+func (s *Service) hsmDo(ctx context.Context, cmd uint16, in []byte) ([]byte, error) {
+	if s.hsm == nil {
+		return nil, errNoHSM
+	}
+	return s.hsm.Do(ctx, cmd, in)
+}
