@@ -70,6 +70,17 @@ type fsmStore struct{ h *Host }
 
 func (s fsmStore) Get(id string) ([]byte, bool) { return s.h.fsm.Key(id) }
 
+// Sync is the host's read barrier (Host.ReadBarrier); when it fails the
+// answer is DependencyTimeoutException (503), which SDKs retry.
+func (s fsmStore) Sync(ctx context.Context) error {
+	if err := s.h.ReadBarrier(ctx); err != nil {
+		s.h.log.Info("kms: read barrier", "err", err)
+		return &kmsapi.Error{Type: kmsapi.DependencyTimeout, Status: 503,
+			Message: "this host cannot yet confirm it holds the cluster's latest state; retry"}
+	}
+	return nil
+}
+
 func (s fsmStore) Records(prefix string, f func(id string, raw []byte) bool) {
 	s.h.fsm.Records(func(id string, raw []byte) bool {
 		if !strings.HasPrefix(id, prefix) {

@@ -31,9 +31,19 @@ type memStore struct {
 	// conflicts, if > 0, makes that many next proposals lose their
 	// compare-and-swap as if another write came first.
 	conflicts int
+	syncs     int   // calls of Sync
+	syncErr   error // Sync's answer
 }
 
 func newMemStore() *memStore { return &memStore{m: map[string][]byte{}} }
+
+// Sync fails with syncErr when set (a host cut off from its leader).
+func (s *memStore) Sync(context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.syncs++
+	return s.syncErr
+}
 
 func (s *memStore) Get(id string) ([]byte, bool) {
 	s.mu.Lock()

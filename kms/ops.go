@@ -70,6 +70,9 @@ type operation struct {
 	// usage is the key usage it needs of an asymmetric or HMAC key ("":
 	// none, or checked by the handler by key spec).
 	usage string
+	// local: it reads nothing of the key store (GenerateRandom), so it
+	// is served without a read barrier (Store.Sync).
+	local bool
 	// handler serves it.
 	handler kmsapi.Handler
 }
@@ -82,7 +85,7 @@ func (s *Service) table() []operation {
 	anyKey := &grantRule{keys: kindAny}
 	return []operation{
 		// Cryptographic operations.
-		{name: "GenerateRandom", crypto: true, handler: typed(s.generateRandom)},
+		{name: "GenerateRandom", crypto: true, local: true, handler: typed(s.generateRandom)},
 		{name: "Encrypt", crypto: true, grant: encryption, handler: typed(s.encrypt)},
 		{name: "Decrypt", crypto: true, grant: encryption, handler: typed(s.decrypt)},
 		{name: "ReEncrypt", crypto: true, grant: &grantRule{as: []string{"ReEncryptFrom", "ReEncryptTo"}, context: true, keys: kindSymmetric | kindEncrypt}, handler: typed(s.reEncrypt)},
@@ -146,7 +149,11 @@ func (s *Service) derive() {
 		if _, dup := s.ops[o.name]; dup {
 			panic("kms: operation " + o.name + " declared twice")
 		}
-		s.ops[o.name] = kmsapi.Operation{Handler: o.handler, Write: o.write, Cryptographic: o.crypto}
+		h := o.handler
+		if !o.local {
+			h = s.synced(h)
+		}
+		s.ops[o.name] = kmsapi.Operation{Handler: h, Write: o.write, Cryptographic: o.crypto}
 		if o.usage != "" {
 			s.usage[o.name] = o.usage
 		}
@@ -163,6 +170,18 @@ func (s *Service) derive() {
 			}
 			s.grantOps[n] = grantOp{context: o.grant.context, keys: o.grant.keys}
 		}
+	}
+}
+
+// synced serves h after a read barrier (Store.Sync): a request that
+// cannot be answered truthfully for the cluster gets Sync's retryable
+// error instead.
+func (s *Service) synced(h kmsapi.Handler) kmsapi.Handler {
+	return func(ctx context.Context, p kmsapi.Principal, body []byte) (any, error) {
+		if err := s.store.Sync(ctx); err != nil {
+			return nil, err
+		}
+		return h(ctx, p, body)
 	}
 }
 

@@ -13,9 +13,25 @@ import (
 
 // Store is the replicated key store as the Service sees it: key records,
 // aliases, grants and grant indexes by record ID (package keystore names
-// them). Reads are local and may lag the leader; writes are proposals
-// that commit only if every record they replace is still as read.
+// them). Reads are local and may lag the leader until Sync; writes are
+// proposals that commit only if every record they replace is still as
+// read.
+//
+// # Consistency
+//
+// The Service calls Sync before every operation that reads the key store
+// (every operation but GenerateRandom), so that what it answers is true
+// for the cluster, not only for this host: a key another host created, an
+// alias it moved, a key it disabled, all acknowledged before the request
+// began, are seen (read-after-write from any host; linearizable with the
+// writes, which commit through the leader). Until Sync succeeds the
+// answer is a retryable one (the error Sync returns), never NotFound.
 type Store interface {
+	// Sync returns once Get and Records read every write the cluster
+	// committed before the call (a read barrier), or a retryable
+	// *kmsapi.Error (5xx) if that cannot be established now: no leader,
+	// this host cut off, or too far behind.
+	Sync(ctx context.Context) error
 	// Get returns the current bytes of record id, and whether it exists.
 	Get(id string) ([]byte, bool)
 	// Records calls f with each record whose ID starts with prefix, in

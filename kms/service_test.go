@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -402,5 +403,46 @@ func TestRecipientPrologue(t *testing.T) {
 		_, err := f.call(alice, op, req)
 		assert.Equal(t, "ValidationException", exception(err), op)
 		assert.Contains(t, err.Error(), "attestation document is not valid", op)
+	}
+}
+
+// Every operation that reads the key store passes a read barrier first,
+// once; when the barrier cannot be had (no leader, this host cut off), the
+// answer is the barrier's retryable error and the handler never runs:
+// no NotFoundException for a key the cluster holds. GenerateRandom, which
+// reads nothing of the key store, needs no barrier.
+func TestReadBarrier(t *testing.T) {
+	f := newFixture(t)
+	id := f.createKey(t, nil)
+	enc := f.must(t, alice, "Encrypt", map[string]any{"KeyId": id, "Plaintext": []byte("x")})
+	before := f.store.syncs
+	f.must(t, alice, "DescribeKey", map[string]any{"KeyId": id})
+	assert.Equal(t, before+1, f.store.syncs, "one barrier per request")
+	f.must(t, alice, "GenerateRandom", map[string]any{"NumberOfBytes": 8})
+	assert.Equal(t, before+1, f.store.syncs, "GenerateRandom reads no key")
+
+	behind := &kmsapi.Error{Type: kmsapi.DependencyTimeout, Status: 503, Message: "behind"}
+	f.store.syncErr = behind
+	proposed := f.store.proposed
+	for op, req := range map[string]any{
+		"DescribeKey":  map[string]any{"KeyId": id},
+		"DescribeKey ": map[string]any{"KeyId": "alias/none"}, // would be NotFound
+		"Decrypt":      map[string]any{"CiphertextBlob": enc["CiphertextBlob"]},
+		"Encrypt":      map[string]any{"KeyId": id, "Plaintext": []byte("x")},
+		"CreateKey":    map[string]any{},
+		"DisableKey":   map[string]any{"KeyId": id},
+		"ListKeys":     map[string]any{},
+	} {
+		_, err := f.call(alice, strings.TrimSpace(op), req)
+		assert.Equal(t, behind, err, op)
+	}
+	assert.Equal(t, proposed, f.store.proposed, "nothing was written")
+	f.must(t, alice, "GenerateRandom", map[string]any{"NumberOfBytes": 8})
+	for name, op := range f.s.Operations() {
+		if name == "GenerateRandom" {
+			continue
+		}
+		_, err := op.Handler(context.Background(), alice, []byte(`{}`))
+		assert.Equal(t, behind, err, "%s is served without a read barrier", name)
 	}
 }
