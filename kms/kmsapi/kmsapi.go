@@ -202,10 +202,19 @@ func (s *Server) ServeForwarded(w http.ResponseWriter, r *http.Request) {
 	s.ServeHTTP(w, r2)
 }
 
+// ForwardTimeout bounds a forwarded request: a leader that does not
+// answer within it (cut off, paused) leaves the client a retryable
+// DependencyTimeoutException (the write may or may not have committed, as
+// with any timeout), not a connection held open. It exceeds the leader's
+// own bound on committing an entry (10 s).
+const ForwardTimeout = 12 * time.Second
+
 // forward relays the request to url, with the peer's voucher for its
 // client, and copies the answer back.
 func (s *Server) forward(w http.ResponseWriter, r *http.Request, url string, body []byte, from client) {
-	req, err := http.NewRequestWithContext(r.Context(), http.MethodPost, url, bytes.NewReader(body))
+	ctx, cancel := context.WithTimeout(r.Context(), ForwardTimeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
 	if err != nil {
 		writeError(w, errInternal)
 		return
