@@ -81,6 +81,10 @@ func Run(s Scenario, cfg Config) *Report {
 	if cfg.Log == nil {
 		cfg.Log = func(string, ...any) {}
 	}
+	// A fresh cluster: an earlier run's would be resumed.
+	for _, f := range []string{"cluster", "history.json", "history.html"} {
+		os.RemoveAll(filepath.Join(cfg.Dir, f))
+	}
 	if err := os.MkdirAll(cfg.Dir, 0o700); err != nil {
 		r.Error = err.Error()
 		return r
