@@ -221,7 +221,9 @@ func lost(ops []Op) ([]Op, int) {
 }
 
 // windows returns the number of spans of consecutive failures of one kind
-// on one host (workload only), their median and their maximum.
+// on one host (workload only), their median and their maximum. A span runs
+// from the first failure's invoke to the next success's invoke (to the
+// last failure's return if none follows).
 func windows(ops []Op) (int, time.Duration, time.Duration) {
 	type stream struct {
 		host string
@@ -244,7 +246,7 @@ func windows(ops []Op) (int, time.Duration, time.Duration) {
 		case bad:
 			open[s] = [2]time.Duration{op.Call, op.Return}
 		case ok && op.Outcome == OK:
-			spans = append(spans, w[1]-w[0])
+			spans = append(spans, max(w[1], op.Call)-w[0])
 			delete(open, s)
 		}
 	}

@@ -55,8 +55,17 @@ type Report struct {
 	StateVersion uint64              `json:"state_version"`
 	HSMVersions  map[string][]uint64 `json:"hsm_versions,omitempty"`
 	Seconds      float64             `json:"seconds"`
-	History      string              `json:"history,omitempty"`
-	View         string              `json:"view,omitempty"` // porcupine's HTML
+	// FaultAt and HealedAt are when the fault began and was healed, in
+	// seconds since the history began.
+	FaultAt  float64 `json:"fault_at"`
+	HealedAt float64 `json:"healed_at"`
+	// MisleadingBeforeFault counts the misleading answers given before
+	// the fault (in steady state); LastMisleadingAfterHeal is how long
+	// after the heal the last one was asked for (0 if none after).
+	MisleadingBeforeFault   int     `json:"misleading_before_fault"`
+	LastMisleadingAfterHeal float64 `json:"last_misleading_after_heal"`
+	History                 string  `json:"history,omitempty"`
+	View                    string  `json:"view,omitempty"` // porcupine's HTML
 }
 
 // Passed reports whether the run found nothing wrong.
@@ -131,10 +140,12 @@ func Run(s Scenario, cfg Config) *Report {
 	start := time.Now()
 	sleep(context.Background(), cfg.Duration/4)
 	cfg.Log("%s: fault: %s", s.Name, s.About)
+	r.FaultAt = w.History.Now().Seconds()
 	if err := s.Fault(context.Background(), e, cfg.Hold); err != nil {
 		r.Error = "fault: " + err.Error()
 		cfg.Log("%s: %v", s.Name, err)
 	}
+	r.HealedAt = w.History.Now().Seconds()
 	sleep(context.Background(), cfg.Duration-time.Since(start))
 	stop()
 	<-done
@@ -143,6 +154,15 @@ func Run(s Scenario, cfg Config) *Report {
 	r.Ciphertexts = len(w.History.Ciphertexts())
 	r.Converged, r.StateVersion, r.HSMVersions = converge(e.Cluster(), 60*time.Second)
 	r.Result = Check(w.History.Ops(), 60*time.Second)
+	for _, m := range r.Result.Misleading {
+		at := m.Op.Call.Seconds()
+		if at < r.FaultAt {
+			r.MisleadingBeforeFault++
+		}
+		if at > r.HealedAt {
+			r.LastMisleadingAfterHeal = max(r.LastMisleadingAfterHeal, at-r.HealedAt)
+		}
+	}
 	if !r.Passed() {
 		r.History = filepath.Join(cfg.Dir, "history.json")
 		if err := w.History.WriteFile(r.History); err != nil {
@@ -193,9 +213,11 @@ func converge(c *dev.Cluster, limit time.Duration) (bool, uint64, map[string][]u
 }
 
 // Print writes a table of reports, then up to three examples of each
-// report's misleading answers and lost writes.
+// report's misleading answers and lost writes. The column pre/+heal gives
+// the misleading answers given before the fault, and how long after the
+// heal the last one came.
 func Print(w io.Writer, reports []*Report) {
-	fmt.Fprintf(w, "%-24s %6s %6s %5s %10s %9s %15s %6s %9s\n", "scenario", "ops", "acked", "lost", "misleading", "retryable", "window p50/max", "linear", "converged")
+	fmt.Fprintf(w, "%-24s %6s %6s %5s %10s %12s %9s %15s %6s %9s\n", "scenario", "ops", "acked", "lost", "misleading", "(pre/+heal)", "retryable", "window p50/max", "linear", "converged")
 	for _, r := range reports {
 		switch {
 		case r.Skipped != "":
@@ -206,7 +228,8 @@ func Print(w io.Writer, reports []*Report) {
 			continue
 		}
 		x := r.Result
-		fmt.Fprintf(w, "%-24s %6d %6d %5d %10d %9d %15s %6s %9v\n", r.Scenario, x.Operations, x.Acknowledged, len(x.Lost), len(x.Misleading), x.Retryable,
+		fmt.Fprintf(w, "%-24s %6d %6d %5d %10d %12s %9d %15s %6s %9v\n", r.Scenario, x.Operations, x.Acknowledged, len(x.Lost), len(x.Misleading),
+			fmt.Sprintf("%d/%.1fs", r.MisleadingBeforeFault, r.LastMisleadingAfterHeal), x.Retryable,
 			fmt.Sprintf("%.1fs/%.1fs", x.WindowP50.Seconds(), x.WindowMax.Seconds()), x.Linearizable, r.Converged)
 	}
 	for _, r := range reports {
