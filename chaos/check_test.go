@@ -1,6 +1,8 @@
 package chaos
 
 import (
+	"flag"
+	"strings"
 	"testing"
 	"time"
 
@@ -132,4 +134,37 @@ func TestLostAndWindows(t *testing.T) {
 	assert.Equal(t, 2, r.Windows) // Encrypt 100–310 ms (the next success), Decrypt 400–410 ms
 	assert.Equal(t, 210*time.Millisecond, r.WindowMax)
 	assert.Len(t, r.Misleading, 2)
+}
+
+var historyFile = flag.String("chaos.history", "", "a history.json to check again (TestReplay)")
+
+// TestReplay checks a saved history again: go test -run TestReplay
+// ./chaos/ -args -chaos.history .chaos/kill-leader/history.json
+func TestReplay(t *testing.T) {
+	if *historyFile == "" {
+		t.Skip("no -chaos.history")
+	}
+	ops, _, err := ReadHistoryFile(*historyFile)
+	require.NoError(t, err)
+	r := Check(ops, time.Minute)
+	var b strings.Builder
+	Print(&b, []*Report{{Scenario: *historyFile, Result: r}})
+	t.Log("\n" + b.String())
+	view := strings.TrimSuffix(*historyFile, ".json") + ".replay.html"
+	require.NoError(t, r.Visualize(view))
+	t.Logf("view: %s", view)
+}
+
+func TestHistoryFileRoundTrip(t *testing.T) {
+	h := NewHistory()
+	ct := h.AddCiphertext(Ciphertext{Key: "k1", Blob: []byte{1}, Plaintext: []byte{2}})
+	h.Add(Op{Kind: CreateKey, Key: "k1", Outcome: OK, Call: 1, Return: 2, CT: -1})
+	h.Add(Op{Kind: Encrypt, Key: "k1", Outcome: OK, Call: 3, Return: 4, CT: ct})
+	path := t.TempDir() + "/history.json"
+	require.NoError(t, h.WriteFile(path))
+	ops, cts, err := ReadHistoryFile(path)
+	require.NoError(t, err)
+	assert.Equal(t, h.Ops(), ops)
+	assert.Equal(t, h.Ciphertexts(), cts)
+	assert.True(t, Check(ops, time.Second).Passed())
 }

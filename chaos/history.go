@@ -2,6 +2,7 @@ package chaos
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"sort"
 	"sync"
@@ -140,4 +141,22 @@ func (h *History) WriteFile(path string) error {
 		return err
 	}
 	return os.WriteFile(path, data, 0o644)
+}
+
+// ReadHistoryFile reads a history that WriteFile wrote (to check it
+// again: Check(ops, timeout)).
+func ReadHistoryFile(path string) ([]Op, []Ciphertext, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	var h struct {
+		Ops         []Op         `json:"ops"`
+		Ciphertexts []Ciphertext `json:"ciphertexts"`
+	}
+	if err := json.Unmarshal(data, &h); err != nil {
+		return nil, nil, fmt.Errorf("chaos: %s: %w", path, err)
+	}
+	sort.SliceStable(h.Ops, func(i, j int) bool { return h.Ops[i].Call < h.Ops[j].Call })
+	return h.Ops, h.Ciphertexts, nil
 }
