@@ -37,6 +37,11 @@ type Result struct {
 	Windows   int           `json:"windows"`
 	// Linearizable is Linearizable, NotLinearizable or Undecided.
 	Linearizable string `json:"linearizable"`
+	// StaleReads is the verdict on the history without its misleading
+	// answers: NotLinearizable if reads that succeeded were stale too (an
+	// enabled state, a policy or an alias target older than an
+	// acknowledged write).
+	StaleReads string `json:"linearizable_without_misleading"`
 
 	info porcupine.LinearizationInfo
 }
@@ -65,15 +70,32 @@ func Check(ops []Op, timeout time.Duration) *Result {
 	r.Windows, r.WindowP50, r.WindowMax = windows(ops)
 	res, info := porcupine.CheckOperationsVerbose(Model.ToModel(), operations(ops), timeout)
 	r.info = info
-	switch res {
-	case porcupine.Ok:
-		r.Linearizable = Linearizable
-	case porcupine.Illegal:
-		r.Linearizable = NotLinearizable
-	default:
-		r.Linearizable = Undecided
+	r.Linearizable = verdict(res)
+	r.StaleReads = r.Linearizable
+	if len(r.Misleading) > 0 {
+		lie := map[int]bool{}
+		for _, m := range r.Misleading {
+			lie[m.Op.ID] = true
+		}
+		var rest []Op
+		for _, op := range ops {
+			if !lie[op.ID] {
+				rest = append(rest, op)
+			}
+		}
+		r.StaleReads = verdict(porcupine.CheckOperationsTimeout(Model.ToModel(), operations(rest), timeout))
 	}
 	return r
+}
+
+func verdict(res porcupine.CheckResult) string {
+	switch res {
+	case porcupine.Ok:
+		return Linearizable
+	case porcupine.Illegal:
+		return NotLinearizable
+	}
+	return Undecided
 }
 
 // Visualize writes porcupine's HTML view of the history's linearizations

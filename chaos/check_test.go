@@ -64,6 +64,7 @@ func TestStaleReadFails(t *testing.T) {
 	)
 	r := Check(ops, 10*time.Second)
 	assert.Equal(t, NotLinearizable, r.Linearizable)
+	assert.Equal(t, NotLinearizable, r.StaleReads)
 	assert.Empty(t, r.Misleading, "a stale read is not an error answer")
 	assert.False(t, r.Passed())
 	require.NoError(t, r.Visualize(t.TempDir()+"/history.html"))
@@ -90,6 +91,7 @@ func TestNotFoundAfterAcknowledgedCreateIsMisleading(t *testing.T) {
 	assert.Equal(t, 2, r.Misleading[0].Op.ID)
 	assert.Contains(t, r.Misleading[0].Why, "created before")
 	assert.Equal(t, NotLinearizable, r.Linearizable)
+	assert.Equal(t, Linearizable, r.StaleReads, "linearizable without the misleading answer")
 }
 
 func TestMisleadingAnswers(t *testing.T) {

@@ -215,9 +215,10 @@ func converge(c *dev.Cluster, limit time.Duration) (bool, uint64, map[string][]u
 // Print writes a table of reports, then up to three examples of each
 // report's misleading answers and lost writes. The column pre/+heal gives
 // the misleading answers given before the fault, and how long after the
-// heal the last one came.
+// heal the last one came; -mislead is the linearizability verdict without
+// the misleading answers ("no": successful reads were stale too).
 func Print(w io.Writer, reports []*Report) {
-	fmt.Fprintf(w, "%-24s %6s %6s %5s %10s %12s %9s %15s %6s %9s\n", "scenario", "ops", "acked", "lost", "misleading", "(pre/+heal)", "retryable", "window p50/max", "linear", "converged")
+	fmt.Fprintf(w, "%-24s %6s %6s %5s %10s %12s %9s %15s %6s %8s %9s\n", "scenario", "ops", "acked", "lost", "misleading", "(pre/+heal)", "retryable", "window p50/max", "linear", "-mislead", "converged")
 	for _, r := range reports {
 		switch {
 		case r.Skipped != "":
@@ -228,9 +229,9 @@ func Print(w io.Writer, reports []*Report) {
 			continue
 		}
 		x := r.Result
-		fmt.Fprintf(w, "%-24s %6d %6d %5d %10d %12s %9d %15s %6s %9v\n", r.Scenario, x.Operations, x.Acknowledged, len(x.Lost), len(x.Misleading),
+		fmt.Fprintf(w, "%-24s %6d %6d %5d %10d %12s %9d %15s %6s %8s %9v\n", r.Scenario, x.Operations, x.Acknowledged, len(x.Lost), len(x.Misleading),
 			fmt.Sprintf("%d/%.1fs", r.MisleadingBeforeFault, r.LastMisleadingAfterHeal), x.Retryable,
-			fmt.Sprintf("%.1fs/%.1fs", x.WindowP50.Seconds(), x.WindowMax.Seconds()), x.Linearizable, r.Converged)
+			fmt.Sprintf("%.1fs/%.1fs", x.WindowP50.Seconds(), x.WindowMax.Seconds()), x.Linearizable, x.StaleReads, r.Converged)
 	}
 	for _, r := range reports {
 		if r.Result == nil {
