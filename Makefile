@@ -1,4 +1,4 @@
-# Trent: make deps build test run bench fuzz lint
+# Trent: make deps build test run bench fuzz lint chaos
 GO              ?= go
 STATICCHECK     ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
 BENCHSTAT       ?= golang.org/x/perf/cmd/benchstat@v0.0.0-20260908200009-22c9c6c9d4da
@@ -6,7 +6,7 @@ BENCHCOUNT      ?= 6
 FUZZTIME        ?= 10s
 export CGO_ENABLED := 1
 
-.PHONY: deps build test run bench fuzz lint demo-enclave
+.PHONY: deps build test run bench fuzz lint demo-enclave chaos
 
 ## deps: install SoftHSM2, OpenSC and a C compiler if missing (apt-get, brew)
 deps:
@@ -31,6 +31,10 @@ demo-enclave: deps build
 ## bench: backend vs bare PKCS#11 (benchstat medians of BENCHCOUNT runs) and process scaling
 bench: deps
 	BENCHCOUNT=$(BENCHCOUNT) BENCHSTAT=$(BENCHSTAT) bash scripts/bench.sh
+
+## chaos: the fault-injection suite, every scenario (docs/reliability.md); reports, histories and logs in .chaos/
+chaos: deps
+	$(GO) test -count=1 -timeout 30m -v -run TestChaos ./chaos/ -args -chaos.full -chaos.report $(CURDIR)/.chaos
 
 ## fuzz: every fuzz target for FUZZTIME each
 fuzz: deps

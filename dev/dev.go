@@ -78,7 +78,20 @@ type Options struct {
 	// Supervise restarts a process that exits on its own (trent dev); the
 	// fault-injection suite leaves it off and restarts what it kills.
 	Supervise bool
-	Log       *slog.Logger
+	// HostIPs, if set (Exec only), is the IP address service host i
+	// listens on (raft, host API, KMS API) instead of Listen's: the
+	// fault-injection suite gives each host a network namespace of its
+	// own. One per host.
+	HostIPs []string
+	// Wrap, if set (Exec only), returns the command line that runs the
+	// named process's trent command after it ("ip netns exec NS" for a
+	// host in its namespace); nil: none. The wrapper must exec trent in
+	// its place, so that signals reach it.
+	Wrap func(name string) []string
+	// KMSOnEveryHost (Exec only) has every service host serve the KMS
+	// API (HostInfo.KMS), not only host-1.
+	KMSOnEveryHost bool
+	Log            *slog.Logger
 }
 
 // Cluster is a running dev cluster.
@@ -119,6 +132,8 @@ type HostInfo struct {
 	Raft    string `json:"raft"`
 	API     string `json:"api"`
 	KeyFile string `json:"key_file"`
+	// KMS is the URL of the host's KMS API (Options.KMSOnEveryHost).
+	KMS string `json:"kms,omitempty"`
 }
 
 // OperatorInfo describes a dev operator and its key file.
@@ -173,6 +188,12 @@ func Start(opts Options, progress func(step string)) (*Cluster, error) {
 		HostKeyFile: filepath.Join(opts.Dir, "operators", HostID+".pem"), TokenFile: filepath.Join(opts.Dir, "domain-token.bin")}
 	if opts.Hosts < 0 || opts.Hosts > MaxHosts {
 		return nil, fmt.Errorf("dev: %d hosts: want 0 to %d", opts.Hosts, MaxHosts)
+	}
+	if opts.Exec == "" && (opts.HostIPs != nil || opts.Wrap != nil || opts.KMSOnEveryHost) {
+		return nil, errors.New("dev: HostIPs, Wrap and KMSOnEveryHost need Exec")
+	}
+	if opts.HostIPs != nil && len(opts.HostIPs) != opts.Hosts {
+		return nil, fmt.Errorf("dev: %d host IPs for %d hosts", len(opts.HostIPs), opts.Hosts)
 	}
 	if err := os.MkdirAll(filepath.Join(opts.Dir, "operators"), 0o700); err != nil {
 		return nil, fmt.Errorf("dev: %w", err)
@@ -478,13 +499,23 @@ func (c *Cluster) hostAddrs(opts Options, ip string, port0 int, ids []string) ([
 			// need it: free ports chosen here.
 			port = c.freePort()
 		}
-		return net.JoinHostPort(ip, strconv.Itoa(port))
+		hostIP := ip
+		if opts.HostIPs != nil {
+			hostIP = opts.HostIPs[i]
+		}
+		return net.JoinHostPort(hostIP, strconv.Itoa(port))
 	}
 	var out []HostInfo
 	for i, id := range ids {
 		h := HostInfo{ID: id, Raft: addr(100, i), API: "http://" + addr(200, i), KeyFile: filepath.Join(opts.Dir, "operators", id+".pem")}
+		if opts.KMSOnEveryHost {
+			h.KMS = "http://" + addr(300, i)
+		}
 		if p, ok := previous[id]; ok && fileExists(filepath.Join(opts.Dir, "hosts", id, "raft.db")) {
 			h.Raft, h.API = p.Raft, p.API
+			if p.KMS != "" && h.KMS != "" {
+				h.KMS = p.KMS // clients keep their endpoints across a restart
+			}
 		}
 		out = append(out, h)
 	}

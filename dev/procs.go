@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -28,7 +29,8 @@ type Proc struct {
 	Log  string   `json:"log"`  // its stdout and stderr
 	PID  int      `json:"pid"`  // of the latest start (0 before)
 
-	exe string
+	exe  string
+	wrap []string // runs exe (Options.Wrap)
 	// restart, if set, is called when the process exits without Stop or
 	// Kill having asked it to (Options.Supervise).
 	restart func(p *Proc, err error)
@@ -54,8 +56,9 @@ func (p *Proc) Start() error {
 	if err != nil {
 		return fmt.Errorf("dev: %w", err)
 	}
-	fmt.Fprintf(logf, "--- %s: %s %v\n", time.Now().Format(time.RFC3339Nano), p.exe, p.Args)
-	cmd := exec.Command(p.exe, p.Args...)
+	fmt.Fprintf(logf, "--- %s: %s %v\n", time.Now().Format(time.RFC3339Nano), strings.Join(append(slices.Clip(p.wrap), p.exe), " "), p.Args)
+	argv := append(append(slices.Clip(p.wrap), p.exe), p.Args...)
+	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	// Its own process group: a Ctrl-C in the terminal reaches trent dev,
 	// which stops its children in order, and not every child at once.
@@ -203,6 +206,9 @@ func (c *Cluster) startProcs(opts Options, ip string, port0 int, hostIDs []strin
 	}
 	newProc := func(name string, args ...string) *Proc {
 		p := &Proc{Name: name, Args: append(args, common...), Log: filepath.Join(logs, name+".log"), exe: opts.Exec}
+		if opts.Wrap != nil {
+			p.wrap = opts.Wrap(name)
+		}
 		if opts.Supervise {
 			p.restart = c.supervise(say)
 		}
@@ -212,7 +218,7 @@ func (c *Cluster) startProcs(opts Options, ip string, port0 int, hostIDs []strin
 	if port0 == 0 {
 		// Every port at once: one released early could come back twice.
 		var err error
-		if c.pool, err = freePorts(ip, len(c.HSMs)+2*len(hostIDs)+1); err != nil {
+		if c.pool, err = freePorts(ip, len(c.HSMs)+3*len(hostIDs)+1); err != nil {
 			return err
 		}
 	}
@@ -268,8 +274,17 @@ func (c *Cluster) startProcs(opts Options, ip string, port0 int, hostIDs []strin
 				args = append(args, "--peer", o.ID+"="+o.API)
 			}
 		}
+		switch {
+		case i == 0 && opts.KMSOnEveryHost:
+			kmsAddr = hi.KMS[len("http://"):]
+			fallthrough
+		case i == 0:
+			args = append(args, "--kms-listen", kmsAddr, "--audit-file", filepath.Join(opts.Dir, "audit.jsonl"))
+		case opts.KMSOnEveryHost:
+			args = append(args, "--kms-listen", hi.KMS[len("http://"):], "--audit-file", filepath.Join(opts.Dir, "audit-"+hi.ID+".jsonl"))
+		}
 		if i == 0 {
-			args = append(args, "--kms-listen", kmsAddr, "--audit-file", filepath.Join(opts.Dir, "audit.jsonl"), "--bootstrap", c.TokenFile)
+			args = append(args, "--bootstrap", c.TokenFile)
 		} else {
 			args = append(args, "--join", hosts[0].API)
 		}

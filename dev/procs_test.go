@@ -150,3 +150,38 @@ func TestProcesses(t *testing.T) {
 		assert.False(t, p.Running(), p.Name)
 	}
 }
+
+// The options of the fault-injection suite: a wrapper command before each
+// process's trent command line, and the KMS API on every host.
+func TestProcessOptions(t *testing.T) {
+	_, err := dev.Start(dev.Options{Dir: t.TempDir(), Hosts: 1, KMSOnEveryHost: true}, nil)
+	require.ErrorContains(t, err, "need Exec")
+	_, err = dev.Start(dev.Options{Dir: t.TempDir(), Hosts: 2, HostIPs: []string{"127.0.0.1"}, Exec: "trent"}, nil)
+	require.ErrorContains(t, err, "1 host IPs for 2 hosts")
+	if testing.Short() {
+		t.Skip("builds the trent binary and runs a cluster of processes")
+	}
+	bin := buildTrent(t)
+	var wrapped []string
+	opts := dev.Options{Dir: t.TempDir(), HSMs: 1, Hosts: 2, Listen: "127.0.0.1:0", KMSListen: "127.0.0.1:0", RotationInterval: -1, Exec: bin,
+		KMSOnEveryHost: true, HostIPs: []string{"127.0.0.1", "127.0.0.1"},
+		Wrap: func(name string) []string { wrapped = append(wrapped, name); return []string{"env", "TRENT_WRAPPED=1"} }}
+	c, err := dev.Start(opts, nil)
+	require.NoError(t, err)
+	defer c.Stop()
+	assert.Equal(t, []string{"hsm-1", "host-1", "host-2"}, wrapped)
+	ctx := context.Background()
+	cl := kmsClient(t, c)
+	key, err := cl.CreateKey(ctx, &kms.CreateKeyInput{})
+	require.NoError(t, err)
+	require.Len(t, c.Hosts, 2)
+	assert.Equal(t, c.KMSURL, c.Hosts[0].KMS)
+	for _, h := range c.Hosts {
+		require.NotEmpty(t, h.KMS, h.ID)
+		hc := kms.New(cl.Options(), func(o *kms.Options) { o.BaseEndpoint = aws.String(h.KMS) })
+		require.EventuallyWithT(t, func(ct *assert.CollectT) {
+			_, err := hc.DescribeKey(ctx, &kms.DescribeKeyInput{KeyId: key.KeyMetadata.KeyId})
+			assert.NoError(ct, err)
+		}, 10*time.Second, 100*time.Millisecond, h.ID)
+	}
+}
