@@ -15,7 +15,7 @@ import (
 
 	"github.com/trentkms/trent/dev"
 	"github.com/trentkms/trent/host"
-	"github.com/trentkms/trent/host/kmsapi"
+	"github.com/trentkms/trent/kms/kmsapi"
 )
 
 // Config configures a Run.
