@@ -96,3 +96,40 @@ func BenchmarkCommit(b *testing.B) {
 	b.ReportMetric(percentile(commit, 0.5), "commit-p50-ms")
 	b.ReportMetric(percentile(commit, 0.99), "commit-p99-ms")
 }
+
+// BenchmarkReadBarrier measures the read barrier every KMS request but
+// GenerateRandom pays (Host.ReadBarrier), on 3 hosts over TCP on loopback:
+// on the leader (a quorum's confirmation of its leadership) and on a
+// follower (one request to the leader, then its own FSM caught up), one
+// reader at a time and 16 at once (readers share rounds).
+func BenchmarkReadBarrier(b *testing.B) {
+	c := newTestCluster(b, 3, 1)
+	ctx := context.Background()
+	leader, follower := c.hosts[0], c.hosts[1]
+	if !leader.IsLeader() {
+		b.Skip("host-1 does not lead")
+	}
+	for _, bc := range []struct {
+		name string
+		h    *host.Host
+	}{{"leader", leader}, {"follower", follower}} {
+		b.Run(bc.name+"/serial", func(b *testing.B) {
+			for b.Loop() {
+				if err := bc.h.ReadBarrier(ctx); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		b.Run(bc.name+"/parallel16", func(b *testing.B) {
+			b.SetParallelism(16)
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					if err := bc.h.ReadBarrier(ctx); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+		})
+	}
+}
