@@ -52,6 +52,9 @@ func TestReady(t *testing.T) {
 		assert.True(t, r.Ready && r.CaughtUp && r.HSM, "%+v", r)
 		assert.NotZero(t, r.StateVersion)
 	}
+	st, err := host.GetStatus(ctx, c.hosts[1].APIURL())
+	require.NoError(t, err)
+	assert.True(t, st.Ready.Ready, "the status carries the readiness: %+v", st.Ready)
 	c.hsms[0].stop(t)
 	h := c.hosts[1]
 	require.Eventually(t, func() bool { return !h.Ready(ctx).Ready }, 10*time.Second, 100*time.Millisecond)

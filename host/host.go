@@ -695,6 +695,10 @@ type Status struct {
 	EKTs         int         `json:"ekts"`
 	EKTsOutdated int         `json:"ekts_outdated"`
 	NextRotation *time.Time  `json:"next_rotation,omitempty"`
+	// Ready says whether the host serves KMS requests truthfully now;
+	// until it does (Ready.CaughtUp false), the fields above are this
+	// host's view, which may trail the cluster's.
+	Ready Readiness `json:"ready"`
 }
 
 // HSMStatus is one HSM's state version as this host sees it (0: none).
@@ -713,7 +717,9 @@ type KeyStatus struct {
 // Status reports the host's view: raft leader, term and peers, the domain
 // state, each HSM's state version, the domain keys.
 func (h *Host) Status(ctx context.Context) Status {
-	s := Status{ID: h.cfg.ID, Term: h.raft.Stats()["term"]}
+	// Readiness first: its read barrier makes what follows the cluster's
+	// state, not a half-replayed log's.
+	s := Status{ID: h.cfg.ID, Term: h.raft.Stats()["term"], Ready: h.Ready(ctx)}
 	_, leader := h.raft.LeaderWithID()
 	s.Leader = string(leader)
 	if f := h.raft.GetConfiguration(); f.Error() == nil {

@@ -200,6 +200,12 @@ func newDomainStatusCmd(g *globals) *cobra.Command {
 			}
 			w := g.stdout
 			fmt.Fprintf(w, "host %s: raft leader %s, term %s, peers %s\n", s.ID, s.Leader, s.Term, strings.Join(s.Peers, ", "))
+			if !s.Ready.Ready {
+				fmt.Fprintf(w, "host %s is not ready: %s (KMS requests get retryable errors until it is)\n", s.ID, s.Ready.Reason)
+			}
+			if !s.Ready.CaughtUp {
+				fmt.Fprintf(w, "this host has not caught up with the cluster: what follows is its own view\n")
+			}
 			fmt.Fprintf(w, "domain %q at state version %d, members %s\n", s.Domain, s.StateVersion, strings.Join(s.Members, ", "))
 			for _, h := range s.HSMs {
 				fmt.Fprintf(w, "  HSM %s: state version %d\n", h.URL, h.StateVersion)
