@@ -159,6 +159,34 @@ func TestServeFromToken(t *testing.T) {
 	cancel()
 	require.NoError(t, <-done)
 
-	// Neither or both sources of a domain: refused.
-	require.Error(t, node.Serve(context.Background(), node.Options{Dir: c.dir, Label: "hsm-2"}, "127.0.0.1:0", nil))
+	// Neither: the node serves its token endpoint and waits for a host to
+	// deliver the domain's token (how a crashed node rejoins); it serves
+	// sessions once it has taken one its anchor admits.
+	ctx, cancel = context.WithCancel(context.Background())
+	defer cancel()
+	done = make(chan error, 1)
+	go func() {
+		done <- node.Serve(ctx, node.Options{Dir: c.dir, Label: "hsm-2"}, "127.0.0.1:0", func(a string) { addr <- a })
+	}()
+	select {
+	case a := <-addr:
+		u = "http://" + a
+	case err := <-done:
+		t.Fatal(err)
+	}
+	cl2, err := session.NewClient(session.ClientConfig{Host: host, URLs: []string{u}})
+	require.NoError(t, err)
+	defer cl2.Close()
+	_, err = cl2.Do(ctx, uint16(hsmcmd.Ping), []byte("before its token"))
+	require.Error(t, err, "no session before the token")
+	out, err := cl2.Post(ctx, 0, hsmcmd.PathToken, g, 16)
+	require.NoError(t, err)
+	v, err := hsmcmd.ParseImportResponse(out)
+	require.NoError(t, err)
+	assert.NotZero(t, v.Version)
+	got, err = cl2.Do(ctx, uint16(hsmcmd.Ping), []byte("after its token"))
+	require.NoError(t, err)
+	assert.Equal(t, []byte("after its token"), got)
+	cancel()
+	require.NoError(t, <-done)
 }
