@@ -360,10 +360,14 @@ func (c *Client) doOn(ctx context.Context, s *Session, typ uint16, command []byt
 		var resp []byte
 		resp, err = c.send(ctx, c.cfg.URLs[(start+i)%n], s, typ, command)
 		var re *RemoteError
-		if err == nil || errors.As(err, &re) || ctx.Err() != nil {
+		if err == nil || ctx.Err() != nil || errors.As(err, &re) && !errors.Is(err, ErrKeyNotRetained) {
 			return resp, err // served or refused: do not resend
 		}
-		// The HSM is unreachable: the next one serves the same session.
+		// The HSM is unreachable, or it does not hold the domain key of
+		// the session's EKT (it restarted, or lags a domain change) and
+		// refused the envelope before serving its command: the next one
+		// serves the same session. Only if none holds the key is the
+		// session dead (Do).
 	}
 	return nil, err
 }

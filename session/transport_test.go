@@ -194,3 +194,30 @@ func TestTransportRenegotiation(t *testing.T) {
 		return errors.Is(err, session.ErrSessionClosed)
 	}, 5*time.Second, 5*time.Millisecond)
 }
+
+// An HSM without the session's domain key (restarted, or behind a domain
+// change) refuses its envelopes before serving them: the client sends the
+// command to the next HSM in the same session, so no command fails while
+// another HSM holds the key.
+func TestTransportHSMWithoutDomainKey(t *testing.T) {
+	w := newWorld(t)
+	u1, _ := serve(t, w.hsm1)
+	behind := newHSMEnd(t, w.hsm1Tok, w.hsm1Keys, w.dir, session.NewMemoryKeyRing(), w.clock.Now)
+	u0, _ := serve(t, behind)
+	c, err := session.NewClient(session.ClientConfig{Host: w.host, URLs: []string{u1, u0}})
+	require.NoError(t, err)
+	defer c.Close()
+	var first *session.Session
+	for i := range 20 {
+		got, err := c.Do(context.Background(), cmdEcho, []byte{byte(i)})
+		require.NoError(t, err, "command %d", i)
+		assert.Equal(t, []byte{byte(i)}, got)
+		if first == nil {
+			first = c.Current()
+		}
+	}
+	assert.True(t, first == c.Current(), "one session throughout: the HSM behind did not make the client drop it")
+	// Pinned to the HSM without the key: its refusal is the answer.
+	_, err = c.DoOn(context.Background(), 1, cmdEcho, []byte("pinned"))
+	require.ErrorIs(t, err, session.ErrKeyNotRetained)
+}
