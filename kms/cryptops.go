@@ -2,13 +2,10 @@ package kms
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
 	"slices"
 	"sort"
 	"strings"
-
-	"golang.org/x/crypto/cryptobyte"
 
 	"github.com/trentkms/trent/hbk"
 	"github.com/trentkms/trent/hsmcmd"
@@ -175,15 +172,11 @@ func (s *Service) encrypt(ctx context.Context, p kmsapi.Principal, req *encryptR
 	if err := checkAlgorithm(req.EncryptionAlgorithm); err != nil {
 		return nil, err
 	}
-	cmd, err := hsmcmd.KeyCommand(nil, k.rec.Current(), ec, req.Plaintext)
-	if err != nil {
-		return nil, err
-	}
-	blob, err := s.hsmDo(ctx, uint16(hsmcmd.Encrypt), cmd)
-	clear(cmd)
+	out, err := call(ctx, s, hsmcmd.EncryptRequest{Token: k.rec.Current(), Context: ec, Plaintext: req.Plaintext}, hsmcmd.ParseEncryptResponse)
 	if err != nil {
 		return nil, internal(s, "Encrypt", err)
 	}
+	blob := out.Blob
 	if mutation.On("kms.ec-missing-pair-accepted") || mutation.On("kms.ec-extra-pair-accepted") {
 		rememberContext(blob, req.EncryptionContext)
 	}
@@ -252,39 +245,29 @@ func (s *Service) generateDataKey(withPlaintext bool) kmsapi.Handler {
 		if err := symmetricOnly(k); err != nil {
 			return nil, err
 		}
-		flags := byte(0)
-		if withPlaintext {
-			flags = 1
-		}
-		cmd, err := hsmcmd.KeyCommand(append(binary.BigEndian.AppendUint16(nil, uint16(size)), flags), k.rec.Current(), ec)
-		if err != nil {
-			return nil, err
-		}
+		gdk := hsmcmd.GenerateDataKeyRequest{Token: k.rec.Current(), Context: ec, Size: uint16(size), WithPlaintext: withPlaintext}
 		if doc != nil {
-			cms, rest, err := s.viaRecipient(ctx, op, doc, uint16(hsmcmd.GenerateDataKey), cmd, nil)
+			rr, err := s.viaRecipient(ctx, op, doc, gdk, nil)
 			if err != nil {
 				return nil, err
 			}
-			rs := cryptobyte.String(rest)
-			var blob cryptobyte.String
-			if !rs.ReadUint16LengthPrefixed(&blob) || !rs.Empty() || len(blob) == 0 {
-				return nil, internal(s, op, errors.New("kms: malformed data key answer"))
+			blob, err := rr.DataKeyBlob()
+			if err != nil {
+				return nil, internal(s, op, err)
 			}
 			if mutation.On("kms.recipient-data-key-unbound") {
-				if out, err := s.hsmDo(ctx, uint16(hsmcmd.GenerateDataKey), cmd); err == nil {
-					if _, other, err := hsmcmd.ParseDataKey(out); err == nil {
-						blob = other
-					}
+				if out, err := call(ctx, s, gdk, hsmcmd.ParseGenerateDataKeyResponse); err == nil {
+					blob = out.Blob
 				}
 			}
-			return &generateDataKeyResponse{CiphertextBlob: blob, CiphertextForRecipient: cms, KeyId: k.rec.Key.ARN()}, nil
+			return &generateDataKeyResponse{CiphertextBlob: blob, CiphertextForRecipient: rr.CiphertextForRecipient, KeyId: k.rec.Key.ARN()}, nil
 		}
-		out, err := s.hsmDo(ctx, uint16(hsmcmd.GenerateDataKey), cmd)
+		out, err := call(ctx, s, gdk, hsmcmd.ParseGenerateDataKeyResponse)
 		if err != nil {
 			return nil, internal(s, op, err)
 		}
-		pt, blob, err := hsmcmd.ParseDataKey(out)
-		if err != nil || (withPlaintext && len(pt) != size) || (!withPlaintext && len(pt) != 0) {
+		pt, blob := out.Plaintext, out.Blob
+		if (withPlaintext && len(pt) != size) || (!withPlaintext && len(pt) != 0) {
 			return nil, internal(s, op, errors.New("kms: malformed data key answer"))
 		}
 		res := &generateDataKeyResponse{CiphertextBlob: blob, KeyId: k.rec.Key.ARN()}
@@ -376,18 +359,17 @@ func (s *Service) decrypt(ctx context.Context, p kmsapi.Principal, req *decryptR
 	if mutation.On("kms.ec-order-bound") {
 		ec, _ = encodeContext(listedOrder(requestBody(ctx), req.EncryptionContext))
 	}
-	cmd, err := hsmcmd.KeyCommand(nil, tok, ec, req.CiphertextBlob)
-	if err != nil {
-		return nil, err
-	}
+	dec := hsmcmd.DecryptRequest{Token: tok, Context: ec, Blob: req.CiphertextBlob}
 	if doc != nil {
-		cms, _, err := s.viaRecipient(ctx, "Decrypt", doc, uint16(hsmcmd.Decrypt), cmd, errInvalidCiphertext)
+		rr, err := s.viaRecipient(ctx, "Decrypt", doc, dec, errInvalidCiphertext)
 		if err != nil {
 			return nil, err
 		}
-		res := &decryptResponse{CiphertextForRecipient: cms, KeyId: k.rec.Key.ARN(), EncryptionAlgorithm: symmetricDefault}
+		res := &decryptResponse{CiphertextForRecipient: rr.CiphertextForRecipient, KeyId: k.rec.Key.ARN(), EncryptionAlgorithm: symmetricDefault}
 		if mutation.On("kms.recipient-returns-plaintext") {
-			res.Plaintext, _ = s.hsmDo(ctx, uint16(hsmcmd.Decrypt), cmd)
+			if out, err := call(ctx, s, dec, hsmcmd.ParseDecryptResponse); err == nil {
+				res.Plaintext = out.Plaintext
+			}
 		}
 		return res, nil
 	}
@@ -396,13 +378,14 @@ func (s *Service) decrypt(ctx context.Context, p kmsapi.Principal, req *decryptR
 			return &decryptResponse{Plaintext: pt.([]byte), KeyId: k.rec.Key.ARN(), EncryptionAlgorithm: symmetricDefault}, nil
 		}
 	}
-	pt, err := s.hsmDo(ctx, uint16(hsmcmd.Decrypt), cmd)
+	out, err := call(ctx, s, dec, hsmcmd.ParseDecryptResponse)
 	if errors.Is(err, ErrRefused) {
 		return nil, errInvalidCiphertext
 	}
 	if err != nil {
 		return nil, internal(s, "Decrypt", err)
 	}
+	pt := out.Plaintext
 	if mutation.On("kms.ciphertext-tag-unchecked") {
 		mutationMemory.Store(untaggedKey(req.CiphertextBlob, ec), pt)
 	}
@@ -437,15 +420,11 @@ func (s *Service) asymDecrypt(ctx context.Context, p kmsapi.Principal, keyID, al
 	if err := asymEncryption(k, a, ec); err != nil {
 		return nil, true, err
 	}
-	var b cryptobyte.Builder
-	b.AddUint16LengthPrefixed(func(b *cryptobyte.Builder) { b.AddBytes(k.rec.Current()) })
-	b.AddUint8(hsmcmd.AlgCode(a))
-	b.AddUint16LengthPrefixed(func(b *cryptobyte.Builder) { b.AddBytes(blob) })
-	pt, err := s.hsmDo(ctx, uint16(hsmcmd.AsymDecrypt), b.BytesOrPanic())
-	if pt, err = s.hsmAnswer("Decrypt", pt, err, errInvalidCiphertext); err != nil {
+	pt, err := call(ctx, s, hsmcmd.AsymDecryptRequest{Token: k.rec.Current(), Alg: hsmcmd.AlgCode(a), Ciphertext: blob}, hsmcmd.ParseAsymDecryptResponse)
+	if err = s.hsmAnswer("Decrypt", err, errInvalidCiphertext); err != nil {
 		return nil, true, err
 	}
-	return &decryptResponse{Plaintext: pt, KeyId: k.rec.Key.ARN(), EncryptionAlgorithm: a}, true, nil
+	return &decryptResponse{Plaintext: pt.Plaintext, KeyId: k.rec.Key.ARN(), EncryptionAlgorithm: a}, true, nil
 }
 
 type reEncryptRequest struct {
@@ -508,17 +487,14 @@ func (s *Service) reEncrypt(ctx context.Context, p kmsapi.Principal, req *reEncr
 	if req.DryRun {
 		return nil, errDryRun
 	}
-	cmd, err := hsmcmd.KeyCommand(nil, tok, srcEC, req.CiphertextBlob, dst.rec.Current(), dstEC)
-	if err != nil {
-		return nil, err
-	}
-	blob, err := s.hsmDo(ctx, uint16(hsmcmd.ReEncrypt), cmd)
+	out, err := call(ctx, s, hsmcmd.ReEncryptRequest{SourceToken: tok, SourceContext: srcEC, Blob: req.CiphertextBlob,
+		DestinationToken: dst.rec.Current(), DestinationContext: dstEC}, hsmcmd.ParseReEncryptResponse)
 	if errors.Is(err, ErrRefused) {
 		return nil, errInvalidCiphertext
 	}
 	if err != nil {
 		return nil, internal(s, "ReEncrypt", err)
 	}
-	return &reEncryptResponse{CiphertextBlob: blob, SourceKeyId: src.rec.Key.ARN(), KeyId: dst.rec.Key.ARN(),
+	return &reEncryptResponse{CiphertextBlob: out.Blob, SourceKeyId: src.rec.Key.ARN(), KeyId: dst.rec.Key.ARN(),
 		SourceEncryptionAlgorithm: symmetricDefault, DestinationEncryptionAlgorithm: symmetricDefault}, nil
 }

@@ -167,8 +167,7 @@ func (s *Service) parsePolicy(p kmsapi.Principal, doc string, k *keystore.Key, b
 
 // createHBK asks an HSM for a new HBK token of key id.
 func (s *Service) createHBK(ctx context.Context, id string) ([]byte, error) {
-	cmd := append([]byte{byte(len(id))}, id...)
-	tok, err := s.hsmDo(ctx, uint16(hsmcmd.CreateHBK), cmd)
+	out, err := call(ctx, s, hsmcmd.CreateHBKRequest{KeyID: id}, hsmcmd.ParseCreateHBKResponse)
 	if errors.Is(err, errNoHSM) {
 		return nil, err
 	}
@@ -176,7 +175,7 @@ func (s *Service) createHBK(ctx context.Context, id string) ([]byte, error) {
 		s.log.Info("CreateHBK", "err", err)
 		return nil, &kmsapi.Error{Type: kmsapi.KMSInternal, Message: "the HSMs did not answer", Status: 500}
 	}
-	return tok, nil
+	return out.Token, nil
 }
 
 type createKeyRequest struct {

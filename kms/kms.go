@@ -2,7 +2,6 @@ package kms
 
 import (
 	"context"
-	"encoding/binary"
 
 	"github.com/trentkms/trent/hsmcmd"
 	"github.com/trentkms/trent/internal/mutation"
@@ -40,21 +39,24 @@ func (s *Service) generateRandom(ctx context.Context, _ kmsapi.Principal, req *g
 		if err != nil {
 			return nil, err
 		}
-		cms, _, err := s.viaRecipient(ctx, "GenerateRandom", doc, uint16(hsmcmd.Random), binary.BigEndian.AppendUint16(nil, uint16(*req.NumberOfBytes)), nil)
+		rr, err := s.viaRecipient(ctx, "GenerateRandom", doc, hsmcmd.RandomRequest{Size: uint16(*req.NumberOfBytes)}, nil)
 		if err != nil {
 			return nil, err
 		}
-		res := &generateRandomResponse{CiphertextForRecipient: cms}
+		res := &generateRandomResponse{CiphertextForRecipient: rr.CiphertextForRecipient}
 		if mutation.On("kms.recipient-random-returns-plaintext") {
-			res.Plaintext, _ = s.hsmDo(ctx, uint16(hsmcmd.Random), binary.BigEndian.AppendUint16(nil, uint16(*req.NumberOfBytes)))
+			if r, err := call(ctx, s, hsmcmd.RandomRequest{Size: uint16(*req.NumberOfBytes)}, hsmcmd.ParseRandomResponse); err == nil {
+				res.Plaintext = r.Bytes
+			}
 		}
 		return res, nil
 	}
-	b, err := s.hsmDo(ctx, uint16(hsmcmd.Random), binary.BigEndian.AppendUint16(nil, uint16(*req.NumberOfBytes)))
+	r, err := call(ctx, s, hsmcmd.RandomRequest{Size: uint16(*req.NumberOfBytes)}, hsmcmd.ParseRandomResponse)
 	if err != nil {
 		s.log.Info("GenerateRandom", "err", err)
 		return nil, &kmsapi.Error{Type: kmsapi.KMSInternal, Message: "the HSMs did not answer", Status: 500}
 	}
+	b := r.Bytes
 	if mutation.On("kms.random-zeros") {
 		clear(b)
 	}

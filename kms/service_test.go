@@ -381,7 +381,7 @@ func TestHSMCommands(t *testing.T) {
 	f := newFixture(t)
 	id := f.createKey(t, nil)
 	f.must(t, alice, "GenerateDataKeyWithoutPlaintext", map[string]any{"KeyId": id, "NumberOfBytes": 32})
-	assert.Equal(t, []uint16{uint16(hsmcmd.CreateHBK), uint16(hsmcmd.GenerateDataKey)}, f.hsm.cmds)
+	assert.Equal(t, []hsmcmd.Code{hsmcmd.CreateHBK, hsmcmd.GenerateDataKey}, f.hsm.cmds)
 }
 
 // The Recipient prologue: refused where the operation takes none, and an
