@@ -5,11 +5,9 @@ import (
 	"errors"
 	"slices"
 	"sort"
-	"strings"
 
 	"github.com/trentkms/trent/hbk"
 	"github.com/trentkms/trent/hsmcmd"
-	"github.com/trentkms/trent/internal/mutation"
 	"github.com/trentkms/trent/kms/kmsapi"
 )
 
@@ -50,9 +48,6 @@ func (s *Service) contextKey(p kmsapi.Principal, c *cryptoRequest, keyID string)
 		return nil, "", nil, err
 	}
 	k, alias, err = s.resolveKeyAlias(p, keyID, true)
-	if mutation.On("kms.unknown-key-access-denied") && isNotFound(err) && !strings.Contains(keyID, "alias/") {
-		err = kmsapi.Errorf(kmsapi.AccessDenied, "User: %s is not authorized to perform this operation on %s", p.ARN, keyID)
-	}
 	return k, alias, ec, err
 }
 
@@ -62,12 +57,6 @@ func (c *cryptoRequest) check() error {
 
 // encodeContext encodes an encryption context for the HSM.
 func encodeContext(ec map[string]string) ([]byte, error) {
-	if mutation.On("kms.ec-values-case-folded") {
-		ec = foldedValues(ec)
-	}
-	if mutation.On("kms.ec-naive-concatenation") {
-		ec = concatenated(ec)
-	}
 	e, err := hbk.EncodeContext(ec)
 	if err != nil {
 		return nil, kmsapi.Errorf(kmsapi.ValidationException, "invalid encryption context: %s", err)
@@ -106,9 +95,6 @@ func checkAlgorithm(alg *string) error {
 // asymEncryption checks an Encrypt or Decrypt with an asymmetric key: an
 // RSA encryption key, one of its algorithms, no encryption context.
 func asymEncryption(k *key, alg string, ec map[string]string) error {
-	if mutation.On("kms.key-usage-unchecked") {
-		return nil
-	}
 	if k.rec.Key.KeyUsage != usageEncrypt {
 		return kmsapi.Errorf("InvalidKeyUsageException", "%s key usage is %s, not ENCRYPT_DECRYPT", k.rec.Key.ARN(), k.rec.Key.KeyUsage)
 	}
@@ -176,18 +162,14 @@ func (s *Service) encrypt(ctx context.Context, p kmsapi.Principal, req *encryptR
 	if err != nil {
 		return nil, internal(s, "Encrypt", err)
 	}
-	blob := out.Blob
-	if mutation.On("kms.ec-missing-pair-accepted") || mutation.On("kms.ec-extra-pair-accepted") {
-		rememberContext(blob, req.EncryptionContext)
-	}
-	return &encryptResponse{CiphertextBlob: blob, KeyId: k.rec.Key.ARN(), EncryptionAlgorithm: symmetricDefault}, nil
+	return &encryptResponse{CiphertextBlob: out.Blob, KeyId: k.rec.Key.ARN(), EncryptionAlgorithm: symmetricDefault}, nil
 }
 
 // dataKeySize is GenerateDataKey's size: NumberOfBytes or KeySpec, one of
 // them.
 func dataKeySize(n *int, spec *string) (int, error) {
 	switch {
-	case n != nil && spec != nil && !mutation.On("kms.data-key-size-both-accepted"):
+	case n != nil && spec != nil:
 		return 0, kmsapi.Errorf(kmsapi.ValidationException, "Please specify either number of bytes or key spec.")
 	case n != nil:
 		if *n < 1 || *n > hsmcmd.MaxRandom {
@@ -199,9 +181,6 @@ func dataKeySize(n *int, spec *string) (int, error) {
 		case "AES_256":
 			return 32, nil
 		case "AES_128":
-			if mutation.On("kms.data-key-aes128-as-256") {
-				return 32, nil
-			}
 			return 16, nil
 		}
 		return 0, validation("keySpec", "Member must satisfy enum value set: [AES_256, AES_128]", *spec)
@@ -223,7 +202,6 @@ func (s *Service) generateDataKey(withPlaintext bool) kmsapi.Handler {
 		op = "GenerateDataKeyWithoutPlaintext"
 	}
 	return typed(func(ctx context.Context, p kmsapi.Principal, req *generateDataKeyRequest) (*generateDataKeyResponse, error) {
-		withPlaintext := withPlaintext || mutation.On("kms.data-key-without-plaintext-leaks")
 		doc, recipientCond, err := s.checkRecipient(ctx, op, withPlaintext, req.Recipient)
 		if err != nil {
 			return nil, err
@@ -235,9 +213,6 @@ func (s *Service) generateDataKey(withPlaintext bool) kmsapi.Handler {
 		k, alias, ec, err := s.contextKey(p, &req.cryptoRequest, req.KeyId)
 		if err != nil {
 			return nil, err
-		}
-		if mutation.On("kms.data-key-context-not-bound") {
-			ec, _ = encodeContext(nil)
 		}
 		if _, err := s.use(p, k, alias, keyUse{op: op, cond: merge(contextConditions(req.EncryptionContext, symmetricDefault), recipientCond), dryRun: req.DryRun}); err != nil {
 			return nil, err
@@ -254,11 +229,6 @@ func (s *Service) generateDataKey(withPlaintext bool) kmsapi.Handler {
 			blob, err := rr.DataKeyBlob()
 			if err != nil {
 				return nil, internal(s, op, err)
-			}
-			if mutation.On("kms.recipient-data-key-unbound") {
-				if out, err := call(ctx, s, gdk, hsmcmd.ParseGenerateDataKeyResponse); err == nil {
-					blob = out.Blob
-				}
 			}
 			return &generateDataKeyResponse{CiphertextBlob: blob, CiphertextForRecipient: rr.CiphertextForRecipient, KeyId: k.rec.Key.ARN()}, nil
 		}
@@ -290,16 +260,13 @@ func (s *Service) openSource(p kmsapi.Principal, raw []byte, keyID *string) (k *
 	}
 	bl, err := hbk.ParseBlob(raw)
 	if err != nil {
-		if mutation.On("kms.malformed-ciphertext-validation-error") {
-			return nil, nil, "", kmsapi.Errorf(kmsapi.ValidationException, "CiphertextBlob is malformed")
-		}
 		return nil, nil, "", errInvalidCiphertext
 	}
 	if keyID != nil {
 		if k, alias, err = s.resolveKeyAlias(p, *keyID, true); err != nil {
 			return nil, nil, "", err
 		}
-		if k.rec.Key.KeyID != bl.KeyID && !mutation.On("kms.decrypt-key-id-unchecked") {
+		if k.rec.Key.KeyID != bl.KeyID {
 			return nil, nil, "", kmsapi.Errorf("IncorrectKeyException", "The key ID in the request does not identify the KMS key that encrypted the ciphertext.")
 		}
 	} else {
@@ -351,32 +318,13 @@ func (s *Service) decrypt(ctx context.Context, p kmsapi.Principal, req *decryptR
 	if tok == nil {
 		return nil, errInvalidCiphertext
 	}
-	if mutation.On("kms.ec-missing-pair-accepted") || mutation.On("kms.ec-extra-pair-accepted") {
-		if bound, ok := rememberedContext(req.CiphertextBlob, req.EncryptionContext); ok {
-			ec, _ = encodeContext(bound)
-		}
-	}
-	if mutation.On("kms.ec-order-bound") {
-		ec, _ = encodeContext(listedOrder(requestBody(ctx), req.EncryptionContext))
-	}
 	dec := hsmcmd.DecryptRequest{Token: tok, Context: ec, Blob: req.CiphertextBlob}
 	if doc != nil {
 		rr, err := s.viaRecipient(ctx, "Decrypt", doc, dec, errInvalidCiphertext)
 		if err != nil {
 			return nil, err
 		}
-		res := &decryptResponse{CiphertextForRecipient: rr.CiphertextForRecipient, KeyId: k.rec.Key.ARN(), EncryptionAlgorithm: symmetricDefault}
-		if mutation.On("kms.recipient-returns-plaintext") {
-			if out, err := call(ctx, s, dec, hsmcmd.ParseDecryptResponse); err == nil {
-				res.Plaintext = out.Plaintext
-			}
-		}
-		return res, nil
-	}
-	if mutation.On("kms.ciphertext-tag-unchecked") {
-		if pt, ok := mutationMemory.Load(untaggedKey(req.CiphertextBlob, ec)); ok {
-			return &decryptResponse{Plaintext: pt.([]byte), KeyId: k.rec.Key.ARN(), EncryptionAlgorithm: symmetricDefault}, nil
-		}
+		return &decryptResponse{CiphertextForRecipient: rr.CiphertextForRecipient, KeyId: k.rec.Key.ARN(), EncryptionAlgorithm: symmetricDefault}, nil
 	}
 	out, err := call(ctx, s, dec, hsmcmd.ParseDecryptResponse)
 	if errors.Is(err, ErrRefused) {
@@ -385,15 +333,7 @@ func (s *Service) decrypt(ctx context.Context, p kmsapi.Principal, req *decryptR
 	if err != nil {
 		return nil, internal(s, "Decrypt", err)
 	}
-	pt := out.Plaintext
-	if mutation.On("kms.ciphertext-tag-unchecked") {
-		mutationMemory.Store(untaggedKey(req.CiphertextBlob, ec), pt)
-	}
-	res := &decryptResponse{Plaintext: pt, KeyId: k.rec.Key.ARN(), EncryptionAlgorithm: symmetricDefault}
-	if mutation.On("kms.decrypt-algorithm-missing") {
-		res.EncryptionAlgorithm = ""
-	}
-	return res, nil
+	return &decryptResponse{Plaintext: out.Plaintext, KeyId: k.rec.Key.ARN(), EncryptionAlgorithm: symmetricDefault}, nil
 }
 
 // asymDecrypt serves Decrypt when its KeyId names an asymmetric key (KMS
@@ -455,9 +395,6 @@ func (s *Service) reEncrypt(ctx context.Context, p kmsapi.Principal, req *reEncr
 	dstEC, err := encodeContext(req.DestinationEncryptionContext)
 	if err != nil {
 		return nil, err
-	}
-	if mutation.On("kms.reencrypt-destination-context-dropped") {
-		dstEC, _ = encodeContext(nil)
 	}
 	src, tok, srcAlias, err := s.openSource(p, req.CiphertextBlob, req.SourceKeyId)
 	if err != nil {

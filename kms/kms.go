@@ -4,7 +4,6 @@ import (
 	"context"
 
 	"github.com/trentkms/trent/hsmcmd"
-	"github.com/trentkms/trent/internal/mutation"
 	"github.com/trentkms/trent/kms/kmsapi"
 )
 
@@ -16,9 +15,6 @@ type generateRandomRequest struct {
 }
 
 func (s *Service) generateRandom(ctx context.Context, _ kmsapi.Principal, req *generateRandomRequest) (*generateRandomResponse, error) {
-	if mutation.On("kms.random-zero-length-accepted") && req.NumberOfBytes != nil && *req.NumberOfBytes == 0 {
-		return &generateRandomResponse{Plaintext: []byte{}}, nil
-	}
 	if req.NumberOfBytes == nil || *req.NumberOfBytes < 1 || *req.NumberOfBytes > hsmcmd.MaxRandom {
 		v := 0
 		if req.NumberOfBytes != nil {
@@ -43,22 +39,12 @@ func (s *Service) generateRandom(ctx context.Context, _ kmsapi.Principal, req *g
 		if err != nil {
 			return nil, err
 		}
-		res := &generateRandomResponse{CiphertextForRecipient: rr.CiphertextForRecipient}
-		if mutation.On("kms.recipient-random-returns-plaintext") {
-			if r, err := call(ctx, s, hsmcmd.RandomRequest{Size: uint16(*req.NumberOfBytes)}, hsmcmd.ParseRandomResponse); err == nil {
-				res.Plaintext = r.Bytes
-			}
-		}
-		return res, nil
+		return &generateRandomResponse{CiphertextForRecipient: rr.CiphertextForRecipient}, nil
 	}
 	r, err := call(ctx, s, hsmcmd.RandomRequest{Size: uint16(*req.NumberOfBytes)}, hsmcmd.ParseRandomResponse)
 	if err != nil {
 		s.log.Info("GenerateRandom", "err", err)
 		return nil, &kmsapi.Error{Type: kmsapi.KMSInternal, Message: "the HSMs did not answer", Status: 500}
 	}
-	b := r.Bytes
-	if mutation.On("kms.random-zeros") {
-		clear(b)
-	}
-	return &generateRandomResponse{Plaintext: b}, nil
+	return &generateRandomResponse{Plaintext: r.Bytes}, nil
 }

@@ -9,7 +9,6 @@ import (
 	"strconv"
 
 	"github.com/trentkms/trent/hsmcmd"
-	"github.com/trentkms/trent/internal/mutation"
 	"github.com/trentkms/trent/kms/kmsapi"
 	"github.com/trentkms/trent/nitro"
 )
@@ -31,7 +30,7 @@ func (s *Service) checkRecipient(ctx context.Context, op string, takes bool, r *
 	if !takes {
 		return nil, nil, kmsapi.Errorf(kmsapi.ValidationException, "%s does not take a Recipient", op)
 	}
-	if r.KeyEncryptionAlgorithm != "RSAES_OAEP_SHA_256" && !mutation.On("kms.recipient-algorithm-unchecked") {
+	if r.KeyEncryptionAlgorithm != "RSAES_OAEP_SHA_256" {
 		return nil, nil, kmsapi.Errorf(kmsapi.ValidationException, "Recipient.KeyEncryptionAlgorithm must be RSAES_OAEP_SHA_256")
 	}
 	if len(r.AttestationDocument) < 1 || len(r.AttestationDocument) > nitro.MaxDocument {
@@ -41,15 +40,7 @@ func (s *Service) checkRecipient(ctx context.Context, op string, takes bool, r *
 	if s.cfg.AttestationRoots != nil {
 		v.RootsDER = s.cfg.AttestationRoots()
 	}
-	if mutation.On("kms.recipient-root-unchecked") {
-		if d, _, err := nitro.Parse(r.AttestationDocument); err == nil && len(d.CABundle) > 0 {
-			v.Roots = append(v.Roots, d.CABundle[0])
-		}
-	}
 	d, err := v.Verify(r.AttestationDocument)
-	if mutation.On("kms.recipient-signature-unchecked") && errors.Is(err, nitro.ErrSignature) {
-		d, _, err = nitro.Parse(r.AttestationDocument)
-	}
 	if err != nil {
 		return nil, nil, kmsapi.Errorf(kmsapi.ValidationException, "The attestation document is not valid: %v", err)
 	}
