@@ -104,9 +104,10 @@ func (k hmacKey) MAC(data []byte) ([]byte, error) {
 // ReEncrypt) with package hbk and a software domain key, as hsm/node does
 // them in a token. It takes each request as an HSM does, encoded: it
 // marshals it and parses it with hsmcmd's Parse…Request, and answers
-// with the typed response's encoding. A request that does not marshal,
-// and a command that does not open, is refused (ErrRefused), as HSM.Do
-// says; fail, if set, answers every command instead.
+// with the typed response's encoding; cmds lists the codes of the
+// commands sent. A request that does not marshal (not sent) and a command
+// that does not open are refused (ErrRefused), as HSM.Do says; fail, if
+// set, answers every command sent instead.
 type softHSM struct {
 	dk   aesKey
 	dkID [hbk.DKIDSize]byte
@@ -123,20 +124,21 @@ func newSoftHSM() *softHSM {
 }
 
 func (h *softHSM) Do(_ context.Context, req hsmcmd.Request) ([]byte, error) {
+	in, err := req.Marshal()
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrRefused, err) // unsent: cmds has it not
+	}
 	h.mu.Lock()
 	h.cmds = append(h.cmds, req.Code())
 	h.mu.Unlock()
 	if h.fail != nil {
 		return nil, h.fail
 	}
-	in, err := req.Marshal()
-	if err == nil {
-		var resp interface{ Marshal() ([]byte, error) }
-		if resp, err = h.do(req.Code(), in); err == nil {
-			return resp.Marshal()
-		}
+	resp, err := h.do(req.Code(), in)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrRefused, err)
 	}
-	return nil, fmt.Errorf("%w: %v", ErrRefused, err)
+	return resp.Marshal()
 }
 
 func (h *softHSM) do(code hsmcmd.Code, in []byte) (interface{ Marshal() ([]byte, error) }, error) {
