@@ -17,7 +17,7 @@ import (
 // latency; sixteen share the cost of each request to an HSM.
 
 type batchJob struct {
-	typ  uint16
+	code hsmcmd.Code
 	cmd  []byte
 	resp []byte
 	err  error
@@ -49,8 +49,8 @@ func (b *batcher) start(ctx context.Context, h *Host, n int) {
 var errStopped = errors.New("host: stopping")
 
 // do queues one command and waits for its outcome.
-func (b *batcher) do(ctx context.Context, typ uint16, cmd []byte) ([]byte, error) {
-	j := &batchJob{typ: typ, cmd: cmd, done: make(chan struct{})}
+func (b *batcher) do(ctx context.Context, code hsmcmd.Code, cmd []byte) ([]byte, error) {
+	j := &batchJob{code: code, cmd: cmd, done: make(chan struct{})}
 	select {
 	case b.q <- j:
 	case <-ctx.Done():
@@ -129,24 +129,25 @@ func (h *Host) runBatch(ctx context.Context, jobs []*batchJob) {
 		}
 	}()
 	if len(jobs) == 1 {
-		jobs[0].resp, jobs[0].err = h.hsms.Do(ctx, jobs[0].typ, jobs[0].cmd)
+		jobs[0].resp, jobs[0].err = h.hsms.Do(ctx, uint16(jobs[0].code), jobs[0].cmd)
 		return
 	}
 	items := make([]hsmcmd.BatchItem, len(jobs))
 	for i, j := range jobs {
-		items[i] = hsmcmd.BatchItem{Code: hsmcmd.Code(j.typ), Command: j.cmd}
+		items[i] = hsmcmd.BatchItem{Code: j.code, Command: j.cmd}
 	}
 	fail := func(err error) {
 		for _, j := range jobs {
 			j.err = err
 		}
 	}
-	in, err := hsmcmd.BatchRequest{Items: items}.Marshal()
+	req := hsmcmd.BatchRequest{Items: items}
+	in, err := req.Marshal()
 	if err != nil {
 		fail(err)
 		return
 	}
-	out, err := h.hsms.Do(ctx, uint16(hsmcmd.Batch), in)
+	out, err := h.hsms.Do(ctx, uint16(req.Code()), in)
 	clear(in)
 	if err != nil {
 		fail(err)

@@ -313,7 +313,7 @@ func (h *Host) checkReady(ctx context.Context) Readiness {
 	}
 	ctx, cancel := context.WithTimeout(ctx, MaxReadWait)
 	defer cancel()
-	if _, err := h.hsms.Do(ctx, uint16(hsmcmd.Ping), []byte("ready")); err != nil {
+	if _, err := hsmcmd.Call(ctx, h.hsms.Do, hsmcmd.PingRequest{Payload: []byte("ready")}, hsmcmd.ParsePingResponse); err != nil {
 		r.Reason = "no HSM at the domain's state version answers: " + err.Error()
 		return r
 	}

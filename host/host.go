@@ -384,11 +384,11 @@ func (h *Host) Submit(ctx context.Context, signed []byte) (uint64, error) {
 	// The HSM may not have the latest token yet (delivery is
 	// asynchronous): hsmDo delivers it and asks once more. A command
 	// refused for its own sake is refused again.
-	token, err := h.hsmDo(ctx, uint16(hsmcmd.Export), signed)
+	exp, err := hsmcmd.Call(ctx, h.hsmDo, hsmcmd.ExportRequest{SignedCommand: signed}, hsmcmd.ParseExportResponse)
 	if err != nil {
 		return 0, err
 	}
-	v, err := h.commit(token)
+	v, err := h.commit(exp.Token)
 	if errors.Is(err, raft.ErrNotLeader) {
 		// Leadership moved before the entry was appended: nothing was
 		// committed, so the new leader takes the command.
@@ -511,11 +511,14 @@ func (h *Host) HSMVersions(ctx context.Context) []uint64 {
 		return out
 	}
 	for i := range h.cfg.HSMs {
-		raw, err := h.hsms.DoOn(ctx, i, uint16(hsmcmd.DomainStatus), nil)
-		if err != nil || len(raw) == 0 {
+		on := func(ctx context.Context, typ uint16, cmd []byte) ([]byte, error) {
+			return h.hsms.DoOn(ctx, i, typ, cmd)
+		}
+		res, err := hsmcmd.Call(ctx, on, hsmcmd.DomainStatusRequest{}, hsmcmd.ParseDomainStatusResponse)
+		if err != nil || len(res.State) == 0 {
 			continue
 		}
-		if st, err := domain.ParseState(raw); err == nil {
+		if st, err := domain.ParseState(res.State); err == nil {
 			out[i] = st.Version
 		}
 	}

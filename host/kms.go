@@ -117,30 +117,39 @@ func (s fsmStore) Propose(_ context.Context, rs ...domain.Replacement) error {
 }
 
 // hsmClient is kms.HSM over the host's sessions (hsmDo); a refusal that
-// persists after hsmDo's resync is reported wrapping kms.ErrRefused.
+// persists after hsmDo's resync, and a request that does not marshal, are
+// reported wrapping kms.ErrRefused.
 type hsmClient struct{ h *Host }
 
-func (c *hsmClient) Do(ctx context.Context, cmd uint16, in []byte) ([]byte, error) {
-	out, err := c.h.hsmDo(ctx, cmd, in)
+func (c *hsmClient) Do(ctx context.Context, req hsmcmd.Request) ([]byte, error) {
+	in, err := req.Marshal()
+	if err != nil {
+		// An HSM refuses what does not parse: refuse it here, unsent.
+		return nil, fmt.Errorf("%w: %w", kms.ErrRefused, err)
+	}
+	out, err := c.h.hsmDo(ctx, uint16(req.Code()), in)
+	clear(in) // it may hold a plaintext; hsmDo is done with it
 	if errors.Is(err, session.ErrRefused) {
 		return nil, fmt.Errorf("%w: %w", kms.ErrRefused, err)
 	}
 	return out, err
 }
 
-// hsmDo runs one command on an HSM: through the batcher if node allows
-// it in a batch, else alone (CmdGenerateDataKeyPair, whose RSA key
-// generation would hold a batch for up to seconds, CmdCreateHBK,
-// CmdCreateKeyPair, CmdExport). It is the host's one retry policy: a
+// hsmDo runs one command on an HSM: through the batcher if the command
+// may be batched (hsmcmd.Code.Batchable), else alone (GenerateDataKeyPair,
+// whose RSA key generation would hold a batch for up to seconds,
+// CreateHBK, CreateKeyPair, Export). It is the host's one retry policy: a
 // refusal (session.ErrRefused) is retried once after the latest domain
 // token is offered to every HSM, since an HSM may lag a domain change;
-// concurrent refusals share one delivery.
-func (h *Host) hsmDo(ctx context.Context, cmd uint16, in []byte) ([]byte, error) {
+// concurrent refusals share one delivery. It is an hsmcmd.DoFunc, for
+// hsmcmd.Call.
+func (h *Host) hsmDo(ctx context.Context, typ uint16, in []byte) ([]byte, error) {
+	code := hsmcmd.Code(typ)
 	do := func() ([]byte, error) {
-		if hsmcmd.Code(cmd).Batchable() {
-			return h.batch.do(ctx, cmd, in)
+		if code.Batchable() {
+			return h.batch.do(ctx, code, in)
 		}
-		return h.hsms.Do(ctx, cmd, in)
+		return h.hsms.Do(ctx, typ, in)
 	}
 	out, err := do()
 	if errors.Is(err, session.ErrRefused) {

@@ -131,11 +131,12 @@ func (h *Host) Reencrypt(ctx context.Context, progress func(done, total int)) er
 		if len(recs) == 0 {
 			break
 		}
-		batch, err := hsmcmd.ReencryptEKTsRequest{EKTs: batchItems}.Marshal()
+		req := hsmcmd.ReencryptEKTsRequest{EKTs: batchItems}
+		batch, err := req.Marshal()
 		if err != nil {
 			return err
 		}
-		res, err := h.hsms.Do(ctx, uint16(hsmcmd.ReencryptEKTs), batch)
+		res, err := h.hsms.Do(ctx, uint16(req.Code()), batch)
 		if err != nil {
 			return err
 		}

@@ -1,10 +1,6 @@
 package hsmcmd
 
-import (
-	"golang.org/x/crypto/cryptobyte"
-
-	"github.com/trentkms/trent/hbk"
-)
+import "github.com/trentkms/trent/hbk"
 
 // The customer key hierarchy's commands (docs/protocol.md, "Hierarchy
 // commands"); fields are v16 unless stated:
@@ -274,28 +270,6 @@ func ParseReEncryptResponse(in []byte) (*ReEncryptResponse, error) {
 	r := newReader(ReEncrypt, in)
 	m := &ReEncryptResponse{Blob: r.rest(1, hbk.MaxBlob, "blob")}
 	return result(m, r)
-}
-
-// KeyCommand encodes each of fields as v16, then tail as is: the shape
-// of most commands and answers here. It checks no maximum; the typed
-// requests do.
-func KeyCommand(tail []byte, fields ...[]byte) ([]byte, error) {
-	var b cryptobyte.Builder
-	for _, f := range fields {
-		b.AddUint16LengthPrefixed(func(b *cryptobyte.Builder) { b.AddBytes(f) })
-	}
-	b.AddBytes(tail)
-	return b.Bytes()
-}
-
-// ParseDataKey decodes GenerateDataKey's answer: the plaintext (empty
-// when not asked for) and the blob.
-func ParseDataKey(in []byte) (plaintext, blob []byte, err error) {
-	m, err := ParseGenerateDataKeyResponse(in)
-	if err != nil {
-		return nil, nil, err
-	}
-	return m.Plaintext, m.Blob, nil
 }
 
 func flag(b bool) uint8 {

@@ -6,7 +6,6 @@ import (
 	"strings"
 
 	"github.com/trentkms/trent/domain"
-	"github.com/trentkms/trent/internal/mutation"
 	"github.com/trentkms/trent/keystore"
 	"github.com/trentkms/trent/kms/kmsapi"
 )
@@ -191,11 +190,7 @@ func (s *Service) listAliases(ctx context.Context, p kmsapi.Principal, req *list
 		}
 		all = mine
 	}
-	limit := 100
-	if mutation.On("kms.list-aliases-limit-unchecked") {
-		limit = 1000
-	}
-	page, next, err := paginate(all, func(a *keystore.Alias) string { return a.Name }, req.Limit, req.Marker, limit, 50)
+	page, next, err := paginate(all, func(a *keystore.Alias) string { return a.Name }, req.Limit, req.Marker, 100, 50)
 	if err != nil {
 		return nil, err
 	}

@@ -1,7 +1,6 @@
 package kms
 
 import (
-	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/rand"
@@ -9,13 +8,10 @@ import (
 	"crypto/sha1"
 	"crypto/sha256"
 	"crypto/x509"
-	"encoding/binary"
 	"errors"
 	"hash"
 	"slices"
 	"strings"
-
-	"golang.org/x/crypto/cryptobyte"
 
 	"github.com/trentkms/trent/hsmcmd"
 	"github.com/trentkms/trent/keystore"
@@ -103,17 +99,11 @@ func (s *Service) createKeyPair(ctx context.Context, spec, id string) (token, pu
 	if s.hsm == nil || code == 0 {
 		return nil, nil, errNoHSM
 	}
-	cmd := append([]byte{code, byte(len(id))}, id...)
-	out, err := s.hsmDo(ctx, uint16(hsmcmd.CreateKeyPair), cmd)
+	out, err := call(ctx, s, hsmcmd.CreateKeyPairRequest{Spec: code, KeyID: id}, hsmcmd.ParseCreateKeyPairResponse)
 	if err != nil {
 		return nil, nil, internal(s, "CreateKey", err)
 	}
-	cs := cryptobyte.String(out)
-	var t, p cryptobyte.String
-	if !cs.ReadUint16LengthPrefixed(&t) || !cs.ReadUint16LengthPrefixed(&p) || !cs.Empty() || len(t) == 0 {
-		return nil, nil, internal(s, "CreateKey", errors.New("kms: malformed key pair answer"))
-	}
-	return append([]byte(nil), t...), append([]byte(nil), p...), nil
+	return out.Token, out.PublicKey, nil
 }
 
 // asymKey runs the use-a-key pipeline for an operation of an asymmetric
@@ -128,15 +118,16 @@ func (s *Service) asymKey(p kmsapi.Principal, keyID, op, algField, alg string, c
 	}})
 }
 
-// hsmAnswer maps an HSM's refusal of a key command to a KMS exception.
-func (s *Service) hsmAnswer(op string, out []byte, err error, refused error) ([]byte, error) {
+// hsmAnswer maps call's error for a key command to a KMS exception: an
+// HSM's refusal to refused (if not nil), any other to an internal error.
+func (s *Service) hsmAnswer(op string, err error, refused error) error {
 	if errors.Is(err, ErrRefused) && refused != nil {
-		return nil, refused
+		return refused
 	}
 	if err != nil {
-		return nil, internal(s, op, err)
+		return internal(s, op, err)
 	}
-	return out, nil
+	return nil
 }
 
 // checkMessage validates a Sign/Verify/GenerateMac message.
@@ -210,41 +201,30 @@ func (s *Service) generateDataKeyPair(withPrivate bool) kmsapi.Handler {
 		if err := symmetricOnly(k); err != nil {
 			return nil, err
 		}
-		flags := byte(0)
-		if withPrivate {
-			flags = 1
-		}
-		cmd, err := hsmcmd.KeyCommand([]byte{code, flags}, k.rec.Current(), ec)
-		if err != nil {
-			return nil, err
-		}
+		gdkp := hsmcmd.GenerateDataKeyPairRequest{Token: k.rec.Current(), Context: ec, Spec: code, WithPrivateKey: withPrivate}
 		if doc != nil {
-			cms, rest, err := s.viaRecipient(ctx, op, doc, uint16(hsmcmd.GenerateDataKeyPair), cmd, nil)
+			rr, err := s.viaRecipient(ctx, op, doc, gdkp, nil)
 			if err != nil {
 				return nil, err
 			}
-			rs := cryptobyte.String(rest)
-			var pub, blob cryptobyte.String
-			if !rs.ReadUint16LengthPrefixed(&pub) || !rs.ReadUint16LengthPrefixed(&blob) || !rs.Empty() || len(pub) == 0 || len(blob) == 0 {
-				return nil, internal(s, op, errors.New("kms: malformed data key pair answer"))
+			pub, blob, err := rr.DataKeyPair()
+			if err != nil {
+				return nil, internal(s, op, err)
 			}
-			return &generateDataKeyPairResponse{KeyId: k.rec.Key.ARN(), KeyPairSpec: req.KeyPairSpec, CiphertextForRecipient: cms,
+			return &generateDataKeyPairResponse{KeyId: k.rec.Key.ARN(), KeyPairSpec: req.KeyPairSpec, CiphertextForRecipient: rr.CiphertextForRecipient,
 				PrivateKeyCiphertextBlob: blob, PublicKey: pub}, nil
 		}
-		out, err := s.hsmDo(ctx, uint16(hsmcmd.GenerateDataKeyPair), cmd)
+		out, err := call(ctx, s, gdkp, hsmcmd.ParseGenerateDataKeyPairResponse)
 		if err != nil {
 			return nil, internal(s, op, err)
 		}
-		cs := cryptobyte.String(out)
-		var priv, pub, blob cryptobyte.String
-		if !cs.ReadUint16LengthPrefixed(&priv) || !cs.ReadUint16LengthPrefixed(&pub) || !cs.ReadUint16LengthPrefixed(&blob) ||
-			!cs.Empty() || len(pub) == 0 || len(blob) == 0 || (len(priv) > 0) != withPrivate {
+		if (len(out.PrivateKey) > 0) != withPrivate {
 			return nil, internal(s, op, errors.New("kms: malformed data key pair answer"))
 		}
 		res := &generateDataKeyPairResponse{KeyId: k.rec.Key.ARN(), KeyPairSpec: req.KeyPairSpec,
-			PrivateKeyCiphertextBlob: blob, PublicKey: pub}
+			PrivateKeyCiphertextBlob: out.Blob, PublicKey: out.PublicKey}
 		if withPrivate {
-			res.PrivateKeyPlaintext = priv
+			res.PrivateKeyPlaintext = out.PrivateKey
 		}
 		return res, nil
 	})
@@ -262,32 +242,27 @@ type macRequest struct {
 }
 
 // macKey checks a GenerateMac (action kms:GenerateMac) or
-// VerifyMac request and returns its key and the HSM command's common part
-// (v16 key token ‖ u8 alg ‖ v16 message).
-func (s *Service) macKey(p kmsapi.Principal, req *macRequest, action string) (*key, []byte, error) {
+// VerifyMac request and returns its key.
+func (s *Service) macKey(p kmsapi.Principal, req *macRequest, action string) (*key, error) {
 	verify := action == "kms:VerifyMac"
 	if !verify && req.Mac != nil {
-		return nil, nil, kmsapi.Errorf(kmsapi.SerializationException, "unknown field Mac")
+		return nil, kmsapi.Errorf(kmsapi.SerializationException, "unknown field Mac")
 	}
 	if err := checkGrantTokens(req.GrantTokens); err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	if err := checkMessage(req.Message); err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	if verify && (len(req.Mac) < 1 || len(req.Mac) > 6144) {
-		return nil, nil, validation("mac", "Member must have length between 1 and 6144", "…")
+		return nil, validation("mac", "Member must have length between 1 and 6144", "…")
 	}
 	cond := map[string][]string{"kms:MacAlgorithm": {req.MacAlgorithm}}
 	k, err := s.asymKey(p, req.KeyId, strings.TrimPrefix(action, "kms:"), "MacAlgorithm", req.MacAlgorithm, cond, req.DryRun)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	var b cryptobyte.Builder
-	b.AddUint16LengthPrefixed(func(b *cryptobyte.Builder) { b.AddBytes(k.rec.Current()) })
-	b.AddUint8(hsmcmd.AlgCode(req.MacAlgorithm))
-	b.AddUint16LengthPrefixed(func(b *cryptobyte.Builder) { b.AddBytes(req.Message) })
-	return k, b.BytesOrPanic(), nil
+	return k, nil
 }
 
 // signRequest is a Sign or Verify request (Signature only in Verify).
@@ -323,17 +298,6 @@ func (s *Service) signingKey(p kmsapi.Principal, req *signRequest, action string
 	cond := map[string][]string{"kms:SigningAlgorithm": {req.SigningAlgorithm}, "kms:MessageType": {msgTypeName(digest)}}
 	k, err := s.asymKey(p, req.KeyId, strings.TrimPrefix(action, "kms:"), "SigningAlgorithm", req.SigningAlgorithm, cond, req.DryRun)
 	return k, digest, err
-}
-
-// signCommand starts the HSM's Sign and Verify commands: v16 key (token
-// or public key) ‖ u8 alg ‖ u8 message type ‖ v16 message.
-func signCommand(key []byte, req *signRequest, digest bool) *cryptobyte.Builder {
-	b := cryptobyte.NewBuilder(nil)
-	b.AddUint16LengthPrefixed(func(b *cryptobyte.Builder) { b.AddBytes(key) })
-	b.AddUint8(hsmcmd.AlgCode(req.SigningAlgorithm))
-	b.AddUint8(map[bool]uint8{false: 0, true: 1}[digest])
-	b.AddUint16LengthPrefixed(func(b *cryptobyte.Builder) { b.AddBytes(req.Message) })
-	return b
 }
 
 func msgTypeName(digest bool) string {
@@ -422,11 +386,12 @@ func (s *Service) sign(ctx context.Context, p kmsapi.Principal, req *signRequest
 	if err != nil {
 		return nil, err
 	}
-	sig, err := s.hsmDo(ctx, uint16(hsmcmd.Sign), signCommand(k.rec.Current(), req, digest).BytesOrPanic())
-	if sig, err = s.hsmAnswer("Sign", sig, err, nil); err != nil {
+	sig, err := call(ctx, s, hsmcmd.SignRequest{Token: k.rec.Current(), Alg: hsmcmd.AlgCode(req.SigningAlgorithm), Digest: digest, Message: req.Message},
+		hsmcmd.ParseSignResponse)
+	if err = s.hsmAnswer("Sign", err, nil); err != nil {
 		return nil, err
 	}
-	return &signResponse{KeyId: k.rec.Key.ARN(), Signature: sig, SigningAlgorithm: req.SigningAlgorithm}, nil
+	return &signResponse{KeyId: k.rec.Key.ARN(), Signature: sig.Signature, SigningAlgorithm: req.SigningAlgorithm}, nil
 }
 
 func (s *Service) verify(ctx context.Context, p kmsapi.Principal, req *signRequest) (*verifyResponse, error) {
@@ -437,13 +402,12 @@ func (s *Service) verify(ctx context.Context, p kmsapi.Principal, req *signReque
 	valid := false
 	if k.rec.Key.KeySpec == "ECC_SECG_P256K1" {
 		// Go cannot verify on secp256k1: an HSM's token does.
-		b := signCommand(k.rec.Key.PublicKey, req, digest)
-		b.AddUint16LengthPrefixed(func(b *cryptobyte.Builder) { b.AddBytes(req.Signature) })
-		out, err := s.hsmDo(ctx, uint16(hsmcmd.Verify), b.BytesOrPanic())
-		if out, err = s.hsmAnswer("Verify", out, err, nil); err != nil {
+		out, err := call(ctx, s, hsmcmd.VerifyRequest{PublicKey: k.rec.Key.PublicKey, Alg: hsmcmd.AlgCode(req.SigningAlgorithm), Digest: digest,
+			Message: req.Message, Signature: req.Signature}, hsmcmd.ParseVerifyResponse)
+		if err = s.hsmAnswer("Verify", err, nil); err != nil {
 			return nil, err
 		}
-		valid = bytes.Equal(out, []byte{1})
+		valid = out.Valid
 	} else {
 		valid = verifySignature(k.rec.Key.KeySpec, k.rec.Key.PublicKey, req.SigningAlgorithm, digest, req.Message, req.Signature)
 	}
@@ -454,28 +418,29 @@ func (s *Service) verify(ctx context.Context, p kmsapi.Principal, req *signReque
 }
 
 func (s *Service) generateMac(ctx context.Context, p kmsapi.Principal, req *macRequest) (*generateMacResponse, error) {
-	k, cmd, err := s.macKey(p, req, "kms:GenerateMac")
+	k, err := s.macKey(p, req, "kms:GenerateMac")
 	if err != nil {
 		return nil, err
 	}
-	mac, err := s.hsmDo(ctx, uint16(hsmcmd.GenerateMac), cmd)
-	if mac, err = s.hsmAnswer("GenerateMac", mac, err, nil); err != nil {
+	mac, err := call(ctx, s, hsmcmd.GenerateMacRequest{Token: k.rec.Current(), Alg: hsmcmd.AlgCode(req.MacAlgorithm), Message: req.Message},
+		hsmcmd.ParseGenerateMacResponse)
+	if err = s.hsmAnswer("GenerateMac", err, nil); err != nil {
 		return nil, err
 	}
-	return &generateMacResponse{KeyId: k.rec.Key.ARN(), Mac: mac, MacAlgorithm: req.MacAlgorithm}, nil
+	return &generateMacResponse{KeyId: k.rec.Key.ARN(), Mac: mac.Mac, MacAlgorithm: req.MacAlgorithm}, nil
 }
 
 func (s *Service) verifyMac(ctx context.Context, p kmsapi.Principal, req *macRequest) (*verifyMacResponse, error) {
-	k, cmd, err := s.macKey(p, req, "kms:VerifyMac")
+	k, err := s.macKey(p, req, "kms:VerifyMac")
 	if err != nil {
 		return nil, err
 	}
-	cmd = binary.BigEndian.AppendUint16(cmd, uint16(len(req.Mac)))
-	ok, err := s.hsmDo(ctx, uint16(hsmcmd.VerifyMac), append(cmd, req.Mac...))
-	if ok, err = s.hsmAnswer("VerifyMac", ok, err, nil); err != nil {
+	ok, err := call(ctx, s, hsmcmd.VerifyMacRequest{Token: k.rec.Current(), Alg: hsmcmd.AlgCode(req.MacAlgorithm), Message: req.Message, Mac: req.Mac},
+		hsmcmd.ParseVerifyMacResponse)
+	if err = s.hsmAnswer("VerifyMac", err, nil); err != nil {
 		return nil, err
 	}
-	if !bytes.Equal(ok, []byte{1}) {
+	if !ok.Valid {
 		return nil, kmsapi.Errorf("KMSInvalidMacException", "The MAC is not valid for this message, key and algorithm.")
 	}
 	return &verifyMacResponse{KeyId: k.rec.Key.ARN(), MacValid: true, MacAlgorithm: req.MacAlgorithm}, nil
@@ -509,22 +474,19 @@ func (s *Service) deriveSharedSecret(ctx context.Context, p kmsapi.Principal, re
 	if _, err := x509.ParsePKIXPublicKey(req.PublicKey); err != nil {
 		return nil, kmsapi.Errorf(kmsapi.ValidationException, "PublicKey is not a DER-encoded SubjectPublicKeyInfo")
 	}
-	cmd, err := hsmcmd.KeyCommand(nil, k.rec.Current(), req.PublicKey)
-	if err != nil {
-		return nil, err
-	}
+	dss := hsmcmd.DeriveSharedSecretRequest{Token: k.rec.Current(), PeerPublicKey: req.PublicKey}
 	if doc != nil {
-		cms, _, err := s.viaRecipient(ctx, "DeriveSharedSecret", doc, uint16(hsmcmd.DeriveSharedSecret), cmd,
+		rr, err := s.viaRecipient(ctx, "DeriveSharedSecret", doc, dss,
 			kmsapi.Errorf(kmsapi.ValidationException, "The public key is not on the curve of %s.", k.rec.Key.KeySpec))
 		if err != nil {
 			return nil, err
 		}
-		return &deriveSharedSecretResponse{KeyId: k.rec.Key.ARN(), CiphertextForRecipient: cms, KeyAgreementAlgorithm: "ECDH", KeyOrigin: "AWS_KMS"}, nil
+		return &deriveSharedSecretResponse{KeyId: k.rec.Key.ARN(), CiphertextForRecipient: rr.CiphertextForRecipient, KeyAgreementAlgorithm: "ECDH", KeyOrigin: "AWS_KMS"}, nil
 	}
-	z, err := s.hsmDo(ctx, uint16(hsmcmd.DeriveSharedSecret), cmd)
-	if z, err = s.hsmAnswer("DeriveSharedSecret", z, err,
+	z, err := call(ctx, s, dss, hsmcmd.ParseDeriveSharedSecretResponse)
+	if err = s.hsmAnswer("DeriveSharedSecret", err,
 		kmsapi.Errorf(kmsapi.ValidationException, "The public key is not on the curve of %s.", k.rec.Key.KeySpec)); err != nil {
 		return nil, err
 	}
-	return &deriveSharedSecretResponse{KeyId: k.rec.Key.ARN(), SharedSecret: z, KeyAgreementAlgorithm: "ECDH", KeyOrigin: "AWS_KMS"}, nil
+	return &deriveSharedSecretResponse{KeyId: k.rec.Key.ARN(), SharedSecret: z.Secret, KeyAgreementAlgorithm: "ECDH", KeyOrigin: "AWS_KMS"}, nil
 }

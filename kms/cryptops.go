@@ -2,17 +2,12 @@ package kms
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
 	"slices"
 	"sort"
-	"strings"
-
-	"golang.org/x/crypto/cryptobyte"
 
 	"github.com/trentkms/trent/hbk"
 	"github.com/trentkms/trent/hsmcmd"
-	"github.com/trentkms/trent/internal/mutation"
 	"github.com/trentkms/trent/kms/kmsapi"
 )
 
@@ -53,9 +48,6 @@ func (s *Service) contextKey(p kmsapi.Principal, c *cryptoRequest, keyID string)
 		return nil, "", nil, err
 	}
 	k, alias, err = s.resolveKeyAlias(p, keyID, true)
-	if mutation.On("kms.unknown-key-access-denied") && isNotFound(err) && !strings.Contains(keyID, "alias/") {
-		err = kmsapi.Errorf(kmsapi.AccessDenied, "User: %s is not authorized to perform this operation on %s", p.ARN, keyID)
-	}
 	return k, alias, ec, err
 }
 
@@ -65,12 +57,6 @@ func (c *cryptoRequest) check() error {
 
 // encodeContext encodes an encryption context for the HSM.
 func encodeContext(ec map[string]string) ([]byte, error) {
-	if mutation.On("kms.ec-values-case-folded") {
-		ec = foldedValues(ec)
-	}
-	if mutation.On("kms.ec-naive-concatenation") {
-		ec = concatenated(ec)
-	}
 	e, err := hbk.EncodeContext(ec)
 	if err != nil {
 		return nil, kmsapi.Errorf(kmsapi.ValidationException, "invalid encryption context: %s", err)
@@ -109,9 +95,6 @@ func checkAlgorithm(alg *string) error {
 // asymEncryption checks an Encrypt or Decrypt with an asymmetric key: an
 // RSA encryption key, one of its algorithms, no encryption context.
 func asymEncryption(k *key, alg string, ec map[string]string) error {
-	if mutation.On("kms.key-usage-unchecked") {
-		return nil
-	}
 	if k.rec.Key.KeyUsage != usageEncrypt {
 		return kmsapi.Errorf("InvalidKeyUsageException", "%s key usage is %s, not ENCRYPT_DECRYPT", k.rec.Key.ARN(), k.rec.Key.KeyUsage)
 	}
@@ -175,26 +158,18 @@ func (s *Service) encrypt(ctx context.Context, p kmsapi.Principal, req *encryptR
 	if err := checkAlgorithm(req.EncryptionAlgorithm); err != nil {
 		return nil, err
 	}
-	cmd, err := hsmcmd.KeyCommand(nil, k.rec.Current(), ec, req.Plaintext)
-	if err != nil {
-		return nil, err
-	}
-	blob, err := s.hsmDo(ctx, uint16(hsmcmd.Encrypt), cmd)
-	clear(cmd)
+	out, err := call(ctx, s, hsmcmd.EncryptRequest{Token: k.rec.Current(), Context: ec, Plaintext: req.Plaintext}, hsmcmd.ParseEncryptResponse)
 	if err != nil {
 		return nil, internal(s, "Encrypt", err)
 	}
-	if mutation.On("kms.ec-missing-pair-accepted") || mutation.On("kms.ec-extra-pair-accepted") {
-		rememberContext(blob, req.EncryptionContext)
-	}
-	return &encryptResponse{CiphertextBlob: blob, KeyId: k.rec.Key.ARN(), EncryptionAlgorithm: symmetricDefault}, nil
+	return &encryptResponse{CiphertextBlob: out.Blob, KeyId: k.rec.Key.ARN(), EncryptionAlgorithm: symmetricDefault}, nil
 }
 
 // dataKeySize is GenerateDataKey's size: NumberOfBytes or KeySpec, one of
 // them.
 func dataKeySize(n *int, spec *string) (int, error) {
 	switch {
-	case n != nil && spec != nil && !mutation.On("kms.data-key-size-both-accepted"):
+	case n != nil && spec != nil:
 		return 0, kmsapi.Errorf(kmsapi.ValidationException, "Please specify either number of bytes or key spec.")
 	case n != nil:
 		if *n < 1 || *n > hsmcmd.MaxRandom {
@@ -206,9 +181,6 @@ func dataKeySize(n *int, spec *string) (int, error) {
 		case "AES_256":
 			return 32, nil
 		case "AES_128":
-			if mutation.On("kms.data-key-aes128-as-256") {
-				return 32, nil
-			}
 			return 16, nil
 		}
 		return 0, validation("keySpec", "Member must satisfy enum value set: [AES_256, AES_128]", *spec)
@@ -230,7 +202,6 @@ func (s *Service) generateDataKey(withPlaintext bool) kmsapi.Handler {
 		op = "GenerateDataKeyWithoutPlaintext"
 	}
 	return typed(func(ctx context.Context, p kmsapi.Principal, req *generateDataKeyRequest) (*generateDataKeyResponse, error) {
-		withPlaintext := withPlaintext || mutation.On("kms.data-key-without-plaintext-leaks")
 		doc, recipientCond, err := s.checkRecipient(ctx, op, withPlaintext, req.Recipient)
 		if err != nil {
 			return nil, err
@@ -243,48 +214,30 @@ func (s *Service) generateDataKey(withPlaintext bool) kmsapi.Handler {
 		if err != nil {
 			return nil, err
 		}
-		if mutation.On("kms.data-key-context-not-bound") {
-			ec, _ = encodeContext(nil)
-		}
 		if _, err := s.use(p, k, alias, keyUse{op: op, cond: merge(contextConditions(req.EncryptionContext, symmetricDefault), recipientCond), dryRun: req.DryRun}); err != nil {
 			return nil, err
 		}
 		if err := symmetricOnly(k); err != nil {
 			return nil, err
 		}
-		flags := byte(0)
-		if withPlaintext {
-			flags = 1
-		}
-		cmd, err := hsmcmd.KeyCommand(append(binary.BigEndian.AppendUint16(nil, uint16(size)), flags), k.rec.Current(), ec)
-		if err != nil {
-			return nil, err
-		}
+		gdk := hsmcmd.GenerateDataKeyRequest{Token: k.rec.Current(), Context: ec, Size: uint16(size), WithPlaintext: withPlaintext}
 		if doc != nil {
-			cms, rest, err := s.viaRecipient(ctx, op, doc, uint16(hsmcmd.GenerateDataKey), cmd, nil)
+			rr, err := s.viaRecipient(ctx, op, doc, gdk, nil)
 			if err != nil {
 				return nil, err
 			}
-			rs := cryptobyte.String(rest)
-			var blob cryptobyte.String
-			if !rs.ReadUint16LengthPrefixed(&blob) || !rs.Empty() || len(blob) == 0 {
-				return nil, internal(s, op, errors.New("kms: malformed data key answer"))
+			blob, err := rr.DataKeyBlob()
+			if err != nil {
+				return nil, internal(s, op, err)
 			}
-			if mutation.On("kms.recipient-data-key-unbound") {
-				if out, err := s.hsmDo(ctx, uint16(hsmcmd.GenerateDataKey), cmd); err == nil {
-					if _, other, err := hsmcmd.ParseDataKey(out); err == nil {
-						blob = other
-					}
-				}
-			}
-			return &generateDataKeyResponse{CiphertextBlob: blob, CiphertextForRecipient: cms, KeyId: k.rec.Key.ARN()}, nil
+			return &generateDataKeyResponse{CiphertextBlob: blob, CiphertextForRecipient: rr.CiphertextForRecipient, KeyId: k.rec.Key.ARN()}, nil
 		}
-		out, err := s.hsmDo(ctx, uint16(hsmcmd.GenerateDataKey), cmd)
+		out, err := call(ctx, s, gdk, hsmcmd.ParseGenerateDataKeyResponse)
 		if err != nil {
 			return nil, internal(s, op, err)
 		}
-		pt, blob, err := hsmcmd.ParseDataKey(out)
-		if err != nil || (withPlaintext && len(pt) != size) || (!withPlaintext && len(pt) != 0) {
+		pt, blob := out.Plaintext, out.Blob
+		if (withPlaintext && len(pt) != size) || (!withPlaintext && len(pt) != 0) {
 			return nil, internal(s, op, errors.New("kms: malformed data key answer"))
 		}
 		res := &generateDataKeyResponse{CiphertextBlob: blob, KeyId: k.rec.Key.ARN()}
@@ -307,16 +260,13 @@ func (s *Service) openSource(p kmsapi.Principal, raw []byte, keyID *string) (k *
 	}
 	bl, err := hbk.ParseBlob(raw)
 	if err != nil {
-		if mutation.On("kms.malformed-ciphertext-validation-error") {
-			return nil, nil, "", kmsapi.Errorf(kmsapi.ValidationException, "CiphertextBlob is malformed")
-		}
 		return nil, nil, "", errInvalidCiphertext
 	}
 	if keyID != nil {
 		if k, alias, err = s.resolveKeyAlias(p, *keyID, true); err != nil {
 			return nil, nil, "", err
 		}
-		if k.rec.Key.KeyID != bl.KeyID && !mutation.On("kms.decrypt-key-id-unchecked") {
+		if k.rec.Key.KeyID != bl.KeyID {
 			return nil, nil, "", kmsapi.Errorf("IncorrectKeyException", "The key ID in the request does not identify the KMS key that encrypted the ciphertext.")
 		}
 	} else {
@@ -368,49 +318,22 @@ func (s *Service) decrypt(ctx context.Context, p kmsapi.Principal, req *decryptR
 	if tok == nil {
 		return nil, errInvalidCiphertext
 	}
-	if mutation.On("kms.ec-missing-pair-accepted") || mutation.On("kms.ec-extra-pair-accepted") {
-		if bound, ok := rememberedContext(req.CiphertextBlob, req.EncryptionContext); ok {
-			ec, _ = encodeContext(bound)
-		}
-	}
-	if mutation.On("kms.ec-order-bound") {
-		ec, _ = encodeContext(listedOrder(requestBody(ctx), req.EncryptionContext))
-	}
-	cmd, err := hsmcmd.KeyCommand(nil, tok, ec, req.CiphertextBlob)
-	if err != nil {
-		return nil, err
-	}
+	dec := hsmcmd.DecryptRequest{Token: tok, Context: ec, Blob: req.CiphertextBlob}
 	if doc != nil {
-		cms, _, err := s.viaRecipient(ctx, "Decrypt", doc, uint16(hsmcmd.Decrypt), cmd, errInvalidCiphertext)
+		rr, err := s.viaRecipient(ctx, "Decrypt", doc, dec, errInvalidCiphertext)
 		if err != nil {
 			return nil, err
 		}
-		res := &decryptResponse{CiphertextForRecipient: cms, KeyId: k.rec.Key.ARN(), EncryptionAlgorithm: symmetricDefault}
-		if mutation.On("kms.recipient-returns-plaintext") {
-			res.Plaintext, _ = s.hsmDo(ctx, uint16(hsmcmd.Decrypt), cmd)
-		}
-		return res, nil
+		return &decryptResponse{CiphertextForRecipient: rr.CiphertextForRecipient, KeyId: k.rec.Key.ARN(), EncryptionAlgorithm: symmetricDefault}, nil
 	}
-	if mutation.On("kms.ciphertext-tag-unchecked") {
-		if pt, ok := mutationMemory.Load(untaggedKey(req.CiphertextBlob, ec)); ok {
-			return &decryptResponse{Plaintext: pt.([]byte), KeyId: k.rec.Key.ARN(), EncryptionAlgorithm: symmetricDefault}, nil
-		}
-	}
-	pt, err := s.hsmDo(ctx, uint16(hsmcmd.Decrypt), cmd)
+	out, err := call(ctx, s, dec, hsmcmd.ParseDecryptResponse)
 	if errors.Is(err, ErrRefused) {
 		return nil, errInvalidCiphertext
 	}
 	if err != nil {
 		return nil, internal(s, "Decrypt", err)
 	}
-	if mutation.On("kms.ciphertext-tag-unchecked") {
-		mutationMemory.Store(untaggedKey(req.CiphertextBlob, ec), pt)
-	}
-	res := &decryptResponse{Plaintext: pt, KeyId: k.rec.Key.ARN(), EncryptionAlgorithm: symmetricDefault}
-	if mutation.On("kms.decrypt-algorithm-missing") {
-		res.EncryptionAlgorithm = ""
-	}
-	return res, nil
+	return &decryptResponse{Plaintext: out.Plaintext, KeyId: k.rec.Key.ARN(), EncryptionAlgorithm: symmetricDefault}, nil
 }
 
 // asymDecrypt serves Decrypt when its KeyId names an asymmetric key (KMS
@@ -437,15 +360,11 @@ func (s *Service) asymDecrypt(ctx context.Context, p kmsapi.Principal, keyID, al
 	if err := asymEncryption(k, a, ec); err != nil {
 		return nil, true, err
 	}
-	var b cryptobyte.Builder
-	b.AddUint16LengthPrefixed(func(b *cryptobyte.Builder) { b.AddBytes(k.rec.Current()) })
-	b.AddUint8(hsmcmd.AlgCode(a))
-	b.AddUint16LengthPrefixed(func(b *cryptobyte.Builder) { b.AddBytes(blob) })
-	pt, err := s.hsmDo(ctx, uint16(hsmcmd.AsymDecrypt), b.BytesOrPanic())
-	if pt, err = s.hsmAnswer("Decrypt", pt, err, errInvalidCiphertext); err != nil {
+	pt, err := call(ctx, s, hsmcmd.AsymDecryptRequest{Token: k.rec.Current(), Alg: hsmcmd.AlgCode(a), Ciphertext: blob}, hsmcmd.ParseAsymDecryptResponse)
+	if err = s.hsmAnswer("Decrypt", err, errInvalidCiphertext); err != nil {
 		return nil, true, err
 	}
-	return &decryptResponse{Plaintext: pt, KeyId: k.rec.Key.ARN(), EncryptionAlgorithm: a}, true, nil
+	return &decryptResponse{Plaintext: pt.Plaintext, KeyId: k.rec.Key.ARN(), EncryptionAlgorithm: a}, true, nil
 }
 
 type reEncryptRequest struct {
@@ -477,9 +396,6 @@ func (s *Service) reEncrypt(ctx context.Context, p kmsapi.Principal, req *reEncr
 	if err != nil {
 		return nil, err
 	}
-	if mutation.On("kms.reencrypt-destination-context-dropped") {
-		dstEC, _ = encodeContext(nil)
-	}
 	src, tok, srcAlias, err := s.openSource(p, req.CiphertextBlob, req.SourceKeyId)
 	if err != nil {
 		return nil, err
@@ -508,17 +424,14 @@ func (s *Service) reEncrypt(ctx context.Context, p kmsapi.Principal, req *reEncr
 	if req.DryRun {
 		return nil, errDryRun
 	}
-	cmd, err := hsmcmd.KeyCommand(nil, tok, srcEC, req.CiphertextBlob, dst.rec.Current(), dstEC)
-	if err != nil {
-		return nil, err
-	}
-	blob, err := s.hsmDo(ctx, uint16(hsmcmd.ReEncrypt), cmd)
+	out, err := call(ctx, s, hsmcmd.ReEncryptRequest{SourceToken: tok, SourceContext: srcEC, Blob: req.CiphertextBlob,
+		DestinationToken: dst.rec.Current(), DestinationContext: dstEC}, hsmcmd.ParseReEncryptResponse)
 	if errors.Is(err, ErrRefused) {
 		return nil, errInvalidCiphertext
 	}
 	if err != nil {
 		return nil, internal(s, "ReEncrypt", err)
 	}
-	return &reEncryptResponse{CiphertextBlob: blob, SourceKeyId: src.rec.Key.ARN(), KeyId: dst.rec.Key.ARN(),
+	return &reEncryptResponse{CiphertextBlob: out.Blob, SourceKeyId: src.rec.Key.ARN(), KeyId: dst.rec.Key.ARN(),
 		SourceEncryptionAlgorithm: symmetricDefault, DestinationEncryptionAlgorithm: symmetricDefault}, nil
 }

@@ -26,8 +26,11 @@
 // its raft FSM and the leader's log; writes reach the leader because
 // kmsapi forwards every operation the table marks as a write.
 //
-// HSM runs one hierarchy command (hsm/node's Cmd* encodings) on some HSM
-// of the domain. The implementation owns batching, the choice of HSM, and
+// HSM runs one command, a typed request of package hsmcmd, on some HSM of
+// the domain; the Service sends every command through one helper (call
+// in service.go), which parses the answer with the request's
+// Parse…Response, so no file here encodes or decodes a command's bytes.
+// The implementation owns the encoding, batching, the choice of HSM, and
 // the one resynchronisation policy: a refusal is retried once after the
 // HSMs are offered the latest domain token; a refusal that persists wraps
 // ErrRefused. The Service maps ErrRefused to the operation's exception

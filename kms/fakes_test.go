@@ -8,15 +8,11 @@ import (
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
-	"encoding/binary"
-	"errors"
 	"fmt"
 	"maps"
 	"slices"
 	"strings"
 	"sync"
-
-	"golang.org/x/crypto/cryptobyte"
 
 	"github.com/trentkms/trent/domain"
 	"github.com/trentkms/trent/hbk"
@@ -114,17 +110,21 @@ func (k hmacKey) MAC(data []byte) ([]byte, error) {
 }
 
 // softHSM is an in-memory HSM serving the symmetric hierarchy's commands
-// (CmdRandom, CmdCreateHBK, CmdEncrypt, CmdGenerateDataKey, CmdDecrypt,
-// CmdReEncrypt) with package hbk and a software domain key, as
-// hsm/node does them in a token. A command that does not open is refused
-// (ErrRefused); fail, if set, answers every command instead.
+// (hsmcmd.Random, CreateHBK, Encrypt, GenerateDataKey, Decrypt,
+// ReEncrypt) with package hbk and a software domain key, as hsm/node does
+// them in a token. It takes each request as an HSM does, encoded: it
+// marshals it and parses it with hsmcmd's Parse…Request, and answers
+// with the typed response's encoding; cmds lists the codes of the
+// commands sent. A request that does not marshal (not sent) and a command
+// that does not open are refused (ErrRefused), as HSM.Do says; fail, if
+// set, answers every command sent instead.
 type softHSM struct {
 	dk   aesKey
 	dkID [hbk.DKIDSize]byte
 	fail error
 
 	mu   sync.Mutex
-	cmds []uint16
+	cmds []hsmcmd.Code
 }
 
 func newSoftHSM() *softHSM {
@@ -133,49 +133,38 @@ func newSoftHSM() *softHSM {
 	return h
 }
 
-var errBadCommand = errors.New("softhsm: malformed command")
-
-func fields(in []byte, n int) ([][]byte, cryptobyte.String, error) {
-	s := cryptobyte.String(in)
-	out := make([][]byte, n)
-	for i := range out {
-		var f cryptobyte.String
-		if !s.ReadUint16LengthPrefixed(&f) {
-			return nil, nil, errBadCommand
-		}
-		out[i] = f
+func (h *softHSM) Do(_ context.Context, req hsmcmd.Request) ([]byte, error) {
+	in, err := req.Marshal()
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrRefused, err) // unsent: cmds has it not
 	}
-	return out, s, nil
-}
-
-func (h *softHSM) Do(_ context.Context, cmd uint16, in []byte) ([]byte, error) {
 	h.mu.Lock()
-	h.cmds = append(h.cmds, cmd)
+	h.cmds = append(h.cmds, req.Code())
 	h.mu.Unlock()
 	if h.fail != nil {
 		return nil, h.fail
 	}
-	out, err := h.do(cmd, in)
-	if err != nil && !errors.Is(err, errBadCommand) {
+	resp, err := h.do(req.Code(), in)
+	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrRefused, err)
 	}
-	return out, err
+	return resp.Marshal()
 }
 
-func (h *softHSM) do(cmd uint16, in []byte) ([]byte, error) {
-	switch cmd {
-	case uint16(hsmcmd.Random):
-		if len(in) != 2 {
-			return nil, errBadCommand
+func (h *softHSM) do(code hsmcmd.Code, in []byte) (interface{ Marshal() ([]byte, error) }, error) {
+	switch code {
+	case hsmcmd.Random:
+		req, err := hsmcmd.ParseRandomRequest(in)
+		if err != nil {
+			return nil, err
 		}
-		b := make([]byte, binary.BigEndian.Uint16(in))
+		b := make([]byte, req.Size)
 		rand.Read(b)
-		return b, nil
-	case uint16(hsmcmd.CreateHBK):
-		s := cryptobyte.String(in)
-		var id cryptobyte.String
-		if !s.ReadUint8LengthPrefixed(&id) || !s.Empty() {
-			return nil, errBadCommand
+		return hsmcmd.RandomResponse{Bytes: b}, nil
+	case hsmcmd.CreateHBK:
+		req, err := hsmcmd.ParseCreateHBKRequest(in)
+		if err != nil {
+			return nil, err
 		}
 		var hid [hbk.IDSize]byte
 		var iv [hbk.IVSize]byte
@@ -183,52 +172,51 @@ func (h *softHSM) do(cmd uint16, in []byte) ([]byte, error) {
 		rand.Read(hid[:])
 		rand.Read(iv[:])
 		rand.Read(key)
-		t, err := hbk.SealToken(h.dk, h.dkID, string(id), hid, iv, key)
+		t, err := hbk.SealToken(h.dk, h.dkID, req.KeyID, hid, iv, key)
 		if err != nil {
 			return nil, err
 		}
-		return t.Marshal()
-	case uint16(hsmcmd.Encrypt):
-		f, rest, err := fields(in, 3)
-		if err != nil || !rest.Empty() {
-			return nil, errBadCommand
+		tok, err := t.Marshal()
+		return hsmcmd.CreateHBKResponse{Token: tok}, err
+	case hsmcmd.Encrypt:
+		req, err := hsmcmd.ParseEncryptRequest(in)
+		if err != nil {
+			return nil, err
 		}
-		return h.seal(f[0], f[1], f[2])
-	case uint16(hsmcmd.GenerateDataKey):
-		f, rest, err := fields(in, 2)
-		var size uint16
-		var flags uint8
-		if err != nil || !rest.ReadUint16(&size) || !rest.ReadUint8(&flags) || !rest.Empty() {
-			return nil, errBadCommand
+		blob, err := h.seal(req.Token, req.Context, req.Plaintext)
+		return hsmcmd.EncryptResponse{Blob: blob}, err
+	case hsmcmd.GenerateDataKey:
+		req, err := hsmcmd.ParseGenerateDataKeyRequest(in)
+		if err != nil {
+			return nil, err
 		}
-		pt := make([]byte, size)
+		pt := make([]byte, req.Size)
 		rand.Read(pt)
-		blob, err := h.seal(f[0], f[1], pt)
-		if err != nil {
-			return nil, err
-		}
-		if flags&1 == 0 {
+		blob, err := h.seal(req.Token, req.Context, pt)
+		if !req.WithPlaintext {
 			pt = nil
 		}
-		return hsmcmd.KeyCommand(nil, pt, blob)
-	case uint16(hsmcmd.Decrypt):
-		f, rest, err := fields(in, 3)
-		if err != nil || !rest.Empty() {
-			return nil, errBadCommand
-		}
-		return h.open(f[0], f[1], f[2])
-	case uint16(hsmcmd.ReEncrypt):
-		f, rest, err := fields(in, 5)
-		if err != nil || !rest.Empty() {
-			return nil, errBadCommand
-		}
-		pt, err := h.open(f[0], f[1], f[2])
+		return hsmcmd.GenerateDataKeyResponse{Plaintext: pt, Blob: blob}, err
+	case hsmcmd.Decrypt:
+		req, err := hsmcmd.ParseDecryptRequest(in)
 		if err != nil {
 			return nil, err
 		}
-		return h.seal(f[3], f[4], pt)
+		pt, err := h.open(req.Token, req.Context, req.Blob)
+		return hsmcmd.DecryptResponse{Plaintext: pt}, err
+	case hsmcmd.ReEncrypt:
+		req, err := hsmcmd.ParseReEncryptRequest(in)
+		if err != nil {
+			return nil, err
+		}
+		pt, err := h.open(req.SourceToken, req.SourceContext, req.Blob)
+		if err != nil {
+			return nil, err
+		}
+		blob, err := h.seal(req.DestinationToken, req.DestinationContext, pt)
+		return hsmcmd.ReEncryptResponse{Blob: blob}, err
 	}
-	return nil, fmt.Errorf("softhsm: command %d not served", cmd)
+	return nil, fmt.Errorf("softhsm: command %v not served", code)
 }
 
 func (h *softHSM) openToken(raw []byte) (*hbk.Token, hmacKey, error) {

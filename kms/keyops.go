@@ -12,7 +12,6 @@ import (
 
 	"github.com/trentkms/trent/domain"
 	"github.com/trentkms/trent/hsmcmd"
-	"github.com/trentkms/trent/internal/mutation"
 	"github.com/trentkms/trent/keystore"
 	"github.com/trentkms/trent/kms/kmsapi"
 	"github.com/trentkms/trent/policy"
@@ -153,9 +152,6 @@ func (s *Service) parsePolicy(p kmsapi.Principal, doc string, k *keystore.Key, b
 	}
 	if !bypass {
 		ctx := keyConditions(p, k)
-		if mutation.On("kms.lockout-check-partial-context") {
-			ctx = map[string][]string{"aws:principalarn": {p.ARN}, "kms:calleraccount": {p.AccountID}}
-		}
 		d := pol.Evaluate(&policy.Request{Principal: p.ARN, Account: p.AccountID, Action: "kms:PutKeyPolicy", Resource: k.ARN(), Context: ctx})
 		if d != policy.Allow {
 			return nil, kmsapi.Errorf("MalformedPolicyDocumentException",
@@ -167,8 +163,7 @@ func (s *Service) parsePolicy(p kmsapi.Principal, doc string, k *keystore.Key, b
 
 // createHBK asks an HSM for a new HBK token of key id.
 func (s *Service) createHBK(ctx context.Context, id string) ([]byte, error) {
-	cmd := append([]byte{byte(len(id))}, id...)
-	tok, err := s.hsmDo(ctx, uint16(hsmcmd.CreateHBK), cmd)
+	out, err := call(ctx, s, hsmcmd.CreateHBKRequest{KeyID: id}, hsmcmd.ParseCreateHBKResponse)
 	if errors.Is(err, errNoHSM) {
 		return nil, err
 	}
@@ -176,7 +171,7 @@ func (s *Service) createHBK(ctx context.Context, id string) ([]byte, error) {
 		s.log.Info("CreateHBK", "err", err)
 		return nil, &kmsapi.Error{Type: kmsapi.KMSInternal, Message: "the HSMs did not answer", Status: 500}
 	}
-	return tok, nil
+	return out.Token, nil
 }
 
 type createKeyRequest struct {
@@ -229,9 +224,6 @@ func (s *Service) createKey(ctx context.Context, p kmsapi.Principal, req *create
 	tags, err := mergeTags(nil, req.Tags)
 	if err != nil {
 		return nil, err
-	}
-	if mutation.On("kms.create-key-tags-dropped") {
-		tags = nil
 	}
 	id := newKeyID()
 	doc := string(policy.Default(p.AccountID))
@@ -286,9 +278,6 @@ func (s *Service) setState(op, to string) kmsapi.Handler {
 		_, err = s.updateKey(ctx, k.rec.Key.KeyID, func(r *keystore.Record) error {
 			if r.Key.State == keystore.StatePendingDeletion {
 				return kmsapi.Errorf("KMSInvalidStateException", "%s is pending deletion.", r.Key.ARN())
-			}
-			if mutation.On("kms.disable-key-not-idempotent") && r.Key.State == keystore.StateDisabled && to == keystore.StateDisabled {
-				return kmsapi.Errorf("KMSInvalidStateException", "%s is disabled already.", r.Key.ARN())
 			}
 			r.Key.State = to
 			return nil
@@ -390,11 +379,11 @@ func (s *Service) scheduleKeyDeletion(ctx context.Context, p kmsapi.Principal, r
 	if req.PendingWindowInDays != nil {
 		days = *req.PendingWindowInDays
 	}
-	if (days < minPendingWindow || days > maxPendingWindow) && !mutation.On("kms.pending-window-unchecked") {
+	if days < minPendingWindow || days > maxPendingWindow {
 		return nil, validation("pendingWindowInDays", "Member must have value between 7 and 30", days)
 	}
 	r, err := s.updateKey(ctx, k.rec.Key.KeyID, func(r *keystore.Record) error {
-		if err := notPending(&key{rec: r}); err != nil && !mutation.On("kms.schedule-deletion-reschedules") {
+		if err := notPending(&key{rec: r}); err != nil {
 			return err
 		}
 		r.Key.State, r.Key.PendingWindowDays = keystore.StatePendingDeletion, days
@@ -414,7 +403,7 @@ func (s *Service) cancelKeyDeletion(ctx context.Context, p kmsapi.Principal, req
 		return nil, err
 	}
 	r, err := s.updateKey(ctx, k.rec.Key.KeyID, func(r *keystore.Record) error {
-		if r.Key.State != keystore.StatePendingDeletion && !mutation.On("kms.cancel-deletion-of-enabled-key") {
+		if r.Key.State != keystore.StatePendingDeletion {
 			return kmsapi.Errorf("KMSInvalidStateException", "%s is not pending deletion.", r.Key.ARN())
 		}
 		// KMS leaves a key whose deletion is cancelled disabled.

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/trentkms/trent/domain"
-	"github.com/trentkms/trent/internal/mutation"
 	"github.com/trentkms/trent/keystore"
 	"github.com/trentkms/trent/kms/kmsapi"
 	"github.com/trentkms/trent/policy"
@@ -120,7 +119,7 @@ func (s *Service) resolveKeyAlias(p kmsapi.Principal, keyID string, aliasOK bool
 		account, rest = parts[4], parts[5]
 		if id, ok := strings.CutPrefix(rest, "key/"); ok {
 			rest = id
-		} else if !strings.HasPrefix(rest, "alias/") || mutation.On("kms.alias-arn-unresolved") {
+		} else if !strings.HasPrefix(rest, "alias/") {
 			return nil, "", errNotFound("Invalid arn %s", keyID)
 		}
 	}
@@ -133,9 +132,6 @@ func (s *Service) resolveKeyAlias(p kmsapi.Principal, keyID string, aliasOK bool
 		id := keystore.AliasRecordID(account, rest)
 		raw, ok := s.store.Get(id)
 		if !ok {
-			if mutation.On("kms.unknown-alias-validation-error") {
-				return nil, "", validation("keyId", "Member must name an existing alias", keyID)
-			}
 			return nil, "", errNotFound("Alias %s is not found.", s.aliasARN(account, rest))
 		}
 		a, err := s.keys.aliases.get(id, raw, keystore.ParseAlias)
@@ -300,13 +296,7 @@ func usable(k *key) error {
 	case keystore.StateEnabled:
 		return nil
 	case keystore.StateDisabled:
-		if mutation.On("kms.disabled-key-usable") {
-			return nil
-		}
 		return kmsapi.Errorf("DisabledException", "%s is disabled.", k.rec.Key.ARN())
-	}
-	if mutation.On("kms.pending-deletion-key-usable") {
-		return nil
 	}
 	return kmsapi.Errorf("KMSInvalidStateException", "%s is pending deletion.", k.rec.Key.ARN())
 }

@@ -2,10 +2,8 @@ package kms
 
 import (
 	"context"
-	"encoding/binary"
 
 	"github.com/trentkms/trent/hsmcmd"
-	"github.com/trentkms/trent/internal/mutation"
 	"github.com/trentkms/trent/kms/kmsapi"
 )
 
@@ -17,9 +15,6 @@ type generateRandomRequest struct {
 }
 
 func (s *Service) generateRandom(ctx context.Context, _ kmsapi.Principal, req *generateRandomRequest) (*generateRandomResponse, error) {
-	if mutation.On("kms.random-zero-length-accepted") && req.NumberOfBytes != nil && *req.NumberOfBytes == 0 {
-		return &generateRandomResponse{Plaintext: []byte{}}, nil
-	}
 	if req.NumberOfBytes == nil || *req.NumberOfBytes < 1 || *req.NumberOfBytes > hsmcmd.MaxRandom {
 		v := 0
 		if req.NumberOfBytes != nil {
@@ -40,23 +35,16 @@ func (s *Service) generateRandom(ctx context.Context, _ kmsapi.Principal, req *g
 		if err != nil {
 			return nil, err
 		}
-		cms, _, err := s.viaRecipient(ctx, "GenerateRandom", doc, uint16(hsmcmd.Random), binary.BigEndian.AppendUint16(nil, uint16(*req.NumberOfBytes)), nil)
+		rr, err := s.viaRecipient(ctx, "GenerateRandom", doc, hsmcmd.RandomRequest{Size: uint16(*req.NumberOfBytes)}, nil)
 		if err != nil {
 			return nil, err
 		}
-		res := &generateRandomResponse{CiphertextForRecipient: cms}
-		if mutation.On("kms.recipient-random-returns-plaintext") {
-			res.Plaintext, _ = s.hsmDo(ctx, uint16(hsmcmd.Random), binary.BigEndian.AppendUint16(nil, uint16(*req.NumberOfBytes)))
-		}
-		return res, nil
+		return &generateRandomResponse{CiphertextForRecipient: rr.CiphertextForRecipient}, nil
 	}
-	b, err := s.hsmDo(ctx, uint16(hsmcmd.Random), binary.BigEndian.AppendUint16(nil, uint16(*req.NumberOfBytes)))
+	r, err := call(ctx, s, hsmcmd.RandomRequest{Size: uint16(*req.NumberOfBytes)}, hsmcmd.ParseRandomResponse)
 	if err != nil {
 		s.log.Info("GenerateRandom", "err", err)
 		return nil, &kmsapi.Error{Type: kmsapi.KMSInternal, Message: "the HSMs did not answer", Status: 500}
 	}
-	if mutation.On("kms.random-zeros") {
-		clear(b)
-	}
-	return &generateRandomResponse{Plaintext: b}, nil
+	return &generateRandomResponse{Plaintext: r.Bytes}, nil
 }

@@ -210,19 +210,10 @@ func typed[Req, Resp any](f func(ctx context.Context, p kmsapi.Principal, req *R
 		if err := kmsapi.Decode(body, req); err != nil {
 			return nil, err
 		}
-		out, err := f(context.WithValue(ctx, bodyKey{}, body), p, req)
+		out, err := f(ctx, p, req)
 		if err != nil {
 			return nil, err
 		}
 		return out, nil
 	}
-}
-
-type bodyKey struct{}
-
-// requestBody is the body of the request ctx serves, as it arrived (for
-// the kms.ec-order-bound mutation, which reads the order of its fields).
-func requestBody(ctx context.Context) []byte {
-	b, _ := ctx.Value(bodyKey{}).([]byte)
-	return b
 }

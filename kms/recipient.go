@@ -8,10 +8,7 @@ import (
 	"fmt"
 	"strconv"
 
-	"golang.org/x/crypto/cryptobyte"
-
 	"github.com/trentkms/trent/hsmcmd"
-	"github.com/trentkms/trent/internal/mutation"
 	"github.com/trentkms/trent/kms/kmsapi"
 	"github.com/trentkms/trent/nitro"
 )
@@ -33,7 +30,7 @@ func (s *Service) checkRecipient(ctx context.Context, op string, takes bool, r *
 	if !takes {
 		return nil, nil, kmsapi.Errorf(kmsapi.ValidationException, "%s does not take a Recipient", op)
 	}
-	if r.KeyEncryptionAlgorithm != "RSAES_OAEP_SHA_256" && !mutation.On("kms.recipient-algorithm-unchecked") {
+	if r.KeyEncryptionAlgorithm != "RSAES_OAEP_SHA_256" {
 		return nil, nil, kmsapi.Errorf(kmsapi.ValidationException, "Recipient.KeyEncryptionAlgorithm must be RSAES_OAEP_SHA_256")
 	}
 	if len(r.AttestationDocument) < 1 || len(r.AttestationDocument) > nitro.MaxDocument {
@@ -43,15 +40,7 @@ func (s *Service) checkRecipient(ctx context.Context, op string, takes bool, r *
 	if s.cfg.AttestationRoots != nil {
 		v.RootsDER = s.cfg.AttestationRoots()
 	}
-	if mutation.On("kms.recipient-root-unchecked") {
-		if d, _, err := nitro.Parse(r.AttestationDocument); err == nil && len(d.CABundle) > 0 {
-			v.Roots = append(v.Roots, d.CABundle[0])
-		}
-	}
 	d, err := v.Verify(r.AttestationDocument)
-	if mutation.On("kms.recipient-signature-unchecked") && errors.Is(err, nitro.ErrSignature) {
-		d, _, err = nitro.Parse(r.AttestationDocument)
-	}
 	if err != nil {
 		return nil, nil, kmsapi.Errorf(kmsapi.ValidationException, "The attestation document is not valid: %v", err)
 	}
@@ -82,28 +71,29 @@ func (s *Service) checkRecipient(ctx context.Context, op string, takes bool, r *
 	return r.AttestationDocument, cond, nil
 }
 
-// viaRecipient runs an inner HSM command under CmdRecipient and returns
-// the CiphertextForRecipient and the inner answer's other fields;
+// viaRecipient runs inner under a Recipient (hsmcmd.NewRecipientRequest)
+// and returns the answer: the CiphertextForRecipient and the inner
+// answer's other fields (RecipientResponse.DataKeyBlob, DataKeyPair);
 // refused is the answer when the HSM refuses the inner command (nil: an
 // internal error).
-func (s *Service) viaRecipient(ctx context.Context, op string, doc []byte, typ uint16, inner []byte, refused error) (cms, rest []byte, err error) {
+func (s *Service) viaRecipient(ctx context.Context, op string, doc []byte, inner hsmcmd.Request, refused error) (*hsmcmd.RecipientResponse, error) {
 	if s.hsm == nil {
-		return nil, nil, errNoHSM
+		return nil, errNoHSM
 	}
-	b := cryptobyte.NewBuilder(make([]byte, 0, 3+len(doc)+2+3+len(inner)))
-	b.AddUint24LengthPrefixed(func(b *cryptobyte.Builder) { b.AddBytes(doc) })
-	b.AddUint16(typ)
-	b.AddUint24LengthPrefixed(func(b *cryptobyte.Builder) { b.AddBytes(inner) })
-	out, err := s.hsmDo(ctx, uint16(hsmcmd.Recipient), b.BytesOrPanic())
-	if out, err = s.hsmAnswer(op, out, err, refused); err != nil {
-		return nil, nil, err
+	req, err := hsmcmd.NewRecipientRequest(doc, inner)
+	var res *hsmcmd.RecipientResponse
+	if err != nil {
+		err = fmt.Errorf("%w: %w", ErrRefused, err) // as HSM.Do refuses what does not marshal
+	} else {
+		res, err = call(ctx, s, req, hsmcmd.ParseRecipientResponse)
 	}
-	cs := cryptobyte.String(out)
-	var c, r cryptobyte.String
-	if !cs.ReadUint16LengthPrefixed(&c) || !cs.ReadUint16LengthPrefixed(&r) || !cs.Empty() || len(c) == 0 {
-		return nil, nil, internal(s, op, fmt.Errorf("kms: malformed recipient answer"))
+	if errors.Is(err, ErrRefused) && refused != nil {
+		return nil, refused
 	}
-	return append([]byte(nil), c...), append([]byte(nil), r...), nil
+	if err != nil {
+		return nil, internal(s, op, err)
+	}
+	return res, nil
 }
 
 // merge adds b's condition keys to a.

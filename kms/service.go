@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/trentkms/trent/domain"
+	"github.com/trentkms/trent/hsmcmd"
 	"github.com/trentkms/trent/kms/kmsapi"
 	"github.com/trentkms/trent/nitro"
 )
@@ -50,17 +51,20 @@ type Store interface {
 // concurrent write; the Service reads again and retries.
 var ErrConflict = errors.New("kms: key store changed concurrently")
 
-// HSM runs the key hierarchy's commands (hsm/node's Cmd* types and
-// encodings) on one of the domain's HSMs.
+// HSM runs the key hierarchy's commands (package hsmcmd's typed
+// requests) on one of the domain's HSMs.
 type HSM interface {
-	// Do runs one command and returns its answer. Commands that may be
-	// batched are batched with concurrent ones. An HSM's refusal of the
-	// command (a token or ciphertext that does not open, a public key
-	// not on the curve) is an error wrapping ErrRefused, reported only
-	// after the implementation resynchronised the HSMs (an HSM may lag
-	// a domain change) and tried once more; any other error means no
-	// HSM answered.
-	Do(ctx context.Context, cmd uint16, in []byte) ([]byte, error)
+	// Do sends req (req.Code() and req.Marshal()) and returns the HSM's
+	// answer, for the request's Parse…Response. Commands that may be
+	// batched (hsmcmd.Code.Batchable) are batched with concurrent ones.
+	// An HSM's refusal of the command (a token or ciphertext that does
+	// not open, a public key not on the curve) is an error wrapping
+	// ErrRefused, reported only after the implementation resynchronised
+	// the HSMs (an HSM may lag a domain change) and tried once more; a
+	// request that does not marshal (hsmcmd.ErrMalformed: a field over
+	// its maximum, which the HSM would refuse) is refused the same way,
+	// unsent. Any other error means no HSM answered.
+	Do(ctx context.Context, req hsmcmd.Request) ([]byte, error)
 }
 
 // ErrRefused is wrapped by HSM.Do's errors for a command an HSM refused.
@@ -121,10 +125,16 @@ func (s *Service) IsWrite(op string) bool { return s.ops[op].Write }
 // errNoHSM answers operations that need an HSM on a host without one.
 var errNoHSM = &kmsapi.Error{Type: kmsapi.DependencyTimeout, Message: "no HSM is configured", Status: 503}
 
-// hsmDo runs a hierarchy command.
-func (s *Service) hsmDo(ctx context.Context, cmd uint16, in []byte) ([]byte, error) {
+// call runs req on an HSM and parses the answer with parse (the
+// request's Parse…Response): the one way the Service reaches an HSM. An
+// answer that does not parse wraps hsmcmd.ErrMalformed.
+func call[R any](ctx context.Context, s *Service, req hsmcmd.Request, parse func([]byte) (*R, error)) (*R, error) {
 	if s.hsm == nil {
 		return nil, errNoHSM
 	}
-	return s.hsm.Do(ctx, cmd, in)
+	out, err := s.hsm.Do(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	return parse(out)
 }

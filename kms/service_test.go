@@ -344,6 +344,14 @@ func TestHSMErrors(t *testing.T) {
 	_, err := f.call(alice, "Decrypt", map[string]any{"CiphertextBlob": blob})
 	assert.Equal(t, "InvalidCiphertextException", exception(err))
 
+	// A request that does not marshal (an RSA ciphertext longer than
+	// RSA-4096's) is refused unsent, as the HSM would refuse it.
+	rsaKey := putKey(t, f, "RSA_2048", usageEncrypt)
+	_, err = f.call(alice, "Decrypt", map[string]any{"KeyId": rsaKey, "CiphertextBlob": make([]byte, hsmcmd.MaxAsymCiphertext+1),
+		"EncryptionAlgorithm": "RSAES_OAEP_SHA_256"})
+	assert.Equal(t, "InvalidCiphertextException", exception(err))
+	assert.NotContains(t, f.hsm.cmds, hsmcmd.AsymDecrypt)
+
 	// Without an HSM: DependencyTimeoutException.
 	s := New(Config{Store: f.store, Region: "eu-west-1"})
 	_, err = s.Operations()["CreateKey"].Handler(context.Background(), alice, []byte(`{}`))
@@ -377,12 +385,12 @@ func TestKeyMaintenance(t *testing.T) {
 	assert.Len(t, rs["Rotations"], 1)
 }
 
-// Hierarchy commands go to the HSM as hsm/node encodes them.
+// Hierarchy commands go to the HSM as hsmcmd's typed requests.
 func TestHSMCommands(t *testing.T) {
 	f := newFixture(t)
 	id := f.createKey(t, nil)
 	f.must(t, alice, "GenerateDataKeyWithoutPlaintext", map[string]any{"KeyId": id, "NumberOfBytes": 32})
-	assert.Equal(t, []uint16{uint16(hsmcmd.CreateHBK), uint16(hsmcmd.GenerateDataKey)}, f.hsm.cmds)
+	assert.Equal(t, []hsmcmd.Code{hsmcmd.CreateHBK, hsmcmd.GenerateDataKey}, f.hsm.cmds)
 }
 
 // The Recipient prologue: refused where the operation takes none, and an

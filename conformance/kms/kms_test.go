@@ -266,7 +266,7 @@ Keys the suite creates are tagged ` + "`trent-conformance=1`" + ` and scheduled 
 prints this catalogue, ` + "`--json`" + ` and ` + "`--junit FILE`" + ` give machine-readable reports,
 and the exit status is non-zero when a check fails.
 
-The last column names each check's mutation: a mutant of Trent's host, policy or key-store code
+The last column names each check's mutation: a mutant of Trent's KMS service, policy or key-store code
 (package ` + "`internal/mutation`" + `; a patch applied only to a test build, with
 ` + "`-tags trentmutation`" + ` and the overlay ` + "`internal/mutation/cmd/mkoverlay`" + ` writes)
 that breaks exactly the behaviour the check tests. The mutation test,

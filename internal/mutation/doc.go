@@ -25,9 +25,8 @@
 //
 // (what scripts/test.sh runs). A snippet that no longer occurs exactly once
 // in its product file fails the generator, naming the mutant, and fails
-// TestMutantsApply in a plain go test. host/*.go still holds hooks written
-// in place (mutation.On in product source) until they move to mutants;
-// the overlay leaves files it does not patch alone, so both kinds work.
+// TestMutantsApply in a plain go test; TestProductHasNoHooks fails on a
+// mutation.On written into product source.
 //
 // # Contract
 //

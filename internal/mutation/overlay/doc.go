@@ -2,9 +2,8 @@
 // mutants declared under internal/mutation/mutants to copies of the
 // product files they target and writes those copies, with an
 // overlay.json, for go build -overlay (package internal/mutation says what
-// the mutants are for). Product source holds no mutation hooks (but
-// host/*.go's, until they move here); the mutants are the only place the
-// broken behaviours are written down.
+// the mutants are for). Product source holds no mutation hooks; the
+// mutants are the only place the broken behaviours are written down.
 //
 // # Layout
 //
@@ -66,8 +65,8 @@
 // times it was: that is how a change to product code that a mutant no
 // longer fits is caught, by a plain go test (TestMutantsApply, which also
 // compiles the overlay with the tag unless -short) as well as by the
-// mutation build. Product files may still hold mutation.On hooks of
-// their own; the overlay leaves files it does not patch alone.
+// mutation build. TestProductHasNoHooks fails on a mutation.On in
+// product source; the overlay leaves files it does not patch alone.
 //
 // The generator is internal/mutation/cmd/mkoverlay:
 //
