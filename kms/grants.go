@@ -210,7 +210,7 @@ func constraintHolds(c *keystore.GrantConstraints, ec map[string]string) bool {
 // nil, must also hold for it.
 func (s *Service) grantFor(p kmsapi.Principal, action string, k *key, cond map[string][]string, accept func(*keystore.Grant) bool) *keystore.Grant {
 	op, ok := strings.CutPrefix(action, "kms:")
-	if !ok || !keystore.ValidGrantOperation(op) {
+	if _, grantable := s.grantOps[op]; !ok || !grantable {
 		return nil
 	}
 	gs, err := s.keyGrants(k.rec.Key.KeyID)
@@ -300,7 +300,7 @@ func checkPrincipal(field, v string) error {
 
 // newGrant checks CreateGrant's parameters and returns the grant they
 // describe (without IDs).
-func newGrant(grantee, retiring *string, ops []string, c *grantConstraints, name *string) (*keystore.Grant, error) {
+func (s *Service) newGrant(grantee, retiring *string, ops []string, c *grantConstraints, name *string) (*keystore.Grant, error) {
 	g := &keystore.Grant{}
 	if grantee == nil {
 		return nil, validation("granteePrincipal", "Member must not be null", "null")
@@ -319,8 +319,8 @@ func newGrant(grantee, retiring *string, ops []string, c *grantConstraints, name
 		return nil, validation("operations", "Member must have length greater than or equal to 1", "[]")
 	}
 	for _, op := range ops {
-		if !keystore.ValidGrantOperation(op) {
-			return nil, validation("operations.member", "Member must satisfy enum value set: ["+strings.Join(keystore.GrantOperations, ", ")+"]", op)
+		if _, ok := s.grantOps[op]; !ok {
+			return nil, validation("operations.member", "Member must satisfy enum value set: ["+strings.Join(s.grantOpNames(), ", ")+"]", op)
 		}
 	}
 	g.Operations = slices.Compact(slices.Sorted(slices.Values(ops)))
@@ -370,7 +370,7 @@ type createGrantRequest struct {
 }
 
 func (s *Service) createGrant(ctx context.Context, p kmsapi.Principal, req *createGrantRequest) (*createGrantResponse, error) {
-	g, err := newGrant(req.GranteePrincipal, req.RetiringPrincipal, req.Operations, req.Constraints, req.Name)
+	g, err := s.newGrant(req.GranteePrincipal, req.RetiringPrincipal, req.Operations, req.Constraints, req.Name)
 	if err != nil {
 		return nil, err
 	}

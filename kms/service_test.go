@@ -132,7 +132,11 @@ func TestOperationTable(t *testing.T) {
 		assert.False(t, o.Write && o.Cryptographic, "%s is both a write and cryptographic", name)
 	}
 
-	assert.Equal(t, keystore.GrantOperations, s.grantOpNames())
+	// AWS's grant operations (API reference, CreateGrant, Operations).
+	assert.Equal(t, []string{"CreateGrant", "Decrypt", "DeriveSharedSecret", "DescribeKey", "Encrypt",
+		"GenerateDataKey", "GenerateDataKeyPair", "GenerateDataKeyPairWithoutPlaintext",
+		"GenerateDataKeyWithoutPlaintext", "GenerateMac", "GetPublicKey", "ReEncryptFrom",
+		"ReEncryptTo", "RetireGrant", "Sign", "Verify", "VerifyMac"}, s.grantOpNames())
 	var ctxOps []string
 	for n, g := range s.grantOps {
 		if g.context {
@@ -452,5 +456,22 @@ func TestReadBarrier(t *testing.T) {
 		}
 		_, err := op.Handler(context.Background(), alice, []byte(`{}`))
 		assert.Equal(t, behind, err, "%s is served without a read barrier", name)
+	}
+}
+
+// CreateGrant takes the grant operations of the operation table and no
+// other: an operation a grant cannot allow (PutKeyPolicy), or no KMS
+// operation at all, is a ValidationException that lists the table's.
+func TestGrantOperationsFromTable(t *testing.T) {
+	f := newFixture(t)
+	id := f.createKey(t, nil)
+	_, err := f.call(alice, "CreateGrant", map[string]any{"KeyId": id, "GranteePrincipal": bob.ARN, "Operations": []string{"Encrypt"}})
+	require.NoError(t, err)
+	for _, op := range []string{"PutKeyPolicy", "Frobnicate", "encrypt"} {
+		_, err := f.call(alice, "CreateGrant", map[string]any{"KeyId": id, "GranteePrincipal": bob.ARN, "Operations": []string{op}})
+		var ke *kmsapi.Error
+		require.ErrorAs(t, err, &ke, op)
+		assert.Equal(t, kmsapi.ValidationException, ke.Type, op)
+		assert.Contains(t, ke.Message, strings.Join(f.s.grantOpNames(), ", "), op)
 	}
 }
