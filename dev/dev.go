@@ -78,6 +78,10 @@ type Options struct {
 	// Supervise restarts a process that exits on its own (trent dev); the
 	// fault-injection suite leaves it off and restarts what it kills.
 	Supervise bool
+	// PprofBase, if not zero (and with Exec), gives each process a pprof
+	// listener on loopback (--pprof): HSM i (from 0) on port PprofBase+i,
+	// host j on PprofBase+HSMs+j.
+	PprofBase int
 	Log       *slog.Logger
 }
 
