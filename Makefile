@@ -6,7 +6,7 @@ BENCHCOUNT      ?= 6
 FUZZTIME        ?= 10s
 export CGO_ENABLED := 1
 
-.PHONY: deps build test run bench fuzz lint demo-enclave
+.PHONY: deps build test run bench bench-peers fuzz lint demo-enclave
 
 ## deps: install SoftHSM2, OpenSC and a C compiler if missing (apt-get, brew)
 deps:
@@ -28,9 +28,13 @@ run: deps build
 demo-enclave: deps build
 	$(GO) run ./scripts/demo-enclave -trent bin/trent
 
-## bench: backend vs bare PKCS#11 (benchstat medians of BENCHCOUNT runs) and process scaling
+## bench: backend vs bare PKCS#11 (benchstat medians of BENCHCOUNT runs), process scaling, … and the side by side with local-kms (bench-peers)
 bench: deps
 	BENCHCOUNT=$(BENCHCOUNT) BENCHSTAT=$(BENCHSTAT) bash scripts/bench.sh
+
+## bench-peers: only the side-by-side benchmark of issue 17 (Trent, local-kms, moto; PEERS_ROUNDS, PEERS_DURATION)
+bench-peers: deps
+	bash scripts/bench-peers.sh
 
 ## fuzz: every fuzz target for FUZZTIME each
 fuzz: deps
