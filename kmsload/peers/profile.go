@@ -19,18 +19,19 @@ import (
 // started with a pprof base) under an Encrypt load at 16 clients: a
 // warm-up, then the load for d plus a margin while each process profiles
 // itself for d. It writes dir/profile-hsm-N.pb.gz and
-// dir/profile-host-1.pb.gz and returns their paths; the load's figures
-// are not a round's (profiling costs CPU).
-func Profile(ctx context.Context, t *Target, d time.Duration, dir string) ([]string, error) {
+// dir/profile-host-1.pb.gz and returns their paths and the load's
+// figures (not a round's: profiling costs CPU). The requests the profiles
+// cover are about r.Throughput × d.
+func Profile(ctx context.Context, t *Target, d time.Duration, dir string) ([]string, *kmsload.Result, error) {
 	if t.PprofBase == 0 {
-		return nil, fmt.Errorf("peers: %s has no pprof listeners", t.Name)
+		return nil, nil, fmt.Errorf("peers: %s has no pprof listeners", t.Name)
 	}
 	lc := t.Load
 	lc.Op, lc.Clients, lc.Client = kmsload.OpEncrypt, 16, kmsload.ClientSigner
 	lc.EncryptionContext = map[string]string{"bench": "kms"}
 	lc.Duration = 2 * time.Second
 	if _, err := kmsload.Run(ctx, lc); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	names := make([]string, 0, t.HSMs+1)
 	for i := range t.HSMs {
@@ -39,13 +40,13 @@ func Profile(ctx context.Context, t *Target, d time.Duration, dir string) ([]str
 	names = append(names, "host-1")
 	lc.Duration = d + 3*time.Second
 	var wg sync.WaitGroup
+	var r *kmsload.Result
 	var loadErr error
 	wg.Go(func() {
-		r, err := kmsload.Run(ctx, lc)
-		if err == nil && r.Errors > 0 {
-			err = fmt.Errorf("peers: profile load: %d errors: %v", r.Errors, r.ErrorTexts)
+		r, loadErr = kmsload.Run(ctx, lc)
+		if loadErr == nil && r.Errors > 0 {
+			loadErr = fmt.Errorf("peers: profile load: %d errors: %v", r.Errors, r.ErrorTexts)
 		}
-		loadErr = err
 	})
 	time.Sleep(time.Second)
 	paths := make([]string, len(names))
@@ -53,17 +54,16 @@ func Profile(ctx context.Context, t *Target, d time.Duration, dir string) ([]str
 	for i, n := range names {
 		paths[i] = filepath.Join(dir, "profile-"+n+".pb.gz")
 		addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(t.PprofBase+i))
-		wg.Go(func() {
-			errs[i] = fetch(ctx, "http://"+addr+"/debug/pprof/profile?seconds="+strconv.Itoa(int(d.Seconds())), paths[i])
-		})
+		url := "http://" + addr + "/debug/pprof/profile?seconds=" + strconv.Itoa(int(d.Seconds()))
+		wg.Go(func() { errs[i] = fetch(ctx, url, paths[i]) })
 	}
 	wg.Wait()
 	for _, err := range append(errs, loadErr) {
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	}
-	return paths, nil
+	return paths, r, nil
 }
 
 func fetch(ctx context.Context, url, path string) error {

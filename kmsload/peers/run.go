@@ -334,3 +334,29 @@ func comma(v float64) string {
 	}
 	return string(out)
 }
+
+// IdleCPU is each target's CPU at rest, in cores (CPU seconds per
+// second), measured over d with no load: background work (raft
+// heartbeats, token resync, timers) that every round's CPU per request
+// includes.
+func IdleCPU(targets []*Target, d time.Duration) (map[string]float64, error) {
+	before := map[string]time.Duration{}
+	for _, t := range targets {
+		c, _, err := t.CPU()
+		if err != nil {
+			return nil, err
+		}
+		before[t.Name] = c
+	}
+	start := time.Now()
+	time.Sleep(d)
+	out := map[string]float64{}
+	for _, t := range targets {
+		c, _, err := t.CPU()
+		if err != nil {
+			return nil, err
+		}
+		out[t.Name] = (c - before[t.Name]).Seconds() / time.Since(start).Seconds()
+	}
+	return out, nil
+}

@@ -48,6 +48,7 @@ func run() error {
 	boundCount := flag.Int("bound-count", 3, "samples of each primitive of the bound, before the rounds and again after")
 	boundTime := flag.Duration("bound-benchtime", time.Second, "benchtime of each sample of the bound")
 	profile := flag.Duration("profile", 0, "if not zero: after the rounds, CPU profiles of Trent's host and HSM processes under Encrypt at 16 clients for this long")
+	idleTime := flag.Duration("idle", 5*time.Second, "measure each server's CPU at rest for this long before the rounds (0: not)")
 	python := flag.String("python", "python3", "the Python with moto installed")
 	netns := flag.String("netns", "auto", "auto: run in a private network namespace (unshare -n) if permitted; off: never")
 	keep := flag.Bool("keep", false, "keep the servers' data dirs and logs (the audit trail grows by ~100 MB a minute)")
@@ -141,6 +142,7 @@ func run() error {
 	}
 	load0 := peers.LoadAvg()
 	started := time.Now()
+	var idle map[string]float64
 
 	var ts []*peers.Target
 	defer func() {
@@ -173,6 +175,12 @@ func run() error {
 		ts = append(ts, t)
 	}
 
+	if *idleTime > 0 {
+		fmt.Fprintf(os.Stderr, "kmspeers: measuring each server's CPU at rest for %v\n", *idleTime)
+		if idle, err = peers.IdleCPU(ts, *idleTime); err != nil {
+			return err
+		}
+	}
 	bound := peers.Bound{}
 	bc := peers.BoundConfig{HSMTest: *hsmTest, SessionTest: *sessionTest, Count: *boundCount, Benchtime: *boundTime}
 	if *boundCount > 0 {
@@ -198,9 +206,10 @@ func run() error {
 		}
 	}
 	var profiles []string
+	var profLoad *kmsload.Result
 	if *profile > 0 && ts[0].Name == peers.Trent {
 		fmt.Fprintf(os.Stderr, "kmspeers: profiling Trent's processes for %v under Encrypt at 16 clients\n", *profile)
-		if profiles, err = peers.Profile(ctx, ts[0], *profile, *out); err != nil {
+		if profiles, profLoad, err = peers.Profile(ctx, ts[0], *profile, *out); err != nil {
 			return err
 		}
 	}
@@ -212,14 +221,25 @@ func run() error {
 		*rounds, *duration, *warmUp, strings.Join(targets, ", "), netnote, peers.LocalKMSVersion, load0, load1, time.Since(started).Round(time.Second))
 	fmt.Fprintf(&w, "Medians of the rounds (CPU/req: the server's CPU time per request, every process of it; trent ÷ local-kms on CPU/req: lower is better):\n\n")
 	w.WriteString(peers.Table(samples, loads, targets, bound))
+	if idle != nil {
+		w.WriteString("\nEach server's CPU at rest (no load, measured before the rounds; it is inside every round's CPU per request):")
+		for _, t := range targets {
+			fmt.Fprintf(&w, " %s %.1f ms/s;", t, idle[t]*1e3)
+		}
+		w.WriteString("\n")
+	}
 	w.WriteString("\nEvery round:\n\n")
 	w.WriteString(peers.RoundsTable(samples, loads, targets))
 	if *boundCount > 0 {
 		w.WriteString("\nThe bound (one goroutine, GOMAXPROCS 1 for the reused go test benchmarks):\n\n")
 		w.WriteString(peers.BoundTable(bound))
 	}
-	for _, p := range profiles {
-		fmt.Fprintf(&w, "\nprofile: %s (go tool pprof -top %s %s)", p, *trentBin, p)
+	if profLoad != nil {
+		fmt.Fprintf(&w, "\nProfiles of %v under Encrypt at 16 clients: %.0f req/s, so about %.0f requests profiled (scripts/profile-groups.sh %s PROFILE scripts/profile-groups/host.txt or hsm.txt):\n\n",
+			*profile, profLoad.Throughput, profLoad.Throughput*profile.Seconds(), *trentBin)
+		for _, p := range profiles {
+			fmt.Fprintf(&w, "- %s\n", p)
+		}
 	}
 	table := w.String()
 	fmt.Print(table)
