@@ -217,7 +217,7 @@ func run() error {
 
 	var w strings.Builder
 	fmt.Fprintf(&w, "# Side by side with local-kms (issue 17), %s\n\n", stamp)
-	fmt.Fprintf(&w, "%d rounds of %v per load and target after a %v warm-up each, interleaved (%s); SigV4-signing kmsload clients (signer) in the harness's process on the same cores; servers in %s. local-kms %s; trent from this checkout as `trent dev` (3 HSM processes, 1 host process, audit trail on). Load average %s at the start, %s at the end; %v in all.\n\n",
+	fmt.Fprintf(&w, "%d rounds of %v per load and target after a %v warm-up each, interleaved (%s); SigV4-signing kmsload clients (signer) in the harness's process on the same cores; servers in %s. local-kms %s; trent from this checkout as `trent dev` (3 HSM processes, 1 host process, audit trail on); moto as python3 -m moto.server. Load average %s at the start, %s at the end; %v in all.\n\n",
 		*rounds, *duration, *warmUp, strings.Join(targets, ", "), netnote, peers.LocalKMSVersion, load0, load1, time.Since(started).Round(time.Second))
 	fmt.Fprintf(&w, "Medians of the rounds (CPU/req: the server's CPU time per request, every process of it; trent ÷ local-kms on CPU/req: lower is better):\n\n")
 	w.WriteString(peers.Table(samples, loads, targets, bound))
