@@ -6,7 +6,7 @@ BENCHCOUNT      ?= 6
 FUZZTIME        ?= 10s
 export CGO_ENABLED := 1
 
-.PHONY: deps build test run bench fuzz lint demo-enclave chaos
+.PHONY: deps build test run bench bench-peers fuzz lint demo-enclave chaos
 
 ## deps: install SoftHSM2, OpenSC and a C compiler if missing (apt-get, brew)
 deps:
@@ -28,13 +28,17 @@ run: deps build
 demo-enclave: deps build
 	$(GO) run ./scripts/demo-enclave -trent bin/trent
 
-## bench: backend vs bare PKCS#11 (benchstat medians of BENCHCOUNT runs) and process scaling
+## bench: backend vs bare PKCS#11 (benchstat medians of BENCHCOUNT runs), process scaling, … and the side by side with local-kms (bench-peers)
 bench: deps
 	BENCHCOUNT=$(BENCHCOUNT) BENCHSTAT=$(BENCHSTAT) bash scripts/bench.sh
 
 ## chaos: the fault-injection suite, every scenario (docs/reliability.md); reports, histories and logs in .chaos/
 chaos: deps
 	$(GO) test -count=1 -timeout 30m -v -run TestChaos ./chaos/ -args -chaos.full -chaos.report $(CURDIR)/.chaos
+
+## bench-peers: only the side-by-side benchmark of issue 17 (Trent, local-kms, moto; PEERS_ROUNDS, PEERS_DURATION)
+bench-peers: deps
+	bash scripts/bench-peers.sh
 
 ## fuzz: every fuzz target for FUZZTIME each
 fuzz: deps

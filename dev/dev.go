@@ -91,7 +91,11 @@ type Options struct {
 	// KMSOnEveryHost (Exec only) has every service host serve the KMS
 	// API (HostInfo.KMS), not only host-1.
 	KMSOnEveryHost bool
-	Log            *slog.Logger
+	// PprofBase, if not zero (and with Exec), gives each process a pprof
+	// listener on loopback (--pprof): HSM i (from 0) on port PprofBase+i,
+	// host j on PprofBase+HSMs+j.
+	PprofBase int
+	Log       *slog.Logger
 }
 
 // Cluster is a running dev cluster.

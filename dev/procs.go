@@ -238,6 +238,7 @@ func (c *Cluster) startProcs(opts Options, ip string, port0 int, hostIDs []strin
 		if opts.Hosts == 0 {
 			args = append(args, "--token", c.TokenFile)
 		}
+		args = append(args, pprofFlag(opts, i)...)
 		p := newProc(h.TokenLabel, args...)
 		say("HSM %s (%s): process on %s (log %s)", h.TokenLabel, h.HSMID, addr, p.Log)
 		if err := p.Start(); err != nil {
@@ -283,6 +284,7 @@ func (c *Cluster) startProcs(opts Options, ip string, port0 int, hostIDs []strin
 		case opts.KMSOnEveryHost:
 			args = append(args, "--kms-listen", hi.KMS[len("http://"):], "--audit-file", filepath.Join(opts.Dir, "audit-"+hi.ID+".jsonl"))
 		}
+		args = append(args, pprofFlag(opts, len(c.HSMs)+i)...)
 		if i == 0 {
 			args = append(args, "--bootstrap", c.TokenFile)
 		} else {
@@ -334,6 +336,15 @@ func (c *Cluster) startProcs(opts Options, ip string, port0 int, hostIDs []strin
 		return err
 	}
 	return c.useState("", raw, hostKey)
+}
+
+// pprofFlag is the --pprof flag of the n-th process (HSMs first), if
+// opts.PprofBase asks for one.
+func pprofFlag(opts Options, n int) []string {
+	if opts.PprofBase == 0 {
+		return nil
+	}
+	return []string{"--pprof", net.JoinHostPort("127.0.0.1", strconv.Itoa(opts.PprofBase+n))}
 }
 
 func allAt(st *host.Status) bool {

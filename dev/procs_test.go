@@ -3,8 +3,14 @@ package dev_test
 import (
 	"context"
 	"crypto/rand"
+	"io"
+	"net"
+	"net/http"
+	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -184,4 +190,54 @@ func TestProcessOptions(t *testing.T) {
 			assert.NoError(ct, err)
 		}, 10*time.Second, 100*time.Millisecond, h.ID)
 	}
+}
+
+// With PprofBase each process serves pprof on its own loopback port: HSMs
+// first, then hosts.
+func TestProcessesPprof(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the trent binary and runs a cluster of processes")
+	}
+	bin := buildTrent(t)
+	base := freePortRange(t, 2)
+	c, err := dev.Start(dev.Options{Dir: t.TempDir(), HSMs: 1, Hosts: 1, Listen: "127.0.0.1:0", KMSListen: "127.0.0.1:0",
+		RotationInterval: -1, Exec: bin, PprofBase: base}, func(s string) { t.Log(s) })
+	require.NoError(t, err)
+	defer c.Stop()
+	for i, name := range []string{"hsm-1", "host-1"} {
+		p := c.Proc(name)
+		require.NotNil(t, p, name)
+		addr := "127.0.0.1:" + strconv.Itoa(base+i)
+		require.Contains(t, strings.Join(p.Args, " "), "--pprof "+addr, name)
+		resp, err := http.Get("http://" + addr + "/debug/pprof/cmdline")
+		require.NoError(t, err, name)
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		require.Equal(t, http.StatusOK, resp.StatusCode, name)
+		require.Contains(t, string(body), "--pprof", name)
+	}
+}
+
+// freePortRange returns the first of n consecutive loopback ports that
+// were free a moment ago.
+func freePortRange(t *testing.T, n int) int {
+	t.Helper()
+	for base := 30000 + os.Getpid()%20000; base < 60000; base += n {
+		var ls []net.Listener
+		for i := range n {
+			l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(base+i))
+			if err != nil {
+				break
+			}
+			ls = append(ls, l)
+		}
+		for _, l := range ls {
+			l.Close()
+		}
+		if len(ls) == n {
+			return base
+		}
+	}
+	t.Fatal("no free port range")
+	return 0
 }

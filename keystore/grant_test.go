@@ -60,18 +60,18 @@ func TestGrantRoundTrip(t *testing.T) {
 // JSON that Marshal would not write.
 func TestGrantFields(t *testing.T) {
 	for name, change := range map[string]func(g *keystore.Grant){
-		"grant ID":          func(g *keystore.Grant) { g.GrantID = strings.ToUpper(gid) },
-		"short grant ID":    func(g *keystore.Grant) { g.GrantID = gid[1:] },
-		"key ID":            func(g *keystore.Grant) { g.KeyID = "k" },
-		"account":           func(g *keystore.Grant) { g.Account = "1111" },
-		"name":              func(g *keystore.Grant) { g.Name = "a b" },
-		"long name":         func(g *keystore.Grant) { g.Name = strings.Repeat("n", 257) },
-		"grantee":           func(g *keystore.Grant) { g.GranteePrincipal = "" },
-		"retiring":          func(g *keystore.Grant) { g.RetiringPrincipal = "a b" },
-		"no operations":     func(g *keystore.Grant) { g.Operations = nil },
+		"grant ID":              func(g *keystore.Grant) { g.GrantID = strings.ToUpper(gid) },
+		"short grant ID":        func(g *keystore.Grant) { g.GrantID = gid[1:] },
+		"key ID":                func(g *keystore.Grant) { g.KeyID = "k" },
+		"account":               func(g *keystore.Grant) { g.Account = "1111" },
+		"name":                  func(g *keystore.Grant) { g.Name = "a b" },
+		"long name":             func(g *keystore.Grant) { g.Name = strings.Repeat("n", 257) },
+		"grantee":               func(g *keystore.Grant) { g.GranteePrincipal = "" },
+		"retiring":              func(g *keystore.Grant) { g.RetiringPrincipal = "a b" },
+		"no operations":         func(g *keystore.Grant) { g.Operations = nil },
 		"not an operation name": func(g *keystore.Grant) { g.Operations = []string{"Encrypt", "encrypt"} },
-		"unsorted":          func(g *keystore.Grant) { g.Operations = []string{"Encrypt", "Decrypt"} },
-		"duplicate":         func(g *keystore.Grant) { g.Operations = []string{"Encrypt", "Encrypt"} },
+		"unsorted":              func(g *keystore.Grant) { g.Operations = []string{"Encrypt", "Decrypt"} },
+		"duplicate":             func(g *keystore.Grant) { g.Operations = []string{"Encrypt", "Encrypt"} },
 		"two constraints": func(g *keystore.Grant) {
 			g.Constraints.EncryptionContextEquals = map[string]string{"a": "b"}
 		},

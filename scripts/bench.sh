@@ -118,3 +118,7 @@ echo
 echo "attestation document verification: cabundle cache on and off, one ES384 verification (GOMAXPROCS 1)"
 go test -run '^$' -bench BenchmarkVerify -count "$count" -cpu 1 ./nitro/ | tee bench/nitro.txt
 go run "$benchstat" bench/nitro.txt | tee bench/nitro-benchstat.txt
+
+echo
+echo "side by side with local-kms and moto (issue 17): trent dev in production shape, rounds interleaved, the bound"
+bash scripts/bench-peers.sh | tee bench/peers.txt

@@ -2,13 +2,16 @@ package main
 
 import (
 	"fmt"
+	"net"
 	"os"
 	"os/signal"
+	"strconv"
 	"syscall"
 
 	"github.com/spf13/cobra"
 
 	"github.com/trentkms/trent/dev"
+	"github.com/trentkms/trent/internal/pprofserve"
 )
 
 func newDevCmd(g *globals) *cobra.Command {
@@ -52,6 +55,13 @@ restarted HSM waits for the hosts to deliver the domain's latest token.
 					return err
 				}
 				opts.Exec, opts.Supervise = exe, true
+			} else if opts.PprofBase != 0 {
+				addr, stop, err := pprofserve.Start(net.JoinHostPort("127.0.0.1", strconv.Itoa(opts.PprofBase)))
+				if err != nil {
+					return err
+				}
+				defer stop()
+				fmt.Fprintf(g.stderr, "pprof on http://%s/debug/pprof/ (loopback only)\n", addr)
 			}
 			c, err := dev.Start(opts, progress)
 			if err != nil {
@@ -130,6 +140,7 @@ and Recipient requests from (simulated) Nitro Enclaves.
 	cmd.Flags().StringVar(&opts.Listen, "listen", dev.DefaultListen, "address of the first HSM; the others take the next ports (port 0: any free ports)")
 	cmd.Flags().BoolVar(&once, "once", false, "stop after the start-up check")
 	cmd.Flags().BoolVar(&inProcess, "in-process", false, "run the HSM nodes and service hosts in this process, not as processes of their own")
+	cmd.Flags().IntVar(&opts.PprofBase, "pprof-base", 0, "serve net/http/pprof on 127.0.0.1: HSM i (from 0) on this port + i, host j on this port + HSMs + j; with --in-process, this process on this port (off by default; exposes internals, loopback only)")
 	addAttestationTime(cmd.Flags(), &attestAt)
 	return cmd
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/trentkms/trent/hsmcmd"
 	"github.com/trentkms/trent/internal/boundedio"
 	"github.com/trentkms/trent/internal/gctune"
+	"github.com/trentkms/trent/internal/pprofserve"
 	"github.com/trentkms/trent/kms/kmsapi"
 )
 
@@ -27,7 +28,7 @@ func newHostCmd(g *globals) *cobra.Command {
 func newHostServeCmd(g *globals) *cobra.Command {
 	var cfg host.Config
 	var attestAt attestationTime
-	var keySpec, pinFile, genesis, join, tlsCert, tlsKey, tlsCA, credsFile string
+	var keySpec, pinFile, genesis, join, tlsCert, tlsKey, tlsCA, credsFile, pprofAddr string
 	var peers []string
 	cmd := &cobra.Command{
 		Use:   "serve --id ID --key KEY --dir DIR --hsm URL... (--bootstrap TOKEN | --join URL)",
@@ -86,6 +87,14 @@ runs the four-step change and delivers every committed token to its HSMs.`,
 			}
 			cfg.Log = slog.New(slog.NewTextHandler(g.stderr, nil))
 			gctune.Servers()
+			if pprofAddr != "" {
+				addr, stop, err := pprofserve.Start(pprofAddr)
+				if err != nil {
+					return err
+				}
+				defer stop()
+				fmt.Fprintf(g.stderr, "trent: pprof on http://%s/debug/pprof/ (loopback only)\n", addr)
+			}
 			cfg.AttestationTime = attestAt.clock()
 			h, err := host.Start(cfg)
 			if err != nil {
@@ -146,6 +155,7 @@ runs the four-step change and delivers every committed token to its HSMs.`,
 	addAttestationTime(f, &attestAt)
 	f.DurationVar(&cfg.RotationInterval, "rotation-interval", host.DefaultRotationInterval, "rotate the domain keys when the active one is this old (the leader proposes it); 0 or less: never")
 	f.DurationVar(&cfg.ResyncEvery, "resync-every", 2*time.Second, "how often the latest domain token is offered to every HSM (a restarted one waits for it)")
+	f.StringVar(&pprofAddr, "pprof", "", pprofUsage)
 	f.IntVar(&cfg.HSMBatchWorkers, "hsm-batch-workers", host.DefaultHSMBatchWorkers, "batches of KMS commands in flight to the HSMs at once (fewer: larger batches; more: more HSMs busy)")
 	for _, r := range []string{"id", "key", "dir"} {
 		_ = cmd.MarkFlagRequired(r)
@@ -279,3 +289,6 @@ func bar(done, total, w int) string {
 	}
 	return "[" + strings.Repeat("#", filled) + strings.Repeat(".", w-filled) + "]"
 }
+
+// pprofUsage is the --pprof flag's help, shared by host serve and hsm serve.
+const pprofUsage = "serve net/http/pprof on this address (off by default). It exposes the process's internals (stacks, heap, command line) and lets a caller take CPU for profiles: keep it on loopback (anything else is refused)"

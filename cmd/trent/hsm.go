@@ -15,6 +15,7 @@ import (
 	"github.com/trentkms/trent/hsmcmd"
 	"github.com/trentkms/trent/internal/boundedio"
 	"github.com/trentkms/trent/internal/gctune"
+	"github.com/trentkms/trent/internal/pprofserve"
 	"github.com/trentkms/trent/session"
 	"github.com/trentkms/trent/softhsm"
 )
@@ -70,7 +71,7 @@ the first domain token that lists it: give it the real one at once
 func newHSMServeCmd(g *globals) *cobra.Command {
 	var opts node.Options
 	var tf tokenFlags
-	var listen, viewFile, tokenFile string
+	var listen, viewFile, tokenFile, pprofAddr string
 	var attestAt attestationTime
 	cmd := &cobra.Command{
 		Use:   "serve (--dir DIR | --module PATH) --listen ADDR [--token FILE | --domain FILE]",
@@ -120,6 +121,14 @@ member it knew (docs/operations.md, "Rejoin an HSM node").`,
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
 			defer stop()
 			gctune.Servers()
+			if pprofAddr != "" {
+				addr, stop, err := pprofserve.Start(pprofAddr)
+				if err != nil {
+					return err
+				}
+				defer stop()
+				fmt.Fprintf(g.stderr, "trent: pprof on http://%s/debug/pprof/ (loopback only)\n", addr)
+			}
 			opts.AttestationTime = attestAt.clock()
 			return node.Serve(ctx, opts, listen, func(addr string) {
 				fmt.Fprintf(g.stderr, "trent: HSM node of %s serving on %s\n", tf.where(&opts), addr)
@@ -131,6 +140,7 @@ member it knew (docs/operations.md, "Rejoin an HSM node").`,
 	cmd.Flags().StringVar(&tokenFile, "token", "", "domain token file to import at start")
 	cmd.Flags().StringVar(&viewFile, "domain", "", "domain view file (a single-member domain)")
 	cmd.Flags().DurationVar(&opts.Validity, "validity", session.DefaultValidity, "validity of the sessions' EKTs")
+	cmd.Flags().StringVar(&pprofAddr, "pprof", "", pprofUsage)
 	addAttestationTime(cmd.Flags(), &attestAt)
 	return cmd
 }

@@ -1,0 +1,45 @@
+// Package peers runs issue 17's side-by-side benchmark: the same SigV4-
+// signed KMS loads (package kmsload) against Trent, as `trent dev` runs it
+// in production shape (every HSM node and the service host a process of
+// its own, the audit trail on), and against two peers, local-kms
+// (nsmithuk/local-kms, the emulator most CI pipelines use) and moto's KMS
+// server. It measures in the same run the bound: the primitives one
+// request must pay.
+//
+// # Method
+//
+// Run starts the three servers, each with one symmetric key under an
+// alias, then for each load (Encrypt of 64 bytes, Decrypt of a ciphertext
+// made before the clock starts, every answer checked, and GenerateDataKey
+// AES_256; at 16 clients, then at 1) runs Config.Rounds rounds, and in
+// each round every target in turn (trent, local-kms, moto, trent, …): a
+// warm-up of the same load, then the measured load. A round's figures are
+// requests per second, p50 and p99 over every request, errors, and the
+// server's CPU per request: utime+stime from /proc/PID/stat before and
+// after the measured load, summed over the server's whole process tree
+// (for Trent the `trent dev` supervisor and every HSM and host process
+// under it), divided by the requests answered. The load generator runs in
+// the harness's process on the same cores; its own CPU per request
+// (getrusage) is reported beside.
+//
+// # The bound
+//
+// Bound measures, on one goroutine, what no implementation of Trent's
+// design can skip per request: SigV4 verification of a signed Encrypt
+// request with the signing key cached (minimal code in this package:
+// canonical request, two SHA-256, one HMAC), one HMAC-SHA256 in the token
+// through PKCS#11 (hsm's BenchmarkHMAC64, impl=backend, on SoftHSM: the
+// per-ciphertext key K), AES-256-GCM of 64 bytes under a fresh key in Go
+// (key schedule included: K is new per ciphertext), and one session
+// envelope round trip (session's BenchmarkEnvelope: host seal, HSM open,
+// response seal, host open). The HSM hop is batched, so a request pays a
+// fraction of the envelope; counting a whole one makes the bound larger
+// and Trent's multiple of it smaller.
+//
+// # Limits
+//
+// Linux only (/proc). local-kms listens on every interface: Run expects to
+// be in a private network namespace (see Isolated; the kmspeers command
+// re-executes itself under `unshare -n`) and warns otherwise. Nothing here
+// is safe for concurrent use.
+package peers
