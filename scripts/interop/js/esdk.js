@@ -85,7 +85,7 @@ async function main () {
     try {
       await decrypt(kr, c)
     } catch (err) {
-      return `a tampered message: ${err.name}`
+      return `a tampered message: ${err.message}`
     }
     throw new Error('a tampered message decrypted')
   })
