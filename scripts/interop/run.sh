@@ -50,7 +50,8 @@ RC=() RV=() RN=() RR=() RD=()
 record() { # client version case result detail
   RC+=("$1") RV+=("$2") RN+=("$3") RR+=("$4") RD+=("${5:-}")
 }
-say() { printf 'interop: %s\n' "$*" >&2; }
+exec 3>&2 # say writes here, also from the install steps whose output goes to logs
+say() { printf 'interop: %s\n' "$*" >&3; }
 wanted() { [ -z "$ONLY" ] || [[ " $ONLY " == *" $1 "* ]]; }
 
 # collect CLIENT VERSION LOG: records the "case" lines of a client program's
