@@ -4,6 +4,7 @@ file): the core round trips a user makes and the client's typed exception for
 a key that does not exist. Prints one line per case, "case NAME pass|fail
 DETAIL", for scripts/interop/run.sh; exits 1 if a case failed."""
 
+import datetime
 import os
 import re
 import sys
@@ -32,7 +33,7 @@ def check(cond, msg):
 
 
 kms = boto3.client("kms")
-context = {"app": "interop", "client": "boto3"}
+context = {"app": "interop", "client": "boto3", "ünï cödé": "välue ✓ \"quoted\""}
 keys = {}
 
 
@@ -41,6 +42,10 @@ def create_key_alias():
     keys["b"] = kms.create_key(Description="interop boto3 (2)")["KeyMetadata"]
     arn = keys["a"]["Arn"]
     check(re.match(r"^arn:aws:kms:[a-z0-9-]+:\d{12}:key/", arn), f"key ARN {arn}")
+    created = keys["a"]["CreationDate"]
+    check(isinstance(created, datetime.datetime) and abs(
+        (datetime.datetime.now(datetime.timezone.utc) - created).total_seconds()) < 600,
+        f"CreationDate {created!r}")
     keys["alias"] = f"alias/interop-boto3-{uuid.uuid4().hex[:8]}"
     kms.create_alias(AliasName=keys["alias"], TargetKeyId=keys["a"]["KeyId"])
     d = kms.describe_key(KeyId=keys["alias"])["KeyMetadata"]
@@ -99,6 +104,20 @@ def sign_verify():
     return "ECC_NIST_P256 ECDSA_SHA_256"
 
 
+def paginate():
+    """boto3's paginators follow Truncated and NextMarker."""
+    whole = kms.list_keys(Limit=1000)
+    check(not whole.get("Truncated"), "more than 1000 keys")
+    pages = list(kms.get_paginator("list_keys").paginate(PaginationConfig={"PageSize": 2}))
+    ids = [k["KeyId"] for p in pages for k in p["Keys"]]
+    check(sorted(ids) == sorted(k["KeyId"] for k in whole["Keys"]), "the pages do not add up to ListKeys")
+    check(len(pages) >= 2, "a single page")
+    aliases = [a["AliasName"] for p in kms.get_paginator("list_aliases").paginate(PaginationConfig={"PageSize": 1})
+               for a in p["Aliases"]]
+    check(keys["alias"] in aliases, "the alias is not listed")
+    return f"{len(ids)} keys in {len(pages)} pages; aliases by 1"
+
+
 def error_unknown_key():
     try:
         kms.encrypt(KeyId=str(uuid.uuid4()), Plaintext=b"x")
@@ -115,5 +134,6 @@ run_case("encrypt-decrypt-context", encrypt_decrypt_context)
 run_case("generate-data-key", generate_data_key)
 run_case("re-encrypt", re_encrypt)
 run_case("sign-verify", sign_verify)
+run_case("paginate", paginate)
 run_case("error-unknown-key", error_unknown_key)
 sys.exit(1 if failed else 0)

@@ -303,10 +303,18 @@ cli_cases() {
     [ "$rc" -eq "$want" ] && [[ $err == *"(NotFoundException)"* ]] || { echo "exit $rc (want $want): $err"; return 1; }
     echo "exit $rc, NotFoundException"
   }
+  paginate() { # the CLI follows NextMarker when it pages
+    local all paged
+    all=$("${AWS[@]}" kms list-keys --query 'Keys[].KeyId' --output text | wc -w) || return 1
+    paged=$("${AWS[@]}" kms list-keys --page-size 1 --query 'Keys[].KeyId' --output text | wc -w) || return 1
+    [ "$all" = "$paged" ] && [ "$all" -ge 2 ] || { echo "list-keys: $all keys, $paged by pages of 1"; return 1; }
+    echo "list-keys --page-size 1: $paged keys"
+  }
   cli_case quickstart quickstart
   cli_case generate-data-key generate_data_key
   cli_case re-encrypt re_encrypt
   cli_case sign-verify sign_verify
+  cli_case paginate paginate
   cli_case error-unknown-key error_unknown_key
 }
 

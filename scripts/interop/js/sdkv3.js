@@ -10,12 +10,13 @@ const {
   KMSClient, CreateKeyCommand, CreateAliasCommand, DescribeKeyCommand,
   EncryptCommand, DecryptCommand, GenerateDataKeyCommand, ReEncryptCommand,
   SignCommand, VerifyCommand, GetPublicKeyCommand, NotFoundException,
+  ListKeysCommand, paginateListKeys, paginateListAliases,
   KMSInvalidSignatureException, InvalidCiphertextException
 } = require('@aws-sdk/client-kms')
 const { runCase, check, exitCode } = require('./common')
 
 const kms = new KMSClient({})
-const context = { app: 'interop', client: 'sdk-js-v3' }
+const context = { app: 'interop', client: 'sdk-js-v3', 'ünï cödé': 'välue ✓ "quoted"' }
 const enc = new TextEncoder()
 const eq = (a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)) === 0
 
@@ -27,6 +28,7 @@ async function main () {
     key = (await kms.send(new CreateKeyCommand({ Description: 'interop sdk-js-v3' }))).KeyMetadata
     key2 = (await kms.send(new CreateKeyCommand({ Description: 'interop sdk-js-v3 (2)' }))).KeyMetadata
     check(/^arn:aws:kms:[a-z0-9-]+:\d{12}:key\//.test(key.Arn), `key ARN ${key.Arn}`)
+    check(key.CreationDate instanceof Date && Math.abs(Date.now() - key.CreationDate) < 600e3, `CreationDate ${key.CreationDate}`)
     alias = `alias/interop-sdkv3-${crypto.randomBytes(4).toString('hex')}`
     await kms.send(new CreateAliasCommand({ AliasName: alias, TargetKeyId: key.KeyId }))
     const d = await kms.send(new DescribeKeyCommand({ KeyId: alias }))
@@ -81,6 +83,25 @@ async function main () {
       check(err instanceof KMSInvalidSignatureException, `another message: ${err.name}, want KMSInvalidSignatureException`)
     }
     return 'ECC_NIST_P256 ECDSA_SHA_256'
+  })
+  await runCase('paginate', async () => {
+    // The SDK's paginators follow Truncated and NextMarker.
+    const whole = await kms.send(new ListKeysCommand({ Limit: 1000 }))
+    check(!whole.Truncated, 'more than 1000 keys')
+    const ids = []
+    let pages = 0
+    for await (const page of paginateListKeys({ client: kms, pageSize: 2 }, {})) {
+      pages++
+      ids.push(...page.Keys.map(k => k.KeyId))
+    }
+    check(JSON.stringify(ids.sort()) === JSON.stringify(whole.Keys.map(k => k.KeyId).sort()), 'the pages do not add up to ListKeys')
+    check(pages >= 2, 'a single page')
+    const aliases = []
+    for await (const page of paginateListAliases({ client: kms, pageSize: 1 }, {})) {
+      aliases.push(...page.Aliases.map(a => a.AliasName))
+    }
+    check(aliases.includes(alias), 'the alias is not listed')
+    return `${ids.length} keys in ${pages} pages; aliases by 1`
   })
   await runCase('error-unknown-key', async () => {
     try {
