@@ -3,7 +3,8 @@
 // endpoint the way a seal does: SetConfig (which calls DescribeKey and keeps
 // the key's ARN), then Encrypt and Decrypt of a seal blob (the root key
 // sealed under a data key that KMS encrypts), a new wrapper opening the
-// stored blob, and a tampered blob refused. It lives in a module of its own so that Trent's module does not
+// stored blob, a wrapper configured from the environment alone opening it,
+// and a tampered blob refused. It lives in a module of its own so that Trent's module does not
 // take the dependency; scripts/interop/run.sh builds and runs it.
 //
 // It prints one line per case, "case NAME pass|fail DETAIL", and exits
@@ -107,6 +108,23 @@ func main() {
 		err = fmt.Errorf("Decrypt after restart: got other bytes than the root key")
 	}
 	report("decrypt-after-restart", err, "a new wrapper opened the stored blob")
+
+	// A seal configured as Vault's documentation also allows, from the
+	// environment alone: VAULT_AWSKMS_SEAL_KEY_ID, AWS_KMS_ENDPOINT, the
+	// region and the credentials from the usual variables.
+	os.Setenv("VAULT_AWSKMS_SEAL_KEY_ID", *keyID)
+	os.Setenv("AWS_KMS_ENDPOINT", os.Getenv("AWS_ENDPOINT_URL"))
+	w3 := awskms.NewWrapper()
+	_, err = w3.SetConfig(ctx)
+	if err == nil {
+		pt, err = w3.Decrypt(ctx, &back)
+	}
+	if err == nil && !bytes.Equal(pt, rootKey) {
+		err = fmt.Errorf("Decrypt configured from the environment: got other bytes than the root key")
+	}
+	report("setconfig-from-env", err, "VAULT_AWSKMS_SEAL_KEY_ID, AWS_KMS_ENDPOINT")
+	os.Unsetenv("VAULT_AWSKMS_SEAL_KEY_ID")
+	os.Unsetenv("AWS_KMS_ENDPOINT")
 
 	// A tampered wrapped key is refused by KMS (InvalidCiphertextException).
 	bad := proto.Clone(&back).(*wrapping.BlobInfo)
