@@ -1,4 +1,4 @@
-# Trent: make deps build test run bench fuzz lint chaos
+# Trent: make deps build test run bench fuzz lint chaos interop
 GO              ?= go
 STATICCHECK     ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
 BENCHSTAT       ?= golang.org/x/perf/cmd/benchstat@v0.0.0-20260908200009-22c9c6c9d4da
@@ -6,7 +6,7 @@ BENCHCOUNT      ?= 6
 FUZZTIME        ?= 10s
 export CGO_ENABLED := 1
 
-.PHONY: deps build test run bench bench-peers fuzz lint demo-enclave chaos
+.PHONY: deps build test run bench bench-peers fuzz lint demo-enclave chaos interop
 
 ## deps: install SoftHSM2, OpenSC and a C compiler if missing (apt-get, brew)
 deps:
@@ -39,6 +39,10 @@ chaos: deps
 ## bench-peers: only the side-by-side benchmark of issue 17 (Trent, local-kms, moto; PEERS_ROUNDS, PEERS_DURATION)
 bench-peers: deps
 	bash scripts/bench-peers.sh
+
+## interop: real KMS clients at pinned versions (AWS CLI v1 and v2, boto3, the AWS SDK for JavaScript v3, the AWS Encryption SDK for JavaScript, SOPS, go-kms-wrapping) against a fresh dev cluster; clients cached in .interop/ (docs/conformance.md, Clients)
+interop: deps build
+	@bash scripts/interop/run.sh
 
 ## fuzz: every fuzz target for FUZZTIME each
 fuzz: deps
