@@ -307,3 +307,41 @@ func TestForwardedClient(t *testing.T) {
 		t.Fatalf("a voucher on the KMS port: %d %s %+v", code, out, last())
 	}
 }
+
+// FuzzVoucher: a peer's X-Trent-Client header is outside input; check
+// never panics, and accepts only what the peer's key signed for this very
+// request (a voucher made for the request verifies; any other bytes do not).
+func FuzzVoucher(f *testing.F) {
+	key, err := ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
+	if err != nil {
+		f.Fatal(err)
+	}
+	p := &Peer{ID: "host-2", Signer: key, HostKey: func(id string) (*ecdsa.PublicKey, error) {
+		if id != "host-2" {
+			return nil, errors.New("not a service host")
+		}
+		return &key.PublicKey, nil
+	}}
+	r := httptest.NewRequest(http.MethodPost, "/", nil)
+	r.Header.Set("Authorization", "AWS4-HMAC-SHA256 Credential=AKIA/20260101/eu-west-1/kms/aws4_request, SignedHeaders=host, Signature=00")
+	body := []byte(`{"KeyId":"k"}`)
+	good, err := p.vouch(client{ip: "192.0.2.7", secure: false}, r, body)
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(good)
+	f.Add("")
+	f.Add("AQZob3N0LTIJMTkyLjAuMi43AAA=")
+	f.Fuzz(func(t *testing.T, header string) {
+		c, err := p.check(header, r, body)
+		if header == good {
+			if err != nil || c.ip != "192.0.2.7" || c.secure {
+				t.Fatalf("the peer's own voucher: %+v, %v", c, err)
+			}
+			return
+		}
+		if err == nil {
+			t.Fatalf("accepted a voucher the peer did not make for this request: %q → %+v", header, c)
+		}
+	})
+}

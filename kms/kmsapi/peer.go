@@ -19,7 +19,7 @@ import (
 // so the leader sees the follower's address, not the client's. The
 // follower vouches for the client in the X-Trent-Client header:
 //
-//	v8 host ID ‖ v8 client IP (text) ‖ u8 secure transport (0 or 1) ‖ v8 signature
+//	u8 version (1) ‖ v8 host ID ‖ v8 client IP (text) ‖ u8 secure transport (0 or 1) ‖ v8 signature
 //
 // base64 (standard, padded), the signature by the host's identity key (the
 // one its joins are signed with) over SHA-384("trent/v1 kms forwarded
@@ -35,6 +35,9 @@ import (
 const labelForwardedClient = "trent/v1 kms forwarded client"
 
 const clientHeader = "X-Trent-Client"
+
+// voucherVersion is the voucher encoding's version.
+const voucherVersion = 1
 
 // Peer is a host's part in forwarding: its ID and identity key, to vouch
 // for the clients of the requests it forwards, and the service hosts'
@@ -61,6 +64,7 @@ func clientDigest(unsigned []byte, r *http.Request, body []byte) []byte {
 func (p *Peer) vouch(c client, r *http.Request, body []byte) (string, error) {
 	var b cryptobyte.Builder
 	add := func(s string) { b.AddUint8LengthPrefixed(func(b *cryptobyte.Builder) { b.AddBytes([]byte(s)) }) }
+	b.AddUint8(voucherVersion)
 	add(p.ID)
 	add(c.ip)
 	secure := uint8(0)
@@ -92,8 +96,8 @@ func (p *Peer) check(header string, r *http.Request, body []byte) (client, error
 	}
 	s := cryptobyte.String(raw)
 	var id, ip, sig cryptobyte.String
-	var secure uint8
-	if !s.ReadUint8LengthPrefixed(&id) || !s.ReadUint8LengthPrefixed(&ip) || !s.ReadUint8(&secure) || secure > 1 {
+	var version, secure uint8
+	if !s.ReadUint8(&version) || version != voucherVersion || !s.ReadUint8LengthPrefixed(&id) || !s.ReadUint8LengthPrefixed(&ip) || !s.ReadUint8(&secure) || secure > 1 {
 		return client{}, errVoucher
 	}
 	unsigned := raw[:len(raw)-len(s)]
