@@ -16,15 +16,19 @@
 //
 // # The two interfaces
 //
-// Store is the replicated key store: Get and Records read the local
-// replica, Propose commits a set of compare-and-swap replacements as one
-// entry and reports ErrConflict when a record changed since it was read.
-// The Service gets no more consistency than that: reads may lag the
-// leader (a key created on the leader may be unknown for a moment on a
-// follower), and every write is read-modify-CAS, retried a few times on
-// ErrConflict before it answers ConflictException. The host's Store is
-// its raft FSM and the leader's log; writes reach the leader because
-// kmsapi forwards every operation the table marks as a write.
+// Store is the replicated key store: Sync is a read barrier, Get and
+// Records read the local replica, Propose commits a set of
+// compare-and-swap replacements as one entry and reports ErrConflict when
+// a record changed since it was read. Every operation but GenerateRandom
+// (the table's local flag) calls Sync before its handler, so its reads
+// see every write the cluster acknowledged before the request began
+// (linearizable reads: a NotFound, Disabled or InvalidCiphertext answer is
+// true for the cluster); when Sync fails the answer is Sync's retryable
+// error, never a 4xx. Every write is read-modify-CAS, retried a few times
+// on ErrConflict before it answers ConflictException. The host's Store is
+// its raft FSM with the read index of the raft paper as Sync, and the
+// leader's log for Propose; writes reach the leader because kmsapi
+// forwards every operation the table marks as a write.
 //
 // HSM runs one command, a typed request of package hsmcmd, on some HSM of
 // the domain; the Service sends every command through one helper (call
