@@ -1,5 +1,5 @@
 // Package dev runs the local development cluster behind `trent dev` and
-// `make run`, all in one process on SoftHSM tokens in one data dir: the HSM
+// `make run`, on SoftHSM tokens in one data dir: the HSM
 // nodes (one token each, identity keys), dev operator and service-host keys,
 // the domain made by a real genesis ceremony (a CreateDomain command signed
 // by two dev operators, executed on the first HSM, its token imported by the
@@ -7,6 +7,18 @@
 // raft voters holding the domain and the key store, host-1 serving the
 // AWS KMS API (with its audit trail and credentials file), and a simulated
 // Nitro Secure Module whose root the domain trusts.
+//
+// # Processes
+//
+// With Options.Exec (trent dev's default), each HSM node and each service
+// host runs as a process of that binary (trent hsm serve, trent host
+// serve), as in production, with its output in DIR/logs/; Cluster.Procs
+// and Proc give them to a supervisor (Options.Supervise: one that exits on
+// its own is started again) or to the fault-injection suite, which kills,
+// pauses and restarts them itself. Provisioning and the genesis ceremony
+// run in this process first. Without Exec, everything runs in this
+// process (the conformance mutation tests need that, to switch mutations
+// on in the code they test).
 package dev
 
 import (

@@ -13,7 +13,22 @@
 // which the domain must list as a service-host operator. The leader also
 // runs scheduled domain key rotation, the EKT re-encryption job, and the
 // KMS key maintenance (kms.Service.KeyMaintenance). The host API serves
-// submit, join, status, the raft operations and /metrics.
+// submit, join, status, the raft operations, /metrics, the latest token
+// (for an HSM node that rejoins), the read index, and the readiness
+// (/trent/v1/host/ready and /health).
+//
+// # Consistency
+//
+// ReadBarrier is the read index of the raft paper: the leader's commit
+// index once a quorum has confirmed its leadership (a barrier entry first
+// in each term), learnt by a follower from the leader, then waited for in
+// this host's FSM, which records the index it has applied (raft's own
+// applied index counts entries handed to the FSM, not applied). Readers
+// share rounds. The KMS Store's Sync is this barrier, so every KMS read is
+// linearizable; when it cannot be had within MaxReadWait the answer is
+// ErrNotReady (a retryable 503 at the KMS API). Ready reports whether the
+// host is caught up, holds a domain and has an HSM answering at its
+// version.
 //
 // The AWS KMS API is package kms; the host wires it (kms.go): a kms.Store
 // over its FSM and the leader's compare-and-swap entries, a kms.HSM over
