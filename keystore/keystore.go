@@ -105,7 +105,8 @@ type Key struct {
 // or PendingDeletion before any import) has no HBK token.
 type Import struct {
 	// Handle is the random part of the import token (32 bytes) of the
-	// last GetParametersForImport, empty once used or if none.
+	// last GetParametersForImport (it stays valid until it expires or
+	// another GetParametersForImport replaces it); empty if none.
 	Handle []byte `json:"handle,omitempty"`
 	// WrappingToken is the key token of its RSA wrapping key (a wrapping
 	// spec of package hsmcmd, made for this key by an HSM).

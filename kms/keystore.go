@@ -221,7 +221,9 @@ func (s *Service) use(p kmsapi.Principal, k *key, alias string, u keyUse) (*keys
 	}
 	switch u.state {
 	case stateUsable:
-		err = usable(k)
+		if err = usable(k); err == nil {
+			err = s.live(k)
+		}
 	case stateNotPending:
 		err = notPending(k)
 	}
@@ -297,6 +299,8 @@ func usable(k *key) error {
 		return nil
 	case keystore.StateDisabled:
 		return kmsapi.Errorf("DisabledException", "%s is disabled.", k.rec.Key.ARN())
+	case keystore.StatePendingImport:
+		return kmsapi.Errorf("KMSInvalidStateException", errPendingImportF, k.rec.Key.ARN())
 	}
 	return kmsapi.Errorf("KMSInvalidStateException", "%s is pending deletion.", k.rec.Key.ARN())
 }
