@@ -297,10 +297,10 @@ func usable(k *key) error {
 	switch k.rec.Key.State {
 	case keystore.StateEnabled:
 		return nil
-	case keystore.StateDisabled:
-		return kmsapi.Errorf("DisabledException", "%s is disabled.", k.rec.Key.ARN())
 	case keystore.StatePendingImport:
 		return kmsapi.Errorf("KMSInvalidStateException", errPendingImportF, k.rec.Key.ARN())
+	case keystore.StateDisabled:
+		return kmsapi.Errorf("DisabledException", "%s is disabled.", k.rec.Key.ARN())
 	}
 	return kmsapi.Errorf("KMSInvalidStateException", "%s is pending deletion.", k.rec.Key.ARN())
 }
