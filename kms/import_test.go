@@ -206,6 +206,9 @@ func TestImportedMaterialExpires(t *testing.T) {
 	ct := f.must(t, alice, "Encrypt", map[string]any{"KeyId": id, "Plaintext": []byte("hello")})["CiphertextBlob"]
 
 	f.now = f.now.Add(time.Hour)
+	m = f.state(t, id)
+	assert.Equal(t, "PendingImport", m["KeyState"], "expired before key maintenance")
+	assert.Nil(t, m["ValidTo"])
 	_, err := f.call(alice, "Decrypt", map[string]any{"CiphertextBlob": ct})
 	assert.Equal(t, "KMSInvalidStateException", exception(err), "expired on use")
 	_, err = f.call(alice, "Encrypt", map[string]any{"KeyId": id, "Plaintext": []byte("x")})

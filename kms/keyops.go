@@ -389,7 +389,12 @@ func (s *Service) describeKey(ctx context.Context, p kmsapi.Principal, req *desc
 	if err := checkGrantTokens(req.GrantTokens); err != nil {
 		return nil, err
 	}
-	return &keyMetadataResponse{KeyMetadata: metadata(&k.rec.Key)}, nil
+	m := metadata(&k.rec.Key)
+	if materialExpired(&k.rec.Key, s.now()) && k.rec.Key.State != keystore.StatePendingDeletion {
+		// Expired material: PendingImport already, before key maintenance says so.
+		m.KeyState, m.Enabled, m.ExpirationModel, m.ValidTo = keystore.StatePendingImport, false, "", nil
+	}
+	return &keyMetadataResponse{KeyMetadata: m}, nil
 }
 
 type scheduleKeyDeletionRequest struct {
