@@ -86,7 +86,7 @@ func TestImportKeyMaterial(t *testing.T) {
 	other := make([]byte, 32)
 	rand.Read(other)
 	_, err = f.call(alice, "ImportKeyMaterial", map[string]any{"KeyId": id, "ImportToken": tok,
-		"EncryptedKeyMaterial": wrap(t, pub, "RSAES_OAEP_SHA_256", other)})
+		"EncryptedKeyMaterial": wrap(t, pub, "RSAES_OAEP_SHA_256", other), "ExpirationModel": doesNotExpire})
 	assert.Equal(t, "IncorrectKeyMaterialException", exception(err))
 
 	// Deleted: PendingImport, ciphertexts refused until the same
@@ -99,13 +99,13 @@ func TestImportKeyMaterial(t *testing.T) {
 	assert.Equal(t, "KMSInvalidStateException", exception(err))
 	tok1, pub1 := f.params(t, id, "RSAES_OAEP_SHA_1")
 	_, err = f.call(alice, "ImportKeyMaterial", map[string]any{"KeyId": id, "ImportToken": tok,
-		"EncryptedKeyMaterial": wrap(t, pub, "RSAES_OAEP_SHA_256", material)})
+		"EncryptedKeyMaterial": wrap(t, pub, "RSAES_OAEP_SHA_256", material), "ExpirationModel": doesNotExpire})
 	assert.Equal(t, "InvalidImportTokenException", exception(err), "a superseded import token")
 	_, err = f.call(alice, "ImportKeyMaterial", map[string]any{"KeyId": id, "ImportToken": tok1,
-		"EncryptedKeyMaterial": wrap(t, pub1, "RSAES_OAEP_SHA_1", other)})
+		"EncryptedKeyMaterial": wrap(t, pub1, "RSAES_OAEP_SHA_1", other), "ExpirationModel": doesNotExpire})
 	assert.Equal(t, "IncorrectKeyMaterialException", exception(err))
 	f.must(t, alice, "ImportKeyMaterial", map[string]any{"KeyId": id, "ImportToken": tok1,
-		"EncryptedKeyMaterial": wrap(t, pub1, "RSAES_OAEP_SHA_1", material)})
+		"EncryptedKeyMaterial": wrap(t, pub1, "RSAES_OAEP_SHA_1", material), "ExpirationModel": doesNotExpire})
 	pt = f.must(t, alice, "Decrypt", map[string]any{"CiphertextBlob": ct})["Plaintext"]
 	assert.Equal(t, base64.StdEncoding.EncodeToString([]byte("hello")), pt)
 	assert.Equal(t, "Enabled", f.state(t, id)["KeyState"])
@@ -142,7 +142,7 @@ func TestImportRefusals(t *testing.T) {
 
 	tok, pub := f.params(t, id, "RSAES_OAEP_SHA_256")
 	imp := func(req map[string]any) string {
-		full := map[string]any{"KeyId": id, "ImportToken": tok, "EncryptedKeyMaterial": wrap(t, pub, "RSAES_OAEP_SHA_256", material)}
+		full := map[string]any{"KeyId": id, "ImportToken": tok, "EncryptedKeyMaterial": wrap(t, pub, "RSAES_OAEP_SHA_256", material), "ExpirationModel": doesNotExpire}
 		for k, v := range req {
 			if v == nil {
 				delete(full, k)
@@ -164,9 +164,10 @@ func TestImportRefusals(t *testing.T) {
 	assert.Equal(t, "InvalidCiphertextException", imp(map[string]any{"EncryptedKeyMaterial": wrap(t, pub, "RSAES_OAEP_SHA_256", material[:16])}), "16 bytes")
 	assert.Equal(t, "InvalidCiphertextException", imp(map[string]any{"EncryptedKeyMaterial": make([]byte, 600)}))
 	assert.Equal(t, "ValidationException", imp(map[string]any{"ExpirationModel": "KEY_MATERIAL_EXPIRES"}), "no ValidTo")
+	assert.Equal(t, "ValidationException", imp(map[string]any{"ExpirationModel": nil}), "KEY_MATERIAL_EXPIRES by default, no ValidTo")
 	assert.Equal(t, "ValidationException", imp(map[string]any{"ExpirationModel": "KEY_MATERIAL_DOES_NOT_EXPIRE", "ValidTo": f.now.Unix() + 60}))
-	assert.Equal(t, "ValidationException", imp(map[string]any{"ValidTo": f.now.Unix() - 1}))
-	assert.Equal(t, "ValidationException", imp(map[string]any{"ValidTo": f.now.Add(366 * day).Unix()}))
+	assert.Equal(t, "ValidationException", imp(map[string]any{"ExpirationModel": nil, "ValidTo": f.now.Unix() - 1}))
+	assert.Equal(t, "ValidationException", imp(map[string]any{"ExpirationModel": nil, "ValidTo": f.now.Add(366 * day).Unix()}))
 	assert.Equal(t, "ValidationException", imp(map[string]any{"ImportToken": nil}))
 	assert.Equal(t, "PendingImport", f.state(t, id)["KeyState"], "nothing was imported")
 
@@ -223,7 +224,7 @@ func TestImportedMaterialExpires(t *testing.T) {
 
 	tok, pub = f.params(t, id, "RSAES_OAEP_SHA_256")
 	f.must(t, alice, "ImportKeyMaterial", map[string]any{"KeyId": id, "ImportToken": tok,
-		"EncryptedKeyMaterial": wrap(t, pub, "RSAES_OAEP_SHA_256", material)})
+		"EncryptedKeyMaterial": wrap(t, pub, "RSAES_OAEP_SHA_256", material), "ValidTo": f.now.Add(time.Hour).Unix()})
 	f.must(t, alice, "Decrypt", map[string]any{"CiphertextBlob": ct})
 	assert.Equal(t, []hsmcmd.Code{hsmcmd.CreateKeyPair, hsmcmd.ImportKeyMaterial, hsmcmd.Encrypt, hsmcmd.CreateKeyPair,
 		hsmcmd.ImportKeyMaterial, hsmcmd.Decrypt}, f.hsm.cmds)

@@ -176,10 +176,7 @@ func (s *Service) importKeyMaterial(ctx context.Context, p kmsapi.Principal, req
 	if len(req.EncryptedKeyMaterial) < 1 || len(req.EncryptedKeyMaterial) > maxImportBlob {
 		return nil, validation("encryptedKeyMaterial", "Member must have length between 1 and 6144", "…")
 	}
-	model := doesNotExpire
-	if req.ValidTo != nil {
-		model = expiresModel
-	}
+	model := expiresModel // the API reference's default, which needs a ValidTo
 	if req.ExpirationModel != nil {
 		model = *req.ExpirationModel
 	}
