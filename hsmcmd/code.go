@@ -37,6 +37,7 @@ const (
 	GenerateDataKeyPair Code = 19
 	Verify              Code = 20 // secp256k1, which the host cannot verify
 	Recipient           Code = 21 // an inner command answered to a Nitro enclave
+	ImportKeyMaterial   Code = 22 // wrapped key material → an HBK token and a check value
 )
 
 var codeNames = [...]string{
@@ -45,7 +46,7 @@ var codeNames = [...]string{
 	GenerateDataKey: "GenerateDataKey", Decrypt: "Decrypt", ReEncrypt: "ReEncrypt", Batch: "Batch",
 	CreateKeyPair: "CreateKeyPair", Sign: "Sign", AsymDecrypt: "AsymDecrypt", GenerateMac: "GenerateMac",
 	VerifyMac: "VerifyMac", DeriveSharedSecret: "DeriveSharedSecret", GenerateDataKeyPair: "GenerateDataKeyPair",
-	Verify: "Verify", Recipient: "Recipient",
+	Verify: "Verify", Recipient: "Recipient", ImportKeyMaterial: "ImportKeyMaterial",
 }
 
 // String is the command's name, or its number if version 1 has no such

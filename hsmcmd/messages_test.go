@@ -171,6 +171,17 @@ var kinds = []kind{
 	mk("asym", "AsymDecryptRequest", true, func(r *rand.Rand) hsmcmd.AsymDecryptRequest {
 		return hsmcmd.AsymDecryptRequest{Token: bs(r, 0, hsmcmd.MaxKeyToken), Alg: uint8(r.UintN(256)), Ciphertext: bs(r, 0, hsmcmd.MaxAsymCiphertext)}
 	}, hsmcmd.ParseAsymDecryptRequest),
+	mk("import", "ImportKeyMaterialRequest", true, func(r *rand.Rand) hsmcmd.ImportKeyMaterialRequest {
+		m := hsmcmd.ImportKeyMaterialRequest{WrappingToken: bs(r, 0, hsmcmd.MaxKeyToken), Alg: uint8(r.UintN(256)),
+			Material: bs(r, 0, hsmcmd.MaxAsymCiphertext), KeyID: str(r, 0, hbk.MaxKeyID)}
+		if r.IntN(2) == 0 {
+			m.HBKID = bs(r, hbk.IDSize, hbk.IDSize)
+		}
+		return m
+	}, hsmcmd.ParseImportKeyMaterialRequest),
+	mk("import", "ImportKeyMaterialResponse", true, func(r *rand.Rand) hsmcmd.ImportKeyMaterialResponse {
+		return hsmcmd.ImportKeyMaterialResponse{Token: bs(r, 1, hsmcmd.MaxHBKToken), Check: bs(r, hsmcmd.CheckValueSize, hsmcmd.CheckValueSize)}
+	}, hsmcmd.ParseImportKeyMaterialResponse),
 	mk("asym", "AsymDecryptResponse", false, func(r *rand.Rand) hsmcmd.AsymDecryptResponse {
 		return hsmcmd.AsymDecryptResponse{Plaintext: bs(r, 0, hsmcmd.MaxAsymCiphertext)}
 	}, hsmcmd.ParseAsymDecryptResponse),
@@ -320,3 +331,4 @@ func FuzzHierarchy(f *testing.F) { fuzzFamily(f, "hierarchy") }
 func FuzzAsym(f *testing.F)      { fuzzFamily(f, "asym") }
 func FuzzBatch(f *testing.F)     { fuzzFamily(f, "batch") }
 func FuzzRecipient(f *testing.F) { fuzzFamily(f, "recipient") }
+func FuzzImport(f *testing.F)    { fuzzFamily(f, "import") }

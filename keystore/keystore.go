@@ -57,6 +57,7 @@ const (
 	StateEnabled         = "Enabled"
 	StateDisabled        = "Disabled"
 	StatePendingDeletion = "PendingDeletion"
+	StatePendingImport   = "PendingImport"
 )
 
 // Tag is a resource tag.
@@ -94,7 +95,40 @@ type Key struct {
 	// PublicKey is an asymmetric key's public key (DER
 	// SubjectPublicKeyInfo); empty for symmetric and HMAC keys.
 	PublicKey []byte `json:"public_key,omitempty"`
+	// Import is an EXTERNAL key's import state; nil for other keys.
+	Import *Import `json:"import,omitempty"`
 }
+
+// Import is the import state of a key of Origin EXTERNAL (key import,
+// BYOK): the wrapping key of its last GetParametersForImport and what is
+// known of its imported material. A key without material (PendingImport,
+// or PendingDeletion before any import) has no HBK token.
+type Import struct {
+	// Handle is the random part of the import token (32 bytes) of the
+	// last GetParametersForImport (it stays valid until it expires or
+	// another GetParametersForImport replaces it); empty if none.
+	Handle []byte `json:"handle,omitempty"`
+	// WrappingToken is the key token of its RSA wrapping key (a wrapping
+	// spec of package hsmcmd, made for this key by an HSM).
+	WrappingToken []byte `json:"wrapping_token,omitempty"`
+	WrappingAlg   string `json:"wrapping_alg,omitempty"`
+	// ParametersValidTo is when the import token expires (Unix seconds).
+	ParametersValidTo int64 `json:"parameters_valid_to,omitempty"`
+	// Check is the HSM's check value of the imported material and HBKID
+	// the HBK ID of its token: a re-import must have the same check
+	// value, and its token takes the same HBK ID. Both stay when the
+	// material is deleted or expires.
+	Check []byte `json:"check,omitempty"`
+	HBKID []byte `json:"hbk_id,omitempty"`
+	// ExpirationModel is KEY_MATERIAL_EXPIRES or
+	// KEY_MATERIAL_DOES_NOT_EXPIRE; ValidTo (Unix seconds) is when the
+	// material expires under the first.
+	ExpirationModel string `json:"expiration_model,omitempty"`
+	ValidTo         int64  `json:"valid_to,omitempty"`
+}
+
+// OriginExternal is the origin of a key whose material is imported.
+const OriginExternal = "EXTERNAL"
 
 // ARN is the key's ARN.
 func (k *Key) ARN() string {
@@ -102,7 +136,7 @@ func (k *Key) ARN() string {
 }
 
 // Record is a key record: metadata and HBK tokens (len(Rotations)+1 of
-// them, oldest first).
+// them, oldest first; none for an EXTERNAL key without material).
 type Record struct {
 	Key    Key
 	Tokens [][]byte
@@ -116,6 +150,10 @@ func (r *Record) Clone() *Record {
 	c := &Record{Key: r.Key}
 	c.Key.Tags = slices.Clone(r.Key.Tags)
 	c.Key.Rotations = slices.Clone(r.Key.Rotations)
+	if r.Key.Import != nil {
+		im := *r.Key.Import
+		c.Key.Import = &im
+	}
 	for _, t := range r.Tokens {
 		c.Tokens = append(c.Tokens, slices.Clone(t))
 	}
@@ -155,7 +193,7 @@ func (r *Record) Marshal() ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	if len(r.Tokens) == 0 || len(r.Tokens) > MaxVersions || len(r.Tokens) != len(r.Key.Rotations)+1 {
+	if !r.tokenCountOK(len(r.Tokens)) {
 		return nil, fmt.Errorf("keystore: %d tokens for %d rotations", len(r.Tokens), len(r.Key.Rotations))
 	}
 	var b cryptobyte.Builder
@@ -166,6 +204,15 @@ func (r *Record) Marshal() ([]byte, error) {
 		b.AddUint16LengthPrefixed(func(b *cryptobyte.Builder) { b.AddBytes(t) })
 	}
 	return b.Bytes()
+}
+
+// tokenCountOK reports whether a record may have n HBK tokens: one per
+// version, or none for an EXTERNAL key without material (no rotations).
+func (r *Record) tokenCountOK(n int) bool {
+	if n == 0 {
+		return r.Key.Origin == OriginExternal && len(r.Key.Rotations) == 0
+	}
+	return n <= MaxVersions && n == len(r.Key.Rotations)+1
 }
 
 func marshalJSON(k *Key) ([]byte, error) {
@@ -195,14 +242,14 @@ func ParseRecord(in []byte) (*Record, error) {
 	}
 	var meta cryptobyte.String
 	var n uint16
-	if !s.ReadUint24LengthPrefixed(&meta) || len(meta) > MaxMetadata || !s.ReadUint16(&n) || n == 0 || n > MaxVersions {
+	if !s.ReadUint24LengthPrefixed(&meta) || len(meta) > MaxMetadata || !s.ReadUint16(&n) || n > MaxVersions {
 		return nil, fmt.Errorf("%w: key record", ErrMalformed)
 	}
 	r := &Record{}
 	if err := strictjson.Unmarshal(meta, MaxMetadata, &r.Key); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrMalformed, err)
 	}
-	if !ValidKeyID(r.Key.KeyID) || int(n) != len(r.Key.Rotations)+1 {
+	if !ValidKeyID(r.Key.KeyID) || !r.tokenCountOK(int(n)) {
 		return nil, fmt.Errorf("%w: key ID or version count", ErrMalformed)
 	}
 	for range n {

@@ -145,3 +145,36 @@ func FuzzParseRecord(f *testing.F) {
 		}
 	})
 }
+
+// An EXTERNAL key without material has no HBK token; any other key, or
+// an EXTERNAL key with rotations, must have one per version.
+func TestExternalRecordWithoutTokens(t *testing.T) {
+	r := record(t)
+	r.Key.Rotations, r.Tokens = []keystore.Rotation{}, nil
+	_, err := r.Marshal()
+	require.Error(t, err, "an AWS_KMS key without material")
+	r.Key.Origin, r.Key.State = keystore.OriginExternal, keystore.StatePendingImport
+	r.Key.Import = &keystore.Import{Handle: make([]byte, 32), WrappingToken: []byte{1}, WrappingAlg: "RSAES_OAEP_SHA_256",
+		ParametersValidTo: 9, Check: make([]byte, 32), HBKID: make([]byte, 16), ExpirationModel: "KEY_MATERIAL_EXPIRES", ValidTo: 7}
+	enc, err := r.Marshal()
+	require.NoError(t, err)
+	back, err := keystore.ParseRecord(enc)
+	require.NoError(t, err)
+	require.Equal(t, r, back)
+	c := back.Clone()
+	c.Key.Import.ValidTo = 1
+	require.Equal(t, int64(7), back.Key.Import.ValidTo, "Clone copies the import state")
+
+	r.Key.Rotations = []keystore.Rotation{{Date: 5, Type: "ON_DEMAND"}}
+	_, err = r.Marshal()
+	require.Error(t, err, "rotations without tokens")
+	r.Key.Rotations = nil
+	r.Key.Origin = "AWS_KMS"
+	enc, err = (&keystore.Record{Key: r.Key, Tokens: [][]byte{token(t, kid)}}).Marshal()
+	require.NoError(t, err)
+	// The same bytes with the token count 0 and the token dropped do not parse.
+	i := bytes.LastIndex(enc, token(t, kid))
+	noTok := append(bytes.Clone(enc[:i-4]), 0, 0)
+	_, err = keystore.ParseRecord(noTok)
+	require.ErrorIs(t, err, keystore.ErrMalformed)
+}

@@ -414,6 +414,9 @@ func (s *Service) reEncrypt(ctx context.Context, p kmsapi.Principal, req *reEncr
 		if err := usable(k); err != nil {
 			return nil, err
 		}
+		if err := s.live(k); err != nil {
+			return nil, err
+		}
 		if err := symmetricOnly(k); err != nil {
 			return nil, err
 		}

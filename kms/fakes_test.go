@@ -7,8 +7,12 @@ import (
 	"crypto/cipher"
 	"crypto/hmac"
 	"crypto/rand"
+	"crypto/rsa"
+	"crypto/sha1"
 	"crypto/sha256"
+	"crypto/x509"
 	"fmt"
+	"hash"
 	"maps"
 	"slices"
 	"strings"
@@ -112,7 +116,9 @@ func (k hmacKey) MAC(data []byte) ([]byte, error) {
 // softHSM is an in-memory HSM serving the symmetric hierarchy's commands
 // (hsmcmd.Random, CreateHBK, Encrypt, GenerateDataKey, Decrypt,
 // ReEncrypt) with package hbk and a software domain key, as hsm/node does
-// them in a token. It takes each request as an HSM does, encoded: it
+// them in a token, and key import's (CreateKeyPair of a wrapping spec,
+// ImportKeyMaterial: a software RSA key sealed in a key token, and
+// RSAES-OAEP unwrapping with Go's crypto/rsa, as hsm/node does). It takes each request as an HSM does, encoded: it
 // marshals it and parses it with hsmcmd's Parse…Request, and answers
 // with the typed response's encoding; cmds lists the codes of the
 // commands sent. A request that does not marshal (not sent) and a command
@@ -215,6 +221,18 @@ func (h *softHSM) do(code hsmcmd.Code, in []byte) (interface{ Marshal() ([]byte,
 		}
 		blob, err := h.seal(req.DestinationToken, req.DestinationContext, pt)
 		return hsmcmd.ReEncryptResponse{Blob: blob}, err
+	case hsmcmd.CreateKeyPair:
+		req, err := hsmcmd.ParseCreateKeyPairRequest(in)
+		if err != nil {
+			return nil, err
+		}
+		return h.createWrappingKey(req)
+	case hsmcmd.ImportKeyMaterial:
+		req, err := hsmcmd.ParseImportKeyMaterialRequest(in)
+		if err != nil {
+			return nil, err
+		}
+		return h.importKeyMaterial(req)
 	}
 	return nil, fmt.Errorf("softhsm: command %v not served", code)
 }
@@ -260,6 +278,71 @@ func (h *softHSM) open(token, ec, blob []byte) ([]byte, error) {
 		return nil, hbk.ErrOpen
 	}
 	return bl.Open(k, ec)
+}
+
+// createWrappingKey makes an RSA wrapping key (a wrapping spec only).
+func (h *softHSM) createWrappingKey(req *hsmcmd.CreateKeyPairRequest) (hsmcmd.CreateKeyPairResponse, error) {
+	bits := map[uint8]int{hsmcmd.SpecWrapRSA2048: 2048, hsmcmd.SpecWrapRSA3072: 3072, hsmcmd.SpecWrapRSA4096: 4096}[req.Spec]
+	if bits == 0 {
+		return hsmcmd.CreateKeyPairResponse{}, fmt.Errorf("softhsm: spec %d not served", req.Spec)
+	}
+	priv, err := rsa.GenerateKey(rand.Reader, bits)
+	if err != nil {
+		return hsmcmd.CreateKeyPairResponse{}, err
+	}
+	pub, _ := x509.MarshalPKIXPublicKey(&priv.PublicKey)
+	der, _ := x509.MarshalPKCS8PrivateKey(priv)
+	var v [hbk.IDSize]byte
+	var iv [hbk.IVSize]byte
+	rand.Read(v[:])
+	rand.Read(iv[:])
+	kt, err := hbk.SealKeyToken(h.dk, h.dkID, req.KeyID, v, req.Spec, iv, der)
+	if err != nil {
+		return hsmcmd.CreateKeyPairResponse{}, err
+	}
+	tok, err := kt.Marshal()
+	return hsmcmd.CreateKeyPairResponse{Token: tok, PublicKey: pub}, err
+}
+
+// importKeyMaterial unwraps as hsm/node's ImportKeyMaterial does.
+func (h *softHSM) importKeyMaterial(req *hsmcmd.ImportKeyMaterialRequest) (hsmcmd.ImportKeyMaterialResponse, error) {
+	var none hsmcmd.ImportKeyMaterialResponse
+	kt, err := hbk.ParseKeyToken(req.WrappingToken)
+	if err != nil {
+		return none, err
+	}
+	if kt.KeyID != req.KeyID || !hsmcmd.IsWrappingSpec(kt.Spec) {
+		return none, fmt.Errorf("softhsm: not a wrapping key of %s", req.KeyID)
+	}
+	der, err := kt.Open(h.dk)
+	if err != nil {
+		return none, err
+	}
+	k, err := x509.ParsePKCS8PrivateKey(der)
+	if err != nil {
+		return none, err
+	}
+	hf := map[uint8]func() hash.Hash{hsmcmd.AlgOAEPSHA1: sha1.New, hsmcmd.AlgOAEPSHA256: sha256.New}[req.Alg]
+	if hf == nil {
+		return none, fmt.Errorf("softhsm: wrapping algorithm %d", req.Alg)
+	}
+	m, err := rsa.DecryptOAEP(hf(), nil, k.(*rsa.PrivateKey), req.Material, nil)
+	if err != nil || len(m) != hbk.Size {
+		return none, fmt.Errorf("softhsm: the key material does not unwrap")
+	}
+	var id [hbk.IDSize]byte
+	var iv [hbk.IVSize]byte
+	rand.Read(id[:])
+	rand.Read(iv[:])
+	if req.HBKID != nil {
+		copy(id[:], req.HBKID)
+	}
+	t, err := hbk.SealToken(h.dk, h.dkID, req.KeyID, id, iv, m)
+	if err != nil {
+		return none, err
+	}
+	tok, err := t.Marshal()
+	return hsmcmd.ImportKeyMaterialResponse{Token: tok, Check: hsmcmd.ImportCheckValue(m, req.KeyID)}, err
 }
 
 func domainNew(id string, raw []byte) domain.Replacement { return domain.Replacement{ID: id, New: raw} }

@@ -67,6 +67,8 @@ type keyMetadata struct {
 	MacAlgorithms          []string `json:"MacAlgorithms,omitempty"`
 	KeyAgreementAlgorithms []string `json:"KeyAgreementAlgorithms,omitempty"`
 	MultiRegion            bool     `json:"MultiRegion"`
+	ExpirationModel        string   `json:"ExpirationModel,omitempty"`
+	ValidTo                *epoch   `json:"ValidTo,omitempty"`
 }
 
 func metadata(k *keystore.Key) *keyMetadata {
@@ -75,6 +77,9 @@ func metadata(k *keystore.Key) *keyMetadata {
 		Enabled: k.State == keystore.StateEnabled, Description: k.Description, KeyUsage: k.KeyUsage,
 		KeyState: k.State, DeletionDate: unix(k.DeletionDate), Origin: k.Origin, KeyManager: "CUSTOMER",
 		CustomerMasterKeySpec: k.KeySpec, KeySpec: k.KeySpec,
+	}
+	if k.Import != nil && k.State != keystore.StatePendingImport {
+		m.ExpirationModel, m.ValidTo = k.Import.ExpirationModel, unix(k.Import.ValidTo)
 	}
 	a := algorithmsOf(k)
 	switch k.KeyUsage {
@@ -202,8 +207,20 @@ func (s *Service) createKey(ctx context.Context, p kmsapi.Principal, req *create
 	if err != nil {
 		return nil, err
 	}
-	if req.Origin != nil && *req.Origin != "AWS_KMS" {
-		return nil, kmsapi.Errorf(kmsapi.UnsupportedOperation, "Origin %s is not supported by this Trent build", *req.Origin)
+	origin := "AWS_KMS"
+	if req.Origin != nil {
+		origin = *req.Origin
+	}
+	switch origin {
+	case "AWS_KMS":
+	case keystore.OriginExternal:
+		if spec != symmetricDefault {
+			return nil, kmsapi.Errorf(kmsapi.UnsupportedOperation, "this Trent build imports SYMMETRIC_DEFAULT key material only")
+		}
+	case "AWS_CLOUDHSM", "EXTERNAL_KEY_STORE":
+		return nil, kmsapi.Errorf(kmsapi.UnsupportedOperation, "Origin %s is not supported by this Trent build", origin)
+	default:
+		return nil, validation("origin", "Member must satisfy enum value set: [AWS_CLOUDHSM, EXTERNAL, AWS_KMS, EXTERNAL_KEY_STORE]", origin)
 	}
 	if req.CustomKeyStoreId != nil || req.XksKeyId != nil {
 		return nil, kmsapi.Errorf(kmsapi.UnsupportedOperation, "custom key stores are not supported")
@@ -229,25 +246,32 @@ func (s *Service) createKey(ctx context.Context, p kmsapi.Principal, req *create
 	doc := string(policy.Default(p.AccountID))
 	if req.Policy != nil {
 		doc = *req.Policy
-		k := &keystore.Key{KeyID: id, Account: p.AccountID, Region: s.region(), KeySpec: spec, KeyUsage: usage, Origin: "AWS_KMS"}
+		k := &keystore.Key{KeyID: id, Account: p.AccountID, Region: s.region(), KeySpec: spec, KeyUsage: usage, Origin: origin}
 		if _, err := s.parsePolicy(p, doc, k, req.BypassPolicyLockoutSafetyCheck); err != nil {
 			return nil, err
 		}
 	}
-	var tok, public []byte
-	if spec == symmetricDefault {
-		tok, err = s.createHBK(ctx, id)
-	} else {
-		tok, public, err = s.createKeyPair(ctx, spec, id)
-	}
-	if err != nil {
-		return nil, err
-	}
 	rec := &keystore.Record{Key: keystore.Key{
 		KeyID: id, Account: p.AccountID, Region: s.region(), Created: s.now().Unix(), Description: desc,
-		State: keystore.StateEnabled, KeySpec: spec, KeyUsage: usage, Origin: "AWS_KMS",
-		Policy: doc, Tags: tags, PublicKey: public,
-	}, Tokens: [][]byte{tok}}
+		State: keystore.StateEnabled, KeySpec: spec, KeyUsage: usage, Origin: origin,
+		Policy: doc, Tags: tags,
+	}}
+	switch {
+	case origin == keystore.OriginExternal: // no material until ImportKeyMaterial
+		rec.Key.State, rec.Key.Import = keystore.StatePendingImport, &keystore.Import{}
+	case spec == symmetricDefault:
+		tok, err := s.createHBK(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		rec.Tokens = [][]byte{tok}
+	default:
+		tok, public, err := s.createKeyPair(ctx, spec, id)
+		if err != nil {
+			return nil, err
+		}
+		rec.Tokens, rec.Key.PublicKey = [][]byte{tok}, public
+	}
 	raw, err := rec.Marshal()
 	if err != nil {
 		return nil, err
@@ -278,6 +302,9 @@ func (s *Service) setState(op, to string) kmsapi.Handler {
 		_, err = s.updateKey(ctx, k.rec.Key.KeyID, func(r *keystore.Record) error {
 			if r.Key.State == keystore.StatePendingDeletion {
 				return kmsapi.Errorf("KMSInvalidStateException", "%s is pending deletion.", r.Key.ARN())
+			}
+			if r.Key.State == keystore.StatePendingImport {
+				return kmsapi.Errorf("KMSInvalidStateException", errPendingImportF, r.Key.ARN())
 			}
 			r.Key.State = to
 			return nil
@@ -362,7 +389,12 @@ func (s *Service) describeKey(ctx context.Context, p kmsapi.Principal, req *desc
 	if err := checkGrantTokens(req.GrantTokens); err != nil {
 		return nil, err
 	}
-	return &keyMetadataResponse{KeyMetadata: metadata(&k.rec.Key)}, nil
+	m := metadata(&k.rec.Key)
+	if materialExpired(&k.rec.Key, s.now()) && k.rec.Key.State != keystore.StatePendingDeletion {
+		// Expired material: PendingImport already, before key maintenance says so.
+		m.KeyState, m.Enabled, m.ExpirationModel, m.ValidTo = keystore.StatePendingImport, false, "", nil
+	}
+	return &keyMetadataResponse{KeyMetadata: m}, nil
 }
 
 type scheduleKeyDeletionRequest struct {
@@ -408,6 +440,9 @@ func (s *Service) cancelKeyDeletion(ctx context.Context, p kmsapi.Principal, req
 		}
 		// KMS leaves a key whose deletion is cancelled disabled.
 		r.Key.State, r.Key.DeletionDate, r.Key.PendingWindowDays = keystore.StateDisabled, 0, 0
+		if len(r.Tokens) == 0 { // an EXTERNAL key without material
+			r.Key.State = keystore.StatePendingImport
+		}
 		return nil
 	})
 	if err != nil {

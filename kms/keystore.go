@@ -221,7 +221,9 @@ func (s *Service) use(p kmsapi.Principal, k *key, alias string, u keyUse) (*keys
 	}
 	switch u.state {
 	case stateUsable:
-		err = usable(k)
+		if err = usable(k); err == nil {
+			err = s.live(k)
+		}
 	case stateNotPending:
 		err = notPending(k)
 	}
@@ -295,6 +297,8 @@ func usable(k *key) error {
 	switch k.rec.Key.State {
 	case keystore.StateEnabled:
 		return nil
+	case keystore.StatePendingImport:
+		return kmsapi.Errorf("KMSInvalidStateException", errPendingImportF, k.rec.Key.ARN())
 	case keystore.StateDisabled:
 		return kmsapi.Errorf("DisabledException", "%s is disabled.", k.rec.Key.ARN())
 	}

@@ -116,6 +116,11 @@ func (s *Service) table() []operation {
 		{name: "ListKeyPolicies", handler: typed(s.listKeyPolicies)},
 		{name: "PutKeyPolicy", write: true, handler: typed(s.putKeyPolicy)},
 
+		// Key import (importops.go).
+		{name: "GetParametersForImport", write: true, handler: typed(s.getParametersForImport)},
+		{name: "ImportKeyMaterial", write: true, handler: typed(s.importKeyMaterial)},
+		{name: "DeleteImportedKeyMaterial", write: true, handler: typed(s.deleteImportedKeyMaterial)},
+
 		// Rotation.
 		{name: "EnableKeyRotation", write: true, handler: typed(s.enableKeyRotation)},
 		{name: "DisableKeyRotation", write: true, handler: typed(s.disableKeyRotation)},

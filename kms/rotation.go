@@ -19,6 +19,9 @@ func rotatable(k *key) error {
 	if k.rec.Key.KeySpec != symmetricDefault {
 		return kmsapi.Errorf(kmsapi.UnsupportedOperation, "%s keys cannot be rotated", k.rec.Key.KeySpec)
 	}
+	if k.rec.Key.Origin == keystore.OriginExternal {
+		return kmsapi.Errorf(kmsapi.UnsupportedOperation, "keys with imported key material cannot be rotated by this Trent build")
+	}
 	return nil
 }
 
@@ -57,7 +60,7 @@ func (s *Service) KeyMaintenance(ctx context.Context) (deleted, rotated int, err
 		raw         []byte
 	}
 	var del []target
-	var rot []string
+	var rot, expired []string
 	s.store.Records("k/", func(id string, raw []byte) bool {
 		if !keystore.IsKeyRecord(raw) {
 			return true
@@ -71,6 +74,8 @@ func (s *Service) KeyMaintenance(ctx context.Context) (deleted, rotated int, err
 			del = append(del, target{r.Key.KeyID, r.Key.Account, raw})
 		case r.Key.State == keystore.StateEnabled && r.Key.RotationEnabled && r.Key.NextRotation <= now:
 			rot = append(rot, r.Key.KeyID)
+		case len(r.Tokens) > 0 && r.Key.State != keystore.StatePendingDeletion && materialExpired(&r.Key, s.now()):
+			expired = append(expired, r.Key.KeyID)
 		}
 		return true
 	})
@@ -94,6 +99,18 @@ func (s *Service) KeyMaintenance(ctx context.Context) (deleted, rotated int, err
 			return deleted, rotated, err
 		}
 		rotated++
+	}
+	for _, id := range expired {
+		_, err := s.updateKey(ctx, id, func(r *keystore.Record) error {
+			if len(r.Tokens) > 0 && r.Key.State != keystore.StatePendingDeletion && materialExpired(&r.Key, s.now()) {
+				dropMaterial(r)
+			}
+			return nil
+		})
+		if err != nil {
+			return deleted, rotated, err
+		}
+		s.log.Info("imported key material expired", "key", id)
 	}
 	return deleted, rotated, nil
 }

@@ -122,7 +122,8 @@ func TestOperationTable(t *testing.T) {
 	slices.Sort(writes)
 	slices.Sort(crypto)
 	assert.Equal(t, []string{"CancelKeyDeletion", "CreateAlias", "CreateGrant", "CreateKey", "DeleteAlias",
-		"DisableKey", "DisableKeyRotation", "EnableKey", "EnableKeyRotation", "PutKeyPolicy", "RetireGrant",
+		"DeleteImportedKeyMaterial", "DisableKey", "DisableKeyRotation", "EnableKey", "EnableKeyRotation",
+		"GetParametersForImport", "ImportKeyMaterial", "PutKeyPolicy", "RetireGrant",
 		"RevokeGrant", "RotateKeyOnDemand", "ScheduleKeyDeletion", "TagResource", "UntagResource",
 		"UpdateAlias", "UpdateKeyDescription"}, writes)
 	assert.Equal(t, []string{"Decrypt", "DeriveSharedSecret", "Encrypt", "GenerateDataKey", "GenerateDataKeyPair",

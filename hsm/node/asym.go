@@ -66,6 +66,12 @@ func rsaBits(spec uint8) int {
 		return 3072
 	case hsmcmd.SpecRSA4096:
 		return 4096
+	case hsmcmd.SpecWrapRSA2048:
+		return 2048
+	case hsmcmd.SpecWrapRSA3072:
+		return 3072
+	case hsmcmd.SpecWrapRSA4096:
+		return 4096
 	}
 	return 0
 }
@@ -227,6 +233,9 @@ func (n *Node) Sign(token []byte, alg uint8, digest bool, message []byte) ([]byt
 	if err != nil {
 		return nil, err
 	}
+	if hsmcmd.IsWrappingSpec(k.spec) {
+		return nil, fmt.Errorf("%w: a wrapping key only unwraps imported key material", ErrKeyUse)
+	}
 	if k.spec == hsmcmd.SpecSECP256K1 {
 		return n.signSecp256k1(k.mac, alg, digest, message)
 	}
@@ -273,7 +282,7 @@ func (n *Node) AsymDecrypt(token []byte, alg uint8, ciphertext []byte) ([]byte, 
 		return nil, err
 	}
 	priv, ok := k.priv.(*rsa.PrivateKey)
-	if !ok || (alg != hsmcmd.AlgOAEPSHA1 && alg != hsmcmd.AlgOAEPSHA256) {
+	if !ok || hsmcmd.IsWrappingSpec(k.spec) || (alg != hsmcmd.AlgOAEPSHA1 && alg != hsmcmd.AlgOAEPSHA256) {
 		return nil, fmt.Errorf("%w: decrypt with %s", ErrKeyUse, hsmcmd.SpecNames[k.spec])
 	}
 	h := sha256.New()
@@ -348,7 +357,7 @@ func (n *Node) DeriveSharedSecret(token, peerDER []byte) ([]byte, error) {
 // under the HBK of token with the encoded context ec, its public key, and
 // (if withPrivate) the private key itself.
 func (n *Node) GenerateDataKeyPair(token, ec []byte, spec uint8, withPrivate bool) (private, public, blob []byte, err error) {
-	if rsaBits(spec) == 0 && curveOf(spec) == nil && spec != hsmcmd.SpecSECP256K1 {
+	if (rsaBits(spec) == 0 || hsmcmd.IsWrappingSpec(spec)) && curveOf(spec) == nil && spec != hsmcmd.SpecSECP256K1 {
 		return nil, nil, nil, fmt.Errorf("%w: data key pair spec %d", ErrKeyUse, spec)
 	}
 	key, t, release, err := n.openHBK(token)

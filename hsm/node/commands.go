@@ -100,6 +100,7 @@ func (n *Node) commands() map[uint16]session.CommandHandler {
 	n.asymCommands(m)
 	n.verifyCommand(m)
 	n.recipientCommand(m)
+	n.importCommand(m)
 	m[hsmcmd.Batch] = batchHandler(m)
 	out := make(map[uint16]session.CommandHandler, len(m))
 	for c, h := range m {

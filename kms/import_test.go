@@ -1,0 +1,231 @@
+package kms
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/sha1"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/base64"
+	"hash"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/trentkms/trent/hsmcmd"
+	"github.com/trentkms/trent/keystore"
+)
+
+// params calls GetParametersForImport and returns the import token and
+// the wrapping public key.
+func (f *fixture) params(t *testing.T, id, alg string) ([]byte, *rsa.PublicKey) {
+	t.Helper()
+	out := f.must(t, alice, "GetParametersForImport", map[string]any{"KeyId": id, "WrappingAlgorithm": alg, "WrappingKeySpec": "RSA_2048"})
+	tok, err := base64.StdEncoding.DecodeString(out["ImportToken"].(string))
+	require.NoError(t, err)
+	der, err := base64.StdEncoding.DecodeString(out["PublicKey"].(string))
+	require.NoError(t, err)
+	pub, err := x509.ParsePKIXPublicKey(der)
+	require.NoError(t, err)
+	assert.Equal(t, float64(f.now.Add(24*time.Hour).Unix()), out["ParametersValidTo"])
+	assert.Equal(t, "arn:aws:kms:eu-west-1:"+account+":key/"+id, out["KeyId"])
+	return tok, pub.(*rsa.PublicKey)
+}
+
+func wrap(t *testing.T, pub *rsa.PublicKey, alg string, material []byte) []byte {
+	t.Helper()
+	h := map[string]func() hash.Hash{"RSAES_OAEP_SHA_1": sha1.New, "RSAES_OAEP_SHA_256": sha256.New}[alg]
+	ct, err := rsa.EncryptOAEP(h(), rand.Reader, pub, material, nil)
+	require.NoError(t, err)
+	return ct
+}
+
+func (f *fixture) state(t *testing.T, id string) map[string]any {
+	t.Helper()
+	return f.must(t, alice, "DescribeKey", map[string]any{"KeyId": id})["KeyMetadata"].(map[string]any)
+}
+
+// A key of Origin EXTERNAL has no material and is PendingImport until
+// ImportKeyMaterial; the material, unwrapped by the HSM, encrypts and
+// decrypts; a re-import takes the same material only, and opens the
+// key's ciphertexts again after DeleteImportedKeyMaterial.
+func TestImportKeyMaterial(t *testing.T) {
+	f := newFixture(t)
+	id := f.createKey(t, map[string]any{"Origin": "EXTERNAL"})
+	m := f.state(t, id)
+	assert.Equal(t, "EXTERNAL", m["Origin"])
+	assert.Equal(t, "PendingImport", m["KeyState"])
+	assert.Equal(t, false, m["Enabled"])
+	assert.Nil(t, m["ExpirationModel"])
+	assert.Empty(t, f.hsm.cmds, "no material is made")
+	_, err := f.call(alice, "Encrypt", map[string]any{"KeyId": id, "Plaintext": []byte("x")})
+	assert.Equal(t, "KMSInvalidStateException", exception(err))
+	_, err = f.call(alice, "GenerateDataKey", map[string]any{"KeyId": id, "NumberOfBytes": 32})
+	assert.Equal(t, "KMSInvalidStateException", exception(err))
+	_, err = f.call(alice, "EnableKey", map[string]any{"KeyId": id})
+	assert.Equal(t, "KMSInvalidStateException", exception(err))
+	_, err = f.call(alice, "EnableKeyRotation", map[string]any{"KeyId": id})
+	assert.Equal(t, "UnsupportedOperationException", exception(err))
+
+	material := make([]byte, 32)
+	rand.Read(material)
+	tok, pub := f.params(t, id, "RSAES_OAEP_SHA_256")
+	f.must(t, alice, "ImportKeyMaterial", map[string]any{"KeyId": id, "ImportToken": tok,
+		"EncryptedKeyMaterial": wrap(t, pub, "RSAES_OAEP_SHA_256", material), "ExpirationModel": "KEY_MATERIAL_DOES_NOT_EXPIRE"})
+	m = f.state(t, id)
+	assert.Equal(t, "Enabled", m["KeyState"])
+	assert.Equal(t, "KEY_MATERIAL_DOES_NOT_EXPIRE", m["ExpirationModel"])
+	ct := f.must(t, alice, "Encrypt", map[string]any{"KeyId": id, "Plaintext": []byte("hello")})["CiphertextBlob"]
+	pt := f.must(t, alice, "Decrypt", map[string]any{"CiphertextBlob": ct})["Plaintext"]
+	assert.Equal(t, base64.StdEncoding.EncodeToString([]byte("hello")), pt)
+
+	// Another material, with the same token (still valid): refused.
+	other := make([]byte, 32)
+	rand.Read(other)
+	_, err = f.call(alice, "ImportKeyMaterial", map[string]any{"KeyId": id, "ImportToken": tok,
+		"EncryptedKeyMaterial": wrap(t, pub, "RSAES_OAEP_SHA_256", other), "ExpirationModel": doesNotExpire})
+	assert.Equal(t, "IncorrectKeyMaterialException", exception(err))
+
+	// Deleted: PendingImport, ciphertexts refused until the same
+	// material (wrapped with SHA-1 this time) is back.
+	f.must(t, alice, "DeleteImportedKeyMaterial", map[string]any{"KeyId": id})
+	m = f.state(t, id)
+	assert.Equal(t, "PendingImport", m["KeyState"])
+	assert.Nil(t, m["ExpirationModel"])
+	_, err = f.call(alice, "Decrypt", map[string]any{"CiphertextBlob": ct})
+	assert.Equal(t, "KMSInvalidStateException", exception(err))
+	tok1, pub1 := f.params(t, id, "RSAES_OAEP_SHA_1")
+	_, err = f.call(alice, "ImportKeyMaterial", map[string]any{"KeyId": id, "ImportToken": tok,
+		"EncryptedKeyMaterial": wrap(t, pub, "RSAES_OAEP_SHA_256", material), "ExpirationModel": doesNotExpire})
+	assert.Equal(t, "InvalidImportTokenException", exception(err), "a superseded import token")
+	_, err = f.call(alice, "ImportKeyMaterial", map[string]any{"KeyId": id, "ImportToken": tok1,
+		"EncryptedKeyMaterial": wrap(t, pub1, "RSAES_OAEP_SHA_1", other), "ExpirationModel": doesNotExpire})
+	assert.Equal(t, "IncorrectKeyMaterialException", exception(err))
+	f.must(t, alice, "ImportKeyMaterial", map[string]any{"KeyId": id, "ImportToken": tok1,
+		"EncryptedKeyMaterial": wrap(t, pub1, "RSAES_OAEP_SHA_1", material), "ExpirationModel": doesNotExpire})
+	pt = f.must(t, alice, "Decrypt", map[string]any{"CiphertextBlob": ct})["Plaintext"]
+	assert.Equal(t, base64.StdEncoding.EncodeToString([]byte("hello")), pt)
+	assert.Equal(t, "Enabled", f.state(t, id)["KeyState"])
+}
+
+// The refusals of the API reference.
+func TestImportRefusals(t *testing.T) {
+	f := newFixture(t)
+	id := f.createKey(t, map[string]any{"Origin": "EXTERNAL", "Policy": aliceOnly()})
+	kmsKey := f.createKey(t, nil)
+	material := make([]byte, 32)
+	rand.Read(material)
+
+	for _, c := range []struct {
+		req  map[string]any
+		want string
+	}{
+		{map[string]any{"KeyId": kmsKey, "WrappingAlgorithm": "RSAES_OAEP_SHA_256", "WrappingKeySpec": "RSA_2048"}, "UnsupportedOperationException"},
+		{map[string]any{"KeyId": id, "WrappingAlgorithm": "RSAES_OAEP_SHA_512", "WrappingKeySpec": "RSA_2048"}, "ValidationException"},
+		{map[string]any{"KeyId": id, "WrappingAlgorithm": "RSAES_OAEP_SHA_256", "WrappingKeySpec": "RSA_1024"}, "ValidationException"},
+		{map[string]any{"KeyId": id, "WrappingAlgorithm": "RSA_AES_KEY_WRAP_SHA_256", "WrappingKeySpec": "RSA_4096"}, "UnsupportedOperationException"},
+		{map[string]any{"KeyId": id, "WrappingAlgorithm": "RSAES_OAEP_SHA_256", "WrappingKeySpec": "SM2"}, "UnsupportedOperationException"},
+		{map[string]any{"KeyId": "alias/x", "WrappingAlgorithm": "RSAES_OAEP_SHA_256", "WrappingKeySpec": "RSA_2048"}, "NotFoundException"},
+	} {
+		_, err := f.call(alice, "GetParametersForImport", c.req)
+		assert.Equal(t, c.want, exception(err), "%v", c.req)
+	}
+	_, err := f.call(alice, "CreateKey", map[string]any{"Origin": "EXTERNAL", "KeySpec": "RSA_2048", "KeyUsage": "SIGN_VERIFY"})
+	assert.Equal(t, "UnsupportedOperationException", exception(err))
+	_, err = f.call(alice, "CreateKey", map[string]any{"Origin": "SOMEWHERE"})
+	assert.Equal(t, "ValidationException", exception(err))
+	_, err = f.call(bob, "GetParametersForImport", map[string]any{"KeyId": id, "WrappingAlgorithm": "RSAES_OAEP_SHA_256", "WrappingKeySpec": "RSA_2048"})
+	assert.Equal(t, "AccessDeniedException", exception(err))
+
+	tok, pub := f.params(t, id, "RSAES_OAEP_SHA_256")
+	imp := func(req map[string]any) string {
+		full := map[string]any{"KeyId": id, "ImportToken": tok, "EncryptedKeyMaterial": wrap(t, pub, "RSAES_OAEP_SHA_256", material), "ExpirationModel": doesNotExpire}
+		for k, v := range req {
+			if v == nil {
+				delete(full, k)
+			} else {
+				full[k] = v
+			}
+		}
+		_, err := f.call(alice, "ImportKeyMaterial", full)
+		return exception(err)
+	}
+	bad := append([]byte(nil), tok...)
+	bad[len(bad)-1] ^= 1
+	assert.Equal(t, "InvalidImportTokenException", imp(map[string]any{"ImportToken": bad}))
+	assert.Equal(t, "InvalidImportTokenException", imp(map[string]any{"ImportToken": []byte("short")}))
+	assert.Equal(t, "UnsupportedOperationException", imp(map[string]any{"KeyId": kmsKey}))
+	other := f.createKey(t, map[string]any{"Origin": "EXTERNAL"})
+	assert.Equal(t, "InvalidImportTokenException", imp(map[string]any{"KeyId": other}), "another key's token")
+	assert.Equal(t, "InvalidCiphertextException", imp(map[string]any{"EncryptedKeyMaterial": wrap(t, pub, "RSAES_OAEP_SHA_1", material)}), "the other OAEP hash")
+	assert.Equal(t, "InvalidCiphertextException", imp(map[string]any{"EncryptedKeyMaterial": wrap(t, pub, "RSAES_OAEP_SHA_256", material[:16])}), "16 bytes")
+	assert.Equal(t, "InvalidCiphertextException", imp(map[string]any{"EncryptedKeyMaterial": make([]byte, 600)}))
+	assert.Equal(t, "ValidationException", imp(map[string]any{"ExpirationModel": "KEY_MATERIAL_EXPIRES"}), "no ValidTo")
+	assert.Equal(t, "ValidationException", imp(map[string]any{"ExpirationModel": nil}), "KEY_MATERIAL_EXPIRES by default, no ValidTo")
+	assert.Equal(t, "ValidationException", imp(map[string]any{"ExpirationModel": "KEY_MATERIAL_DOES_NOT_EXPIRE", "ValidTo": f.now.Unix() + 60}))
+	assert.Equal(t, "ValidationException", imp(map[string]any{"ExpirationModel": nil, "ValidTo": f.now.Unix() - 1}))
+	assert.Equal(t, "ValidationException", imp(map[string]any{"ExpirationModel": nil, "ValidTo": f.now.Add(366 * day).Unix()}))
+	assert.Equal(t, "ValidationException", imp(map[string]any{"ImportToken": nil}))
+	assert.Equal(t, "PendingImport", f.state(t, id)["KeyState"], "nothing was imported")
+
+	f.now = f.now.Add(24 * time.Hour)
+	assert.Equal(t, "ExpiredImportTokenException", imp(nil))
+	f.now = f.now.Add(-time.Second)
+	assert.Equal(t, "", imp(nil))
+
+	f.must(t, alice, "ScheduleKeyDeletion", map[string]any{"KeyId": id, "PendingWindowInDays": 7})
+	assert.Equal(t, "KMSInvalidStateException", imp(nil))
+	_, err = f.call(alice, "DeleteImportedKeyMaterial", map[string]any{"KeyId": id})
+	assert.Equal(t, "KMSInvalidStateException", exception(err))
+	_, err = f.call(alice, "DeleteImportedKeyMaterial", map[string]any{"KeyId": kmsKey})
+	assert.Equal(t, "UnsupportedOperationException", exception(err))
+	f.must(t, alice, "CancelKeyDeletion", map[string]any{"KeyId": id})
+	assert.Equal(t, "Disabled", f.state(t, id)["KeyState"], "it has material")
+	f.must(t, alice, "ScheduleKeyDeletion", map[string]any{"KeyId": other, "PendingWindowInDays": 7})
+	f.must(t, alice, "CancelKeyDeletion", map[string]any{"KeyId": other})
+	assert.Equal(t, "PendingImport", f.state(t, other)["KeyState"], "it has none")
+}
+
+// Material with a ValidTo is refused once that passes, and key
+// maintenance makes the key PendingImport; the same material brings it
+// back.
+func TestImportedMaterialExpires(t *testing.T) {
+	f := newFixture(t)
+	id := f.createKey(t, map[string]any{"Origin": "EXTERNAL"})
+	material := make([]byte, 32)
+	rand.Read(material)
+	tok, pub := f.params(t, id, "RSAES_OAEP_SHA_256")
+	validTo := f.now.Add(time.Hour).Unix()
+	f.must(t, alice, "ImportKeyMaterial", map[string]any{"KeyId": id, "ImportToken": tok,
+		"EncryptedKeyMaterial": wrap(t, pub, "RSAES_OAEP_SHA_256", material), "ExpirationModel": "KEY_MATERIAL_EXPIRES", "ValidTo": validTo})
+	m := f.state(t, id)
+	assert.Equal(t, "KEY_MATERIAL_EXPIRES", m["ExpirationModel"])
+	assert.Equal(t, float64(validTo), m["ValidTo"])
+	ct := f.must(t, alice, "Encrypt", map[string]any{"KeyId": id, "Plaintext": []byte("hello")})["CiphertextBlob"]
+
+	f.now = f.now.Add(time.Hour)
+	m = f.state(t, id)
+	assert.Equal(t, "PendingImport", m["KeyState"], "expired before key maintenance")
+	assert.Nil(t, m["ValidTo"])
+	_, err := f.call(alice, "Decrypt", map[string]any{"CiphertextBlob": ct})
+	assert.Equal(t, "KMSInvalidStateException", exception(err), "expired on use")
+	_, err = f.call(alice, "Encrypt", map[string]any{"KeyId": id, "Plaintext": []byte("x")})
+	assert.Equal(t, "KMSInvalidStateException", exception(err))
+	_, _, err = f.s.KeyMaintenance(context.Background())
+	require.NoError(t, err)
+	assert.Equal(t, "PendingImport", f.state(t, id)["KeyState"])
+	raw, _ := f.store.Get(keystore.KeyRecordID(id))
+	rec, err := keystore.ParseRecord(raw)
+	require.NoError(t, err)
+	assert.Empty(t, rec.Tokens, "the material is gone from the key store")
+
+	tok, pub = f.params(t, id, "RSAES_OAEP_SHA_256")
+	f.must(t, alice, "ImportKeyMaterial", map[string]any{"KeyId": id, "ImportToken": tok,
+		"EncryptedKeyMaterial": wrap(t, pub, "RSAES_OAEP_SHA_256", material), "ValidTo": f.now.Add(time.Hour).Unix()})
+	f.must(t, alice, "Decrypt", map[string]any{"CiphertextBlob": ct})
+	assert.Equal(t, []hsmcmd.Code{hsmcmd.CreateKeyPair, hsmcmd.ImportKeyMaterial, hsmcmd.Encrypt, hsmcmd.CreateKeyPair,
+		hsmcmd.ImportKeyMaterial, hsmcmd.Decrypt}, f.hsm.cmds)
+}

@@ -1,0 +1,298 @@
+package kms
+
+import (
+	"bytes"
+	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/subtle"
+	"errors"
+	"time"
+
+	"github.com/trentkms/trent/hbk"
+	"github.com/trentkms/trent/hsmcmd"
+	"github.com/trentkms/trent/keystore"
+	"github.com/trentkms/trent/kms/kmsapi"
+)
+
+// Key import (BYOK) for SYMMETRIC_DEFAULT keys of Origin EXTERNAL.
+//
+// GetParametersForImport has an HSM make an RSA wrapping key for the key
+// (CreateKeyPair with a wrapping spec: a key token only ImportKeyMaterial
+// uses) and keeps its key token in the key record with the import token's
+// expiry, so that any HSM of the domain can unwrap with it. The import
+// token is version 1 ‖ the key ID (36 bytes) ‖ a 32-byte random handle
+// (69 bytes): it names the key record, and the handle, compared in
+// constant time with the record's, makes it unguessable. Only the last
+// GetParametersForImport of a key is valid (Trent keeps one wrapping key
+// per key; AWS keeps each for its 24 hours).
+//
+// ImportKeyMaterial sends the HSM the wrapping key token, the algorithm,
+// the wrapped material and the key ID (hsmcmd.ImportKeyMaterial); the HSM
+// unwraps, seals the material as an HBK token and answers it with a check
+// value. The first import fixes the check value and the HBK ID; a
+// re-import must have the same check value (else
+// IncorrectKeyMaterialException) and its token takes the same HBK ID, so
+// the key's ciphertexts open again.
+
+const (
+	importTokenVersion = 1
+	importHandleSize   = 32
+	importTokenSize    = 1 + 36 + importHandleSize
+	importParamsLife   = 24 * time.Hour
+	maxImportBlob      = 6144 // ImportToken and EncryptedKeyMaterial (API reference)
+	maxMaterialLife    = 365 * day
+
+	expiresModel      = "KEY_MATERIAL_EXPIRES"
+	doesNotExpire     = "KEY_MATERIAL_DOES_NOT_EXPIRE"
+	errPendingImportF = "%s is pending import."
+)
+
+// wrappingAlgorithms are AWS's AlgorithmSpec values: true for those this
+// build serves.
+var wrappingAlgorithms = map[string]bool{
+	"RSAES_OAEP_SHA_1": true, "RSAES_OAEP_SHA_256": true,
+	"RSAES_PKCS1_V1_5": false, "RSA_AES_KEY_WRAP_SHA_1": false, "RSA_AES_KEY_WRAP_SHA_256": false, "SM2PKE": false,
+}
+
+// external runs the checks every import operation makes of its key: its
+// origin is EXTERNAL and it is not pending deletion.
+func external(k *key) error {
+	if k.rec.Key.Origin != keystore.OriginExternal {
+		return kmsapi.Errorf(kmsapi.UnsupportedOperation, "%s origin is %s, not EXTERNAL", k.rec.Key.ARN(), k.rec.Key.Origin)
+	}
+	return notPending(k)
+}
+
+// materialExpired reports whether the imported material of key k has
+// passed its ValidTo at now (the key is then PendingImport: its record
+// says so after key maintenance, every use says so at once).
+func materialExpired(k *keystore.Key, now time.Time) bool {
+	im := k.Import
+	return k.Origin == keystore.OriginExternal && im != nil && im.ExpirationModel == expiresModel && im.ValidTo <= now.Unix()
+}
+
+// live refuses the use of a key whose imported material has expired.
+func (s *Service) live(k *key) error {
+	if materialExpired(&k.rec.Key, s.now()) {
+		return kmsapi.Errorf("KMSInvalidStateException", errPendingImportF, k.rec.Key.ARN())
+	}
+	return nil
+}
+
+type getParametersForImportRequest struct {
+	KeyId             string `json:"KeyId"`
+	WrappingAlgorithm string `json:"WrappingAlgorithm"`
+	WrappingKeySpec   string `json:"WrappingKeySpec"`
+}
+
+type getParametersForImportResponse struct {
+	KeyId             string `json:"KeyId"`
+	ImportToken       []byte `json:"ImportToken"`
+	PublicKey         []byte `json:"PublicKey"`
+	ParametersValidTo *epoch `json:"ParametersValidTo"`
+}
+
+func (s *Service) getParametersForImport(ctx context.Context, p kmsapi.Principal, req *getParametersForImportRequest) (*getParametersForImportResponse, error) {
+	serves, known := wrappingAlgorithms[req.WrappingAlgorithm]
+	if !known {
+		return nil, validation("wrappingAlgorithm", "Member must satisfy enum value set: [RSAES_PKCS1_V1_5, RSAES_OAEP_SHA_1, RSAES_OAEP_SHA_256, RSA_AES_KEY_WRAP_SHA_1, RSA_AES_KEY_WRAP_SHA_256, SM2PKE]", req.WrappingAlgorithm)
+	}
+	spec, ok := hsmcmd.WrappingSpecs[req.WrappingKeySpec]
+	if !ok && req.WrappingKeySpec != "SM2" {
+		return nil, validation("wrappingKeySpec", "Member must satisfy enum value set: [RSA_2048, RSA_3072, RSA_4096, SM2]", req.WrappingKeySpec)
+	}
+	k, err := s.useKey(p, req.KeyId, false, keyUse{op: "GetParametersForImport", state: stateAny, check: external})
+	if err != nil {
+		return nil, err
+	}
+	if k.rec.Key.KeySpec != symmetricDefault {
+		return nil, kmsapi.Errorf(kmsapi.UnsupportedOperation, "this Trent build imports SYMMETRIC_DEFAULT key material only")
+	}
+	if !serves || !ok {
+		return nil, kmsapi.Errorf(kmsapi.UnsupportedOperation, "%s with %s is not supported by this Trent build", req.WrappingAlgorithm, req.WrappingKeySpec)
+	}
+	id := k.rec.Key.KeyID
+	if s.hsm == nil {
+		return nil, internal(s, "GetParametersForImport", errNoHSM)
+	}
+	out, err := call(ctx, s, hsmcmd.CreateKeyPairRequest{Spec: spec, KeyID: id}, hsmcmd.ParseCreateKeyPairResponse)
+	if err != nil {
+		return nil, internal(s, "GetParametersForImport", err)
+	}
+	handle := make([]byte, importHandleSize)
+	rand.Read(handle)
+	validTo := s.now().Add(importParamsLife).Unix()
+	r, err := s.updateKey(ctx, id, func(r *keystore.Record) error {
+		if err := external(&key{rec: r}); err != nil {
+			return err
+		}
+		if r.Key.Import == nil {
+			r.Key.Import = &keystore.Import{}
+		}
+		r.Key.Import.Handle, r.Key.Import.WrappingToken = handle, out.Token
+		r.Key.Import.WrappingAlg, r.Key.Import.ParametersValidTo = req.WrappingAlgorithm, validTo
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	tok := make([]byte, 0, importTokenSize)
+	tok = append(append(append(tok, importTokenVersion), id...), handle...)
+	return &getParametersForImportResponse{KeyId: r.Key.ARN(), ImportToken: tok, PublicKey: out.PublicKey, ParametersValidTo: unix(validTo)}, nil
+}
+
+var errInvalidImportToken = kmsapi.Errorf("InvalidImportTokenException", "The import token is invalid or is associated with a different KMS key.")
+
+// checkImportToken checks an import token against the key record r: it
+// must be the record's current one and unexpired at now.
+func checkImportToken(r *keystore.Record, tok []byte, now time.Time) error {
+	im := r.Key.Import
+	if len(tok) != importTokenSize || tok[0] != importTokenVersion || string(tok[1:37]) != r.Key.KeyID ||
+		im == nil || len(im.Handle) != importHandleSize || subtle.ConstantTimeCompare(tok[37:], im.Handle) != 1 {
+		return errInvalidImportToken
+	}
+	if im.ParametersValidTo <= now.Unix() {
+		return kmsapi.Errorf("ExpiredImportTokenException", "The import token has expired; call GetParametersForImport again.")
+	}
+	return nil
+}
+
+type importKeyMaterialRequest struct {
+	KeyId                  string  `json:"KeyId"`
+	ImportToken            []byte  `json:"ImportToken"`
+	EncryptedKeyMaterial   []byte  `json:"EncryptedKeyMaterial"`
+	ValidTo                *epoch  `json:"ValidTo"`
+	ExpirationModel        *string `json:"ExpirationModel"`
+	ImportType             *string `json:"ImportType"`
+	KeyMaterialDescription *string `json:"KeyMaterialDescription"`
+	KeyMaterialId          *string `json:"KeyMaterialId"`
+}
+
+func (s *Service) importKeyMaterial(ctx context.Context, p kmsapi.Principal, req *importKeyMaterialRequest) (*keyIDResponse, error) {
+	if len(req.ImportToken) < 1 || len(req.ImportToken) > maxImportBlob {
+		return nil, validation("importToken", "Member must have length between 1 and 6144", "…")
+	}
+	if len(req.EncryptedKeyMaterial) < 1 || len(req.EncryptedKeyMaterial) > maxImportBlob {
+		return nil, validation("encryptedKeyMaterial", "Member must have length between 1 and 6144", "…")
+	}
+	model := expiresModel // the API reference's default, which needs a ValidTo
+	if req.ExpirationModel != nil {
+		model = *req.ExpirationModel
+	}
+	var validTo int64
+	switch model {
+	case expiresModel:
+		if req.ValidTo == nil {
+			return nil, kmsapi.Errorf(kmsapi.ValidationException, "ValidTo is required when ExpirationModel is KEY_MATERIAL_EXPIRES")
+		}
+		validTo = int64(*req.ValidTo)
+		if validTo <= s.now().Unix() || validTo > s.now().Add(maxMaterialLife).Unix() {
+			return nil, kmsapi.Errorf(kmsapi.ValidationException, "ValidTo must be in the future and at most 365 days from now")
+		}
+	case doesNotExpire:
+		if req.ValidTo != nil {
+			return nil, kmsapi.Errorf(kmsapi.ValidationException, "ValidTo must be omitted when ExpirationModel is KEY_MATERIAL_DOES_NOT_EXPIRE")
+		}
+	default:
+		return nil, validation("expirationModel", "Member must satisfy enum value set: [KEY_MATERIAL_EXPIRES, KEY_MATERIAL_DOES_NOT_EXPIRE]", model)
+	}
+	if req.KeyMaterialId != nil || (req.ImportType != nil && *req.ImportType != "EXISTING_KEY_MATERIAL" && *req.ImportType != "NEW_KEY_MATERIAL") {
+		return nil, kmsapi.Errorf(kmsapi.UnsupportedOperation, "KeyMaterialId and rotation of imported key material are not supported by this Trent build")
+	}
+	if req.KeyMaterialDescription != nil && len(*req.KeyMaterialDescription) > 256 {
+		return nil, validation("keyMaterialDescription", "Member must have length less than or equal to 256", "…")
+	}
+	k, err := s.useKey(p, req.KeyId, false, keyUse{op: "ImportKeyMaterial", state: stateAny, check: external})
+	if err != nil {
+		return nil, err
+	}
+	if err := checkImportToken(k.rec, req.ImportToken, s.now()); err != nil {
+		return nil, err
+	}
+	im := k.rec.Key.Import
+	if req.ImportType != nil && *req.ImportType == "NEW_KEY_MATERIAL" && im.Check != nil {
+		return nil, kmsapi.Errorf(kmsapi.UnsupportedOperation, "rotation of imported key material is not supported by this Trent build")
+	}
+	if len(req.EncryptedKeyMaterial) > hsmcmd.MaxAsymCiphertext {
+		return nil, errUnwrap
+	}
+	if s.hsm == nil {
+		return nil, internal(s, "ImportKeyMaterial", errNoHSM)
+	}
+	out, err := call(ctx, s, hsmcmd.ImportKeyMaterialRequest{WrappingToken: im.WrappingToken, Alg: hsmcmd.AlgCode(im.WrappingAlg),
+		Material: req.EncryptedKeyMaterial, KeyID: k.rec.Key.KeyID, HBKID: im.HBKID}, hsmcmd.ParseImportKeyMaterialResponse)
+	if err = s.hsmAnswer("ImportKeyMaterial", err, errUnwrap); err != nil {
+		return nil, err
+	}
+	t, err := hbk.ParseToken(out.Token)
+	if err != nil || t.KeyID != k.rec.Key.KeyID || (im.HBKID != nil && !bytes.Equal(im.HBKID, t.HBKID[:])) {
+		return nil, internal(s, "ImportKeyMaterial", errors.New("the HSM's HBK token is not the key's"))
+	}
+	r, err := s.updateKey(ctx, k.rec.Key.KeyID, func(r *keystore.Record) error {
+		if err := external(&key{rec: r}); err != nil {
+			return err
+		}
+		if err := checkImportToken(r, req.ImportToken, s.now()); err != nil {
+			return err
+		}
+		im := r.Key.Import
+		if im.Check != nil && !hmac.Equal(im.Check, out.Check) {
+			return errIncorrectMaterial
+		}
+		im.Check, im.HBKID = out.Check, t.HBKID[:]
+		im.ExpirationModel, im.ValidTo = model, validTo
+		if len(r.Tokens) == 0 {
+			r.Tokens = [][]byte{out.Token}
+		}
+		if r.Key.State == keystore.StatePendingImport {
+			r.Key.State = keystore.StateEnabled
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &keyIDResponse{KeyId: r.Key.ARN()}, nil
+}
+
+var (
+	errUnwrap            = kmsapi.Errorf("InvalidCiphertextException", "KMS could not decrypt the encrypted (wrapped) key material.")
+	errIncorrectMaterial = kmsapi.Errorf("IncorrectKeyMaterialException", "The key material is not the key material previously imported into this KMS key.")
+)
+
+func (s *Service) deleteImportedKeyMaterial(ctx context.Context, p kmsapi.Principal, req *deleteImportedKeyMaterialRequest) (*keyIDResponse, error) {
+	if req.KeyMaterialId != nil {
+		return nil, kmsapi.Errorf(kmsapi.UnsupportedOperation, "KeyMaterialId is not supported by this Trent build")
+	}
+	k, err := s.useKey(p, req.KeyId, false, keyUse{op: "DeleteImportedKeyMaterial", state: stateAny, check: external})
+	if err != nil {
+		return nil, err
+	}
+	r, err := s.updateKey(ctx, k.rec.Key.KeyID, func(r *keystore.Record) error {
+		if err := external(&key{rec: r}); err != nil {
+			return err
+		}
+		dropMaterial(r)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &keyIDResponse{KeyId: r.Key.ARN()}, nil
+}
+
+type deleteImportedKeyMaterialRequest struct {
+	KeyId         string  `json:"KeyId"`
+	KeyMaterialId *string `json:"KeyMaterialId"`
+}
+
+// dropMaterial deletes an EXTERNAL key's material (its HBK token): the key
+// is PendingImport until the same material is imported again.
+func dropMaterial(r *keystore.Record) {
+	r.Tokens = nil
+	r.Key.State = keystore.StatePendingImport
+	if r.Key.Import != nil {
+		r.Key.Import.ExpirationModel, r.Key.Import.ValidTo = "", 0
+	}
+}
