@@ -24,8 +24,12 @@ import (
 // exist. A scheduled rotation waits while any EKT is still under a domain key
 // the rotation would drop.
 
-// ReencryptBatch is how many EKTs one HSM call re-seals.
+// ReencryptBatch is how many EKTs one HSM call re-seals; a batch also
+// stops at reencryptBatchBytes of items (key tokens are several KiB), so
+// that it and its answer fit one envelope.
 const ReencryptBatch = 1000
+
+const reencryptBatchBytes = 256 << 10
 
 const pathReencrypt = "/trent/v1/host/reencrypt"
 
@@ -116,6 +120,7 @@ func (h *Host) Reencrypt(ctx context.Context, progress func(done, total int)) er
 		}
 		var recs []pending
 		var batchItems [][]byte
+		batchBytes := 0
 		h.fsm.Records(func(id string, rec []byte) bool {
 			if failed[id] != nil {
 				return true
@@ -126,7 +131,10 @@ func (h *Host) Reencrypt(ctx context.Context, progress func(done, total int)) er
 			}
 			recs = append(recs, pending{id: id, old: rec, items: items, from: len(batchItems), to: len(batchItems) + len(items)})
 			batchItems = append(batchItems, items...)
-			return len(batchItems) < ReencryptBatch
+			for _, it := range items {
+				batchBytes += len(it)
+			}
+			return len(batchItems) < ReencryptBatch && batchBytes < reencryptBatchBytes
 		})
 		if len(recs) == 0 {
 			break

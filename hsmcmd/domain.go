@@ -11,7 +11,7 @@ import (
 //	Ping           payload (0 to MaxPing bytes)        → the same bytes
 //	Export         signed quorum command               → the next domain token
 //	Import         domain token                        → u64 the HSM's new state version
-//	ReencryptEKTs  u16 n (0 to MaxReencryptBatch) ‖ n × v16 EKT (1 to session.MaxEKTLen)
+//	ReencryptEKTs  u16 n (0 to MaxReencryptBatch) ‖ n × v16 item (1 to MaxReencryptItem)
 //	               → u16 n ‖ n × (u16 alert code, 0 for success ‖ v16 EKT, empty on failure)
 //	DomainStatus   empty                               → the encoded domain state (empty if none)
 //	Random         u16 n (1 to MaxRandom)              → n bytes of the token's RNG
@@ -28,6 +28,10 @@ const (
 	MaxTokenSize = 1 << 20
 	// MaxReencryptBatch bounds the EKTs of one ReencryptEKTs.
 	MaxReencryptBatch = 4096
+	// MaxReencryptItem bounds one item of a ReencryptEKTs: an EKT, an HBK
+	// token or a key token (an RSA-4096 key token is several KiB), so the
+	// largest key token.
+	MaxReencryptItem = MaxKeyToken
 )
 
 // PathToken is where an HSM takes a domain token outside any session: a
@@ -163,7 +167,7 @@ func ParseImportResponse(in []byte) (*ImportResponse, error) {
 // ReencryptEKTsRequest asks for EKTs (and HBK or key tokens) re-sealed
 // under the active domain key.
 type ReencryptEKTsRequest struct {
-	EKTs [][]byte // at most MaxReencryptBatch, each 1 to session.MaxEKTLen bytes
+	EKTs [][]byte // at most MaxReencryptBatch, each 1 to MaxReencryptItem bytes
 }
 
 func (ReencryptEKTsRequest) Code() Code { return ReencryptEKTs }
@@ -175,7 +179,7 @@ func (m ReencryptEKTsRequest) Marshal() ([]byte, error) {
 	}
 	w.u16(uint16(len(m.EKTs)))
 	for _, e := range m.EKTs {
-		w.v16(e, 1, session.MaxEKTLen, "EKT")
+		w.v16(e, 1, MaxReencryptItem, "EKT")
 	}
 	return w.bytes()
 }
@@ -189,7 +193,7 @@ func ParseReencryptEKTsRequest(in []byte) (*ReencryptEKTsRequest, error) {
 	}
 	m := &ReencryptEKTsRequest{EKTs: make([][]byte, 0, min(n, MaxReencryptBatch))}
 	for range n {
-		e := r.v16(1, session.MaxEKTLen, "EKT")
+		e := r.v16(1, MaxReencryptItem, "EKT")
 		if r.err != nil {
 			break
 		}
@@ -204,7 +208,7 @@ func ParseReencryptEKTsRequest(in []byte) (*ReencryptEKTsRequest, error) {
 // EKTResult is the outcome of one EKT of a ReencryptEKTs.
 type EKTResult struct {
 	Alert uint16 // 0 for success, else the alert code of the refusal
-	EKT   []byte // on success, 1 to session.MaxEKTLen bytes; empty on failure
+	EKT   []byte // on success, 1 to MaxReencryptItem bytes; empty on failure
 }
 
 // Err is the refusal as session.Alert's error, or nil.
@@ -232,7 +236,7 @@ func (m ReencryptEKTsResponse) Marshal() ([]byte, error) {
 			w.v16(res.EKT, 0, 0, "EKT of a failure")
 		} else {
 			w.u16(0)
-			w.v16(res.EKT, 1, session.MaxEKTLen, "EKT")
+			w.v16(res.EKT, 1, MaxReencryptItem, "EKT")
 		}
 	}
 	return w.bytes()
@@ -249,7 +253,7 @@ func ParseReencryptEKTsResponse(in []byte) (*ReencryptEKTsResponse, error) {
 	m := &ReencryptEKTsResponse{Results: make([]EKTResult, 0, min(n, MaxReencryptBatch))}
 	for range n {
 		code := r.u16("alert code")
-		e := r.v16(0, session.MaxEKTLen, "EKT")
+		e := r.v16(0, MaxReencryptItem, "EKT")
 		if r.err == nil && (code == 0) == (len(e) == 0) {
 			r.fail("result")
 		}
