@@ -227,7 +227,9 @@ func Start(cfg Config) (*Host, error) {
 			// identity key; believe only service hosts' vouchers.
 			Peer: &kmsapi.Peer{ID: cfg.ID, Signer: cfg.Signer, HostKey: fsmDirectory{h.fsm}.HostKey},
 			Record: func(e *audit.Event) error {
-				log.Info("kms", "op", e.EventName, "request", e.RequestID, "error", e.ErrorCode)
+				// The audit trail is the record of requests; this line
+				// repeats it for debugging only.
+				log.Debug("kms", "op", e.EventName, "request", e.RequestID, "error", e.ErrorCode)
 				h.metrics.kmsRequest(e.EventName, e.ErrorCode)
 				return h.audit.Write(e)
 			},
