@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -19,7 +20,7 @@ import (
 
 // BenchmarkServe measures the protocol layer's own cost for one Encrypt
 // of 64 bytes as aws-sdk-go-v2 signs it (issue 17): SigV4 verification
-// alone (authenticate), then the whole ServeHTTP — body read,
+// alone (authenticate), the audit event alone (record), then the whole ServeHTTP — body read,
 // verification, the audit event (redaction, marshalling, the write to an
 // audit file) and the answer — around a handler that returns a fixed
 // Encrypt response. Run with -benchmem; figures are in
@@ -69,6 +70,23 @@ func BenchmarkServe(b *testing.B) {
 		for b.Loop() {
 			if _, e := s.authenticate(r, body); e != nil {
 				b.Fatal(e)
+			}
+		}
+	})
+	b.Run("record", func(b *testing.B) {
+		// The audit event alone (redaction of the request, the key the
+		// answer names), handed to a Record that keeps nothing.
+		r := request()
+		p := &Principal{AccessKeyID: "AKIATEST", AccountID: "111122223333", ARN: "arn:aws:iam::111122223333:user/alice"}
+		data, err := json.Marshal(resp)
+		if err != nil {
+			b.Fatal(err)
+		}
+		s := &Server{Creds: s.Creds, Operations: s.Operations, Record: func(*audit.Event) error { return nil }}
+		b.ReportAllocs()
+		for b.Loop() {
+			if err := s.record(now, r, "127.0.0.1", "req", "Encrypt", p, body, data, nil, nil); err != nil {
+				b.Fatal(err)
 			}
 		}
 	})

@@ -435,16 +435,20 @@ func (s *Server) record(at time.Time, r *http.Request, ip, reqID, op string, p *
 		e.ErrorCode, e.ErrorMessage = ke.Type, ke.Message
 	} else if p != nil && resp != nil {
 		// The key the request used, as its ARN, when the answer names it.
-		var named struct {
-			KeyId       string
-			KeyMetadata *struct{ Arn string }
-		}
-		if json.Unmarshal(resp, &named) == nil {
-			switch {
-			case named.KeyId != "":
-				e.KeyID = named.KeyId
-			case named.KeyMetadata != nil && named.KeyMetadata.Arn != "":
-				e.KeyID = named.KeyMetadata.Arn
+		if k, ok := answerKeyID(resp); ok {
+			e.KeyID = k
+		} else {
+			var named struct {
+				KeyId       string
+				KeyMetadata *struct{ Arn string }
+			}
+			if json.Unmarshal(resp, &named) == nil {
+				switch {
+				case named.KeyId != "":
+					e.KeyID = named.KeyId
+				case named.KeyMetadata != nil && named.KeyMetadata.Arn != "":
+					e.KeyID = named.KeyMetadata.Arn
+				}
 			}
 		}
 		if !s.Operations[op].Cryptographic {
@@ -452,6 +456,35 @@ func (s *Server) record(at time.Time, r *http.Request, ip, reqID, op string, p *
 		}
 	}
 	return s.Record(e)
+}
+
+// answerKeyID finds the key an answer names, as record's decoding of it
+// into struct{KeyId string; KeyMetadata *struct{Arn string}} would, in
+// the common case only, without decoding the rest of the answer (an
+// Encrypt's ciphertext): the answer has exactly one member whose name is
+// KeyId in any case, spelled "KeyId", a non-empty string without escapes,
+// and no member named KeyMetadata in any case. Otherwise it reports false
+// and record decodes the answer.
+func answerKeyID(resp []byte) (string, bool) {
+	members, err := strictjson.Members(resp)
+	if err != nil {
+		return "", false
+	}
+	var id string
+	found := false
+	for _, m := range members {
+		switch {
+		case strings.EqualFold(m.Key, "KeyMetadata"):
+			return "", false
+		case strings.EqualFold(m.Key, "KeyId"):
+			v, ok := audit.SimpleString(m.Value)
+			if found || m.Key != "KeyId" || !ok || v == "" {
+				return "", false
+			}
+			id, found = v, true
+		}
+	}
+	return id, found
 }
 
 // sourceIP is the IP address of the connection's remote end.

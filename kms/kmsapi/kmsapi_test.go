@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"net/http/httptest"
@@ -181,5 +182,44 @@ func TestRecord(t *testing.T) {
 	}
 	if len(events) != 3 {
 		t.Fatalf("%d events, want one per request", len(events))
+	}
+}
+
+// answerKeyID finds what decoding the answer would find, or defers to it.
+func TestAnswerKeyID(t *testing.T) {
+	decoded := func(resp string) string {
+		var named struct {
+			KeyId       string
+			KeyMetadata *struct{ Arn string }
+		}
+		if json.Unmarshal([]byte(resp), &named) != nil {
+			return ""
+		}
+		if named.KeyId != "" {
+			return named.KeyId
+		}
+		if named.KeyMetadata != nil {
+			return named.KeyMetadata.Arn
+		}
+		return ""
+	}
+	for resp, fast := range map[string]bool{
+		`{"CiphertextBlob":"AAAA","KeyId":"arn:k","EncryptionAlgorithm":"SYMMETRIC_DEFAULT"}`: true,
+		`{"KeyId":"arn:k","KeyId":"arn:j"}`:                                                   false,
+		`{"keyid":"arn:k"}`:                                                                   false,
+		`{"KeyId":"arn:k","keyMetadata":{"Arn":"arn:m"}}`:                                     false,
+		`{"KeyId":"","KeyMetadata":{"Arn":"arn:m"}}`:                                          false,
+		`{"KeyId":"a\u0062"}`:                                                                 false,
+		`{"KeyId":null}`:                                                                      false,
+		`{"Plaintext":"AAAA"}`:                                                                false,
+		`{"KeyId":"arn:k","Other":{"KeyMetadata":1}}`:                                         true,
+	} {
+		got, ok := answerKeyID([]byte(resp))
+		if ok != fast {
+			t.Errorf("%s: fast %v, want %v", resp, ok, fast)
+		}
+		if ok && got != decoded(resp) {
+			t.Errorf("%s: %q, decoding finds %q", resp, got, decoded(resp))
+		}
 	}
 }
