@@ -28,6 +28,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/trentkms/trent/audit"
 	"github.com/trentkms/trent/internal/boundedio"
@@ -184,7 +185,7 @@ type Server struct {
 	BodyTimeout time.Duration
 
 	keysMu sync.Mutex
-	keys   map[string][]byte // SigV4 signing keys by credential and scope
+	keys   map[scopeKey][]byte // SigV4 signing keys by credential and scope
 }
 
 // ForwardPath is where a host serves requests forwarded by its peers.
@@ -385,7 +386,7 @@ func AddEventData(ctx context.Context, key string, v any) {
 // signingKey is the SigV4 signing key of a credential for a day, region
 // and service, cached: it changes once a day.
 func (s *Server) signingKey(c *Credential, day, region, service string) []byte {
-	id := c.AccessKeyID + "/" + day + "/" + region + "/" + service
+	id := scopeKey{c.AccessKeyID, day, region, service}
 	s.keysMu.Lock()
 	k, ok := s.keys[id]
 	s.keysMu.Unlock()
@@ -398,12 +399,15 @@ func (s *Server) signingKey(c *Credential, day, region, service string) []byte {
 	k = hmacSHA256(k, "aws4_request")
 	s.keysMu.Lock()
 	if s.keys == nil || len(s.keys) > 4096 {
-		s.keys = map[string][]byte{}
+		s.keys = map[scopeKey][]byte{}
 	}
 	s.keys[id] = k
 	s.keysMu.Unlock()
 	return k
 }
+
+// scopeKey names a cached signing key: credential, day, region, service.
+type scopeKey struct{ akid, day, region, service string }
 
 func (s *Server) now() time.Time {
 	if s.Now != nil {
@@ -564,15 +568,17 @@ func (s *Server) authenticate(r *http.Request, body []byte) (Principal, *Error) 
 	if alg != "AWS4-HMAC-SHA256" {
 		return Principal{}, Errorf(IncompleteSignature, "unsupported signature algorithm")
 	}
-	fields := map[string]string{}
-	for _, part := range strings.Split(rest, ",") {
+	fields := authFields{}
+	for more := true; more; {
+		var part string
+		part, rest, more = strings.Cut(rest, ",")
 		k, v, ok := strings.Cut(strings.TrimSpace(part), "=")
-		if !ok || fields[k] != "" {
+		if !ok || fields.get(k) != "" {
 			return Principal{}, Errorf(IncompleteSignature, "malformed Authorization header")
 		}
-		fields[k] = v
+		fields.set(k, v)
 	}
-	cred, signed, sig := fields["Credential"], fields["SignedHeaders"], fields["Signature"]
+	cred, signed, sig := fields.get("Credential"), fields.get("SignedHeaders"), fields.get("Signature")
 	scope := strings.Split(cred, "/")
 	if len(scope) != 5 || signed == "" || sig == "" || scope[4] != "aws4_request" {
 		return Principal{}, Errorf(IncompleteSignature, "malformed Authorization header")
@@ -606,10 +612,11 @@ func (s *Server) authenticate(r *http.Request, body []byte) (Principal, *Error) 
 	if !sort.StringsAreSorted(names) || !contains(names, "host") || !contains(names, "x-amz-date") {
 		return Principal{}, Errorf(IncompleteSignature, "SignedHeaders must be sorted and include host and x-amz-date")
 	}
-	var canon strings.Builder
-	canon.WriteString(r.Method + "\n/\n" + r.URL.RawQuery + "\n")
+	// The canonical request, built in one buffer.
+	canon := make([]byte, 0, 1024)
+	canon = append(append(append(append(canon, r.Method...), "\n/\n"...), r.URL.RawQuery...), '\n')
 	for _, n := range names {
-		v := r.Header.Values(http.CanonicalHeaderKey(n))
+		v := r.Header.Values(canonicalHeaderKey(n))
 		switch {
 		case n == "host":
 			v = []string{r.Host}
@@ -621,19 +628,68 @@ func (s *Server) authenticate(r *http.Request, body []byte) (Principal, *Error) 
 			return Principal{}, Errorf(IncompleteSignature, "signed header %s missing", n)
 		}
 		value := strings.Join(trimAll(v), ",")
-		canon.WriteString(n + ":" + value + "\n")
+		canon = append(append(append(append(canon, n...), ':'), value...), '\n')
 	}
 	sum := sha256.Sum256(body)
 	payload := hex.EncodeToString(sum[:])
-	canon.WriteString("\n" + signed + "\n" + payload)
-	creq := sha256.Sum256([]byte(canon.String()))
-	toSign := "AWS4-HMAC-SHA256\n" + amzDate + "\n" + strings.Join(scope[1:], "/") + "\n" + hex.EncodeToString(creq[:])
+	canon = append(append(append(append(canon, '\n'), signed...), '\n'), payload...)
+	creq := sha256.Sum256(canon)
+	// The scope after the access key ID: day/region/service/aws4_request.
+	toSign := "AWS4-HMAC-SHA256\n" + amzDate + "\n" + cred[len(akid)+1:] + "\n" + hex.EncodeToString(creq[:])
 	key := s.signingKey(entry, day, region, service)
 	want := hex.EncodeToString(hmacSHA256(key, toSign))
 	if !hmac.Equal([]byte(want), []byte(sig)) {
 		return Principal{}, Errorf(InvalidSignature, "The request signature we calculated does not match the signature you provided.")
 	}
 	return Principal{AccessKeyID: akid, AccountID: entry.AccountID, ARN: entry.ARN}, nil
+}
+
+// authFields are the Authorization header's name=value pairs, in a small
+// array rather than a map (one request's header has three).
+type authFields struct {
+	kv [][2]string
+	a  [4][2]string
+}
+
+func (f *authFields) get(k string) string {
+	for _, p := range f.kv {
+		if p[0] == k {
+			return p[1]
+		}
+	}
+	return ""
+}
+
+// set sets k to v, as a map's assignment would.
+func (f *authFields) set(k, v string) {
+	for i := range f.kv {
+		if f.kv[i][0] == k {
+			f.kv[i][1] = v
+			return
+		}
+	}
+	if f.kv == nil {
+		f.kv = f.a[:0]
+	}
+	f.kv = append(f.kv, [2]string{k, v})
+}
+
+// canonicalHeaders are the canonical forms of the header names SDKs sign,
+// so that the usual ones cost no allocation.
+var canonicalHeaders = map[string]string{
+	"host": "Host", "content-type": "Content-Type", "content-length": "Content-Length",
+	"x-amz-date": "X-Amz-Date", "x-amz-target": "X-Amz-Target", "x-amz-content-sha256": "X-Amz-Content-Sha256",
+	"x-amz-security-token": "X-Amz-Security-Token", "x-amz-user-agent": "X-Amz-User-Agent",
+	"amz-sdk-invocation-id": "Amz-Sdk-Invocation-Id", "amz-sdk-request": "Amz-Sdk-Request",
+	"user-agent": "User-Agent", "accept-encoding": "Accept-Encoding",
+}
+
+// canonicalHeaderKey is http.CanonicalHeaderKey(n).
+func canonicalHeaderKey(n string) string {
+	if c, ok := canonicalHeaders[n]; ok {
+		return c
+	}
+	return http.CanonicalHeaderKey(n)
 }
 
 func hmacSHA256(key []byte, data string) []byte {
@@ -652,10 +708,33 @@ func contains(s []string, v string) bool {
 }
 
 // trimAll trims each value and collapses runs of spaces, as SigV4 does.
+// Values already in that form (the usual case) are returned as they are.
 func trimAll(vs []string) []string {
+	trimmed := true
+	for _, v := range vs {
+		trimmed = trimmed && isTrimmed(v)
+	}
+	if trimmed {
+		return vs
+	}
 	out := make([]string, len(vs))
 	for i, v := range vs {
 		out[i] = strings.Join(strings.Fields(v), " ")
 	}
 	return out
+}
+
+// isTrimmed reports whether strings.Join(strings.Fields(v), " ") is v:
+// ASCII, with no white space but single spaces between other characters.
+// It may report false for some such values (non-ASCII ones).
+func isTrimmed(v string) bool {
+	for i := 0; i < len(v); i++ {
+		switch c := v[i]; {
+		case c >= utf8.RuneSelf, c == '\t', c == '\n', c == '\v', c == '\f', c == '\r':
+			return false
+		case c == ' ' && (i == 0 || i == len(v)-1 || v[i+1] == ' '):
+			return false
+		}
+	}
+	return true
 }

@@ -223,3 +223,24 @@ func TestAnswerKeyID(t *testing.T) {
 		}
 	}
 }
+
+// The SigV4 shortcuts agree with what they stand for: the canonical
+// header names with http.CanonicalHeaderKey, isTrimmed with SigV4's
+// trimming.
+func TestSigV4Shortcuts(t *testing.T) {
+	for n, c := range canonicalHeaders {
+		if http.CanonicalHeaderKey(n) != c {
+			t.Errorf("%s: %s, want %s", n, c, http.CanonicalHeaderKey(n))
+		}
+	}
+	for _, v := range []string{"", "a", "a b", " a", "a ", "a  b", "a\tb", "a\u00a0b", "é", "application/x-amz-json-1.1", "attempt=1; max=3", "\x85"} {
+		if isTrimmed(v) && strings.Join(strings.Fields(v), " ") != v {
+			t.Errorf("%q taken as trimmed", v)
+		}
+	}
+	for _, v := range []string{"", "a", "a b", "application/x-amz-json-1.1", "attempt=1; max=3"} {
+		if !isTrimmed(v) {
+			t.Errorf("%q taken as untrimmed", v)
+		}
+	}
+}
