@@ -90,14 +90,23 @@ type Principal struct {
 // policy, starts from these. A fresh map.
 func (p Principal) Conditions() map[string][]string {
 	m := make(map[string][]string, 8)
-	m["aws:principalarn"] = []string{p.ARN}
-	m["aws:principalaccount"] = []string{p.AccountID}
-	m["kms:calleraccount"] = []string{p.AccountID}
-	m["aws:securetransport"] = []string{strconv.FormatBool(p.SecureTransport)}
-	if p.SourceIP != "" {
-		m["aws:sourceip"] = []string{p.SourceIP}
-	}
+	p.AddConditions(m)
 	return m
+}
+
+// AddConditions adds Conditions' keys to m (one map for all of a
+// request's condition keys). The values share one array: a caller must
+// not append to them.
+func (p Principal) AddConditions(m map[string][]string) {
+	v := [...]string{p.ARN, p.AccountID, strconv.FormatBool(p.SecureTransport), p.SourceIP}
+	vs := v[:]
+	m["aws:principalarn"] = vs[0:1:1]
+	m["aws:principalaccount"] = vs[1:2:2]
+	m["kms:calleraccount"] = vs[1:2:2]
+	m["aws:securetransport"] = vs[2:3:3]
+	if p.SourceIP != "" {
+		m["aws:sourceip"] = vs[3:4:4]
+	}
 }
 
 // Credential is one entry of the credentials file.
