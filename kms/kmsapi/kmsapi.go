@@ -538,10 +538,27 @@ func writeError(w http.ResponseWriter, e *Error) {
 	json.NewEncoder(w).Encode(map[string]string{"__type": e.Type, "message": e.Message})
 }
 
+// requestID is a random UUID-shaped ID: 16 random bytes as
+// fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
+// would write them, without fmt.
 func requestID() string {
-	b := make([]byte, 16)
-	rand.Read(b)
-	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
+	var b [16]byte
+	rand.Read(b[:])
+	return formatID(&b)
+}
+
+func formatID(b *[16]byte) string {
+	var s [36]byte
+	hex.Encode(s[0:8], b[0:4])
+	s[8] = '-'
+	hex.Encode(s[9:13], b[4:6])
+	s[13] = '-'
+	hex.Encode(s[14:18], b[6:8])
+	s[18] = '-'
+	hex.Encode(s[19:23], b[8:10])
+	s[23] = '-'
+	hex.Encode(s[24:36], b[10:16])
+	return string(s[:])
 }
 
 // Decode parses a request body strictly into v (no duplicate keys, no

@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -241,6 +242,19 @@ func TestSigV4Shortcuts(t *testing.T) {
 	for _, v := range []string{"", "a", "a b", "application/x-amz-json-1.1", "attempt=1; max=3"} {
 		if !isTrimmed(v) {
 			t.Errorf("%q taken as untrimmed", v)
+		}
+	}
+}
+
+// formatID writes what fmt wrote before it.
+func TestFormatID(t *testing.T) {
+	for i := range 100 {
+		var b [16]byte
+		for j := range b {
+			b[j] = byte(i*31 + j*17)
+		}
+		if got, want := formatID(&b), fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16]); got != want {
+			t.Fatalf("%s, want %s", got, want)
 		}
 	}
 }
