@@ -670,14 +670,20 @@ func (s *Server) authenticate(r *http.Request, body []byte) (Principal, *Error) 
 	return Principal{AccessKeyID: akid, AccountID: entry.AccountID, ARN: entry.ARN}, nil
 }
 
-// authFields are the Authorization header's name=value pairs, in a small
-// array rather than a map (one request's header has three).
+// authFields are the Authorization header's name=value pairs: in a small
+// array rather than a map for the usual header (three pairs), in a map
+// beyond that, so that a header of many pairs costs no more than a map's
+// lookups.
 type authFields struct {
 	kv [][2]string
 	a  [4][2]string
+	m  map[string]string
 }
 
 func (f *authFields) get(k string) string {
+	if f.m != nil {
+		return f.m[k]
+	}
 	for _, p := range f.kv {
 		if p[0] == k {
 			return p[1]
@@ -688,11 +694,23 @@ func (f *authFields) get(k string) string {
 
 // set sets k to v, as a map's assignment would.
 func (f *authFields) set(k, v string) {
+	if f.m != nil {
+		f.m[k] = v
+		return
+	}
 	for i := range f.kv {
 		if f.kv[i][0] == k {
 			f.kv[i][1] = v
 			return
 		}
+	}
+	if len(f.kv) == len(f.a) {
+		f.m = make(map[string]string, 2*len(f.a))
+		for _, p := range f.kv {
+			f.m[p[0]] = p[1]
+		}
+		f.m[k] = v
+		return
 	}
 	if f.kv == nil {
 		f.kv = f.a[:0]

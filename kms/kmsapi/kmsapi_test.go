@@ -258,3 +258,24 @@ func TestFormatID(t *testing.T) {
 		}
 	}
 }
+
+// authFields behaves as the map it stands for, below and beyond its array.
+func TestAuthFields(t *testing.T) {
+	var f authFields
+	m := map[string]string{}
+	for i := range 40 {
+		k := fmt.Sprint("k", i%13)
+		v := fmt.Sprint(i % 3) // "0" too: a set of an empty-looking value
+		if i%5 == 0 {
+			v = ""
+		}
+		f.set(k, v)
+		m[k] = v
+		for j := range 14 {
+			k := fmt.Sprint("k", j)
+			if f.get(k) != m[k] {
+				t.Fatalf("step %d: %s = %q, want %q", i, k, f.get(k), m[k])
+			}
+		}
+	}
+}
