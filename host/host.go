@@ -93,7 +93,9 @@ type Config struct {
 
 // DefaultHSMBatchWorkers is how many batches may be in flight by default:
 // the best measured on trent dev (docs/benchmarks.md, "how many batches
-// may be in flight"). HSMs in processes or machines of their own may
+// may be in flight"), and again with every HSM in its own process
+// (docs/benchmarks.md, "Cuts of the hot path": 2, 3, 4 and 6 workers, 2
+// the cheapest per request on 2 cores). HSMs on machines of their own may
 // warrant more.
 const DefaultHSMBatchWorkers = 2
 
