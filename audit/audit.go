@@ -19,6 +19,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/trentkms/trent/internal/strictjson"
 )
@@ -94,12 +95,48 @@ func Redact(body []byte) map[string]any {
 			continue
 		}
 		var v any
-		if json.Unmarshal(m.Value, &v) != nil {
+		if str, ok := SimpleString(m.Value); ok {
+			v = str
+		} else if json.Unmarshal(m.Value, &v) != nil {
 			return nil
 		}
-		out[strings.ToLower(m.Key[:1])+m.Key[1:]] = v
+		out[lowerFirst(m.Key)] = v
 	}
 	return out
+}
+
+// lowerFirst is strings.ToLower(k[:1])+k[1:], without allocating when
+// the first byte is already not an upper-case ASCII letter.
+func lowerFirst(k string) string {
+	c := k[0]
+	switch {
+	case c >= utf8.RuneSelf:
+		return strings.ToLower(k[:1]) + k[1:]
+	case 'A' <= c && c <= 'Z':
+		return string(c+'a'-'A') + k[1:]
+	}
+	return k
+}
+
+// SimpleString decodes v, a JSON value whose extent strictjson.Members
+// found, when it is a string that encoding/json would decode to its bytes
+// as they stand: quoted, no escape, no control character, valid UTF-8.
+// Anything else reports false, and the caller decodes it with
+// encoding/json (which gives the same string for what this accepts).
+func SimpleString(v []byte) (string, bool) {
+	if len(v) < 2 || v[0] != '"' || v[len(v)-1] != '"' {
+		return "", false
+	}
+	in := v[1 : len(v)-1]
+	for _, c := range in {
+		if c < 0x20 || c == '\\' || c == '"' {
+			return "", false
+		}
+	}
+	if !utf8.Valid(in) {
+		return "", false
+	}
+	return string(in), true
 }
 
 // Log appends events to a file. Safe for concurrent use.

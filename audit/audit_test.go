@@ -2,6 +2,7 @@ package audit
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -149,4 +150,23 @@ func TestConcurrentWrites(t *testing.T) {
 
 	// A write that fails fails its Write.
 	require.Error(t, l.Write(&Event{EventName: "Encrypt"}))
+}
+
+// SimpleString agrees with encoding/json on every string it accepts, and
+// leaves to encoding/json what it might decode differently or refuse.
+func TestSimpleString(t *testing.T) {
+	for in, simple := range map[string]bool{
+		`""`: true, `"a"`: true, `"arn:aws:kms:eu-west-1:1:key/x"`: true, `"é"`: true,
+		`"\u00e9"`: false, `"a\"b"`: false, "\"\t\"": false, "\"\x01\"": false, "\"\xff\"": false,
+		`"a`: false, `1`: false, `null`: false, `{}`: false,
+	} {
+		got, ok := SimpleString([]byte(in))
+		if ok != simple {
+			t.Errorf("%q: simple %v, want %v", in, ok, simple)
+		}
+		var want any
+		if err := json.Unmarshal([]byte(in), &want); ok && (err != nil || want != got) {
+			t.Errorf("%q: SimpleString %q, encoding/json %q %v", in, got, want, err)
+		}
+	}
 }

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -154,7 +153,7 @@ func (h *Host) readIndex(ctx context.Context) (uint64, error) {
 // first read of each term waits for a barrier (an entry of this term,
 // committed and applied).
 func (h *Host) leaderReadIndex() (uint64, error) {
-	term, _ := strconv.ParseUint(h.raft.Stats()["term"], 10, 64)
+	term := h.raft.CurrentTerm()
 	h.readMu.Lock()
 	fresh := h.readTerm != term
 	h.readMu.Unlock()

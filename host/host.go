@@ -93,7 +93,9 @@ type Config struct {
 
 // DefaultHSMBatchWorkers is how many batches may be in flight by default:
 // the best measured on trent dev (docs/benchmarks.md, "how many batches
-// may be in flight"). HSMs in processes or machines of their own may
+// may be in flight"), and again with every HSM in its own process
+// (docs/benchmarks.md, "Cuts of the hot path": 2, 3, 4 and 6 workers, 2
+// the cheapest per request on 2 cores). HSMs on machines of their own may
 // warrant more.
 const DefaultHSMBatchWorkers = 2
 
@@ -227,7 +229,9 @@ func Start(cfg Config) (*Host, error) {
 			// identity key; believe only service hosts' vouchers.
 			Peer: &kmsapi.Peer{ID: cfg.ID, Signer: cfg.Signer, HostKey: fsmDirectory{h.fsm}.HostKey},
 			Record: func(e *audit.Event) error {
-				log.Info("kms", "op", e.EventName, "request", e.RequestID, "error", e.ErrorCode)
+				// The audit trail is the record of requests; this line
+				// repeats it for debugging only.
+				log.Debug("kms", "op", e.EventName, "request", e.RequestID, "error", e.ErrorCode)
 				h.metrics.kmsRequest(e.EventName, e.ErrorCode)
 				return h.audit.Write(e)
 			},

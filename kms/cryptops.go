@@ -67,10 +67,13 @@ func encodeContext(ec map[string]string) ([]byte, error) {
 // contextConditions are the condition keys of an encryption context and
 // the algorithm (use adds kms:RequestAlias).
 func contextConditions(ec map[string]string, alg string) map[string][]string {
-	c := map[string][]string{"kms:EncryptionAlgorithm": {alg}}
+	c := make(map[string][]string, 2+len(ec))
+	c["kms:EncryptionAlgorithm"] = []string{alg}
 	keys := make([]string, 0, len(ec))
+	vals := make([]string, 0, len(ec)) // one array for the values
 	for k, v := range ec {
-		c["kms:EncryptionContext:"+k] = []string{v}
+		vals = append(vals, v)
+		c["kms:EncryptionContext:"+k] = vals[len(vals)-1 : len(vals) : len(vals)]
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)

@@ -156,7 +156,7 @@ func (s *Service) parsePolicy(p kmsapi.Principal, doc string, k *keystore.Key, b
 		return nil, kmsapi.Errorf("MalformedPolicyDocumentException", "%s", strings.TrimPrefix(err.Error(), "policy: "))
 	}
 	if !bypass {
-		ctx := keyConditions(p, k)
+		ctx := keyConditions(p, k, 0)
 		d := pol.Evaluate(&policy.Request{Principal: p.ARN, Account: p.AccountID, Action: "kms:PutKeyPolicy", Resource: k.ARN(), Context: ctx})
 		if d != policy.Allow {
 			return nil, kmsapi.Errorf("MalformedPolicyDocumentException",

@@ -258,7 +258,7 @@ func (s *Service) authorize(p kmsapi.Principal, action string, k *key, cond map[
 // that grant. Its cost, with and without grants, is measured by
 // BenchmarkAuthorizeGrants (docs/benchmarks.md).
 func (s *Service) authorizeWith(p kmsapi.Principal, action string, k *key, cond map[string][]string, accept func(*keystore.Grant) bool) (*keystore.Grant, error) {
-	ctx := keyConditions(p, &k.rec.Key)
+	ctx := keyConditions(p, &k.rec.Key, len(cond))
 	for n, v := range cond {
 		ctx[n] = v
 	}
@@ -283,12 +283,15 @@ func (s *Service) authorizeWith(p kmsapi.Principal, action string, k *key, cond 
 // request's own (aws:PrincipalArn, aws:SourceIp, aws:SecureTransport…;
 // kmsapi.Principal.Conditions) and the key's. Every authorization and the
 // lockout safety check of a new policy use them, so that the check sees
-// what a later PutKeyPolicy will.
-func keyConditions(p kmsapi.Principal, k *keystore.Key) map[string][]string {
-	ctx := p.Conditions()
-	ctx["kms:keyspec"] = []string{k.KeySpec}
-	ctx["kms:keyusage"] = []string{k.KeyUsage}
-	ctx["kms:keyorigin"] = []string{k.Origin}
+// what a later PutKeyPolicy will. The map has room for more keys besides.
+func keyConditions(p kmsapi.Principal, k *keystore.Key, more int) map[string][]string {
+	ctx := make(map[string][]string, 8+more)
+	p.AddConditions(ctx)
+	v := [...]string{k.KeySpec, k.KeyUsage, k.Origin}
+	vs := v[:]
+	ctx["kms:keyspec"] = vs[0:1:1]
+	ctx["kms:keyusage"] = vs[1:2:2]
+	ctx["kms:keyorigin"] = vs[2:3:3]
 	return ctx
 }
 

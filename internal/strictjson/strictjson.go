@@ -356,6 +356,9 @@ func Members(data []byte) ([]Member, error) {
 		if err != nil {
 			return nil, err
 		}
+		if out == nil {
+			out = make([]Member, 0, 8) // one allocation for a request's usual few members
+		}
 		out = append(out, Member{Key: key, Value: data[start:vend]})
 		i = skipSpace(data, vend)
 		switch {

@@ -28,6 +28,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/trentkms/trent/audit"
 	"github.com/trentkms/trent/internal/boundedio"
@@ -89,14 +90,23 @@ type Principal struct {
 // policy, starts from these. A fresh map.
 func (p Principal) Conditions() map[string][]string {
 	m := make(map[string][]string, 8)
-	m["aws:principalarn"] = []string{p.ARN}
-	m["aws:principalaccount"] = []string{p.AccountID}
-	m["kms:calleraccount"] = []string{p.AccountID}
-	m["aws:securetransport"] = []string{strconv.FormatBool(p.SecureTransport)}
-	if p.SourceIP != "" {
-		m["aws:sourceip"] = []string{p.SourceIP}
-	}
+	p.AddConditions(m)
 	return m
+}
+
+// AddConditions adds Conditions' keys to m (one map for all of a
+// request's condition keys). The values share one array: a caller must
+// not append to them.
+func (p Principal) AddConditions(m map[string][]string) {
+	v := [...]string{p.ARN, p.AccountID, strconv.FormatBool(p.SecureTransport), p.SourceIP}
+	vs := v[:]
+	m["aws:principalarn"] = vs[0:1:1]
+	m["aws:principalaccount"] = vs[1:2:2]
+	m["kms:calleraccount"] = vs[1:2:2]
+	m["aws:securetransport"] = vs[2:3:3]
+	if p.SourceIP != "" {
+		m["aws:sourceip"] = vs[3:4:4]
+	}
 }
 
 // Credential is one entry of the credentials file.
@@ -184,7 +194,7 @@ type Server struct {
 	BodyTimeout time.Duration
 
 	keysMu sync.Mutex
-	keys   map[string][]byte // SigV4 signing keys by credential and scope
+	keys   map[scopeKey][]byte // SigV4 signing keys by credential and scope
 }
 
 // ForwardPath is where a host serves requests forwarded by its peers.
@@ -385,7 +395,7 @@ func AddEventData(ctx context.Context, key string, v any) {
 // signingKey is the SigV4 signing key of a credential for a day, region
 // and service, cached: it changes once a day.
 func (s *Server) signingKey(c *Credential, day, region, service string) []byte {
-	id := c.AccessKeyID + "/" + day + "/" + region + "/" + service
+	id := scopeKey{c.AccessKeyID, day, region, service}
 	s.keysMu.Lock()
 	k, ok := s.keys[id]
 	s.keysMu.Unlock()
@@ -398,12 +408,15 @@ func (s *Server) signingKey(c *Credential, day, region, service string) []byte {
 	k = hmacSHA256(k, "aws4_request")
 	s.keysMu.Lock()
 	if s.keys == nil || len(s.keys) > 4096 {
-		s.keys = map[string][]byte{}
+		s.keys = map[scopeKey][]byte{}
 	}
 	s.keys[id] = k
 	s.keysMu.Unlock()
 	return k
 }
+
+// scopeKey names a cached signing key: credential, day, region, service.
+type scopeKey struct{ akid, day, region, service string }
 
 func (s *Server) now() time.Time {
 	if s.Now != nil {
@@ -435,16 +448,20 @@ func (s *Server) record(at time.Time, r *http.Request, ip, reqID, op string, p *
 		e.ErrorCode, e.ErrorMessage = ke.Type, ke.Message
 	} else if p != nil && resp != nil {
 		// The key the request used, as its ARN, when the answer names it.
-		var named struct {
-			KeyId       string
-			KeyMetadata *struct{ Arn string }
-		}
-		if json.Unmarshal(resp, &named) == nil {
-			switch {
-			case named.KeyId != "":
-				e.KeyID = named.KeyId
-			case named.KeyMetadata != nil && named.KeyMetadata.Arn != "":
-				e.KeyID = named.KeyMetadata.Arn
+		if k, ok := answerKeyID(resp); ok {
+			e.KeyID = k
+		} else {
+			var named struct {
+				KeyId       string
+				KeyMetadata *struct{ Arn string }
+			}
+			if json.Unmarshal(resp, &named) == nil {
+				switch {
+				case named.KeyId != "":
+					e.KeyID = named.KeyId
+				case named.KeyMetadata != nil && named.KeyMetadata.Arn != "":
+					e.KeyID = named.KeyMetadata.Arn
+				}
 			}
 		}
 		if !s.Operations[op].Cryptographic {
@@ -452,6 +469,35 @@ func (s *Server) record(at time.Time, r *http.Request, ip, reqID, op string, p *
 		}
 	}
 	return s.Record(e)
+}
+
+// answerKeyID finds the key an answer names, as record's decoding of it
+// into struct{KeyId string; KeyMetadata *struct{Arn string}} would, in
+// the common case only, without decoding the rest of the answer (an
+// Encrypt's ciphertext): the answer has exactly one member whose name is
+// KeyId in any case, spelled "KeyId", a non-empty string without escapes,
+// and no member named KeyMetadata in any case. Otherwise it reports false
+// and record decodes the answer.
+func answerKeyID(resp []byte) (string, bool) {
+	members, err := strictjson.Members(resp)
+	if err != nil {
+		return "", false
+	}
+	var id string
+	found := false
+	for _, m := range members {
+		switch {
+		case strings.EqualFold(m.Key, "KeyMetadata"):
+			return "", false
+		case strings.EqualFold(m.Key, "KeyId"):
+			v, ok := audit.SimpleString(m.Value)
+			if found || m.Key != "KeyId" || !ok || v == "" {
+				return "", false
+			}
+			id, found = v, true
+		}
+	}
+	return id, found
 }
 
 // sourceIP is the IP address of the connection's remote end.
@@ -492,10 +538,27 @@ func writeError(w http.ResponseWriter, e *Error) {
 	json.NewEncoder(w).Encode(map[string]string{"__type": e.Type, "message": e.Message})
 }
 
+// requestID is a random UUID-shaped ID: 16 random bytes as
+// fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
+// would write them, without fmt.
 func requestID() string {
-	b := make([]byte, 16)
-	rand.Read(b)
-	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
+	var b [16]byte
+	rand.Read(b[:])
+	return formatID(&b)
+}
+
+func formatID(b *[16]byte) string {
+	var s [36]byte
+	hex.Encode(s[0:8], b[0:4])
+	s[8] = '-'
+	hex.Encode(s[9:13], b[4:6])
+	s[13] = '-'
+	hex.Encode(s[14:18], b[6:8])
+	s[18] = '-'
+	hex.Encode(s[19:23], b[8:10])
+	s[23] = '-'
+	hex.Encode(s[24:36], b[10:16])
+	return string(s[:])
 }
 
 // Decode parses a request body strictly into v (no duplicate keys, no
@@ -531,15 +594,17 @@ func (s *Server) authenticate(r *http.Request, body []byte) (Principal, *Error) 
 	if alg != "AWS4-HMAC-SHA256" {
 		return Principal{}, Errorf(IncompleteSignature, "unsupported signature algorithm")
 	}
-	fields := map[string]string{}
-	for _, part := range strings.Split(rest, ",") {
+	fields := authFields{}
+	for more := true; more; {
+		var part string
+		part, rest, more = strings.Cut(rest, ",")
 		k, v, ok := strings.Cut(strings.TrimSpace(part), "=")
-		if !ok || fields[k] != "" {
+		if !ok || fields.get(k) != "" {
 			return Principal{}, Errorf(IncompleteSignature, "malformed Authorization header")
 		}
-		fields[k] = v
+		fields.set(k, v)
 	}
-	cred, signed, sig := fields["Credential"], fields["SignedHeaders"], fields["Signature"]
+	cred, signed, sig := fields.get("Credential"), fields.get("SignedHeaders"), fields.get("Signature")
 	scope := strings.Split(cred, "/")
 	if len(scope) != 5 || signed == "" || sig == "" || scope[4] != "aws4_request" {
 		return Principal{}, Errorf(IncompleteSignature, "malformed Authorization header")
@@ -573,10 +638,11 @@ func (s *Server) authenticate(r *http.Request, body []byte) (Principal, *Error) 
 	if !sort.StringsAreSorted(names) || !contains(names, "host") || !contains(names, "x-amz-date") {
 		return Principal{}, Errorf(IncompleteSignature, "SignedHeaders must be sorted and include host and x-amz-date")
 	}
-	var canon strings.Builder
-	canon.WriteString(r.Method + "\n/\n" + r.URL.RawQuery + "\n")
+	// The canonical request, built in one buffer.
+	canon := make([]byte, 0, 1024)
+	canon = append(append(append(append(canon, r.Method...), "\n/\n"...), r.URL.RawQuery...), '\n')
 	for _, n := range names {
-		v := r.Header.Values(http.CanonicalHeaderKey(n))
+		v := r.Header.Values(canonicalHeaderKey(n))
 		switch {
 		case n == "host":
 			v = []string{r.Host}
@@ -588,19 +654,86 @@ func (s *Server) authenticate(r *http.Request, body []byte) (Principal, *Error) 
 			return Principal{}, Errorf(IncompleteSignature, "signed header %s missing", n)
 		}
 		value := strings.Join(trimAll(v), ",")
-		canon.WriteString(n + ":" + value + "\n")
+		canon = append(append(append(append(canon, n...), ':'), value...), '\n')
 	}
 	sum := sha256.Sum256(body)
 	payload := hex.EncodeToString(sum[:])
-	canon.WriteString("\n" + signed + "\n" + payload)
-	creq := sha256.Sum256([]byte(canon.String()))
-	toSign := "AWS4-HMAC-SHA256\n" + amzDate + "\n" + strings.Join(scope[1:], "/") + "\n" + hex.EncodeToString(creq[:])
+	canon = append(append(append(append(canon, '\n'), signed...), '\n'), payload...)
+	creq := sha256.Sum256(canon)
+	// The scope after the access key ID: day/region/service/aws4_request.
+	toSign := "AWS4-HMAC-SHA256\n" + amzDate + "\n" + cred[len(akid)+1:] + "\n" + hex.EncodeToString(creq[:])
 	key := s.signingKey(entry, day, region, service)
 	want := hex.EncodeToString(hmacSHA256(key, toSign))
 	if !hmac.Equal([]byte(want), []byte(sig)) {
 		return Principal{}, Errorf(InvalidSignature, "The request signature we calculated does not match the signature you provided.")
 	}
 	return Principal{AccessKeyID: akid, AccountID: entry.AccountID, ARN: entry.ARN}, nil
+}
+
+// authFields are the Authorization header's name=value pairs: in a small
+// array rather than a map for the usual header (three pairs), in a map
+// beyond that, so that a header of many pairs costs no more than a map's
+// lookups.
+type authFields struct {
+	kv [][2]string
+	a  [4][2]string
+	m  map[string]string
+}
+
+func (f *authFields) get(k string) string {
+	if f.m != nil {
+		return f.m[k]
+	}
+	for _, p := range f.kv {
+		if p[0] == k {
+			return p[1]
+		}
+	}
+	return ""
+}
+
+// set sets k to v, as a map's assignment would.
+func (f *authFields) set(k, v string) {
+	if f.m != nil {
+		f.m[k] = v
+		return
+	}
+	for i := range f.kv {
+		if f.kv[i][0] == k {
+			f.kv[i][1] = v
+			return
+		}
+	}
+	if len(f.kv) == len(f.a) {
+		f.m = make(map[string]string, 2*len(f.a))
+		for _, p := range f.kv {
+			f.m[p[0]] = p[1]
+		}
+		f.m[k] = v
+		return
+	}
+	if f.kv == nil {
+		f.kv = f.a[:0]
+	}
+	f.kv = append(f.kv, [2]string{k, v})
+}
+
+// canonicalHeaders are the canonical forms of the header names SDKs sign,
+// so that the usual ones cost no allocation.
+var canonicalHeaders = map[string]string{
+	"host": "Host", "content-type": "Content-Type", "content-length": "Content-Length",
+	"x-amz-date": "X-Amz-Date", "x-amz-target": "X-Amz-Target", "x-amz-content-sha256": "X-Amz-Content-Sha256",
+	"x-amz-security-token": "X-Amz-Security-Token", "x-amz-user-agent": "X-Amz-User-Agent",
+	"amz-sdk-invocation-id": "Amz-Sdk-Invocation-Id", "amz-sdk-request": "Amz-Sdk-Request",
+	"user-agent": "User-Agent", "accept-encoding": "Accept-Encoding",
+}
+
+// canonicalHeaderKey is http.CanonicalHeaderKey(n).
+func canonicalHeaderKey(n string) string {
+	if c, ok := canonicalHeaders[n]; ok {
+		return c
+	}
+	return http.CanonicalHeaderKey(n)
 }
 
 func hmacSHA256(key []byte, data string) []byte {
@@ -619,10 +752,33 @@ func contains(s []string, v string) bool {
 }
 
 // trimAll trims each value and collapses runs of spaces, as SigV4 does.
+// Values already in that form (the usual case) are returned as they are.
 func trimAll(vs []string) []string {
+	trimmed := true
+	for _, v := range vs {
+		trimmed = trimmed && isTrimmed(v)
+	}
+	if trimmed {
+		return vs
+	}
 	out := make([]string, len(vs))
 	for i, v := range vs {
 		out[i] = strings.Join(strings.Fields(v), " ")
 	}
 	return out
+}
+
+// isTrimmed reports whether strings.Join(strings.Fields(v), " ") is v:
+// ASCII, with no white space but single spaces between other characters.
+// It may report false for some such values (non-ASCII ones).
+func isTrimmed(v string) bool {
+	for i := 0; i < len(v); i++ {
+		switch c := v[i]; {
+		case c >= utf8.RuneSelf, c == '\t', c == '\n', c == '\v', c == '\f', c == '\r':
+			return false
+		case c == ' ' && (i == 0 || i == len(v)-1 || v[i+1] == ' '):
+			return false
+		}
+	}
+	return true
 }

@@ -6,7 +6,9 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -181,5 +183,99 @@ func TestRecord(t *testing.T) {
 	}
 	if len(events) != 3 {
 		t.Fatalf("%d events, want one per request", len(events))
+	}
+}
+
+// answerKeyID finds what decoding the answer would find, or defers to it.
+func TestAnswerKeyID(t *testing.T) {
+	decoded := func(resp string) string {
+		var named struct {
+			KeyId       string
+			KeyMetadata *struct{ Arn string }
+		}
+		if json.Unmarshal([]byte(resp), &named) != nil {
+			return ""
+		}
+		if named.KeyId != "" {
+			return named.KeyId
+		}
+		if named.KeyMetadata != nil {
+			return named.KeyMetadata.Arn
+		}
+		return ""
+	}
+	for resp, fast := range map[string]bool{
+		`{"CiphertextBlob":"AAAA","KeyId":"arn:k","EncryptionAlgorithm":"SYMMETRIC_DEFAULT"}`: true,
+		`{"KeyId":"arn:k","KeyId":"arn:j"}`:                                                   false,
+		`{"keyid":"arn:k"}`:                                                                   false,
+		`{"KeyId":"arn:k","keyMetadata":{"Arn":"arn:m"}}`:                                     false,
+		`{"KeyId":"","KeyMetadata":{"Arn":"arn:m"}}`:                                          false,
+		`{"KeyId":"a\u0062"}`:                                                                 false,
+		`{"KeyId":null}`:                                                                      false,
+		`{"Plaintext":"AAAA"}`:                                                                false,
+		`{"KeyId":"arn:k","Other":{"KeyMetadata":1}}`:                                         true,
+	} {
+		got, ok := answerKeyID([]byte(resp))
+		if ok != fast {
+			t.Errorf("%s: fast %v, want %v", resp, ok, fast)
+		}
+		if ok && got != decoded(resp) {
+			t.Errorf("%s: %q, decoding finds %q", resp, got, decoded(resp))
+		}
+	}
+}
+
+// The SigV4 shortcuts agree with what they stand for: the canonical
+// header names with http.CanonicalHeaderKey, isTrimmed with SigV4's
+// trimming.
+func TestSigV4Shortcuts(t *testing.T) {
+	for n, c := range canonicalHeaders {
+		if http.CanonicalHeaderKey(n) != c {
+			t.Errorf("%s: %s, want %s", n, c, http.CanonicalHeaderKey(n))
+		}
+	}
+	for _, v := range []string{"", "a", "a b", " a", "a ", "a  b", "a\tb", "a\u00a0b", "é", "application/x-amz-json-1.1", "attempt=1; max=3", "\x85"} {
+		if isTrimmed(v) && strings.Join(strings.Fields(v), " ") != v {
+			t.Errorf("%q taken as trimmed", v)
+		}
+	}
+	for _, v := range []string{"", "a", "a b", "application/x-amz-json-1.1", "attempt=1; max=3"} {
+		if !isTrimmed(v) {
+			t.Errorf("%q taken as untrimmed", v)
+		}
+	}
+}
+
+// formatID writes what fmt wrote before it.
+func TestFormatID(t *testing.T) {
+	for i := range 100 {
+		var b [16]byte
+		for j := range b {
+			b[j] = byte(i*31 + j*17)
+		}
+		if got, want := formatID(&b), fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16]); got != want {
+			t.Fatalf("%s, want %s", got, want)
+		}
+	}
+}
+
+// authFields behaves as the map it stands for, below and beyond its array.
+func TestAuthFields(t *testing.T) {
+	var f authFields
+	m := map[string]string{}
+	for i := range 40 {
+		k := fmt.Sprint("k", i%13)
+		v := fmt.Sprint(i % 3) // "0" too: a set of an empty-looking value
+		if i%5 == 0 {
+			v = ""
+		}
+		f.set(k, v)
+		m[k] = v
+		for j := range 14 {
+			k := fmt.Sprint("k", j)
+			if f.get(k) != m[k] {
+				t.Fatalf("step %d: %s = %q, want %q", i, k, f.get(k), m[k])
+			}
+		}
 	}
 }
