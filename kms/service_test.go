@@ -476,3 +476,35 @@ func TestGrantOperationsFromTable(t *testing.T) {
 		assert.Contains(t, ke.Message, strings.Join(f.s.grantOpNames(), ", "), op)
 	}
 }
+
+// Key policies see the request's time and region (aws:CurrentTime,
+// aws:EpochTime, aws:RequestedRegion) and the caller's type and name: a
+// condition on them decides, it is never silently ignored.
+func TestGlobalConditionKeys(t *testing.T) {
+	f := newFixture(t)
+	p := alice
+	p.Time, p.Region = f.now, "eu-west-1"
+	deny := func(cond string) string {
+		return `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"` + alice.ARN + `"},"Action":"kms:*","Resource":"*"},` +
+			`{"Effect":"Deny","Principal":"*","Action":"kms:Encrypt","Resource":"*","Condition":` + cond + `}]}`
+	}
+	for cond, denied := range map[string]bool{
+		`{"StringNotEquals":{"aws:RequestedRegion":"eu-west-1"}}`:            false,
+		`{"StringEquals":{"aws:RequestedRegion":"eu-west-1"}}`:               true,
+		`{"DateGreaterThan":{"aws:CurrentTime":"2020-01-01T00:00:00Z"}}`:     true,
+		`{"DateLessThan":{"aws:CurrentTime":"2020-01-01T00:00:00Z"}}`:        false,
+		`{"NumericGreaterThan":{"aws:EpochTime":"1577836800"}}`:              true,
+		`{"StringEquals":{"aws:PrincipalType":"User","aws:username":"bob"}}`: false,
+		`{"StringEquals":{"aws:username":"alice"}}`:                          true,
+	} {
+		out, err := f.call(p, "CreateKey", map[string]any{"Policy": deny(cond)})
+		require.NoError(t, err, cond)
+		id := out["KeyMetadata"].(map[string]any)["KeyId"].(string)
+		_, err = f.call(p, "Encrypt", map[string]any{"KeyId": id, "Plaintext": []byte("x")})
+		if denied {
+			assert.Equal(t, kmsapi.AccessDenied, exception(err), cond)
+		} else {
+			assert.NoError(t, err, cond)
+		}
+	}
+}

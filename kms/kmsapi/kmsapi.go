@@ -81,11 +81,21 @@ type Principal struct {
 	// SecureTransport is whether the request arrived over TLS
 	// (aws:SecureTransport).
 	SecureTransport bool
+	// Time is when the request is served (aws:CurrentTime,
+	// aws:EpochTime), on the host that serves it; zero leaves them out.
+	Time time.Time
+	// Region is the region the request is addressed to
+	// (aws:RequestedRegion): the endpoint's, which SigV4 checked.
+	Region string
 }
 
 // Conditions are the global condition keys of p's request, lower case, as
 // a key policy sees them: aws:PrincipalArn, aws:PrincipalAccount,
-// kms:CallerAccount, aws:SecureTransport and aws:SourceIp. Every
+// kms:CallerAccount, aws:PrincipalType and aws:username (an IAM user's
+// name), aws:SecureTransport, aws:SourceIp, aws:CurrentTime,
+// aws:EpochTime and aws:RequestedRegion. Keys of what Trent has no notion
+// of (VPCs, organizations, tags, MFA, AWS services calling) are absent, as
+// they are in AWS for a request without them. Every
 // authorization of a request, and the lockout safety check of a new key
 // policy, starts from these. A fresh map.
 func (p Principal) Conditions() map[string][]string {
@@ -98,7 +108,8 @@ func (p Principal) Conditions() map[string][]string {
 // request's condition keys). The values share one array: a caller must
 // not append to them.
 func (p Principal) AddConditions(m map[string][]string) {
-	v := [...]string{p.ARN, p.AccountID, strconv.FormatBool(p.SecureTransport), p.SourceIP}
+	typ, name := principalType(p.ARN)
+	v := [...]string{p.ARN, p.AccountID, strconv.FormatBool(p.SecureTransport), p.SourceIP, typ, name, "", "", p.Region}
 	vs := v[:]
 	m["aws:principalarn"] = vs[0:1:1]
 	m["aws:principalaccount"] = vs[1:2:2]
@@ -107,6 +118,45 @@ func (p Principal) AddConditions(m map[string][]string) {
 	if p.SourceIP != "" {
 		m["aws:sourceip"] = vs[3:4:4]
 	}
+	if typ != "" {
+		m["aws:principaltype"] = vs[4:5:5]
+	}
+	if name != "" {
+		m["aws:username"] = vs[5:6:6]
+	}
+	if !p.Time.IsZero() {
+		v[6], v[7] = p.Time.UTC().Format("2006-01-02T15:04:05Z"), strconv.FormatInt(p.Time.Unix(), 10)
+		m["aws:currenttime"] = vs[6:7:7]
+		m["aws:epochtime"] = vs[7:8:8]
+	}
+	if p.Region != "" {
+		m["aws:requestedregion"] = vs[8:9:9]
+	}
+}
+
+// principalType is aws:PrincipalType of an IAM ARN ("User", "Account",
+// "AssumedRole", "" for another kind) and, for a user, aws:username.
+func principalType(arn string) (typ, user string) {
+	_, rest, ok := strings.Cut(arn, ":iam::")
+	if !ok {
+		if _, rest, ok = strings.Cut(arn, ":sts::"); ok {
+			if _, role, ok := strings.Cut(rest, ":assumed-role/"); ok && role != "" {
+				return "AssumedRole", ""
+			}
+		}
+		return "", ""
+	}
+	_, res, ok := strings.Cut(rest, ":")
+	switch {
+	case !ok:
+		return "", ""
+	case res == "root":
+		return "Account", ""
+	case strings.HasPrefix(res, "user/"):
+		name := res[strings.LastIndexByte(res, '/')+1:]
+		return "User", name
+	}
+	return "", ""
 }
 
 // Credential is one entry of the credentials file.
@@ -343,6 +393,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	src = from
 	principal.SourceIP, principal.SecureTransport = from.ip, from.secure
+	principal.Time, principal.Region = start, s.Creds.Region
 	p = &principal
 	target := r.Header.Get("X-Amz-Target")
 	op, ok := strings.CutPrefix(target, targetPrefix)

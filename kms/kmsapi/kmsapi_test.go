@@ -279,3 +279,40 @@ func TestAuthFields(t *testing.T) {
 		}
 	}
 }
+
+// The global condition keys a request carries, as a key policy sees them.
+func TestPrincipalGlobalConditions(t *testing.T) {
+	at := time.Date(2026, 12, 2, 13, 37, 5, 0, time.FixedZone("x", 3600))
+	p := Principal{AccountID: "111122223333", ARN: "arn:aws:iam::111122223333:user/team/alice", SourceIP: "192.0.2.1",
+		Time: at, Region: "eu-west-1"}
+	m := p.Conditions()
+	for k, want := range map[string]string{
+		"aws:principaltype":   "User",
+		"aws:username":        "alice",
+		"aws:currenttime":     "2026-12-02T12:37:05Z",
+		"aws:epochtime":       "1796215025",
+		"aws:requestedregion": "eu-west-1",
+		"aws:sourceip":        "192.0.2.1",
+		"aws:securetransport": "false",
+	} {
+		if got := m[k]; len(got) != 1 || got[0] != want {
+			t.Errorf("%s = %v, want %s", k, got, want)
+		}
+	}
+	for arn, typ := range map[string]string{
+		"arn:aws:iam::111122223333:root":                      "Account",
+		"arn:aws:sts::111122223333:assumed-role/admin/sess-1": "AssumedRole",
+		"arn:aws:iam::111122223333:role/admin":                "",
+	} {
+		m := Principal{ARN: arn}.Conditions()
+		if got := m["aws:principaltype"]; typ == "" && got != nil || typ != "" && (len(got) != 1 || got[0] != typ) {
+			t.Errorf("%s: aws:PrincipalType %v, want %q", arn, got, typ)
+		}
+		if _, ok := m["aws:username"]; ok {
+			t.Errorf("%s: aws:username for a principal that is not a user", arn)
+		}
+		if _, ok := m["aws:currenttime"]; ok {
+			t.Errorf("aws:CurrentTime without a time")
+		}
+	}
+}
