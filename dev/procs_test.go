@@ -4,9 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"io"
-	"net"
 	"net/http"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
@@ -24,6 +22,7 @@ import (
 	"github.com/trentkms/trent/dev"
 	"github.com/trentkms/trent/host"
 	"github.com/trentkms/trent/kms/kmsapi"
+	"github.com/trentkms/trent/kmsload/peers"
 	"github.com/trentkms/trent/quorum"
 )
 
@@ -199,7 +198,8 @@ func TestProcessesPprof(t *testing.T) {
 		t.Skip("builds the trent binary and runs a cluster of processes")
 	}
 	bin := buildTrent(t)
-	base := freePortRange(t, 2)
+	base, err := peers.FreePortRange(2)
+	require.NoError(t, err)
 	c, err := dev.Start(dev.Options{Dir: t.TempDir(), HSMs: 1, Hosts: 1, Listen: "127.0.0.1:0", KMSListen: "127.0.0.1:0",
 		RotationInterval: -1, Exec: bin, PprofBase: base}, func(s string) { t.Log(s) })
 	require.NoError(t, err)
@@ -216,28 +216,4 @@ func TestProcessesPprof(t *testing.T) {
 		require.Equal(t, http.StatusOK, resp.StatusCode, name)
 		require.Contains(t, string(body), "--pprof", name)
 	}
-}
-
-// freePortRange returns the first of n consecutive loopback ports that
-// were free a moment ago.
-func freePortRange(t *testing.T, n int) int {
-	t.Helper()
-	for base := 30000 + os.Getpid()%20000; base < 60000; base += n {
-		var ls []net.Listener
-		for i := range n {
-			l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(base+i))
-			if err != nil {
-				break
-			}
-			ls = append(ls, l)
-		}
-		for _, l := range ls {
-			l.Close()
-		}
-		if len(ls) == n {
-			return base
-		}
-	}
-	t.Fatal("no free port range")
-	return 0
 }

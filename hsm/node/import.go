@@ -66,28 +66,17 @@ func (n *Node) ImportKeyMaterial(wrapToken []byte, alg uint8, wrapped []byte, ke
 	if len(m) != hbk.Size {
 		return nil, nil, ErrUnwrap
 	}
-	dkID, dk, err := n.ring.Active()
-	if err != nil {
-		return nil, nil, err
+	if len(hbkID) != 0 && len(hbkID) != hbk.IDSize {
+		return nil, nil, errors.New("node: invalid HBK ID")
 	}
 	r, err := n.tok.Random(hbk.IDSize + hbk.IVSize)
 	if err != nil {
 		return nil, nil, err
 	}
-	var id [hbk.IDSize]byte
-	var iv [hbk.IVSize]byte
-	copy(id[:], r)
-	copy(iv[:], r[hbk.IDSize:])
-	if len(hbkID) == hbk.IDSize {
-		copy(id[:], hbkID)
-	} else if len(hbkID) != 0 {
-		return nil, nil, errors.New("node: invalid HBK ID")
+	if len(hbkID) == 0 {
+		hbkID = nil
 	}
-	t, err := hbk.SealToken(dk, dkID, keyID, id, iv, m)
-	if err != nil {
-		return nil, nil, err
-	}
-	if token, err = t.Marshal(); err != nil {
+	if token, err = n.sealHBK(keyID, hbkID, r, m); err != nil {
 		return nil, nil, err
 	}
 	return token, hsmcmd.ImportCheckValue(m, keyID), nil

@@ -150,20 +150,32 @@ func (n *Node) CreateHBK(keyID string) ([]byte, error) {
 	if !hbk.ValidKeyID(keyID) {
 		return nil, errors.New("node: invalid key ID")
 	}
-	dkID, dk, err := n.ring.Active()
-	if err != nil {
-		return nil, err
-	}
 	raw, err := n.tok.Random(hbk.IDSize + hbk.IVSize + hbk.Size)
 	if err != nil {
 		return nil, err
 	}
 	defer clear(raw)
+	return n.sealHBK(keyID, nil, raw[:hbk.IDSize+hbk.IVSize], raw[hbk.IDSize+hbk.IVSize:])
+}
+
+// sealHBK seals material as key keyID's HBK token under the active domain
+// key: its HBK ID is hbkID if given (a re-import keeps the first), else
+// the first IDSize bytes of r, and its IV the IVSize bytes after them (r
+// is from the token's RNG, drawn by the caller with whatever else it
+// needs in one call).
+func (n *Node) sealHBK(keyID string, hbkID, r, material []byte) ([]byte, error) {
+	dkID, dk, err := n.ring.Active()
+	if err != nil {
+		return nil, err
+	}
 	var id [hbk.IDSize]byte
 	var iv [hbk.IVSize]byte
-	copy(id[:], raw)
-	copy(iv[:], raw[hbk.IDSize:])
-	t, err := hbk.SealToken(dk, dkID, keyID, id, iv, raw[hbk.IDSize+hbk.IVSize:])
+	copy(id[:], r)
+	copy(iv[:], r[hbk.IDSize:])
+	if hbkID != nil {
+		copy(id[:], hbkID)
+	}
+	t, err := hbk.SealToken(dk, dkID, keyID, id, iv, material)
 	if err != nil {
 		return nil, err
 	}
