@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
+	"github.com/trentkms/trent/internal/syncbuf"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -73,8 +74,8 @@ func (tc *testCluster) client(p demo.Principal) *kms.Client {
 }
 
 // proxy serves a real proxy to the cluster's KMS API on a Unix socket.
-func (tc *testCluster) proxy(t *testing.T) (string, *syncBuffer) {
-	var log syncBuffer
+func (tc *testCluster) proxy(t *testing.T) (string, *syncbuf.Buffer) {
+	var log syncbuf.Buffer
 	addr, _, _ := serveProxy(t, enclave.ProxyConfig{Remote: strings.TrimPrefix(tc.c.KMSURL, "http://"), Log: slogTo(&log)})
 	return addr, &log
 }
@@ -334,7 +335,7 @@ func TestDemoFlow(t *testing.T) {
 	out, err := build.CombinedOutput()
 	require.NoError(t, err, "%s", out)
 
-	var buf syncBuffer
+	var buf syncbuf.Buffer
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	err = demo.Run(ctx, demo.Config{Trent: bin, DevDir: tc.dir, KMSURL: tc.c.KMSURL, Region: dev.DevRegion,

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"github.com/trentkms/trent/internal/syncbuf"
 	"io"
 	"log/slog"
 	"net"
@@ -30,24 +31,6 @@ func shortDir(t *testing.T) string {
 	require.NoError(t, err)
 	t.Cleanup(func() { os.RemoveAll(d) })
 	return d
-}
-
-// syncBuffer is a log sink safe for concurrent writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 func TestProxyRefusals(t *testing.T) {
@@ -168,7 +151,7 @@ func dialUnix(t *testing.T, addr string) *net.UnixConn {
 func TestProxyForwardsBytesExactly(t *testing.T) {
 	reply := random(t, 300<<10)
 	up := newUpstream(t, reply)
-	var log syncBuffer
+	var log syncbuf.Buffer
 	addr, _, _ := serveProxy(t, enclave.ProxyConfig{Remote: up.ln.Addr().String(), MaxConns: 3,
 		Log: slog.New(slog.NewTextHandler(&log, nil))})
 
@@ -266,4 +249,4 @@ func TestProxyShutdown(t *testing.T) {
 	assert.True(t, os.IsNotExist(err), "the socket file is removed")
 }
 
-func slogTo(w *syncBuffer) *slog.Logger { return slog.New(slog.NewTextHandler(w, nil)) }
+func slogTo(w *syncbuf.Buffer) *slog.Logger { return slog.New(slog.NewTextHandler(w, nil)) }

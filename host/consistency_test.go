@@ -1,13 +1,12 @@
 package host_test
 
 import (
-	"bytes"
 	"context"
 	"fmt"
+	"github.com/trentkms/trent/internal/syncbuf"
 	"log/slog"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -68,37 +67,19 @@ func TestReady(t *testing.T) {
 	assert.Contains(t, r.Reason, "no HSM")
 }
 
-// syncBuffer is a log sink for concurrent writers.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) count(sub string) int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return strings.Count(s.b.String(), sub)
-}
-
 // Token delivery logs what is worth an operator's look, once: an HSM that
 // holds the latest state ("not newer") is not logged; one that is down is,
 // once, however many offers fail.
 func TestDeliveryLog(t *testing.T) {
-	var logs syncBuffer
+	var logs syncbuf.Buffer
 	c := newTestClusterWith(t, 1, 2, func(cfg *host.Config) {
 		cfg.Log = slog.New(slog.NewTextHandler(&logs, nil))
 	})
 	time.Sleep(time.Second) // ten offers to each HSM
-	assert.Zero(t, logs.count("token delivery"), "the normal answer is not logged")
+	assert.Zero(t, strings.Count(logs.String(), "token delivery"), "the normal answer is not logged")
 	c.hsms[1].stop(t)
 	time.Sleep(time.Second)
-	assert.Equal(t, 1, logs.count("level=WARN msg=\"token delivery\""), "a down HSM is logged once: %s", logs.b.String())
+	assert.Equal(t, 1, strings.Count(logs.String(), "level=WARN msg=\"token delivery\""), "a down HSM is logged once: %s", logs.String())
 }
 
 // Read-after-write through the KMS API from any host: a key created, an

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"github.com/trentkms/trent/internal/syncbuf"
 	"os"
 	"path/filepath"
 	"strings"
@@ -16,7 +17,7 @@ import (
 // background runs a long-lived command (a server) until the test ends and
 // returns the text it printed after marker on stderr (an address).
 func background(t *testing.T, marker string, args ...string) string {
-	var stdout, stderr syncBuffer
+	var stdout, stderr syncbuf.Buffer
 	root := newRoot(&stdout, &stderr)
 	root.SetArgs(args)
 	ctx, cancel := context.WithCancel(context.Background())

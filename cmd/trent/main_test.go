@@ -8,10 +8,10 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"encoding/json"
+	"github.com/trentkms/trent/internal/syncbuf"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -126,24 +126,6 @@ func TestDev(t *testing.T) {
 	assert.Equal(t, c.HSMs[1].HSMID, c.Checks[1].HSM)
 }
 
-// syncBuffer is a bytes.Buffer safe for a writer and a reader at once.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 func TestHSMServe(t *testing.T) {
 	dir := t.TempDir()
 	out, _, err := run(t, "hsm", "init", "--dir", dir)
@@ -170,7 +152,7 @@ func TestHSMServe(t *testing.T) {
 	require.NoError(t, err)
 	serveAndPing := func(args ...string) {
 		t.Helper()
-		var stdout, stderr syncBuffer
+		var stdout, stderr syncbuf.Buffer
 		root := newRoot(&stdout, &stderr)
 		root.SetArgs(append([]string{"hsm", "serve", "--domain", viewFile, "--listen", "127.0.0.1:0"}, args...))
 		ctx, cancel := context.WithCancel(context.Background())
