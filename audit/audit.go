@@ -65,14 +65,32 @@ const (
 )
 
 // secretParams are request fields never recorded: they carry plaintext,
-// ciphertext, key material or attestation documents.
+// ciphertext, key material or attestation documents. They are matched
+// whatever their case: a request whose "plaintext" the API refuses as an
+// unknown member is still recorded, and its secret must not be.
 var secretParams = map[string]bool{
-	"Plaintext": true, "CiphertextBlob": true, "SourceCiphertextBlob": true,
-	"EncryptedKeyMaterial": true, "ImportToken": true, "Message": true,
-	"Signature": true, "Recipient": true,
+	"plaintext": true, "ciphertextblob": true, "sourceciphertextblob": true,
+	"encryptedkeymaterial": true, "importtoken": true, "message": true,
+	"signature": true, "recipient": true,
 	// In responses too:
-	"CiphertextForRecipient": true, "PrivateKeyPlaintext": true,
-	"PrivateKeyCiphertextBlob": true, "SharedSecret": true, "Mac": true,
+	"ciphertextforrecipient": true, "privatekeyplaintext": true,
+	"privatekeyciphertextblob": true, "sharedsecret": true, "mac": true,
+}
+
+// secret reports whether a member named name is a secret parameter.
+func secret(name string) bool {
+	var lower [len("privatekeyciphertextblob")]byte
+	if len(name) > len(lower) {
+		return false
+	}
+	for i := range len(name) {
+		c := name[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		lower[i] = c
+	}
+	return secretParams[string(lower[:len(name)])] // no allocation for a map lookup
 }
 
 // Redact turns a request body or a response (JSON object) into request
@@ -91,7 +109,7 @@ func Redact(body []byte) map[string]any {
 	}
 	out := make(map[string]any, len(members))
 	for _, m := range members {
-		if secretParams[m.Key] || m.Key == "" {
+		if secret(m.Key) || m.Key == "" {
 			continue
 		}
 		var v any

@@ -170,3 +170,13 @@ func TestSimpleString(t *testing.T) {
 		}
 	}
 }
+
+// A secret member is dropped whatever the case of its name: the API
+// refuses "plaintext" as an unknown member (names are case-sensitive), but
+// the refused request is still recorded, and its secret must not be.
+func TestRedactSecretsAnyCase(t *testing.T) {
+	got := Redact([]byte(`{"KeyId":"k","plaintext":"c2VjcmV0","PLAINTEXT":"eA==","cipherTextBlob":"eA==","Mac":"eA=="}`))
+	if len(got) != 1 || got["keyId"] != "k" {
+		t.Fatalf("Redact kept %v, want only keyId", got)
+	}
+}
