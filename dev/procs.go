@@ -420,10 +420,11 @@ func (c *Cluster) supervise(say func(string, ...any)) func(*Proc, error) {
 		mu.Unlock()
 		say("%s exited (%v); restarting in %v (log %s)", p.Name, err, d, p.Log)
 		time.AfterFunc(d, func() {
+			// Under c.mu, so that Stop (which sets stopping under it
+			// first) cannot run between the check and the start.
 			c.mu.Lock()
-			stopping := c.stopping
-			c.mu.Unlock()
-			if stopping {
+			defer c.mu.Unlock()
+			if c.stopping {
 				return
 			}
 			if err := p.Start(); err != nil {

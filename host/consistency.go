@@ -183,7 +183,9 @@ func (h *Host) readIndexHandler(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "host: not the leader", http.StatusServiceUnavailable)
 		return
 	}
-	idx, err := h.leaderReadIndex()
+	// Through the shared rounds, as local readers: N followers asking at
+	// once cost one confirmation of leadership, not N.
+	idx, err := h.reads.index(r.Context())
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusServiceUnavailable)
 		return
@@ -283,7 +285,9 @@ func (h *Host) Ready(ctx context.Context) Readiness {
 		return r
 	}
 	h.readyMu.Unlock()
-	r := h.checkReady(ctx)
+	// Not the caller's cancellation: the answer is shared for readyTTL,
+	// and checkReady bounds itself.
+	r := h.checkReady(context.WithoutCancel(ctx))
 	h.readyMu.Lock()
 	h.ready, h.readyAt = r, time.Now()
 	h.readyMu.Unlock()
@@ -324,7 +328,7 @@ func (h *Host) consistencyHandlers(mux *http.ServeMux) {
 	mux.HandleFunc("GET "+pathReadIndex, h.readIndexHandler)
 	// ready: 200 when the host serves truthfully, 503 otherwise (for
 	// orchestrators, like Vault's sys/health); health: 200 while the
-	// process serves its API at all, with the same body.
+	// process serves its API at all, with the last readiness known.
 	mux.HandleFunc("GET "+pathReady, func(w http.ResponseWriter, r *http.Request) {
 		rd := h.Ready(r.Context())
 		w.Header().Set("Content-Type", "application/json")
@@ -334,13 +338,22 @@ func (h *Host) consistencyHandlers(mux *http.ServeMux) {
 		json.NewEncoder(w).Encode(rd)
 	})
 	mux.HandleFunc("GET "+pathHealth, func(w http.ResponseWriter, r *http.Request) {
+		// Liveness: the last readiness known, never a new check (which
+		// may take seconds while there is no leader).
+		h.readyMu.Lock()
+		rd := h.ready
+		h.readyMu.Unlock()
+		if rd.ID == "" {
+			rd = Readiness{ID: h.cfg.ID, Reason: "not checked yet"}
+		}
 		w.Header().Set("Content-Type", "application/json")
-		json.NewEncoder(w).Encode(h.Ready(r.Context()))
+		json.NewEncoder(w).Encode(rd)
 	})
 }
 
-// GetReady fetches the readiness of the host at apiURL (a 503 answer is a
-// Readiness too).
+// GetReady fetches the readiness the host at apiURL last determined (its
+// health endpoint: at most readyTTL old while anyone asks /ready or the
+// status, else as old as the last such request).
 func GetReady(ctx context.Context, apiURL string) (*Readiness, error) {
 	var r Readiness
 	if err := getJSON(ctx, apiURL+pathHealth, &r); err != nil {

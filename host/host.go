@@ -596,7 +596,7 @@ func (d fsmDirectory) Member(id string) (*ecdsa.PublicKey, *ecdh.PublicKey, erro
 	return dir.Member(id)
 }
 
-// The host API (internal to the cluster; the KMS API comes later).
+// The host API (internal to the cluster; the KMS API has its own listener).
 const (
 	pathSubmit = "/trent/v1/host/submit"
 	pathJoin   = "/trent/v1/host/join"

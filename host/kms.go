@@ -74,7 +74,7 @@ func (s fsmStore) Get(id string) ([]byte, bool) { return s.h.fsm.Key(id) }
 // answer is DependencyTimeoutException (503), which SDKs retry.
 func (s fsmStore) Sync(ctx context.Context) error {
 	if err := s.h.ReadBarrier(ctx); err != nil {
-		s.h.log.Info("kms: read barrier", "err", err)
+		s.h.log.Debug("kms: read barrier", "err", err) // one per request while it lasts
 		return &kmsapi.Error{Type: kmsapi.DependencyTimeout, Status: 503,
 			Message: "this host cannot yet confirm it holds the cluster's latest state; retry"}
 	}
@@ -99,8 +99,11 @@ func (s fsmStore) Propose(_ context.Context, rs ...domain.Replacement) error {
 	}
 	f := s.h.raft.Apply(entry, 10*time.Second)
 	if err := f.Error(); err != nil {
-		if errors.Is(err, raft.ErrNotLeader) || errors.Is(err, raft.ErrLeadershipLost) {
-			return &kmsapi.Error{Type: kmsapi.DependencyTimeout, Message: "raft leadership changed; retry", Status: 503}
+		if errors.Is(err, raft.ErrNotLeader) || errors.Is(err, raft.ErrLeadershipLost) ||
+			errors.Is(err, raft.ErrEnqueueTimeout) || errors.Is(err, raft.ErrRaftShutdown) {
+			// A state of this host's raft, not of the request: the write
+			// may or may not have committed, as with any timeout.
+			return &kmsapi.Error{Type: kmsapi.DependencyTimeout, Message: "raft leadership changed or this host is stopping; retry", Status: 503}
 		}
 		return fmt.Errorf("host: raft: %w", err)
 	}

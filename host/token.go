@@ -21,9 +21,6 @@ import (
 // the status.
 const pathToken = "/trent/v1/host/token"
 
-// maxTokenSize bounds a token fetched from a host (the HSMs' own bound).
-const maxTokenSize = 1 << 20
-
 func (h *Host) tokenHandlers(mux *http.ServeMux) {
 	mux.HandleFunc("GET "+pathToken, func(w http.ResponseWriter, r *http.Request) {
 		_, token := h.fsm.State()
@@ -41,7 +38,7 @@ func (h *Host) tokenHandlers(mux *http.ServeMux) {
 // HSM's signature) are the caller's to trust: an HSM node verifies it
 // again under its anchor before it adopts it.
 func FetchToken(ctx context.Context, apiURL string) ([]byte, *domain.Parsed, error) {
-	raw, err := get(ctx, apiURL+pathToken, maxTokenSize)
+	raw, err := get(ctx, apiURL+pathToken, hsmcmd.MaxTokenSize)
 	if err != nil {
 		return nil, nil, err
 	}
