@@ -407,7 +407,7 @@ func (c *Client) Post(ctx context.Context, i int, path string, body []byte, limi
 }
 
 // maxAlertSize bounds an Alert on the wire: its header, code and text.
-const maxAlertSize = 64 + 2 + 1 + MaxAlertMessage
+const maxAlertSize = headerLenBytes + 2 + 1 + MaxAlertMessage
 
 // post sends body and returns the 200 body, or the Alert's error.
 func (c *Client) post(ctx context.Context, url string, body []byte, limit int64) ([]byte, error) {

@@ -6,7 +6,6 @@ import (
 	"crypto/elliptic"
 	"crypto/hmac"
 	"crypto/rsa"
-	"crypto/sha1"
 	"crypto/sha256"
 	"crypto/sha512"
 	"crypto/subtle"
@@ -152,9 +151,10 @@ func (n *Node) CreateKeyPair(spec uint8, keyID string) (token, public []byte, er
 
 // customerKey is an opened key token: the parsed key.
 type customerKey struct {
-	spec uint8
-	priv crypto.PrivateKey // *rsa.PrivateKey or *ecdsa.PrivateKey
-	mac  []byte            // HMAC key
+	keyID string // the KMS key the token was made for
+	spec  uint8
+	priv  crypto.PrivateKey // *rsa.PrivateKey or *ecdsa.PrivateKey
+	mac   []byte            // HMAC key
 }
 
 // keyCache holds opened key tokens by the SHA-256 of their bytes; it is
@@ -196,7 +196,7 @@ func (n *Node) openKey(raw []byte) (*customerKey, error) {
 		return nil, fmt.Errorf("%w: %w", ErrHBK, err)
 	}
 	defer clear(m)
-	k = &customerKey{spec: t.Spec}
+	k = &customerKey{keyID: t.KeyID, spec: t.Spec}
 	if s := hsmcmd.MLDSAScheme(t.Spec); s != nil {
 		if len(m) != s.SeedSize() {
 			return nil, fmt.Errorf("%w: ML-DSA seed size", ErrHBK)
@@ -285,11 +285,7 @@ func (n *Node) AsymDecrypt(token []byte, alg uint8, ciphertext []byte) ([]byte, 
 	if !ok || hsmcmd.IsWrappingSpec(k.spec) || (alg != hsmcmd.AlgOAEPSHA1 && alg != hsmcmd.AlgOAEPSHA256) {
 		return nil, fmt.Errorf("%w: decrypt with %s", ErrKeyUse, hsmcmd.SpecNames[k.spec])
 	}
-	h := sha256.New()
-	if alg == hsmcmd.AlgOAEPSHA1 {
-		h = sha1.New()
-	}
-	pt, err := rsa.DecryptOAEP(h, nil, priv, ciphertext, nil)
+	pt, err := rsa.DecryptOAEP(oaepHash(alg), nil, priv, ciphertext, nil)
 	if err != nil {
 		return nil, errors.New("node: RSA decryption failed")
 	}

@@ -31,23 +31,12 @@ var ErrUnwrap = errors.New("node: the key material does not unwrap")
 // HBK ID hbkID when given, else a new one) and its check value
 // (hsmcmd.ImportCheckValue).
 func (n *Node) ImportKeyMaterial(wrapToken []byte, alg uint8, wrapped []byte, keyID string, hbkID []byte) (token, check []byte, err error) {
-	if !hbk.ValidKeyID(keyID) {
-		return nil, nil, errors.New("node: invalid key ID")
-	}
-	kt, err := hbk.ParseKeyToken(wrapToken)
-	if err != nil {
-		return nil, nil, fmt.Errorf("%w: %w", ErrHBK, err)
-	}
-	if kt.KeyID != keyID || !hsmcmd.IsWrappingSpec(kt.Spec) {
-		return nil, nil, fmt.Errorf("%w: not a wrapping key of %s", ErrKeyUse, keyID)
-	}
-	var h hash.Hash
-	switch alg {
-	case hsmcmd.AlgOAEPSHA1:
-		h = sha1.New()
-	case hsmcmd.AlgOAEPSHA256:
-		h = sha256.New()
-	default:
+	switch {
+	case !hbk.ValidKeyID(keyID):
+		return nil, nil, fmt.Errorf("%w: invalid key ID", ErrKeyUse)
+	case len(hbkID) != 0 && len(hbkID) != hbk.IDSize:
+		return nil, nil, fmt.Errorf("%w: invalid HBK ID", ErrKeyUse)
+	case alg != hsmcmd.AlgOAEPSHA1 && alg != hsmcmd.AlgOAEPSHA256:
 		return nil, nil, fmt.Errorf("%w: wrapping algorithm %d", ErrKeyUse, alg)
 	}
 	k, err := n.openKey(wrapToken)
@@ -55,10 +44,10 @@ func (n *Node) ImportKeyMaterial(wrapToken []byte, alg uint8, wrapped []byte, ke
 		return nil, nil, err
 	}
 	priv, ok := k.priv.(*rsa.PrivateKey)
-	if !ok {
-		return nil, nil, fmt.Errorf("%w: not an RSA key", ErrKeyUse)
+	if !ok || k.keyID != keyID || !hsmcmd.IsWrappingSpec(k.spec) {
+		return nil, nil, fmt.Errorf("%w: not a wrapping key of %s", ErrKeyUse, keyID)
 	}
-	m, err := rsa.DecryptOAEP(h, nil, priv, wrapped, nil)
+	m, err := rsa.DecryptOAEP(oaepHash(alg), nil, priv, wrapped, nil)
 	if err != nil {
 		return nil, nil, ErrUnwrap
 	}
@@ -66,15 +55,9 @@ func (n *Node) ImportKeyMaterial(wrapToken []byte, alg uint8, wrapped []byte, ke
 	if len(m) != hbk.Size {
 		return nil, nil, ErrUnwrap
 	}
-	if len(hbkID) != 0 && len(hbkID) != hbk.IDSize {
-		return nil, nil, errors.New("node: invalid HBK ID")
-	}
 	r, err := n.tok.Random(hbk.IDSize + hbk.IVSize)
 	if err != nil {
 		return nil, nil, err
-	}
-	if len(hbkID) == 0 {
-		hbkID = nil
 	}
 	if token, err = n.sealHBK(keyID, hbkID, r, m); err != nil {
 		return nil, nil, err
@@ -89,9 +72,23 @@ func (n *Node) importCommand(m handlers) {
 			return nil, refused(err)
 		}
 		tok, check, err := n.ImportKeyMaterial(req.WrappingToken, req.Alg, req.Material, req.KeyID, req.HBKID)
-		if err != nil {
+		switch {
+		case errors.Is(err, ErrUnwrap) || errors.Is(err, ErrKeyUse) || errors.Is(err, ErrHBK):
+			// What the request caused (or a wrapping token under a domain
+			// key this HSM does not hold, which the host resyncs for).
 			return nil, refused(err)
+		case err != nil:
+			return nil, err // the HSM's own failure (its RNG, its ring): Alert 21
 		}
 		return hsmcmd.ImportKeyMaterialResponse{Token: tok, Check: check}.Marshal()
 	}
+}
+
+// oaepHash is the hash of RSAES-OAEP algorithm alg (AlgOAEPSHA1 or
+// AlgOAEPSHA256, which the callers check).
+func oaepHash(alg uint8) hash.Hash {
+	if alg == hsmcmd.AlgOAEPSHA1 {
+		return sha1.New()
+	}
+	return sha256.New()
 }
