@@ -3,6 +3,7 @@ package kms
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 
 	"github.com/trentkms/trent/domain"
@@ -166,6 +167,10 @@ func (s *Service) accountAliases(account string) []*keystore.Alias {
 		}
 		return true
 	})
+	// By name: the record IDs of names too long to stand in them (a hash
+	// after '#') do not sort with the others, and pagination's markers are
+	// names.
+	slices.SortFunc(out, func(a, b *keystore.Alias) int { return strings.Compare(a.Name, b.Name) })
 	return out
 }
 

@@ -96,8 +96,8 @@ func algorithmsOf(k *keystore.Key) []string {
 // createKeyPair asks an HSM for a new asymmetric or HMAC key.
 func (s *Service) createKeyPair(ctx context.Context, spec, id string) (token, public []byte, err error) {
 	code := hsmcmd.SpecCode(spec)
-	if s.hsm == nil || code == 0 {
-		return nil, nil, errNoHSM
+	if code == 0 { // a spec the HSMs do not make: permanent, and not an HSM's absence
+		return nil, nil, kmsapi.Errorf(kmsapi.UnsupportedOperation, "KeySpec %s is not supported by this Trent build", spec)
 	}
 	out, err := call(ctx, s, hsmcmd.CreateKeyPairRequest{Spec: code, KeyID: id}, hsmcmd.ParseCreateKeyPairResponse)
 	if err != nil {

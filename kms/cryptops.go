@@ -120,7 +120,13 @@ func symmetricOnly(k *key) error {
 
 var errDryRun = kmsapi.Errorf("DryRunOperationException", "The request would have succeeded, but the DryRun option is set.")
 
+// An error that already is a KMS exception (no HSM configured: 503) is
+// answered as it is.
 func internal(s *Service, op string, err error) error {
+	var ke *kmsapi.Error
+	if errors.As(err, &ke) {
+		return ke
+	}
 	s.log.Info(op, "err", err)
 	return &kmsapi.Error{Type: kmsapi.KMSInternal, Message: "the HSMs did not answer", Status: 500}
 }
@@ -273,7 +279,10 @@ func (s *Service) openSource(p kmsapi.Principal, raw []byte, keyID *string) (k *
 			return nil, nil, "", kmsapi.Errorf("IncorrectKeyException", "The key ID in the request does not identify the KMS key that encrypted the ciphertext.")
 		}
 	} else {
-		if k, err = s.loadKey(bl.KeyID); err != nil || k == nil {
+		if k, err = s.loadKey(bl.KeyID); err != nil {
+			return nil, nil, "", internal(s, "Decrypt", err) // a record that does not parse says nothing of the ciphertext
+		}
+		if k == nil {
 			return nil, nil, "", errInvalidCiphertext
 		}
 	}
@@ -330,11 +339,8 @@ func (s *Service) decrypt(ctx context.Context, p kmsapi.Principal, req *decryptR
 		return &decryptResponse{CiphertextForRecipient: rr.CiphertextForRecipient, KeyId: k.rec.Key.ARN(), EncryptionAlgorithm: symmetricDefault}, nil
 	}
 	out, err := call(ctx, s, dec, hsmcmd.ParseDecryptResponse)
-	if errors.Is(err, ErrRefused) {
-		return nil, errInvalidCiphertext
-	}
-	if err != nil {
-		return nil, internal(s, "Decrypt", err)
+	if err := s.hsmAnswer("Decrypt", err, errInvalidCiphertext); err != nil {
+		return nil, err
 	}
 	return &decryptResponse{Plaintext: out.Plaintext, KeyId: k.rec.Key.ARN(), EncryptionAlgorithm: symmetricDefault}, nil
 }
@@ -432,11 +438,8 @@ func (s *Service) reEncrypt(ctx context.Context, p kmsapi.Principal, req *reEncr
 	}
 	out, err := call(ctx, s, hsmcmd.ReEncryptRequest{SourceToken: tok, SourceContext: srcEC, Blob: req.CiphertextBlob,
 		DestinationToken: dst.rec.Current(), DestinationContext: dstEC}, hsmcmd.ParseReEncryptResponse)
-	if errors.Is(err, ErrRefused) {
-		return nil, errInvalidCiphertext
-	}
-	if err != nil {
-		return nil, internal(s, "ReEncrypt", err)
+	if err := s.hsmAnswer("ReEncrypt", err, errInvalidCiphertext); err != nil {
+		return nil, err
 	}
 	return &reEncryptResponse{CiphertextBlob: out.Blob, SourceKeyId: src.rec.Key.ARN(), KeyId: dst.rec.Key.ARN(),
 		SourceEncryptionAlgorithm: symmetricDefault, DestinationEncryptionAlgorithm: symmetricDefault}, nil

@@ -113,9 +113,6 @@ func (s *Service) getParametersForImport(ctx context.Context, p kmsapi.Principal
 		return nil, kmsapi.Errorf(kmsapi.UnsupportedOperation, "%s with %s is not supported by this Trent build", req.WrappingAlgorithm, req.WrappingKeySpec)
 	}
 	id := k.rec.Key.KeyID
-	if s.hsm == nil {
-		return nil, internal(s, "GetParametersForImport", errNoHSM)
-	}
 	out, err := call(ctx, s, hsmcmd.CreateKeyPairRequest{Spec: spec, KeyID: id}, hsmcmd.ParseCreateKeyPairResponse)
 	if err != nil {
 		return nil, internal(s, "GetParametersForImport", err)
@@ -216,9 +213,6 @@ func (s *Service) importKeyMaterial(ctx context.Context, p kmsapi.Principal, req
 	}
 	if len(req.EncryptedKeyMaterial) > hsmcmd.MaxAsymCiphertext {
 		return nil, errUnwrap
-	}
-	if s.hsm == nil {
-		return nil, internal(s, "ImportKeyMaterial", errNoHSM)
 	}
 	out, err := call(ctx, s, hsmcmd.ImportKeyMaterialRequest{WrappingToken: im.WrappingToken, Alg: hsmcmd.AlgCode(im.WrappingAlg),
 		Material: req.EncryptedKeyMaterial, KeyID: k.rec.Key.KeyID, HBKID: im.HBKID}, hsmcmd.ParseImportKeyMaterialResponse)

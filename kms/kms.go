@@ -26,9 +26,6 @@ func (s *Service) generateRandom(ctx context.Context, _ kmsapi.Principal, req *g
 	if req.CustomKeyStoreId != nil {
 		return nil, kmsapi.Errorf("CustomKeyStoreNotFoundException", "custom key stores are not supported")
 	}
-	if s.hsm == nil {
-		return nil, kmsapi.Errorf(kmsapi.DependencyTimeout, "no HSM is configured")
-	}
 	if req.Recipient != nil {
 		// GenerateRandom has no key, so no policy: the document alone.
 		doc, _, err := s.checkRecipient(ctx, "GenerateRandom", true, req.Recipient)
@@ -43,8 +40,7 @@ func (s *Service) generateRandom(ctx context.Context, _ kmsapi.Principal, req *g
 	}
 	r, err := call(ctx, s, hsmcmd.RandomRequest{Size: uint16(*req.NumberOfBytes)}, hsmcmd.ParseRandomResponse)
 	if err != nil {
-		s.log.Info("GenerateRandom", "err", err)
-		return nil, &kmsapi.Error{Type: kmsapi.KMSInternal, Message: "the HSMs did not answer", Status: 500}
+		return nil, internal(s, "GenerateRandom", err)
 	}
 	return &generateRandomResponse{Plaintext: r.Bytes}, nil
 }

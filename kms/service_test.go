@@ -363,6 +363,23 @@ func TestHSMErrors(t *testing.T) {
 	assert.Equal(t, kmsapi.DependencyTimeout, exception(err))
 	_, err = s.Operations()["GenerateRandom"].Handler(context.Background(), alice, []byte(`{"NumberOfBytes":8}`))
 	assert.Equal(t, kmsapi.DependencyTimeout, exception(err))
+	// Every operation that needs an HSM says so with a retryable 503, not
+	// an internal error and not a 4xx.
+	noHSM := &fixture{s: s, store: f.store}
+	for op, req := range map[string]map[string]any{
+		"Encrypt":         {"KeyId": id, "Plaintext": []byte("x")},
+		"Decrypt":         {"CiphertextBlob": enc["CiphertextBlob"]},
+		"GenerateDataKey": {"KeyId": id, "NumberOfBytes": 16},
+		"ReEncrypt":       {"CiphertextBlob": enc["CiphertextBlob"], "DestinationKeyId": id},
+		"CreateKey":       {},
+		"GenerateRandom":  {"NumberOfBytes": 8},
+	} {
+		_, err := noHSM.call(alice, op, req)
+		var ke *kmsapi.Error
+		require.ErrorAs(t, err, &ke, op)
+		assert.Equal(t, kmsapi.DependencyTimeout, ke.Type, op)
+		assert.Equal(t, 503, ke.Status, op)
+	}
 }
 
 // Key maintenance deletes keys past their pending window (with their
@@ -507,4 +524,33 @@ func TestGlobalConditionKeys(t *testing.T) {
 			assert.NoError(t, err, cond)
 		}
 	}
+}
+
+// ListAliases pages by name, also across aliases whose names are too long
+// for their record IDs (stored under a hash that sorts elsewhere): every
+// alias comes once, in name order.
+func TestListAliasesLongNames(t *testing.T) {
+	f := newFixture(t)
+	id := f.createKey(t, nil)
+	names := []string{"alias/a", "alias/" + strings.Repeat("b", 250), "alias/c", "alias/" + strings.Repeat("d", 250), "alias/e"}
+	for _, n := range names {
+		f.must(t, alice, "CreateAlias", map[string]any{"AliasName": n, "TargetKeyId": id})
+	}
+	var got []string
+	marker := ""
+	for range 10 {
+		req := map[string]any{"Limit": 2}
+		if marker != "" {
+			req["Marker"] = marker
+		}
+		out := f.must(t, alice, "ListAliases", req)
+		for _, a := range out["Aliases"].([]any) {
+			got = append(got, a.(map[string]any)["AliasName"].(string))
+		}
+		if out["Truncated"] != true {
+			break
+		}
+		marker = out["NextMarker"].(string)
+	}
+	assert.Equal(t, names, got)
 }
