@@ -420,10 +420,7 @@ func (s *Service) reEncrypt(ctx context.Context, p kmsapi.Principal, req *reEncr
 		return nil, err
 	}
 	for _, k := range []*key{src, dst} {
-		if err := usable(k); err != nil {
-			return nil, err
-		}
-		if err := s.live(k); err != nil {
+		if err := s.usable(k); err != nil {
 			return nil, err
 		}
 		if err := symmetricOnly(k); err != nil {

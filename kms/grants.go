@@ -446,7 +446,7 @@ func (s *Service) addGrant(ctx context.Context, id string, g *keystore.Grant) (*
 	if k == nil {
 		return nil, errNotFound("Key '%s' does not exist", id)
 	}
-	if err := usable(k); err != nil {
+	if err := s.usable(k); err != nil {
 		return nil, err
 	}
 	ix := keystore.GrantIndexID(id)

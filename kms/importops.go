@@ -72,14 +72,6 @@ func materialExpired(k *keystore.Key, now time.Time) bool {
 	return k.Origin == keystore.OriginExternal && im != nil && im.ExpirationModel == expiresModel && im.ValidTo <= now.Unix()
 }
 
-// live refuses the use of a key whose imported material has expired.
-func (s *Service) live(k *key) error {
-	if materialExpired(&k.rec.Key, s.now()) {
-		return kmsapi.Errorf("KMSInvalidStateException", errPendingImportF, k.rec.Key.ARN())
-	}
-	return nil
-}
-
 type getParametersForImportRequest struct {
 	KeyId             string `json:"KeyId"`
 	WrappingAlgorithm string `json:"WrappingAlgorithm"`

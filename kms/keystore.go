@@ -221,9 +221,7 @@ func (s *Service) use(p kmsapi.Principal, k *key, alias string, u keyUse) (*keys
 	}
 	switch u.state {
 	case stateUsable:
-		if err = usable(k); err == nil {
-			err = s.live(k)
-		}
+		err = s.usable(k)
 	case stateNotPending:
 		err = notPending(k)
 	}
@@ -296,7 +294,13 @@ func keyConditions(p kmsapi.Principal, k *keystore.Key, more int) map[string][]s
 }
 
 // usable refuses a key that cannot be used for cryptography now.
-func usable(k *key) error {
+//
+// Imported material whose ValidTo has passed makes the key PendingImport
+// here already, before key maintenance records it.
+func (s *Service) usable(k *key) error {
+	if materialExpired(&k.rec.Key, s.now()) {
+		return kmsapi.Errorf("KMSInvalidStateException", errPendingImportF, k.rec.Key.ARN())
+	}
 	switch k.rec.Key.State {
 	case keystore.StateEnabled:
 		return nil

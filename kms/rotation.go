@@ -136,7 +136,7 @@ func (s *Service) enableKeyRotation(ctx context.Context, p kmsapi.Principal, req
 		return nil, validation("rotationPeriodInDays", "Member must have value between 90 and 2560", days)
 	}
 	_, err = s.updateKey(ctx, k.rec.Key.KeyID, func(r *keystore.Record) error {
-		if err := usable(&key{rec: r}); err != nil {
+		if err := s.usable(&key{rec: r}); err != nil {
 			return err
 		}
 		r.Key.RotationEnabled, r.Key.RotationPeriodDays = true, days
@@ -152,7 +152,7 @@ func (s *Service) disableKeyRotation(ctx context.Context, p kmsapi.Principal, re
 		return nil, err
 	}
 	_, err = s.updateKey(ctx, k.rec.Key.KeyID, func(r *keystore.Record) error {
-		if err := usable(&key{rec: r}); err != nil {
+		if err := s.usable(&key{rec: r}); err != nil {
 			return err
 		}
 		r.Key.RotationEnabled, r.Key.RotationPeriodDays, r.Key.NextRotation = false, 0, 0
