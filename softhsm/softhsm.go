@@ -18,6 +18,7 @@ package softhsm
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -128,8 +129,12 @@ func OpenWithModule(dir, module string) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	if fi, err := os.Stat(s.ConfPath); err != nil || !fi.Mode().IsRegular() {
+	fi, err := os.Stat(s.ConfPath)
+	switch {
+	case errors.Is(err, fs.ErrNotExist) || err == nil && !fi.Mode().IsRegular():
 		return nil, fmt.Errorf("%w: %s", ErrNotProvisioned, s.Dir)
+	case err != nil:
+		return nil, fmt.Errorf("softhsm: %w", err) // not "run trent hsm init": something else is wrong
 	}
 	return s, nil
 }

@@ -21,6 +21,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -73,13 +74,13 @@ func run() error {
 	}
 	// Everything that needs the network or the toolchain happens here,
 	// before entering the namespace.
-	if *trentBin == "" && contains(targets, peers.Trent) {
+	if *trentBin == "" && slices.Contains(targets, peers.Trent) {
 		fmt.Fprintln(os.Stderr, "kmspeers: building trent from the checkout")
 		if *trentBin, err = peers.GoBuild(filepath.Join(bin, "trent"), "./cmd/trent"); err != nil {
 			return err
 		}
 	}
-	if *localKMS == "" && contains(targets, peers.LocalKMS) {
+	if *localKMS == "" && slices.Contains(targets, peers.LocalKMS) {
 		fmt.Fprintf(os.Stderr, "kmspeers: installing local-kms@%s into %s\n", peers.LocalKMSVersion, *gobin)
 		if *localKMS, err = peers.InstallLocalKMS(*gobin); err != nil {
 			return err
@@ -265,13 +266,4 @@ func parseLoads(s string) ([]peers.Load, error) {
 		ls = append(ls, peers.Load{Op: op, Clients: c})
 	}
 	return ls, nil
-}
-
-func contains(s []string, v string) bool {
-	for _, x := range s {
-		if x == v {
-			return true
-		}
-	}
-	return false
 }
