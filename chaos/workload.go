@@ -7,14 +7,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/trentkms/trent/kmsload"
 	mrand "math/rand/v2"
-	"net/http"
 	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/kms/types"
 	"github.com/aws/smithy-go"
@@ -60,13 +59,11 @@ func (w *Workload) client(ep Endpoint) *kms.Client {
 	if c, ok := w.clients[ep.URL]; ok {
 		return c
 	}
-	c := kms.NewFromConfig(aws.Config{Region: w.Region, Credentials: credentials.StaticCredentialsProvider{Value: w.Creds},
-		HTTPClient: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 16, IdleConnTimeout: 30 * time.Second}}},
-		func(o *kms.Options) {
-			o.BaseEndpoint = aws.String(ep.URL)
-			o.RetryMaxAttempts = 1
-			o.Retryer = aws.NopRetryer{}
-		})
+	// kmsload's client: SDK retries off (a retryable answer is recorded as
+	// one); each request is bounded by w.Timeout, well within the
+	// transport's own timeout.
+	c := kmsload.NewClient(kmsload.Config{Endpoint: ep.URL, Region: w.Region,
+		AccessKeyID: w.Creds.AccessKeyID, SecretAccessKey: w.Creds.SecretAccessKey}, kmsload.NewHTTPClient(16))
 	w.clients[ep.URL] = c
 	return c
 }
