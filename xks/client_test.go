@@ -96,11 +96,11 @@ func TestClientClassifiesErrors(t *testing.T) {
 
 func TestClientUnreachableAndTimeout(t *testing.T) {
 	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		time.Sleep(300 * time.Millisecond)
+		time.Sleep(2 * time.Second)
 	}))
 	defer srv.Close()
 	cfg := Config{Endpoint: srv.URL, URIPath: "/kms/xks/v1", AccessKeyID: "A", SecretAccessKey: "s", Region: "r",
-		TLS: srv.Client().Transport.(*http.Transport).TLSClientConfig, Timeout: 50 * time.Millisecond}
+		TLS: srv.Client().Transport.(*http.Transport).TLSClientConfig, Timeout: time.Second}
 	c, err := New(cfg)
 	require.NoError(t, err)
 	_, err = c.Health(context.Background(), RequestMetadata{KMSOperation: "KmsHealthCheck", KMSRequestID: "1"})
@@ -108,7 +108,7 @@ func TestClientUnreachableAndTimeout(t *testing.T) {
 	assert.True(t, KindOf(err).Retryable())
 
 	// An untrusted certificate: no TLS connection.
-	cfg.TLS = nil
+	cfg.TLS, cfg.Timeout = nil, 10*time.Second
 	c, err = New(cfg)
 	require.NoError(t, err)
 	_, err = c.Health(context.Background(), RequestMetadata{KMSOperation: "KmsHealthCheck", KMSRequestID: "1"})
