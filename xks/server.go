@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/trentkms/trent/internal/boundedio"
@@ -65,6 +66,7 @@ type ServerConfig struct {
 // Handler serves the XKS Proxy API. It is safe for concurrent use.
 type Handler struct {
 	cfg   ServerConfig
+	creds atomic.Pointer[[]Credential]
 	slots chan struct{}
 }
 
@@ -76,12 +78,8 @@ func NewHandler(cfg ServerConfig) (*Handler, error) {
 	if len(cfg.Credentials) == 0 || cfg.Backend == nil {
 		return nil, fmt.Errorf("%w: a credential and a backend are required", ErrInvalidInput)
 	}
-	seen := map[string]bool{}
-	for _, c := range cfg.Credentials {
-		if c.AccessKeyID == "" || c.SecretAccessKey == "" || seen[c.AccessKeyID] {
-			return nil, fmt.Errorf("%w: every credential needs an access key ID of its own and a secret", ErrInvalidInput)
-		}
-		seen[c.AccessKeyID] = true
+	if err := checkCredentials(cfg.Credentials); err != nil {
+		return nil, err
 	}
 	if cfg.MaxInFlight <= 0 {
 		cfg.MaxInFlight = 64
@@ -95,7 +93,35 @@ func NewHandler(cfg ServerConfig) (*Handler, error) {
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
-	return &Handler{cfg: cfg, slots: make(chan struct{}, cfg.MaxInFlight)}, nil
+	h := &Handler{cfg: cfg, slots: make(chan struct{}, cfg.MaxInFlight)}
+	cs := append([]Credential{}, cfg.Credentials...)
+	h.creds.Store(&cs)
+	return h, nil
+}
+
+func checkCredentials(cs []Credential) error {
+	seen := map[string]bool{}
+	for _, c := range cs {
+		if c.AccessKeyID == "" || c.SecretAccessKey == "" || seen[c.AccessKeyID] {
+			return fmt.Errorf("%w: every credential needs an access key ID of its own and a secret", ErrInvalidInput)
+		}
+		seen[c.AccessKeyID] = true
+	}
+	if len(cs) == 0 {
+		return fmt.Errorf("%w: no credential", ErrInvalidInput)
+	}
+	return nil
+}
+
+// SetCredentials replaces the accepted credentials, for requests that
+// arrive afterwards: a credential rotation without a restart.
+func (h *Handler) SetCredentials(cs []Credential) error {
+	if err := checkCredentials(cs); err != nil {
+		return err
+	}
+	cs = append([]Credential{}, cs...)
+	h.creds.Store(&cs)
+	return nil
 }
 
 // apiError is an error answer.
@@ -165,7 +191,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.answerError(w, r, op, keyID, RequestMetadata{}, start, fail(name, "request body unreadable or above the size limit"))
 		return
 	}
-	akid, err := verifySigV4(r, body, h.cfg.Credentials, h.cfg.Region, h.cfg.Now())
+	akid, err := verifySigV4(r, body, *h.creds.Load(), h.cfg.Region, h.cfg.Now())
 	if err != nil {
 		h.cfg.Log.Warn("xks: authentication failed", "op", op.String(), "reason", err.Error(), "remote", r.RemoteAddr)
 		h.answerError(w, r, op, keyID, RequestMetadata{}, start, fail(ErrNameAuthenticationFail, "the request signature could not be verified"))

@@ -326,3 +326,39 @@ func FuzzDecodeRequest(f *testing.F) {
 		}
 	})
 }
+
+func TestCredentials(t *testing.T) {
+	c1, err := NewCredential()
+	require.NoError(t, err)
+	c2, err := NewCredential()
+	require.NoError(t, err)
+	assert.True(t, c1.Valid(), "%+v", c1)
+	assert.NotEqual(t, c1, c2)
+	got, err := ParseCredentials(MarshalCredentials([]Credential{c1, c2}))
+	require.NoError(t, err)
+	assert.Equal(t, []Credential{c1, c2}, got)
+	for _, bad := range []string{`[]`, `{}`, `[{"AccessKeyId":"short","RawSecretAccessKey":"` + c1.SecretAccessKey + `"}]`,
+		`[{"AccessKeyId":"` + c1.AccessKeyID + `","RawSecretAccessKey":"` + c1.SecretAccessKey + `","x":1}]`,
+		string(MarshalCredentials([]Credential{c1, c1}))} {
+		_, err := ParseCredentials([]byte(bad))
+		assert.Error(t, err, bad)
+	}
+}
+
+// A rotation: the new credential works at once, the old one stops.
+func TestHandlerSetCredentials(t *testing.T) {
+	be := newMemBackend(t)
+	h, err := NewHandler(ServerConfig{URIPath: testPath, Credentials: []Credential{{testAKID, testSecret}}, Backend: be})
+	require.NoError(t, err)
+	srv := httptest.NewTLSServer(h)
+	defer srv.Close()
+	body := `{"requestMetadata":{"kmsOperation":"KmsHealthCheck","kmsRequestId":"r"}}`
+	status, _ := rawCall(t, srv, testPath+"/health", body, testSecret, time.Now())
+	assert.Equal(t, 200, status)
+	require.NoError(t, h.SetCredentials([]Credential{{testAKID, "rotated"}}))
+	status, _ = rawCall(t, srv, testPath+"/health", body, testSecret, time.Now())
+	assert.Equal(t, 401, status)
+	status, _ = rawCall(t, srv, testPath+"/health", body, "rotated", time.Now())
+	assert.Equal(t, 200, status)
+	assert.Error(t, h.SetCredentials(nil))
+}
