@@ -48,7 +48,7 @@ func (e *Env) Checks() []conformance.Check {
 		{ID: "XKS-CRY-002", Statement: "Decrypt with additional authenticated data other than the Encrypt's, or without it, answers 400 InvalidCiphertextException",
 			Clause: clauseDecrypt, Run: e.checkAADBound, Mutation: "xks.aad-ignored"},
 		{ID: "XKS-CRY-003", Statement: "Decrypt with a ciphertextMetadata the Encrypt did not answer (the AAD's bytes moved there) answers 400 InvalidCiphertextException",
-			Clause: clauseEncrypt, Run: e.checkMetadataBound, Mutation: "xks.ciphertext-metadata-ignored"},
+			Clause: clauseEncrypt, Run: e.checkMetadataBound, Mutation: "xks.aad-naive-concatenation"},
 		{ID: "XKS-CRY-004", Statement: "Decrypt of a ciphertext, tag or IV changed in one bit answers 400 InvalidCiphertextException",
 			Clause: clauseDecrypt, Run: e.checkTampered, Mutation: "xks.decrypt-cached-by-iv"},
 		{ID: "XKS-CRY-005", Statement: "Encrypt with ciphertextDataIntegrityValueAlgorithm SHA_256 answers the SHA-256 of AAD ‖ ciphertextMetadata ‖ IV ‖ ciphertext ‖ tag as ciphertextDataIntegrityValue",
@@ -237,9 +237,10 @@ func (e *Env) checkCDIV(t *conformance.T) {
 func (e *Env) checkSizes(t *conformance.T) {
 	pt, aad := random(4300), random(8192)
 	s := e.encrypt(t, e.cfg.KeyID, pt, aad, false)
+	// Served is the statement; XKS-CRY-001 checks what comes back.
 	a := e.decrypt(t, e.cfg.KeyID, decryptBody(s, aad))
-	if a.Status != http.StatusOK || !bytes.Equal(plaintextOf(t, a), pt) {
-		t.Mismatch("Decrypt of 4300 bytes with 8192 of AAD", "HTTP 200 with the plaintext", truncate(a.String(), 100))
+	if a.Status != http.StatusOK {
+		t.Mismatch("Decrypt of 4300 bytes with 8192 of AAD", "HTTP 200", truncate(a.String(), 100))
 	}
 }
 
@@ -325,7 +326,8 @@ func (e *Env) checkBodyTampered(t *conformance.T) {
 	hash := fmt.Sprintf("%x", sum)
 	c.BeforeSign = func(r *http.Request) { r.Header.Set("X-Amz-Content-Sha256", hash) }
 	e.served(t, "the untampered request with its X-Amz-Content-Sha256", c)
-	other := bytes.Replace(c.Body, []byte("DescribeKey"), []byte("CreateKey"), 1)
+	// Same length, so that a signed Content-Length still holds.
+	other := bytes.Replace(c.Body, []byte("DescribeKey"), []byte("DescribeKeY"), 1)
 	c.AfterSign = func(r *http.Request) {
 		r.Body = nopCloser{bytes.NewReader(other)}
 		r.ContentLength = int64(len(other))
