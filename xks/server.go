@@ -191,6 +191,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.answerError(w, r, op, keyID, RequestMetadata{}, start, fail(name, "request body unreadable or above the size limit"))
 		return
 	}
+	defer clear(body)
 	akid, err := verifySigV4(r, body, *h.creds.Load(), h.cfg.Region, h.cfg.Now())
 	if err != nil {
 		h.cfg.Log.Warn("xks: authentication failed", "op", op.String(), "reason", err.Error(), "remote", r.RemoteAddr)
