@@ -343,7 +343,7 @@ func (h *Handler) answer(w http.ResponseWriter, r *http.Request, op operation, k
 	attrs := []any{"op", op.String(), "status", status, "ms", h.cfg.Now().Sub(start).Milliseconds(),
 		"kmsRequestId", md.KMSRequestID, "kmsOperation", md.KMSOperation, "remote", r.RemoteAddr}
 	if keyID != "" {
-		attrs = append(attrs, "keyId", keyID)
+		attrs = append(attrs, "keyId", printable(keyID, MaxKeyIDLen+8))
 	}
 	if md.AWSPrincipalARN != "" {
 		attrs = append(attrs, "awsPrincipalArn", md.AWSPrincipalARN, "kmsKeyArn", md.KMSKeyARN)
