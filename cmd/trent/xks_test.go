@@ -202,3 +202,40 @@ func TestXKSServeMutualTLS(t *testing.T) {
 	assert.Equal(t, xks.KindUnreachable, xks.KindOf(health()), "no client certificate")
 	assert.Equal(t, xks.KindUnreachable, xks.KindOf(health(otherCert, otherKey)), "a certificate of another CA")
 }
+
+// curl (7.75 or later) signs with its own SigV4 code, as the
+// specification's Appendix D does: the proxy verifies it.
+func TestXKSServeCurl(t *testing.T) {
+	curl, err := exec.LookPath("curl")
+	if err != nil {
+		t.Skip("no curl")
+	}
+	dir := t.TempDir()
+	_, _, err = run(t, "xks", "init", "--dir", dir)
+	require.NoError(t, err)
+	_, _, err = run(t, "xks", "keys", "create", "--dir", dir, "--label", "k1")
+	require.NoError(t, err)
+	creds := filepath.Join(dir, "credentials.json")
+	out, _, err := run(t, "xks", "credentials", "new", "--file", creds)
+	require.NoError(t, err)
+	var cf xks.ConfigFile
+	require.NoError(t, json.Unmarshal([]byte(out), &cf))
+	certFile, keyFile, _ := writeCert(t, dir, "server", "localhost", false)
+	addr, _ := startProxy(t, "--dir", dir, "--credentials", creds, "--tls-cert", certFile, "--tls-key", keyFile)
+	_, port, err := net.SplitHostPort(addr)
+	require.NoError(t, err)
+	call := func(secret, path, body string) string {
+		cmd := exec.Command(curl, "-s", "--aws-sigv4", "aws:amz:us-east-1:kms-xks-proxy", "--user", cf.XksProxyAuthenticationCredential.AccessKeyID+":"+secret,
+			"--cacert", certFile, "-H", "Content-Type: application/json", "-d", body, "https://localhost:"+port+"/kms/xks/v1"+path)
+		out, err := cmd.Output()
+		require.NoError(t, err)
+		return string(out)
+	}
+	out = call(cf.XksProxyAuthenticationCredential.RawSecretAccessKey, "/health", `{"requestMetadata":{"kmsOperation":"KmsHealthCheck","kmsRequestId":"1"}}`)
+	assert.Contains(t, out, `"healthStatus":"ACTIVE"`)
+	out = call(cf.XksProxyAuthenticationCredential.RawSecretAccessKey, "/keys/k1/encrypt", `{"requestMetadata":{"awsPrincipalArn":"arn:aws:iam::123456789012:user/Alice",`+
+		`"kmsKeyArn":"arn:aws:kms:us-east-2:123456789012:key/1","kmsOperation":"Encrypt","kmsRequestId":"2"},"plaintext":"SGVsbG8gV29ybGQh","encryptionAlgorithm":"AES_GCM"}`)
+	assert.Contains(t, out, `"authenticationTag"`)
+	out = call("wrong"+cf.XksProxyAuthenticationCredential.RawSecretAccessKey, "/health", `{"requestMetadata":{"kmsOperation":"KmsHealthCheck","kmsRequestId":"3"}}`)
+	assert.Contains(t, out, `"errorName":"AuthenticationFailedException"`)
+}
