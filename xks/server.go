@@ -253,6 +253,9 @@ func (h *Handler) run(ctx context.Context, op operation, keyID string, req *requ
 	if err != nil {
 		return nil, backendError(err)
 	}
+	if md.KeyUsage == nil {
+		md.KeyUsage = []string{} // an array, never null
+	}
 	if op == opMetadata {
 		return &md, nil
 	}
