@@ -3,6 +3,7 @@ package kms
 import (
 	"context"
 	"errors"
+	"hash/maphash"
 	"log/slog"
 	"time"
 
@@ -109,6 +110,10 @@ type Service struct {
 	ops      map[string]kmsapi.Operation
 	grantOps map[string]grantOp // by grant operation name
 	usage    map[string]string  // the key usage an operation needs, by name
+	// Last usage (usage.go): this host's pending usages, and when the
+	// Service began (Unix ms).
+	usageT  usageTracker
+	started int64
 }
 
 // New makes a Service.
@@ -117,6 +122,8 @@ func New(cfg Config) *Service {
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
+	s.usageT.seed = maphash.MakeSeed()
+	s.started = s.now().UnixMilli()
 	s.derive()
 	return s
 }
