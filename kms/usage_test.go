@@ -139,15 +139,21 @@ func TestKeyLastUsageAcrossHosts(t *testing.T) {
 // of GetKeyLastUsage (docs/benchmarks.md).
 func BenchmarkUsageNote(b *testing.B) {
 	s := New(Config{Store: newMemStore(), Region: "eu-west-1"})
-	h := s.noted("Encrypt", func(context.Context, kmsapi.Principal, []byte) (any, error) {
-		return &encryptResponse{KeyId: "arn:aws:kms:eu-west-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"}, nil
-	})
-	b.ReportAllocs()
-	b.RunParallel(func(pb *testing.PB) {
-		for pb.Next() {
-			h(context.Background(), alice, nil)
-		}
-	})
+	resp := &encryptResponse{KeyId: "arn:aws:kms:eu-west-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"}
+	bare := func(context.Context, kmsapi.Principal, []byte) (any, error) { return resp, nil }
+	for _, c := range []struct {
+		name string
+		h    kmsapi.Handler
+	}{{"without", bare}, {"noted", s.noted("Encrypt", bare)}} {
+		b.Run(c.name, func(b *testing.B) {
+			b.ReportAllocs()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					c.h(context.Background(), alice, nil)
+				}
+			})
+		})
+	}
 }
 
 func TestParseUsageBatch(t *testing.T) {
