@@ -440,4 +440,6 @@ func (h *softHSM) keyToken(t interface{ Fatal(...any) }, id string) []byte {
 	return raw
 }
 
-func domainDelete(id string, old []byte) domain.Replacement { return domain.Replacement{ID: id, Old: old} }
+func domainDelete(id string, old []byte) domain.Replacement {
+	return domain.Replacement{ID: id, Old: old}
+}

@@ -22,8 +22,6 @@ import (
 	"github.com/trentkms/trent/internal/kwp"
 )
 
-var importClause = devRef + "importing-keys.html"
-
 // importParams calls GetParametersForImport and checks its answer: an
 // RSA public key of the wrapping key spec's size and an import token.
 func (e *Env) importParams(t *conformance.T, id *string, alg types.AlgorithmSpec, spec types.WrappingKeySpec) (*awskms.GetParametersForImportOutput, *rsa.PublicKey) {
