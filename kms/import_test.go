@@ -10,6 +10,7 @@ import (
 	"crypto/sha256"
 	"crypto/x509"
 	"encoding/base64"
+	"errors"
 	"hash"
 	"strings"
 	"testing"
@@ -21,6 +22,7 @@ import (
 	"github.com/trentkms/trent/hsmcmd"
 	"github.com/trentkms/trent/internal/kwp"
 	"github.com/trentkms/trent/keystore"
+	"github.com/trentkms/trent/kms/kmsapi"
 )
 
 // params calls GetParametersForImport and returns the import token and
@@ -331,4 +333,22 @@ func TestImportAsymmetricAndHMAC(t *testing.T) {
 	require.NoError(t, err)
 	assert.Nil(t, rec.Key.PublicKey)
 	assert.Equal(t, []hsmcmd.Code{hsmcmd.CreateKeyPair, hsmcmd.ImportKeyToken}, f.hsm.cmds[len(f.hsm.cmds)-2:])
+}
+
+// An HSM failure that is not the request's (here: no HSM answers; on a
+// host, a wrapping key token under a domain key no HSM holds, Alert 24
+// after the resync) is KMSInternalException, retryable, never a 4xx
+// about the material or the token.
+func TestImportHSMFailureIsInternal(t *testing.T) {
+	f := newFixture(t)
+	id := f.createKey(t, map[string]any{"Origin": "EXTERNAL"})
+	tok, pub := f.params(t, id, "RSAES_OAEP_SHA_256")
+	f.hsm.fail = errors.New("session: peer refused: a key token is under a domain key this HSM does not hold")
+	_, err := f.call(alice, "ImportKeyMaterial", map[string]any{"KeyId": id, "ImportToken": tok,
+		"EncryptedKeyMaterial": wrap(t, pub, "RSAES_OAEP_SHA_256", make([]byte, 32)), "ExpirationModel": doesNotExpire})
+	assert.Equal(t, "KMSInternalException", exception(err))
+	var ke *kmsapi.Error
+	require.ErrorAs(t, err, &ke)
+	assert.Equal(t, 500, ke.Status)
+	assert.Equal(t, "PendingImport", f.state(t, id)["KeyState"])
 }

@@ -40,6 +40,10 @@ import (
 // usageShards spreads note's lock.
 const usageShards = 64
 
+// usageEntryMax bounds the usage records of one raft entry (about 128
+// KiB of records); a merge of more commits several entries.
+const usageEntryMax = 512
+
 // MaxUsageBatch bounds the usages of one gathered batch (a host's
 // pending usages beyond it wait for the next round).
 const MaxUsageBatch = 2048
@@ -336,7 +340,7 @@ func (s *Service) mergeUsage(ctx context.Context, ids []string, newest map[strin
 		written = append(written, id)
 	}
 	for len(rs) > 0 {
-		n := min(len(rs), domain.MaxReplaceBatch)
+		n := min(len(rs), usageEntryMax)
 		if err := s.store.Propose(ctx, rs[:n]...); err != nil {
 			return err
 		}
