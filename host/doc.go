@@ -11,11 +11,13 @@
 //
 // A host joins raft only with a join request signed by its identity key,
 // which the domain must list as a service-host operator. The leader also
-// runs scheduled domain key rotation, the EKT re-encryption job, and the
-// KMS key maintenance (kms.Service.KeyMaintenance). The host API serves
-// submit, join, status, the raft operations, /metrics, the latest token
-// (for an HSM node that rejoins), the read index, and the readiness
-// (/trent/v1/host/ready and /health).
+// runs scheduled domain key rotation, the EKT re-encryption job, the KMS
+// key maintenance (kms.Service.KeyMaintenance), and gathers the hosts' key
+// usages for GetKeyLastUsage every Config.UsageEvery (usage.go). The host
+// API serves submit, join, status, the raft operations, /metrics, the
+// latest token (for an HSM node that rejoins), the read index, the
+// readiness (/trent/v1/host/ready and /health), and a host's pending key
+// usages (/trent/v1/host/usage).
 //
 // # Consistency
 //

@@ -82,6 +82,9 @@ type Config struct {
 	// pending window has passed and rotates keys whose rotation is due;
 	// one minute if zero.
 	KeyMaintenanceEvery time.Duration
+	// UsageEvery is how often the leader gathers the hosts' key usages
+	// for GetKeyLastUsage (DefaultUsageEvery if zero).
+	UsageEvery time.Duration
 	// AttestationTime, if set, is the time Recipient attestation
 	// documents are verified at instead of the clock (conformance runs).
 	AttestationTime func() time.Time
@@ -252,6 +255,7 @@ func Start(cfg Config) (*Host, error) {
 		h.wg.Go(func() { h.kms.Serve(h.kmsLn) })
 	}
 	h.wg.Go(func() { h.deliverLoop(ctx) })
+	h.wg.Go(func() { h.usageLoop(ctx) })
 	if cfg.RotationInterval > 0 {
 		h.wg.Go(func() { h.rotationLoop(ctx) })
 	}
@@ -620,6 +624,7 @@ func (h *Host) handler() http.Handler {
 	h.adminHandlers(mux)
 	h.tokenHandlers(mux)
 	h.consistencyHandlers(mux)
+	h.usageHandlers(mux)
 	mux.HandleFunc("POST "+pathReencrypt, h.reencryptHandler)
 	if h.kmsServer != nil {
 		mux.HandleFunc("POST "+kmsapi.ForwardPath, h.kmsServer.ServeForwarded)

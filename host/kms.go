@@ -135,6 +135,9 @@ func (c *hsmClient) Do(ctx context.Context, req hsmcmd.Request) ([]byte, error) 
 	if errors.Is(err, session.ErrRefused) {
 		return nil, fmt.Errorf("%w: %w", kms.ErrRefused, err)
 	}
+	if errors.Is(err, session.ErrKeyMaterial) {
+		return nil, fmt.Errorf("%w: %w", kms.ErrKeyMaterial, err)
+	}
 	return out, err
 }
 
@@ -142,7 +145,8 @@ func (c *hsmClient) Do(ctx context.Context, req hsmcmd.Request) ([]byte, error) 
 // may be batched (hsmcmd.Code.Batchable), else alone (GenerateDataKeyPair,
 // whose RSA key generation would hold a batch for up to seconds,
 // CreateHBK, CreateKeyPair, Export). It is the host's one retry policy: a
-// refusal (session.ErrRefused) is retried once after the latest domain
+// refusal (session.ErrRefused, or session.ErrTokenKeyNotHeld: a key token
+// under a domain key the HSM does not hold) is retried once after the latest domain
 // token is offered to every HSM, since an HSM may lag a domain change;
 // concurrent refusals share one delivery. It is an hsmcmd.DoFunc, for
 // hsmcmd.Call.
@@ -155,7 +159,7 @@ func (h *Host) hsmDo(ctx context.Context, typ uint16, in []byte) ([]byte, error)
 		return h.hsms.Do(ctx, typ, in)
 	}
 	out, err := do()
-	if errors.Is(err, session.ErrRefused) {
+	if errors.Is(err, session.ErrRefused) || errors.Is(err, session.ErrTokenKeyNotHeld) {
 		h.resync(ctx)
 		out, err = do()
 	}

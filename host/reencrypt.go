@@ -35,7 +35,8 @@ const pathReencrypt = "/trent/v1/host/reencrypt"
 
 // sealedItems returns the domain-key-sealed items of a key-store record
 // and the domain key each is under: the record itself if it is an EKT,
-// the HBK tokens of a KMS key record; nil for other records.
+// the HBK or key tokens of a KMS key record, then its import's wrapping
+// key token if it has one; nil for other records.
 func sealedItems(rec []byte) (items [][]byte, under [][16]byte) {
 	if e, err := session.ParseEKT(rec); err == nil {
 		return [][]byte{rec}, [][16]byte{e.KeyID}
@@ -47,7 +48,14 @@ func sealedItems(rec []byte) (items [][]byte, under [][16]byte) {
 	if err != nil {
 		return nil, nil
 	}
-	for _, t := range r.Tokens {
+	toks := r.Tokens
+	if im := r.Key.Import; im != nil && len(im.WrappingToken) > 0 {
+		// An import's wrapping key token: re-sealed like the key's own,
+		// so that a rotation never drops the domain key of an import
+		// token still in use.
+		toks = append(slices.Clip(toks), im.WrappingToken)
+	}
+	for _, t := range toks {
 		_, dk, err := hbk.TokenKeyID(t)
 		if err != nil {
 			return nil, nil
@@ -67,7 +75,11 @@ func withItems(rec []byte, news [][]byte) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	r.Tokens = news
+	n := len(r.Tokens)
+	r.Tokens = news[:n]
+	if im := r.Key.Import; im != nil && len(im.WrappingToken) > 0 {
+		im.WrappingToken = news[n]
+	}
 	return r.Marshal()
 }
 

@@ -38,6 +38,7 @@ const (
 	Verify              Code = 20 // secp256k1, which the host cannot verify
 	Recipient           Code = 21 // an inner command answered to a Nitro enclave
 	ImportKeyMaterial   Code = 22 // wrapped key material → an HBK token and a check value
+	ImportKeyToken      Code = 23 // wrapped asymmetric or HMAC key material → a key token, its public key and a check value
 )
 
 var codeNames = [...]string{
@@ -47,6 +48,7 @@ var codeNames = [...]string{
 	CreateKeyPair: "CreateKeyPair", Sign: "Sign", AsymDecrypt: "AsymDecrypt", GenerateMac: "GenerateMac",
 	VerifyMac: "VerifyMac", DeriveSharedSecret: "DeriveSharedSecret", GenerateDataKeyPair: "GenerateDataKeyPair",
 	Verify: "Verify", Recipient: "Recipient", ImportKeyMaterial: "ImportKeyMaterial",
+	ImportKeyToken: "ImportKeyToken",
 }
 
 // String is the command's name, or its number if version 1 has no such

@@ -21,14 +21,14 @@ import (
 func TestCodes(t *testing.T) {
 	want := []string{"Ping", "Export", "Import", "ReencryptEKTs", "DomainStatus", "Random", "CreateHBK", "Encrypt",
 		"GenerateDataKey", "Decrypt", "ReEncrypt", "Batch", "CreateKeyPair", "Sign", "AsymDecrypt", "GenerateMac",
-		"VerifyMac", "DeriveSharedSecret", "GenerateDataKeyPair", "Verify", "Recipient", "ImportKeyMaterial"}
+		"VerifyMac", "DeriveSharedSecret", "GenerateDataKeyPair", "Verify", "Recipient", "ImportKeyMaterial", "ImportKeyToken"}
 	codes := hsmcmd.Codes()
 	require.Len(t, codes, len(want))
 	for i, c := range codes {
 		require.Equal(t, hsmcmd.Code(i+1), c)
 		require.Equal(t, want[i], c.String())
 	}
-	require.Equal(t, "Code(23)", hsmcmd.Code(23).String())
+	require.Equal(t, "Code(24)", hsmcmd.Code(24).String())
 	require.Equal(t, "Code(0)", hsmcmd.Code(0).String())
 	var batchable, inner []int
 	for c := range hsmcmd.Code(100) {

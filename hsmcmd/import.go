@@ -7,10 +7,21 @@ import (
 	"github.com/trentkms/trent/hbk"
 )
 
-// The command of key import (BYOK; docs/protocol.md, "Key import"):
+// The commands of key import (BYOK; docs/protocol.md, "Key import"):
 //
 //	ImportKeyMaterial  v16 wrapping key token ‖ u8 alg ‖ v16 wrapped material ‖ v8 key ID ‖ v8 HBK ID (0 or 16 bytes)
 //	                   → v16 HBK token ‖ v8 check value (32 bytes)
+//	ImportKeyToken     v16 wrapping key token ‖ u8 alg ‖ u8 spec ‖ v16 wrapped material ‖ v8 key ID
+//	                   → v16 key token ‖ v16 public key DER (empty for HMAC) ‖ v8 check value (32 bytes)
+//
+// ImportKeyMaterial imports a SYMMETRIC_DEFAULT key's material (an HBK);
+// ImportKeyToken an asymmetric or HMAC key's (a key token of spec, as
+// CreateKeyPair makes). The wrapped material is at most
+// MaxWrappedMaterial bytes (KMS's EncryptedKeyMaterial) and alg is a
+// wrapping algorithm: AlgOAEPSHA1 or AlgOAEPSHA256 (RSAES-OAEP of the
+// material itself) or AlgRSAAESKeyWrapSHA1 or AlgRSAAESKeyWrapSHA256
+// (RSAES-OAEP of an AES key, followed by the material wrapped under it
+// with AES key wrap with padding, RFC 5649).
 //
 // The wrapping key is an RSA key made by CreateKeyPair with a wrapping
 // spec (SpecWrapRSA2048…4096) for the same KMS key: the HSM uses a key
@@ -31,6 +42,25 @@ var WrappingSpecs = map[string]uint8{"RSA_2048": SpecWrapRSA2048, "RSA_3072": Sp
 // IsWrappingSpec reports whether spec is a wrapping key spec.
 func IsWrappingSpec(spec uint8) bool { return spec >= SpecWrapRSA2048 && spec <= SpecWrapRSA4096 }
 
+// The wrapping algorithms of RSA_AES_KEY_WRAP_SHA_1 and _256 (the
+// RSAES_OAEP_SHA_* ones are AlgOAEPSHA1 and AlgOAEPSHA256). They are no
+// algorithm of another command (AlgNames has none of them).
+const (
+	AlgRSAAESKeyWrapSHA1   uint8 = 17
+	AlgRSAAESKeyWrapSHA256 uint8 = 18
+)
+
+// WrappingAlgs are the wrapping algorithm codes by KMS's AlgorithmSpec
+// name.
+var WrappingAlgs = map[string]uint8{
+	"RSAES_OAEP_SHA_1": AlgOAEPSHA1, "RSAES_OAEP_SHA_256": AlgOAEPSHA256,
+	"RSA_AES_KEY_WRAP_SHA_1": AlgRSAAESKeyWrapSHA1, "RSA_AES_KEY_WRAP_SHA_256": AlgRSAAESKeyWrapSHA256,
+}
+
+// MaxWrappedMaterial bounds the wrapped material of an import (KMS's
+// EncryptedKeyMaterial, 6144 bytes).
+const MaxWrappedMaterial = 6144
+
 // CheckValueSize is the length of an import's check value.
 const CheckValueSize = 32
 
@@ -38,8 +68,8 @@ const CheckValueSize = 32
 // seals it as an HBK token.
 type ImportKeyMaterialRequest struct {
 	WrappingToken []byte // key token of a wrapping spec, at most MaxKeyToken bytes
-	Alg           uint8  // AlgOAEPSHA1 or AlgOAEPSHA256 (the HSM checks)
-	Material      []byte // the wrapped material, at most MaxAsymCiphertext bytes
+	Alg           uint8  // a wrapping algorithm (WrappingAlgs; the HSM checks)
+	Material      []byte // the wrapped material, at most MaxWrappedMaterial bytes
 	KeyID         string // v8, at most hbk.MaxKeyID bytes
 	// HBKID is the HBK ID the new token takes: empty for a first import
 	// (the HSM draws one), the first import's for a re-import, so that
@@ -53,7 +83,7 @@ func (m ImportKeyMaterialRequest) Marshal() ([]byte, error) {
 	w := newWriter(ImportKeyMaterial)
 	w.v16(m.WrappingToken, 0, MaxKeyToken, "wrapping token")
 	w.u8(m.Alg)
-	w.v16(m.Material, 0, MaxAsymCiphertext, "material")
+	w.v16(m.Material, 0, MaxWrappedMaterial, "material")
 	w.v8([]byte(m.KeyID), 0, hbk.MaxKeyID, "key ID")
 	w.check(len(m.HBKID) == 0 || len(m.HBKID) == hbk.IDSize, "HBK ID")
 	w.v8(m.HBKID, 0, hbk.IDSize, "HBK ID")
@@ -64,7 +94,7 @@ func (m ImportKeyMaterialRequest) Marshal() ([]byte, error) {
 func ParseImportKeyMaterialRequest(in []byte) (*ImportKeyMaterialRequest, error) {
 	r := newReader(ImportKeyMaterial, in)
 	m := &ImportKeyMaterialRequest{WrappingToken: r.v16(0, MaxKeyToken, "wrapping token"), Alg: r.u8("algorithm")}
-	m.Material = r.v16(0, MaxAsymCiphertext, "material")
+	m.Material = r.v16(0, MaxWrappedMaterial, "material")
 	m.KeyID = string(r.v8(0, hbk.MaxKeyID, "key ID"))
 	m.HBKID = r.v8(0, hbk.IDSize, "HBK ID")
 	if r.err == nil && len(m.HBKID) != 0 && len(m.HBKID) != hbk.IDSize {
@@ -108,4 +138,64 @@ func ImportCheckValue(material []byte, keyID string) []byte {
 	m.Write([]byte("trent import check v1\x00"))
 	m.Write([]byte(keyID))
 	return m.Sum(nil)
+}
+
+// ImportKeyTokenRequest unwraps imported key material of an asymmetric
+// or HMAC key spec for KeyID and seals it as a key token. The material
+// is what KMS requires of the spec: a PKCS#8 DER private key (RSA of the
+// spec's size, an ECC key on the spec's curve) or the raw HMAC key.
+type ImportKeyTokenRequest struct {
+	WrappingToken []byte // key token of a wrapping spec, at most MaxKeyToken bytes
+	Alg           uint8  // a wrapping algorithm (WrappingAlgs; the HSM checks)
+	Spec          uint8  // the KMS key's spec (SpecRSA2048…SpecHMAC512; the HSM checks)
+	Material      []byte // the wrapped material, at most MaxWrappedMaterial bytes
+	KeyID         string // v8, at most hbk.MaxKeyID bytes
+}
+
+func (ImportKeyTokenRequest) Code() Code { return ImportKeyToken }
+
+func (m ImportKeyTokenRequest) Marshal() ([]byte, error) {
+	w := newWriter(ImportKeyToken)
+	w.v16(m.WrappingToken, 0, MaxKeyToken, "wrapping token")
+	w.u8(m.Alg)
+	w.u8(m.Spec)
+	w.v16(m.Material, 0, MaxWrappedMaterial, "material")
+	w.v8([]byte(m.KeyID), 0, hbk.MaxKeyID, "key ID")
+	return w.bytes()
+}
+
+// ParseImportKeyTokenRequest decodes an ImportKeyToken.
+func ParseImportKeyTokenRequest(in []byte) (*ImportKeyTokenRequest, error) {
+	r := newReader(ImportKeyToken, in)
+	m := &ImportKeyTokenRequest{WrappingToken: r.v16(0, MaxKeyToken, "wrapping token"), Alg: r.u8("algorithm"), Spec: r.u8("spec")}
+	m.Material = r.v16(0, MaxWrappedMaterial, "material")
+	m.KeyID = string(r.v8(0, hbk.MaxKeyID, "key ID"))
+	return result(m, r)
+}
+
+// ImportKeyTokenResponse is the key token of the imported material, its
+// public key (DER SubjectPublicKeyInfo, derived by the HSM from the
+// private key; empty for HMAC) and its check value (ImportCheckValue of
+// the material's canonical form: the PKCS#8 DER the token holds, the
+// secp256k1 scalar, the HMAC key).
+type ImportKeyTokenResponse struct {
+	Token     []byte // key token, 1 to MaxKeyToken bytes
+	PublicKey []byte // at most MaxPublicKey bytes
+	Check     []byte // CheckValueSize bytes
+}
+
+func (m ImportKeyTokenResponse) Marshal() ([]byte, error) {
+	w := newWriter(ImportKeyToken)
+	w.v16(m.Token, 1, MaxKeyToken, "token")
+	w.v16(m.PublicKey, 0, MaxPublicKey, "public key")
+	w.v8(m.Check, CheckValueSize, CheckValueSize, "check value")
+	return w.bytes()
+}
+
+// ParseImportKeyTokenResponse decodes an ImportKeyToken's answer.
+func ParseImportKeyTokenResponse(in []byte) (*ImportKeyTokenResponse, error) {
+	r := newReader(ImportKeyToken, in)
+	m := &ImportKeyTokenResponse{Token: r.v16(1, MaxKeyToken, "token"), PublicKey: r.v16(0, MaxPublicKey, "public key"),
+		Check: r.v8(CheckValueSize, CheckValueSize, "check value")}
+	return result(m, r)
 }

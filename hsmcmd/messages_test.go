@@ -173,7 +173,7 @@ var kinds = []kind{
 	}, hsmcmd.ParseAsymDecryptRequest),
 	mk("import", "ImportKeyMaterialRequest", true, func(r *rand.Rand) hsmcmd.ImportKeyMaterialRequest {
 		m := hsmcmd.ImportKeyMaterialRequest{WrappingToken: bs(r, 0, hsmcmd.MaxKeyToken), Alg: uint8(r.UintN(256)),
-			Material: bs(r, 0, hsmcmd.MaxAsymCiphertext), KeyID: str(r, 0, hbk.MaxKeyID)}
+			Material: bs(r, 0, hsmcmd.MaxWrappedMaterial), KeyID: str(r, 0, hbk.MaxKeyID)}
 		if r.IntN(2) == 0 {
 			m.HBKID = bs(r, hbk.IDSize, hbk.IDSize)
 		}
@@ -182,6 +182,14 @@ var kinds = []kind{
 	mk("import", "ImportKeyMaterialResponse", true, func(r *rand.Rand) hsmcmd.ImportKeyMaterialResponse {
 		return hsmcmd.ImportKeyMaterialResponse{Token: bs(r, 1, hsmcmd.MaxHBKToken), Check: bs(r, hsmcmd.CheckValueSize, hsmcmd.CheckValueSize)}
 	}, hsmcmd.ParseImportKeyMaterialResponse),
+	mk("import", "ImportKeyTokenRequest", true, func(r *rand.Rand) hsmcmd.ImportKeyTokenRequest {
+		return hsmcmd.ImportKeyTokenRequest{WrappingToken: bs(r, 0, hsmcmd.MaxKeyToken), Alg: uint8(r.UintN(256)), Spec: uint8(r.UintN(256)),
+			Material: bs(r, 0, hsmcmd.MaxWrappedMaterial), KeyID: str(r, 0, hbk.MaxKeyID)}
+	}, hsmcmd.ParseImportKeyTokenRequest),
+	mk("import", "ImportKeyTokenResponse", true, func(r *rand.Rand) hsmcmd.ImportKeyTokenResponse {
+		return hsmcmd.ImportKeyTokenResponse{Token: bs(r, 1, hsmcmd.MaxKeyToken), PublicKey: bs(r, 0, hsmcmd.MaxPublicKey),
+			Check: bs(r, hsmcmd.CheckValueSize, hsmcmd.CheckValueSize)}
+	}, hsmcmd.ParseImportKeyTokenResponse),
 	mk("asym", "AsymDecryptResponse", false, func(r *rand.Rand) hsmcmd.AsymDecryptResponse {
 		return hsmcmd.AsymDecryptResponse{Plaintext: bs(r, 0, hsmcmd.MaxAsymCiphertext)}
 	}, hsmcmd.ParseAsymDecryptResponse),

@@ -14,6 +14,13 @@
 // it periodically). A Service is safe for concurrent use; KeyMaintenance
 // is meant to run one call at a time.
 //
+// GetKeyLastUsage is fed without a write per request (usage.go): each
+// successful cryptographic operation notes its keys' usage in the
+// Service's memory; PendingUsage hands a host's noted usages over and
+// MergeUsage, on the leader, commits the newest of every host's as the
+// keys' usage records. A use is visible at once on the host that served
+// it and elsewhere once merged.
+//
 // # The two interfaces
 //
 // Store is the replicated key store: Sync is a read barrier, Get and

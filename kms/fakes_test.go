@@ -5,12 +5,15 @@ import (
 	"context"
 	"crypto/aes"
 	"crypto/cipher"
+	"crypto/ecdsa"
+	"crypto/elliptic"
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/sha1"
 	"crypto/sha256"
 	"crypto/x509"
+	"errors"
 	"fmt"
 	"hash"
 	"maps"
@@ -21,6 +24,7 @@ import (
 	"github.com/trentkms/trent/domain"
 	"github.com/trentkms/trent/hbk"
 	"github.com/trentkms/trent/hsmcmd"
+	"github.com/trentkms/trent/internal/kwp"
 )
 
 // memStore is an in-memory Store: a map with compare-and-swap.
@@ -151,6 +155,9 @@ func (h *softHSM) Do(_ context.Context, req hsmcmd.Request) ([]byte, error) {
 		return nil, h.fail
 	}
 	resp, err := h.do(req.Code(), in)
+	if errors.Is(err, ErrKeyMaterial) {
+		return nil, err
+	}
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrRefused, err)
 	}
@@ -233,6 +240,12 @@ func (h *softHSM) do(code hsmcmd.Code, in []byte) (interface{ Marshal() ([]byte,
 			return nil, err
 		}
 		return h.importKeyMaterial(req)
+	case hsmcmd.ImportKeyToken:
+		req, err := hsmcmd.ParseImportKeyTokenRequest(in)
+		if err != nil {
+			return nil, err
+		}
+		return h.importKeyToken(req)
 	}
 	return nil, fmt.Errorf("softhsm: command %v not served", code)
 }
@@ -304,31 +317,52 @@ func (h *softHSM) createWrappingKey(req *hsmcmd.CreateKeyPairRequest) (hsmcmd.Cr
 	return hsmcmd.CreateKeyPairResponse{Token: tok, PublicKey: pub}, err
 }
 
-// importKeyMaterial unwraps as hsm/node's ImportKeyMaterial does.
-func (h *softHSM) importKeyMaterial(req *hsmcmd.ImportKeyMaterialRequest) (hsmcmd.ImportKeyMaterialResponse, error) {
-	var none hsmcmd.ImportKeyMaterialResponse
-	kt, err := hbk.ParseKeyToken(req.WrappingToken)
+// unwrap unwraps as hsm/node does (RSAES-OAEP, or RSAES-OAEP of an AES
+// key then RFC 5649 key wrap with padding).
+func (h *softHSM) unwrap(wrapToken []byte, alg uint8, wrapped []byte, keyID string) ([]byte, error) {
+	kt, err := hbk.ParseKeyToken(wrapToken)
 	if err != nil {
-		return none, err
+		return nil, err
 	}
-	if kt.KeyID != req.KeyID || !hsmcmd.IsWrappingSpec(kt.Spec) {
-		return none, fmt.Errorf("softhsm: not a wrapping key of %s", req.KeyID)
+	if kt.KeyID != keyID || !hsmcmd.IsWrappingSpec(kt.Spec) {
+		return nil, fmt.Errorf("softhsm: not a wrapping key of %s", keyID)
 	}
 	der, err := kt.Open(h.dk)
 	if err != nil {
-		return none, err
+		return nil, err
 	}
 	k, err := x509.ParsePKCS8PrivateKey(der)
 	if err != nil {
-		return none, err
+		return nil, err
 	}
-	hf := map[uint8]func() hash.Hash{hsmcmd.AlgOAEPSHA1: sha1.New, hsmcmd.AlgOAEPSHA256: sha256.New}[req.Alg]
+	priv := k.(*rsa.PrivateKey)
+	hf := map[uint8]func() hash.Hash{hsmcmd.AlgOAEPSHA1: sha1.New, hsmcmd.AlgOAEPSHA256: sha256.New,
+		hsmcmd.AlgRSAAESKeyWrapSHA1: sha1.New, hsmcmd.AlgRSAAESKeyWrapSHA256: sha256.New}[alg]
 	if hf == nil {
-		return none, fmt.Errorf("softhsm: wrapping algorithm %d", req.Alg)
+		return nil, fmt.Errorf("softhsm: wrapping algorithm %d", alg)
 	}
-	m, err := rsa.DecryptOAEP(hf(), nil, k.(*rsa.PrivateKey), req.Material, nil)
-	if err != nil || len(m) != hbk.Size {
+	if alg == hsmcmd.AlgOAEPSHA1 || alg == hsmcmd.AlgOAEPSHA256 {
+		return rsa.DecryptOAEP(hf(), nil, priv, wrapped, nil)
+	}
+	if len(wrapped) <= priv.Size() {
+		return nil, errors.New("softhsm: short")
+	}
+	kek, err := rsa.DecryptOAEP(hf(), nil, priv, wrapped[:priv.Size()], nil)
+	if err != nil {
+		return nil, err
+	}
+	return kwp.Unwrap(kek, wrapped[priv.Size():])
+}
+
+// importKeyMaterial unwraps as hsm/node's ImportKeyMaterial does.
+func (h *softHSM) importKeyMaterial(req *hsmcmd.ImportKeyMaterialRequest) (hsmcmd.ImportKeyMaterialResponse, error) {
+	var none hsmcmd.ImportKeyMaterialResponse
+	m, err := h.unwrap(req.WrappingToken, req.Alg, req.Material, req.KeyID)
+	if err != nil {
 		return none, fmt.Errorf("softhsm: the key material does not unwrap")
+	}
+	if len(m) != hbk.Size {
+		return none, errBadMaterial
 	}
 	var id [hbk.IDSize]byte
 	var iv [hbk.IVSize]byte
@@ -343,6 +377,47 @@ func (h *softHSM) importKeyMaterial(req *hsmcmd.ImportKeyMaterialRequest) (hsmcm
 	}
 	tok, err := t.Marshal()
 	return hsmcmd.ImportKeyMaterialResponse{Token: tok, Check: hsmcmd.ImportCheckValue(m, req.KeyID)}, err
+}
+
+// errBadMaterial is the fake's refusal of material not of the key's
+// spec, as HSM.Do reports it.
+var errBadMaterial = fmt.Errorf("%w: softhsm", ErrKeyMaterial)
+
+// importKeyToken imports HMAC and NIST ECC keys as hsm/node's
+// ImportKeyToken does (the fake makes no other asymmetric key).
+func (h *softHSM) importKeyToken(req *hsmcmd.ImportKeyTokenRequest) (hsmcmd.ImportKeyTokenResponse, error) {
+	var none hsmcmd.ImportKeyTokenResponse
+	m, err := h.unwrap(req.WrappingToken, req.Alg, req.Material, req.KeyID)
+	if err != nil {
+		return none, fmt.Errorf("softhsm: the key material does not unwrap")
+	}
+	var pub []byte
+	switch req.Spec {
+	case hsmcmd.SpecHMAC256:
+		if len(m) < 32 || len(m) > 64 {
+			return none, errBadMaterial
+		}
+	case hsmcmd.SpecECCP256:
+		k, err := x509.ParsePKCS8PrivateKey(m)
+		ek, ok := k.(*ecdsa.PrivateKey)
+		if err != nil || !ok || ek.Curve != elliptic.P256() {
+			return none, errBadMaterial
+		}
+		pub, _ = x509.MarshalPKIXPublicKey(&ek.PublicKey)
+		m, _ = x509.MarshalPKCS8PrivateKey(ek)
+	default:
+		return none, fmt.Errorf("softhsm: spec %d not imported", req.Spec)
+	}
+	var v [hbk.IDSize]byte
+	var iv [hbk.IVSize]byte
+	rand.Read(v[:])
+	rand.Read(iv[:])
+	kt, err := hbk.SealKeyToken(h.dk, h.dkID, req.KeyID, v, req.Spec, iv, m)
+	if err != nil {
+		return none, err
+	}
+	tok, err := kt.Marshal()
+	return hsmcmd.ImportKeyTokenResponse{Token: tok, PublicKey: pub, Check: hsmcmd.ImportCheckValue(m, req.KeyID)}, err
 }
 
 func domainNew(id string, raw []byte) domain.Replacement { return domain.Replacement{ID: id, New: raw} }
@@ -363,4 +438,8 @@ func (h *softHSM) keyToken(t interface{ Fatal(...any) }, id string) []byte {
 		t.Fatal(err)
 	}
 	return raw
+}
+
+func domainDelete(id string, old []byte) domain.Replacement {
+	return domain.Replacement{ID: id, Old: old}
 }

@@ -2,13 +2,17 @@ package kms
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/sha1"
 	"crypto/sha256"
 	"crypto/x509"
 	"encoding/base64"
+	"errors"
 	"hash"
+	"strings"
 	"testing"
 	"time"
 
@@ -16,7 +20,9 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/trentkms/trent/hsmcmd"
+	"github.com/trentkms/trent/internal/kwp"
 	"github.com/trentkms/trent/keystore"
+	"github.com/trentkms/trent/kms/kmsapi"
 )
 
 // params calls GetParametersForImport and returns the import token and
@@ -35,12 +41,25 @@ func (f *fixture) params(t *testing.T, id, alg string) ([]byte, *rsa.PublicKey) 
 	return tok, pub.(*rsa.PublicKey)
 }
 
+// wrap wraps material for import with alg as AWS documents it:
+// RSAES-OAEP of the material, or of an AES-256 key followed by the
+// material wrapped under it (RFC 5649).
 func wrap(t *testing.T, pub *rsa.PublicKey, alg string, material []byte) []byte {
 	t.Helper()
-	h := map[string]func() hash.Hash{"RSAES_OAEP_SHA_1": sha1.New, "RSAES_OAEP_SHA_256": sha256.New}[alg]
-	ct, err := rsa.EncryptOAEP(h(), rand.Reader, pub, material, nil)
+	h := map[string]func() hash.Hash{"RSAES_OAEP_SHA_1": sha1.New, "RSAES_OAEP_SHA_256": sha256.New,
+		"RSA_AES_KEY_WRAP_SHA_1": sha1.New, "RSA_AES_KEY_WRAP_SHA_256": sha256.New}[alg]
+	if !strings.HasPrefix(alg, "RSA_AES") {
+		ct, err := rsa.EncryptOAEP(h(), rand.Reader, pub, material, nil)
+		require.NoError(t, err)
+		return ct
+	}
+	kek := make([]byte, 32)
+	rand.Read(kek)
+	ct, err := rsa.EncryptOAEP(h(), rand.Reader, pub, kek, nil)
 	require.NoError(t, err)
-	return ct
+	w, err := kwp.Wrap(kek, material)
+	require.NoError(t, err)
+	return append(ct, w...)
 }
 
 func (f *fixture) state(t *testing.T, id string) map[string]any {
@@ -133,7 +152,7 @@ func TestImportRefusals(t *testing.T) {
 		_, err := f.call(alice, "GetParametersForImport", c.req)
 		assert.Equal(t, c.want, exception(err), "%v", c.req)
 	}
-	_, err := f.call(alice, "CreateKey", map[string]any{"Origin": "EXTERNAL", "KeySpec": "RSA_2048", "KeyUsage": "SIGN_VERIFY"})
+	_, err := f.call(alice, "CreateKey", map[string]any{"Origin": "EXTERNAL", "KeySpec": "ML_DSA_44", "KeyUsage": "SIGN_VERIFY"})
 	assert.Equal(t, "UnsupportedOperationException", exception(err))
 	_, err = f.call(alice, "CreateKey", map[string]any{"Origin": "SOMEWHERE"})
 	assert.Equal(t, "ValidationException", exception(err))
@@ -161,7 +180,7 @@ func TestImportRefusals(t *testing.T) {
 	other := f.createKey(t, map[string]any{"Origin": "EXTERNAL"})
 	assert.Equal(t, "InvalidImportTokenException", imp(map[string]any{"KeyId": other}), "another key's token")
 	assert.Equal(t, "InvalidCiphertextException", imp(map[string]any{"EncryptedKeyMaterial": wrap(t, pub, "RSAES_OAEP_SHA_1", material)}), "the other OAEP hash")
-	assert.Equal(t, "InvalidCiphertextException", imp(map[string]any{"EncryptedKeyMaterial": wrap(t, pub, "RSAES_OAEP_SHA_256", material[:16])}), "16 bytes")
+	assert.Equal(t, "IncorrectKeyMaterialException", imp(map[string]any{"EncryptedKeyMaterial": wrap(t, pub, "RSAES_OAEP_SHA_256", material[:16])}), "16 bytes unwrap, but are no SYMMETRIC_DEFAULT material")
 	assert.Equal(t, "InvalidCiphertextException", imp(map[string]any{"EncryptedKeyMaterial": make([]byte, 600)}))
 	assert.Equal(t, "ValidationException", imp(map[string]any{"ExpirationModel": "KEY_MATERIAL_EXPIRES"}), "no ValidTo")
 	assert.Equal(t, "ValidationException", imp(map[string]any{"ExpirationModel": nil}), "KEY_MATERIAL_EXPIRES by default, no ValidTo")
@@ -228,4 +247,108 @@ func TestImportedMaterialExpires(t *testing.T) {
 	f.must(t, alice, "Decrypt", map[string]any{"CiphertextBlob": ct})
 	assert.Equal(t, []hsmcmd.Code{hsmcmd.CreateKeyPair, hsmcmd.ImportKeyMaterial, hsmcmd.Encrypt, hsmcmd.CreateKeyPair,
 		hsmcmd.ImportKeyMaterial, hsmcmd.Decrypt}, f.hsm.cmds)
+}
+
+// Which wrapping algorithm wraps which key material (the API reference,
+// GetParametersForImport's WrappingAlgorithm).
+func TestImportWrappingRules(t *testing.T) {
+	f := newFixture(t)
+	for _, c := range []struct {
+		spec, usage, alg, wrapSpec string
+		want                       string
+	}{
+		{"SYMMETRIC_DEFAULT", "", "RSAES_OAEP_SHA_1", "RSA_2048", ""},
+		{"SYMMETRIC_DEFAULT", "", "RSA_AES_KEY_WRAP_SHA_256", "RSA_2048", "UnsupportedOperationException"},
+		{"HMAC_256", "GENERATE_VERIFY_MAC", "RSAES_OAEP_SHA_256", "RSA_2048", ""},
+		{"HMAC_512", "GENERATE_VERIFY_MAC", "RSA_AES_KEY_WRAP_SHA_1", "RSA_2048", "UnsupportedOperationException"},
+		{"RSA_2048", "SIGN_VERIFY", "RSA_AES_KEY_WRAP_SHA_256", "RSA_2048", ""},
+		{"RSA_3072", "ENCRYPT_DECRYPT", "RSAES_OAEP_SHA_256", "RSA_4096", "UnsupportedOperationException"},
+		{"ECC_NIST_P256", "SIGN_VERIFY", "RSAES_OAEP_SHA_256", "RSA_2048", ""},
+		{"ECC_NIST_P256", "KEY_AGREEMENT", "RSA_AES_KEY_WRAP_SHA_1", "RSA_2048", ""},
+		{"ECC_NIST_P521", "SIGN_VERIFY", "RSAES_OAEP_SHA_256", "RSA_2048", "UnsupportedOperationException"},
+		{"ECC_NIST_P521", "SIGN_VERIFY", "RSAES_OAEP_SHA_256", "RSA_3072", ""},
+		{"ECC_NIST_P521", "SIGN_VERIFY", "RSA_AES_KEY_WRAP_SHA_256", "RSA_2048", ""},
+		{"ECC_SECG_P256K1", "SIGN_VERIFY", "RSA_AES_KEY_WRAP_SHA_256", "RSA_2048", ""},
+	} {
+		req := map[string]any{"Origin": "EXTERNAL", "KeySpec": c.spec}
+		if c.usage != "" {
+			req["KeyUsage"] = c.usage
+		}
+		id := f.createKey(t, req)
+		_, err := f.call(alice, "GetParametersForImport", map[string]any{"KeyId": id, "WrappingAlgorithm": c.alg, "WrappingKeySpec": c.wrapSpec})
+		assert.Equal(t, c.want, exception(err), "%+v", c)
+	}
+}
+
+// Asymmetric and HMAC key material: an ECC_NIST_P256 private key
+// (PKCS#8) wrapped with RSA_AES_KEY_WRAP_SHA_256 signs and its public key
+// is the imported one's; an HMAC_256 key MACs as the importer's copy
+// does; material of another spec is IncorrectKeyMaterialException; a
+// re-import takes the same key in another encoding.
+func TestImportAsymmetricAndHMAC(t *testing.T) {
+	f := newFixture(t)
+	id := f.createKey(t, map[string]any{"Origin": "EXTERNAL", "KeySpec": "ECC_NIST_P256", "KeyUsage": "SIGN_VERIFY"})
+	priv, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	require.NoError(t, err)
+	der, err := x509.MarshalPKCS8PrivateKey(priv)
+	require.NoError(t, err)
+	imp := func(id, alg string, material []byte) error {
+		tok, pub := f.params(t, id, alg)
+		_, err := f.call(alice, "ImportKeyMaterial", map[string]any{"KeyId": id, "ImportToken": tok,
+			"EncryptedKeyMaterial": wrap(t, pub, alg, material), "ExpirationModel": doesNotExpire})
+		return err
+	}
+	other, err := ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
+	require.NoError(t, err)
+	otherDER, err := x509.MarshalPKCS8PrivateKey(other)
+	require.NoError(t, err)
+	assert.Equal(t, "IncorrectKeyMaterialException", exception(imp(id, "RSA_AES_KEY_WRAP_SHA_256", otherDER)), "a P-384 key")
+	assert.Equal(t, "IncorrectKeyMaterialException", exception(imp(id, "RSA_AES_KEY_WRAP_SHA_256", []byte("not a key"))))
+	require.NoError(t, imp(id, "RSA_AES_KEY_WRAP_SHA_256", der))
+	m := f.state(t, id)
+	assert.Equal(t, "Enabled", m["KeyState"])
+	raw, _ := f.store.Get(keystore.KeyRecordID(id))
+	rec, err := keystore.ParseRecord(raw)
+	require.NoError(t, err)
+	want, err := x509.MarshalPKIXPublicKey(&priv.PublicKey)
+	require.NoError(t, err)
+	assert.Equal(t, want, rec.Key.PublicKey, "the public key is the imported private key's")
+	require.Len(t, rec.Tokens, 1)
+	// The same key with RSAES_OAEP_SHA_1, in SEC 1 form inside PKCS#8
+	// (Go's encoding again, so the check value must not depend on it).
+	require.NoError(t, imp(id, "RSAES_OAEP_SHA_1", der))
+	p2, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	der2, _ := x509.MarshalPKCS8PrivateKey(p2)
+	assert.Equal(t, "IncorrectKeyMaterialException", exception(imp(id, "RSA_AES_KEY_WRAP_SHA_1", der2)), "another P-256 key")
+
+	mac := f.createKey(t, map[string]any{"Origin": "EXTERNAL", "KeySpec": "HMAC_256", "KeyUsage": "GENERATE_VERIFY_MAC"})
+	assert.Equal(t, "IncorrectKeyMaterialException", exception(imp(mac, "RSAES_OAEP_SHA_256", make([]byte, 31))), "shorter than the hash")
+	assert.Equal(t, "IncorrectKeyMaterialException", exception(imp(mac, "RSAES_OAEP_SHA_256", make([]byte, 65))), "longer than the block")
+	key := make([]byte, 48)
+	rand.Read(key)
+	require.NoError(t, imp(mac, "RSAES_OAEP_SHA_256", key))
+	assert.Equal(t, "Enabled", f.state(t, mac)["KeyState"])
+	raw, _ = f.store.Get(keystore.KeyRecordID(mac))
+	rec, err = keystore.ParseRecord(raw)
+	require.NoError(t, err)
+	assert.Nil(t, rec.Key.PublicKey)
+	assert.Equal(t, []hsmcmd.Code{hsmcmd.CreateKeyPair, hsmcmd.ImportKeyToken}, f.hsm.cmds[len(f.hsm.cmds)-2:])
+}
+
+// An HSM failure that is not the request's (here: no HSM answers; on a
+// host, a wrapping key token under a domain key no HSM holds, Alert 24
+// after the resync) is KMSInternalException, retryable, never a 4xx
+// about the material or the token.
+func TestImportHSMFailureIsInternal(t *testing.T) {
+	f := newFixture(t)
+	id := f.createKey(t, map[string]any{"Origin": "EXTERNAL"})
+	tok, pub := f.params(t, id, "RSAES_OAEP_SHA_256")
+	f.hsm.fail = errors.New("session: peer refused: a key token is under a domain key this HSM does not hold")
+	_, err := f.call(alice, "ImportKeyMaterial", map[string]any{"KeyId": id, "ImportToken": tok,
+		"EncryptedKeyMaterial": wrap(t, pub, "RSAES_OAEP_SHA_256", make([]byte, 32)), "ExpirationModel": doesNotExpire})
+	assert.Equal(t, "KMSInternalException", exception(err))
+	var ke *kmsapi.Error
+	require.ErrorAs(t, err, &ke)
+	assert.Equal(t, 500, ke.Status)
+	assert.Equal(t, "PendingImport", f.state(t, id)["KeyState"])
 }

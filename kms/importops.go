@@ -7,6 +7,7 @@ import (
 	"crypto/rand"
 	"crypto/subtle"
 	"errors"
+	"strings"
 	"time"
 
 	"github.com/trentkms/trent/hbk"
@@ -15,7 +16,8 @@ import (
 	"github.com/trentkms/trent/kms/kmsapi"
 )
 
-// Key import (BYOK) for SYMMETRIC_DEFAULT keys of Origin EXTERNAL.
+// Key import (BYOK) for keys of Origin EXTERNAL: SYMMETRIC_DEFAULT, RSA,
+// ECC (NIST and secp256k1) and HMAC keys.
 //
 // GetParametersForImport has an HSM make an RSA wrapping key for the key
 // (CreateKeyPair with a wrapping spec: a key token only ImportKeyMaterial
@@ -28,12 +30,24 @@ import (
 // per key; AWS keeps each for its 24 hours).
 //
 // ImportKeyMaterial sends the HSM the wrapping key token, the algorithm,
-// the wrapped material and the key ID (hsmcmd.ImportKeyMaterial); the HSM
-// unwraps, seals the material as an HBK token and answers it with a check
-// value. The first import fixes the check value and the HBK ID; a
-// re-import must have the same check value (else
-// IncorrectKeyMaterialException) and its token takes the same HBK ID, so
-// the key's ciphertexts open again.
+// the wrapped material and the key ID (hsmcmd.ImportKeyMaterial for a
+// SYMMETRIC_DEFAULT key, hsmcmd.ImportKeyToken with the spec for the
+// others); the HSM unwraps, checks and seals the material as an HBK token
+// or a key token and answers it with a check value (and the public key of
+// an asymmetric key). The first import fixes the check value (and the HBK
+// ID); a re-import must have the same check value (else
+// IncorrectKeyMaterialException) and a symmetric key's token takes the
+// same HBK ID, so the key's ciphertexts open again.
+//
+// The exceptions are AWS's: an import token that is not the key's
+// current one is InvalidImportTokenException, the key's own past its 24
+// hours ExpiredImportTokenException, a wrapped material that does not
+// decrypt under the wrapping key InvalidCiphertextException, and one that
+// decrypts to material that is not of the key's spec, or not the
+// material imported before, IncorrectKeyMaterialException. A wrapping
+// key token under a domain key no HSM holds (which the re-encryption job
+// prevents) is KMSInternalException, never a statement about the
+// request.
 
 const (
 	importTokenVersion = 1
@@ -49,10 +63,37 @@ const (
 )
 
 // wrappingAlgorithms are AWS's AlgorithmSpec values: true for those this
-// build serves.
+// build serves (RSAES_PKCS1_V1_5 AWS no longer serves either).
 var wrappingAlgorithms = map[string]bool{
-	"RSAES_OAEP_SHA_1": true, "RSAES_OAEP_SHA_256": true,
-	"RSAES_PKCS1_V1_5": false, "RSA_AES_KEY_WRAP_SHA_1": false, "RSA_AES_KEY_WRAP_SHA_256": false, "SM2PKE": false,
+	"RSAES_OAEP_SHA_1": true, "RSAES_OAEP_SHA_256": true, "RSA_AES_KEY_WRAP_SHA_1": true, "RSA_AES_KEY_WRAP_SHA_256": true,
+	"RSAES_PKCS1_V1_5": false, "SM2PKE": false,
+}
+
+// importable reports whether this build imports key material of spec:
+// every spec it makes keys of but ML-DSA (and SM2, which it does not
+// make).
+func importable(spec string) bool {
+	return spec == symmetricDefault || (hsmcmd.SpecCode(spec) != 0 && hsmcmd.MLDSAScheme(hsmcmd.SpecCode(spec)) == nil)
+}
+
+// checkWrapping applies the API reference's rules of which wrapping
+// algorithm wraps which key material (GetParametersForImport's
+// WrappingAlgorithm): RSA_AES_KEY_WRAP_SHA_* wraps RSA and ECC key
+// material, and an RSA private key needs it; RSAES_OAEP_SHA_* wraps all
+// but RSA private keys, and not ECC_NIST_P521 key material with an
+// RSA_2048 wrapping key (it does not fit).
+func checkWrapping(spec, alg, wrapSpec string) error {
+	aesWrap := strings.HasPrefix(alg, "RSA_AES_KEY_WRAP_")
+	rsaKey, eccKey := strings.HasPrefix(spec, "RSA_"), strings.HasPrefix(spec, "ECC_")
+	switch {
+	case rsaKey && !aesWrap:
+		return kmsapi.Errorf(kmsapi.UnsupportedOperation, "%s key material (an RSA private key) must be wrapped with RSA_AES_KEY_WRAP_SHA_1 or RSA_AES_KEY_WRAP_SHA_256", spec)
+	case aesWrap && !rsaKey && !eccKey:
+		return kmsapi.Errorf(kmsapi.UnsupportedOperation, "%s wraps RSA and ECC key material, not %s", alg, spec)
+	case spec == "ECC_NIST_P521" && wrapSpec == "RSA_2048" && !aesWrap:
+		return kmsapi.Errorf(kmsapi.UnsupportedOperation, "ECC_NIST_P521 key material does not fit %s with an RSA_2048 wrapping key", alg)
+	}
+	return nil
 }
 
 // external runs the checks every import operation makes of its key: its
@@ -98,11 +139,11 @@ func (s *Service) getParametersForImport(ctx context.Context, p kmsapi.Principal
 	if err != nil {
 		return nil, err
 	}
-	if k.rec.Key.KeySpec != symmetricDefault {
-		return nil, kmsapi.Errorf(kmsapi.UnsupportedOperation, "this Trent build imports SYMMETRIC_DEFAULT key material only")
-	}
 	if !serves || !ok {
 		return nil, kmsapi.Errorf(kmsapi.UnsupportedOperation, "%s with %s is not supported by this Trent build", req.WrappingAlgorithm, req.WrappingKeySpec)
+	}
+	if err := checkWrapping(k.rec.Key.KeySpec, req.WrappingAlgorithm, req.WrappingKeySpec); err != nil {
+		return nil, err
 	}
 	id := k.rec.Key.KeyID
 	out, err := call(ctx, s, hsmcmd.CreateKeyPairRequest{Spec: spec, KeyID: id}, hsmcmd.ParseCreateKeyPairResponse)
@@ -203,17 +244,9 @@ func (s *Service) importKeyMaterial(ctx context.Context, p kmsapi.Principal, req
 	if req.ImportType != nil && *req.ImportType == "NEW_KEY_MATERIAL" && im.Check != nil {
 		return nil, kmsapi.Errorf(kmsapi.UnsupportedOperation, "rotation of imported key material is not supported by this Trent build")
 	}
-	if len(req.EncryptedKeyMaterial) > hsmcmd.MaxAsymCiphertext {
-		return nil, errUnwrap
-	}
-	out, err := call(ctx, s, hsmcmd.ImportKeyMaterialRequest{WrappingToken: im.WrappingToken, Alg: hsmcmd.AlgCode(im.WrappingAlg),
-		Material: req.EncryptedKeyMaterial, KeyID: k.rec.Key.KeyID, HBKID: im.HBKID}, hsmcmd.ParseImportKeyMaterialResponse)
-	if err = s.hsmAnswer("ImportKeyMaterial", err, errUnwrap); err != nil {
+	out, err := s.importMaterial(ctx, k.rec, req.EncryptedKeyMaterial)
+	if err != nil {
 		return nil, err
-	}
-	t, err := hbk.ParseToken(out.Token)
-	if err != nil || t.KeyID != k.rec.Key.KeyID || (im.HBKID != nil && !bytes.Equal(im.HBKID, t.HBKID[:])) {
-		return nil, internal(s, "ImportKeyMaterial", errors.New("the HSM's HBK token is not the key's"))
 	}
 	r, err := s.updateKey(ctx, k.rec.Key.KeyID, func(r *keystore.Record) error {
 		if err := external(&key{rec: r}); err != nil {
@@ -223,13 +256,16 @@ func (s *Service) importKeyMaterial(ctx context.Context, p kmsapi.Principal, req
 			return err
 		}
 		im := r.Key.Import
-		if im.Check != nil && !hmac.Equal(im.Check, out.Check) {
+		if im.Check != nil && !hmac.Equal(im.Check, out.check) {
 			return errIncorrectMaterial
 		}
-		im.Check, im.HBKID = out.Check, t.HBKID[:]
+		if r.Key.PublicKey != nil && !bytes.Equal(r.Key.PublicKey, out.public) {
+			return internal(s, "ImportKeyMaterial", errors.New("the same material's public key changed"))
+		}
+		im.Check, im.HBKID, r.Key.PublicKey = out.check, out.hbkID, out.public
 		im.ExpirationModel, im.ValidTo = model, validTo
 		if len(r.Tokens) == 0 {
-			r.Tokens = [][]byte{out.Token}
+			r.Tokens = [][]byte{out.token}
 		}
 		if r.Key.State == keystore.StatePendingImport {
 			r.Key.State = keystore.StateEnabled
@@ -245,7 +281,54 @@ func (s *Service) importKeyMaterial(ctx context.Context, p kmsapi.Principal, req
 var (
 	errUnwrap            = kmsapi.Errorf("InvalidCiphertextException", "KMS could not decrypt the encrypted (wrapped) key material.")
 	errIncorrectMaterial = kmsapi.Errorf("IncorrectKeyMaterialException", "The key material is not the key material previously imported into this KMS key.")
+	errInvalidMaterial   = kmsapi.Errorf("IncorrectKeyMaterialException", "The key material is not valid key material for the key spec of this KMS key.")
 )
+
+// imported is an HSM's answer to an import: the material's token, its
+// check value, its HBK ID (symmetric keys) or public key (asymmetric).
+type imported struct {
+	token, check, hbkID, public []byte
+}
+
+// importMaterial has an HSM unwrap and seal wrapped for the key of
+// record r (whose import token the caller checked).
+func (s *Service) importMaterial(ctx context.Context, r *keystore.Record, wrapped []byte) (*imported, error) {
+	im, id := r.Key.Import, r.Key.KeyID
+	alg := hsmcmd.WrappingAlgs[im.WrappingAlg]
+	answer := func(err error) error {
+		if errors.Is(err, ErrKeyMaterial) {
+			return errInvalidMaterial
+		}
+		return s.hsmAnswer("ImportKeyMaterial", err, errUnwrap)
+	}
+	if r.Key.KeySpec == symmetricDefault {
+		out, err := call(ctx, s, hsmcmd.ImportKeyMaterialRequest{WrappingToken: im.WrappingToken, Alg: alg,
+			Material: wrapped, KeyID: id, HBKID: im.HBKID}, hsmcmd.ParseImportKeyMaterialResponse)
+		if err = answer(err); err != nil {
+			return nil, err
+		}
+		t, err := hbk.ParseToken(out.Token)
+		if err != nil || t.KeyID != id || (im.HBKID != nil && !bytes.Equal(im.HBKID, t.HBKID[:])) {
+			return nil, internal(s, "ImportKeyMaterial", errors.New("the HSM's HBK token is not the key's"))
+		}
+		return &imported{token: out.Token, check: out.Check, hbkID: t.HBKID[:]}, nil
+	}
+	spec := hsmcmd.SpecCode(r.Key.KeySpec)
+	out, err := call(ctx, s, hsmcmd.ImportKeyTokenRequest{WrappingToken: im.WrappingToken, Alg: alg, Spec: spec,
+		Material: wrapped, KeyID: id}, hsmcmd.ParseImportKeyTokenResponse)
+	if err = answer(err); err != nil {
+		return nil, err
+	}
+	t, err := hbk.ParseKeyToken(out.Token)
+	if err != nil || t.KeyID != id || t.Spec != spec {
+		return nil, internal(s, "ImportKeyMaterial", errors.New("the HSM's key token is not the key's"))
+	}
+	pub := out.PublicKey
+	if len(pub) == 0 {
+		pub = nil // an HMAC key has none
+	}
+	return &imported{token: out.Token, check: out.Check, public: pub}, nil
+}
 
 func (s *Service) deleteImportedKeyMaterial(ctx context.Context, p kmsapi.Principal, req *deleteImportedKeyMaterialRequest) (*keyIDResponse, error) {
 	if req.KeyMaterialId != nil {

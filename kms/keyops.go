@@ -214,8 +214,8 @@ func (s *Service) createKey(ctx context.Context, p kmsapi.Principal, req *create
 	switch origin {
 	case "AWS_KMS":
 	case keystore.OriginExternal:
-		if spec != symmetricDefault {
-			return nil, kmsapi.Errorf(kmsapi.UnsupportedOperation, "this Trent build imports SYMMETRIC_DEFAULT key material only")
+		if !importable(spec) {
+			return nil, kmsapi.Errorf(kmsapi.UnsupportedOperation, "this Trent build does not import %s key material", spec)
 		}
 	case "AWS_CLOUDHSM", "EXTERNAL_KEY_STORE":
 		return nil, kmsapi.Errorf(kmsapi.UnsupportedOperation, "Origin %s is not supported by this Trent build", origin)

@@ -140,6 +140,10 @@ func (s *Service) table() []operation {
 		{name: "ListRetirableGrants", handler: typed(s.listRetirableGrants)},
 		{name: "RetireGrant", write: true, grant: anyKey, handler: typed(s.retireGrant)},
 		{name: "RevokeGrant", write: true, handler: typed(s.revokeGrant)},
+
+		// Last usage (usage.go): read from the key store and this host's
+		// pending usages; cryptographic operations feed it (noted).
+		{name: "GetKeyLastUsage", handler: typed(s.getKeyLastUsage)},
 	}
 }
 
@@ -155,6 +159,9 @@ func (s *Service) derive() {
 			panic("kms: operation " + o.name + " declared twice")
 		}
 		h := o.handler
+		if o.crypto {
+			h = s.noted(o.name, h)
+		}
 		if !o.local {
 			h = s.synced(h)
 		}

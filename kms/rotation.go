@@ -88,6 +88,9 @@ func (s *Service) KeyMaintenance(ctx context.Context) (deleted, rotated int, err
 			}
 		}
 		rs = append(rs, s.keyGrantRemovals(t.id)...)
+		if raw, ok := s.store.Get(keystore.UsageRecordID(t.id)); ok {
+			rs = append(rs, domain.Replacement{ID: keystore.UsageRecordID(t.id), Old: raw})
+		}
 		if err := s.store.Propose(ctx, rs...); err != nil {
 			return deleted, rotated, err
 		}

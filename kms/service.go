@@ -3,6 +3,7 @@ package kms
 import (
 	"context"
 	"errors"
+	"hash/maphash"
 	"log/slog"
 	"time"
 
@@ -63,12 +64,20 @@ type HSM interface {
 	// the HSMs (an HSM may lag a domain change) and tried once more; a
 	// request that does not marshal (hsmcmd.ErrMalformed: a field over
 	// its maximum, which the HSM would refuse) is refused the same way,
-	// unsent. Any other error means no HSM answered.
+	// unsent. ErrKeyMaterial wraps the refusal of imported key material
+	// that is not of the key's spec. Any other error means no HSM
+	// answered, or the HSMs could not serve it (a key token under a
+	// domain key none holds): the Service's internal error.
 	Do(ctx context.Context, req hsmcmd.Request) ([]byte, error)
 }
 
 // ErrRefused is wrapped by HSM.Do's errors for a command an HSM refused.
 var ErrRefused = errors.New("kms: the HSM refused the command")
+
+// ErrKeyMaterial is wrapped by HSM.Do's errors for an import whose key
+// material unwrapped but is not material of the key's spec
+// (IncorrectKeyMaterialException); it is not retried.
+var ErrKeyMaterial = errors.New("kms: the imported key material is not valid for the key")
 
 // Config configures a Service.
 type Config struct {
@@ -101,6 +110,10 @@ type Service struct {
 	ops      map[string]kmsapi.Operation
 	grantOps map[string]grantOp // by grant operation name
 	usage    map[string]string  // the key usage an operation needs, by name
+	// Last usage (usage.go): this host's pending usages, and when the
+	// Service began (Unix ms).
+	usageT  usageTracker
+	started int64
 }
 
 // New makes a Service.
@@ -109,6 +122,8 @@ func New(cfg Config) *Service {
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
+	s.usageT.seed = maphash.MakeSeed()
+	s.started = s.now().UnixMilli()
 	s.derive()
 	return s
 }

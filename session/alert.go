@@ -26,6 +26,18 @@ var ErrInternal = errors.New("session: internal HSM error")
 // message says which. Command handlers wrap such errors in it.
 var ErrRefused = errors.New("session: request refused")
 
+// ErrTokenKeyNotHeld means the HSM refused a command because a key token
+// in it is sealed under a domain key the HSM does not hold (it lags a
+// domain change, or the token's domain key was dropped): a state of the
+// HSM or of the key store, never of the request. Hosts deliver the latest
+// domain token and retry; a refusal that persists is their internal error.
+var ErrTokenKeyNotHeld = errors.New("session: a key token is under a domain key this HSM does not hold")
+
+// ErrKeyMaterial means the HSM refused imported key material that
+// unwrapped but is not key material of the key's spec (the request's
+// fault: KMS's IncorrectKeyMaterialException).
+var ErrKeyMaterial = errors.New("session: the imported key material is not valid for the key")
+
 // alertCodes is the wire code of each sentinel; docs/protocol.md lists them.
 var alertCodes = []struct {
 	code uint16
@@ -36,7 +48,7 @@ var alertCodes = []struct {
 	{9, ErrBadSignature}, {10, ErrBadReply}, {11, ErrAuthentication}, {12, ErrKeyNotRetained},
 	{13, ErrNoActiveKey}, {14, ErrExpired}, {15, ErrNotYetValid}, {16, ErrWrongHost},
 	{17, ErrSessionMismatch}, {18, ErrReplay}, {19, ErrNotRecipient}, {20, ErrUnknownCommand},
-	{21, ErrInternal}, {22, ErrSessionClosed}, {23, ErrRefused},
+	{21, ErrInternal}, {22, ErrSessionClosed}, {23, ErrRefused}, {24, ErrTokenKeyNotHeld}, {25, ErrKeyMaterial},
 }
 
 // Alert is a refusal on the wire.

@@ -84,6 +84,7 @@ var alertNames = map[uint16]string{
 	13: "no active domain key", 14: "EKT expired", 15: "EKT not yet valid", 16: "wrong host",
 	17: "session mismatch", 18: "replay", 19: "not a recipient", 20: "unknown command type",
 	21: "internal HSM error", 22: "session closed", 23: "refused",
+	24: "key token under a domain key not held", 25: "imported key material not valid",
 }
 
 func alertName(code uint16) string {

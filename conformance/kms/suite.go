@@ -14,7 +14,7 @@ func (e *Env) Checks() []conformance.Check {
 	var cs []conformance.Check
 	for _, part := range [][]conformance.Check{
 		e.errorChecks(), e.inputChecks(), e.sigv4Checks(), e.contextChecks(), e.stateChecks(),
-		e.roundTripChecks(), e.policyChecks(), e.recipientChecks(),
+		e.roundTripChecks(), e.policyChecks(), e.recipientChecks(), e.importChecks(), e.usageChecks(),
 	} {
 		cs = append(cs, part...)
 	}

@@ -129,13 +129,20 @@ func (n *Node) CreateKeyPair(spec uint8, keyID string) (token, public []byte, er
 		return nil, nil, err
 	}
 	defer clear(material)
+	token, err = n.sealKeyToken(spec, keyID, material)
+	return token, public, err
+}
+
+// sealKeyToken seals material as a key token of spec for keyID under
+// the active domain key.
+func (n *Node) sealKeyToken(spec uint8, keyID string, material []byte) ([]byte, error) {
 	dkID, dk, err := n.ring.Active()
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	r, err := n.tok.Random(hbk.IDSize + hbk.IVSize)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	var vid [hbk.IDSize]byte
 	var iv [hbk.IVSize]byte
@@ -143,10 +150,9 @@ func (n *Node) CreateKeyPair(spec uint8, keyID string) (token, public []byte, er
 	copy(iv[:], r[hbk.IDSize:])
 	t, err := hbk.SealKeyToken(dk, dkID, keyID, vid, spec, iv, material)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	token, err = t.Marshal()
-	return token, public, err
+	return t.Marshal()
 }
 
 // customerKey is an opened key token: the parsed key.
@@ -189,7 +195,7 @@ func (n *Node) openKey(raw []byte) (*customerKey, error) {
 	}
 	dk, err := n.ring.Key(t.DomainKeyID)
 	if err != nil {
-		return nil, fmt.Errorf("%w: domain key %x not held", ErrHBK, t.DomainKeyID)
+		return nil, fmt.Errorf("%w: %w: %x", ErrHBK, ErrKeyNotHeld, t.DomainKeyID)
 	}
 	m, err := t.Open(dk)
 	if err != nil {
@@ -208,7 +214,7 @@ func (n *Node) openKey(raw []byte) (*customerKey, error) {
 		}
 		k.mac = append([]byte(nil), m...) // the scalar
 	} else if _, size := hmacHash(t.Spec); size > 0 {
-		if len(m) != size {
+		if len(m) < size || len(m) > hmacMaxKey(t.Spec) {
 			return nil, fmt.Errorf("%w: HMAC key size", ErrHBK)
 		}
 		k.mac = append([]byte(nil), m...)

@@ -85,7 +85,7 @@ func BenchmarkServe(b *testing.B) {
 		s := &Server{Creds: s.Creds, Operations: s.Operations, Record: func(*audit.Event) error { return nil }}
 		b.ReportAllocs()
 		for b.Loop() {
-			if err := s.record(now, r, "127.0.0.1", "req", "Encrypt", p, body, data, nil, nil); err != nil {
+			if err := s.record(now, r, "127.0.0.1", "req", "event", "Encrypt", p, body, data, nil, nil); err != nil {
 				b.Fatal(err)
 			}
 		}

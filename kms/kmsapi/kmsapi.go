@@ -309,7 +309,7 @@ const targetPrefix = "TrentService."
 
 // ServeHTTP implements http.Handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	reqID := requestID()
+	reqID, eventID := requestID(), requestID()
 	w.Header().Set("X-Amzn-RequestId", reqID)
 	start := s.now()
 	var (
@@ -330,7 +330,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if err != nil && !errors.As(err, &ke) {
 			ke = errInternal
 		}
-		if s.record(start, r, src.ip, reqID, op, p, body, data, ke, eventData) != nil {
+		if s.record(start, r, src.ip, reqID, eventID, op, p, body, data, ke, eventData) != nil {
 			ke = errInternal
 		}
 		if ke != nil {
@@ -422,21 +422,39 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	ctx := context.WithValue(r.Context(), eventDataKey{}, &eventData)
+	ctx := context.WithValue(r.Context(), eventDataKey{}, &requestInfo{data: &eventData, requestID: reqID, eventID: eventID})
 	answer(handler(ctx, principal, body))
 }
 
 type eventDataKey struct{}
+
+// requestInfo is what an operation's context carries of its request:
+// the audit event's additionalEventData, its request ID and event ID.
+type requestInfo struct {
+	data               *map[string]any
+	requestID, eventID string
+}
+
+// RequestIDs returns the request ID (X-Amzn-RequestId, the audit event's
+// requestID) and the audit event's eventID of the request that ctx
+// belongs to (an operation's context); "" outside a request.
+func RequestIDs(ctx context.Context) (requestID, eventID string) {
+	if in, _ := ctx.Value(eventDataKey{}).(*requestInfo); in != nil {
+		return in.requestID, in.eventID
+	}
+	return "", ""
+}
 
 // AddEventData adds a field to the audit event's additionalEventData of
 // the request that ctx belongs to (an operation's context); it must not
 // carry secrets. Outside a request it does nothing. Not safe for
 // concurrent use within one request.
 func AddEventData(ctx context.Context, key string, v any) {
-	m, _ := ctx.Value(eventDataKey{}).(*map[string]any)
-	if m == nil {
+	in, _ := ctx.Value(eventDataKey{}).(*requestInfo)
+	if in == nil {
 		return
 	}
+	m := in.data
 	if *m == nil {
 		*m = map[string]any{}
 	}
@@ -479,14 +497,14 @@ func (s *Server) now() time.Time {
 // record hands the request's audit event to s.Record. The operation and
 // parameters are recorded only for an authenticated caller: before SigV4
 // passes, nothing the request claims is trusted.
-func (s *Server) record(at time.Time, r *http.Request, ip, reqID, op string, p *Principal, body, resp []byte, ke *Error, extra map[string]any) error {
+func (s *Server) record(at time.Time, r *http.Request, ip, reqID, eventID, op string, p *Principal, body, resp []byte, ke *Error, extra map[string]any) error {
 	if s.Record == nil {
 		return nil
 	}
 	e := &audit.Event{
 		EventVersion: audit.Version, EventTime: at.UTC(), EventSource: audit.Source, EventType: audit.EventType,
 		EventName: op, AWSRegion: s.Creds.Region, SourceIPAddress: ip, UserAgent: r.UserAgent(),
-		RequestID: reqID, EventID: requestID(), ReadOnly: s.readOnly(op), AdditionalEventData: extra,
+		RequestID: reqID, EventID: eventID, ReadOnly: s.readOnly(op), AdditionalEventData: extra,
 	}
 	if p != nil {
 		e.UserIdentity = &audit.UserIdentity{Type: identityType(p.ARN), ARN: p.ARN, AccountID: p.AccountID, AccessKeyID: p.AccessKeyID}

@@ -310,9 +310,70 @@ cli_cases() {
     [ "$all" = "$paged" ] && [ "$all" -ge 2 ] || { echo "list-keys: $all keys, $paged by pages of 1"; return 1; }
     echo "list-keys --page-size 1: $paged keys"
   }
+  # Key import as AWS's developer guide shows it ("Encrypt the key
+  # material", openssl): 32 bytes under RSAES_OAEP_SHA_256, and an
+  # ECC_NIST_P256 private key (PKCS#8 DER) under RSA_AES_KEY_WRAP_SHA_256.
+  import_key() {
+    local ik ek out tok pub got want
+    params() { # KEY ALG SPEC: ImportToken.bin and WrappingPublicKey.bin
+      out=$("${AWS[@]}" kms get-parameters-for-import --key-id "$1" --wrapping-algorithm "$2" --wrapping-key-spec "$3" \
+        --query '[ImportToken,PublicKey]' --output text) || return 1
+      read -r tok pub <<<"$out"
+      printf %s "$tok" | base64 -d >ImportToken.bin
+      printf %s "$pub" | base64 -d >WrappingPublicKey.bin
+    }
+    oaep256() { # IN OUT
+      openssl pkeyutl -encrypt -in "$1" -out "$2" -inkey WrappingPublicKey.bin -keyform DER -pubin \
+        -pkeyopt rsa_padding_mode:oaep -pkeyopt rsa_oaep_md:sha256 -pkeyopt rsa_mgf1_md:sha256
+    }
+    import() { # KEY
+      "${AWS[@]}" kms import-key-material --key-id "$1" --encrypted-key-material fileb://EncryptedKeyMaterial.bin \
+        --import-token fileb://ImportToken.bin --expiration-model KEY_MATERIAL_DOES_NOT_EXPIRE
+    }
+    ik=$("${AWS[@]}" kms create-key --origin EXTERNAL --query KeyMetadata.KeyId --output text) || return 1
+    params "$ik" RSAES_OAEP_SHA_256 RSA_2048 || return 1
+    openssl rand -out PlaintextKeyMaterial.bin 32 || return 1
+    oaep256 PlaintextKeyMaterial.bin EncryptedKeyMaterial.bin || return 1
+    import "$ik" || return 1
+    "${AWS[@]}" kms encrypt --key-id "$ik" --plaintext fileb://pt.txt --query CiphertextBlob --output text | base64 -d >ict.bin || return 1
+    got=$("${AWS[@]}" kms decrypt --ciphertext-blob fileb://ict.bin --query Plaintext --output text | base64 -d) || return 1
+    [ "$got" = hello ] || { echo "the imported key decrypted \"$got\", not hello"; return 1; }
+
+    ek=$("${AWS[@]}" kms create-key --origin EXTERNAL --key-spec ECC_NIST_P256 --key-usage SIGN_VERIFY \
+      --query KeyMetadata.KeyId --output text) || return 1
+    params "$ek" RSA_AES_KEY_WRAP_SHA_256 RSA_3072 || return 1
+    openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out ec.pem &&
+      openssl pkcs8 -topk8 -outform DER -nocrypt -in ec.pem -out ec.bin &&
+      openssl rand -out aes-key.bin 32 &&
+      openssl enc -id-aes256-wrap-pad -K "$(od -An -tx1 aes-key.bin | tr -d ' \n')" -iv A65959A6 \
+        -in ec.bin -out key-material-wrapped.bin &&
+      oaep256 aes-key.bin aes-key-wrapped.bin &&
+      cat aes-key-wrapped.bin key-material-wrapped.bin >EncryptedKeyMaterial.bin || return 1
+    import "$ek" || return 1
+    want=$(openssl pkey -in ec.pem -pubout -outform DER | base64 -w0) || return 1
+    got=$("${AWS[@]}" kms get-public-key --key-id "$ek" --query PublicKey --output text) || return 1
+    [ "$got" = "$want" ] || { echo "get-public-key is not the imported key's"; return 1; }
+    echo "SYMMETRIC_DEFAULT by RSAES_OAEP_SHA_256 (encrypts, decrypts) and ECC_NIST_P256 by RSA_AES_KEY_WRAP_SHA_256 (its public key), wrapped by openssl"
+  }
+  last_usage() { # after re-encrypt: the quick start's key was last used as ReEncrypt's source
+    local out
+    out=$("${AWS[@]}" kms get-key-last-usage --key-id "$KEY" --query KeyLastUsage.Operation --output text) || return 1
+    [ "$out" = ReEncrypt ] || { echo "last usage $out, not ReEncrypt"; return 1; }
+    echo "ReEncrypt (the key was its source)"
+  }
   cli_case quickstart quickstart
   cli_case generate-data-key generate_data_key
   cli_case re-encrypt re_encrypt
+  if [[ $("${AWS[@]}" kms get-key-last-usage </dev/null 2>&1) == *"Invalid choice"* ]]; then
+    echo "case get-key-last-usage skip this CLI has no get-key-last-usage (botocore's model predates it)"
+  else
+    cli_case get-key-last-usage last_usage
+  fi
+  if command -v openssl >/dev/null; then
+    cli_case import-key import_key
+  else
+    echo "case import-key skip no openssl to wrap the key material"
+  fi
   cli_case sign-verify sign_verify
   cli_case paginate paginate
   cli_case error-unknown-key error_unknown_key
