@@ -189,16 +189,25 @@ func Open(path string) (*Log, error) {
 // system's cache holds the lines across a process crash, not a power
 // loss).
 func (l *Log) Write(e *Event) error {
-	b, err := json.Marshal(e)
+	lb := linePool.Get().(*[]byte)
+	line, err := e.AppendJSON((*lb)[:0])
 	if err != nil {
+		linePool.Put(lb)
 		return fmt.Errorf("audit: %w", err)
 	}
 	l.mu.Lock()
 	if l.pending == nil {
 		l.pending = &group{done: make(chan struct{})}
+		if gb, ok := groupPool.Get().(*[]byte); ok {
+			l.pending.buf = (*gb)[:0]
+		}
 	}
 	g := l.pending
-	g.buf = append(append(g.buf, b...), '\n')
+	g.buf = append(append(g.buf, line...), '\n')
+	if cap(line) <= maxPooled {
+		*lb = line
+		linePool.Put(lb)
+	}
 	if l.flushing {
 		l.mu.Unlock()
 		<-g.done
@@ -212,6 +221,11 @@ func (l *Log) Write(e *Event) error {
 		if _, err := l.f.Write(w.buf); err != nil {
 			w.err = fmt.Errorf("audit: %w", err)
 		}
+		if cap(w.buf) <= maxPooled {
+			buf := w.buf[:0]
+			groupPool.Put(&buf)
+		}
+		w.buf = nil
 		close(w.done)
 		l.mu.Lock()
 	}
@@ -219,6 +233,15 @@ func (l *Log) Write(e *Event) error {
 	l.mu.Unlock()
 	return g.err
 }
+
+// Buffers of Write: one line's encoding, and a group's lines. A buffer
+// grown past maxPooled (a large event) is left to the collector.
+var (
+	linePool  = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
+	groupPool sync.Pool
+)
+
+const maxPooled = 64 << 10
 
 // Close closes the file.
 func (l *Log) Close() error { return l.f.Close() }
