@@ -13,6 +13,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -313,6 +314,83 @@ func TestPrincipalGlobalConditions(t *testing.T) {
 		}
 		if _, ok := m["aws:currenttime"]; ok {
 			t.Errorf("aws:CurrentTime without a time")
+		}
+	}
+}
+
+// TestHMACPadded: the verifier's HMAC-SHA256 is crypto/hmac's, for keys
+// shorter than, as long as and longer than a block, and messages of any
+// length.
+func TestHMACPadded(t *testing.T) {
+	for _, kl := range []int{0, 1, 32, 63, 64, 65, 200} {
+		for _, ml := range []int{0, 1, 55, 56, 64, 150, 1000} {
+			key := bytes.Repeat([]byte{byte(kl + 1)}, kl)
+			data := bytes.Repeat([]byte{byte(ml + 7)}, ml)
+			msg := append(make([]byte, hmacBlock), data...)
+			got := hmacSHA256Padded(key, msg)
+			if want := hmacSHA256(key, string(data)); !bytes.Equal(got[:], want) {
+				t.Errorf("key %d, message %d bytes: %x, want %x", kl, ml, got, want)
+			}
+			if !bytes.Equal(msg[:hmacBlock], make([]byte, hmacBlock)) {
+				t.Errorf("the pad is not cleared")
+			}
+		}
+	}
+	if equalHex([]byte("ab"), "AB") || equalHex([]byte("ab"), "a") || !equalHex([]byte("ab"), "ab") {
+		t.Error("equalHex")
+	}
+}
+
+// TestAuthenticateHeaders: headers the SDK signs in their canonical form
+// (values trimmed, inner spaces collapsed, repeated values joined by
+// commas, the length from the request's field) verify; SignedHeaders out
+// of order, without host or x-amz-date, or with an empty name are
+// refused.
+func TestAuthenticateHeaders(t *testing.T) {
+	const secret = "0123456789abcdef0123"
+	now := time.Date(2026, 11, 22, 9, 0, 0, 0, time.UTC)
+	s := &Server{Creds: &Credentials{Region: "eu-west-1", Credentials: []Credential{{AccessKeyID: "AKIATEST", SecretAccessKey: secret, AccountID: "1", ARN: "arn:aws:iam::1:user/a"}}},
+		Now: func() time.Time { return now }}
+	body := []byte(`{"NumberOfBytes":8}`)
+	signed := func() *http.Request {
+		r := httptest.NewRequest(http.MethodPost, "http://kms.local/?a=1", bytes.NewReader(body))
+		r.Header.Set("X-Amz-Target", "TrentService.GenerateRandom")
+		r.Header.Set("X-Custom", "  a   b  c  ")
+		r.Header.Add("X-Multi", "one")
+		r.Header.Add("X-Multi", " two  three ")
+		r.Header.Set("Content-Length", strconv.Itoa(len(body)))
+		h := sha256.Sum256(body)
+		if err := v4.NewSigner().SignHTTP(context.Background(), aws.Credentials{AccessKeyID: "AKIATEST", SecretAccessKey: secret},
+			r, hex.EncodeToString(h[:]), "kms", "eu-west-1", now); err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	r := signed()
+	if !strings.Contains(r.Header.Get("Authorization"), "x-custom;x-multi") {
+		t.Fatalf("the SDK did not sign the headers: %s", r.Header.Get("Authorization"))
+	}
+	if _, e := s.authenticate(r, body); e != nil {
+		t.Fatalf("refused: %v", e)
+	}
+	r = signed()
+	r.Header.Del("Content-Length") // net/http keeps it in ContentLength only
+	if _, e := s.authenticate(r, body); e != nil {
+		t.Fatalf("refused without the Content-Length header: %v", e)
+	}
+	r = signed()
+	r.Header["X-Multi"] = []string{"one", "two three", "four"}
+	if _, e := s.authenticate(r, body); e == nil || e.Type != InvalidSignature {
+		t.Fatalf("a third value: %v", e)
+	}
+	for _, sh := range []string{"x-amz-date;host", "x-amz-date", "host", "host;;x-amz-date", ";host;x-amz-date"} {
+		r = signed()
+		a := r.Header.Get("Authorization")
+		i := strings.Index(a, "SignedHeaders=")
+		j := strings.Index(a[i:], ",")
+		r.Header.Set("Authorization", a[:i]+"SignedHeaders="+sh+a[i+j:])
+		if _, e := s.authenticate(r, body); e == nil || e.Type != IncompleteSignature {
+			t.Errorf("SignedHeaders=%s: %v", sh, e)
 		}
 	}
 }
