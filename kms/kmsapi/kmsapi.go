@@ -27,6 +27,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -125,7 +126,7 @@ func (p Principal) AddConditions(m map[string][]string) {
 		m["aws:username"] = vs[5:6:6]
 	}
 	if !p.Time.IsZero() {
-		v[6], v[7] = p.Time.UTC().Format("2006-01-02T15:04:05Z"), strconv.FormatInt(p.Time.Unix(), 10)
+		v[6], v[7] = conditionTimes(p.Time)
 		m["aws:currenttime"] = vs[6:7:7]
 		m["aws:epochtime"] = vs[7:8:8]
 	}
@@ -133,6 +134,26 @@ func (p Principal) AddConditions(m map[string][]string) {
 		m["aws:requestedregion"] = vs[8:9:9]
 	}
 }
+
+// conditionTimes are aws:CurrentTime and aws:EpochTime at t: both depend
+// on t's second only, so the last second's strings are kept and shared
+// by the requests of that second.
+func conditionTimes(t time.Time) (current, epoch string) {
+	u := t.Unix()
+	if c := lastSecond.Load(); c != nil && c.unix == u {
+		return c.current, c.epoch
+	}
+	c := &secondStrings{unix: u, current: t.UTC().Format("2006-01-02T15:04:05Z"), epoch: strconv.FormatInt(u, 10)}
+	lastSecond.Store(c)
+	return c.current, c.epoch
+}
+
+type secondStrings struct {
+	unix           int64
+	current, epoch string
+}
+
+var lastSecond atomic.Pointer[secondStrings]
 
 // principalType is aws:PrincipalType of an IAM ARN ("User", "Account",
 // "AssumedRole", "" for another kind) and, for a user, aws:username.

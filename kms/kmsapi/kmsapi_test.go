@@ -394,3 +394,14 @@ func TestAuthenticateHeaders(t *testing.T) {
 		}
 	}
 }
+
+// TestConditionTimes: the kept strings of a second are that second's.
+func TestConditionTimes(t *testing.T) {
+	t0 := time.Date(2026, 12, 2, 12, 37, 5, 900, time.FixedZone("x", 3600))
+	for _, at := range []time.Time{t0, t0.Add(time.Millisecond), t0.Add(time.Second), t0, t0.Add(-time.Hour)} {
+		c, e := conditionTimes(at)
+		if c != at.UTC().Format("2006-01-02T15:04:05Z") || e != strconv.FormatInt(at.Unix(), 10) {
+			t.Errorf("%v: %s %s", at, c, e)
+		}
+	}
+}
