@@ -103,7 +103,7 @@ func secret(name string) bool {
 // even read (strictjson.Members finds where it ends). The other values
 // are decoded, so a body whose recorded values are not JSON gives nil.
 func Redact(body []byte) map[string]any {
-	members, err := strictjson.Members(body)
+	members, err := Members(body)
 	if err != nil {
 		return nil
 	}
@@ -112,15 +112,72 @@ func Redact(body []byte) map[string]any {
 		if secret(m.Key) || m.Key == "" {
 			continue
 		}
-		var v any
-		if str, ok := SimpleString(m.Value); ok {
-			v = str
-		} else if json.Unmarshal(m.Value, &v) != nil {
+		v, ok := decodeValue(m.Value)
+		if !ok && json.Unmarshal(m.Value, &v) != nil {
 			return nil
 		}
-		out[lowerFirst(m.Key)] = v
+		name, ok := lowerNames[m.Key]
+		if !ok {
+			name = lowerFirst(m.Key)
+		}
+		out[name] = v
 	}
 	return out
+}
+
+// Members is strictjson.Members with the KMS API's usual member names
+// interned (memberNames): the audit trail splits every request and
+// answer.
+func Members(data []byte) ([]strictjson.Member, error) {
+	return strictjson.MembersIntern(data, memberNames)
+}
+
+// memberNames are the member names of the KMS API's requests and answers
+// that the audit trail meets most (interned: names[k] is k); lowerNames
+// are their CloudTrail spellings (lowerFirst). Names not here are
+// copied and lowered per request, with the same result.
+var memberNames, lowerNames = func() (names, lower map[string]string) {
+	names, lower = map[string]string{}, map[string]string{}
+	for _, n := range strings.Fields(`KeyId EncryptionContext GrantTokens DryRun EncryptionAlgorithm
+		KeySpec NumberOfBytes Plaintext CiphertextBlob Recipient CiphertextForRecipient
+		SourceKeyId DestinationKeyId SourceEncryptionContext DestinationEncryptionContext
+		SourceEncryptionAlgorithm DestinationEncryptionAlgorithm KeyPairSpec PublicKey
+		Message MessageType Signature SigningAlgorithm SignatureValid Mac MacAlgorithm MacValid
+		KeyAgreementAlgorithm KeyMetadata Limit Marker NextMarker Truncated AliasName TargetKeyId
+		Description Policy PolicyName KeyUsage Origin Tags TagKeys GranteePrincipal
+		RetiringPrincipal Operations Constraints Name GrantId GrantToken PendingWindowInDays
+		BypassPolicyLockoutSafetyCheck MultiRegion CustomKeyStoreId RotationPeriodInDays`) {
+		names[n], lower[n] = n, lowerFirst(n)
+	}
+	return names, lower
+}()
+
+// decodeValue decodes v, a value whose extent Members found, as
+// json.Unmarshal into an any would, for the values requests carry most:
+// a string without escapes (SimpleString), or an object of such strings
+// whose keys hold no control character (an encryption context). It
+// reports false for anything else, which the caller decodes with
+// encoding/json. FuzzRedact compares the two.
+func decodeValue(v []byte) (any, bool) {
+	if s, ok := SimpleString(v); ok {
+		return s, true
+	}
+	if len(v) == 0 || v[0] != '{' {
+		return nil, false
+	}
+	members, err := strictjson.Members(v)
+	if err != nil {
+		return nil, false
+	}
+	m := make(map[string]any, len(members))
+	for _, mb := range members {
+		s, ok := SimpleString(mb.Value)
+		if !ok || strings.ContainsFunc(mb.Key, func(r rune) bool { return r < 0x20 }) {
+			return nil, false
+		}
+		m[mb.Key] = s
+	}
+	return m, true
 }
 
 // lowerFirst is strings.ToLower(k[:1])+k[1:], without allocating when

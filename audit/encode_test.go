@@ -4,8 +4,11 @@ import (
 	"bytes"
 	"encoding/json"
 	"math"
+	"reflect"
 	"testing"
 	"time"
+
+	"github.com/trentkms/trent/internal/strictjson"
 )
 
 // sameAsMarshal fails t unless AppendJSON and json.Marshal agree on e:
@@ -63,5 +66,42 @@ func FuzzAppendJSON(f *testing.F) {
 			}
 		}
 		sameAsMarshal(t, e)
+	})
+}
+
+// redactReference is Redact as it was before decodeValue and the
+// interned names: every kept value decoded by encoding/json.
+func redactReference(body []byte) map[string]any {
+	members, err := strictjson.Members(body)
+	if err != nil {
+		return nil
+	}
+	out := make(map[string]any, len(members))
+	for _, m := range members {
+		if secret(m.Key) || m.Key == "" {
+			continue
+		}
+		var v any
+		if json.Unmarshal(m.Value, &v) != nil {
+			return nil
+		}
+		out[lowerFirst(m.Key)] = v
+	}
+	return out
+}
+
+// FuzzRedact: Redact gives what the plain decoding by encoding/json
+// gives, for any body.
+func FuzzRedact(f *testing.F) {
+	for _, s := range []string{`{"KeyId":"alias/a","Plaintext":"c2VjcmV0","EncryptionContext":{"k":"v","k":"w"},"NumberOfBytes":8}`,
+		`{"EncryptionContext":{"a\u0001":"b","\u00e9":"\xff","c":"\"d"}}`, "{\"EncryptionContext\":{\"a\x01\":\"b\"}}", `{"E":{}}`, `{"E":{"a":1}}`,
+		`{"E":{"a":"b"}x}`, `{"E":{"a":"b",}}`, `{"KeyId":"é","keyId":"x"}`, `{"E":{"a" : "b" , "c":"d"}}`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, in []byte) {
+		got, want := Redact(in), redactReference(in)
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("Redact(%q) = %#v, want %#v", in, got, want)
+		}
 	})
 }

@@ -453,6 +453,14 @@ type Member struct {
 // encoding/json would scan it twice to hand it back (hand-written for that
 // reason, as checkKeys is). Duplicate keys are returned as they come.
 func Members(data []byte) ([]Member, error) {
+	return MembersIntern(data, nil)
+}
+
+// MembersIntern is Members that takes a key without escapes that is in
+// names from names (names[k] is k) instead of copying it from data: a
+// caller that splits many objects with the same member names passes
+// them once here.
+func MembersIntern(data []byte, names map[string]string) ([]Member, error) {
 	i := skipSpace(data, 0)
 	if i >= len(data) || data[i] != '{' {
 		return nil, fmt.Errorf("%w: not an object", ErrInvalid)
@@ -470,9 +478,15 @@ func Members(data []byte) ([]Member, error) {
 		if end < 0 {
 			return nil, fmt.Errorf("%w: unterminated string", ErrInvalid)
 		}
-		key, err := decodeKey(data[i:end+1], escaped)
-		if err != nil {
-			return nil, err
+		key, interned := "", false
+		if !escaped && names != nil {
+			key, interned = names[string(data[i+1:end])]
+		}
+		if !interned {
+			var err error
+			if key, err = decodeKey(data[i:end+1], escaped); err != nil {
+				return nil, err
+			}
 		}
 		i = skipSpace(data, end+1)
 		if i >= len(data) || data[i] != ':' {

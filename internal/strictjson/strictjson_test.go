@@ -454,3 +454,22 @@ func FuzzUnmarshalPaths(f *testing.F) {
 		}
 	})
 }
+
+// TestMembersIntern: interned names give the same members as Members.
+func TestMembersIntern(t *testing.T) {
+	in := []byte(`{"KeyId":"k","\u004beyId":1,"Other":{"KeyId":2},"b":"\u00e9"}`)
+	names := map[string]string{"KeyId": "KeyId", "b": "b"}
+	want, err := Members(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := MembersIntern(in, names)
+	if err != nil || len(got) != len(want) {
+		t.Fatalf("%q %v", got, err)
+	}
+	for i := range want {
+		if got[i].Key != want[i].Key || !bytes.Equal(got[i].Value, want[i].Value) {
+			t.Errorf("member %d: %q, want %q", i, got[i], want[i])
+		}
+	}
+}

@@ -578,7 +578,7 @@ func (s *Server) record(at time.Time, r *http.Request, ip, reqID, op string, p *
 // and no member named KeyMetadata in any case. Otherwise it reports false
 // and record decodes the answer.
 func answerKeyID(resp []byte) (string, bool) {
-	members, err := strictjson.Members(resp)
+	members, err := audit.Members(resp)
 	if err != nil {
 		return "", false
 	}
