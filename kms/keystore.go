@@ -24,6 +24,15 @@ type key struct {
 	rec    *keystore.Record
 	policy *policy.Policy
 	conds  []string // keyConditionValues(&rec.Key); nil: compute them
+	arn    string   // rec.Key.ARN(); "": compute it
+}
+
+// ARN is k's ARN (rec.Key.ARN()), kept by a parsed key.
+func (k *key) ARN() string {
+	if k.arn != "" {
+		return k.arn
+	}
+	return k.rec.Key.ARN()
 }
 
 // parsed caches what was parsed from key-store records, by record ID and
@@ -84,7 +93,7 @@ func (s *Service) loadKey(id string) (*key, error) {
 		if err != nil {
 			return nil, err
 		}
-		return &key{raw: raw, rec: rec, policy: p, conds: keyConditionValues(&rec.Key)}, nil
+		return &key{raw: raw, rec: rec, policy: p, conds: keyConditionValues(&rec.Key), arn: rec.Key.ARN()}, nil
 	})
 }
 
@@ -269,7 +278,7 @@ func (s *Service) authorizeAlias(p kmsapi.Principal, action string, k *key, cond
 	if alias != "" {
 		ctx["kms:RequestAlias"] = []string{alias}
 	}
-	arn := k.rec.Key.ARN()
+	arn := k.ARN()
 	d := k.policy.Evaluate(&policy.Request{Principal: p.ARN, Account: p.AccountID, Action: action, Resource: arn, Context: ctx})
 	if d == policy.Allow {
 		return nil, nil

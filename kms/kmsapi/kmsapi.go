@@ -234,6 +234,10 @@ var answerPool = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return 
 
 const maxPooledAnswer = 64 << 10
 
+// jsonContentType is every answer's Content-Type, one slice shared by
+// all (net/http only reads it).
+var jsonContentType = []string{"application/x-amz-json-1.1"}
+
 // Handler serves one KMS operation: the request body (JSON) in, the
 // response (marshalled to JSON) or an error (an *Error for KMS exceptions)
 // out.
@@ -345,7 +349,7 @@ const targetPrefix = "TrentService."
 // ServeHTTP implements http.Handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	reqID := requestID()
-	w.Header().Set("X-Amzn-RequestId", reqID)
+	w.Header()["X-Amzn-Requestid"] = []string{reqID} // Set("X-Amzn-RequestId") without canonicalising per request
 	start := s.now()
 	var (
 		op        string
@@ -385,7 +389,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			writeError(w, ke)
 			return
 		}
-		w.Header().Set("Content-Type", "application/x-amz-json-1.1")
+		w.Header()["Content-Type"] = jsonContentType
 		w.Write(data)
 	}
 
