@@ -405,7 +405,7 @@ func TestPlainType(t *testing.T) {
 		A any `json:"a"`
 	}
 	type badTag struct {
-		A string `json:"a\\b"`
+		A string `json:"a§b"`
 	}
 	type nested struct {
 		Items []map[string]*withAny `json:"items"`
