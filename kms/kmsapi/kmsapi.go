@@ -723,8 +723,8 @@ func (s *Server) authenticate(r *http.Request, body []byte) (Principal, *Error) 
 		return Principal{}, Errorf(UnrecognizedClient, "The security token included in the request is invalid.")
 	}
 	amzDate := r.Header.Get("X-Amz-Date")
-	t, err := time.Parse("20060102T150405Z", amzDate)
-	if err != nil || !strings.HasPrefix(amzDate, day) {
+	t, ok := parseAmzDate(amzDate)
+	if !ok || !strings.HasPrefix(amzDate, day) {
 		return Principal{}, Errorf(IncompleteSignature, "X-Amz-Date missing or not the credential's date")
 	}
 	now := time.Now
@@ -859,6 +859,45 @@ func canonicalHeaderKey(n string) string {
 		return c
 	}
 	return http.CanonicalHeaderKey(n)
+}
+
+// amzDateLayout is X-Amz-Date's layout (ISO 8601 basic, UTC).
+const amzDateLayout = "20060102T150405Z"
+
+// parseAmzDate is time.Parse(amzDateLayout, v), ok when it would not
+// fail: exactly 16 bytes, digits where the layout has them, every field
+// in range (the day within its month). Hand-written because time.Parse
+// was a fifth of the verification's cost; FuzzParseAmzDate compares the
+// two.
+func parseAmzDate(v string) (time.Time, bool) {
+	if len(v) != len(amzDateLayout) || v[8] != 'T' || v[15] != 'Z' {
+		return time.Time{}, false
+	}
+	num := func(i, n int) (int, bool) {
+		x := 0
+		for _, c := range []byte(v[i : i+n]) {
+			if c < '0' || c > '9' {
+				return 0, false
+			}
+			x = 10*x + int(c-'0')
+		}
+		return x, true
+	}
+	y, ok1 := num(0, 4)
+	mo, ok2 := num(4, 2)
+	d, ok3 := num(6, 2)
+	h, ok4 := num(9, 2)
+	mi, ok5 := num(11, 2)
+	sec, ok6 := num(13, 2)
+	if !ok1 || !ok2 || !ok3 || !ok4 || !ok5 || !ok6 ||
+		mo < 1 || mo > 12 || d < 1 || h > 23 || mi > 59 || sec > 59 {
+		return time.Time{}, false
+	}
+	// The month's last day: day 0 of the next month.
+	if d > time.Date(y, time.Month(mo)+1, 0, 0, 0, 0, 0, time.UTC).Day() {
+		return time.Time{}, false
+	}
+	return time.Date(y, time.Month(mo), d, h, mi, sec, 0, time.UTC), true
 }
 
 // splitScope splits a SigV4 credential (akid/day/region/service/

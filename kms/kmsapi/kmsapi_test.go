@@ -405,3 +405,20 @@ func TestConditionTimes(t *testing.T) {
 		}
 	}
 }
+
+// FuzzParseAmzDate: parseAmzDate accepts what time.Parse accepts, as the
+// same instant, and nothing else.
+func FuzzParseAmzDate(f *testing.F) {
+	for _, s := range []string{"20261202T093000Z", "20240229T000000Z", "20230229T000000Z", "20261231T235959Z", "20261232T000000Z",
+		"20261302T000000Z", "20260002T000000Z", "20261202T240000Z", "20261202T236000Z", "20261202T235960Z", "2026120ZT093000Z",
+		"20261202 093000Z", "20261202T093000", "+0261202T093000Z", "00000101T000000Z", "20261202T093000Zx", ""} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		want, err := time.Parse(amzDateLayout, s)
+		got, ok := parseAmzDate(s)
+		if ok != (err == nil) || ok && !got.Equal(want) {
+			t.Fatalf("%q: %v %v, time.Parse: %v %v", s, got, ok, want, err)
+		}
+	})
+}
