@@ -103,7 +103,7 @@ func secret(name string) bool {
 // even read (strictjson.Members finds where it ends). The other values
 // are decoded, so a body whose recorded values are not JSON gives nil.
 func Redact(body []byte) map[string]any {
-	members, err := strictjson.Members(body)
+	members, err := Members(body)
 	if err != nil {
 		return nil
 	}
@@ -112,15 +112,72 @@ func Redact(body []byte) map[string]any {
 		if secret(m.Key) || m.Key == "" {
 			continue
 		}
-		var v any
-		if str, ok := SimpleString(m.Value); ok {
-			v = str
-		} else if json.Unmarshal(m.Value, &v) != nil {
+		v, ok := decodeValue(m.Value)
+		if !ok && json.Unmarshal(m.Value, &v) != nil {
 			return nil
 		}
-		out[lowerFirst(m.Key)] = v
+		name, ok := lowerNames[m.Key]
+		if !ok {
+			name = lowerFirst(m.Key)
+		}
+		out[name] = v
 	}
 	return out
+}
+
+// Members is strictjson.Members with the KMS API's usual member names
+// interned (memberNames): the audit trail splits every request and
+// answer.
+func Members(data []byte) ([]strictjson.Member, error) {
+	return strictjson.MembersIntern(data, memberNames)
+}
+
+// memberNames are the member names of the KMS API's requests and answers
+// that the audit trail meets most (interned: names[k] is k); lowerNames
+// are their CloudTrail spellings (lowerFirst). Names not here are
+// copied and lowered per request, with the same result.
+var memberNames, lowerNames = func() (names, lower map[string]string) {
+	names, lower = map[string]string{}, map[string]string{}
+	for _, n := range strings.Fields(`KeyId EncryptionContext GrantTokens DryRun EncryptionAlgorithm
+		KeySpec NumberOfBytes Plaintext CiphertextBlob Recipient CiphertextForRecipient
+		SourceKeyId DestinationKeyId SourceEncryptionContext DestinationEncryptionContext
+		SourceEncryptionAlgorithm DestinationEncryptionAlgorithm KeyPairSpec PublicKey
+		Message MessageType Signature SigningAlgorithm SignatureValid Mac MacAlgorithm MacValid
+		KeyAgreementAlgorithm KeyMetadata Limit Marker NextMarker Truncated AliasName TargetKeyId
+		Description Policy PolicyName KeyUsage Origin Tags TagKeys GranteePrincipal
+		RetiringPrincipal Operations Constraints Name GrantId GrantToken PendingWindowInDays
+		BypassPolicyLockoutSafetyCheck MultiRegion CustomKeyStoreId RotationPeriodInDays`) {
+		names[n], lower[n] = n, lowerFirst(n)
+	}
+	return names, lower
+}()
+
+// decodeValue decodes v, a value whose extent Members found, as
+// json.Unmarshal into an any would, for the values requests carry most:
+// a string without escapes (SimpleString), or an object of such strings
+// whose keys hold no control character (an encryption context). It
+// reports false for anything else, which the caller decodes with
+// encoding/json. FuzzRedact compares the two.
+func decodeValue(v []byte) (any, bool) {
+	if s, ok := SimpleString(v); ok {
+		return s, true
+	}
+	if len(v) == 0 || v[0] != '{' {
+		return nil, false
+	}
+	members, err := strictjson.Members(v)
+	if err != nil {
+		return nil, false
+	}
+	m := make(map[string]any, len(members))
+	for _, mb := range members {
+		s, ok := SimpleString(mb.Value)
+		if !ok || strings.ContainsFunc(mb.Key, func(r rune) bool { return r < 0x20 }) {
+			return nil, false
+		}
+		m[mb.Key] = s
+	}
+	return m, true
 }
 
 // lowerFirst is strings.ToLower(k[:1])+k[1:], without allocating when
@@ -189,16 +246,25 @@ func Open(path string) (*Log, error) {
 // system's cache holds the lines across a process crash, not a power
 // loss).
 func (l *Log) Write(e *Event) error {
-	b, err := json.Marshal(e)
+	lb := linePool.Get().(*[]byte)
+	line, err := e.AppendJSON((*lb)[:0])
 	if err != nil {
+		linePool.Put(lb)
 		return fmt.Errorf("audit: %w", err)
 	}
 	l.mu.Lock()
 	if l.pending == nil {
 		l.pending = &group{done: make(chan struct{})}
+		if gb, ok := groupPool.Get().(*[]byte); ok {
+			l.pending.buf = (*gb)[:0]
+		}
 	}
 	g := l.pending
-	g.buf = append(append(g.buf, b...), '\n')
+	g.buf = append(append(g.buf, line...), '\n')
+	if cap(line) <= maxPooled {
+		*lb = line
+		linePool.Put(lb)
+	}
 	if l.flushing {
 		l.mu.Unlock()
 		<-g.done
@@ -212,6 +278,11 @@ func (l *Log) Write(e *Event) error {
 		if _, err := l.f.Write(w.buf); err != nil {
 			w.err = fmt.Errorf("audit: %w", err)
 		}
+		if cap(w.buf) <= maxPooled {
+			buf := w.buf[:0]
+			groupPool.Put(&buf)
+		}
+		w.buf = nil
 		close(w.done)
 		l.mu.Lock()
 	}
@@ -219,6 +290,15 @@ func (l *Log) Write(e *Event) error {
 	l.mu.Unlock()
 	return g.err
 }
+
+// Buffers of Write: one line's encoding, and a group's lines. A buffer
+// grown past maxPooled (a large event) is left to the collector.
+var (
+	linePool  = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
+	groupPool sync.Pool
+)
+
+const maxPooled = 64 << 10
 
 // Close closes the file.
 func (l *Log) Close() error { return l.f.Close() }

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"maps"
 	"strings"
 	"sync"
 	"time"
@@ -24,6 +23,16 @@ type key struct {
 	raw    []byte
 	rec    *keystore.Record
 	policy *policy.Policy
+	conds  []string // keyConditionValues(&rec.Key); nil: compute them
+	arn    string   // rec.Key.ARN(); "": compute it
+}
+
+// ARN is k's ARN (rec.Key.ARN()), kept by a parsed key.
+func (k *key) ARN() string {
+	if k.arn != "" {
+		return k.arn
+	}
+	return k.rec.Key.ARN()
 }
 
 // parsed caches what was parsed from key-store records, by record ID and
@@ -84,7 +93,7 @@ func (s *Service) loadKey(id string) (*key, error) {
 		if err != nil {
 			return nil, err
 		}
-		return &key{raw: raw, rec: rec, policy: p}, nil
+		return &key{raw: raw, rec: rec, policy: p, conds: keyConditionValues(&rec.Key), arn: rec.Key.ARN()}, nil
 	})
 }
 
@@ -211,11 +220,7 @@ func (s *Service) use(p kmsapi.Principal, k *key, alias string, u keyUse) (*keys
 	if action == "" {
 		action = "kms:" + u.op
 	}
-	cond := u.cond
-	if alias != "" {
-		cond = merge(maps.Clone(cond), map[string][]string{"kms:RequestAlias": {alias}})
-	}
-	g, err := s.authorizeWith(p, action, k, cond, u.accept)
+	g, err := s.authorizeAlias(p, action, k, u.cond, alias, u.accept)
 	if err != nil {
 		return nil, err
 	}
@@ -256,11 +261,24 @@ func (s *Service) authorize(p kmsapi.Principal, action string, k *key, cond map[
 // that grant. Its cost, with and without grants, is measured by
 // BenchmarkAuthorizeGrants (docs/benchmarks.md).
 func (s *Service) authorizeWith(p kmsapi.Principal, action string, k *key, cond map[string][]string, accept func(*keystore.Grant) bool) (*keystore.Grant, error) {
-	ctx := keyConditions(p, &k.rec.Key, len(cond))
+	return s.authorizeAlias(p, action, k, cond, "", accept)
+}
+
+// authorizeAlias is authorizeWith for a request that named the key by
+// alias (kms:RequestAlias; "" for none). The policy sees cond and
+// kms:RequestAlias in the one map of the request's condition keys; a
+// grant's constraints see cond (grantFor).
+func (s *Service) authorizeAlias(p kmsapi.Principal, action string, k *key, cond map[string][]string, alias string, accept func(*keystore.Grant) bool) (*keystore.Grant, error) {
+	ctx := make(map[string][]string, 14+len(cond))
+	p.AddConditions(ctx)
+	k.addConditions(ctx)
 	for n, v := range cond {
 		ctx[n] = v
 	}
-	arn := k.rec.Key.ARN()
+	if alias != "" {
+		ctx["kms:RequestAlias"] = []string{alias}
+	}
+	arn := k.ARN()
 	d := k.policy.Evaluate(&policy.Request{Principal: p.ARN, Account: p.AccountID, Action: action, Resource: arn, Context: ctx})
 	if d == policy.Allow {
 		return nil, nil
@@ -285,12 +303,32 @@ func (s *Service) authorizeWith(p kmsapi.Principal, action string, k *key, cond 
 func keyConditions(p kmsapi.Principal, k *keystore.Key, more int) map[string][]string {
 	ctx := make(map[string][]string, 8+more)
 	p.AddConditions(ctx)
-	v := [...]string{k.KeySpec, k.KeyUsage, k.Origin}
-	vs := v[:]
+	addKeyConditions(ctx, keyConditionValues(k))
+	return ctx
+}
+
+// keyConditionValues are kms:KeySpec, kms:KeyUsage and kms:KeyOrigin of
+// k, in one array (a parsed key keeps them: key.conds).
+func keyConditionValues(k *keystore.Key) []string {
+	return []string{k.KeySpec, k.KeyUsage, k.Origin}
+}
+
+// addKeyConditions adds a key's condition keys, from the values
+// keyConditionValues made, to ctx.
+func addKeyConditions(ctx map[string][]string, vs []string) {
 	ctx["kms:keyspec"] = vs[0:1:1]
 	ctx["kms:keyusage"] = vs[1:2:2]
 	ctx["kms:keyorigin"] = vs[2:3:3]
-	return ctx
+}
+
+// addConditions adds k's condition keys to ctx (keyConditions' for k's
+// record), from the values parsed with it.
+func (k *key) addConditions(ctx map[string][]string) {
+	if k.conds == nil {
+		addKeyConditions(ctx, keyConditionValues(&k.rec.Key))
+		return
+	}
+	addKeyConditions(ctx, k.conds)
 }
 
 // usable refuses a key that cannot be used for cryptography now.

@@ -22,6 +22,7 @@ import (
 	"reflect"
 	"strings"
 	"sync"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -40,13 +41,38 @@ var (
 const MaxDepth = 64
 
 // Unmarshal decodes data (at most limit bytes) into v.
+//
+// For a type whose every struct checkKeys can see (no interface fields,
+// json tags as encoding/json reads them: plainType), checkKeys already
+// refuses every key encoding/json's DisallowUnknownFields would, so the
+// value is decoded with json.Unmarshal, which costs less than a Decoder
+// (no copy of the input, no token after it). Any error is then reported
+// as the Decoder reports it, by decoding again into a fresh value, so
+// that the messages are the same whichever way a type is decoded.
 func Unmarshal(data []byte, limit int, v any) error {
 	if len(data) > limit {
 		return fmt.Errorf("%w: %d bytes, limit %d", ErrInvalid, len(data), limit)
 	}
-	if err := checkKeys(data, reflect.TypeOf(v)); err != nil {
+	t := reflect.TypeOf(v)
+	if err := checkKeys(data, t); err != nil {
 		return err
 	}
+	if t != nil && t.Kind() == reflect.Pointer && !reflect.ValueOf(v).IsNil() && plainType(t) {
+		err := json.Unmarshal(data, v)
+		if err == nil {
+			return nil
+		}
+		if derr := decode(data, reflect.New(t.Elem()).Interface()); derr != nil {
+			return derr // the Decoder's message
+		}
+		return fmt.Errorf("%w: %v", ErrInvalid, err)
+	}
+	return decode(data, v)
+}
+
+// decode is Unmarshal's decoding with a Decoder that refuses unknown
+// fields and anything after the value.
+func decode(data []byte, v any) error {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
@@ -58,6 +84,10 @@ func Unmarshal(data []byte, limit int, v any) error {
 	return nil
 }
 
+// maxInlineKeys is how many keys of one object checkKeys compares one by
+// one before it indexes them in a map.
+const maxInlineKeys = 16
+
 // checkKeys refuses a repeated key in any object, and nesting deeper than
 // MaxDepth; with root, the type the document is decoded into, it also
 // refuses a key of a struct object that is not exactly one of the
@@ -65,37 +95,45 @@ func Unmarshal(data []byte, limit int, v any) error {
 // encoding/json accepts duplicate keys and matches names
 // case-insensitively, and its Token API, which could find them,
 // allocates per token (it was a tenth of the KMS API's request cost):
-// this scanner reads the bytes once and allocates only per object. It
-// trusts nothing: input that is not JSON either makes it fail or is
-// refused by the decoder that runs after it; for valid JSON it finds
-// every duplicate, comparing keys after unescaping them.
+// this scanner reads the bytes once and, for the usual request (objects
+// of at most maxInlineKeys keys, keys without escapes, depth at most 8),
+// allocates nothing: keys are compared as slices of data, a struct's
+// members are found by a map lookup that copies nothing, and shapes are
+// cached by type. It trusts nothing: input that is not JSON either makes
+// it fail or is refused by the decoder that runs after it; for valid JSON
+// it finds every duplicate, comparing keys after unescaping them.
 func checkKeys(data []byte, root reflect.Type) error {
 	type frame struct {
 		object bool
-		keys   map[string]struct{}
-		shape  *shape       // what the container decodes into; nil: anything
-		value  reflect.Type // the current member's type (object) or the element type (array)
-		key    string       // the current member's key, for messages
+		first  int                 // the object's first key in seen
+		keys   map[string]struct{} // its keys, once it has more than maxInlineKeys
+		shape  *shape              // what the container decodes into; nil: anything
+		value  reflect.Type        // the current member's type (object) or the element type (array)
+		key    []byte              // the current member's key, for messages
 	}
-	var buf [8]frame // the usual depth, without allocating
-	stack := buf[:0]
-	expectKey := false // the next string in the top object is a key
+	var (
+		buf       [8]frame // the usual depth, without allocating
+		stack     = buf[:0]
+		seenBuf   [32][]byte // the keys of the open objects, innermost last
+		seen      = seenBuf[:0]
+		rootSh    = shapeOf(root)
+		expectKey = false // the next string in the top object is a key
+	)
 	for i := 0; i < len(data); i++ {
 		switch c := data[i]; c {
 		case '{', '[':
 			if len(stack) >= MaxDepth {
 				return fmt.Errorf("%w: nested deeper than %d", ErrInvalid, MaxDepth)
 			}
-			t, key := root, ""
+			sh, key := rootSh, []byte(nil)
 			if len(stack) > 0 {
 				top := &stack[len(stack)-1]
-				t, key = top.value, top.key
+				sh, key = shapeOf(top.value), top.key
 			}
-			sh := shapeOf(t)
 			if c == '[' && sh != nil && sh.blob {
 				return fmt.Errorf("%w: %s: %w, not an array", ErrInvalid, member(key), ErrBlobNotString)
 			}
-			f := frame{object: c == '{', shape: sh}
+			f := frame{object: c == '{', shape: sh, first: len(seen)}
 			if c == '[' {
 				f.key = key // an array's elements are named by its member
 				if sh != nil {
@@ -106,6 +144,7 @@ func checkKeys(data []byte, root reflect.Type) error {
 			expectKey = c == '{'
 		case '}', ']':
 			if len(stack) > 0 {
+				seen = seen[:stack[len(stack)-1].first]
 				stack = stack[:len(stack)-1]
 			}
 			expectKey = false
@@ -118,21 +157,39 @@ func checkKeys(data []byte, root reflect.Type) error {
 			}
 			if expectKey && len(stack) > 0 {
 				top := &stack[len(stack)-1]
-				key, err := decodeKey(data[i:end+1], escaped)
-				if err != nil {
-					return err
+				key := data[i+1 : end]
+				if escaped || !utf8.Valid(key) {
+					k, err := decodeKey(data[i:end+1], escaped)
+					if err != nil {
+						return err
+					}
+					key = []byte(k)
 				}
 				if top.keys == nil {
-					top.keys = make(map[string]struct{}, 8)
+					for _, k := range seen[top.first:] {
+						if bytes.Equal(k, key) {
+							return fmt.Errorf("%w: duplicate key %q", ErrInvalid, key)
+						}
+					}
+					if len(seen)-top.first < maxInlineKeys {
+						seen = append(seen, key)
+					} else {
+						top.keys = make(map[string]struct{}, 2*maxInlineKeys)
+						for _, k := range seen[top.first:] {
+							top.keys[string(k)] = struct{}{}
+						}
+						top.keys[string(key)] = struct{}{}
+					}
+				} else {
+					if _, dup := top.keys[string(key)]; dup {
+						return fmt.Errorf("%w: duplicate key %q", ErrInvalid, key)
+					}
+					top.keys[string(key)] = struct{}{}
 				}
-				if _, dup := top.keys[key]; dup {
-					return fmt.Errorf("%w: duplicate key %q", ErrInvalid, key)
-				}
-				top.keys[key] = struct{}{}
 				top.key, top.value = key, nil
 				if sh := top.shape; sh != nil {
 					if sh.fields != nil {
-						t, ok := sh.fields[key]
+						t, ok := sh.fields[string(key)]
 						if !ok {
 							return fmt.Errorf("%w: %w %q (member names are case-sensitive)", ErrInvalid, ErrUnknownMember, key)
 						}
@@ -149,8 +206,8 @@ func checkKeys(data []byte, root reflect.Type) error {
 	return nil
 }
 
-func member(key string) string {
-	if key == "" {
+func member(key []byte) string {
+	if len(key) == 0 {
 		return "the value"
 	}
 	return fmt.Sprintf("%q", key)
@@ -168,13 +225,27 @@ type shape struct {
 
 var (
 	unmarshaler = reflect.TypeFor[json.Unmarshaler]()
-	shapes      sync.Map // reflect.Type → *shape
+	shapes      sync.Map // reflect.Type → *shape, nil for anything
+	plains      sync.Map // reflect.Type → bool (plainType)
 )
 
 // shapeOf is the shape of type t, nil if anything goes (no type, an
 // interface, a json.Unmarshaler, a scalar: encoding/json then decides).
+// Cached by type, nil shapes too: checkKeys asks once per '{' and '['.
 func shapeOf(t reflect.Type) *shape {
-	for t != nil {
+	if t == nil {
+		return nil
+	}
+	if s, ok := shapes.Load(t); ok {
+		return s.(*shape)
+	}
+	s := newShape(t)
+	shapes.Store(t, s)
+	return s
+}
+
+func newShape(t reflect.Type) *shape {
+	for {
 		if t.Implements(unmarshaler) || reflect.PointerTo(t).Implements(unmarshaler) {
 			return nil
 		}
@@ -183,25 +254,81 @@ func shapeOf(t reflect.Type) *shape {
 		}
 		t = t.Elem()
 	}
-	if t == nil {
-		return nil
-	}
-	if s, ok := shapes.Load(t); ok {
-		return s.(*shape)
-	}
-	var s *shape
 	switch t.Kind() {
 	case reflect.Struct:
-		s = &shape{fields: structFields(t)}
+		return &shape{fields: structFields(t)}
 	case reflect.Map, reflect.Array:
-		s = &shape{elem: t.Elem()}
+		return &shape{elem: t.Elem()}
 	case reflect.Slice:
-		s = &shape{elem: t.Elem(), blob: t.Elem().Kind() == reflect.Uint8}
-	default:
-		return nil
+		return &shape{elem: t.Elem(), blob: t.Elem().Kind() == reflect.Uint8}
 	}
-	shapes.Store(t, s)
-	return s
+	return nil
+}
+
+// plainType reports whether checkKeys sees every struct that
+// encoding/json may decode an object of a document into when it decodes
+// into a value of type t: no interface is reachable from t (an interface
+// may hold a struct pointer that encoding/json decodes into), and every
+// json tag's name is one encoding/json takes as it stands (it reads an
+// invalid one as no name). Types behind a json.Unmarshaler do not count:
+// their own code decodes them, the same either way. Cached by type.
+func plainType(t reflect.Type) bool {
+	if p, ok := plains.Load(t); ok {
+		return p.(bool)
+	}
+	p := plainWalk(t, map[reflect.Type]bool{})
+	plains.Store(t, p)
+	return p
+}
+
+func plainWalk(t reflect.Type, visited map[reflect.Type]bool) bool {
+	for {
+		if t.Kind() == reflect.Interface {
+			return false
+		}
+		if t.Implements(unmarshaler) || reflect.PointerTo(t).Implements(unmarshaler) {
+			return true
+		}
+		if t.Kind() != reflect.Pointer {
+			break
+		}
+		t = t.Elem()
+	}
+	if visited[t] {
+		return true
+	}
+	visited[t] = true
+	switch t.Kind() {
+	case reflect.Map, reflect.Slice, reflect.Array:
+		return plainWalk(t.Elem(), visited)
+	case reflect.Struct:
+		for i := range t.NumField() {
+			f := t.Field(i)
+			tag := f.Tag.Get("json")
+			if tag == "-" {
+				continue
+			}
+			if name, _, _ := strings.Cut(tag, ","); name != "" && !validTag(name) {
+				return false
+			}
+			if (f.IsExported() || f.Anonymous) && !plainWalk(f.Type, visited) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// validTag is encoding/json's test of a tag's name (isValidTag).
+func validTag(s string) bool {
+	for _, c := range s {
+		switch {
+		case strings.ContainsRune("!#$%&()*+-./:;<=>?@[]^_{|}~ ", c):
+		case !unicode.IsLetter(c) && !unicode.IsDigit(c):
+			return false
+		}
+	}
+	return true
 }
 
 // structFields are the member names encoding/json decodes into struct t,
@@ -326,6 +453,14 @@ type Member struct {
 // encoding/json would scan it twice to hand it back (hand-written for that
 // reason, as checkKeys is). Duplicate keys are returned as they come.
 func Members(data []byte) ([]Member, error) {
+	return MembersIntern(data, nil)
+}
+
+// MembersIntern is Members that takes a key without escapes that is in
+// names from names (names[k] is k) instead of copying it from data: a
+// caller that splits many objects with the same member names passes
+// them once here.
+func MembersIntern(data []byte, names map[string]string) ([]Member, error) {
 	i := skipSpace(data, 0)
 	if i >= len(data) || data[i] != '{' {
 		return nil, fmt.Errorf("%w: not an object", ErrInvalid)
@@ -343,9 +478,15 @@ func Members(data []byte) ([]Member, error) {
 		if end < 0 {
 			return nil, fmt.Errorf("%w: unterminated string", ErrInvalid)
 		}
-		key, err := decodeKey(data[i:end+1], escaped)
-		if err != nil {
-			return nil, err
+		key, interned := "", false
+		if !escaped && names != nil {
+			key, interned = names[string(data[i+1:end])]
+		}
+		if !interned {
+			var err error
+			if key, err = decodeKey(data[i:end+1], escaped); err != nil {
+				return nil, err
+			}
 		}
 		i = skipSpace(data, end+1)
 		if i >= len(data) || data[i] != ':' {

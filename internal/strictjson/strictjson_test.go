@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"reflect"
 	"strings"
 	"testing"
 )
@@ -362,4 +363,113 @@ func FuzzMembers(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestManyKeys: duplicates are found among more keys than checkKeys
+// compares one by one, before, across and after the switch to a map.
+func TestManyKeys(t *testing.T) {
+	obj := func(keys ...string) []byte {
+		var b strings.Builder
+		b.WriteString(`{"meta":{`)
+		for i, k := range keys {
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			b.WriteString(`"` + k + `":1`)
+		}
+		b.WriteString(`}}`)
+		return []byte(b.String())
+	}
+	var keys []string
+	for i := range 3 * maxInlineKeys {
+		keys = append(keys, "k"+strings.Repeat("x", i))
+	}
+	var d doc
+	if err := Unmarshal(obj(keys...), 1<<20, &d); err != nil || len(d.Meta) != len(keys) {
+		t.Fatalf("%d distinct keys: %v, %d decoded", len(keys), err, len(d.Meta))
+	}
+	for _, at := range []int{1, maxInlineKeys - 1, maxInlineKeys, maxInlineKeys + 1, 2 * maxInlineKeys} {
+		for _, dup := range []string{keys[0], keys[at-1], `\u006b` + keys[at-1][1:]} {
+			in := append(append(append([]string{}, keys[:at]...), dup), keys[at:]...)
+			if err := Unmarshal(obj(in...), 1<<20, &d); !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "duplicate") {
+				t.Errorf("%q repeated after %d keys: %v", dup, at, err)
+			}
+		}
+	}
+}
+
+// TestPlainType: the types Unmarshal decodes with json.Unmarshal are the
+// ones checkKeys sees whole.
+func TestPlainType(t *testing.T) {
+	type withAny struct {
+		A any `json:"a"`
+	}
+	type badTag struct {
+		A string `json:"a§b"`
+	}
+	type nested struct {
+		Items []map[string]*withAny `json:"items"`
+	}
+	type rawOK struct {
+		R json.RawMessage `json:"r"`
+		D doc             `json:"d"`
+	}
+	for _, c := range []struct {
+		v    any
+		want bool
+	}{{&doc{}, true}, {&benchRequest{}, true}, {&rawOK{}, true}, {&withAny{}, false}, {&badTag{}, false}, {&nested{}, false}, {new(any), false}} {
+		if got := plainType(reflect.TypeOf(c.v)); got != c.want {
+			t.Errorf("%T: %v, want %v", c.v, got, c.want)
+		}
+	}
+}
+
+// FuzzUnmarshalPaths: for a plain type, Unmarshal (json.Unmarshal after
+// checkKeys) gives what the Decoder path gives: the same value, or the
+// same error message.
+func FuzzUnmarshalPaths(f *testing.F) {
+	f.Add(benchBody)
+	for _, s := range []string{`{"KeyId":"a"} {}`, `{"KeyId":1}`, `{"KeyId":"a","DryRun":"x"}`, `{"Plaintext":[1]}`, `{"EncryptionContext":{"a":"b"},"GrantTokens":["t"]}`,
+		`{"Plaintext":"!!"}`, `{"keyid":"a"}`, `{"KeyId":"a"`, ``, ` null `, `{"name":"a","items":[{"id":"x"}],"meta":{"k":1}}`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, in []byte) {
+		var r1, r2 benchRequest
+		e1 := Unmarshal(in, 1<<16, &r1)
+		e2 := checkKeys(in, reflect.TypeOf(&r2))
+		if e2 == nil {
+			e2 = decode(in, &r2)
+		}
+		if (e1 == nil) != (e2 == nil) || e1 != nil && e1.Error() != e2.Error() || e1 == nil && !reflect.DeepEqual(r1, r2) {
+			t.Fatalf("Unmarshal: %v %+v; Decoder: %v %+v", e1, r1, e2, r2)
+		}
+		var d1, d2 doc
+		e1 = Unmarshal(in, 1<<16, &d1)
+		e2 = checkKeys(in, reflect.TypeOf(&d2))
+		if e2 == nil {
+			e2 = decode(in, &d2)
+		}
+		if (e1 == nil) != (e2 == nil) || e1 != nil && e1.Error() != e2.Error() || e1 == nil && !reflect.DeepEqual(d1, d2) {
+			t.Fatalf("Unmarshal: %v %+v; Decoder: %v %+v", e1, d1, e2, d2)
+		}
+	})
+}
+
+// TestMembersIntern: interned names give the same members as Members.
+func TestMembersIntern(t *testing.T) {
+	in := []byte(`{"KeyId":"k","\u004beyId":1,"Other":{"KeyId":2},"b":"\u00e9"}`)
+	names := map[string]string{"KeyId": "KeyId", "b": "b"}
+	want, err := Members(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := MembersIntern(in, names)
+	if err != nil || len(got) != len(want) {
+		t.Fatalf("%q %v", got, err)
+	}
+	for i := range want {
+		if got[i].Key != want[i].Key || !bytes.Equal(got[i].Value, want[i].Value) {
+			t.Errorf("member %d: %q, want %q", i, got[i], want[i])
+		}
+	}
 }

@@ -16,6 +16,7 @@ import (
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
+	"crypto/subtle"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -23,10 +24,10 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -125,7 +126,7 @@ func (p Principal) AddConditions(m map[string][]string) {
 		m["aws:username"] = vs[5:6:6]
 	}
 	if !p.Time.IsZero() {
-		v[6], v[7] = p.Time.UTC().Format("2006-01-02T15:04:05Z"), strconv.FormatInt(p.Time.Unix(), 10)
+		v[6], v[7] = conditionTimes(p.Time)
 		m["aws:currenttime"] = vs[6:7:7]
 		m["aws:epochtime"] = vs[7:8:8]
 	}
@@ -133,6 +134,26 @@ func (p Principal) AddConditions(m map[string][]string) {
 		m["aws:requestedregion"] = vs[8:9:9]
 	}
 }
+
+// conditionTimes are aws:CurrentTime and aws:EpochTime at t: both depend
+// on t's second only, so the last second's strings are kept and shared
+// by the requests of that second.
+func conditionTimes(t time.Time) (current, epoch string) {
+	u := t.Unix()
+	if c := lastSecond.Load(); c != nil && c.unix == u {
+		return c.current, c.epoch
+	}
+	c := &secondStrings{unix: u, current: t.UTC().Format("2006-01-02T15:04:05Z"), epoch: strconv.FormatInt(u, 10)}
+	lastSecond.Store(c)
+	return c.current, c.epoch
+}
+
+type secondStrings struct {
+	unix           int64
+	current, epoch string
+}
+
+var lastSecond atomic.Pointer[secondStrings]
 
 // principalType is aws:PrincipalType of an IAM ARN ("User", "Account",
 // "AssumedRole", "" for another kind) and, for a user, aws:username.
@@ -198,6 +219,24 @@ func ReadCredentials(path string) (*Credentials, error) {
 	}
 	return &c, nil
 }
+
+// JSONAppender is an answer that writes its own JSON: AppendJSON appends
+// to b exactly the bytes json.Marshal would write for it. The server
+// serves such answers from a pooled buffer, cleared after use (an answer
+// may carry plaintext).
+type JSONAppender interface {
+	AppendJSON(b []byte) []byte
+}
+
+// answerPool holds the buffers of JSONAppender answers; one grown past
+// maxPooledAnswer is left to the collector.
+var answerPool = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
+
+const maxPooledAnswer = 64 << 10
+
+// jsonContentType is every answer's Content-Type, one slice shared by
+// all (net/http only reads it).
+var jsonContentType = []string{"application/x-amz-json-1.1"}
 
 // Handler serves one KMS operation: the request body (JSON) in, the
 // response (marshalled to JSON) or an error (an *Error for KMS exceptions)
@@ -310,7 +349,7 @@ const targetPrefix = "TrentService."
 // ServeHTTP implements http.Handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	reqID, eventID := requestID(), requestID()
-	w.Header().Set("X-Amzn-RequestId", reqID)
+	w.Header()["X-Amzn-Requestid"] = []string{reqID} // Set("X-Amzn-RequestId") without canonicalising per request
 	start := s.now()
 	var (
 		op        string
@@ -324,7 +363,20 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	answer := func(out any, err error) {
 		var data []byte
 		if err == nil {
-			data, err = json.Marshal(out)
+			if a, ok := out.(JSONAppender); ok {
+				buf := answerPool.Get().(*[]byte)
+				data = a.AppendJSON((*buf)[:0])
+				defer func() {
+					// The answer may hold plaintext: cleared before reuse.
+					clear(data)
+					if cap(data) <= maxPooledAnswer {
+						*buf = data[:0]
+						answerPool.Put(buf)
+					}
+				}()
+			} else {
+				data, err = json.Marshal(out)
+			}
 		}
 		var ke *Error
 		if err != nil && !errors.As(err, &ke) {
@@ -337,7 +389,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			writeError(w, ke)
 			return
 		}
-		w.Header().Set("Content-Type", "application/x-amz-json-1.1")
+		w.Header()["Content-Type"] = jsonContentType
 		w.Write(data)
 	}
 
@@ -548,7 +600,7 @@ func (s *Server) record(at time.Time, r *http.Request, ip, reqID, eventID, op st
 // and no member named KeyMetadata in any case. Otherwise it reports false
 // and record decodes the answer.
 func answerKeyID(resp []byte) (string, bool) {
-	members, err := strictjson.Members(resp)
+	members, err := audit.Members(resp)
 	if err != nil {
 		return "", false
 	}
@@ -674,8 +726,8 @@ func (s *Server) authenticate(r *http.Request, body []byte) (Principal, *Error) 
 		fields.set(k, v)
 	}
 	cred, signed, sig := fields.get("Credential"), fields.get("SignedHeaders"), fields.get("Signature")
-	scope := strings.Split(cred, "/")
-	if len(scope) != 5 || signed == "" || sig == "" || scope[4] != "aws4_request" {
+	scope, ok := splitScope(cred)
+	if !ok || signed == "" || sig == "" || scope[4] != "aws4_request" {
 		return Principal{}, Errorf(IncompleteSignature, "malformed Authorization header")
 	}
 	akid, day, region, service := scope[0], scope[1], scope[2], scope[3]
@@ -689,8 +741,8 @@ func (s *Server) authenticate(r *http.Request, body []byte) (Principal, *Error) 
 		return Principal{}, Errorf(UnrecognizedClient, "The security token included in the request is invalid.")
 	}
 	amzDate := r.Header.Get("X-Amz-Date")
-	t, err := time.Parse("20060102T150405Z", amzDate)
-	if err != nil || !strings.HasPrefix(amzDate, day) {
+	t, ok := parseAmzDate(amzDate)
+	if !ok || !strings.HasPrefix(amzDate, day) {
 		return Principal{}, Errorf(IncompleteSignature, "X-Amz-Date missing or not the credential's date")
 	}
 	now := time.Now
@@ -703,37 +755,59 @@ func (s *Server) authenticate(r *http.Request, body []byte) (Principal, *Error) 
 	if service != "kms" || region != s.Creds.Region {
 		return Principal{}, Errorf(InvalidSignature, "Credential should be scoped to service kms in region %s", s.Creds.Region)
 	}
-	names := strings.Split(signed, ";")
-	if !sort.StringsAreSorted(names) || !contains(names, "host") || !contains(names, "x-amz-date") {
+	// SignedHeaders: sorted, with host and x-amz-date (names split at
+	// ';' as they come, empty ones included).
+	sorted, host, date := true, false, false
+	for rest, prev, first := signed, "", true; ; first = false {
+		n, more, found := strings.Cut(rest, ";")
+		sorted = sorted && (first || prev <= n)
+		host, date = host || n == "host", date || n == "x-amz-date"
+		if prev, rest = n, more; !found {
+			break
+		}
+	}
+	if !sorted || !host || !date {
 		return Principal{}, Errorf(IncompleteSignature, "SignedHeaders must be sorted and include host and x-amz-date")
 	}
-	// The canonical request, built in one buffer.
-	canon := make([]byte, 0, 1024)
-	canon = append(append(append(append(canon, r.Method...), "\n/\n"...), r.URL.RawQuery...), '\n')
-	for _, n := range names {
-		v := r.Header.Values(canonicalHeaderKey(n))
-		switch {
+	// The canonical request, built in one buffer (on the stack for the
+	// usual request).
+	var canonBuf [1024]byte
+	canon := append(append(append(canonBuf[:0], r.Method...), "\n/\n"...), r.URL.RawQuery...)
+	canon = append(canon, '\n')
+	for rest := signed; ; {
+		n, more, found := strings.Cut(rest, ";")
+		canon = append(append(canon, n...), ':')
+		switch v := r.Header.Values(canonicalHeaderKey(n)); {
 		case n == "host":
-			v = []string{r.Host}
+			canon = append(canon, r.Host...)
 		case n == "content-length" && len(v) == 0 && r.ContentLength >= 0:
 			// net/http may hold the length only in the field.
-			v = []string{strconv.FormatInt(r.ContentLength, 10)}
-		}
-		if len(v) == 0 {
+			canon = strconv.AppendInt(canon, r.ContentLength, 10)
+		case len(v) == 0:
 			return Principal{}, Errorf(IncompleteSignature, "signed header %s missing", n)
+		default:
+			canon = appendTrimmed(canon, v)
 		}
-		value := strings.Join(trimAll(v), ",")
-		canon = append(append(append(append(canon, n...), ':'), value...), '\n')
+		canon = append(canon, '\n')
+		if rest = more; !found {
+			break
+		}
 	}
 	sum := sha256.Sum256(body)
-	payload := hex.EncodeToString(sum[:])
-	canon = append(append(append(append(canon, '\n'), signed...), '\n'), payload...)
+	canon = append(append(append(canon, '\n'), signed...), '\n')
+	canon = hex.AppendEncode(canon, sum[:])
 	creq := sha256.Sum256(canon)
-	// The scope after the access key ID: day/region/service/aws4_request.
-	toSign := "AWS4-HMAC-SHA256\n" + amzDate + "\n" + cred[len(akid)+1:] + "\n" + hex.EncodeToString(creq[:])
-	key := s.signingKey(entry, day, region, service)
-	want := hex.EncodeToString(hmacSHA256(key, toSign))
-	if !hmac.Equal([]byte(want), []byte(sig)) {
+	// The string to sign, after room for HMAC's inner pad: the
+	// algorithm, the date, the scope after the access key ID
+	// (day/region/service/aws4_request), the canonical request's hash.
+	var msgBuf [512]byte
+	msg := append(msgBuf[:hmacBlock], "AWS4-HMAC-SHA256\n"...)
+	msg = append(append(append(append(msg, amzDate...), '\n'), cred[len(akid)+1:]...), '\n')
+	msg = hex.AppendEncode(msg, creq[:])
+	mac := hmacSHA256Padded(s.signingKey(entry, day, region, service), msg)
+	var want [2 * sha256.Size]byte
+	hex.Encode(want[:], mac[:])
+	if !equalHex(want[:], sig) {
 		return Principal{}, Errorf(InvalidSignature, "The request signature we calculated does not match the signature you provided.")
 	}
 	return Principal{AccessKeyID: akid, AccountID: entry.AccountID, ARN: entry.ARN}, nil
@@ -805,19 +879,124 @@ func canonicalHeaderKey(n string) string {
 	return http.CanonicalHeaderKey(n)
 }
 
+// amzDateLayout is X-Amz-Date's layout (ISO 8601 basic, UTC).
+const amzDateLayout = "20060102T150405Z"
+
+// parseAmzDate is time.Parse(amzDateLayout, v), ok when it would not
+// fail: exactly 16 bytes, digits where the layout has them, every field
+// in range (the day within its month). Hand-written because time.Parse
+// was a fifth of the verification's cost; FuzzParseAmzDate compares the
+// two.
+func parseAmzDate(v string) (time.Time, bool) {
+	if len(v) != len(amzDateLayout) || v[8] != 'T' || v[15] != 'Z' {
+		return time.Time{}, false
+	}
+	num := func(i, n int) (int, bool) {
+		x := 0
+		for _, c := range []byte(v[i : i+n]) {
+			if c < '0' || c > '9' {
+				return 0, false
+			}
+			x = 10*x + int(c-'0')
+		}
+		return x, true
+	}
+	y, ok1 := num(0, 4)
+	mo, ok2 := num(4, 2)
+	d, ok3 := num(6, 2)
+	h, ok4 := num(9, 2)
+	mi, ok5 := num(11, 2)
+	sec, ok6 := num(13, 2)
+	if !ok1 || !ok2 || !ok3 || !ok4 || !ok5 || !ok6 ||
+		mo < 1 || mo > 12 || d < 1 || h > 23 || mi > 59 || sec > 59 {
+		return time.Time{}, false
+	}
+	// The month's last day: day 0 of the next month.
+	if d > time.Date(y, time.Month(mo)+1, 0, 0, 0, 0, 0, time.UTC).Day() {
+		return time.Time{}, false
+	}
+	return time.Date(y, time.Month(mo), d, h, mi, sec, 0, time.UTC), true
+}
+
+// splitScope splits a SigV4 credential (akid/day/region/service/
+// aws4_request) at its four slashes, as strings.Split would into exactly
+// five parts; false for any other count.
+func splitScope(cred string) (scope [5]string, ok bool) {
+	rest := cred
+	for i := range 4 {
+		var found bool
+		if scope[i], rest, found = strings.Cut(rest, "/"); !found {
+			return scope, false
+		}
+	}
+	scope[4] = rest
+	return scope, !strings.Contains(rest, "/")
+}
+
+// appendTrimmed appends a signed header's values to the canonical
+// request as SigV4 writes them: each trimmed, runs of spaces collapsed
+// (trimAll), joined by commas.
+func appendTrimmed(b []byte, vs []string) []byte {
+	for i, v := range trimAll(vs) {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, v...)
+	}
+	return b
+}
+
+// hmacBlock is SHA-256's block size, HMAC's pad length.
+const hmacBlock = 64
+
+// hmacSHA256Padded is HMAC-SHA256 (RFC 2104) of msg[hmacBlock:] under
+// key, computed over msg's first hmacBlock bytes, which it overwrites
+// with the inner pad: with crypto/sha256's Sum256 on the caller's buffer,
+// so that a request's verification allocates nothing (crypto/hmac
+// allocates its state). The pads, which hold the key, are cleared.
+// TestHMACPadded checks it against crypto/hmac.
+func hmacSHA256Padded(key, msg []byte) [sha256.Size]byte {
+	var k [hmacBlock]byte
+	if len(key) > hmacBlock {
+		h := sha256.Sum256(key)
+		copy(k[:], h[:])
+	} else {
+		copy(k[:], key)
+	}
+	for i := range hmacBlock {
+		msg[i] = k[i] ^ 0x36
+	}
+	inner := sha256.Sum256(msg)
+	var outer [hmacBlock + sha256.Size]byte
+	for i := range hmacBlock {
+		outer[i] = k[i] ^ 0x5c
+	}
+	copy(outer[hmacBlock:], inner[:])
+	mac := sha256.Sum256(outer[:])
+	clear(k[:])
+	clear(msg[:hmacBlock])
+	clear(outer[:])
+	return mac
+}
+
+// equalHex reports, in time that depends only on the lengths, whether
+// sig is the hex want (as hmac.Equal([]byte(want), []byte(sig)) would,
+// without copying sig).
+func equalHex(want []byte, sig string) bool {
+	if len(want) != len(sig) {
+		return false
+	}
+	var v byte
+	for i := range want {
+		v |= want[i] ^ sig[i]
+	}
+	return subtle.ConstantTimeByteEq(v, 0) == 1
+}
+
 func hmacSHA256(key []byte, data string) []byte {
 	m := hmac.New(sha256.New, key)
 	m.Write([]byte(data))
 	return m.Sum(nil)
-}
-
-func contains(s []string, v string) bool {
-	for _, x := range s {
-		if x == v {
-			return true
-		}
-	}
-	return false
 }
 
 // trimAll trims each value and collapses runs of spaces, as SigV4 does.

@@ -13,6 +13,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -315,4 +316,109 @@ func TestPrincipalGlobalConditions(t *testing.T) {
 			t.Errorf("aws:CurrentTime without a time")
 		}
 	}
+}
+
+// TestHMACPadded: the verifier's HMAC-SHA256 is crypto/hmac's, for keys
+// shorter than, as long as and longer than a block, and messages of any
+// length.
+func TestHMACPadded(t *testing.T) {
+	for _, kl := range []int{0, 1, 32, 63, 64, 65, 200} {
+		for _, ml := range []int{0, 1, 55, 56, 64, 150, 1000} {
+			key := bytes.Repeat([]byte{byte(kl + 1)}, kl)
+			data := bytes.Repeat([]byte{byte(ml + 7)}, ml)
+			msg := append(make([]byte, hmacBlock), data...)
+			got := hmacSHA256Padded(key, msg)
+			if want := hmacSHA256(key, string(data)); !bytes.Equal(got[:], want) {
+				t.Errorf("key %d, message %d bytes: %x, want %x", kl, ml, got, want)
+			}
+			if !bytes.Equal(msg[:hmacBlock], make([]byte, hmacBlock)) {
+				t.Errorf("the pad is not cleared")
+			}
+		}
+	}
+	if equalHex([]byte("ab"), "AB") || equalHex([]byte("ab"), "a") || !equalHex([]byte("ab"), "ab") {
+		t.Error("equalHex")
+	}
+}
+
+// TestAuthenticateHeaders: headers the SDK signs in their canonical form
+// (values trimmed, inner spaces collapsed, repeated values joined by
+// commas, the length from the request's field) verify; SignedHeaders out
+// of order, without host or x-amz-date, or with an empty name are
+// refused.
+func TestAuthenticateHeaders(t *testing.T) {
+	const secret = "0123456789abcdef0123"
+	now := time.Date(2026, 11, 22, 9, 0, 0, 0, time.UTC)
+	s := &Server{Creds: &Credentials{Region: "eu-west-1", Credentials: []Credential{{AccessKeyID: "AKIATEST", SecretAccessKey: secret, AccountID: "1", ARN: "arn:aws:iam::1:user/a"}}},
+		Now: func() time.Time { return now }}
+	body := []byte(`{"NumberOfBytes":8}`)
+	signed := func() *http.Request {
+		r := httptest.NewRequest(http.MethodPost, "http://kms.local/?a=1", bytes.NewReader(body))
+		r.Header.Set("X-Amz-Target", "TrentService.GenerateRandom")
+		r.Header.Set("X-Custom", "  a   b  c  ")
+		r.Header.Add("X-Multi", "one")
+		r.Header.Add("X-Multi", " two  three ")
+		r.Header.Set("Content-Length", strconv.Itoa(len(body)))
+		h := sha256.Sum256(body)
+		if err := v4.NewSigner().SignHTTP(context.Background(), aws.Credentials{AccessKeyID: "AKIATEST", SecretAccessKey: secret},
+			r, hex.EncodeToString(h[:]), "kms", "eu-west-1", now); err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	r := signed()
+	if !strings.Contains(r.Header.Get("Authorization"), "x-custom;x-multi") {
+		t.Fatalf("the SDK did not sign the headers: %s", r.Header.Get("Authorization"))
+	}
+	if _, e := s.authenticate(r, body); e != nil {
+		t.Fatalf("refused: %v", e)
+	}
+	r = signed()
+	r.Header.Del("Content-Length") // net/http keeps it in ContentLength only
+	if _, e := s.authenticate(r, body); e != nil {
+		t.Fatalf("refused without the Content-Length header: %v", e)
+	}
+	r = signed()
+	r.Header["X-Multi"] = []string{"one", "two three", "four"}
+	if _, e := s.authenticate(r, body); e == nil || e.Type != InvalidSignature {
+		t.Fatalf("a third value: %v", e)
+	}
+	for _, sh := range []string{"x-amz-date;host", "x-amz-date", "host", "host;;x-amz-date", ";host;x-amz-date"} {
+		r = signed()
+		a := r.Header.Get("Authorization")
+		i := strings.Index(a, "SignedHeaders=")
+		j := strings.Index(a[i:], ",")
+		r.Header.Set("Authorization", a[:i]+"SignedHeaders="+sh+a[i+j:])
+		if _, e := s.authenticate(r, body); e == nil || e.Type != IncompleteSignature {
+			t.Errorf("SignedHeaders=%s: %v", sh, e)
+		}
+	}
+}
+
+// TestConditionTimes: the kept strings of a second are that second's.
+func TestConditionTimes(t *testing.T) {
+	t0 := time.Date(2026, 12, 2, 12, 37, 5, 900, time.FixedZone("x", 3600))
+	for _, at := range []time.Time{t0, t0.Add(time.Millisecond), t0.Add(time.Second), t0, t0.Add(-time.Hour)} {
+		c, e := conditionTimes(at)
+		if c != at.UTC().Format("2006-01-02T15:04:05Z") || e != strconv.FormatInt(at.Unix(), 10) {
+			t.Errorf("%v: %s %s", at, c, e)
+		}
+	}
+}
+
+// FuzzParseAmzDate: parseAmzDate accepts what time.Parse accepts, as the
+// same instant, and nothing else.
+func FuzzParseAmzDate(f *testing.F) {
+	for _, s := range []string{"20261202T093000Z", "20240229T000000Z", "20230229T000000Z", "20261231T235959Z", "20261232T000000Z",
+		"20261302T000000Z", "20260002T000000Z", "20261202T240000Z", "20261202T236000Z", "20261202T235960Z", "2026120ZT093000Z",
+		"20261202 093000Z", "20261202T093000", "+0261202T093000Z", "00000101T000000Z", "20261202T093000Zx", ""} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		want, err := time.Parse(amzDateLayout, s)
+		got, ok := parseAmzDate(s)
+		if ok != (err == nil) || ok && !got.Equal(want) {
+			t.Fatalf("%q: %v %v, time.Parse: %v %v", s, got, ok, want, err)
+		}
+	})
 }
