@@ -69,6 +69,8 @@ type keyMetadata struct {
 	MultiRegion            bool     `json:"MultiRegion"`
 	ExpirationModel        string   `json:"ExpirationModel,omitempty"`
 	ValidTo                *epoch   `json:"ValidTo,omitempty"`
+	CustomKeyStoreId       string   `json:"CustomKeyStoreId,omitempty"`
+	CloudHsmClusterId      string   `json:"CloudHsmClusterId,omitempty"`
 }
 
 func metadata(k *keystore.Key) *keyMetadata {
@@ -76,7 +78,7 @@ func metadata(k *keystore.Key) *keyMetadata {
 		AWSAccountId: k.Account, KeyId: k.KeyID, Arn: k.ARN(), CreationDate: unix(k.Created),
 		Enabled: k.State == keystore.StateEnabled, Description: k.Description, KeyUsage: k.KeyUsage,
 		KeyState: k.State, DeletionDate: unix(k.DeletionDate), Origin: k.Origin, KeyManager: "CUSTOMER",
-		CustomerMasterKeySpec: k.KeySpec, KeySpec: k.KeySpec,
+		CustomerMasterKeySpec: k.KeySpec, KeySpec: k.KeySpec, CustomKeyStoreId: k.CustomKeyStoreID,
 	}
 	if k.Import != nil && k.State != keystore.StatePendingImport {
 		m.ExpirationModel, m.ValidTo = k.Import.ExpirationModel, unix(k.Import.ValidTo)
@@ -217,13 +219,23 @@ func (s *Service) createKey(ctx context.Context, p kmsapi.Principal, req *create
 		if spec != symmetricDefault {
 			return nil, kmsapi.Errorf(kmsapi.UnsupportedOperation, "this Trent build imports SYMMETRIC_DEFAULT key material only")
 		}
-	case "AWS_CLOUDHSM", "EXTERNAL_KEY_STORE":
-		return nil, kmsapi.Errorf(kmsapi.UnsupportedOperation, "Origin %s is not supported by this Trent build", origin)
+	case keystore.OriginCloudHSM:
+		if spec != symmetricDefault {
+			return nil, kmsapi.Errorf(kmsapi.UnsupportedOperation, "a custom key store holds SYMMETRIC_DEFAULT keys only")
+		}
+		if req.CustomKeyStoreId == nil {
+			return nil, kmsapi.Errorf(kmsapi.ValidationException, "Origin AWS_CLOUDHSM needs a CustomKeyStoreId.")
+		}
+	case keystore.OriginExternalKeyStore:
+		return nil, errXKSUnsupported
 	default:
 		return nil, validation("origin", "Member must satisfy enum value set: [AWS_CLOUDHSM, EXTERNAL, AWS_KMS, EXTERNAL_KEY_STORE]", origin)
 	}
-	if req.CustomKeyStoreId != nil || req.XksKeyId != nil {
-		return nil, kmsapi.Errorf(kmsapi.UnsupportedOperation, "custom key stores are not supported")
+	if req.CustomKeyStoreId != nil && origin != keystore.OriginCloudHSM {
+		return nil, kmsapi.Errorf(kmsapi.ValidationException, "A CustomKeyStoreId needs Origin AWS_CLOUDHSM or EXTERNAL_KEY_STORE, not %s.", origin)
+	}
+	if req.XksKeyId != nil {
+		return nil, kmsapi.Errorf(kmsapi.ValidationException, "XksKeyId is valid only with Origin EXTERNAL_KEY_STORE.")
 	}
 	if req.MultiRegion {
 		return nil, kmsapi.Errorf(kmsapi.UnsupportedOperation, "multi-Region keys are not supported")
@@ -257,6 +269,11 @@ func (s *Service) createKey(ctx context.Context, p kmsapi.Principal, req *create
 		Policy: doc, Tags: tags,
 	}}
 	switch {
+	case origin == keystore.OriginCloudHSM: // the material is in the store's token only
+		if err := s.createStoreKey(ctx, p, *req.CustomKeyStoreId, id); err != nil {
+			return nil, err
+		}
+		rec.Key.CustomKeyStoreID = *req.CustomKeyStoreId
 	case origin == keystore.OriginExternal: // no material until ImportKeyMaterial
 		rec.Key.State, rec.Key.Import = keystore.StatePendingImport, &keystore.Import{}
 	case spec == symmetricDefault:
@@ -279,7 +296,11 @@ func (s *Service) createKey(ctx context.Context, p kmsapi.Principal, req *create
 	if err := s.store.Propose(ctx, domain.Replacement{ID: keystore.KeyRecordID(id), New: raw}); err != nil {
 		return nil, err
 	}
-	return &keyMetadataResponse{KeyMetadata: metadata(&rec.Key)}, nil
+	m := metadata(&rec.Key)
+	if origin == keystore.OriginCloudHSM {
+		s.storeKeyState(&key{rec: rec}, m)
+	}
+	return &keyMetadataResponse{KeyMetadata: m}, nil
 }
 
 // keyRequest is the body of the operations that take only a key.
@@ -394,6 +415,7 @@ func (s *Service) describeKey(ctx context.Context, p kmsapi.Principal, req *desc
 		// Expired material: PendingImport already, before key maintenance says so.
 		m.KeyState, m.Enabled, m.ExpirationModel, m.ValidTo = keystore.StatePendingImport, false, "", nil
 	}
+	s.storeKeyState(k, m)
 	return &keyMetadataResponse{KeyMetadata: m}, nil
 }
 
