@@ -28,6 +28,7 @@ func (h *Host) newService() *kms.Service {
 		AttestationTime: h.cfg.AttestationTime,
 		Clock:           h.cfg.Clock,
 		Log:             h.log,
+		KeyStores:       h.cfg.KeyStores,
 		AttestationRoots: func() [][]byte {
 			if st, _ := h.fsm.State(); st != nil {
 				return st.Roots
@@ -207,3 +208,22 @@ func (h *Host) maintenanceLoop(ctx context.Context) {
 		}
 	})
 }
+
+// keyStoreLoop keeps this host's custom key store connections in line
+// with the key store on every host, and records the leader's outcome of a
+// connection (kms.Service.KeyStoreMaintenance).
+func (h *Host) keyStoreLoop(ctx context.Context) {
+	t := time.NewTicker(keyStoreEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		h.service.KeyStoreMaintenance(ctx, h.IsLeader())
+	}
+}
+
+// keyStoreEvery is how often keyStoreLoop runs.
+const keyStoreEvery = 250 * time.Millisecond

@@ -520,3 +520,18 @@ func (s *Service) storeReEncrypt(ctx context.Context, src *key, tok []byte, sb *
 	}
 	return out.Blob, nil
 }
+
+// CloseKeyStores closes this host's custom key store connections, waiting
+// for attempts under way; the host calls it when it stops.
+func (s *Service) CloseKeyStores() {
+	s.conns.mu.Lock()
+	m := s.conns.m
+	s.conns.m = nil
+	s.conns.mu.Unlock()
+	for _, n := range m {
+		<-n.done
+		if n.tok != nil {
+			n.tok.Close()
+		}
+	}
+}
