@@ -26,7 +26,9 @@ import (
 // cluster's SoftHSM data dir exists (the customer's token is a separate
 // token in it, so that one module instance serves the HSM nodes and the
 // store, as package hsm requires in one process).
-type lateStores struct{ s atomic.Pointer[p11store.Stores] }
+type lateStores struct {
+	s atomic.Pointer[p11store.Stores]
+}
 
 func (l *lateStores) Check(ctx context.Context, m, label string) error {
 	return l.s.Load().Check(ctx, m, label)

@@ -90,7 +90,7 @@ func (t *Token) FindTokenKey(label string) (*SecretKey, error) {
 // TokenKeyInfo is what the token says of a persistent key.
 type TokenKeyInfo struct {
 	Token, Private, Sensitive, Extractable, AlwaysSensitive, NeverExtractable bool
-	ValueLen                                                                int
+	ValueLen                                                                  int
 }
 
 // Info reads the key's attributes (never its value).

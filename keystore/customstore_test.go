@@ -41,7 +41,7 @@ func TestCustomKeyStoreRoundTrip(t *testing.T) {
 		func(c *keystore.CustomKeyStore) { c.ID = "cks-1" },
 		func(c *keystore.CustomKeyStore) { c.Type = "OTHER" },
 		func(c *keystore.CustomKeyStore) { c.State = "DISCONNECTING" },
-		func(c *keystore.CustomKeyStore) { c.Token = token(t, kid) },            // another key's token
+		func(c *keystore.CustomKeyStore) { c.Token = token(t, kid) },             // another key's token
 		func(c *keystore.CustomKeyStore) { c.Secret = []byte("the PIN itself") }, // not a sealed blob
 	} {
 		c := storeRecord(t)
