@@ -445,12 +445,17 @@ func (c *Cluster) startHosts(opts Options, ip string, port0 int, ids []string, k
 	if err != nil {
 		return err
 	}
+	ks, err := keyStores(opts.Dir)
+	if err != nil {
+		return fmt.Errorf("dev: %w", err)
+	}
 	for i, id := range ids {
 		raftAddr, apiAddr := addrs[i].Raft, strings.TrimPrefix(addrs[i].API, "http://")
 		cfg := host.Config{ID: id, Signer: keys[id], Dir: filepath.Join(opts.Dir, "hosts", id),
 			RaftAddr: raftAddr, APIAddr: apiAddr, HSMs: urls,
 			ResyncEvery: 250 * time.Millisecond, RotationInterval: opts.RotationInterval, Log: opts.Log,
-			Credentials: creds, AttestationTime: opts.AttestationTime} // every host verifies requests forwarded to it as leader
+			Credentials: creds, AttestationTime: opts.AttestationTime, // every host verifies requests forwarded to it as leader
+			KeyStores: ks}
 		if i == 0 {
 			cfg.KMSAddr, cfg.AuditFile = kmsAddr, filepath.Join(opts.Dir, "audit.jsonl")
 		}
