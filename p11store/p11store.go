@@ -135,14 +135,7 @@ func storeErr(err error) error {
 }
 
 func (s *tokenStore) CreateKey(_ context.Context, label string) error {
-	k, err := s.t.GenerateTokenKey(label)
-	if err != nil {
-		return storeErr(err)
-	}
-	s.mu.Lock()
-	s.keys[label] = k
-	s.mu.Unlock()
-	return nil
+	return storeErr(s.t.GeneratePersistentAESKey(label, true, true))
 }
 
 // key returns the handle of the key labelled label, finding it once.
@@ -153,9 +146,12 @@ func (s *tokenStore) key(label string) (*hsm.SecretKey, error) {
 	if k != nil {
 		return k, nil
 	}
-	k, err := s.t.FindTokenKey(label)
+	k, info, err := s.t.PersistentAESKey(label)
 	if err != nil {
 		return nil, err
+	}
+	if info.Bits != 256 || !info.Encrypt || !info.Decrypt {
+		return nil, fmt.Errorf("p11store: the token's key %q is not an AES-256 key for encryption and decryption", label)
 	}
 	s.mu.Lock()
 	s.keys[label] = k

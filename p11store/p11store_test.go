@@ -92,10 +92,10 @@ func assertSensitive(t *testing.T, sh *softhsm.Store, label string) {
 	tok, err := hsm.Open(sh.TokenConfig("customer", "kmsuser-pin"))
 	require.NoError(t, err)
 	defer tok.Close()
-	k, err := tok.FindTokenKey(label)
+	k, _, err := tok.PersistentAESKey(label)
 	require.NoError(t, err)
-	info, err := k.Info()
+	info, err := k.Attributes()
 	require.NoError(t, err)
-	assert.Equal(t, hsm.TokenKeyInfo{Token: true, Private: true, Sensitive: true, Extractable: false,
+	assert.Equal(t, hsm.KeyAttributes{Token: true, Private: true, Sensitive: true, Extractable: false,
 		AlwaysSensitive: true, NeverExtractable: true, ValueLen: 32}, info)
 }
