@@ -169,7 +169,7 @@ func (s *Service) encrypt(ctx context.Context, p kmsapi.Principal, req *encryptR
 		return nil, err
 	}
 	if inStore(k) {
-		blob, err := s.storeEncrypt(ctx, "Encrypt", k, ec, req.Plaintext)
+		blob, err := s.customSeal(ctx, p, "Encrypt", k, ec, req.Plaintext)
 		if err != nil {
 			return nil, err
 		}
@@ -237,6 +237,9 @@ func (s *Service) generateDataKey(withPlaintext bool) kmsapi.Handler {
 		if err := symmetricOnly(k); err != nil {
 			return nil, err
 		}
+		if inStore(k) && k.rec.Key.Origin == keystore.OriginExternalKeyStore {
+			return s.xksDataKey(ctx, p, op, k, ec, size, withPlaintext, doc != nil)
+		}
 		if inStore(k) {
 			return s.storeDataKey(ctx, op, k, ec, size, withPlaintext, doc != nil)
 		}
@@ -274,9 +277,9 @@ var errInvalidCiphertext = kmsapi.Errorf("InvalidCiphertextException", "The ciph
 
 // openSource finds the key and the HBK token of a ciphertext blob and
 // checks the caller's KeyId (if any) names the same key. The ciphertext
-// of a key in a custom key store (a storeBlob) gives sb instead of a
-// token.
-func (s *Service) openSource(p kmsapi.Principal, raw []byte, keyID *string) (k *key, token []byte, sb *storeBlob, alias string, err error) {
+// of a key in a custom key store (a storeBlob or an xksBlob) gives sb
+// instead of a token.
+func (s *Service) openSource(p kmsapi.Principal, raw []byte, keyID *string) (k *key, token []byte, sb *customBlob, alias string, err error) {
 	if len(raw) < 1 || len(raw) > maxCiphertextBlob {
 		return nil, nil, nil, "", validation("ciphertextBlob", "Member must have length between 1 and 6144", "…")
 	}
@@ -284,8 +287,8 @@ func (s *Service) openSource(p kmsapi.Principal, raw []byte, keyID *string) (k *
 	bl, err := hbk.ParseBlob(raw)
 	if err == nil {
 		blobKey = bl.KeyID
-	} else if sb, err = parseStoreBlob(raw); err == nil {
-		blobKey = sb.KeyID
+	} else if sb, err = parseCustomBlob(raw); err == nil {
+		blobKey = sb.keyID()
 	} else {
 		return nil, nil, nil, "", errInvalidCiphertext
 	}
@@ -305,10 +308,15 @@ func (s *Service) openSource(p kmsapi.Principal, raw []byte, keyID *string) (k *
 		}
 	}
 	if sb != nil {
-		if k.rec.Key.Origin != keystore.OriginCloudHSM {
+		if !sb.fits(k) {
 			sb = nil // authorize first; then errInvalidCiphertext
 		}
 		return k, nil, sb, alias, nil
+	}
+	if k.rec.Key.Origin == keystore.OriginExternalKeyStore {
+		// The inner ciphertext of an external key store key opens only
+		// through the external key's layer.
+		return k, nil, nil, alias, nil
 	}
 	for _, t := range k.rec.Tokens {
 		if tok, err := hbk.ParseToken(t); err == nil && tok.HBKID == bl.HBKID {
@@ -355,7 +363,7 @@ func (s *Service) decrypt(ctx context.Context, p kmsapi.Principal, req *decryptR
 		if doc != nil {
 			return nil, errStoreRecipient
 		}
-		pt, err := s.storeDecrypt(ctx, "Decrypt", k, ec, sb)
+		pt, err := s.customOpen(ctx, p, "Decrypt", k, ec, sb)
 		if err != nil {
 			return nil, err
 		}
@@ -468,7 +476,7 @@ func (s *Service) reEncrypt(ctx context.Context, p kmsapi.Principal, req *reEncr
 		return nil, errDryRun
 	}
 	if sb != nil || inStore(dst) {
-		blob, err := s.storeReEncrypt(ctx, src, tok, sb, srcEC, req.CiphertextBlob, dst, dstEC)
+		blob, err := s.storeReEncrypt(ctx, p, src, tok, sb, srcEC, req.CiphertextBlob, dst, dstEC)
 		if err != nil {
 			return nil, err
 		}

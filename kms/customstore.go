@@ -112,8 +112,22 @@ func codeOf(err error) string {
 type conn struct {
 	attempt uint64
 	done    chan struct{} // closed when the attempt ended
-	tok     TokenStore    // set when connected
+	tok     TokenStore    // set when a PKCS#11 store connected
+	xks     XKSProxy      // set when an external key store connected
 	code    string        // the ConnectionErrorCode when it failed
+}
+
+// ok reports whether the attempt connected.
+func (c *conn) ok() bool { return c.tok != nil || c.xks != nil }
+
+// close closes what the attempt opened.
+func (c *conn) close() {
+	if c.tok != nil {
+		c.tok.Close()
+	}
+	if c.xks != nil {
+		c.xks.Close()
+	}
 }
 
 func (c *conn) finished() bool {
@@ -167,9 +181,7 @@ func (s *Service) connFor(c *keystore.CustomKeyStore) *conn {
 func (s *Service) closeConn(c *conn) {
 	go func() {
 		<-c.done
-		if c.tok != nil {
-			c.tok.Close()
-		}
+		c.close()
 	}()
 }
 
@@ -179,6 +191,10 @@ func (s *Service) connect(c *keystore.CustomKeyStore, n *conn) {
 	defer close(n.done)
 	ctx, cancel := context.WithTimeout(context.Background(), connectTimeout)
 	defer cancel()
+	if c.Type == keystore.StoreTypeExternal {
+		s.connectXKS(ctx, c, n)
+		return
+	}
 	if s.cfg.KeyStores == nil {
 		n.code = CodeNetworkErrors
 		s.log.Info("custom key store", "store", c.ID, "err", "this host has no PKCS#11 key store support")
@@ -244,7 +260,7 @@ func (s *Service) connectionState(c *keystore.CustomKeyStore) (state, code strin
 	if !n.finished() {
 		return keystore.ConnConnecting, ""
 	}
-	if n.tok == nil {
+	if !n.ok() {
 		return keystore.ConnFailed, n.code
 	}
 	return c.State, ""
@@ -266,24 +282,28 @@ func (s *Service) tokenFor(ctx context.Context, k *key) (TokenStore, error) {
 	if c == nil || c.State != keystore.ConnConnected {
 		return nil, errStoreNotConnected(k)
 	}
-	return s.waitToken(ctx, c)
+	n, err := s.waitConn(ctx, c)
+	if err != nil {
+		return nil, err
+	}
+	return n.tok, nil
 }
 
-// waitToken waits for this host's connection to store c, which the
+// waitConn waits for this host's connection to store c, which the
 // cluster reports connected: a connection of this host that failed or is
 // not up in time is this host's transient condition, answered with a
 // retryable 500.
-func (s *Service) waitToken(ctx context.Context, c *keystore.CustomKeyStore) (TokenStore, error) {
+func (s *Service) waitConn(ctx context.Context, c *keystore.CustomKeyStore) (*conn, error) {
 	n := s.connFor(c)
 	select {
 	case <-n.done:
 	case <-ctx.Done():
 		return nil, errStoreHost
 	}
-	if n.tok == nil {
+	if !n.ok() {
 		return nil, errStoreHost
 	}
-	return n.tok, nil
+	return n, nil
 }
 
 var errStoreHost = &kmsapi.Error{Type: kmsapi.KMSInternal, Status: 500,
@@ -342,7 +362,7 @@ func (s *Service) recordOutcome(ctx context.Context, id string, n *conn) {
 		if c.State != keystore.ConnConnecting || c.Attempt != n.attempt {
 			return errNoChange
 		}
-		if n.tok != nil {
+		if n.ok() {
 			c.State, c.ErrorCode = keystore.ConnConnected, ""
 		} else {
 			c.State, c.ErrorCode = keystore.ConnFailed, n.code
@@ -496,11 +516,11 @@ func (s *Service) storeDataKey(ctx context.Context, op string, k *key, ec []byte
 // (the HSMs, or the store's token), sealed where the destination key
 // lives, and cleared; it passes through this host's memory, the one
 // operation where it does (docs/hsm-boundary.md).
-func (s *Service) storeReEncrypt(ctx context.Context, src *key, tok []byte, sb *storeBlob, srcEC, raw []byte, dst *key, dstEC []byte) ([]byte, error) {
+func (s *Service) storeReEncrypt(ctx context.Context, p kmsapi.Principal, src *key, tok []byte, sb *customBlob, srcEC, raw []byte, dst *key, dstEC []byte) ([]byte, error) {
 	var pt []byte
 	if sb != nil {
 		var err error
-		if pt, err = s.storeDecrypt(ctx, "ReEncrypt", src, srcEC, sb); err != nil {
+		if pt, err = s.customOpen(ctx, p, "ReEncrypt", src, srcEC, sb); err != nil {
 			return nil, err
 		}
 	} else {
@@ -512,7 +532,7 @@ func (s *Service) storeReEncrypt(ctx context.Context, src *key, tok []byte, sb *
 	}
 	defer clear(pt)
 	if inStore(dst) {
-		return s.storeEncrypt(ctx, "ReEncrypt", dst, dstEC, pt)
+		return s.customSeal(ctx, p, "ReEncrypt", dst, dstEC, pt)
 	}
 	out, err := call(ctx, s, hsmcmd.EncryptRequest{Token: dst.rec.Current(), Context: dstEC, Plaintext: pt}, hsmcmd.ParseEncryptResponse)
 	if err != nil {
@@ -530,8 +550,69 @@ func (s *Service) CloseKeyStores() {
 	s.conns.mu.Unlock()
 	for _, n := range m {
 		<-n.done
-		if n.tok != nil {
-			n.tok.Close()
-		}
+		n.close()
 	}
+}
+
+// customBlob is the ciphertext of a key in a custom key store: one of a
+// PKCS#11 store's (storeBlob) and an external key store's (xksBlob).
+type customBlob struct {
+	store *storeBlob
+	xks   *xksBlob
+}
+
+// parseCustomBlob parses either kind.
+func parseCustomBlob(raw []byte) (*customBlob, error) {
+	if b, err := parseStoreBlob(raw); err == nil {
+		return &customBlob{store: b}, nil
+	}
+	b, err := parseXKSBlob(raw)
+	if err != nil {
+		return nil, err
+	}
+	return &customBlob{xks: b}, nil
+}
+
+func (b *customBlob) keyID() string {
+	if b.store != nil {
+		return b.store.KeyID
+	}
+	return b.xks.KeyID
+}
+
+// fits reports whether the blob is of the kind key k's ciphertexts are.
+func (b *customBlob) fits(k *key) bool {
+	if b.store != nil {
+		return k.rec.Key.Origin == keystore.OriginCloudHSM
+	}
+	return k.rec.Key.Origin == keystore.OriginExternalKeyStore
+}
+
+// customSeal encrypts plaintext under key k of a custom key store.
+func (s *Service) customSeal(ctx context.Context, p kmsapi.Principal, op string, k *key, ec, plaintext []byte) ([]byte, error) {
+	if k.rec.Key.Origin == keystore.OriginExternalKeyStore {
+		return s.xksSeal(ctx, p, op, k, ec, plaintext)
+	}
+	return s.storeEncrypt(ctx, op, k, ec, plaintext)
+}
+
+// customOpen opens a customBlob of key k (fits(k) holds).
+func (s *Service) customOpen(ctx context.Context, p kmsapi.Principal, op string, k *key, ec []byte, b *customBlob) ([]byte, error) {
+	if b.xks != nil {
+		return s.xksOpen(ctx, p, op, k, ec, b.xks)
+	}
+	return s.storeDecrypt(ctx, op, k, ec, b.store)
+}
+
+// sealUnder has an HSM seal a new secret of store c under its HBK.
+func (s *Service) sealUnder(ctx context.Context, c *keystore.CustomKeyStore, secret []byte) ([]byte, error) {
+	ec, err := encodeContext(keystore.SecretContext(c.ID))
+	if err != nil {
+		return nil, err
+	}
+	out, err := call(ctx, s, hsmcmd.EncryptRequest{Token: c.Token, Context: ec, Plaintext: secret}, hsmcmd.ParseEncryptResponse)
+	if err != nil {
+		return nil, internal(s, "UpdateCustomKeyStore", err)
+	}
+	return out.Blob, nil
 }

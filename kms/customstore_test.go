@@ -390,7 +390,7 @@ func TestCreateCustomKeyStoreRefusals(t *testing.T) {
 	_, err = f.call(alice, "CreateKey", map[string]any{"Origin": "AWS_CLOUDHSM", "CustomKeyStoreId": "cks-0000000000000000a"})
 	assert.Equal(t, "CustomKeyStoreNotFoundException", exception(err))
 	_, err = f.call(alice, "CreateKey", map[string]any{"Origin": "EXTERNAL_KEY_STORE", "CustomKeyStoreId": "cks-0000000000000000a", "XksKeyId": "k"})
-	assert.Equal(t, "UnsupportedOperationException", exception(err))
+	assert.Equal(t, "CustomKeyStoreNotFoundException", exception(err))
 	for _, op := range []string{"ConnectCustomKeyStore", "DisconnectCustomKeyStore", "DeleteCustomKeyStore"} {
 		_, err = f.call(alice, op, map[string]any{"CustomKeyStoreId": "cks-0000000000000000a"})
 		assert.Equal(t, "CustomKeyStoreNotFoundException", exception(err), op)

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/trentkms/trent/domain"
-	"github.com/trentkms/trent/hsmcmd"
 	"github.com/trentkms/trent/keystore"
 	"github.com/trentkms/trent/kms/kmsapi"
 )
@@ -92,9 +91,9 @@ func checkPassword(pw string) error {
 	return nil
 }
 
-// errXKSUnsupported answers the external key store members: this build's
-// KMS serves PKCS#11 custom key stores only.
-var errXKSUnsupported = kmsapi.Errorf(kmsapi.UnsupportedOperation, "EXTERNAL_KEY_STORE custom key stores are not supported by this Trent build")
+// errXKSUnsupported answers the external key store operations on a host
+// that reaches no XKS proxy (Config.XKS nil).
+var errXKSUnsupported = kmsapi.Errorf(kmsapi.UnsupportedOperation, "this host serves no EXTERNAL_KEY_STORE custom key stores")
 
 // checkToken asks this host's KeyStores whether module and label name a
 // token, answering with CloudHSM's exceptions.
@@ -126,7 +125,7 @@ func (s *Service) createCustomKeyStore(ctx context.Context, p kmsapi.Principal, 
 	switch typ {
 	case keystore.StoreTypeCloudHSM:
 	case keystore.StoreTypeExternal:
-		return nil, errXKSUnsupported
+		return s.createXKSStore(ctx, p, req)
 	default:
 		return nil, validation("customKeyStoreType", errStoreTypeEnum, typ)
 	}
@@ -235,14 +234,15 @@ type describeCustomKeyStoresRequest struct {
 }
 
 type customKeyStoreEntry struct {
-	CustomKeyStoreId       string `json:"CustomKeyStoreId"`
-	CustomKeyStoreName     string `json:"CustomKeyStoreName"`
-	CustomKeyStoreType     string `json:"CustomKeyStoreType"`
-	CloudHsmClusterId      string `json:"CloudHsmClusterId,omitempty"`
-	TrustAnchorCertificate string `json:"TrustAnchorCertificate,omitempty"`
-	ConnectionState        string `json:"ConnectionState"`
-	ConnectionErrorCode    string `json:"ConnectionErrorCode,omitempty"`
-	CreationDate           *epoch `json:"CreationDate"`
+	CustomKeyStoreId       string                 `json:"CustomKeyStoreId"`
+	CustomKeyStoreName     string                 `json:"CustomKeyStoreName"`
+	CustomKeyStoreType     string                 `json:"CustomKeyStoreType"`
+	CloudHsmClusterId      string                 `json:"CloudHsmClusterId,omitempty"`
+	TrustAnchorCertificate string                 `json:"TrustAnchorCertificate,omitempty"`
+	XksProxyConfiguration  *xksProxyConfiguration `json:"XksProxyConfiguration,omitempty"`
+	ConnectionState        string                 `json:"ConnectionState"`
+	ConnectionErrorCode    string                 `json:"ConnectionErrorCode,omitempty"`
+	CreationDate           *epoch                 `json:"CreationDate"`
 }
 
 type describeCustomKeyStoresResponse struct {
@@ -284,9 +284,14 @@ func (s *Service) describeCustomKeyStores(ctx context.Context, p kmsapi.Principa
 	out := []customKeyStoreEntry{}
 	for _, c := range page {
 		st, code := s.connectionState(c)
-		out = append(out, customKeyStoreEntry{CustomKeyStoreId: c.ID, CustomKeyStoreName: c.Name, CustomKeyStoreType: c.Type,
+		e := customKeyStoreEntry{CustomKeyStoreId: c.ID, CustomKeyStoreName: c.Name, CustomKeyStoreType: c.Type,
 			CloudHsmClusterId: c.TokenLabel, TrustAnchorCertificate: c.ModulePath,
-			ConnectionState: st, ConnectionErrorCode: code, CreationDate: unix(c.Created)})
+			ConnectionState: st, ConnectionErrorCode: code, CreationDate: unix(c.Created)}
+		if c.Type == keystore.StoreTypeExternal {
+			e.XksProxyConfiguration = &xksProxyConfiguration{AccessKeyId: c.XksAccessKeyID, Connectivity: c.XksConnectivity,
+				UriEndpoint: c.XksURIEndpoint, UriPath: c.XksURIPath}
+		}
+		out = append(out, e)
 	}
 	return &describeCustomKeyStoresResponse{CustomKeyStores: out, page: pageOf(next)}, nil
 }
@@ -308,11 +313,11 @@ func (s *Service) updateCustomKeyStore(ctx context.Context, p kmsapi.Principal, 
 	if err != nil {
 		return nil, err
 	}
-	if req.xksMembers.any() {
-		if c.Type == keystore.StoreTypeExternal {
-			return nil, errXKSUnsupported
-		}
+	if req.xksMembers.any() && c.Type != keystore.StoreTypeExternal {
 		return nil, kmsapi.Errorf(kmsapi.ValidationException, "The XksProxy parameters are valid only for an EXTERNAL_KEY_STORE custom key store.")
+	}
+	if (req.CloudHsmClusterId != nil || req.KeyStorePassword != nil) && c.Type != keystore.StoreTypeCloudHSM {
+		return nil, kmsapi.Errorf(kmsapi.ValidationException, "CloudHsmClusterId and KeyStorePassword are valid only for an AWS_CLOUDHSM custom key store.")
 	}
 	if req.NewCustomKeyStoreName != nil {
 		if err := checkStoreName("newCustomKeyStoreName", *req.NewCustomKeyStoreName); err != nil {
@@ -332,10 +337,10 @@ func (s *Service) updateCustomKeyStore(ctx context.Context, p kmsapi.Principal, 
 		pw = []byte(*req.KeyStorePassword)
 		defer clear(pw)
 	}
-	if req.NewCustomKeyStoreName == nil && req.CloudHsmClusterId == nil && req.KeyStorePassword == nil {
+	others := req.CloudHsmClusterId != nil || req.KeyStorePassword != nil || req.xksMembers.any()
+	if req.NewCustomKeyStoreName == nil && !others {
 		return nil, kmsapi.Errorf(kmsapi.ValidationException, "Specify at least one property to update.")
 	}
-	others := req.CloudHsmClusterId != nil || req.KeyStorePassword != nil
 	if c.State != keystore.ConnDisconnected && (others || c.State != keystore.ConnConnected) {
 		return nil, errStoreState("Custom key store %s is %s: disconnect it to change it (a CONNECTED store may change only its name).", c.ID, c.State)
 	}
@@ -349,15 +354,15 @@ func (s *Service) updateCustomKeyStore(ctx context.Context, p kmsapi.Principal, 
 	}
 	var secret []byte
 	if pw != nil {
-		ec, err := encodeContext(keystore.SecretContext(c.ID))
-		if err != nil {
+		if secret, err = s.sealUnder(ctx, c, pw); err != nil {
 			return nil, err
 		}
-		out, err := call(ctx, s, hsmcmd.EncryptRequest{Token: c.Token, Context: ec, Plaintext: pw}, hsmcmd.ParseEncryptResponse)
-		if err != nil {
-			return nil, internal(s, "UpdateCustomKeyStore", err)
+	}
+	var xksChange func(*keystore.CustomKeyStore)
+	if req.xksMembers.any() {
+		if xksChange, err = s.xksUpdate(ctx, p, c, &req.xksMembers); err != nil {
+			return nil, err
 		}
-		secret = out.Blob
 	}
 	for range 8 {
 		cur, raw, err := s.loadStore(c.ID)
@@ -390,6 +395,9 @@ func (s *Service) updateCustomKeyStore(ctx context.Context, p kmsapi.Principal, 
 		}
 		if secret != nil {
 			nw.Secret = secret
+		}
+		if xksChange != nil {
+			xksChange(nw)
 		}
 		b, err := nw.Marshal()
 		if err != nil {
@@ -487,11 +495,11 @@ func (s *Service) createStoreKey(ctx context.Context, p kmsapi.Principal, storeI
 	if st, _ := s.connectionState(c); st != keystore.ConnConnected {
 		return errStoreState("Custom key store %s is %s; CreateKey needs it CONNECTED.", c.ID, st)
 	}
-	tok, err := s.waitToken(ctx, c)
+	n, err := s.waitConn(ctx, c)
 	if err != nil {
 		return err
 	}
-	return s.storeAnswer("CreateKey", tok.CreateKey(ctx, keyID), nil)
+	return s.storeAnswer("CreateKey", n.tok.CreateKey(ctx, keyID), nil)
 }
 
 // storeKeyState is the KeyState DescribeKey reports for key k: a key in a
@@ -527,11 +535,11 @@ func (s *Service) randomFromStore(ctx context.Context, p kmsapi.Principal, id st
 	if c.State != keystore.ConnConnected {
 		return nil, errStoreState("Custom key store %s is %s; GenerateRandom needs it CONNECTED.", c.ID, c.State)
 	}
-	tok, err := s.waitToken(ctx, c)
+	cn, err := s.waitConn(ctx, c)
 	if err != nil {
 		return nil, err
 	}
-	out, err := tok.Random(ctx, n)
+	out, err := cn.tok.Random(ctx, n)
 	if err := s.storeAnswer("GenerateRandom", err, nil); err != nil {
 		return nil, err
 	}

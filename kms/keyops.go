@@ -49,28 +49,29 @@ func unix(t int64) *epoch {
 }
 
 type keyMetadata struct {
-	AWSAccountId           string   `json:"AWSAccountId"`
-	KeyId                  string   `json:"KeyId"`
-	Arn                    string   `json:"Arn"`
-	CreationDate           *epoch   `json:"CreationDate"`
-	Enabled                bool     `json:"Enabled"`
-	Description            string   `json:"Description"`
-	KeyUsage               string   `json:"KeyUsage"`
-	KeyState               string   `json:"KeyState"`
-	DeletionDate           *epoch   `json:"DeletionDate,omitempty"`
-	Origin                 string   `json:"Origin"`
-	KeyManager             string   `json:"KeyManager"`
-	CustomerMasterKeySpec  string   `json:"CustomerMasterKeySpec"`
-	KeySpec                string   `json:"KeySpec"`
-	EncryptionAlgorithms   []string `json:"EncryptionAlgorithms,omitempty"`
-	SigningAlgorithms      []string `json:"SigningAlgorithms,omitempty"`
-	MacAlgorithms          []string `json:"MacAlgorithms,omitempty"`
-	KeyAgreementAlgorithms []string `json:"KeyAgreementAlgorithms,omitempty"`
-	MultiRegion            bool     `json:"MultiRegion"`
-	ExpirationModel        string   `json:"ExpirationModel,omitempty"`
-	ValidTo                *epoch   `json:"ValidTo,omitempty"`
-	CustomKeyStoreId       string   `json:"CustomKeyStoreId,omitempty"`
-	CloudHsmClusterId      string   `json:"CloudHsmClusterId,omitempty"`
+	AWSAccountId           string               `json:"AWSAccountId"`
+	KeyId                  string               `json:"KeyId"`
+	Arn                    string               `json:"Arn"`
+	CreationDate           *epoch               `json:"CreationDate"`
+	Enabled                bool                 `json:"Enabled"`
+	Description            string               `json:"Description"`
+	KeyUsage               string               `json:"KeyUsage"`
+	KeyState               string               `json:"KeyState"`
+	DeletionDate           *epoch               `json:"DeletionDate,omitempty"`
+	Origin                 string               `json:"Origin"`
+	KeyManager             string               `json:"KeyManager"`
+	CustomerMasterKeySpec  string               `json:"CustomerMasterKeySpec"`
+	KeySpec                string               `json:"KeySpec"`
+	EncryptionAlgorithms   []string             `json:"EncryptionAlgorithms,omitempty"`
+	SigningAlgorithms      []string             `json:"SigningAlgorithms,omitempty"`
+	MacAlgorithms          []string             `json:"MacAlgorithms,omitempty"`
+	KeyAgreementAlgorithms []string             `json:"KeyAgreementAlgorithms,omitempty"`
+	MultiRegion            bool                 `json:"MultiRegion"`
+	ExpirationModel        string               `json:"ExpirationModel,omitempty"`
+	ValidTo                *epoch               `json:"ValidTo,omitempty"`
+	CustomKeyStoreId       string               `json:"CustomKeyStoreId,omitempty"`
+	CloudHsmClusterId      string               `json:"CloudHsmClusterId,omitempty"`
+	XksKeyConfiguration    *xksKeyConfiguration `json:"XksKeyConfiguration,omitempty"`
 }
 
 func metadata(k *keystore.Key) *keyMetadata {
@@ -79,6 +80,9 @@ func metadata(k *keystore.Key) *keyMetadata {
 		Enabled: k.State == keystore.StateEnabled, Description: k.Description, KeyUsage: k.KeyUsage,
 		KeyState: k.State, DeletionDate: unix(k.DeletionDate), Origin: k.Origin, KeyManager: "CUSTOMER",
 		CustomerMasterKeySpec: k.KeySpec, KeySpec: k.KeySpec, CustomKeyStoreId: k.CustomKeyStoreID,
+	}
+	if k.XksKeyID != "" {
+		m.XksKeyConfiguration = &xksKeyConfiguration{Id: k.XksKeyID}
 	}
 	if k.Import != nil && k.State != keystore.StatePendingImport {
 		m.ExpirationModel, m.ValidTo = k.Import.ExpirationModel, unix(k.Import.ValidTo)
@@ -227,14 +231,22 @@ func (s *Service) createKey(ctx context.Context, p kmsapi.Principal, req *create
 			return nil, kmsapi.Errorf(kmsapi.ValidationException, "Origin AWS_CLOUDHSM needs a CustomKeyStoreId.")
 		}
 	case keystore.OriginExternalKeyStore:
-		return nil, errXKSUnsupported
+		if spec != symmetricDefault {
+			return nil, kmsapi.Errorf(kmsapi.UnsupportedOperation, "a custom key store holds SYMMETRIC_DEFAULT keys only")
+		}
+		if req.CustomKeyStoreId == nil || req.XksKeyId == nil {
+			return nil, kmsapi.Errorf(kmsapi.ValidationException, "Origin EXTERNAL_KEY_STORE needs a CustomKeyStoreId and an XksKeyId.")
+		}
+		if !xksKeyIDRE.MatchString(*req.XksKeyId) {
+			return nil, validation("xksKeyId", "Member must have length between 1 and 128 of [a-zA-Z0-9._-]", *req.XksKeyId)
+		}
 	default:
 		return nil, validation("origin", "Member must satisfy enum value set: [AWS_CLOUDHSM, EXTERNAL, AWS_KMS, EXTERNAL_KEY_STORE]", origin)
 	}
-	if req.CustomKeyStoreId != nil && origin != keystore.OriginCloudHSM {
+	if req.CustomKeyStoreId != nil && origin != keystore.OriginCloudHSM && origin != keystore.OriginExternalKeyStore {
 		return nil, kmsapi.Errorf(kmsapi.ValidationException, "A CustomKeyStoreId needs Origin AWS_CLOUDHSM or EXTERNAL_KEY_STORE, not %s.", origin)
 	}
-	if req.XksKeyId != nil {
+	if req.XksKeyId != nil && origin != keystore.OriginExternalKeyStore {
 		return nil, kmsapi.Errorf(kmsapi.ValidationException, "XksKeyId is valid only with Origin EXTERNAL_KEY_STORE.")
 	}
 	if req.MultiRegion {
@@ -274,6 +286,15 @@ func (s *Service) createKey(ctx context.Context, p kmsapi.Principal, req *create
 			return nil, err
 		}
 		rec.Key.CustomKeyStoreID = *req.CustomKeyStoreId
+	case origin == keystore.OriginExternalKeyStore: // an HBK, and the external key
+		if err := s.createXKSKey(ctx, p, *req.CustomKeyStoreId, *req.XksKeyId, id); err != nil {
+			return nil, err
+		}
+		tok, err := s.createHBK(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		rec.Tokens, rec.Key.CustomKeyStoreID, rec.Key.XksKeyID = [][]byte{tok}, *req.CustomKeyStoreId, *req.XksKeyId
 	case origin == keystore.OriginExternal: // no material until ImportKeyMaterial
 		rec.Key.State, rec.Key.Import = keystore.StatePendingImport, &keystore.Import{}
 	case spec == symmetricDefault:
@@ -297,7 +318,7 @@ func (s *Service) createKey(ctx context.Context, p kmsapi.Principal, req *create
 		return nil, err
 	}
 	m := metadata(&rec.Key)
-	if origin == keystore.OriginCloudHSM {
+	if rec.Key.CustomKeyStoreID != "" {
 		s.storeKeyState(&key{rec: rec}, m)
 	}
 	return &keyMetadataResponse{KeyMetadata: m}, nil

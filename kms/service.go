@@ -89,7 +89,10 @@ type Config struct {
 	// KeyStores connects this host to PKCS#11 custom key stores
 	// (customstore.go); nil when the host serves none.
 	KeyStores KeyStores
-	Log       *slog.Logger
+	// XKS makes clients of XKS proxies for external key stores (xks.go);
+	// nil when the host serves none.
+	XKS XKSProxies
+	Log *slog.Logger
 }
 
 // Service is the AWS KMS API over a Store and an HSM.
