@@ -53,6 +53,7 @@ import (
 	"github.com/trentkms/trent/quorum"
 	"github.com/trentkms/trent/session"
 	"github.com/trentkms/trent/softhsm"
+	"github.com/trentkms/trent/xksstore"
 )
 
 // Defaults.
@@ -455,7 +456,7 @@ func (c *Cluster) startHosts(opts Options, ip string, port0 int, ids []string, k
 			RaftAddr: raftAddr, APIAddr: apiAddr, HSMs: urls,
 			ResyncEvery: 250 * time.Millisecond, RotationInterval: opts.RotationInterval, Log: opts.Log,
 			Credentials: creds, AttestationTime: opts.AttestationTime, // every host verifies requests forwarded to it as leader
-			KeyStores: ks}
+			KeyStores: ks, XKS: &xksstore.Proxies{Region: creds.Region}}
 		if i == 0 {
 			cfg.KMSAddr, cfg.AuditFile = kmsAddr, filepath.Join(opts.Dir, "audit.jsonl")
 		}

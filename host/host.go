@@ -92,6 +92,9 @@ type Config struct {
 	// KeyStores connects the host to PKCS#11 custom key stores (package
 	// p11store); nil if it serves none.
 	KeyStores kms.KeyStores
+	// XKS reaches the XKS proxies of external key stores (package
+	// xksstore); nil if the host serves none.
+	XKS kms.XKSProxies
 }
 
 // DefaultHSMBatchWorkers is how many batches may be in flight by default:

@@ -29,6 +29,7 @@ func (h *Host) newService() *kms.Service {
 		Clock:           h.cfg.Clock,
 		Log:             h.log,
 		KeyStores:       h.cfg.KeyStores,
+		XKS:             h.cfg.XKS,
 		AttestationRoots: func() [][]byte {
 			if st, _ := h.fsm.State(); st != nil {
 				return st.Roots
