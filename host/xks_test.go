@@ -25,7 +25,9 @@ import (
 // lateHandler serves what is stored in it once the proxy's token exists.
 type lateHandler struct{ h atomic.Pointer[http.Handler] }
 
-func (l *lateHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) { (*l.h.Load()).ServeHTTP(w, r) }
+func (l *lateHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	(*l.h.Load()).ServeHTTP(w, r)
+}
 
 // An external key store end to end: Trent's KMS (two hosts, the AWS SDK)
 // using a real XKS proxy (package xks's handler over a SoftHSM token, over
