@@ -81,5 +81,19 @@ func (e *Env) customStoreChecks() []conformance.Check {
 				KeyStorePassword: aws.String("123456")})
 			expectCode(t, "CreateCustomKeyStore with a 6-character password", err, "ValidationException")
 		},
+	}, {
+		ID:        "KMS-CKS-006",
+		Statement: "CreateCustomKeyStore of type EXTERNAL_KEY_STORE with an XksProxyUriPath that does not end in /kms/xks/v1 fails with ValidationException",
+		Clause:    apiParam("CreateCustomKeyStore", "request", "XksProxyUriPath"),
+		Mutation:  "kms.xks-uri-path-unchecked",
+		Run: func(t *conformance.T) {
+			_, err := e.Client.CreateCustomKeyStore(t.Context(), &awskms.CreateCustomKeyStoreInput{
+				CustomKeyStoreName: aws.String("trent-conformance-" + randomHex(6)), CustomKeyStoreType: types.CustomKeyStoreTypeExternalKeyStore,
+				XksProxyUriEndpoint: aws.String("https://xks.invalid"), XksProxyUriPath: aws.String("/example/kms/xks"),
+				XksProxyConnectivity: types.XksProxyConnectivityTypePublicEndpoint,
+				XksProxyAuthenticationCredential: &types.XksProxyAuthenticationCredentialType{AccessKeyId: aws.String("ABCDEFGHIJKLMNOPQRST"),
+					RawSecretAccessKey: aws.String("abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG")}})
+			expectCode(t, "CreateCustomKeyStore with an XksProxyUriPath without /kms/xks/v1", err, "ValidationException")
+		},
 	}}
 }
