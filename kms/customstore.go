@@ -616,3 +616,4 @@ func (s *Service) sealUnder(ctx context.Context, c *keystore.CustomKeyStore, sec
 	}
 	return out.Blob, nil
 }
+

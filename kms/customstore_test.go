@@ -25,7 +25,8 @@ type fakeStores struct {
 	module  string
 	pins    map[string]string // token label → PIN
 	keys    map[string]map[string]cipher.AEAD
-	connect int // Connect calls
+	connect int    // Connect calls
+	created func() // called by CreateKey after it made a key
 }
 
 func newFakeStores() *fakeStores {
@@ -98,6 +99,11 @@ func (t *fakeToken) CreateKey(_ context.Context, label string) error {
 	b, _ := aes.NewCipher(k)
 	a, _ := cipher.NewGCM(b)
 	t.f.keys[t.label][label] = a
+	if h := t.f.created; h != nil {
+		t.f.mu.Unlock()
+		h()
+		t.f.mu.Lock()
+	}
 	return nil
 }
 
@@ -162,16 +168,18 @@ func (f *fixture) describeStore(t *testing.T, id string) map[string]any {
 	return l[0].(map[string]any)
 }
 
-// settle runs the leader's store maintenance until store id's
-// ConnectionState is no longer CONNECTING, and returns the entry.
+// settle runs the leader's store maintenance until store id's record is
+// no longer CONNECTING (the leader recorded its outcome), and returns the
+// entry.
 func (f *fixture) settle(t *testing.T, id string) map[string]any {
 	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
 	for {
 		f.s.KeyStoreMaintenance(context.Background(), true)
-		e := f.describeStore(t, id)
-		if e["ConnectionState"] != "CONNECTING" || time.Now().After(deadline) {
-			return e
+		c, _, err := f.s.loadStore(id)
+		require.NoError(t, err)
+		if c.State != keystore.ConnConnecting || time.Now().After(deadline) {
+			return f.describeStore(t, id)
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
@@ -437,4 +445,20 @@ func TestCustomKeyStoreOperations(t *testing.T) {
 	}
 	assert.False(t, s.IsWrite("DescribeCustomKeyStores"))
 	assert.Contains(t, s.Operations(), "DescribeCustomKeyStores")
+}
+
+// A DisconnectCustomKeyStore that commits while CreateKey makes its key in
+// the token: the key record is not committed (its entry compares the
+// store's record), so no key of a disconnected store was made usable.
+func TestCreateKeyRacesDisconnect(t *testing.T) {
+	f, ks := newStoreFixture(t)
+	id := f.createStore(t, "s", "customer", storePIN)
+	f.must(t, alice, "ConnectCustomKeyStore", map[string]any{"CustomKeyStoreId": id})
+	require.Equal(t, "CONNECTED", f.settle(t, id)["ConnectionState"])
+	ks.created = func() { f.must(t, alice, "DisconnectCustomKeyStore", map[string]any{"CustomKeyStoreId": id}) }
+	_, err := f.call(alice, "CreateKey", map[string]any{"Origin": "AWS_CLOUDHSM", "CustomKeyStoreId": id})
+	assert.Equal(t, "CustomKeyStoreInvalidStateException", exception(err))
+	ks.created = nil
+	assert.Zero(t, f.s.storeKeys(id), "no key record")
+	f.must(t, alice, "DeleteCustomKeyStore", map[string]any{"CustomKeyStoreId": id})
 }

@@ -445,10 +445,16 @@ func (s *Service) deleteCustomKeyStore(ctx context.Context, p kmsapi.Principal, 
 }
 
 func (s *Service) connectCustomKeyStore(ctx context.Context, p kmsapi.Principal, req *customKeyStoreRequest) (*emptyResponse, error) {
-	if _, err := s.ownStore(p, req.CustomKeyStoreId); err != nil {
+	c, err := s.ownStore(p, req.CustomKeyStoreId)
+	if err != nil {
 		return nil, err
 	}
-	_, err := s.updateStore(ctx, req.CustomKeyStoreId, func(c *keystore.CustomKeyStore) error {
+	if st, _ := s.connectionState(c); st == keystore.ConnFailed {
+		// This host's (the leader's) own attempt failed, before it was
+		// recorded: as FAILED as the record will say.
+		return nil, errStoreState("Custom key store %s is FAILED: disconnect it, correct the error, then connect it.", c.ID)
+	}
+	_, err = s.updateStore(ctx, req.CustomKeyStoreId, func(c *keystore.CustomKeyStore) error {
 		switch c.State {
 		case keystore.ConnFailed:
 			return errStoreState("Custom key store %s is FAILED: disconnect it, correct the error, then connect it.", c.ID)

@@ -280,6 +280,10 @@ func (s *Service) createKey(ctx context.Context, p kmsapi.Principal, req *create
 		State: keystore.StateEnabled, KeySpec: spec, KeyUsage: usage, Origin: origin,
 		Policy: doc, Tags: tags,
 	}}
+	var storeRaw []byte // the store as read before its checks
+	if req.CustomKeyStoreId != nil && keystore.ValidStoreID(*req.CustomKeyStoreId) {
+		storeRaw, _ = s.store.Get(keystore.StoreRecordID(*req.CustomKeyStoreId))
+	}
 	switch {
 	case origin == keystore.OriginCloudHSM: // the material is in the store's token only
 		if err := s.createStoreKey(ctx, p, *req.CustomKeyStoreId, id); err != nil {
@@ -314,7 +318,14 @@ func (s *Service) createKey(ctx context.Context, p kmsapi.Principal, req *create
 	if err != nil {
 		return nil, err
 	}
-	if err := s.store.Propose(ctx, domain.Replacement{ID: keystore.KeyRecordID(id), New: raw}); err != nil {
+	rs := []domain.Replacement{{ID: keystore.KeyRecordID(id), New: raw}}
+	if rec.Key.CustomKeyStoreID != "" {
+		// The store as it was checked: not disconnected or deleted since.
+		rs = append(rs, domain.Replacement{ID: keystore.StoreRecordID(rec.Key.CustomKeyStoreID), Old: storeRaw, New: storeRaw})
+	}
+	if err := s.store.Propose(ctx, rs...); errors.Is(err, ErrConflict) {
+		return nil, errStoreState("Custom key store %s changed while the key was made; retry.", rec.Key.CustomKeyStoreID)
+	} else if err != nil {
 		return nil, err
 	}
 	m := metadata(&rec.Key)
