@@ -616,4 +616,3 @@ func (s *Service) sealUnder(ctx context.Context, c *keystore.CustomKeyStore, sec
 	}
 	return out.Blob, nil
 }
-
