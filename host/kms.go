@@ -212,19 +212,29 @@ func (h *Host) maintenanceLoop(ctx context.Context) {
 
 // keyStoreLoop keeps this host's custom key store connections in line
 // with the key store on every host, and records the leader's outcome of a
-// connection (kms.Service.KeyStoreMaintenance).
+// connection (kms.Service.KeyStoreMaintenance). A pass reads every record
+// of the key store, so it runs only when something may have changed: the
+// FSM applied an entry, this host's leadership changed, or the last pass
+// left work pending (a connection under way).
 func (h *Host) keyStoreLoop(ctx context.Context) {
 	t := time.NewTicker(keyStoreEvery)
 	defer t.Stop()
+	var applied uint64
+	var leader, pending bool
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
 		}
-		h.service.KeyStoreMaintenance(ctx, h.IsLeader())
+		a, l := h.fsmIndex.applied.Load(), h.IsLeader()
+		if a == applied && l == leader && !pending {
+			continue
+		}
+		applied, leader = a, l
+		pending = h.service.KeyStoreMaintenance(ctx, l)
 	}
 }
 
-// keyStoreEvery is how often keyStoreLoop runs.
+// keyStoreEvery is how often keyStoreLoop looks.
 const keyStoreEvery = 250 * time.Millisecond

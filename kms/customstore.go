@@ -326,8 +326,10 @@ func (s *Service) storeAnswer(op string, err error, refused error) error {
 // KeyStoreMaintenance brings this host's store connections in line with
 // the records: it connects to every store the cluster wants connected,
 // closes the others, and on the leader (leader true) records the
-// leader's outcome of a CONNECTING store. Hosts call it periodically.
-func (s *Service) KeyStoreMaintenance(ctx context.Context, leader bool) {
+// leader's outcome of a CONNECTING store. Hosts call it when the key
+// store changed, and again while it reports pending work (a connection
+// under way, or a CONNECTING store).
+func (s *Service) KeyStoreMaintenance(ctx context.Context, leader bool) (pending bool) {
 	live := map[string]bool{}
 	var stores []*keystore.CustomKeyStore
 	s.store.Records(keystore.StorePrefix, func(_ string, raw []byte) bool {
@@ -345,6 +347,9 @@ func (s *Service) KeyStoreMaintenance(ctx context.Context, leader bool) {
 		if leader && c.State == keystore.ConnConnecting && n.finished() {
 			s.recordOutcome(ctx, c.ID, n)
 		}
+		if !n.finished() || c.State == keystore.ConnConnecting {
+			pending = true
+		}
 	}
 	s.conns.mu.Lock()
 	for id, n := range s.conns.m {
@@ -354,6 +359,7 @@ func (s *Service) KeyStoreMaintenance(ctx context.Context, leader bool) {
 		}
 	}
 	s.conns.mu.Unlock()
+	return pending
 }
 
 // recordOutcome records the leader's outcome of a store's attempt.
