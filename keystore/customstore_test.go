@@ -75,3 +75,18 @@ func FuzzParseCustomKeyStore(f *testing.F) {
 		require.Equal(t, c, c2)
 	})
 }
+
+func FuzzParseStoreNameIndex(f *testing.F) {
+	idx, err := (&keystore.StoreNameIndex{StoreID: storeID}).Marshal()
+	require.NoError(f, err)
+	f.Add(idx)
+	f.Fuzz(func(t *testing.T, in []byte) {
+		x, err := keystore.ParseStoreNameIndex(in)
+		if err != nil {
+			return
+		}
+		out, err := x.Marshal()
+		require.NoError(t, err)
+		require.Equal(t, in, out)
+	})
+}

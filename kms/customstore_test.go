@@ -462,3 +462,42 @@ func TestCreateKeyRacesDisconnect(t *testing.T) {
 	assert.Zero(t, f.s.storeKeys(id), "no key record")
 	f.must(t, alice, "DeleteCustomKeyStore", map[string]any{"CustomKeyStoreId": id})
 }
+
+// DescribeCustomKeyStores pages by store ID and finds a store by name;
+// UpdateCustomKeyStore moves a store to another token only if it exists
+// and no other store uses it.
+func TestDescribeAndUpdateCustomKeyStores(t *testing.T) {
+	f, ks := newStoreFixture(t)
+	ks.addToken("second", storePIN)
+	ks.addToken("third", storePIN)
+	a := f.createStore(t, "a", "customer", storePIN)
+	b := f.createStore(t, "b", "second", storePIN)
+	out := f.must(t, alice, "DescribeCustomKeyStores", map[string]any{"Limit": 1})
+	assert.Len(t, out["CustomKeyStores"], 1)
+	assert.Equal(t, true, out["Truncated"])
+	next := f.must(t, alice, "DescribeCustomKeyStores", map[string]any{"Limit": 1, "Marker": out["NextMarker"]})
+	assert.Len(t, next["CustomKeyStores"], 1)
+	assert.Equal(t, false, next["Truncated"])
+	ids := []any{out["CustomKeyStores"].([]any)[0].(map[string]any)["CustomKeyStoreId"], next["CustomKeyStores"].([]any)[0].(map[string]any)["CustomKeyStoreId"]}
+	assert.ElementsMatch(t, []any{a, b}, ids)
+	byName := f.must(t, alice, "DescribeCustomKeyStores", map[string]any{"CustomKeyStoreName": "b"})
+	assert.Equal(t, b, byName["CustomKeyStores"].([]any)[0].(map[string]any)["CustomKeyStoreId"])
+	_, err := f.call(alice, "DescribeCustomKeyStores", map[string]any{"CustomKeyStoreName": "b", "CustomKeyStoreId": b})
+	assert.Equal(t, "ValidationException", exception(err))
+	_, err = f.call(bob, "DescribeCustomKeyStores", map[string]any{"CustomKeyStoreId": b})
+	assert.NoError(t, err, "bob is of the same account")
+
+	_, err = f.call(alice, "UpdateCustomKeyStore", map[string]any{"CustomKeyStoreId": a, "CloudHsmClusterId": "nosuch"})
+	assert.Equal(t, "CloudHsmClusterNotFoundException", exception(err))
+	_, err = f.call(alice, "UpdateCustomKeyStore", map[string]any{"CustomKeyStoreId": a, "CloudHsmClusterId": "second"})
+	assert.Equal(t, "CloudHsmClusterInUseException", exception(err))
+	_, err = f.call(alice, "UpdateCustomKeyStore", map[string]any{"CustomKeyStoreId": a, "NewCustomKeyStoreName": "b"})
+	assert.Equal(t, "CustomKeyStoreNameInUseException", exception(err))
+	_, err = f.call(alice, "UpdateCustomKeyStore", map[string]any{"CustomKeyStoreId": a})
+	assert.Equal(t, "ValidationException", exception(err))
+	f.must(t, alice, "UpdateCustomKeyStore", map[string]any{"CustomKeyStoreId": a, "CloudHsmClusterId": "third", "NewCustomKeyStoreName": "c"})
+	e := f.describeStore(t, a)
+	assert.Equal(t, "third", e["CloudHsmClusterId"])
+	assert.Equal(t, "c", e["CustomKeyStoreName"])
+	f.createStore(t, "a", "customer", storePIN) // the old name and token are free
+}
