@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/trentkms/trent/domain"
 	"github.com/trentkms/trent/hsmcmd"
@@ -112,6 +113,7 @@ func codeOf(err error) string {
 type conn struct {
 	attempt uint64
 	done    chan struct{} // closed when the attempt ended
+	started time.Time
 	tok     TokenStore    // set when a PKCS#11 store connected
 	xks     XKSProxy      // set when an external key store connected
 	code    string        // the ConnectionErrorCode when it failed
@@ -164,17 +166,29 @@ func (s *Service) connFor(c *keystore.CustomKeyStore) *conn {
 		s.conns.m = map[string]*conn{}
 	}
 	cur := s.conns.m[c.ID]
-	if cur != nil && cur.attempt == c.Attempt {
+	if cur != nil && cur.attempt == c.Attempt && !cur.retry(c, s.now()) {
 		return cur
 	}
 	if cur != nil {
 		s.closeConn(cur)
 	}
-	n := &conn{attempt: c.Attempt, done: make(chan struct{})}
+	n := &conn{attempt: c.Attempt, done: make(chan struct{}), started: s.now()}
 	s.conns.m[c.ID] = n
 	rec := c.Clone()
 	go s.connect(rec, n)
 	return n
+}
+
+// retryAfter is how long a host waits before it tries again a connection
+// of its own that failed while the cluster's record says CONNECTED (its
+// own transient condition; the leader's failure is recorded FAILED and
+// waits for DisconnectCustomKeyStore, as in KMS).
+const retryAfter = 10 * time.Second
+
+// retry reports whether this host should make a new attempt at store c's
+// connection: its own failed, the cluster's is CONNECTED, and it is old.
+func (c *conn) retry(rec *keystore.CustomKeyStore, now time.Time) bool {
+	return rec.State == keystore.ConnConnected && c.finished() && !c.ok() && now.Sub(c.started) >= retryAfter
 }
 
 // closeConn closes a connection once its attempt ended.
@@ -347,8 +361,8 @@ func (s *Service) KeyStoreMaintenance(ctx context.Context, leader bool) (pending
 		if leader && c.State == keystore.ConnConnecting && n.finished() {
 			s.recordOutcome(ctx, c.ID, n)
 		}
-		if !n.finished() || c.State == keystore.ConnConnecting {
-			pending = true
+		if !n.finished() || c.State == keystore.ConnConnecting || (c.State == keystore.ConnConnected && !n.ok()) {
+			pending = true // an outcome to record, or this host's own to retry
 		}
 	}
 	s.conns.mu.Lock()

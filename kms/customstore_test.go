@@ -345,7 +345,9 @@ func TestCustomKeyStoreHostState(t *testing.T) {
 	// A second host, on the same records, whose module has another path.
 	ks2 := newFakeStores()
 	ks2.module = "/elsewhere.so"
-	s2 := New(Config{Store: f.store, HSM: f.hsm, Region: "eu-west-1", KeyStores: ks2})
+	ks2.addToken("customer", storePIN)
+	now := time.Unix(1_800_000_000, 0)
+	s2 := New(Config{Store: f.store, HSM: f.hsm, Region: "eu-west-1", KeyStores: ks2, Clock: func() time.Time { return now }})
 	c, _, err := s2.loadStore(id)
 	require.NoError(t, err)
 	s2.connectionState(c)
@@ -353,6 +355,21 @@ func TestCustomKeyStoreHostState(t *testing.T) {
 	st, code := s2.connectionState(c)
 	assert.Equal(t, "FAILED", st)
 	assert.Equal(t, "NETWORK_ERRORS", code)
+	assert.True(t, s2.KeyStoreMaintenance(context.Background(), false), "a failure of its own to retry")
+
+	// Its module fixed, the host tries again after retryAfter, not before.
+	ks2.mu.Lock()
+	ks2.module = "/usr/lib/test-pkcs11.so"
+	ks2.mu.Unlock()
+	<-s2.connFor(c).done
+	st, _ = s2.connectionState(c)
+	assert.Equal(t, "FAILED", st, "not yet")
+	now = now.Add(retryAfter)
+	<-s2.connFor(c).done
+	st, code = s2.connectionState(c)
+	assert.Equal(t, "CONNECTED", st, code)
+	assert.False(t, s2.KeyStoreMaintenance(context.Background(), false))
+	s2.CloseKeyStores()
 }
 
 // CreateCustomKeyStore's checks, with KMS's exceptions.
