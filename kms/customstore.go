@@ -114,9 +114,9 @@ type conn struct {
 	attempt uint64
 	done    chan struct{} // closed when the attempt ended
 	started time.Time
-	tok     TokenStore    // set when a PKCS#11 store connected
-	xks     XKSProxy      // set when an external key store connected
-	code    string        // the ConnectionErrorCode when it failed
+	tok     TokenStore // set when a PKCS#11 store connected
+	xks     XKSProxy   // set when an external key store connected
+	code    string     // the ConnectionErrorCode when it failed
 }
 
 // ok reports whether the attempt connected.
