@@ -9,10 +9,10 @@ import (
 // PersistentKeyInfo describes a persistent AES key: its label and the
 // operations its attributes allow.
 type PersistentKeyInfo struct {
-	Label   string
-	Bits    int  // CKA_VALUE_LEN × 8
-	Encrypt bool // CKA_ENCRYPT
-	Decrypt bool // CKA_DECRYPT
+	Label   string `json:"label"`
+	Bits    int    `json:"bits"`    // CKA_VALUE_LEN × 8
+	Encrypt bool   `json:"encrypt"` // CKA_ENCRYPT
+	Decrypt bool   `json:"decrypt"` // CKA_DECRYPT
 }
 
 // MaxPersistentLabel bounds a persistent key's label.

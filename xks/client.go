@@ -190,13 +190,14 @@ func (c *Client) Decrypt(ctx context.Context, keyID string, req DecryptRequest) 
 	if err != nil {
 		return nil, err
 	}
+	defer clear(raw)
 	var w struct {
-		Plaintext *string `json:"plaintext"`
+		Plaintext json.RawMessage `json:"plaintext"`
 	}
 	if ferr := unmarshal(raw, maxResponseSize, &w); ferr != nil {
 		return nil, invalid(op, ferr)
 	}
-	pt, ferr := requiredBlob("plaintext", w.Plaintext, MaxDataSize)
+	pt, ferr := rawBlob("plaintext", w.Plaintext, MaxDataSize)
 	if ferr == nil && len(pt) != len(req.Ciphertext) {
 		clear(pt)
 		ferr = badField("plaintext", "not as long as the ciphertext")

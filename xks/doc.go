@@ -64,11 +64,18 @@
 // method other than POST 405), verifies the SigV4 signature against its
 // credentials (AuthenticationFailedException otherwise, including a
 // request more than five minutes from the server's clock), decodes the
-// body strictly and within bounds (DecodeRequest), builds the AES-GCM
+// body strictly and within bounds, builds the AES-GCM
 // additional data as the specification says (AAD), asks the Backend, and
 // computes the ciphertext data integrity value (CDIV) when asked for it,
 // after a decrypt of the fresh ciphertext (the specification's Appendix C
 // order). The Backend sees only key IDs, bytes and the AAD it must use.
+// Every request is logged (slog) with its requestMetadata, never its
+// plaintext. A Handler accepts several credentials at once and
+// SetCredentials replaces them while it serves (a rotation).
+// GetHealthStatus's body is read for the log but never refused: the
+// specification lists no ValidationException for it. ServerTLS and
+// RequireClientCert build the TLS side (the specification's suites, and
+// mutual TLS by CA and subject common name).
 //
 // # Limits
 //

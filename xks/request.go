@@ -1,7 +1,10 @@
 package xks
 
 import (
+	"bytes"
+	"encoding/base64"
 	"encoding/json"
+	"fmt"
 
 	"github.com/trentkms/trent/internal/strictjson"
 )
@@ -57,7 +60,7 @@ func (r *request) clear() { clear(r.plaintext) }
 func decodeRequest(op operation, body []byte) (*request, error) {
 	var w struct {
 		RequestMetadata                       json.RawMessage `json:"requestMetadata"`
-		Plaintext                             *string         `json:"plaintext"`
+		Plaintext                             json.RawMessage `json:"plaintext"`
 		Ciphertext                            *string         `json:"ciphertext"`
 		CiphertextMetadata                    *string         `json:"ciphertextMetadata"`
 		EncryptionAlgorithm                   *string         `json:"encryptionAlgorithm"`
@@ -70,14 +73,18 @@ func decodeRequest(op operation, body []byte) (*request, error) {
 		return nil, err
 	}
 	// Members of another operation are unknown members.
+	var plaintext *string // stands for w.Plaintext in the member count
+	if w.Plaintext != nil {
+		plaintext = new(string)
+	}
 	allowed := map[operation][]*string{
 		opHealth:   nil,
 		opMetadata: nil,
-		opEncrypt:  {w.Plaintext, w.EncryptionAlgorithm, w.AdditionalAuthenticatedData, w.CiphertextDataIntegrityValueAlgorithm},
+		opEncrypt:  {plaintext, w.EncryptionAlgorithm, w.AdditionalAuthenticatedData, w.CiphertextDataIntegrityValueAlgorithm},
 		opDecrypt:  {w.Ciphertext, w.CiphertextMetadata, w.EncryptionAlgorithm, w.AdditionalAuthenticatedData, w.InitializationVector, w.AuthenticationTag},
 	}[op]
 	n := 0
-	for _, p := range []*string{w.Plaintext, w.Ciphertext, w.CiphertextMetadata, w.EncryptionAlgorithm, w.AdditionalAuthenticatedData,
+	for _, p := range []*string{plaintext, w.Ciphertext, w.CiphertextMetadata, w.EncryptionAlgorithm, w.AdditionalAuthenticatedData,
 		w.InitializationVector, w.AuthenticationTag, w.CiphertextDataIntegrityValueAlgorithm} {
 		if p != nil {
 			n++
@@ -110,8 +117,8 @@ func decodeRequest(op operation, body []byte) (*request, error) {
 		return nil, tooLarge(err, w.AdditionalAuthenticatedData, MaxAADSize)
 	}
 	if op == opEncrypt {
-		if req.plaintext, err = requiredBlob("plaintext", w.Plaintext, MaxDataSize); err != nil {
-			return nil, tooLarge(err, w.Plaintext, MaxDataSize)
+		if req.plaintext, err = rawBlob("plaintext", w.Plaintext, MaxDataSize); err != nil {
+			return nil, err
 		}
 		if w.CiphertextDataIntegrityValueAlgorithm != nil {
 			if *w.CiphertextDataIntegrityValueAlgorithm != CDIVSHA256 {
@@ -203,4 +210,41 @@ func decodeMetadata(op operation, raw json.RawMessage) (RequestMetadata, error) 
 		}
 	}
 	return md, nil
+}
+
+// rawBlob decodes a required base64 member from its raw JSON, so that no
+// string copy of a secret is made (Go strings cannot be cleared): the
+// usual unescaped string is decoded in place; one with escapes (legal
+// JSON, e.g. "\/") is unescaped by encoding/json first. A value above max
+// but within the specification is marked too large.
+func rawBlob(field string, raw json.RawMessage, max int) ([]byte, error) {
+	if raw == nil {
+		return nil, badField(field, "missing")
+	}
+	if len(raw) < 2 || raw[0] != '"' || raw[len(raw)-1] != '"' {
+		return nil, badField(field, "not a string")
+	}
+	inner := raw[1 : len(raw)-1]
+	if bytes.IndexByte(inner, '\\') >= 0 {
+		var s string
+		if err := json.Unmarshal(raw, &s); err != nil {
+			return nil, badField(field, "not a string")
+		}
+		inner = []byte(s)
+	}
+	if bytes.ContainsAny(inner, "\r\n") {
+		return nil, badField(field, "not base64")
+	}
+	out := make([]byte, base64.StdEncoding.DecodedLen(len(inner)))
+	n, err := base64.StdEncoding.Strict().Decode(out, inner)
+	if err != nil {
+		clear(out)
+		return nil, badField(field, "not base64")
+	}
+	out = out[:n]
+	if n > max {
+		clear(out)
+		return nil, &fieldError{field: field, msg: fmt.Sprintf("more than %d bytes", max), tooLarge: true}
+	}
+	return out, nil
 }

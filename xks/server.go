@@ -191,6 +191,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.answerError(w, r, op, keyID, RequestMetadata{}, start, fail(name, "request body unreadable or above the size limit"))
 		return
 	}
+	defer clear(body)
 	akid, err := verifySigV4(r, body, *h.creds.Load(), h.cfg.Region, h.cfg.Now())
 	if err != nil {
 		h.cfg.Log.Warn("xks: authentication failed", "op", op.String(), "reason", err.Error(), "remote", r.RemoteAddr)
@@ -251,6 +252,9 @@ func (h *Handler) run(ctx context.Context, op operation, keyID string, req *requ
 	md, err := h.cfg.Backend.Key(ctx, keyID)
 	if err != nil {
 		return nil, backendError(err)
+	}
+	if md.KeyUsage == nil {
+		md.KeyUsage = []string{} // an array, never null
 	}
 	if op == opMetadata {
 		return &md, nil
@@ -342,7 +346,7 @@ func (h *Handler) answer(w http.ResponseWriter, r *http.Request, op operation, k
 	attrs := []any{"op", op.String(), "status", status, "ms", h.cfg.Now().Sub(start).Milliseconds(),
 		"kmsRequestId", md.KMSRequestID, "kmsOperation", md.KMSOperation, "remote", r.RemoteAddr}
 	if keyID != "" {
-		attrs = append(attrs, "keyId", keyID)
+		attrs = append(attrs, "keyId", printable(keyID, MaxKeyIDLen+8))
 	}
 	if md.AWSPrincipalARN != "" {
 		attrs = append(attrs, "awsPrincipalArn", md.AWSPrincipalARN, "kmsKeyArn", md.KMSKeyARN)

@@ -7,6 +7,7 @@ import (
 	"crypto/cipher"
 	"crypto/rand"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"net/http"
@@ -212,6 +213,9 @@ func TestHandlerRefusals(t *testing.T) {
 		{"plaintext above the limit", "/keys/both/encrypt", `{"requestMetadata":{"awsPrincipalArn":"a","kmsKeyArn":"k","kmsOperation":"o","kmsRequestId":"r"},"plaintext":"` + strings.Repeat("A", 4*(MaxDataSize/3+1)) + `","encryptionAlgorithm":"AES_GCM"}`, now, 501, ErrNameUnsupported},
 		{"16-byte IV", "/keys/both/decrypt", `{"requestMetadata":{"awsPrincipalArn":"a","kmsKeyArn":"k","kmsOperation":"o","kmsRequestId":"r"},"ciphertext":"AA==","encryptionAlgorithm":"AES_GCM","initializationVector":"AAAAAAAAAAAAAAAAAAAAAA==","authenticationTag":"AAAAAAAAAAAAAAAAAAAAAA=="}`, now, 400, ErrNameInvalidCiphertext},
 		{"bad path", "/keys/both/sign", `{}`, now, 404, ErrNameInvalidURIPath},
+		{"escaped base64", "/keys/both/encrypt", `{"requestMetadata":{"awsPrincipalArn":"a","kmsKeyArn":"k","kmsOperation":"o","kmsRequestId":"r"},"plaintext":"\/w==","encryptionAlgorithm":"AES_GCM"}`, now, 200, ""},
+		{"plaintext null", "/keys/both/encrypt", `{"requestMetadata":{"awsPrincipalArn":"a","kmsKeyArn":"k","kmsOperation":"o","kmsRequestId":"r"},"plaintext":null,"encryptionAlgorithm":"AES_GCM"}`, now, 400, ErrNameValidation},
+		{"plaintext a number", "/keys/both/encrypt", `{"requestMetadata":{"awsPrincipalArn":"a","kmsKeyArn":"k","kmsOperation":"o","kmsRequestId":"r"},"plaintext":12,"encryptionAlgorithm":"AES_GCM"}`, now, 400, ErrNameValidation},
 	} {
 		status, name := rawCall(t, p.srv, testPath+tc.path, tc.body, testSecret, tc.at)
 		assert.Equal(t, tc.status, status, tc.name)
@@ -293,35 +297,43 @@ func FuzzDecodeRequest(f *testing.F) {
 		if len(req.plaintext) > MaxDataSize || len(req.ciphertext) > MaxDataSize || len(req.aad) > MaxAADSize || len(req.meta) > MaxCiphertextMeta {
 			t.Fatalf("accepted an input above the limits")
 		}
-		var again any
+		// Every metadata member, empty or not, so that the values
+		// come back as they were (RequestMetadata's omitempty would drop
+		// an empty required one).
+		m := map[string]any{"requestMetadata": map[string]string{
+			"awsPrincipalArn": req.md.AWSPrincipalARN, "awsSourceVpc": req.md.AWSSourceVPC, "awsSourceVpce": req.md.AWSSourceVPCE,
+			"kmsKeyArn": req.md.KMSKeyARN, "kmsOperation": req.md.KMSOperation, "kmsRequestId": req.md.KMSRequestID, "kmsViaService": req.md.KMSViaService,
+		}}
+		b64 := base64.StdEncoding.EncodeToString
 		switch op {
-		case opHealth, opMetadata:
-			again = struct {
-				RequestMetadata RequestMetadata `json:"requestMetadata"`
-			}{req.md}
 		case opEncrypt:
-			e := EncryptRequest{RequestMetadata: req.md, Plaintext: req.plaintext, EncryptionAlgorithm: AlgorithmAESGCM, AdditionalAuthenticatedData: req.aad}
-			if req.cdiv {
-				e.CiphertextDataIntegrityValueAlgorithm = CDIVSHA256
+			m["plaintext"], m["encryptionAlgorithm"] = b64(req.plaintext), AlgorithmAESGCM
+			if req.aad != nil {
+				m["additionalAuthenticatedData"] = b64(req.aad)
 			}
-			again = e
+			if req.cdiv {
+				m["ciphertextDataIntegrityValueAlgorithm"] = CDIVSHA256
+			}
 		case opDecrypt:
-			again = DecryptRequest{RequestMetadata: req.md, Ciphertext: req.ciphertext, CiphertextMetadata: req.meta, EncryptionAlgorithm: AlgorithmAESGCM,
-				AdditionalAuthenticatedData: req.aad, InitializationVector: req.iv, AuthenticationTag: req.tag}
+			m["ciphertext"], m["encryptionAlgorithm"] = b64(req.ciphertext), AlgorithmAESGCM
+			m["initializationVector"], m["authenticationTag"] = b64(req.iv), b64(req.tag)
+			if req.aad != nil {
+				m["additionalAuthenticatedData"] = b64(req.aad)
+			}
+			if req.meta != nil {
+				m["ciphertextMetadata"] = b64(req.meta)
+			}
 		}
-		b, err := json.Marshal(again)
+		b, err := json.Marshal(m)
 		if err != nil {
 			t.Fatal(err)
 		}
 		req2, err := decodeRequest(op, b)
 		if err != nil {
-			if op == opHealth || op == opMetadata {
-				return // required metadata members may be empty strings, which omitempty drops
-			}
 			t.Fatalf("re-encoded request refused: %v: %s", err, b)
 		}
 		if req2.md != req.md || !bytes.Equal(req2.plaintext, req.plaintext) || !bytes.Equal(req2.ciphertext, req.ciphertext) ||
-			!bytes.Equal(req2.aad, req.aad) || !bytes.Equal(req2.iv, req.iv) || !bytes.Equal(req2.tag, req.tag) || req2.cdiv != req.cdiv {
+			!bytes.Equal(req2.aad, req.aad) || !bytes.Equal(req2.meta, req.meta) || (req2.aad == nil) != (req.aad == nil) || !bytes.Equal(req2.iv, req.iv) || !bytes.Equal(req2.tag, req.tag) || req2.cdiv != req.cdiv {
 			t.Fatalf("round trip changed the request: %s", b)
 		}
 	})

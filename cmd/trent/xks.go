@@ -259,7 +259,7 @@ func newXKSServeCmd(g *globals) *cobra.Command {
 		Short: "Serve the XKS Proxy API over HTTPS with the token's keys",
 		Long: `Serve GetHealthStatus, GetKeyMetadata, Encrypt and Decrypt (AWS's XKS Proxy API,
 version 1) on --listen over HTTPS (TLS 1.2 or later; under 1.2 only the ECDHE
-AES-256-GCM suites the specification lists), at POST paths under --uri-path
+AES-256-GCM suites the specification lists; HTTP/1.1), at POST paths under --uri-path
 ([/<prefix>]/kms/xks/v1). The external keys are the token's AES-256 keys, by
 label (trent xks keys create); AES-256-GCM runs in the token.
 
@@ -337,7 +337,10 @@ $TRENT_XKS_PIN).`,
 			}
 			srv := &http.Server{Handler: h, TLSConfig: tlsCfg, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 20 * time.Second,
 				WriteTimeout: 20 * time.Second, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10,
-				ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+				ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+				// HTTP/1.1 only: HTTP/2 would need a TLS 1.2 AES-128 suite
+				// beyond the specification's list.
+				TLSNextProto: map[string]func(*http.Server, *tls.Conn, http.Handler){}}
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
 			defer stop()
 			hup := make(chan os.Signal, 1)

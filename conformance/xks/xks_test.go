@@ -2,8 +2,10 @@ package xks_test
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"testing"
 	"time"
 
@@ -81,4 +83,18 @@ func TestUnreachableFails(t *testing.T) {
 	cfg.Endpoint = "https://127.0.0.1:1"
 	rep := runSuite(t, cfg)
 	assert.Zero(t, rep.Passed)
+}
+
+// docs/conformance.md lists every check as the catalogue has it.
+func TestCatalogueInDocs(t *testing.T) {
+	doc, err := os.ReadFile("../../docs/conformance.md")
+	require.NoError(t, err)
+	for _, c := range xksconf.Catalogue() {
+		needs := ""
+		for _, n := range c.Needs {
+			needs = string(n)
+		}
+		row := fmt.Sprintf("| %s | %s | %s | `%s` |\n", c.ID, c.Statement, needs, c.Mutation)
+		assert.Contains(t, string(doc), row, "docs/conformance.md's row of %s", c.ID)
+	}
 }

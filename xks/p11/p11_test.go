@@ -109,3 +109,33 @@ func TestHandlerOverToken(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "hello", string(dec.Plaintext))
 }
+
+// Encrypt and Decrypt through the whole proxy: client, TLS (kept-alive
+// connections), SigV4, the handler, the token's AES-GCM.
+func BenchmarkProxyRoundTrip(b *testing.B) {
+	tok := softhsmtest.NewToken(b)
+	require.NoError(b, CreateKey(tok, "k1", Usage{true, true}))
+	be, err := New(tok)
+	require.NoError(b, err)
+	h, err := xks.NewHandler(xks.ServerConfig{URIPath: "/kms/xks/v1", Credentials: []xks.Credential{{AccessKeyID: "AKIAEXAMPLEEXAMPLE22", SecretAccessKey: "secret"}},
+		Backend: be, Vendor: "Trent", Model: "bench"})
+	require.NoError(b, err)
+	srv := httptest.NewTLSServer(h)
+	defer srv.Close()
+	c, err := xks.New(xks.Config{Endpoint: srv.URL, URIPath: "/kms/xks/v1", AccessKeyID: "AKIAEXAMPLEEXAMPLE22", SecretAccessKey: "secret", Region: "us-east-1",
+		TLS: srv.Client().Transport.(*http.Transport).TLSClientConfig})
+	require.NoError(b, err)
+	md := xks.RequestMetadata{AWSPrincipalARN: "arn:aws:iam::1:root", KMSKeyARN: "arn:aws:kms:us-east-1:1:key/x", KMSOperation: "Encrypt", KMSRequestID: "r"}
+	pt := make([]byte, 32)
+	b.ResetTimer()
+	for b.Loop() {
+		enc, err := c.Encrypt(context.Background(), "k1", xks.EncryptRequest{RequestMetadata: md, Plaintext: pt, AdditionalAuthenticatedData: []byte("a")})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := c.Decrypt(context.Background(), "k1", xks.DecryptRequest{RequestMetadata: md, Ciphertext: enc.Ciphertext, AdditionalAuthenticatedData: []byte("a"),
+			InitializationVector: enc.InitializationVector, AuthenticationTag: enc.AuthenticationTag}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
