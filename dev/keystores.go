@@ -1,11 +1,16 @@
 package dev
 
 import (
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"os"
 	"path/filepath"
 
 	"github.com/trentkms/trent/hsm"
 	"github.com/trentkms/trent/p11store"
 	"github.com/trentkms/trent/softhsm"
+	"github.com/trentkms/trent/xksstore"
 )
 
 // keyStoreModule is the PKCS#11 module a dev cluster's hosts allow for
@@ -36,4 +41,26 @@ func keyStoreArgs(dir string) ([]string, error) {
 		args = append(args, "--keystore-module-env", e)
 	}
 	return args, nil
+}
+
+// xksProxies is the hosts' kms.XKSProxies of an in-process dev cluster:
+// the system roots, and those of caFile if set.
+func xksProxies(region, caFile string) (*xksstore.Proxies, error) {
+	p := &xksstore.Proxies{Region: region}
+	if caFile == "" {
+		return p, nil
+	}
+	pem, err := os.ReadFile(caFile)
+	if err != nil {
+		return nil, err
+	}
+	pool, err := x509.SystemCertPool()
+	if err != nil {
+		pool = x509.NewCertPool()
+	}
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("%s: no PEM certificate", caFile)
+	}
+	p.TLS = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	return p, nil
 }

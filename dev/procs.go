@@ -290,6 +290,9 @@ func (c *Cluster) startProcs(opts Options, ip string, port0 int, hostIDs []strin
 		}
 		args = append(args, pprofFlag(opts, len(c.HSMs)+i)...)
 		args = append(args, ksArgs...)
+		if opts.XKSCAFile != "" {
+			args = append(args, "--xks-ca", opts.XKSCAFile)
+		}
 		if i == 0 {
 			args = append(args, "--bootstrap", c.TokenFile)
 		} else {
