@@ -144,6 +144,13 @@ func (s *Service) table() []operation {
 		// Last usage (usage.go): read from the key store and this host's
 		// pending usages; cryptographic operations feed it (noted).
 		{name: "GetKeyLastUsage", handler: typed(s.getKeyLastUsage)},
+		// Custom key stores (customstoreops.go).
+		{name: "CreateCustomKeyStore", write: true, handler: typed(s.createCustomKeyStore)},
+		{name: "DescribeCustomKeyStores", handler: typed(s.describeCustomKeyStores)},
+		{name: "UpdateCustomKeyStore", write: true, handler: typed(s.updateCustomKeyStore)},
+		{name: "DeleteCustomKeyStore", write: true, handler: typed(s.deleteCustomKeyStore)},
+		{name: "ConnectCustomKeyStore", write: true, handler: typed(s.connectCustomKeyStore)},
+		{name: "DisconnectCustomKeyStore", write: true, handler: typed(s.disconnectCustomKeyStore)},
 	}
 }
 
