@@ -97,6 +97,9 @@ func (h *HSM) Handshake(raw []byte) ([]byte, error) {
 		return nil, fmt.Errorf("%w: hello for %q version %d, HSM at %q version %d",
 			ErrDomainMismatch, hello.Domain, hello.StateVersion, name, version)
 	}
+	if !hello.Hybrid && RequiresHybrid(h.dir) {
+		return nil, fmt.Errorf("%w: classical hello from %q refused", ErrHybridRequired, hello.HostID)
+	}
 	now := h.now()
 	if d := time.Duration(int64(hello.Time)-now.Unix()) * time.Second; d > h.maxSkew || -d > h.maxSkew {
 		return nil, ErrClockSkew
@@ -129,24 +132,46 @@ func (h *HSM) Handshake(raw []byte) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("session: ecdh: %w", err)
 	}
-	defer clear(z)
+	defer func() { clear(z) }()
 
-	// One read from the token RNG: HSM nonce ‖ SK ‖ EKT nonce.
-	rnd := make([]byte, NonceSize+SKSize+gcmNonceSize)
+	// One read from the token RNG: HSM nonce ‖ SK ‖ EKT nonce, and for a
+	// hybrid Hello the ML-KEM encapsulation randomness m.
+	n := NonceSize + SKSize + gcmNonceSize
+	if hello.Hybrid {
+		n += kemEncapsSize
+	}
+	rnd := make([]byte, n)
 	defer clear(rnd)
 	if _, err := io.ReadFull(h.rand, rnd); err != nil {
 		return nil, fmt.Errorf("session: random: %w", err)
 	}
-	hsmNonce, sk, ektNonce := rnd[:NonceSize], rnd[NonceSize:NonceSize+SKSize], rnd[NonceSize+SKSize:]
+	hsmNonce, sk, ektNonce := rnd[:NonceSize], rnd[NonceSize:NonceSize+SKSize], rnd[NonceSize+SKSize:NonceSize+SKSize+gcmNonceSize]
+	var ct []byte
+	if hello.Hybrid {
+		ek, err := ParseKEMKey(hello.EK)
+		if err != nil {
+			return nil, err
+		}
+		var zk []byte
+		ct, zk = kemEncaps(ek, rnd[NonceSize+SKSize+gcmNonceSize:])
+		zh := hybridSecret(z, zk)
+		clear(zk)
+		clear(z)
+		z = zh
+	}
 
 	helloHash := hash384(raw)
 	notBefore := uint64(now.Unix())
 	r := &Reply{
-		HSMID: h.id, Q2: q2, HSMNonce: append([]byte(nil), hsmNonce...),
+		HSMID: h.id, Q2: q2, Hybrid: hello.Hybrid, CT: ct, HSMNonce: append([]byte(nil), hsmNonce...),
 		SessionID: sessionIDFor(helloHash, q2, hsmNonce),
 		NotBefore: notBefore, NotAfter: notBefore + uint64(h.validity/time.Second),
 	}
-	nk := oneStepKDF(z, nkFixedInfo(hello.HostID, h.id, hello.Q1, q2, hello.HostNonce, hsmNonce))
+	fi := nkFixedInfo(hello.HostID, h.id, hello.Q1, q2, hello.HostNonce, hsmNonce)
+	if hello.Hybrid {
+		fi = nkFixedInfoHybrid(hello.HostID, h.id, hello.Q1, q2, hello.EK, ct, hello.HostNonce, hsmNonce)
+	}
+	nk := oneStepKDF(z, fi)
 	defer clear(nk)
 	transcript, err := r.transcriptPart()
 	if err != nil {

@@ -20,6 +20,7 @@ const (
 	labelReply      = "trent/v1 session reply"
 	labelSessionID  = "trent/v1 session id"
 	labelNK         = "trent/v1 session nk"
+	labelNKHybrid   = "trent/v1 session hybrid nk"
 	labelTranscript = "trent/v1 session transcript"
 	labelEKT        = "trent/v1 ekt"
 	labelEnvelope   = "trent/v1 envelope"

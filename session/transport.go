@@ -30,9 +30,9 @@ const (
 
 	contentType = "application/octet-stream"
 	// maxHelloBody and maxEnvelopeBody bound request bodies.
-	maxHelloBody    = 1024
+	maxHelloBody    = 2048 // a hybrid Hello is at most 1954 bytes
 	maxEnvelopeBody = headerLenBytes + 2 + MaxEKTLen + SessionIDSize + 1 + MaxIDLen + 8 + 2 + 3 + maxCiphertext
-	maxReplyBody    = 2048
+	maxReplyBody    = 4096 // a hybrid Reply is at most 2467 bytes
 	maxResponseBody = headerLenBytes + SessionIDSize + 8 + 3 + maxCiphertext
 	headerLenBytes  = 6
 )

@@ -237,7 +237,86 @@ func genHandshakeVectors(t testing.TB) map[string]*vector {
 		one.Hex("kek_"+rc.id, onePassKEK(zi, vecHSMID, rc.id, dE.PublicKey().Bytes()))
 	}
 	one.Hex("message", op)
-	return map[string]*vector{"handshake.txt": hs, "envelope.txt": env, "onepass.txt": one}
+	return map[string]*vector{"handshake.txt": hs, "envelope.txt": env, "onepass.txt": one, "hybrid.txt": genHybridVector(t, w)}
+}
+
+// genHybridVector is the hybrid handshake of the same parties: d1, d2, the
+// host nonce and the clock as in handshake.txt, the host's ML-KEM-1024 key
+// from a fixed seed d ‖ z, and the HSM's random draw with the
+// encapsulation randomness m at its end.
+func genHybridVector(t testing.TB, w *vecWorld) *vector {
+	d1 := vecECDHKey(t, "d1")
+	d2 := vecECDHKey(t, "d2")
+	host := &Host{
+		ID: vecHostID, Signer: detSigner{K: w.hostKey}, Dir: w.dir,
+		Now: func() time.Time { return vecTime }, Rand: detReader("host nonce"),
+		NewEphemeral: func() (*ecdh.PrivateKey, error) { return d1, nil },
+		Hybrid:       func() bool { return true }, KEMRand: detReader("host kem seed"),
+	}
+	h, err := NewHSM(HSMConfig{
+		ID: vecHSMID, Signer: detSigner{K: w.hsmKey}, Rand: detReader("hsm hybrid"),
+		NewEphemeral: func() (EphemeralKey, error) { return softEphemeral{K: d2}, nil },
+		Dir:          w.dir, Keys: w.keys, Now: func() time.Time { return vecTime },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pending, hello, err := host.Begin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	reply, err := h.Handshake(hello)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sess, err := pending.Finish(reply)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !sess.Hybrid {
+		t.Fatal("hybrid vector: session not hybrid")
+	}
+	v := &vector{Comment: []string{
+		"Hybrid (ML-KEM-1024 + P-384) C(2,2) handshake between host-1 and hsm-1 of example-domain version 7",
+		"(docs/protocol.md, Hybrid handshake). Scalars, nonce, clock, domain key as in handshake.txt;",
+		"the host's ML-KEM-1024 key is KeyGen_internal(d, z) of kem_seed = d || z (FIPS 203), and the",
+		"HSM's 108 random bytes end with the encapsulation randomness m of Encaps_internal(ek, m).",
+	}}
+	v.Hex("host_signing_scalar", scalar("host-1 identity"))
+	v.Hex("hsm_signing_scalar", scalar("hsm-1 signing"))
+	v.Hex("d1_scalar", scalar("d1"))
+	v.Hex("d2_scalar", scalar("d2"))
+	v.Hex("host_nonce", readN(detReader("host nonce"), NonceSize))
+	seed := readN(detReader("host kem seed"), KEMSeedSize)
+	v.Hex("kem_seed", seed)
+	rnd := readN(detReader("hsm hybrid"), NonceSize+SKSize+gcmNonceSize+kemEncapsSize)
+	v.Hex("hsm_random", rnd)
+	v.Hex("dk_id", w.dkID[:])
+	v.Hex("dk", w.dkRaw)
+	v.U64("time", uint64(vecTime.Unix()))
+	v.U64("validity_seconds", uint64(DefaultValidity/time.Second))
+	v.Hex("hello", hello)
+
+	r, _ := ParseReply(reply)
+	hl, _ := ParseHello(hello)
+	v.Hex("ek", hl.EK)
+	v.Hex("ct", r.CT)
+	zE, _ := d1.ECDH(d2.PublicKey())
+	dk, _, _ := KEMKeyFromSeed(seed)
+	zK, _ := kemDecaps(dk, r.CT)
+	v.Hex("z_ecdh", zE)
+	v.Hex("z_mlkem", zK)
+	z := hybridSecret(zE, zK)
+	v.Hex("z", z)
+	v.Hex("nk", oneStepKDF(z, nkFixedInfoHybrid(vecHostID, vecHSMID, d1.PublicKey().Bytes(), d2.PublicKey().Bytes(), hl.EK, r.CT, hl.HostNonce, r.HSMNonce)))
+	v.Hex("session_id", r.SessionID[:])
+	transcript, _ := r.transcriptPart()
+	v.Hex("transcript_hash", labelled(labelTranscript, hash384(hello), transcript))
+	v.Hex("sk", sess.sk)
+	v.Hex("esk", r.ESK)
+	v.Hex("ekt", r.EKT)
+	v.Hex("reply", reply)
+	return v
 }
 
 func TestVectors(t *testing.T) {
