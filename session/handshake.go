@@ -273,7 +273,7 @@ type Host struct {
 	NewEphemeral func() (*ecdh.PrivateKey, error) // d1; a fresh P-384 key if nil
 	// Hybrid says whether Begin makes a hybrid Hello (a P-384 and an
 	// ML-KEM-1024 ephemeral key); classical if nil.
-	Hybrid func() bool
+	Hybrid  func() bool
 	KEMRand io.Reader // the ML-KEM key's 64-byte seed d ‖ z; crypto/rand if nil
 }
 
