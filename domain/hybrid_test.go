@@ -1,0 +1,121 @@
+package domain
+
+import (
+	"bytes"
+	"errors"
+	"testing"
+
+	"github.com/cloudflare/circl/sign/mldsa/mldsa87"
+
+	"github.com/trentkms/trent/quorum"
+	"github.com/trentkms/trent/session"
+)
+
+func kemKey(t testing.TB, name string) []byte {
+	_, ek, err := session.KEMKeyFromSeed(readN(detReader("kem "+name), session.KEMSeedSize))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ek
+}
+
+// signPolicy makes SetSessionPolicy for st, signed by alice and carol.
+func signPolicy(t testing.TB, st *State, alice detSigner, carol *mldsa87.PrivateKey, hybrid bool, keys []MemberKEM) *quorum.SignedCommand {
+	params, err := ParamsSessionPolicy(hybrid, keys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &quorum.Command{Domain: st.Name, StateVersion: st.Version, Type: quorum.SetSessionPolicy,
+		Params: params, IssuedAt: 1767225600, ExpiresAt: 1767225600 + 600}
+	cmd, _ := c.Marshal()
+	sa, err := quorum.SignECDSA("alice", alice, cmd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc, err := quorum.SignMLDSA("carol", carol, cmd, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &quorum.SignedCommand{Command: cmd, Signatures: []quorum.Signature{sa, sc}}
+}
+
+func TestSessionPolicy(t *testing.T) {
+	st, ms, alice, carol := vecState(t)
+	classical, err := st.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys := []MemberKEM{{ID: ms[0].m.ID, EK: kemKey(t, "1")}, {ID: ms[1].m.ID, EK: kemKey(t, "2")}}
+
+	// Hybrid required without a key for every member does not apply.
+	if _, err := Apply(st, signPolicy(t, st, detSigner{K: alice}, carol, true, keys[:1]), nil, 1767225600); !errors.Is(err, ErrCommand) {
+		t.Fatalf("hybrid without every member's key: %v", err)
+	}
+	next, err := Apply(st, signPolicy(t, st, detSigner{K: alice}, carol, true, keys), nil, 1767225600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !next.HybridRequired || !bytes.Equal(next.Members[1].KEM, keys[1].EK) || st.Members[0].KEM != nil {
+		t.Fatal("policy not applied, or the old state changed")
+	}
+	raw, err := next.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	back, err := ParseState(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, _ := back.Marshal()
+	if !bytes.Equal(raw, again) || !back.HybridRequired {
+		t.Fatal("hybrid state does not round-trip")
+	}
+	dir, err := back.Directory()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !session.RequiresHybrid(dir) {
+		t.Fatal("the directory does not carry the policy")
+	}
+	// A member added to a hybrid domain must bring its ML-KEM key.
+	nm := newVecMember(t, "hsm-3")
+	add := func(m session.Member) error {
+		p, err := ParamsMember(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := &quorum.Command{Domain: next.Name, StateVersion: next.Version, Type: quorum.AddMember,
+			Params: p, IssuedAt: 1767225600, ExpiresAt: 1767225600 + 600}
+		cmd, _ := c.Marshal()
+		sa, _ := quorum.SignECDSA("alice", detSigner{K: alice}, cmd)
+		sc, _ := quorum.SignMLDSA("carol", carol, cmd, true)
+		_, err = Apply(next, &quorum.SignedCommand{Command: cmd, Signatures: []quorum.Signature{sa, sc}}, nil, 1767225600)
+		return err
+	}
+	if err := add(nm.m); !errors.Is(err, ErrCommand) {
+		t.Fatalf("member without ML-KEM key added to a hybrid domain: %v", err)
+	}
+	nm.m.KEM = kemKey(t, "3")
+	if err := add(nm.m); err != nil {
+		t.Fatal(err)
+	}
+	// Back to classical, keys dropped: the encoding is the classical one.
+	again2, err := Apply(next, signPolicy(t, next, detSigner{K: alice}, carol, false, nil), nil, 1767225600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw2, _ := again2.Marshal()
+	if !bytes.Equal(raw2[len(raw2)-1:], classical[len(classical)-1:]) || len(raw2) != len(classical) {
+		t.Fatal("classical state with the section")
+	}
+	// Non-canonical sections are refused: present but empty, a bad key.
+	if _, err := ParseState(append(bytes.Clone(classical), 0, 0)); !errors.Is(err, ErrMalformed) {
+		t.Fatalf("empty section: %v", err)
+	}
+	bad := bytes.Clone(raw)
+	bad[len(bad)-session.KEMKeySize] = 0xff
+	bad[len(bad)-session.KEMKeySize+1] = 0xff
+	if _, err := ParseState(bad); !errors.Is(err, ErrMalformed) {
+		t.Fatalf("invalid ML-KEM key: %v", err)
+	}
+}
