@@ -78,6 +78,9 @@ type Config struct {
 	// flight to the HSMs at once (DefaultHSMBatchWorkers if zero). Fewer
 	// make larger batches; more keep more HSMs busy.
 	HSMBatchWorkers int
+	// HybridSessions makes every session hybrid (ML-KEM-1024 + P-384),
+	// even while the domain's policy allows classical ones.
+	HybridSessions bool
 	// KeyMaintenanceEvery is how often the leader deletes keys whose
 	// pending window has passed and rotates keys whose rotation is due;
 	// one minute if zero.
@@ -207,7 +210,7 @@ func Start(cfg Config) (*Host, error) {
 		return nil, fmt.Errorf("host: raft: %w", err)
 	}
 	if len(cfg.HSMs) > 0 {
-		host := &session.Host{ID: cfg.ID, Signer: cfg.Signer, Dir: fsmDirectory{h.fsm}}
+		host := &session.Host{ID: cfg.ID, Signer: cfg.Signer, Dir: fsmDirectory{h.fsm}, Hybrid: h.hybridSessions}
 		if h.hsms, err = session.NewClient(session.ClientConfig{Host: host, URLs: cfg.HSMs}); err != nil {
 			return nil, err
 		}
@@ -559,6 +562,17 @@ func (h *Host) Close() error {
 		errs = append(errs, h.store.Close())
 	}
 	return errors.Join(errs...)
+}
+
+// hybridSessions says whether the host's Hellos are hybrid (ML-KEM-1024 +
+// P-384): when its configuration asks for it, or the replicated domain's
+// policy requires it (SetSessionPolicy).
+func (h *Host) hybridSessions() bool {
+	if h.cfg.HybridSessions {
+		return true
+	}
+	st, _ := h.fsm.State()
+	return st != nil && st.HybridRequired
 }
 
 // fsmDirectory is the session protocol's view of the replicated domain.

@@ -113,6 +113,7 @@ func FuzzParseResponse(f *testing.F) {
 
 func FuzzParseOnePass(f *testing.F) {
 	seeds(f, "onepass.txt", "message")
+	seeds(f, "onepass-hybrid.txt", "message")
 	f.Fuzz(func(t *testing.T, in []byte) {
 		if m, err := ParseOnePass(in); err == nil {
 			roundTrips(t, in, m.Marshal)

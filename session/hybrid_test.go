@@ -1,8 +1,12 @@
 package session_test
 
 import (
+	"bytes"
+	"crypto/rand"
 	"errors"
 	"testing"
+
+	"github.com/cloudflare/circl/kem/mlkem/mlkem1024"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -114,4 +118,56 @@ func TestHybridInvalidKEMKey(t *testing.T) {
 	// A truncated hybrid Hello is malformed.
 	_, err = session.ParseHello(hello[:i+100])
 	assert.True(t, errors.Is(err, session.ErrMalformed), "%v", err)
+}
+
+func TestHybridOnePassOnTokens(t *testing.T) {
+	w := newWorld(t)
+	seed1, seed2 := make([]byte, session.KEMSeedSize), make([]byte, session.KEMSeedSize)
+	rand.Read(seed1)
+	rand.Read(seed2)
+	dk1, ek1, err := session.KEMKeyFromSeed(seed1)
+	require.NoError(t, err)
+	dk2, ek2, err := session.KEMKeyFromSeed(seed2)
+	require.NoError(t, err)
+	eph, err := w.hsm1Tok.GenerateEphemeralAgreementKey()
+	require.NoError(t, err)
+	defer eph.Destroy()
+	payload := []byte("a domain-key encryption key....!")
+	rs := []session.Recipient{
+		{ID: w.hsm1ID, Agreement: w.hsm1Keys.Agreement.PublicKey(), KEM: ek1},
+		{ID: w.hsm2ID, Agreement: w.hsm2Keys.Agreement.PublicKey(), KEM: ek2},
+	}
+	msg, err := session.SealOnePassHybrid(w.hsm1ID, w.hsm1Keys.Signing, eph, w.hsm1Tok.Reader(), []byte("ctx"), payload, rs)
+	require.NoError(t, err)
+	m, err := session.ParseOnePass(msg)
+	require.NoError(t, err)
+	require.True(t, m.Hybrid)
+	for _, r := range []struct {
+		id  string
+		key session.AgreementKey
+		dk  *mlkem1024.PrivateKey
+	}{{w.hsm1ID, w.hsm1Keys.Agreement, dk1}, {w.hsm2ID, w.hsm2Keys.Agreement, dk2}} {
+		got, ctx, hybrid, err := session.OpenOnePassHybrid(msg, w.dir, r.id, r.key, r.dk)
+		require.NoError(t, err)
+		assert.True(t, hybrid)
+		assert.Equal(t, payload, got)
+		assert.Equal(t, []byte("ctx"), ctx)
+	}
+	// Either half alone does not open an entry.
+	_, _, _, err = session.OpenOnePassHybrid(msg, w.dir, w.hsm1ID, w.hsm1Keys.Agreement, dk2)
+	require.ErrorIs(t, err, session.ErrAuthentication, "right ECDH key, wrong ML-KEM key")
+	_, _, _, err = session.OpenOnePassHybrid(msg, w.dir, w.hsm1ID, w.hsm2Keys.Agreement, dk1)
+	require.ErrorIs(t, err, session.ErrAuthentication, "wrong ECDH key, right ML-KEM key")
+	_, _, err = session.OpenOnePass(msg, w.dir, w.hsm1ID, w.hsm1Keys.Agreement)
+	require.ErrorIs(t, err, session.ErrInvalidKEM, "no ML-KEM key")
+	// The signature covers the ML-KEM ciphertexts.
+	i := bytes.Index(msg, m.Recipients[0].KEMCiphertext)
+	bad := bytes.Clone(msg)
+	bad[i+10] ^= 1
+	_, _, _, err = session.OpenOnePassHybrid(bad, w.dir, w.hsm1ID, w.hsm1Keys.Agreement, dk1)
+	require.ErrorIs(t, err, session.ErrBadSignature)
+	// A recipient without a KEM key cannot be sealed to.
+	rs[1].KEM = nil
+	_, err = session.SealOnePassHybrid(w.hsm1ID, w.hsm1Keys.Signing, eph, w.hsm1Tok.Reader(), nil, payload, rs)
+	require.ErrorIs(t, err, session.ErrInvalidKEM)
 }

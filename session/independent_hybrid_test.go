@@ -101,3 +101,52 @@ func TestHybridVectorAgainstTheDocument(t *testing.T) {
 	// random bytes 64 to 76.
 	require.Equal(t, rnd[64:76], ekt[6+16:6+16+12])
 }
+
+func TestHybridOnePassVectorAgainstTheDocument(t *testing.T) {
+	v := loadVector(t, "onepass-hybrid.txt")
+	msg := v["message"]
+	r := &reader{t: t, b: msg}
+	require.Equal(t, []byte("TRNT\x02\x06"), r.take(6))
+	sender := r.v8()
+	qe := r.take(97)
+	ctx := r.v16()
+	require.Equal(t, v["context"], ctx)
+	n := int(r.take(1)[0])
+	require.Equal(t, 2, n)
+	dE := ecdhKey(t, v["de_scalar"])
+	require.Equal(t, dE.PublicKey().Bytes(), qe)
+	m := v["kem_random"]
+	for i, rc := range []struct{ scalar, seed string }{{"hsm1_agreement_scalar", "hsm1_kem_seed"}, {"hsm2_agreement_scalar", "hsm2_kem_seed"}} {
+		id := r.v8()
+		kemCT := r.take(1568)
+		ct := r.v24()
+		dk, err := mlkem.NewDecapsulationKey1024(v[rc.seed])
+		require.NoError(t, err)
+		ek := dk.EncapsulationKey()
+		zkEnc, ctWant, err := mlkemtest.Encapsulate1024(ek, m[32*i:32*i+32])
+		require.NoError(t, err)
+		require.Equal(t, ctWant, kemCT, "Encaps_internal(ek_i, m_i)")
+		zk, err := dk.Decapsulate(kemCT)
+		require.NoError(t, err)
+		require.Equal(t, zkEnc, zk)
+		z := ecdhZ(t, ecdhKey(t, v[rc.scalar]), qe)
+		kek := kdf(append(z, zk...), bytes.Join([][]byte{lab("trent/v1 onepass hybrid kek"), v8(sender), v8(id), qe, h384(ek.Bytes()), h384(kemCT)}, nil))
+		require.Equal(t, v["kek_"+string(id)], kek)
+		aad := bytes.Join([][]byte{lab("trent/v1 onepass wrap"), v8(sender), v8(id), qe, h384(ctx)}, nil)
+		pt, err := aesGCM(t, kek).Open(nil, make([]byte, 12), ct, aad)
+		require.NoError(t, err)
+		require.Equal(t, v["payload"], pt)
+	}
+	unsigned := msg[:r.off]
+	sig := r.v8()
+	r.end()
+	require.True(t, ecdsa.VerifyASN1(ecdsaPub(t, v["sender_signing_scalar"]), h384(lab("trent/v1 onepass sig"), unsigned), sig))
+}
+
+func ecdhZ(t *testing.T, k *ecdh.PrivateKey, peer []byte) []byte {
+	p, err := ecdh.P384().NewPublicKey(peer)
+	require.NoError(t, err)
+	z, err := k.ECDH(p)
+	require.NoError(t, err)
+	return z
+}

@@ -242,7 +242,10 @@ func (c *Client) session(ctx context.Context) (*liveSession, error) {
 		c.mu.Lock()
 		cur := c.cur
 		now := c.now()
-		if cur != nil && now.Before(cur.s.NotAfter) {
+		// A classical session is not used once the host's Hellos are to
+		// be hybrid (its domain's policy changed): the next command waits
+		// for a hybrid one.
+		if cur != nil && now.Before(cur.s.NotAfter) && (cur.s.Hybrid || !c.wantHybrid()) {
 			if !now.Before(cur.renewAt) && !c.renewing {
 				c.startRenewal()
 			}
@@ -270,6 +273,8 @@ func (c *Client) session(ctx context.Context) (*liveSession, error) {
 		}
 	}
 }
+
+func (c *Client) wantHybrid() bool { return c.cfg.Host.Hybrid != nil && c.cfg.Host.Hybrid() }
 
 // startRenewal negotiates a new session in the background; c.mu is held.
 func (c *Client) startRenewal() {

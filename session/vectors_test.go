@@ -237,7 +237,7 @@ func genHandshakeVectors(t testing.TB) map[string]*vector {
 		one.Hex("kek_"+rc.id, onePassKEK(zi, vecHSMID, rc.id, dE.PublicKey().Bytes()))
 	}
 	one.Hex("message", op)
-	return map[string]*vector{"handshake.txt": hs, "envelope.txt": env, "onepass.txt": one, "hybrid.txt": genHybridVector(t, w)}
+	return map[string]*vector{"handshake.txt": hs, "envelope.txt": env, "onepass.txt": one, "hybrid.txt": genHybridVector(t, w), "onepass-hybrid.txt": genHybridOnePassVector(t, w)}
 }
 
 // genHybridVector is the hybrid handshake of the same parties: d1, d2, the
@@ -323,4 +323,52 @@ func TestVectors(t *testing.T) {
 	for name, v := range genHandshakeVectors(t) {
 		testvec.Check(t, filepath.Join("testdata", name), v, *update)
 	}
+}
+
+// genHybridOnePassVector is the one-pass message of onepass.txt in the
+// hybrid form: the recipients' ML-KEM-1024 keys from fixed seeds, the
+// sender's encapsulation randomness m_i read in recipient order.
+func genHybridOnePassVector(t testing.TB, w *vecWorld) *vector {
+	dE := vecECDHKey(t, "dE")
+	payload := readN(detReader("dkek"), 32)
+	ctx := []byte("example-domain version 8 DKEK")
+	seed1 := readN(detReader("hsm-1 kem seed"), KEMSeedSize)
+	seed2 := readN(detReader("hsm-2 kem seed"), KEMSeedSize)
+	_, ek1, _ := KEMKeyFromSeed(seed1)
+	_, ek2, _ := KEMKeyFromSeed(seed2)
+	op, err := SealOnePassHybrid(vecHSMID, detSigner{K: w.hsmKey}, softEphemeral{K: dE}, detReader("onepass kem"), ctx, payload, []Recipient{
+		{ID: vecHSM2ID, Agreement: w.hsm2Agree.PublicKey(), KEM: ek2},
+		{ID: vecHSMID, Agreement: w.hsmAgree.PublicKey(), KEM: ek1},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := &vector{Comment: []string{
+		"Hybrid one-pass C(1,2) from hsm-1 to hsm-1 and hsm-2 (docs/protocol.md, Hybrid one-pass):",
+		"the message of onepass.txt with each recipient's ML-KEM-1024 key (KeyGen_internal of its kem seed d || z)",
+		"and the sender's encapsulation randomness (kem_random: m for hsm-1, then m for hsm-2, in recipient order).",
+	}}
+	v.Hex("sender_signing_scalar", scalar("hsm-1 signing"))
+	v.Hex("de_scalar", scalar("dE"))
+	v.Hex("hsm1_agreement_scalar", scalar("hsm-1 agreement"))
+	v.Hex("hsm2_agreement_scalar", scalar("hsm-2 agreement"))
+	v.Hex("hsm1_kem_seed", seed1)
+	v.Hex("hsm2_kem_seed", seed2)
+	v.Hex("kem_random", readN(detReader("onepass kem"), 2*kemEncapsSize))
+	v.Hex("context", ctx)
+	v.Hex("payload", payload)
+	m, _ := ParseOnePass(op)
+	for i, rc := range []struct {
+		id   string
+		k    *ecdh.PrivateKey
+		seed []byte
+		ek   []byte
+	}{{vecHSMID, w.hsmAgree, seed1, ek1}, {vecHSM2ID, w.hsm2Agree, seed2, ek2}} {
+		zi, _ := dE.ECDH(rc.k.PublicKey())
+		dk, _, _ := KEMKeyFromSeed(rc.seed)
+		zk, _ := kemDecaps(dk, m.Recipients[i].KEMCiphertext)
+		v.Hex("kek_"+rc.id, onePassKEKHybrid(hybridSecret(zi, zk), vecHSMID, rc.id, dE.PublicKey().Bytes(), rc.ek, m.Recipients[i].KEMCiphertext))
+	}
+	v.Hex("message", op)
+	return v
 }
