@@ -532,6 +532,10 @@ func (h *Host) HSMVersions(ctx context.Context) []uint64 {
 	return out
 }
 
+// HSMSessionHybrid reports whether the host's current session with its
+// HSMs is hybrid (ML-KEM-1024 + P-384); false if it has none.
+func (h *Host) HSMSessionHybrid() bool { return h.hsms != nil && h.hsms.Hybrid() }
+
 // Close stops the host: API, delivery loop, sessions, raft. It also
 // releases a host that Start left half made.
 func (h *Host) Close() error {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync/atomic"
 	"time"
 )
 
@@ -47,6 +48,8 @@ type HSM struct {
 	maxSkew  time.Duration
 	nowFn    func() time.Time
 	cache    *cache
+
+	classical, hybrid atomic.Uint64 // handshakes answered, by mode
 }
 
 // NewHSM checks cfg and returns the HSM end.
@@ -78,6 +81,12 @@ func NewHSM(cfg HSMConfig) (*HSM, error) {
 }
 
 func (h *HSM) now() time.Time { return h.nowFn() }
+
+// HandshakeCounts is the number of classical and hybrid handshakes the
+// HSM has answered (not those it refused).
+func (h *HSM) HandshakeCounts() (classical, hybrid uint64) {
+	return h.classical.Load(), h.hybrid.Load()
+}
 
 // CachedSessions is the number of sessions in the HSM's cache.
 func (h *HSM) CachedSessions() int { return h.cache.len() }
@@ -194,6 +203,11 @@ func (h *HSM) Handshake(raw []byte) ([]byte, error) {
 	out, err := r.Marshal()
 	if err != nil {
 		return nil, err
+	}
+	if hello.Hybrid {
+		h.hybrid.Add(1)
+	} else {
+		h.classical.Add(1)
 	}
 	skCopy := append([]byte(nil), sk...)
 	h.cache.put(r.SessionID, &entry{

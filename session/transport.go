@@ -274,6 +274,14 @@ func (c *Client) session(ctx context.Context) (*liveSession, error) {
 	}
 }
 
+// Hybrid reports whether the client's current session is hybrid (false
+// if it has none).
+func (c *Client) Hybrid() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.cur != nil && c.cur.s.Hybrid
+}
+
 func (c *Client) wantHybrid() bool { return c.cfg.Host.Hybrid != nil && c.cfg.Host.Hybrid() }
 
 // startRenewal negotiates a new session in the background; c.mu is held.
