@@ -18,6 +18,7 @@ func (e *Env) Checks() []conformance.Check {
 		e.handshakeChecks(), e.helloChecks(), e.malformedChecks(),
 		e.envelopeChecks(), e.ektChecks(), e.replayChecks(),
 		e.tokenChecks(), e.quorumChecks(), e.hijackChecks(),
+		e.hybridChecks(),
 	} {
 		cs = append(cs, part...)
 	}
