@@ -35,6 +35,10 @@ type Proposal struct {
 	Retention     *int     // --retention: SetRetention; CreateDomain (default domain.DefaultRetention)
 	RootFiles     []string // --root: SetTrustedAttestationRoots, CreateDomain
 	ClearRoots    bool     // --clear-roots: SetTrustedAttestationRoots to none
+	// HybridRequired (--hybrid-required): SetSessionPolicy's policy; its
+	// ML-KEM keys are the current state's, replaced or completed by
+	// those of the MemberFiles.
+	HybridRequired bool
 
 	Expires      time.Duration // validity; 0 is quorum.DefaultExpiry
 	AllowLockout bool          // --allow-lockout: see Proposed.Lockouts
@@ -163,6 +167,27 @@ func Propose(p *Proposal, now time.Time) (*Proposed, error) {
 			return nil, errors.New("ceremony: SetRetention takes --retention")
 		}
 		ch.Retention = *p.Retention
+	case quorum.SetSessionPolicy:
+		ch.HybridRequired = p.HybridRequired
+		keys := map[string][]byte{}
+		for _, m := range p.Current.Members {
+			if m.KEM != nil {
+				keys[m.ID] = m.KEM
+			}
+		}
+		for _, f := range p.MemberFiles {
+			m, err := ReadMember(f)
+			if err != nil {
+				return nil, err
+			}
+			if m.KEM == nil {
+				return nil, fmt.Errorf("ceremony: %s has no kem_public_key (trent hsm init prints it)", f)
+			}
+			keys[m.ID] = m.KEM
+		}
+		for id, ek := range keys {
+			ch.KEMs = append(ch.KEMs, domain.MemberKEM{ID: id, EK: ek})
+		}
 	case quorum.SetTrustedAttestationRoots:
 		if len(p.RootFiles) == 0 && !p.ClearRoots {
 			return nil, errors.New("ceremony: SetTrustedAttestationRoots takes one or more --root, or --clear-roots for none")
