@@ -62,7 +62,7 @@ var ErrLockout = errors.New("ceremony: the change would lock the domain")
 
 // params a type takes, by flag name.
 var allowed = map[quorum.CommandType][]string{
-	quorum.CreateDomain:               {"--domain", "--member", "--operator", "--retention", "--root"},
+	quorum.CreateDomain:               {"--domain", "--member", "--operator", "--retention", "--root", "--hybrid-required"},
 	quorum.AddMember:                  {"--member"},
 	quorum.RemoveMember:               {"--id"},
 	quorum.AddOperator:                {"--operator", "--role"},
@@ -71,6 +71,7 @@ var allowed = map[quorum.CommandType][]string{
 	quorum.RotateDomainKeys:           {},
 	quorum.SetRetention:               {"--retention"},
 	quorum.SetTrustedAttestationRoots: {"--root", "--clear-roots"},
+	quorum.SetSessionPolicy:           {"--member", "--hybrid-required"},
 }
 
 // Propose makes the command file for p at time now, with a nonce from
@@ -87,6 +88,7 @@ func Propose(p *Proposal, now time.Time) (*Proposed, error) {
 		"--domain": p.Domain != "", "--member": len(p.MemberFiles) > 0, "--operator": len(p.OperatorFiles) > 0,
 		"--role": p.Role != "", "--id": p.ID != "", "--for": p.RuleFor != "", "--rule": len(p.Rules) > 0,
 		"--retention": p.Retention != nil, "--root": len(p.RootFiles) > 0, "--clear-roots": p.ClearRoots,
+		"--hybrid-required": p.HybridRequired,
 	}
 	var extra []string
 	for name, set := range given {
@@ -286,6 +288,7 @@ func (p *Proposal) genesis() (*domain.State, error) {
 	if g.Roots, err = readAllRoots(p.RootFiles); err != nil {
 		return nil, err
 	}
+	g.HybridRequired = p.HybridRequired
 	return g, nil
 }
 
