@@ -171,7 +171,8 @@ func headerCases(f *vfile, what string, good []byte, otherType byte, fill func(t
 }
 
 // headerCasesV is headerCases with the unsupported version to try: 3 for
-// the Hello and Reply, whose version 2 is the hybrid handshake's.
+// the Hello, the Reply and the one-pass message, whose version 2 is their
+// hybrid form.
 func headerCasesV(f *vfile, what string, good []byte, otherType byte, fill func(t *vtest) *vtest, out string, badVersion byte) {
 	fill(f.add(what+" cut to its 6-byte header", "truncated")).h(out, good[:6])
 	fill(f.add(what+" cut by one byte at the end", "truncated")).h(out, good[:len(good)-1])

@@ -414,7 +414,7 @@ func genOnePass(w *world) *vfile {
 	good("a 1024-byte context (the maximum)", m4, "hsm-1 signing", "dE 2", []byte{1}, vHSM2)
 
 	std := func(t *vtest) *vtest { return t.s("recipient_id", vHSM).h("recipient_agreement_scalar", agree[vHSM]) }
-	headerCases(f, "the message", base.enc(), 0x07, std, "message")
+	headerCasesV(f, "the message", base.enc(), 0x07, std, "message", 3)
 	bad := func(comment, reason string, m []byte) { std(f.add(comment, reason)).h("message", m) }
 	mut := func(m func(m *onePass), signer *ecdsa.PrivateKey) []byte {
 		c := *base
