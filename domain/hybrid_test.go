@@ -119,3 +119,54 @@ func TestSessionPolicy(t *testing.T) {
 		t.Fatalf("invalid ML-KEM key: %v", err)
 	}
 }
+
+// FuzzSessionPolicyParams: SetSessionPolicy's and AddMember's parameters
+// decode strictly; what decodes re-encodes to the same bytes.
+func FuzzSessionPolicyParams(f *testing.F) {
+	st, ms, _, _ := vecState(f)
+	p, _ := ParamsSessionPolicy(true, []MemberKEM{{ID: ms[0].m.ID, EK: kemKey(f, "1")}})
+	f.Add(uint16(quorum.SetSessionPolicy), p)
+	f.Add(uint16(quorum.SetSessionPolicy), []byte{0, 0})
+	m := st.Members[0]
+	m.KEM = kemKey(f, "2")
+	add, _ := ParamsMember(m)
+	f.Add(uint16(quorum.AddMember), add)
+	f.Fuzz(func(t *testing.T, typ uint16, in []byte) {
+		if typ != uint16(quorum.SetSessionPolicy) && typ != uint16(quorum.AddMember) {
+			return
+		}
+		ch, err := DecodeChange(&quorum.Command{Type: quorum.CommandType(typ), Params: in})
+		if err != nil {
+			return
+		}
+		out, err := ch.Params()
+		if err != nil || !bytes.Equal(out, in) {
+			t.Fatalf("re-encoding differs: %v", err)
+		}
+	})
+}
+
+// FuzzParseHybridState seeds FuzzParseState's property with a state that
+// has the policy section.
+func FuzzParseHybridState(f *testing.F) {
+	st, ms, _, _ := vecState(f)
+	for i := range st.Members {
+		st.Members[i].KEM = kemKey(f, ms[i].m.ID)
+	}
+	st.HybridRequired = true
+	raw, err := st.Marshal()
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(raw)
+	f.Fuzz(func(t *testing.T, in []byte) {
+		s, err := ParseState(in)
+		if err != nil {
+			return
+		}
+		out, err := s.Marshal()
+		if err != nil || !bytes.Equal(out, in) {
+			t.Fatalf("re-encoding differs: %v", err)
+		}
+	})
+}
