@@ -370,7 +370,11 @@ func DryRun(cur *domain.State, command []byte, now time.Time) (*domain.State, er
 	}
 	next.Operators = slices.DeleteFunc(next.Operators, func(o quorum.Operator) bool { return o.ID == dryRunID })
 	if alts := next.Rules[c.Type]; len(alts) == 1 && slices.Equal(alts[0], stand[0]) {
-		next.Rules[c.Type] = cur.Clone().Rules[c.Type]
+		if had, ok := cur.Clone().Rules[c.Type]; ok {
+			next.Rules[c.Type] = had
+		} else {
+			delete(next.Rules, c.Type) // a type without a rule of its own (SetSessionPolicy)
+		}
 	}
 	if err := next.Validate(); err != nil {
 		return nil, fmt.Errorf("ceremony: the command would not apply: %w", err)
