@@ -2,9 +2,11 @@ package domain
 
 import (
 	"bytes"
+	"crypto/ecdh"
 	"errors"
 	"testing"
 
+	"github.com/cloudflare/circl/kem/mlkem/mlkem1024"
 	"github.com/cloudflare/circl/sign/mldsa/mldsa87"
 
 	"github.com/trentkms/trent/quorum"
@@ -169,4 +171,89 @@ func FuzzParseHybridState(f *testing.F) {
 			t.Fatalf("re-encoding differs: %v", err)
 		}
 	})
+}
+
+// A genesis token of a domain that requires hybrid key establishment
+// carries its DKEK in the hybrid one-pass: each member opens it with both
+// its agreement key and its ML-KEM key, not with one alone, and a token
+// of that state re-made with a classical DKEK message is refused.
+func TestHybridToken(t *testing.T) {
+	st, ms, alice, carol := vecState(t)
+	var dks []*mlkem1024.PrivateKey
+	for i := range st.Members {
+		dk, ek, err := session.KEMKeyFromSeed(readN(detReader("kem token "+ms[i].m.ID), session.KEMSeedSize))
+		if err != nil {
+			t.Fatal(err)
+		}
+		st.Members[i].KEM, dks = ek, append(dks, dk)
+	}
+	st.HybridRequired = true
+	c := &quorum.Command{Domain: st.Name, Type: quorum.CreateDomain, IssuedAt: 1767225600, ExpiresAt: 1767225600 + 600}
+	var err error
+	if c.Params, err = ParamsGenesis(st); err != nil {
+		t.Fatal(err)
+	}
+	cmd, _ := c.Marshal()
+	sa, _ := quorum.SignECDSA("alice", detSigner{K: alice}, cmd)
+	sc, _ := quorum.SignMLDSA("carol", carol, cmd, true)
+	signed := &quorum.SignedCommand{Command: cmd, Signatures: []quorum.Signature{sa, sc}}
+	g, err := Genesis(signed, st.Keys[0], 1767225600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !g.HybridRequired || g.Members[1].KEM == nil {
+		t.Fatal("genesis lost the policy section")
+	}
+	dk := readN(detReader("dk"), DKSize)
+	eph, _ := ecdh.P384().NewPrivateKey(scalar("dE token"))
+	ex := Exporter{ID: ms[0].m.ID, Signer: detSigner{K: ms[0].sign}, Rand: detReader("hybrid token"),
+		NewEphemeral: func() (session.EphemeralKey, error) { return softEph{K: eph}, nil }}
+	raw, err := SealToken(g, signed, [][]byte{dk}, ex)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := ParseToken(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m, _ := session.ParseOnePass(p.Token.DKEK); !m.Hybrid {
+		t.Fatal("the DKEK travels classically")
+	}
+	for i, m := range ms {
+		keys, err := p.OpenKeysHybrid(p.State, m.m.ID, softEph{K: m.agree}, dks[i])
+		if err != nil || !bytes.Equal(keys[0], dk) {
+			t.Fatalf("%s: %v", m.m.ID, err)
+		}
+		if _, err := p.OpenKeys(p.State, m.m.ID, softEph{K: m.agree}); !errors.Is(err, session.ErrInvalidKEM) {
+			t.Fatalf("%s opens a hybrid DKEK without its ML-KEM key: %v", m.m.ID, err)
+		}
+		if _, err := p.OpenKeysHybrid(p.State, m.m.ID, softEph{K: m.agree}, dks[1-i]); !errors.Is(err, session.ErrAuthentication) {
+			t.Fatalf("%s opens with another member's ML-KEM key: %v", m.m.ID, err)
+		}
+	}
+
+	// The same token with the DKEK (the first 32 bytes the exporter drew)
+	// wrapped classically and re-signed by the exporter: refused.
+	dkek := readN(detReader("hybrid token"), DKSize)
+	var rs []session.Recipient
+	for _, m := range g.Members {
+		rs = append(rs, session.Recipient{ID: m.ID, Agreement: m.Agreement})
+	}
+	classical, err := session.SealOnePass(ms[0].m.ID, detSigner{K: ms[0].sign}, softEph{K: eph}, dkekContext(p.Token.State), dkek, rs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	forged := *p.Token
+	forged.DKEK = classical
+	if err := forged.Sign(detSigner{K: ms[0].sign}); err != nil {
+		t.Fatal(err)
+	}
+	fraw, _ := forged.Marshal()
+	fp, err := ParseToken(fraw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := fp.OpenKeysHybrid(fp.State, ms[0].m.ID, softEph{K: ms[0].agree}, dks[0]); !errors.Is(err, session.ErrHybridRequired) {
+		t.Fatalf("a classical DKEK in a hybrid-required domain: %v", err)
+	}
 }
