@@ -91,10 +91,13 @@ func (h *HSM) HandshakeCounts() (classical, hybrid uint64) {
 // CachedSessions is the number of sessions in the HSM's cache.
 func (h *HSM) CachedSessions() int { return h.cache.len() }
 
-// Handshake answers a Hello: it checks the domain, the time, the host's
-// role and Sig1; makes d2 in the token, Z and NK; draws SK; and returns the
-// signed Reply with ESK and an EKT under the active domain key. The session
-// is cached, so the host's first envelope needs no EKT opening.
+// Handshake answers a Hello, classical or hybrid, in its mode: it checks
+// the domain, the session policy (a classical Hello to a domain that
+// requires hybrid is ErrHybridRequired), the time, the host's role and
+// Sig1; makes d2 in the token, Z (with a hybrid Hello, Z_ecdh ‖ the secret
+// of an ML-KEM-1024 encapsulation to the Hello's key) and NK; draws SK; and
+// returns the signed Reply with ESK and an EKT under the active domain key.
+// The session is cached, so the host's first envelope needs no EKT opening.
 func (h *HSM) Handshake(raw []byte) ([]byte, error) {
 	hello, err := ParseHello(raw)
 	if err != nil {
