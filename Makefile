@@ -20,9 +20,9 @@ build:
 test: deps lint
 	@bash scripts/test.sh
 
-## run: the local dev cluster (trent dev)
+## run: the local dev cluster (trent dev; DEVFLAGS=--hybrid for a domain that requires hybrid sessions)
 run: deps build
-	./bin/trent dev
+	./bin/trent dev $(DEVFLAGS)
 
 ## demo-enclave: a data owner, a parent instance and simulated Nitro Enclaves against a fresh temporary dev cluster
 demo-enclave: deps build

@@ -1,9 +1,11 @@
 package ceremony
 
 import (
+	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -110,7 +112,11 @@ type Inspection struct {
 	Retention int              `json:"retention"`
 	Keys      []KeyRecord      `json:"domain_keys"`
 	Roots     []string         `json:"attestation_roots"`
-	Exporter  string           `json:"exporter"`
+	// HybridRequired is the session policy; MemberKEMKeys the members'
+	// ML-KEM-1024 keys, "hsm_id sha256:…" each.
+	HybridRequired bool     `json:"hybrid_required"`
+	MemberKEMKeys  []string `json:"member_kem_keys"`
+	Exporter       string   `json:"exporter"`
 	// ExporterSignature: "verified" (against this state's member),
 	// "unchecked" (the exporter is not a member of this state: check the
 	// token against the previous one, as an HSM does), or "invalid".
@@ -147,16 +153,22 @@ func Inspect(token []byte) (*Inspection, error) {
 	}
 	st := p.State
 	in := &Inspection{Name: st.Name, Version: st.Version, Retention: st.Retention, Exporter: p.Token.Exporter,
-		Members: []string{}, Operators: []OperatorRecord{}, Keys: []KeyRecord{}, Roots: []string{}}
+		Members: []string{}, Operators: []OperatorRecord{}, Keys: []KeyRecord{}, Roots: []string{},
+		HybridRequired: st.HybridRequired, MemberKEMKeys: []string{}}
 	for _, m := range st.Members {
 		in.Members = append(in.Members, m.ID)
+		if m.KEM != nil {
+			sum := sha256.Sum256(m.KEM)
+			in.MemberKEMKeys = append(in.MemberKEMKeys, m.ID+" sha256:"+hex.EncodeToString(sum[:16]))
+		}
 	}
 	for _, o := range st.Operators {
 		in.Operators = append(in.Operators, OperatorRecord{ID: o.ID, Role: o.Role, Alg: o.Key.Alg().String(), Fingerprint: KeyFingerprint(o.Key)})
 	}
-	for _, t := range quorum.CommandTypes {
+	rules := st.Quorum().Rules // with SetSessionPolicy's, its own or SetRule's
+	for _, t := range append(slices.Clone(quorum.CommandTypes), quorum.SetSessionPolicy) {
 		rr := RuleRecord{Type: t.String()}
-		for _, r := range st.Rules[t] {
+		for _, r := range rules[t] {
 			rr.Rules = append(rr.Rules, r.String())
 		}
 		in.Rules = append(in.Rules, rr)
@@ -212,6 +224,14 @@ func (in *Inspection) Text() string {
 	fmt.Fprintf(&b, "\nattestation roots (%d):\n", len(in.Roots))
 	for _, r := range in.Roots {
 		fmt.Fprintf(&b, "  %s\n", r)
+	}
+	policy := "classical or hybrid sessions"
+	if in.HybridRequired {
+		policy = "hybrid ML-KEM-1024 + P-384 key establishment required"
+	}
+	fmt.Fprintf(&b, "\nsession policy: %s\nmember ML-KEM keys (%d):\n", policy, len(in.MemberKEMKeys))
+	for _, k := range in.MemberKEMKeys {
+		fmt.Fprintf(&b, "  %s\n", k)
 	}
 	b.WriteString("\nproduced by:\n")
 	b.WriteString(indent(in.Command.Text(), "  "))

@@ -37,6 +37,12 @@ func ParseMember(data []byte) (session.Member, error) {
 	if err != nil {
 		return session.Member{}, fmt.Errorf("ceremony: member: %w", err)
 	}
+	if len(info.KEMPublicKey) > 0 { // absent from the files of HSMs provisioned before ML-KEM keys
+		if _, err := session.ParseKEMKey(info.KEMPublicKey); err != nil {
+			return session.Member{}, fmt.Errorf("ceremony: member %s: kem_public_key: %w", info.HSMID, err)
+		}
+		m.KEM = info.KEMPublicKey
+	}
 	return m, nil
 }
 

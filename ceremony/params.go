@@ -36,9 +36,17 @@ func Describe(ch *Change) string {
 		if !RulesEqual(g.Rules, quorum.DefaultRules()) {
 			rules = "custom rules"
 		}
-		return fmt.Sprintf("create domain %q: members %s; operators %s; %s; retention %d; %d attestation roots",
+		out := fmt.Sprintf("create domain %q: members %s; operators %s; %s; retention %d; %d attestation roots",
 			g.Name, strings.Join(ms, ", "), strings.Join(ops, ", "), rules, g.Retention, len(g.Roots))
+		if g.HybridRequired {
+			out += "; hybrid ML-KEM-1024 + P-384 key establishment required"
+		}
+		return out
 	case quorum.AddMember:
+		if ch.Member.KEM != nil {
+			sum := sha256.Sum256(ch.Member.KEM)
+			return "add member HSM " + ch.Member.ID + " with ML-KEM key sha256:" + hex.EncodeToString(sum[:16])
+		}
 		return "add member HSM " + ch.Member.ID
 	case quorum.RemoveMember:
 		return "remove member HSM " + ch.ID
@@ -61,6 +69,20 @@ func Describe(ch *Change) string {
 			rs = append(rs, describeRoot(r))
 		}
 		return "trust attestation roots " + strings.Join(rs, ", ")
+	case quorum.SetSessionPolicy:
+		policy := "allow classical sessions"
+		if ch.HybridRequired {
+			policy = "require hybrid ML-KEM-1024 + P-384 key establishment"
+		}
+		var ks []string
+		for _, k := range ch.KEMs {
+			sum := sha256.Sum256(k.EK)
+			ks = append(ks, k.ID+" sha256:"+hex.EncodeToString(sum[:16]))
+		}
+		if len(ks) == 0 {
+			return policy + "; no member ML-KEM keys"
+		}
+		return policy + "; member ML-KEM keys " + strings.Join(ks, ", ")
 	}
 	return ch.Type.String()
 }

@@ -35,6 +35,10 @@ type Proposal struct {
 	Retention     *int     // --retention: SetRetention; CreateDomain (default domain.DefaultRetention)
 	RootFiles     []string // --root: SetTrustedAttestationRoots, CreateDomain
 	ClearRoots    bool     // --clear-roots: SetTrustedAttestationRoots to none
+	// HybridRequired (--hybrid-required): SetSessionPolicy's policy; its
+	// ML-KEM keys are the current state's, replaced or completed by
+	// those of the MemberFiles.
+	HybridRequired bool
 
 	Expires      time.Duration // validity; 0 is quorum.DefaultExpiry
 	AllowLockout bool          // --allow-lockout: see Proposed.Lockouts
@@ -58,7 +62,7 @@ var ErrLockout = errors.New("ceremony: the change would lock the domain")
 
 // params a type takes, by flag name.
 var allowed = map[quorum.CommandType][]string{
-	quorum.CreateDomain:               {"--domain", "--member", "--operator", "--retention", "--root"},
+	quorum.CreateDomain:               {"--domain", "--member", "--operator", "--retention", "--root", "--hybrid-required"},
 	quorum.AddMember:                  {"--member"},
 	quorum.RemoveMember:               {"--id"},
 	quorum.AddOperator:                {"--operator", "--role"},
@@ -67,6 +71,7 @@ var allowed = map[quorum.CommandType][]string{
 	quorum.RotateDomainKeys:           {},
 	quorum.SetRetention:               {"--retention"},
 	quorum.SetTrustedAttestationRoots: {"--root", "--clear-roots"},
+	quorum.SetSessionPolicy:           {"--member", "--hybrid-required"},
 }
 
 // Propose makes the command file for p at time now, with a nonce from
@@ -83,6 +88,7 @@ func Propose(p *Proposal, now time.Time) (*Proposed, error) {
 		"--domain": p.Domain != "", "--member": len(p.MemberFiles) > 0, "--operator": len(p.OperatorFiles) > 0,
 		"--role": p.Role != "", "--id": p.ID != "", "--for": p.RuleFor != "", "--rule": len(p.Rules) > 0,
 		"--retention": p.Retention != nil, "--root": len(p.RootFiles) > 0, "--clear-roots": p.ClearRoots,
+		"--hybrid-required": p.HybridRequired,
 	}
 	var extra []string
 	for name, set := range given {
@@ -163,6 +169,27 @@ func Propose(p *Proposal, now time.Time) (*Proposed, error) {
 			return nil, errors.New("ceremony: SetRetention takes --retention")
 		}
 		ch.Retention = *p.Retention
+	case quorum.SetSessionPolicy:
+		ch.HybridRequired = p.HybridRequired
+		keys := map[string][]byte{}
+		for _, m := range p.Current.Members {
+			if m.KEM != nil {
+				keys[m.ID] = m.KEM
+			}
+		}
+		for _, f := range p.MemberFiles {
+			m, err := ReadMember(f)
+			if err != nil {
+				return nil, err
+			}
+			if m.KEM == nil {
+				return nil, fmt.Errorf("ceremony: %s has no kem_public_key (trent hsm init prints it)", f)
+			}
+			keys[m.ID] = m.KEM
+		}
+		for id, ek := range keys {
+			ch.KEMs = append(ch.KEMs, domain.MemberKEM{ID: id, EK: ek})
+		}
 	case quorum.SetTrustedAttestationRoots:
 		if len(p.RootFiles) == 0 && !p.ClearRoots {
 			return nil, errors.New("ceremony: SetTrustedAttestationRoots takes one or more --root, or --clear-roots for none")
@@ -261,6 +288,7 @@ func (p *Proposal) genesis() (*domain.State, error) {
 	if g.Roots, err = readAllRoots(p.RootFiles); err != nil {
 		return nil, err
 	}
+	g.HybridRequired = p.HybridRequired
 	return g, nil
 }
 
@@ -342,7 +370,11 @@ func DryRun(cur *domain.State, command []byte, now time.Time) (*domain.State, er
 	}
 	next.Operators = slices.DeleteFunc(next.Operators, func(o quorum.Operator) bool { return o.ID == dryRunID })
 	if alts := next.Rules[c.Type]; len(alts) == 1 && slices.Equal(alts[0], stand[0]) {
-		next.Rules[c.Type] = cur.Clone().Rules[c.Type]
+		if had, ok := cur.Clone().Rules[c.Type]; ok {
+			next.Rules[c.Type] = had
+		} else {
+			delete(next.Rules, c.Type) // a type without a rule of its own (SetSessionPolicy)
+		}
 	}
 	if err := next.Validate(); err != nil {
 		return nil, fmt.Errorf("ceremony: the command would not apply: %w", err)

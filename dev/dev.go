@@ -79,6 +79,11 @@ type Options struct {
 	// RotationInterval is the hosts' domain-key rotation interval
 	// (host.DefaultRotationInterval if zero, never if negative).
 	RotationInterval time.Duration
+	// Hybrid makes the genesis domain require hybrid (ML-KEM-1024 +
+	// P-384) key establishment: every session and every domain-key
+	// transport is hybrid. The members' ML-KEM keys are in the genesis
+	// state either way.
+	Hybrid bool
 	// AttestationTime, if set, is when HSMs and hosts verify attestation
 	// documents instead of the clock (conformance runs only).
 	AttestationTime func() time.Time
@@ -297,14 +302,16 @@ func Start(opts Options, progress func(step string)) (*Cluster, error) {
 		if err != nil {
 			return nil, err
 		}
+		m.KEM = h.KEMPublicKey
 		genesis.Members = append(genesis.Members, m)
 	}
+	genesis.HybridRequired = opts.Hybrid
 	slices.SortFunc(genesis.Members, func(a, b session.Member) int { return strings.Compare(a.ID, b.ID) })
 
 	// The domain: with hosts, their raft state holds it (a restart resumes
 	// it and the hosts resync the HSMs); without, the saved token does.
 	resume := opts.Hosts > 0 && fileExists(filepath.Join(opts.Dir, "hosts", HostID, "raft.db"))
-	token, err := savedToken(c.TokenFile, genesis.Members)
+	token, err := savedToken(c.TokenFile, genesis.Members, opts.Hybrid)
 	if err != nil {
 		return nil, err
 	}
@@ -418,7 +425,7 @@ func Start(opts Options, progress func(step string)) (*Cluster, error) {
 	if err != nil {
 		return nil, err
 	}
-	c.host = &session.Host{ID: HostID, Signer: hostKey, Dir: dir}
+	c.host = &session.Host{ID: HostID, Signer: hostKey, Dir: dir, Hybrid: func() bool { return session.RequiresHybrid(dir) }}
 	if err := c.writeClusterFile(); err != nil {
 		return nil, err
 	}
@@ -584,7 +591,7 @@ func (c *Cluster) useState(file string, raw []byte, hostKey *ecdsa.PrivateKey) e
 		return err
 	}
 	c.state, c.token = p.State, raw
-	c.host = &session.Host{ID: HostID, Signer: hostKey, Dir: dir}
+	c.host = &session.Host{ID: HostID, Signer: hostKey, Dir: dir, Hybrid: func() bool { return session.RequiresHybrid(dir) }}
 	return nil
 }
 
@@ -644,8 +651,9 @@ func fileExists(path string) bool {
 }
 
 // savedToken returns the domain token saved by an earlier start if its
-// members are exactly members, else nil (a new genesis is then made).
-func savedToken(path string, members []session.Member) ([]byte, error) {
+// members are exactly members and its session policy is hybrid's, else
+// nil (a new genesis is then made).
+func savedToken(path string, members []session.Member, hybrid bool) ([]byte, error) {
 	data, err := boundedio.ReadFile(path, hsmcmd.MaxTokenSize)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, nil
@@ -657,7 +665,8 @@ func savedToken(path string, members []session.Member) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("dev: %s: %w", path, err)
 	}
-	if !slices.EqualFunc(p.State.Members, members, func(a, b session.Member) bool { return a.ID == b.ID }) {
+	if !slices.EqualFunc(p.State.Members, members, func(a, b session.Member) bool { return a.ID == b.ID }) ||
+		p.State.HybridRequired != hybrid {
 		return nil, nil
 	}
 	return data, nil

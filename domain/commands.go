@@ -34,13 +34,20 @@ func ParamsGenesis(st *State) ([]byte, error) {
 	addRules(&b, st.Rules)
 	b.AddUint8(uint8(st.Retention))
 	addRoots(&b, st.Roots)
+	if hasPolicy(st.HybridRequired, st.Members) {
+		addPolicy(&b, st.HybridRequired, memberKEMs(st.Members))
+	}
 	return b.Bytes()
 }
 
-// ParamsMember encodes AddMember's parameters.
+// ParamsMember encodes AddMember's parameters: the member, then its
+// ML-KEM-1024 key (v16) if it has one.
 func ParamsMember(m session.Member) ([]byte, error) {
 	var b cryptobyte.Builder
 	addMember(&b, m)
+	if m.KEM != nil {
+		b.AddUint16LengthPrefixed(func(b *cryptobyte.Builder) { b.AddBytes(m.KEM) })
+	}
 	return b.Bytes()
 }
 
@@ -127,6 +134,9 @@ type Change struct {
 	Retention int
 	// SetTrustedAttestationRoots: DER certificates.
 	Roots [][]byte
+	// SetSessionPolicy: the policy and every member's ML-KEM key.
+	HybridRequired bool
+	KEMs           []MemberKEM
 }
 
 // Params encodes the change (the Params* functions, by type).
@@ -151,6 +161,8 @@ func (ch *Change) Params() ([]byte, error) {
 		return ParamsRetention(ch.Retention)
 	case quorum.SetTrustedAttestationRoots:
 		return ParamsRoots(ch.Roots)
+	case quorum.SetSessionPolicy:
+		return ParamsSessionPolicy(ch.HybridRequired, ch.KEMs)
 	}
 	return nil, cannot("unknown command type %v", ch.Type)
 }
@@ -197,10 +209,29 @@ func DecodeChange(c *quorum.Command) (*Change, error) {
 		if g.Roots, err = readRoots(&s); err != nil {
 			return nil, err
 		}
+		if !s.Empty() {
+			var keys []MemberKEM
+			if g.HybridRequired, keys, err = readPolicy(&s); err != nil {
+				return nil, err
+			}
+			if err := setKEMs(g.Members, keys); err != nil {
+				return nil, err
+			}
+		}
 		ch.Genesis = g
 	case quorum.AddMember:
 		if ch.Member, err = readMember(&s); err != nil {
 			return nil, err
+		}
+		if !s.Empty() {
+			var ek cryptobyte.String
+			if !s.ReadUint16LengthPrefixed(&ek) {
+				return nil, malformed("member ML-KEM key")
+			}
+			if _, err := session.ParseKEMKey(ek); err != nil {
+				return nil, fmt.Errorf("%w: member ML-KEM key: %v", ErrMalformed, err)
+			}
+			ch.Member.KEM = append([]byte(nil), ek...)
 		}
 	case quorum.RemoveMember, quorum.RemoveOperator:
 		if !wire.ReadID(&s, &ch.ID) {
@@ -216,7 +247,7 @@ func DecodeChange(c *quorum.Command) (*Change, error) {
 			return nil, malformed("rule type")
 		}
 		ch.RuleFor = quorum.CommandType(t)
-		if !slices.Contains(quorum.CommandTypes, ch.RuleFor) {
+		if !slices.Contains(quorum.CommandTypes, ch.RuleFor) && ch.RuleFor != quorum.SetSessionPolicy {
 			return nil, cannot("SetRule for unknown command type %d", t)
 		}
 		if ch.Rules, err = readAlternatives(&s); err != nil {
@@ -231,6 +262,10 @@ func DecodeChange(c *quorum.Command) (*Change, error) {
 		ch.Retention = int(r)
 	case quorum.SetTrustedAttestationRoots:
 		if ch.Roots, err = readRoots(&s); err != nil {
+			return nil, err
+		}
+	case quorum.SetSessionPolicy:
+		if ch.HybridRequired, ch.KEMs, err = readPolicy(&s); err != nil {
 			return nil, err
 		}
 	default:
@@ -350,6 +385,11 @@ func Apply(st *State, sc *quorum.SignedCommand, newKey *KeyInfo, now int64) (*St
 		next.Retention = ch.Retention
 	case quorum.SetTrustedAttestationRoots:
 		next.Roots = ch.Roots
+	case quorum.SetSessionPolicy:
+		if err := setKEMs(next.Members, ch.KEMs); err != nil {
+			return nil, err
+		}
+		next.HybridRequired = ch.HybridRequired
 	}
 	// Keep the active key and the newest Retention deactivated ones.
 	if extra := len(next.Keys) - (next.Retention + 1); extra > 0 {

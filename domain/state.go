@@ -66,11 +66,15 @@ type State struct {
 	Retention int // deactivated domain keys kept beyond the active one
 	Keys      []KeyInfo
 	Roots     [][]byte // trusted attestation roots, DER certificates
+	// HybridRequired: sessions and domain-key transport must be hybrid
+	// (ML-KEM-1024 + P-384); every member then has an ML-KEM key
+	// (session.Member.KEM). Set by SetSessionPolicy.
+	HybridRequired bool
 }
 
 // Quorum is the quorum package's view of the state.
 func (s *State) Quorum() *quorum.State {
-	return &quorum.State{Domain: s.Name, Version: s.Version, Operators: s.Operators, Rules: s.Rules}
+	return &quorum.State{Domain: s.Name, Version: s.Version, Operators: s.Operators, Rules: policyRules(s.Rules)}
 }
 
 // Directory is the session protocol's view of the state: service hosts
@@ -82,7 +86,12 @@ func (s *State) Directory() (*session.StaticDirectory, error) {
 			ops = append(ops, session.Operator{ID: o.ID, Key: k, Roles: []string{o.Role}})
 		}
 	}
-	return session.NewStaticDirectory(s.Name, s.Version, ops, s.Members)
+	d, err := session.NewStaticDirectory(s.Name, s.Version, ops, s.Members)
+	if err != nil {
+		return nil, err
+	}
+	d.SetHybridRequired(s.HybridRequired)
+	return d, nil
 }
 
 // Member returns the member with id.
@@ -191,7 +200,7 @@ func (s *State) Validate() error {
 			return bad("attestation root: %v", err)
 		}
 	}
-	return nil
+	return s.validatePolicy()
 }
 
 // Marshal encodes the state canonically (docs/protocol.md, Domain state).
@@ -222,6 +231,9 @@ func (s *State) Marshal() ([]byte, error) {
 	b.AddUint8(uint8(len(s.Roots)))
 	for _, r := range s.Roots {
 		b.AddUint16LengthPrefixed(func(b *cryptobyte.Builder) { b.AddBytes(r) })
+	}
+	if hasPolicy(s.HybridRequired, s.Members) {
+		addPolicy(&b, s.HybridRequired, memberKEMs(s.Members))
 	}
 	out, err := b.Bytes()
 	if err != nil {
@@ -299,6 +311,19 @@ func readState(s *cryptobyte.String) (*State, error) {
 			return nil, malformed("attestation root")
 		}
 		st.Roots = append(st.Roots, append([]byte(nil), r...))
+	}
+	if !s.Empty() {
+		var keys []MemberKEM
+		var err error
+		if st.HybridRequired, keys, err = readPolicy(s); err != nil {
+			return nil, err
+		}
+		if !hasPolicy(st.HybridRequired, nil) && len(keys) == 0 {
+			return nil, malformed("empty session policy section (a classical domain without ML-KEM keys has none)")
+		}
+		if err := setKEMs(st.Members, keys); err != nil {
+			return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
+		}
 	}
 	if err := st.Validate(); err != nil {
 		return nil, err

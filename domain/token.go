@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/cloudflare/circl/kem/mlkem/mlkem1024"
 	"golang.org/x/crypto/cryptobyte"
 
 	"github.com/trentkms/trent/internal/wire"
@@ -187,16 +188,26 @@ func SealToken(st *State, sc *quorum.SignedCommand, keys [][]byte, ex Exporter) 
 	copy(t.KeyNonce[:], nonce)
 	t.Keys = aead(dkek).Seal(nil, nonce, set, keysAAD(state))
 
+	// The DKEK travels in the hybrid one-pass (ML-KEM-1024 + P-384)
+	// whenever every member has published an ML-KEM key, which a domain
+	// requiring hybrid key establishment guarantees; else classically.
 	var rs []session.Recipient
+	hybrid := true
 	for _, m := range st.Members {
-		rs = append(rs, session.Recipient{ID: m.ID, Agreement: m.Agreement})
+		rs = append(rs, session.Recipient{ID: m.ID, Agreement: m.Agreement, KEM: m.KEM})
+		hybrid = hybrid && m.KEM != nil
 	}
 	eph, err := ex.NewEphemeral()
 	if err != nil {
 		return nil, fmt.Errorf("domain: ephemeral key: %w", err)
 	}
 	defer eph.Destroy()
-	if t.DKEK, err = session.SealOnePass(ex.ID, ex.Signer, eph, dkekContext(state), dkek, rs); err != nil {
+	if hybrid {
+		t.DKEK, err = session.SealOnePassHybrid(ex.ID, ex.Signer, eph, ex.Rand, dkekContext(state), dkek, rs)
+	} else {
+		t.DKEK, err = session.SealOnePass(ex.ID, ex.Signer, eph, dkekContext(state), dkek, rs)
+	}
+	if err != nil {
 		return nil, err
 	}
 	if err := t.Sign(ex.Signer); err != nil {
@@ -222,13 +233,25 @@ func (t *Token) Sign(signer crypto.Signer) error {
 // values in the order of the token state's Keys. The caller imports and
 // clears them.
 func (p *Parsed) OpenKeys(senders *State, memberID string, key session.AgreementKey) ([][]byte, error) {
+	return p.OpenKeysHybrid(senders, memberID, key, nil)
+}
+
+// OpenKeysHybrid is OpenKeys with the member's ML-KEM-1024 key too, which
+// a hybrid DKEK message needs. A token whose state requires hybrid key
+// establishment must carry its DKEK in the hybrid form
+// (session.ErrHybridRequired otherwise).
+func (p *Parsed) OpenKeysHybrid(senders *State, memberID string, key session.AgreementKey, dk *mlkem1024.PrivateKey) ([][]byte, error) {
 	dir, err := senders.Directory()
 	if err != nil {
 		return nil, err
 	}
-	dkek, ctx, err := session.OpenOnePass(p.Token.DKEK, dir, memberID, key)
+	dkek, ctx, hybrid, err := session.OpenOnePassHybrid(p.Token.DKEK, dir, memberID, key, dk)
 	if err != nil {
 		return nil, err
+	}
+	if p.State.HybridRequired && !hybrid {
+		clear(dkek)
+		return nil, fmt.Errorf("%w: the token's DKEK travels classically", session.ErrHybridRequired)
 	}
 	defer clear(dkek)
 	if string(ctx) != string(dkekContext(p.Token.State)) || len(dkek) != DKSize {

@@ -78,6 +78,9 @@ type Config struct {
 	// flight to the HSMs at once (DefaultHSMBatchWorkers if zero). Fewer
 	// make larger batches; more keep more HSMs busy.
 	HSMBatchWorkers int
+	// HybridSessions makes every session hybrid (ML-KEM-1024 + P-384),
+	// even while the domain's policy allows classical ones.
+	HybridSessions bool
 	// KeyMaintenanceEvery is how often the leader deletes keys whose
 	// pending window has passed and rotates keys whose rotation is due;
 	// one minute if zero.
@@ -216,7 +219,7 @@ func Start(cfg Config) (*Host, error) {
 		return nil, fmt.Errorf("host: raft: %w", err)
 	}
 	if len(cfg.HSMs) > 0 {
-		host := &session.Host{ID: cfg.ID, Signer: cfg.Signer, Dir: fsmDirectory{h.fsm}}
+		host := &session.Host{ID: cfg.ID, Signer: cfg.Signer, Dir: fsmDirectory{h.fsm}, Hybrid: h.hybridSessions}
 		if h.hsms, err = session.NewClient(session.ClientConfig{Host: host, URLs: cfg.HSMs}); err != nil {
 			return nil, err
 		}
@@ -540,6 +543,10 @@ func (h *Host) HSMVersions(ctx context.Context) []uint64 {
 	return out
 }
 
+// HSMSessionHybrid reports whether the host's current session with its
+// HSMs is hybrid (ML-KEM-1024 + P-384); false if it has none.
+func (h *Host) HSMSessionHybrid() bool { return h.hsms != nil && h.hsms.Hybrid() }
+
 // Close stops the host: API, delivery loop, sessions, raft. It also
 // releases a host that Start left half made.
 func (h *Host) Close() error {
@@ -573,6 +580,17 @@ func (h *Host) Close() error {
 		errs = append(errs, h.store.Close())
 	}
 	return errors.Join(errs...)
+}
+
+// hybridSessions says whether the host's Hellos are hybrid (ML-KEM-1024 +
+// P-384): when its configuration asks for it, or the replicated domain's
+// policy requires it (SetSessionPolicy).
+func (h *Host) hybridSessions() bool {
+	if h.cfg.HybridSessions {
+		return true
+	}
+	st, _ := h.fsm.State()
+	return st != nil && st.HybridRequired
 }
 
 // fsmDirectory is the session protocol's view of the replicated domain.

@@ -41,6 +41,12 @@ const (
 	RotateDomainKeys           CommandType = 7
 	SetRetention               CommandType = 8
 	SetTrustedAttestationRoots CommandType = 9
+	// SetSessionPolicy sets whether the domain requires hybrid
+	// (ML-KEM-1024 + P-384) key establishment and the members' ML-KEM
+	// keys. It is not in CommandTypes, whose every type a domain state
+	// must have a rule for: a domain without a rule of its own for it
+	// governs it by SetRule's (package domain).
+	SetSessionPolicy CommandType = 10
 )
 
 // CommandTypes lists every command type, in order.
@@ -52,6 +58,7 @@ var commandNames = map[CommandType]string{
 	AddOperator: "AddOperator", RemoveOperator: "RemoveOperator", SetRule: "SetRule",
 	RotateDomainKeys: "RotateDomainKeys", SetRetention: "SetRetention",
 	SetTrustedAttestationRoots: "SetTrustedAttestationRoots",
+	SetSessionPolicy:           "SetSessionPolicy",
 }
 
 func (t CommandType) String() string {

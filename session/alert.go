@@ -49,6 +49,7 @@ var alertCodes = []struct {
 	{13, ErrNoActiveKey}, {14, ErrExpired}, {15, ErrNotYetValid}, {16, ErrWrongHost},
 	{17, ErrSessionMismatch}, {18, ErrReplay}, {19, ErrNotRecipient}, {20, ErrUnknownCommand},
 	{21, ErrInternal}, {22, ErrSessionClosed}, {23, ErrRefused}, {24, ErrTokenKeyNotHeld}, {25, ErrKeyMaterial},
+	{26, ErrHybridRequired}, {27, ErrInvalidKEM},
 }
 
 // Alert is a refusal on the wire.

@@ -73,6 +73,115 @@ func BenchmarkHandshake(b *testing.B) {
 	})
 }
 
+// BenchmarkHybridHandshake is BenchmarkHandshake for the hybrid
+// (ML-KEM-1024 + P-384) handshake, with its bound: the classical bound's
+// primitives plus the host's ML-KEM key generation and decapsulation and
+// the HSM's key check and encapsulation. docs/benchmarks.md ("2026-12-02:
+// hybrid sessions") compares the two.
+func BenchmarkHybridHandshake(b *testing.B) {
+	w := newWorld(b)
+	host := *w.host
+	host.Hybrid = func() bool { return true }
+	b.Run("impl=handshake", func(b *testing.B) {
+		for b.Loop() {
+			p, hello, err := host.Begin()
+			if err != nil {
+				b.Fatal(err)
+			}
+			reply, err := w.hsm1.Handshake(hello)
+			if err != nil {
+				b.Fatal(err)
+			}
+			s, err := p.Finish(reply)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if !s.Hybrid {
+				b.Fatal("not hybrid")
+			}
+			s.Close()
+		}
+	})
+	b.Run("impl=bound", func(b *testing.B) {
+		d := sha512.Sum384([]byte("m"))
+		hostSigner := w.host.Signer
+		hsmSigner := w.hsm1Keys.Signing
+		sig, err := hsmSigner.Sign(nil, d[:], crypto.SHA384)
+		if err != nil {
+			b.Fatal(err)
+		}
+		hostPub := hostSigner.Public().(*ecdsa.PublicKey)
+		hostSig, _ := hostSigner.Sign(nil, d[:], crypto.SHA384)
+		seed := make([]byte, session.KEMSeedSize)
+		m := make([]byte, 32)
+		for b.Loop() {
+			// Host: ephemeral key pairs (P-384, ML-KEM-1024) and Sig1.
+			d1, _ := ecdh.P384().GenerateKey(rand.Reader)
+			rand.Read(seed)
+			dk, ekBytes, err := session.KEMKeyFromSeed(seed)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if _, err := hostSigner.Sign(nil, d[:], crypto.SHA384); err != nil {
+				b.Fatal(err)
+			}
+			// HSM: verify Sig1, check ek and encapsulate, make d2 and Z in
+			// the token, sign Sig2.
+			ecdsa.VerifyASN1(hostPub, d[:], hostSig)
+			ek, err := session.ParseKEMKey(ekBytes)
+			if err != nil {
+				b.Fatal(err)
+			}
+			rand.Read(m)
+			ct, ss := make([]byte, session.KEMCiphertextSize), make([]byte, 32)
+			ek.EncapsulateTo(ct, ss, m)
+			d2, err := w.hsm1Tok.GenerateEphemeralAgreementKey()
+			if err != nil {
+				b.Fatal(err)
+			}
+			if _, err := d2.ECDH(d1.PublicKey().Bytes()); err != nil {
+				b.Fatal(err)
+			}
+			if _, err := hsmSigner.Sign(nil, d[:], crypto.SHA384); err != nil {
+				b.Fatal(err)
+			}
+			// Host: verify Sig2, compute Z and decapsulate.
+			ecdsa.VerifyASN1(hsmSigner.PublicKey(), d[:], sig)
+			d1.ECDH(d2.PublicKey())
+			dk.DecapsulateTo(ss, ct)
+			b.StopTimer()
+			d2.Destroy()
+			b.StartTimer()
+		}
+	})
+}
+
+// BenchmarkHybridAddition is what the hybrid handshake adds to the
+// classical one, in Go alone: the host's ML-KEM-1024 key from a seed, the
+// HSM's check of the encapsulation key and its encapsulation, the host's
+// decapsulation, and the two SHA-384 hashes of ek and ct in FixedInfo.
+func BenchmarkHybridAddition(b *testing.B) {
+	seed := make([]byte, session.KEMSeedSize)
+	m := make([]byte, 32)
+	rand.Read(seed)
+	rand.Read(m)
+	for b.Loop() {
+		dk, ekBytes, err := session.KEMKeyFromSeed(seed)
+		if err != nil {
+			b.Fatal(err)
+		}
+		ek, err := session.ParseKEMKey(ekBytes)
+		if err != nil {
+			b.Fatal(err)
+		}
+		ct, ss := make([]byte, session.KEMCiphertextSize), make([]byte, 32)
+		ek.EncapsulateTo(ct, ss, m)
+		dk.DecapsulateTo(ss, ct)
+		sha512.Sum384(ekBytes)
+		sha512.Sum384(ct)
+	}
+}
+
 // BenchmarkEnvelope measures enveloped round trips of an empty command with
 // the session cached: host Seal, HSM Open, response Seal, host Open, in one
 // process, on one core (make bench runs -cpu 1; the target and the figures

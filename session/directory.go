@@ -67,6 +67,10 @@ type Member struct {
 	ID        string
 	Signing   *ecdsa.PublicKey
 	Agreement *ecdh.PublicKey
+	// KEM is the member's long-lived ML-KEM-1024 encapsulation key
+	// (KEMKeySize bytes), nil if it has published none: with Agreement, the
+	// hybrid one-pass C(1,2) encrypts to it.
+	KEM []byte
 }
 
 // StaticDirectory is a Directory that does not change: tests, vectors, and
@@ -76,6 +80,7 @@ type StaticDirectory struct {
 	version   uint64
 	operators map[string]Operator
 	members   map[string]Member
+	hybrid    bool
 }
 
 // NewStaticDirectory builds a Directory from a domain name, state version,
@@ -98,6 +103,23 @@ func NewStaticDirectory(name string, version uint64, ops []Operator, members []M
 		d.members[m.ID] = m
 	}
 	return d, nil
+}
+
+// SetHybridRequired sets the domain's policy (HybridPolicy): whether it
+// requires hybrid key establishment. Call it before sharing d.
+func (d *StaticDirectory) SetHybridRequired(required bool) { d.hybrid = required }
+
+// HybridRequired implements HybridPolicy.
+func (d *StaticDirectory) HybridRequired() bool { return d.hybrid }
+
+// MemberKEM returns a member's ML-KEM-1024 encapsulation key (nil if it has
+// none), or ErrNotMember.
+func (d *StaticDirectory) MemberKEM(id string) ([]byte, error) {
+	m, ok := d.members[id]
+	if !ok {
+		return nil, fmt.Errorf("%w: %q", ErrNotMember, id)
+	}
+	return m.KEM, nil
 }
 
 // Domain implements Directory.

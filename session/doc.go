@@ -15,6 +15,18 @@
 // are cleared after use (SK stays cached by session ID, bounded, and is
 // cleared on eviction).
 //
+// # Hybrid key establishment
+//
+// The handshake and the one-pass message also exist in a hybrid form
+// (header version VersionHybrid): ML-KEM-1024 (FIPS 203, circl's) beside
+// P-384, the shared secret Z_ecdh ‖ Z_mlkem fed to the same one-step KDF
+// as RFC 10024's SecP384r1MLKEM1024 does, so that a recorded exchange stays
+// secret while either holds. Host.Hybrid chooses the mode of a Hello; an
+// HSM answers in the Hello's mode and refuses a classical Hello when its
+// Directory implements HybridPolicy and requires hybrid (ErrHybridRequired,
+// Alert 26). SealOnePassHybrid and OpenOnePassHybrid are the one-pass
+// form, for recipients with long-lived ML-KEM keys (Member.KEM).
+//
 // # Domain view
 //
 // The protocol reads the domain through two small interfaces: Directory

@@ -157,6 +157,7 @@ type Session struct {
 	HSMID     string // the HSM that made it; any HSM of the domain serves it
 	NotBefore time.Time
 	NotAfter  time.Time
+	Hybrid    bool // made by the hybrid handshake (ML-KEM-1024 + P-384)
 
 	ekt     []byte
 	ektHash []byte
@@ -168,7 +169,7 @@ type Session struct {
 
 func newSession(r *Reply, hostID string, sk []byte) *Session {
 	return &Session{
-		ID: r.SessionID, HostID: hostID, HSMID: r.HSMID,
+		ID: r.SessionID, HostID: hostID, HSMID: r.HSMID, Hybrid: r.Hybrid,
 		NotBefore: time.Unix(int64(r.NotBefore), 0), NotAfter: time.Unix(int64(r.NotAfter), 0),
 		ekt: r.EKT, ektHash: hash384(r.EKT), sk: sk, aead: gcm(sk),
 	}

@@ -40,6 +40,7 @@ func roundTrips(t *testing.T, in []byte, marshal func() ([]byte, error)) {
 
 func FuzzParseHello(f *testing.F) {
 	seeds(f, "handshake.txt", "hello")
+	seeds(f, "hybrid.txt", "hello")
 	f.Fuzz(func(t *testing.T, in []byte) {
 		if m, err := ParseHello(in); err == nil {
 			roundTrips(t, in, m.Marshal)
@@ -49,9 +50,25 @@ func FuzzParseHello(f *testing.F) {
 
 func FuzzParseReply(f *testing.F) {
 	seeds(f, "handshake.txt", "reply")
+	seeds(f, "hybrid.txt", "reply")
 	f.Fuzz(func(t *testing.T, in []byte) {
 		if m, err := ParseReply(in); err == nil {
 			roundTrips(t, in, m.Marshal)
+		}
+	})
+}
+
+// FuzzParseKEMKey: an accepted ML-KEM-1024 encapsulation key re-encodes to
+// the same bytes (FIPS 203's modulus check, so no non-canonical key passes).
+func FuzzParseKEMKey(f *testing.F) {
+	seeds(f, "hybrid.txt", "ek")
+	f.Fuzz(func(t *testing.T, in []byte) {
+		if k, err := ParseKEMKey(in); err == nil {
+			out := make([]byte, KEMKeySize)
+			k.Pack(out)
+			if !bytes.Equal(out, in) {
+				t.Fatal("accepted key does not re-encode to itself")
+			}
 		}
 	})
 }
@@ -96,6 +113,7 @@ func FuzzParseResponse(f *testing.F) {
 
 func FuzzParseOnePass(f *testing.F) {
 	seeds(f, "onepass.txt", "message")
+	seeds(f, "onepass-hybrid.txt", "message")
 	f.Fuzz(func(t *testing.T, in []byte) {
 		if m, err := ParseOnePass(in); err == nil {
 			roundTrips(t, in, m.Marshal)

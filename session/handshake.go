@@ -10,6 +10,7 @@ import (
 	"io"
 	"time"
 
+	"github.com/cloudflare/circl/kem/mlkem/mlkem1024"
 	"golang.org/x/crypto/cryptobyte"
 
 	"github.com/trentkms/trent/internal/wire"
@@ -36,17 +37,22 @@ type Hello struct {
 	StateVersion uint64
 	HostID       string
 	Q1           []byte // the host's ephemeral public key, PointSize bytes
+	Hybrid       bool   // header version VersionHybrid: EK is set
+	EK           []byte // hybrid: the host's ephemeral ML-KEM-1024 encapsulation key
 	HostNonce    []byte // NonceSize bytes
 	Time         uint64 // Unix seconds
 	Sig          []byte // Sig1, DER
 }
 
 func (h *Hello) addUnsigned(b *cryptobyte.Builder) {
-	addHeader(b, TypeHello)
+	addHeaderV(b, h.Hybrid, TypeHello)
 	addID(b, h.Domain)
 	b.AddUint64(h.StateVersion)
 	addID(b, h.HostID)
 	addFixed(b, h.Q1, PointSize, "Q1")
+	if h.Hybrid {
+		addFixed(b, h.EK, KEMKeySize, "ML-KEM encapsulation key")
+	}
 	addFixed(b, h.HostNonce, NonceSize, "host nonce")
 	b.AddUint64(h.Time)
 }
@@ -65,12 +71,14 @@ func (h *Hello) Marshal() ([]byte, error) {
 	return b.Bytes()
 }
 
-// ParseHello decodes a Hello strictly. It checks the encoding and that Q1
-// is on P-384, not the signature.
+// ParseHello decodes a Hello, classical or hybrid, strictly. It checks
+// the encoding, that Q1 is on P-384 and that a hybrid Hello's
+// encapsulation key passes FIPS 203's check, not the signature.
 func ParseHello(in []byte) (*Hello, error) {
 	s := cryptobyte.String(in)
 	h := &Hello{}
-	if err := readHeader(&s, TypeHello); err != nil {
+	var err error
+	if h.Hybrid, err = readHeaderV(&s, TypeHello); err != nil {
 		return nil, err
 	}
 	if err := readID(&s, &h.Domain, "domain"); err != nil {
@@ -82,9 +90,13 @@ func ParseHello(in []byte) (*Hello, error) {
 	if err := readID(&s, &h.HostID, "host ID"); err != nil {
 		return nil, err
 	}
-	var err error
 	if h.Q1, err = readPoint(&s, "Q1"); err != nil {
 		return nil, err
+	}
+	if h.Hybrid {
+		if h.EK, err = readKEMKey(&s, "ML-KEM encapsulation key"); err != nil {
+			return nil, err
+		}
 	}
 	if h.HostNonce, err = readFixed(&s, NonceSize, "host nonce"); err != nil {
 		return nil, err
@@ -102,6 +114,8 @@ func ParseHello(in []byte) (*Hello, error) {
 type Reply struct {
 	HSMID     string
 	Q2        []byte // the HSM's ephemeral public key
+	Hybrid    bool   // header version VersionHybrid: CT is set
+	CT        []byte // hybrid: the ML-KEM-1024 ciphertext to the Hello's EK
 	HSMNonce  []byte
 	SessionID [SessionIDSize]byte
 	NotBefore uint64 // Unix seconds
@@ -114,9 +128,12 @@ type Reply struct {
 // addTranscript adds the fields the transcript hash covers: everything
 // before ESK.
 func (r *Reply) addTranscript(b *cryptobyte.Builder) {
-	addHeader(b, TypeReply)
+	addHeaderV(b, r.Hybrid, TypeReply)
 	addID(b, r.HSMID)
 	addFixed(b, r.Q2, PointSize, "Q2")
+	if r.Hybrid {
+		addFixed(b, r.CT, KEMCiphertextSize, "ML-KEM ciphertext")
+	}
 	addFixed(b, r.HSMNonce, NonceSize, "HSM nonce")
 	b.AddBytes(r.SessionID[:])
 	b.AddUint64(r.NotBefore)
@@ -153,19 +170,25 @@ func (r *Reply) Marshal() ([]byte, error) {
 	return b.Bytes()
 }
 
-// ParseReply decodes a Reply strictly, including the EKT it carries.
+// ParseReply decodes a Reply, classical or hybrid, strictly, including
+// the EKT it carries.
 func ParseReply(in []byte) (*Reply, error) {
 	s := cryptobyte.String(in)
 	r := &Reply{}
-	if err := readHeader(&s, TypeReply); err != nil {
+	var err error
+	if r.Hybrid, err = readHeaderV(&s, TypeReply); err != nil {
 		return nil, err
 	}
 	if err := readID(&s, &r.HSMID, "HSM ID"); err != nil {
 		return nil, err
 	}
-	var err error
 	if r.Q2, err = readPoint(&s, "Q2"); err != nil {
 		return nil, err
+	}
+	if r.Hybrid {
+		if r.CT, err = readFixed(&s, KEMCiphertextSize, "ML-KEM ciphertext"); err != nil {
+			return nil, err
+		}
 	}
 	if r.HSMNonce, err = readFixed(&s, NonceSize, "HSM nonce"); err != nil {
 		return nil, err
@@ -248,6 +271,10 @@ type Host struct {
 	Now          func() time.Time
 	Rand         io.Reader                        // the host nonce; crypto/rand if nil
 	NewEphemeral func() (*ecdh.PrivateKey, error) // d1; a fresh P-384 key if nil
+	// Hybrid says whether Begin makes a hybrid Hello (a P-384 and an
+	// ML-KEM-1024 ephemeral key); classical if nil.
+	Hybrid  func() bool
+	KEMRand io.Reader // the ML-KEM key's 64-byte seed d ‖ z; crypto/rand if nil
 }
 
 func (h *Host) now() time.Time {
@@ -263,6 +290,7 @@ type Pending struct {
 	hello *Hello
 	raw   []byte
 	d1    *ecdh.PrivateKey
+	dk    *mlkem1024.PrivateKey // hybrid: the ML-KEM decapsulation key
 }
 
 // Begin makes d1 and the signed Hello.
@@ -288,6 +316,23 @@ func (h *Host) Begin() (*Pending, []byte, error) {
 		Domain: name, StateVersion: version, HostID: h.ID,
 		Q1: d1.PublicKey().Bytes(), HostNonce: nonce, Time: uint64(h.now().Unix()),
 	}
+	var dk *mlkem1024.PrivateKey
+	if h.Hybrid != nil && h.Hybrid() {
+		kr := h.KEMRand
+		if kr == nil {
+			kr = rand.Reader
+		}
+		seed := make([]byte, KEMSeedSize)
+		if _, err := io.ReadFull(kr, seed); err != nil {
+			return nil, nil, fmt.Errorf("session: ML-KEM key: %w", err)
+		}
+		dk, hello.EK, err = KEMKeyFromSeed(seed)
+		clear(seed)
+		if err != nil {
+			return nil, nil, err
+		}
+		hello.Hybrid = true
+	}
 	unsigned, err := hello.unsigned()
 	if err != nil {
 		return nil, nil, err
@@ -299,7 +344,7 @@ func (h *Host) Begin() (*Pending, []byte, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	return &Pending{host: h, hello: hello, raw: raw, d1: d1}, raw, nil
+	return &Pending{host: h, hello: hello, raw: raw, d1: d1, dk: dk}, raw, nil
 }
 
 // Finish checks the HSM's Reply and returns the session. It verifies Sig2
@@ -314,6 +359,11 @@ func (p *Pending) Finish(reply []byte) (*Session, error) {
 	r, err := ParseReply(reply)
 	if err != nil {
 		return nil, err
+	}
+	// The Reply's mode is the Hello's: a classical Reply to a hybrid Hello
+	// is a downgrade, refused before anything else of it is trusted.
+	if r.Hybrid != p.hello.Hybrid {
+		return nil, fmt.Errorf("%w: reply mode (hybrid %v) is not the hello's (hybrid %v)", ErrBadReply, r.Hybrid, p.hello.Hybrid)
 	}
 	sigKey, _, err := p.host.Dir.Member(r.HSMID)
 	if err != nil {
@@ -341,7 +391,21 @@ func (p *Pending) Finish(reply []byte) (*Session, error) {
 	if err != nil {
 		return nil, fmt.Errorf("session: ecdh: %w", err)
 	}
-	nk := oneStepKDF(z, nkFixedInfo(p.host.ID, r.HSMID, p.hello.Q1, r.Q2, p.hello.HostNonce, r.HSMNonce))
+	var nk []byte
+	if r.Hybrid {
+		zk, err := kemDecaps(p.dk, r.CT)
+		if err != nil {
+			clear(z)
+			return nil, err
+		}
+		zh := hybridSecret(z, zk)
+		nk = oneStepKDF(zh, nkFixedInfoHybrid(p.host.ID, r.HSMID, p.hello.Q1, r.Q2, p.hello.EK, r.CT, p.hello.HostNonce, r.HSMNonce))
+		clear(zk)
+		clear(zh)
+		p.dk = nil
+	} else {
+		nk = oneStepKDF(z, nkFixedInfo(p.host.ID, r.HSMID, p.hello.Q1, r.Q2, p.hello.HostNonce, r.HSMNonce))
+	}
 	clear(z)
 	transcript, err := r.transcriptPart()
 	if err != nil {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync/atomic"
 	"time"
 )
 
@@ -47,6 +48,8 @@ type HSM struct {
 	maxSkew  time.Duration
 	nowFn    func() time.Time
 	cache    *cache
+
+	classical, hybrid atomic.Uint64 // handshakes answered, by mode
 }
 
 // NewHSM checks cfg and returns the HSM end.
@@ -79,13 +82,22 @@ func NewHSM(cfg HSMConfig) (*HSM, error) {
 
 func (h *HSM) now() time.Time { return h.nowFn() }
 
+// HandshakeCounts is the number of classical and hybrid handshakes the
+// HSM has answered (not those it refused).
+func (h *HSM) HandshakeCounts() (classical, hybrid uint64) {
+	return h.classical.Load(), h.hybrid.Load()
+}
+
 // CachedSessions is the number of sessions in the HSM's cache.
 func (h *HSM) CachedSessions() int { return h.cache.len() }
 
-// Handshake answers a Hello: it checks the domain, the time, the host's
-// role and Sig1; makes d2 in the token, Z and NK; draws SK; and returns the
-// signed Reply with ESK and an EKT under the active domain key. The session
-// is cached, so the host's first envelope needs no EKT opening.
+// Handshake answers a Hello, classical or hybrid, in its mode: it checks
+// the domain, the session policy (a classical Hello to a domain that
+// requires hybrid is ErrHybridRequired), the time, the host's role and
+// Sig1; makes d2 in the token, Z (with a hybrid Hello, Z_ecdh ‖ the secret
+// of an ML-KEM-1024 encapsulation to the Hello's key) and NK; draws SK; and
+// returns the signed Reply with ESK and an EKT under the active domain key.
+// The session is cached, so the host's first envelope needs no EKT opening.
 func (h *HSM) Handshake(raw []byte) ([]byte, error) {
 	hello, err := ParseHello(raw)
 	if err != nil {
@@ -96,6 +108,9 @@ func (h *HSM) Handshake(raw []byte) ([]byte, error) {
 		hello.StateVersion != version {
 		return nil, fmt.Errorf("%w: hello for %q version %d, HSM at %q version %d",
 			ErrDomainMismatch, hello.Domain, hello.StateVersion, name, version)
+	}
+	if !hello.Hybrid && RequiresHybrid(h.dir) {
+		return nil, fmt.Errorf("%w: classical hello from %q refused", ErrHybridRequired, hello.HostID)
 	}
 	now := h.now()
 	if d := time.Duration(int64(hello.Time)-now.Unix()) * time.Second; d > h.maxSkew || -d > h.maxSkew {
@@ -129,24 +144,46 @@ func (h *HSM) Handshake(raw []byte) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("session: ecdh: %w", err)
 	}
-	defer clear(z)
+	defer func() { clear(z) }()
 
-	// One read from the token RNG: HSM nonce ‖ SK ‖ EKT nonce.
-	rnd := make([]byte, NonceSize+SKSize+gcmNonceSize)
+	// One read from the token RNG: HSM nonce ‖ SK ‖ EKT nonce, and for a
+	// hybrid Hello the ML-KEM encapsulation randomness m.
+	n := NonceSize + SKSize + gcmNonceSize
+	if hello.Hybrid {
+		n += kemEncapsSize
+	}
+	rnd := make([]byte, n)
 	defer clear(rnd)
 	if _, err := io.ReadFull(h.rand, rnd); err != nil {
 		return nil, fmt.Errorf("session: random: %w", err)
 	}
-	hsmNonce, sk, ektNonce := rnd[:NonceSize], rnd[NonceSize:NonceSize+SKSize], rnd[NonceSize+SKSize:]
+	hsmNonce, sk, ektNonce := rnd[:NonceSize], rnd[NonceSize:NonceSize+SKSize], rnd[NonceSize+SKSize:NonceSize+SKSize+gcmNonceSize]
+	var ct []byte
+	if hello.Hybrid {
+		ek, err := ParseKEMKey(hello.EK)
+		if err != nil {
+			return nil, err
+		}
+		var zk []byte
+		ct, zk = kemEncaps(ek, rnd[NonceSize+SKSize+gcmNonceSize:])
+		zh := hybridSecret(z, zk)
+		clear(zk)
+		clear(z)
+		z = zh
+	}
 
 	helloHash := hash384(raw)
 	notBefore := uint64(now.Unix())
 	r := &Reply{
-		HSMID: h.id, Q2: q2, HSMNonce: append([]byte(nil), hsmNonce...),
+		HSMID: h.id, Q2: q2, Hybrid: hello.Hybrid, CT: ct, HSMNonce: append([]byte(nil), hsmNonce...),
 		SessionID: sessionIDFor(helloHash, q2, hsmNonce),
 		NotBefore: notBefore, NotAfter: notBefore + uint64(h.validity/time.Second),
 	}
-	nk := oneStepKDF(z, nkFixedInfo(hello.HostID, h.id, hello.Q1, q2, hello.HostNonce, hsmNonce))
+	fi := nkFixedInfo(hello.HostID, h.id, hello.Q1, q2, hello.HostNonce, hsmNonce)
+	if hello.Hybrid {
+		fi = nkFixedInfoHybrid(hello.HostID, h.id, hello.Q1, q2, hello.EK, ct, hello.HostNonce, hsmNonce)
+	}
+	nk := oneStepKDF(z, fi)
 	defer clear(nk)
 	transcript, err := r.transcriptPart()
 	if err != nil {
@@ -169,6 +206,11 @@ func (h *HSM) Handshake(raw []byte) ([]byte, error) {
 	out, err := r.Marshal()
 	if err != nil {
 		return nil, err
+	}
+	if hello.Hybrid {
+		h.hybrid.Add(1)
+	} else {
+		h.classical.Add(1)
 	}
 	skCopy := append([]byte(nil), sk...)
 	h.cache.put(r.SessionID, &entry{

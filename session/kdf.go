@@ -16,17 +16,19 @@ import (
 // followed by a zero byte, so that no input of one role can be taken for
 // another's.
 const (
-	labelHello      = "trent/v1 session hello"
-	labelReply      = "trent/v1 session reply"
-	labelSessionID  = "trent/v1 session id"
-	labelNK         = "trent/v1 session nk"
-	labelTranscript = "trent/v1 session transcript"
-	labelEKT        = "trent/v1 ekt"
-	labelEnvelope   = "trent/v1 envelope"
-	labelResponse   = "trent/v1 response"
-	labelOnePassSig = "trent/v1 onepass sig"
-	labelOnePassKEK = "trent/v1 onepass kek"
-	labelOnePassAAD = "trent/v1 onepass wrap"
+	labelHello            = "trent/v1 session hello"
+	labelReply            = "trent/v1 session reply"
+	labelSessionID        = "trent/v1 session id"
+	labelNK               = "trent/v1 session nk"
+	labelNKHybrid         = "trent/v1 session hybrid nk"
+	labelTranscript       = "trent/v1 session transcript"
+	labelEKT              = "trent/v1 ekt"
+	labelEnvelope         = "trent/v1 envelope"
+	labelResponse         = "trent/v1 response"
+	labelOnePassSig       = "trent/v1 onepass sig"
+	labelOnePassKEK       = "trent/v1 onepass kek"
+	labelOnePassKEKHybrid = "trent/v1 onepass hybrid kek"
+	labelOnePassAAD       = "trent/v1 onepass wrap"
 )
 
 // labelled hashes label ‖ 0x00 ‖ parts with SHA-384.

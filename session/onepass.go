@@ -5,9 +5,11 @@ import (
 	"crypto/ecdh"
 	"errors"
 	"fmt"
+	"io"
 	"slices"
 	"strings"
 
+	"github.com/cloudflare/circl/kem/mlkem/mlkem1024"
 	"golang.org/x/crypto/cryptobyte"
 )
 
@@ -28,6 +30,7 @@ var ErrNotRecipient = errors.New("session: not a recipient of the message")
 // OnePass is a one-pass C(1,2) message.
 type OnePass struct {
 	SenderID   string
+	Hybrid     bool // header version VersionHybrid: every entry has a KEM ciphertext
 	QE         []byte
 	Context    []byte // what the payload is for, bound to every entry
 	Recipients []Wrapped
@@ -36,18 +39,20 @@ type OnePass struct {
 
 // Wrapped is one recipient's entry.
 type Wrapped struct {
-	ID         string
-	Ciphertext []byte
+	ID            string
+	KEMCiphertext []byte // hybrid: ML-KEM-1024 ciphertext to the recipient's KEM key
+	Ciphertext    []byte
 }
 
 // Recipient names a recipient and its static agreement key.
 type Recipient struct {
 	ID        string
 	Agreement *ecdh.PublicKey
+	KEM       []byte // its ML-KEM-1024 encapsulation key: needed by SealOnePassHybrid
 }
 
 func (m *OnePass) addUnsigned(b *cryptobyte.Builder) {
-	addHeader(b, TypeOnePass)
+	addHeaderV(b, m.Hybrid, TypeOnePass)
 	addID(b, m.SenderID)
 	addFixed(b, m.QE, PointSize, "QE")
 	if len(m.Context) > MaxContextLen {
@@ -66,6 +71,9 @@ func (m *OnePass) addUnsigned(b *cryptobyte.Builder) {
 			return
 		}
 		addID(b, w.ID)
+		if m.Hybrid {
+			addFixed(b, w.KEMCiphertext, KEMCiphertextSize, "one-pass ML-KEM ciphertext")
+		}
 		if len(w.Ciphertext) < tagSize || len(w.Ciphertext) > maxPayloadWrap {
 			b.SetError(errors.New("session: one-pass ciphertext length out of range"))
 			return
@@ -87,13 +95,13 @@ func (m *OnePass) Marshal() ([]byte, error) {
 func ParseOnePass(in []byte) (*OnePass, error) {
 	s := cryptobyte.String(in)
 	m := &OnePass{}
-	if err := readHeader(&s, TypeOnePass); err != nil {
+	var err error
+	if m.Hybrid, err = readHeaderV(&s, TypeOnePass); err != nil {
 		return nil, err
 	}
 	if err := readID(&s, &m.SenderID, "sender ID"); err != nil {
 		return nil, err
 	}
-	var err error
 	if m.QE, err = readPoint(&s, "QE"); err != nil {
 		return nil, err
 	}
@@ -110,6 +118,11 @@ func ParseOnePass(in []byte) (*OnePass, error) {
 		}
 		if i > 0 && m.Recipients[i-1].ID >= w.ID {
 			return nil, malformed("recipients not in strictly increasing order")
+		}
+		if m.Hybrid {
+			if w.KEMCiphertext, err = readFixed(&s, KEMCiphertextSize, "one-pass ML-KEM ciphertext"); err != nil {
+				return nil, err
+			}
 		}
 		var ct cryptobyte.String
 		if !s.ReadUint24LengthPrefixed(&ct) || len(ct) < tagSize || len(ct) > maxPayloadWrap {
@@ -132,6 +145,19 @@ func onePassKEK(z []byte, senderID, recipientID string, qe []byte) []byte {
 	return oneStepKDF(z, fi)
 }
 
+// onePassKEKHybrid is the KEK of a hybrid entry: the one-step KDF of
+// Z_i ‖ Z_mlkem_i with the classical FixedInfo under its own label and the
+// hashes of the recipient's KEM key and the entry's ciphertext after QE.
+func onePassKEKHybrid(z []byte, senderID, recipientID string, qe, ek, ct []byte) []byte {
+	fi := append([]byte(labelOnePassKEKHybrid), 0)
+	fi = append(fi, lp8([]byte(senderID))...)
+	fi = append(fi, lp8([]byte(recipientID))...)
+	fi = append(fi, qe...)
+	fi = append(fi, hash384(ek)...)
+	fi = append(fi, hash384(ct)...)
+	return oneStepKDF(z, fi)
+}
+
 // onePassAAD is label ‖ 0x00 ‖ len ‖ sender ID ‖ len ‖ recipient ID ‖ QE ‖
 // SHA-384(context).
 func onePassAAD(senderID, recipientID string, qe, context []byte) []byte {
@@ -146,13 +172,30 @@ func onePassAAD(senderID, recipientID string, qe, context []byte) []byte {
 // the sender's token), signed by signer, and returns the encoded message.
 // The ephemeral key is not destroyed here: the caller owns it.
 func SealOnePass(senderID string, signer crypto.Signer, eph EphemeralKey, context, payload []byte, recipients []Recipient) ([]byte, error) {
+	return sealOnePass(senderID, signer, eph, nil, context, payload, recipients)
+}
+
+// SealOnePassHybrid is SealOnePass in the hybrid form (header version
+// VersionHybrid): each entry's KEK comes from Z_i ‖ the secret of an
+// ML-KEM-1024 encapsulation to the recipient's KEM key, with
+// randomness m_i from kemRand (the sender's token RNG). Every recipient
+// must have a KEM key.
+func SealOnePassHybrid(senderID string, signer crypto.Signer, eph EphemeralKey, kemRand io.Reader, context, payload []byte, recipients []Recipient) ([]byte, error) {
+	if kemRand == nil {
+		return nil, errors.New("session: hybrid one-pass without an RNG")
+	}
+	return sealOnePass(senderID, signer, eph, kemRand, context, payload, recipients)
+}
+
+func sealOnePass(senderID string, signer crypto.Signer, eph EphemeralKey, kemRand io.Reader, context, payload []byte, recipients []Recipient) ([]byte, error) {
+	hybrid := kemRand != nil
 	if len(payload) > MaxPayloadLen {
 		return nil, fmt.Errorf("session: one-pass payload of %d bytes exceeds %d", len(payload), MaxPayloadLen)
 	}
 	rs := slices.Clone(recipients)
 	slices.SortFunc(rs, func(a, b Recipient) int { return strings.Compare(a.ID, b.ID) })
 	qe := eph.PublicKey().Bytes()
-	m := &OnePass{SenderID: senderID, QE: qe, Context: context}
+	m := &OnePass{SenderID: senderID, Hybrid: hybrid, QE: qe, Context: context}
 	for i, r := range rs {
 		if i > 0 && rs[i-1].ID == r.ID {
 			return nil, fmt.Errorf("session: recipient %q listed twice", r.ID)
@@ -164,11 +207,33 @@ func SealOnePass(senderID string, signer crypto.Signer, eph EphemeralKey, contex
 		if err != nil {
 			return nil, fmt.Errorf("session: ecdh with %q: %w", r.ID, err)
 		}
-		kek := onePassKEK(z, senderID, r.ID, qe)
+		w := Wrapped{ID: r.ID}
+		var kek []byte
+		if hybrid {
+			ek, err := ParseKEMKey(r.KEM)
+			if err != nil {
+				clear(z)
+				return nil, fmt.Errorf("%w: recipient %q", err, r.ID)
+			}
+			mi := make([]byte, kemEncapsSize)
+			if _, err := io.ReadFull(kemRand, mi); err != nil {
+				clear(z)
+				return nil, fmt.Errorf("session: random: %w", err)
+			}
+			var zk []byte
+			w.KEMCiphertext, zk = kemEncaps(ek, mi)
+			clear(mi)
+			zh := hybridSecret(z, zk)
+			kek = onePassKEKHybrid(zh, senderID, r.ID, qe, r.KEM, w.KEMCiphertext)
+			clear(zk)
+			clear(zh)
+		} else {
+			kek = onePassKEK(z, senderID, r.ID, qe)
+		}
 		clear(z)
-		ct := gcm(kek).Seal(nil, zeroNonce, payload, onePassAAD(senderID, r.ID, qe, context))
+		w.Ciphertext = gcm(kek).Seal(nil, zeroNonce, payload, onePassAAD(senderID, r.ID, qe, context))
 		clear(kek)
-		m.Recipients = append(m.Recipients, Wrapped{ID: r.ID, Ciphertext: ct})
+		m.Recipients = append(m.Recipients, w)
 	}
 	var b cryptobyte.Builder
 	m.addUnsigned(&b)
@@ -192,10 +257,23 @@ type AgreementKey interface {
 // signature over the whole message) and unwraps the entry of recipientID
 // with its agreement key. It returns the payload and the context.
 func OpenOnePass(raw []byte, dir Directory, recipientID string, key AgreementKey) (payload, context []byte, err error) {
+	payload, context, _, err = OpenOnePassHybrid(raw, dir, recipientID, key, nil)
+	return payload, context, err
+}
+
+// OpenOnePassHybrid is OpenOnePass for a classical or hybrid message: dk
+// is the recipient's ML-KEM-1024 decapsulation key (a hybrid entry cannot
+// be opened without it). hybrid reports which the message was.
+func OpenOnePassHybrid(raw []byte, dir Directory, recipientID string, key AgreementKey, dk *mlkem1024.PrivateKey) (payload, context []byte, hybrid bool, err error) {
 	m, err := ParseOnePass(raw)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, false, err
 	}
+	payload, context, err = m.open(dir, recipientID, key, dk)
+	return payload, context, m.Hybrid, err
+}
+
+func (m *OnePass) open(dir Directory, recipientID string, key AgreementKey, dk *mlkem1024.PrivateKey) (payload, context []byte, err error) {
 	senderKey, _, err := dir.Member(m.SenderID)
 	if err != nil {
 		return nil, nil, err
@@ -213,11 +291,30 @@ func OpenOnePass(raw []byte, dir Directory, recipientID string, key AgreementKey
 	if i < 0 {
 		return nil, nil, fmt.Errorf("%w: %q", ErrNotRecipient, recipientID)
 	}
+	if m.Hybrid && dk == nil {
+		return nil, nil, fmt.Errorf("%w: no ML-KEM key to open a hybrid one-pass entry", ErrInvalidKEM)
+	}
 	z, err := key.ECDH(m.QE)
 	if err != nil {
 		return nil, nil, fmt.Errorf("session: ecdh: %w", err)
 	}
-	kek := onePassKEK(z, m.SenderID, recipientID, m.QE)
+	var kek []byte
+	if m.Hybrid {
+		ct := m.Recipients[i].KEMCiphertext
+		zk, err := kemDecaps(dk, ct)
+		if err != nil {
+			clear(z)
+			return nil, nil, err
+		}
+		ek := make([]byte, KEMKeySize)
+		dk.Public().(*mlkem1024.PublicKey).Pack(ek)
+		zh := hybridSecret(z, zk)
+		kek = onePassKEKHybrid(zh, m.SenderID, recipientID, m.QE, ek, ct)
+		clear(zk)
+		clear(zh)
+	} else {
+		kek = onePassKEK(z, m.SenderID, recipientID, m.QE)
+	}
 	clear(z)
 	defer clear(kek)
 	payload, err = gcm(kek).Open(nil, zeroNonce, m.Recipients[i].Ciphertext, onePassAAD(m.SenderID, recipientID, m.QE, m.Context))

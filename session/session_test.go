@@ -543,9 +543,9 @@ func TestMalformedMessages(t *testing.T) {
 		_, err := w.hsm1.Handshake(in)
 		assert.ErrorIs(t, err, session.ErrMalformed, name)
 	}
-	v2 := bytes.Clone(hello)
-	v2[4] = 2
-	_, err = w.hsm1.Handshake(v2)
+	v3 := bytes.Clone(hello)
+	v3[4] = 3 // version 2 is the hybrid Hello; 3 is no version
+	_, err = w.hsm1.Handshake(v3)
 	require.ErrorIs(t, err, session.ErrVersion)
 
 	// Q1 not on P-384, and the identity.

@@ -30,9 +30,9 @@ const (
 
 	contentType = "application/octet-stream"
 	// maxHelloBody and maxEnvelopeBody bound request bodies.
-	maxHelloBody    = 1024
+	maxHelloBody    = 2048 // a hybrid Hello is at most 1954 bytes
 	maxEnvelopeBody = headerLenBytes + 2 + MaxEKTLen + SessionIDSize + 1 + MaxIDLen + 8 + 2 + 3 + maxCiphertext
-	maxReplyBody    = 2048
+	maxReplyBody    = 4096 // a hybrid Reply is at most 2467 bytes
 	maxResponseBody = headerLenBytes + SessionIDSize + 8 + 3 + maxCiphertext
 	headerLenBytes  = 6
 )
@@ -242,7 +242,10 @@ func (c *Client) session(ctx context.Context) (*liveSession, error) {
 		c.mu.Lock()
 		cur := c.cur
 		now := c.now()
-		if cur != nil && now.Before(cur.s.NotAfter) {
+		// A classical session is not used once the host's Hellos are to
+		// be hybrid (its domain's policy changed): the next command waits
+		// for a hybrid one.
+		if cur != nil && now.Before(cur.s.NotAfter) && (cur.s.Hybrid || !c.wantHybrid()) {
 			if !now.Before(cur.renewAt) && !c.renewing {
 				c.startRenewal()
 			}
@@ -270,6 +273,16 @@ func (c *Client) session(ctx context.Context) (*liveSession, error) {
 		}
 	}
 }
+
+// Hybrid reports whether the client's current session is hybrid (false
+// if it has none).
+func (c *Client) Hybrid() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.cur != nil && c.cur.s.Hybrid
+}
+
+func (c *Client) wantHybrid() bool { return c.cfg.Host.Hybrid != nil && c.cfg.Host.Hybrid() }
 
 // startRenewal negotiates a new session in the background; c.mu is held.
 func (c *Client) startRenewal() {

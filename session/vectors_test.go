@@ -237,11 +237,138 @@ func genHandshakeVectors(t testing.TB) map[string]*vector {
 		one.Hex("kek_"+rc.id, onePassKEK(zi, vecHSMID, rc.id, dE.PublicKey().Bytes()))
 	}
 	one.Hex("message", op)
-	return map[string]*vector{"handshake.txt": hs, "envelope.txt": env, "onepass.txt": one}
+	return map[string]*vector{"handshake.txt": hs, "envelope.txt": env, "onepass.txt": one, "hybrid.txt": genHybridVector(t, w), "onepass-hybrid.txt": genHybridOnePassVector(t, w)}
+}
+
+// genHybridVector is the hybrid handshake of the same parties: d1, d2, the
+// host nonce and the clock as in handshake.txt, the host's ML-KEM-1024 key
+// from a fixed seed d ‖ z, and the HSM's random draw with the
+// encapsulation randomness m at its end.
+func genHybridVector(t testing.TB, w *vecWorld) *vector {
+	d1 := vecECDHKey(t, "d1")
+	d2 := vecECDHKey(t, "d2")
+	host := &Host{
+		ID: vecHostID, Signer: detSigner{K: w.hostKey}, Dir: w.dir,
+		Now: func() time.Time { return vecTime }, Rand: detReader("host nonce"),
+		NewEphemeral: func() (*ecdh.PrivateKey, error) { return d1, nil },
+		Hybrid:       func() bool { return true }, KEMRand: detReader("host kem seed"),
+	}
+	h, err := NewHSM(HSMConfig{
+		ID: vecHSMID, Signer: detSigner{K: w.hsmKey}, Rand: detReader("hsm hybrid"),
+		NewEphemeral: func() (EphemeralKey, error) { return softEphemeral{K: d2}, nil },
+		Dir:          w.dir, Keys: w.keys, Now: func() time.Time { return vecTime },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pending, hello, err := host.Begin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	reply, err := h.Handshake(hello)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sess, err := pending.Finish(reply)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !sess.Hybrid {
+		t.Fatal("hybrid vector: session not hybrid")
+	}
+	v := &vector{Comment: []string{
+		"Hybrid (ML-KEM-1024 + P-384) C(2,2) handshake between host-1 and hsm-1 of example-domain version 7",
+		"(docs/protocol.md, Hybrid handshake). Scalars, nonce, clock, domain key as in handshake.txt;",
+		"the host's ML-KEM-1024 key is KeyGen_internal(d, z) of kem_seed = d || z (FIPS 203), and the",
+		"HSM's 108 random bytes end with the encapsulation randomness m of Encaps_internal(ek, m).",
+	}}
+	v.Hex("host_signing_scalar", scalar("host-1 identity"))
+	v.Hex("hsm_signing_scalar", scalar("hsm-1 signing"))
+	v.Hex("d1_scalar", scalar("d1"))
+	v.Hex("d2_scalar", scalar("d2"))
+	v.Hex("host_nonce", readN(detReader("host nonce"), NonceSize))
+	seed := readN(detReader("host kem seed"), KEMSeedSize)
+	v.Hex("kem_seed", seed)
+	rnd := readN(detReader("hsm hybrid"), NonceSize+SKSize+gcmNonceSize+kemEncapsSize)
+	v.Hex("hsm_random", rnd)
+	v.Hex("dk_id", w.dkID[:])
+	v.Hex("dk", w.dkRaw)
+	v.U64("time", uint64(vecTime.Unix()))
+	v.U64("validity_seconds", uint64(DefaultValidity/time.Second))
+	v.Hex("hello", hello)
+
+	r, _ := ParseReply(reply)
+	hl, _ := ParseHello(hello)
+	v.Hex("ek", hl.EK)
+	v.Hex("ct", r.CT)
+	zE, _ := d1.ECDH(d2.PublicKey())
+	dk, _, _ := KEMKeyFromSeed(seed)
+	zK, _ := kemDecaps(dk, r.CT)
+	v.Hex("z_ecdh", zE)
+	v.Hex("z_mlkem", zK)
+	z := hybridSecret(zE, zK)
+	v.Hex("z", z)
+	v.Hex("nk", oneStepKDF(z, nkFixedInfoHybrid(vecHostID, vecHSMID, d1.PublicKey().Bytes(), d2.PublicKey().Bytes(), hl.EK, r.CT, hl.HostNonce, r.HSMNonce)))
+	v.Hex("session_id", r.SessionID[:])
+	transcript, _ := r.transcriptPart()
+	v.Hex("transcript_hash", labelled(labelTranscript, hash384(hello), transcript))
+	v.Hex("sk", sess.sk)
+	v.Hex("esk", r.ESK)
+	v.Hex("ekt", r.EKT)
+	v.Hex("reply", reply)
+	return v
 }
 
 func TestVectors(t *testing.T) {
 	for name, v := range genHandshakeVectors(t) {
 		testvec.Check(t, filepath.Join("testdata", name), v, *update)
 	}
+}
+
+// genHybridOnePassVector is the one-pass message of onepass.txt in the
+// hybrid form: the recipients' ML-KEM-1024 keys from fixed seeds, the
+// sender's encapsulation randomness m_i read in recipient order.
+func genHybridOnePassVector(t testing.TB, w *vecWorld) *vector {
+	dE := vecECDHKey(t, "dE")
+	payload := readN(detReader("dkek"), 32)
+	ctx := []byte("example-domain version 8 DKEK")
+	seed1 := readN(detReader("hsm-1 kem seed"), KEMSeedSize)
+	seed2 := readN(detReader("hsm-2 kem seed"), KEMSeedSize)
+	_, ek1, _ := KEMKeyFromSeed(seed1)
+	_, ek2, _ := KEMKeyFromSeed(seed2)
+	op, err := SealOnePassHybrid(vecHSMID, detSigner{K: w.hsmKey}, softEphemeral{K: dE}, detReader("onepass kem"), ctx, payload, []Recipient{
+		{ID: vecHSM2ID, Agreement: w.hsm2Agree.PublicKey(), KEM: ek2},
+		{ID: vecHSMID, Agreement: w.hsmAgree.PublicKey(), KEM: ek1},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := &vector{Comment: []string{
+		"Hybrid one-pass C(1,2) from hsm-1 to hsm-1 and hsm-2 (docs/protocol.md, Hybrid one-pass):",
+		"the message of onepass.txt with each recipient's ML-KEM-1024 key (KeyGen_internal of its kem seed d || z)",
+		"and the sender's encapsulation randomness (kem_random: m for hsm-1, then m for hsm-2, in recipient order).",
+	}}
+	v.Hex("sender_signing_scalar", scalar("hsm-1 signing"))
+	v.Hex("de_scalar", scalar("dE"))
+	v.Hex("hsm1_agreement_scalar", scalar("hsm-1 agreement"))
+	v.Hex("hsm2_agreement_scalar", scalar("hsm-2 agreement"))
+	v.Hex("hsm1_kem_seed", seed1)
+	v.Hex("hsm2_kem_seed", seed2)
+	v.Hex("kem_random", readN(detReader("onepass kem"), 2*kemEncapsSize))
+	v.Hex("context", ctx)
+	v.Hex("payload", payload)
+	m, _ := ParseOnePass(op)
+	for i, rc := range []struct {
+		id   string
+		k    *ecdh.PrivateKey
+		seed []byte
+		ek   []byte
+	}{{vecHSMID, w.hsmAgree, seed1, ek1}, {vecHSM2ID, w.hsm2Agree, seed2, ek2}} {
+		zi, _ := dE.ECDH(rc.k.PublicKey())
+		dk, _, _ := KEMKeyFromSeed(rc.seed)
+		zk, _ := kemDecaps(dk, m.Recipients[i].KEMCiphertext)
+		v.Hex("kek_"+rc.id, onePassKEKHybrid(hybridSecret(zi, zk), vecHSMID, rc.id, dE.PublicKey().Bytes(), rc.ek, m.Recipients[i].KEMCiphertext))
+	}
+	v.Hex("message", op)
+	return v
 }

@@ -139,6 +139,7 @@ and Recipient requests from (simulated) Nitro Enclaves.
 	cmd.Flags().StringVar(&opts.XKSCAFile, "xks-ca", "", "PEM file of CA certificates the hosts trust for XKS proxies (external key stores), besides the system roots")
 	cmd.Flags().DurationVar(&opts.RotationInterval, "rotation-interval", 0, "domain-key rotation interval of the hosts (default 24h; negative: never)")
 	cmd.Flags().StringVar(&opts.Listen, "listen", dev.DefaultListen, "address of the first HSM; the others take the next ports (port 0: any free ports)")
+	cmd.Flags().BoolVar(&opts.Hybrid, "hybrid", false, "a new domain requires hybrid ML-KEM-1024 + P-384 key establishment: every session and domain-key transport is hybrid (an existing domain changes by SetSessionPolicy)")
 	cmd.Flags().BoolVar(&once, "once", false, "stop after the start-up check")
 	cmd.Flags().BoolVar(&inProcess, "in-process", false, "run the HSM nodes and service hosts in this process, not as processes of their own")
 	cmd.Flags().IntVar(&opts.PprofBase, "pprof-base", 0, "serve net/http/pprof on 127.0.0.1: HSM i (from 0) on this port + i, host j on this port + HSMs + j; with --in-process, this process on this port (off by default; exposes internals, loopback only)")

@@ -208,6 +208,7 @@ proxies over HTTPS, trusting the system roots and those of --xks-ca.`,
 	f.DurationVar(&cfg.RotationInterval, "rotation-interval", host.DefaultRotationInterval, "rotate the domain keys when the active one is this old (the leader proposes it); 0 or less: never")
 	f.DurationVar(&cfg.ResyncEvery, "resync-every", 2*time.Second, "how often the latest domain token is offered to every HSM (a restarted one waits for it)")
 	f.StringVar(&pprofAddr, "pprof", "", pprofUsage)
+	f.BoolVar(&cfg.HybridSessions, "hybrid-sessions", false, "make every session with the HSMs hybrid (ML-KEM-1024 + P-384), even while the domain allows classical ones (a domain that requires hybrid gets them anyway)")
 	f.IntVar(&cfg.HSMBatchWorkers, "hsm-batch-workers", host.DefaultHSMBatchWorkers, "batches of KMS commands in flight to the HSMs at once (fewer: larger batches; more: more HSMs busy)")
 	for _, r := range []string{"id", "key", "dir"} {
 		_ = cmd.MarkFlagRequired(r)

@@ -50,7 +50,8 @@ its latest token (--domain-status), which gives the domain's name and state
 version. Parameters by type:
 
   CreateDomain                --domain NAME --member FILE... --operator FILE:ROLE...
-                              [--retention N] [--root CERT.pem]...  (default rules)
+                              [--retention N] [--root CERT.pem]... [--hybrid-required]
+                              (default rules; the members' ML-KEM keys from their files)
   AddMember                   --member FILE    (the JSON trent hsm init prints)
   RemoveMember                --id HSM-ID
   AddOperator                 --operator FILE --role ROLE  (the JSON operator keygen prints)
@@ -60,6 +61,9 @@ version. Parameters by type:
   RotateDomainKeys            (none)
   SetRetention                --retention N
   SetTrustedAttestationRoots  --root CERT.pem... | --clear-roots
+  SetSessionPolicy            [--hybrid-required] [--member FILE]...
+                              (the members' ML-KEM keys: the state's, and those of the
+                              files given; hybrid required needs one for every member)
 
 The proposal is checked before it is written: it must apply to the current
 state (a dry run), and must leave every command type signable by the
@@ -110,6 +114,7 @@ resulting operators (--allow-lockout overrides). The command expires after
 	f.IntVar(&retention, "retention", domain.DefaultRetention, "SetRetention, CreateDomain: deactivated domain keys kept")
 	f.StringArrayVar(&p.RootFiles, "root", nil, "SetTrustedAttestationRoots, CreateDomain: PEM certificate file; repeat")
 	f.BoolVar(&p.ClearRoots, "clear-roots", false, "SetTrustedAttestationRoots: trust no root")
+	f.BoolVar(&p.HybridRequired, "hybrid-required", false, "SetSessionPolicy, CreateDomain: require hybrid ML-KEM-1024 + P-384 key establishment (else classical sessions are allowed)")
 	f.BoolVar(&p.AllowLockout, "allow-lockout", false, "propose even if some command type could no longer be signed")
 	return cmd
 }

@@ -6,6 +6,7 @@ import (
 	"crypto"
 	"crypto/ecdh"
 	"crypto/ecdsa"
+	"crypto/mlkem"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -355,18 +356,31 @@ func expectAlert(t *conformance.T, what string, r *result, code uint16) {
 type hello struct {
 	fields helloFields
 	d1     *ecdh.PrivateKey
+	dk     *mlkem.DecapsulationKey1024 // a hybrid Hello's ML-KEM key
 	key    crypto.Signer
 	raw    []byte
 }
 
 // newHello makes a correct Hello for the current state, then lets edit
-// change its fields before it is signed (with key, the host's if nil).
+// change its fields before it is signed (with key, the host's if nil). It
+// is hybrid if the state requires hybrid key establishment.
 func (e *Env) newHello(t *conformance.T, edit func(h *helloFields), key crypto.Signer) *hello {
+	return e.newHelloMode(t, edit, key, e.cur().p.State.HybridRequired)
+}
+
+// newHelloMode is newHello, hybrid (version 2, with an ML-KEM-1024 key)
+// or classical as asked.
+func (e *Env) newHelloMode(t *conformance.T, edit func(h *helloFields), key crypto.Signer, hybrid bool) *hello {
 	d1, err := ecdh.P384().GenerateKey(nil)
 	t.Require("ephemeral key", err)
 	st := e.cur().p.State
 	h := &hello{d1: d1, key: key, fields: helloFields{Domain: st.Name, Version: st.Version, HostID: e.HostID,
 		Q1: d1.PublicKey().Bytes(), HostNonce: hostNonce(), Time: uint64(time.Now().Unix())}}
+	if hybrid {
+		h.dk, err = mlkem.GenerateKey1024()
+		t.Require("ML-KEM-1024 key", err)
+		h.fields.EK = h.dk.EncapsulationKey().Bytes()
+	}
 	if edit != nil {
 		edit(&h.fields)
 	}
@@ -403,7 +417,7 @@ func (e *Env) handshake(t *conformance.T, h *hello) (*result, *session, *derived
 	if err != nil {
 		return r, nil, nil, err
 	}
-	d, err := derive(h.raw, &h.fields, h.d1, rep)
+	d, err := derive(h.raw, &h.fields, h.d1, h.dk, rep)
 	if err != nil {
 		return r, nil, d, err
 	}
@@ -443,7 +457,7 @@ func (e *Env) tryOpen(t *conformance.T) *session { return e.tryOpenAt(t, e.cur()
 
 // tryOpenAt makes a session naming k's state, or logs why not.
 func (e *Env) tryOpenAt(t *conformance.T, k *known) *session {
-	h := e.newHello(t, func(f *helloFields) { f.Domain, f.Version = k.p.State.Name, k.p.State.Version }, nil)
+	h := e.newHelloMode(t, func(f *helloFields) { f.Domain, f.Version = k.p.State.Name, k.p.State.Version }, nil, k.p.State.HybridRequired)
 	r, s, _, err := e.handshake(t, h)
 	if err != nil {
 		t.Logf("handshake: %v", err)
@@ -461,9 +475,15 @@ func (e *Env) sync(t *conformance.T) {
 	cur := e.current
 	e.mu.Unlock()
 	slices.SortStableFunc(tokens, func(a, b *known) int { return -cmpU64(a.p.State.Version, b.p.State.Version) })
-	tried := map[uint64]bool{cur.p.State.Version: true}
+	// A Hello names a version and is hybrid or not as its state requires:
+	// one try per version and mode.
+	type try struct {
+		version uint64
+		hybrid  bool
+	}
+	tried := map[try]bool{{cur.p.State.Version, cur.p.State.HybridRequired}: true}
 	for _, k := range tokens {
-		v := k.p.State.Version
+		v := try{k.p.State.Version, k.p.State.HybridRequired}
 		if tried[v] || k.p.State.Name != cur.p.State.Name {
 			continue
 		}

@@ -287,14 +287,14 @@ func (e *Env) malformedChecks() []conformance.Check {
 		},
 	}, {
 		ID:        "HSM-MAL-004",
-		Statement: "A Hello of protocol version 2 is refused with Alert 2",
+		Statement: "A Hello of protocol version 3 (version 2 is the hybrid Hello) is refused with Alert 2",
 		Clause:    clauseConv,
 		Mutation:  "hsm.hello-version-unchecked",
 		Run: func(t *conformance.T) {
 			h := e.newHello(t, nil, nil)
 			raw := bytes.Clone(h.raw)
-			raw[4] = 2
-			expectAlert(t, "a Hello with version byte 02", e.post(t, pathHello, raw), alertVersion)
+			raw[4] = 3
+			expectAlert(t, "a Hello with version byte 03", e.post(t, pathHello, raw), alertVersion)
 		},
 	}}
 }

@@ -12,6 +12,7 @@ import (
 	"crypto/cipher"
 	"crypto/ecdh"
 	"crypto/ecdsa"
+	"crypto/mlkem"
 	"crypto/rand"
 	"crypto/sha512"
 	"encoding/binary"
@@ -35,6 +36,10 @@ const (
 	skSize    = 32
 	eskSize   = 48
 	tagSize   = 16
+
+	versionHybrid     = 2    // the hybrid Hello's and Reply's header version
+	kemKeySize        = 1568 // ML-KEM-1024 encapsulation key
+	kemCiphertextSize = 1568
 )
 
 // Labels (docs/protocol.md, Conventions).
@@ -44,6 +49,7 @@ const (
 	labelSessionID  = "trent/v1 session id"
 	labelNK         = "trent/v1 session nk"
 	labelTranscript = "trent/v1 session transcript"
+	labelNKHybrid   = "trent/v1 session hybrid nk"
 	labelEKT        = "trent/v1 ekt"
 	labelEnvelope   = "trent/v1 envelope"
 	labelResponse   = "trent/v1 response"
@@ -65,6 +71,8 @@ const (
 	alertSessionMismatch  = 17
 	alertReplay           = 18
 	alertRefused          = 23
+	alertHybridRequired   = 26
+	alertInvalidKEM       = 27
 	commandPing           = 1
 	commandExport         = 2
 	commandImport         = 3
@@ -85,6 +93,7 @@ var alertNames = map[uint16]string{
 	17: "session mismatch", 18: "replay", 19: "not a recipient", 20: "unknown command type",
 	21: "internal HSM error", 22: "session closed", 23: "refused",
 	24: "key token under a domain key not held", 25: "imported key material not valid",
+	26: "hybrid required", 27: "invalid ML-KEM key or ciphertext",
 }
 
 func alertName(code uint16) string {
@@ -95,6 +104,9 @@ func alertName(code uint16) string {
 }
 
 func header(typ byte) []byte { return []byte{'T', 'R', 'N', 'T', 1, typ} }
+
+// headerV is the header of version v (the hybrid Hello and Reply: 2).
+func headerV(v, typ byte) []byte { return []byte{'T', 'R', 'N', 'T', v, typ} }
 
 func h384(parts ...[]byte) []byte {
 	h := sha512.New384()
@@ -181,6 +193,7 @@ type helloFields struct {
 	Version   uint64
 	HostID    string
 	Q1        []byte
+	EK        []byte // set: a hybrid Hello (version 2) with this ML-KEM-1024 encapsulation key after Q1
 	HostNonce []byte
 	Time      uint64
 }
@@ -188,11 +201,16 @@ type helloFields struct {
 // unsigned is hello_unsigned: every byte before sig1's length byte.
 func (h *helloFields) unsigned() []byte {
 	var b []byte
-	b = append(b, header(typeHello)...)
+	if h.EK != nil {
+		b = append(b, headerV(versionHybrid, typeHello)...)
+	} else {
+		b = append(b, header(typeHello)...)
+	}
 	b = append(b, v8([]byte(h.Domain))...)
 	b = append(b, u64(h.Version)...)
 	b = append(b, v8([]byte(h.HostID))...)
 	b = append(b, h.Q1...)
+	b = append(b, h.EK...)
 	b = append(b, h.HostNonce...)
 	return append(b, u64(h.Time)...)
 }
@@ -210,8 +228,10 @@ func signHello(h *helloFields, key crypto.Signer) ([]byte, error) {
 // reply is a decoded Reply, with the offsets the derivations need.
 type reply struct {
 	raw       []byte
+	Hybrid    bool // version 2: CT is set
 	HSMID     string
 	Q2        []byte
+	CT        []byte // the ML-KEM-1024 ciphertext
 	HSMNonce  []byte
 	SessionID []byte
 	NotBefore uint64
@@ -226,9 +246,19 @@ type reply struct {
 func parseReply(b []byte) (*reply, error) {
 	r := &reader{b: b}
 	out := &reply{raw: b}
-	r.header(typeReply)
+	if len(b) > 4 && b[4] == versionHybrid {
+		out.Hybrid = true
+		if h := r.take(6); r.err == nil && !bytes.Equal(h, headerV(versionHybrid, typeReply)) {
+			r.err = fmt.Errorf("header %x", h)
+		}
+	} else {
+		r.header(typeReply)
+	}
 	out.HSMID = string(r.v8())
 	out.Q2 = r.take(pointSize)
+	if out.Hybrid {
+		out.CT = r.take(kemCiphertextSize)
+	}
 	out.HSMNonce = r.take(nonceSize)
 	out.SessionID = r.take(sidSize)
 	out.NotBefore, out.NotAfter = r.u64(), r.u64()
@@ -362,8 +392,9 @@ type derived struct {
 	SK        []byte // nil if ESK did not open
 }
 
-// derive computes the session ID, Z, NK and TH from the spec and opens ESK.
-func derive(hello []byte, h *helloFields, d1 *ecdh.PrivateKey, r *reply) (*derived, error) {
+// derive computes the session ID, Z, NK and TH from the spec and opens
+// ESK; dk is the ML-KEM key of a hybrid Hello (nil for a classical one).
+func derive(hello []byte, h *helloFields, d1 *ecdh.PrivateKey, dk *mlkem.DecapsulationKey1024, r *reply) (*derived, error) {
 	hh := h384(hello)
 	out := &derived{SessionID: labelled(labelSessionID, hh, r.Q2, r.HSMNonce)[:sidSize]}
 	q2, err := ecdh.P384().NewPublicKey(r.Q2)
@@ -373,11 +404,27 @@ func derive(hello []byte, h *helloFields, d1 *ecdh.PrivateKey, r *reply) (*deriv
 	if out.Z, err = d1.ECDH(q2); err != nil {
 		return out, err
 	}
-	fi := append([]byte(labelNK), 0)
+	if r.Hybrid != (h.EK != nil) {
+		return out, fmt.Errorf("a Reply of version %d to a Hello of version %d", r.raw[4], hello[4])
+	}
+	label := labelNK
+	if r.Hybrid {
+		zk, err := dk.Decapsulate(r.CT)
+		if err != nil {
+			return out, fmt.Errorf("ML-KEM ciphertext: %w", err)
+		}
+		out.Z = append(out.Z, zk...) // Z_ecdh ‖ Z_mlkem
+		label = labelNKHybrid
+	}
+	fi := append([]byte(label), 0)
 	fi = append(fi, v8([]byte(h.HostID))...)
 	fi = append(fi, v8([]byte(r.HSMID))...)
 	fi = append(fi, h.Q1...)
 	fi = append(fi, r.Q2...)
+	if r.Hybrid {
+		fi = append(fi, h384(h.EK)...)
+		fi = append(fi, h384(r.CT)...)
+	}
 	fi = append(fi, h.HostNonce...)
 	fi = append(fi, r.HSMNonce...)
 	out.NK = kdf(out.Z, fi)

@@ -9,6 +9,8 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -36,7 +38,9 @@ const (
 
 // devCluster starts a dev cluster (one HSM, one host) whose credentials
 // file holds two identities. It returns the cluster, the two identities
-// and the file of the simulated NSM whose root the cluster trusts.
+// and the file of the simulated NSM whose root the cluster trusts. Its
+// domain requires hybrid key establishment (trent dev --hybrid), so the
+// whole KMS suite runs over hybrid ML-KEM-1024 + P-384 sessions only.
 func devCluster(t *testing.T) (*dev.Cluster, [2]kmsapi.Credential, string) {
 	t.Helper()
 	dir := t.TempDir()
@@ -47,14 +51,29 @@ func devCluster(t *testing.T) (*dev.Cluster, [2]kmsapi.Credential, string) {
 	data, err := json.Marshal(creds)
 	require.NoError(t, err)
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "credentials.json"), data, 0o600))
-	c, err := dev.Start(dev.Options{Dir: dir, HSMs: 1, Hosts: 1, Listen: "127.0.0.1:0", KMSListen: "127.0.0.1:0", RotationInterval: -1}, nil)
+	c, err := dev.Start(dev.Options{Dir: dir, HSMs: 1, Hosts: 1, Listen: "127.0.0.1:0", KMSListen: "127.0.0.1:0", RotationInterval: -1, Hybrid: true}, nil)
 	require.NoError(t, err)
 	t.Cleanup(func() { assert.NoError(t, c.Stop()) })
+	t.Cleanup(func() { noClassicalHandshakes(t, c) })
 	require.NotEmpty(t, c.KMSURL)
 
 	// trent dev trusts the simulated NSM it keeps in its data dir.
 	require.FileExists(t, c.SimNSMFile)
 	return c, [2]kmsapi.Credential{creds.Credentials[0], creds.Credentials[1]}, c.SimNSMFile
+}
+
+// noClassicalHandshakes checks, from the HSMs' metrics, that the cluster's
+// HSMs answered no classical handshake.
+func noClassicalHandshakes(t *testing.T, c *dev.Cluster) {
+	for _, h := range c.HSMs {
+		resp, err := http.Get(h.URL + "/metrics")
+		if !assert.NoError(t, err) {
+			continue
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		assert.Contains(t, string(body), `trent_hsm_handshakes_total{mode="classical"} 0`, "%s answered classical handshakes", h.HSMID)
+	}
 }
 
 func randHex(t *testing.T) string {

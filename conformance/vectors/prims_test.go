@@ -14,6 +14,7 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"errors"
+	"fmt"
 
 	"github.com/trentkms/trent/internal/testvec"
 )
@@ -166,12 +167,19 @@ func setByte(b []byte, i int, v byte) []byte {
 // headerCases adds the negative vectors every object shares: truncations,
 // a trailing byte, and a wrong magic, version and type.
 func headerCases(f *vfile, what string, good []byte, otherType byte, fill func(t *vtest) *vtest, out string) {
+	headerCasesV(f, what, good, otherType, fill, out, 2)
+}
+
+// headerCasesV is headerCases with the unsupported version to try: 3 for
+// the Hello, the Reply and the one-pass message, whose version 2 is their
+// hybrid form.
+func headerCasesV(f *vfile, what string, good []byte, otherType byte, fill func(t *vtest) *vtest, out string, badVersion byte) {
 	fill(f.add(what+" cut to its 6-byte header", "truncated")).h(out, good[:6])
 	fill(f.add(what+" cut by one byte at the end", "truncated")).h(out, good[:len(good)-1])
 	fill(f.add(what+" cut to 5 bytes: the header's type byte missing", "truncated")).h(out, good[:5])
 	fill(f.add(what+" followed by one zero byte", "trailing-bytes")).h(out, append(clone(good), 0))
 	fill(f.add(what+" with magic \"TRNX\"", "bad-magic")).h(out, setByte(good, 3, 'X'))
-	fill(f.add(what+" with protocol version 2", "bad-version")).h(out, setByte(good, 4, 2))
+	fill(f.add(fmt.Sprintf("%s with protocol version %d", what, badVersion), "bad-version")).h(out, setByte(good, 4, badVersion))
 	fill(f.add(what+" with protocol version 0", "bad-version")).h(out, setByte(good, 4, 0))
 	fill(f.add(what+" with another object's type byte", "bad-type")).h(out, setByte(good, 5, otherType))
 }

@@ -71,7 +71,7 @@ func genHello(w *world) *vfile {
 	bad := func(comment, reason string, h *hello, v func(*vtest) *vtest) {
 		v(f.add(comment, reason).h("hello", h.enc()))
 	}
-	headerCases(f, "the Hello", base.enc(), 0x02, std, "hello")
+	headerCasesV(f, "the Hello", base.enc(), 0x02, std, "hello", 3)
 	mut := func(m func(h *hello)) *hello {
 		h := w.baseHello()
 		m(h)
@@ -166,7 +166,7 @@ func genReply(w *world) *vfile {
 	good("a 64-byte host ID and HSM ID, validity 1 second", long, "hsm-"+longID("x", 60), 1)
 
 	std := func(t *vtest) *vtest { return common(t, base, vHSM, w.hsm) }
-	headerCases(f, "the Reply", x.r.enc(), 0x01, std, "reply")
+	headerCasesV(f, "the Reply", x.r.enc(), 0x01, std, "reply", 3)
 	bad := func(comment, reason string, r *reply) { std(f.add(comment, reason)).h("reply", r.enc()) }
 	mut := func(m func(r *reply), signer *ecdsa.PrivateKey) *reply {
 		y := w.runHandshake(base, vHSM, w.hsm, vTime, vValidity)
@@ -414,7 +414,7 @@ func genOnePass(w *world) *vfile {
 	good("a 1024-byte context (the maximum)", m4, "hsm-1 signing", "dE 2", []byte{1}, vHSM2)
 
 	std := func(t *vtest) *vtest { return t.s("recipient_id", vHSM).h("recipient_agreement_scalar", agree[vHSM]) }
-	headerCases(f, "the message", base.enc(), 0x07, std, "message")
+	headerCasesV(f, "the message", base.enc(), 0x07, std, "message", 3)
 	bad := func(comment, reason string, m []byte) { std(f.add(comment, reason)).h("message", m) }
 	mut := func(m func(m *onePass), signer *ecdsa.PrivateKey) []byte {
 		c := *base

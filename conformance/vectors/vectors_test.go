@@ -37,6 +37,7 @@ func families() []family {
 		{genState, checkState},
 		{genToken, checkToken},
 		{genCMS, checkCMS},
+		{func() *vfile { return genHybrid(w) }, checkHybrid},
 	}
 }
 

@@ -42,6 +42,9 @@ func (d *liveDirectory) Member(id string) (*ecdsa.PublicKey, *ecdh.PublicKey, er
 	return d.p.Load().Member(id)
 }
 
+// HybridRequired implements session.HybridPolicy: the domain's policy.
+func (d *liveDirectory) HybridRequired() bool { return d.p.Load().HybridRequired() }
+
 // held is the domain as this HSM holds it.
 type held struct {
 	mu    sync.Mutex
@@ -95,6 +98,9 @@ func (n *Node) CreateDomain(sc *quorum.SignedCommand, now time.Time) ([]byte, er
 	if _, ok := st.Member(n.ID()); !ok {
 		return nil, ErrNotInDomain
 	}
+	if err := n.checkOwnKEM(st); err != nil {
+		return nil, err
+	}
 	token, err := domain.SealToken(st, sc, [][]byte{raw[session.KeyIDSize:]}, n.exporter())
 	if err != nil {
 		return nil, err
@@ -103,6 +109,17 @@ func (n *Node) CreateDomain(sc *quorum.SignedCommand, now time.Time) ([]byte, er
 		return nil, err
 	}
 	return token, nil
+}
+
+// ErrWrongKEMKey means a state gives this HSM an ML-KEM key that is not
+// its own: its DKEK entry would not open here, so it does not export it.
+var ErrWrongKEMKey = errors.New("node: the state's ML-KEM-1024 key for this HSM is not its own")
+
+func (n *Node) checkOwnKEM(st *domain.State) error {
+	if m, ok := st.Member(n.ID()); ok && m.KEM != nil && !bytes.Equal(m.KEM, n.kemPub) {
+		return fmt.Errorf("%w (%s)", ErrWrongKEMKey, n.ID())
+	}
+	return nil
 }
 
 // Export checks sc under the HSM's current state and returns the token of
@@ -135,6 +152,9 @@ func (n *Node) Export(sc *quorum.SignedCommand, now time.Time) ([]byte, error) {
 	}
 	next, err := domain.Apply(cur, sc, newKey, now.Unix())
 	if err != nil {
+		return nil, err
+	}
+	if err := n.checkOwnKEM(next); err != nil {
 		return nil, err
 	}
 	values := make([][]byte, len(next.Keys))
@@ -226,7 +246,7 @@ func (n *Node) Import(token []byte, now time.Time) error {
 	if err != nil {
 		return translate(err)
 	}
-	values, err := p.OpenKeys(senders, n.ID(), n.id.Agreement)
+	values, err := p.OpenKeysHybrid(senders, n.ID(), n.id.Agreement, n.kem)
 	if err != nil {
 		return err
 	}

@@ -50,6 +50,16 @@ func newNodeMetrics(n *Node) *nodeMetrics {
 			}
 			return 0
 		}),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name:        "trent_hsm_handshakes_total",
+			Help:        "Handshakes answered, by mode (classical ECDHE P-384, or hybrid ML-KEM-1024 + P-384).",
+			ConstLabels: prometheus.Labels{"mode": "classical"},
+		}, func() float64 { c, _ := n.hsm.HandshakeCounts(); return float64(c) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name:        "trent_hsm_handshakes_total",
+			Help:        "Handshakes answered, by mode (classical ECDHE P-384, or hybrid ML-KEM-1024 + P-384).",
+			ConstLabels: prometheus.Labels{"mode": "hybrid"},
+		}, func() float64 { _, h := n.hsm.HandshakeCounts(); return float64(h) }),
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)

@@ -34,6 +34,7 @@ import (
 
 	"github.com/trentkms/trent/hsm"
 	"github.com/trentkms/trent/internal/boundedio"
+	"github.com/trentkms/trent/session"
 	"github.com/trentkms/trent/softhsm"
 )
 
@@ -68,8 +69,11 @@ type Info struct {
 	HSMID              string `json:"hsm_id"`
 	SigningPublicKey   []byte `json:"signing_public_key"`
 	AgreementPublicKey []byte `json:"agreement_public_key"`
-	TokenLabel         string `json:"token_label"`
-	Module             string `json:"module"`
+	// KEMPublicKey is the node's ML-KEM-1024 encapsulation key (1568
+	// bytes, FIPS 203), for the domain state's session policy.
+	KEMPublicKey []byte `json:"kem_public_key"`
+	TokenLabel   string `json:"token_label"`
+	Module       string `json:"module"`
 }
 
 // Result is Info plus what Init did.
@@ -123,7 +127,17 @@ func Init(opts InitOptions) (*Result, error) {
 		return nil, fmt.Errorf("node: %w", err)
 	}
 	res.IdentityCreated = created
+	seed, _, err := tok.EnsureKEMSeed()
+	if err != nil {
+		return nil, fmt.Errorf("node: %w", err)
+	}
+	_, ek, err := session.KEMKeyFromSeed(seed)
+	clear(seed)
+	if err != nil {
+		return nil, err
+	}
 	res.Info, err = describe(id, opts.Label, store.Module)
+	res.KEMPublicKey = ek
 	return res, err
 }
 

@@ -11,6 +11,8 @@ import (
 	"slices"
 	"time"
 
+	"github.com/cloudflare/circl/kem/mlkem/mlkem1024"
+
 	"github.com/trentkms/trent/domain"
 	"github.com/trentkms/trent/hsm"
 	"github.com/trentkms/trent/hsmcmd"
@@ -66,7 +68,9 @@ type Node struct {
 	nonces   noncePool
 	keys     keyCache
 	attestAt func() time.Time
-	chains   nitro.ChainCache // verified attestation cabundles
+	chains   nitro.ChainCache      // verified attestation cabundles
+	kem      *mlkem1024.PrivateKey // the long-lived ML-KEM-1024 key, from the seed sealed in the token
+	kemPub   []byte                // its encapsulation key
 
 	metrics *nodeMetrics
 }
@@ -170,6 +174,19 @@ func open(tok *hsm.Token, opts Options, log *slog.Logger) (*Node, error) {
 		log.Info("domain anchor", "hsm", id.ID(), "domain", anchor.Name, "version", anchor.Version)
 	}
 	n := &Node{tok: tok, id: id, dir: &liveDirectory{}, ring: session.NewMemoryKeyRing(), log: log, attestAt: opts.AttestationTime}
+	// The ML-KEM key: a token provisioned before it existed gets one now.
+	seed, created, err := tok.EnsureKEMSeed()
+	if err != nil {
+		return nil, fmt.Errorf("node: ML-KEM key: %w", err)
+	}
+	n.kem, n.kemPub, err = session.KEMKeyFromSeed(seed)
+	clear(seed)
+	if err != nil {
+		return nil, err
+	}
+	if created {
+		log.Info("made the ML-KEM-1024 key", "hsm", id.ID())
+	}
 	// Until the node holds a domain (View, CreateDomain or Import), its
 	// directory is a domain of its own with no hosts: every Hello is
 	// refused.
@@ -227,6 +244,9 @@ func ping(r *session.Request) ([]byte, error) {
 
 // ID is the node's HSM ID.
 func (n *Node) ID() string { return n.id.ID() }
+
+// KEMPublicKey is the node's ML-KEM-1024 encapsulation key.
+func (n *Node) KEMPublicKey() []byte { return append([]byte(nil), n.kemPub...) }
 
 // Identity is the node's identity keys.
 func (n *Node) Identity() *hsm.Identity { return n.id }
