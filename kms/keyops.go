@@ -67,8 +67,10 @@ type keyMetadata struct {
 	MacAlgorithms          []string `json:"MacAlgorithms,omitempty"`
 	KeyAgreementAlgorithms []string `json:"KeyAgreementAlgorithms,omitempty"`
 	MultiRegion            bool     `json:"MultiRegion"`
-	ExpirationModel        string   `json:"ExpirationModel,omitempty"`
-	ValidTo                *epoch   `json:"ValidTo,omitempty"`
+	// MultiRegionConfiguration: multi-Region keys only (multiregion.go).
+	MultiRegionConfiguration *multiRegionConfiguration `json:"MultiRegionConfiguration,omitempty"`
+	ExpirationModel          string                    `json:"ExpirationModel,omitempty"`
+	ValidTo                  *epoch                    `json:"ValidTo,omitempty"`
 }
 
 func metadata(k *keystore.Key) *keyMetadata {
@@ -77,6 +79,7 @@ func metadata(k *keystore.Key) *keyMetadata {
 		Enabled: k.State == keystore.StateEnabled, Description: k.Description, KeyUsage: k.KeyUsage,
 		KeyState: k.State, DeletionDate: unix(k.DeletionDate), Origin: k.Origin, KeyManager: "CUSTOMER",
 		CustomerMasterKeySpec: k.KeySpec, KeySpec: k.KeySpec,
+		MultiRegion: k.MultiRegion != nil, MultiRegionConfiguration: multiRegionConfigOf(k),
 	}
 	if k.Import != nil && k.State != keystore.StatePendingImport {
 		m.ExpirationModel, m.ValidTo = k.Import.ExpirationModel, unix(k.Import.ValidTo)
@@ -225,8 +228,8 @@ func (s *Service) createKey(ctx context.Context, p kmsapi.Principal, req *create
 	if req.CustomKeyStoreId != nil || req.XksKeyId != nil {
 		return nil, kmsapi.Errorf(kmsapi.UnsupportedOperation, "custom key stores are not supported")
 	}
-	if req.MultiRegion {
-		return nil, kmsapi.Errorf(kmsapi.UnsupportedOperation, "multi-Region keys are not supported")
+	if req.MultiRegion && (spec != symmetricDefault || origin != "AWS_KMS") {
+		return nil, kmsapi.Errorf(kmsapi.UnsupportedOperation, "this Trent build makes multi-Region keys of SYMMETRIC_DEFAULT and Origin AWS_KMS only")
 	}
 	desc := ""
 	if req.Description != nil {
@@ -243,6 +246,9 @@ func (s *Service) createKey(ctx context.Context, p kmsapi.Principal, req *create
 		return nil, err
 	}
 	id := newKeyID()
+	if req.MultiRegion {
+		id = newMultiRegionKeyID()
+	}
 	doc := string(policy.Default(p.AccountID))
 	if req.Policy != nil {
 		doc = *req.Policy
@@ -256,6 +262,9 @@ func (s *Service) createKey(ctx context.Context, p kmsapi.Principal, req *create
 		State: keystore.StateEnabled, KeySpec: spec, KeyUsage: usage, Origin: origin,
 		Policy: doc, Tags: tags,
 	}}
+	if req.MultiRegion {
+		rec.Key.MultiRegion = &keystore.MultiRegion{PrimaryRegion: s.region(), Regions: []string{s.region()}}
+	}
 	switch {
 	case origin == keystore.OriginExternal: // no material until ImportKeyMaterial
 		rec.Key.State, rec.Key.Import = keystore.StatePendingImport, &keystore.Import{}
