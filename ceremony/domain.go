@@ -156,7 +156,7 @@ func Inspect(token []byte) (*Inspection, error) {
 	}
 	for _, t := range quorum.CommandTypes {
 		rr := RuleRecord{Type: t.String()}
-		for _, r := range st.Rules[t] {
+		for _, r := range st.Rules.For(t) {
 			rr.Rules = append(rr.Rules, r.String())
 		}
 		in.Rules = append(in.Rules, rr)

@@ -366,7 +366,7 @@ func Lockouts(st *domain.State, types ...quorum.CommandType) []quorum.CommandTyp
 	}
 	var out []quorum.CommandType
 	for _, t := range types {
-		if !slices.ContainsFunc(st.Rules[t], func(r quorum.Rule) bool { return satisfiable(r, have) }) {
+		if !slices.ContainsFunc(st.Rules.For(t), func(r quorum.Rule) bool { return satisfiable(r, have) }) {
 			out = append(out, t)
 		}
 	}

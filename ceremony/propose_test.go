@@ -167,7 +167,7 @@ func TestProposeRefusals(t *testing.T) {
 	res, err := ceremony.Propose(&ceremony.Proposal{Type: quorum.SetRule, Current: s.st, RuleFor: "AddMember",
 		Rules: []string{"4 kms-operator"}, AllowLockout: true}, now)
 	require.NoError(t, err)
-	assert.Equal(t, []quorum.CommandType{quorum.AddMember}, res.Lockouts)
+	assert.Equal(t, []quorum.CommandType{quorum.AddMember, quorum.SetPeerRegion}, res.Lockouts) // SetPeerRegion falls back to AddMember's rule
 	_, err = ceremony.Propose(&ceremony.Proposal{Type: quorum.RemoveOperator, Current: testState(t, s.alice, s.bob), ID: "bob"}, now)
 	require.ErrorIs(t, err, ceremony.ErrLockout)
 
@@ -333,5 +333,6 @@ func TestLockouts(t *testing.T) {
 	// A rule naming a role twice asks for the sum.
 	st := s.st.Clone()
 	st.Rules[quorum.AddMember] = []quorum.Rule{{{Role: "kms-operator", N: 2}, {Role: "kms-operator", N: 2}}}
-	assert.Equal(t, []quorum.CommandType{quorum.AddMember}, ceremony.Lockouts(st, quorum.CommandTypes...))
+	// SetPeerRegion, which has no rule of its own, falls back to AddMember's.
+	assert.Equal(t, []quorum.CommandType{quorum.AddMember, quorum.SetPeerRegion}, ceremony.Lockouts(st, quorum.CommandTypes...))
 }

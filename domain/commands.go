@@ -127,6 +127,9 @@ type Change struct {
 	Retention int
 	// SetTrustedAttestationRoots: DER certificates.
 	Roots [][]byte
+	// SetPeerRegion: the region, its domain and its members (none:
+	// forget the region).
+	Peer PeerRegion
 }
 
 // Params encodes the change (the Params* functions, by type).
@@ -151,6 +154,8 @@ func (ch *Change) Params() ([]byte, error) {
 		return ParamsRetention(ch.Retention)
 	case quorum.SetTrustedAttestationRoots:
 		return ParamsRoots(ch.Roots)
+	case quorum.SetPeerRegion:
+		return ParamsPeerRegion(ch.Peer)
 	}
 	return nil, cannot("unknown command type %v", ch.Type)
 }
@@ -231,6 +236,10 @@ func DecodeChange(c *quorum.Command) (*Change, error) {
 		ch.Retention = int(r)
 	case quorum.SetTrustedAttestationRoots:
 		if ch.Roots, err = readRoots(&s); err != nil {
+			return nil, err
+		}
+	case quorum.SetPeerRegion:
+		if ch.Peer, err = readPeerRegion(&s); err != nil {
 			return nil, err
 		}
 	default:
@@ -350,6 +359,10 @@ func Apply(st *State, sc *quorum.SignedCommand, newKey *KeyInfo, now int64) (*St
 		next.Retention = ch.Retention
 	case quorum.SetTrustedAttestationRoots:
 		next.Roots = ch.Roots
+	case quorum.SetPeerRegion:
+		if err := applyPeerRegion(next, ch.Peer); err != nil {
+			return nil, err
+		}
 	}
 	// Keep the active key and the newest Retention deactivated ones.
 	if extra := len(next.Keys) - (next.Retention + 1); extra > 0 {

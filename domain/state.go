@@ -66,6 +66,9 @@ type State struct {
 	Retention int // deactivated domain keys kept beyond the active one
 	Keys      []KeyInfo
 	Roots     [][]byte // trusted attestation roots, DER certificates
+	// PeerRegions are the other regions' domains trusted for multi-Region
+	// key material (peers.go), sorted by region.
+	PeerRegions []PeerRegion
 }
 
 // Quorum is the quorum package's view of the state.
@@ -111,6 +114,7 @@ func (s *State) Clone() *State {
 	c.Operators = slices.Clone(s.Operators)
 	c.Keys = slices.Clone(s.Keys)
 	c.Roots = slices.Clone(s.Roots)
+	c.PeerRegions = clonePeers(s.PeerRegions)
 	c.Rules = quorum.Rules{}
 	for t, alts := range s.Rules {
 		var cp []quorum.Rule
@@ -159,7 +163,7 @@ func (s *State) Validate() error {
 		return bad("%v", err)
 	}
 	for _, t := range quorum.CommandTypes {
-		if len(s.Rules[t]) == 0 {
+		if len(s.Rules[t]) == 0 && !quorum.Optional(t) {
 			return bad("no rule for %v", t)
 		}
 	}
@@ -190,6 +194,9 @@ func (s *State) Validate() error {
 		if _, err := x509.ParseCertificate(r); err != nil {
 			return bad("attestation root: %v", err)
 		}
+	}
+	if err := s.validatePeers(); err != nil {
+		return bad("%v", err)
 	}
 	return nil
 }
@@ -223,6 +230,7 @@ func (s *State) Marshal() ([]byte, error) {
 	for _, r := range s.Roots {
 		b.AddUint16LengthPrefixed(func(b *cryptobyte.Builder) { b.AddBytes(r) })
 	}
+	addPeerRegions(&b, s.PeerRegions)
 	out, err := b.Bytes()
 	if err != nil {
 		return nil, fmt.Errorf("domain: %w", err)
@@ -299,6 +307,9 @@ func readState(s *cryptobyte.String) (*State, error) {
 			return nil, malformed("attestation root")
 		}
 		st.Roots = append(st.Roots, append([]byte(nil), r...))
+	}
+	if st.PeerRegions, err = readPeerRegions(s); err != nil {
+		return nil, err
 	}
 	if err := st.Validate(); err != nil {
 		return nil, err
@@ -449,6 +460,6 @@ func (s *State) Summary() string {
 	for _, m := range s.Members {
 		ids = append(ids, m.ID)
 	}
-	return fmt.Sprintf("domain %q version %d: %d members (%s), %d operators, %d domain keys",
-		s.Name, s.Version, len(s.Members), strings.Join(ids, ", "), len(s.Operators), len(s.Keys))
+	return fmt.Sprintf("domain %q version %d: %d members (%s), %d operators, %d domain keys%s",
+		s.Name, s.Version, len(s.Members), strings.Join(ids, ", "), len(s.Operators), len(s.Keys), s.peerSummary())
 }

@@ -41,17 +41,22 @@ const (
 	RotateDomainKeys           CommandType = 7
 	SetRetention               CommandType = 8
 	SetTrustedAttestationRoots CommandType = 9
+	// SetPeerRegion records (or, with no members, forgets) another
+	// region's domain whose member HSMs may send this domain multi-Region
+	// key material (docs/protocol.md, Multi-Region keys). A domain without
+	// a rule of its own for it applies its AddMember rule (Rules.For).
+	SetPeerRegion CommandType = 10
 )
 
 // CommandTypes lists every command type, in order.
 var CommandTypes = []CommandType{CreateDomain, AddMember, RemoveMember, AddOperator, RemoveOperator,
-	SetRule, RotateDomainKeys, SetRetention, SetTrustedAttestationRoots}
+	SetRule, RotateDomainKeys, SetRetention, SetTrustedAttestationRoots, SetPeerRegion}
 
 var commandNames = map[CommandType]string{
 	CreateDomain: "CreateDomain", AddMember: "AddMember", RemoveMember: "RemoveMember",
 	AddOperator: "AddOperator", RemoveOperator: "RemoveOperator", SetRule: "SetRule",
 	RotateDomainKeys: "RotateDomainKeys", SetRetention: "SetRetention",
-	SetTrustedAttestationRoots: "SetTrustedAttestationRoots",
+	SetTrustedAttestationRoots: "SetTrustedAttestationRoots", SetPeerRegion: "SetPeerRegion",
 }
 
 func (t CommandType) String() string {
