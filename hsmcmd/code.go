@@ -38,6 +38,10 @@ const (
 	Verify              Code = 20 // secp256k1, which the host cannot verify
 	Recipient           Code = 21 // an inner command answered to a Nitro enclave
 	ImportKeyMaterial   Code = 22 // wrapped key material → an HBK token and a check value
+
+	// Multi-Region keys (replica.go).
+	ExportReplica Code = 24 // a key's HBK tokens → a transport to a peer region's HSMs
+	ImportReplica Code = 25 // a peer region's transport → HBK tokens under this domain
 )
 
 var codeNames = [...]string{
@@ -47,6 +51,7 @@ var codeNames = [...]string{
 	CreateKeyPair: "CreateKeyPair", Sign: "Sign", AsymDecrypt: "AsymDecrypt", GenerateMac: "GenerateMac",
 	VerifyMac: "VerifyMac", DeriveSharedSecret: "DeriveSharedSecret", GenerateDataKeyPair: "GenerateDataKeyPair",
 	Verify: "Verify", Recipient: "Recipient", ImportKeyMaterial: "ImportKeyMaterial",
+	ExportReplica: "ExportReplica", ImportReplica: "ImportReplica",
 }
 
 // String is the command's name, or its number if version 1 has no such

@@ -26,7 +26,18 @@ var ErrInternal = errors.New("session: internal HSM error")
 // message says which. Command handlers wrap such errors in it.
 var ErrRefused = errors.New("session: request refused")
 
+// ErrUntrustedPeer means a multi-Region key transport names a region that
+// is no peer region of the HSM's domain, or comes from an HSM that is no
+// member of that peer region (docs/protocol.md, Multi-Region keys).
+var ErrUntrustedPeer = errors.New("session: not a member HSM of a trusted peer region")
+
+// ErrPeerContext means a multi-Region key transport was made for another
+// key or another pair of domains than the request names.
+var ErrPeerContext = errors.New("session: transport for another key or domain")
+
 // alertCodes is the wire code of each sentinel; docs/protocol.md lists them.
+// AlertFor takes the first that an error wraps: the peer-region refusals
+// come before ErrRefused, which their handlers also wrap.
 var alertCodes = []struct {
 	code uint16
 	err  error
@@ -36,7 +47,7 @@ var alertCodes = []struct {
 	{9, ErrBadSignature}, {10, ErrBadReply}, {11, ErrAuthentication}, {12, ErrKeyNotRetained},
 	{13, ErrNoActiveKey}, {14, ErrExpired}, {15, ErrNotYetValid}, {16, ErrWrongHost},
 	{17, ErrSessionMismatch}, {18, ErrReplay}, {19, ErrNotRecipient}, {20, ErrUnknownCommand},
-	{21, ErrInternal}, {22, ErrSessionClosed}, {23, ErrRefused},
+	{21, ErrInternal}, {22, ErrSessionClosed}, {28, ErrUntrustedPeer}, {29, ErrPeerContext}, {23, ErrRefused},
 }
 
 // Alert is a refusal on the wire.
