@@ -140,6 +140,10 @@ func (s *Service) table() []operation {
 		{name: "ListRetirableGrants", handler: typed(s.listRetirableGrants)},
 		{name: "RetireGrant", write: true, grant: anyKey, handler: typed(s.retireGrant)},
 		{name: "RevokeGrant", write: true, handler: typed(s.revokeGrant)},
+
+		// Multi-Region keys (multiregion.go).
+		{name: "ReplicateKey", write: true, handler: typed(s.replicateKey)},
+		{name: "UpdatePrimaryRegion", write: true, handler: typed(s.updatePrimaryRegion)},
 	}
 }
 

@@ -22,6 +22,12 @@ func rotatable(k *key) error {
 	if k.rec.Key.Origin == keystore.OriginExternal {
 		return kmsapi.Errorf(kmsapi.UnsupportedOperation, "keys with imported key material cannot be rotated by this Trent build")
 	}
+	if k.rec.Key.MultiRegion != nil {
+		// A rotation would have to reach every replica's region with the
+		// new HBK before either region encrypts under it; this build
+		// moves key material between regions only at ReplicateKey.
+		return kmsapi.Errorf(kmsapi.UnsupportedOperation, "multi-Region keys cannot be rotated by this Trent build")
+	}
 	return nil
 }
 

@@ -123,9 +123,9 @@ func TestOperationTable(t *testing.T) {
 	slices.Sort(crypto)
 	assert.Equal(t, []string{"CancelKeyDeletion", "CreateAlias", "CreateGrant", "CreateKey", "DeleteAlias",
 		"DeleteImportedKeyMaterial", "DisableKey", "DisableKeyRotation", "EnableKey", "EnableKeyRotation",
-		"GetParametersForImport", "ImportKeyMaterial", "PutKeyPolicy", "RetireGrant",
+		"GetParametersForImport", "ImportKeyMaterial", "PutKeyPolicy", "ReplicateKey", "RetireGrant",
 		"RevokeGrant", "RotateKeyOnDemand", "ScheduleKeyDeletion", "TagResource", "UntagResource",
-		"UpdateAlias", "UpdateKeyDescription"}, writes)
+		"UpdateAlias", "UpdateKeyDescription", "UpdatePrimaryRegion"}, writes)
 	assert.Equal(t, []string{"Decrypt", "DeriveSharedSecret", "Encrypt", "GenerateDataKey", "GenerateDataKeyPair",
 		"GenerateDataKeyPairWithoutPlaintext", "GenerateDataKeyWithoutPlaintext", "GenerateMac", "GenerateRandom",
 		"ReEncrypt", "Sign", "Verify", "VerifyMac"}, crypto)
