@@ -113,7 +113,9 @@ type MultiRegion struct {
 }
 
 // IsPrimary reports whether k is a multi-Region primary key.
-func (k *Key) IsPrimary() bool { return k.MultiRegion != nil && k.MultiRegion.PrimaryRegion == k.Region }
+func (k *Key) IsPrimary() bool {
+	return k.MultiRegion != nil && k.MultiRegion.PrimaryRegion == k.Region
+}
 
 // ARNIn is the key's ARN in region (a multi-Region key has the same key
 // ID in every region).
