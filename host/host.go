@@ -89,6 +89,14 @@ type Config struct {
 	// move it forward).
 	Clock func() time.Time
 	Log   *slog.Logger
+	// PeerRegions maps each peer region of multi-Region keys to its
+	// hosts' peer-region URLs (https://…, tried in order until the
+	// region's leader answers); RegionTLS is the mutual-TLS
+	// configuration of that traffic (LoadRegionTLS), and RegionAddr, if
+	// set, where this host serves the peer regions (regions.go).
+	PeerRegions map[string][]string
+	RegionTLS   *tls.Config
+	RegionAddr  string
 }
 
 // DefaultHSMBatchWorkers is how many batches may be in flight by default:
@@ -114,6 +122,8 @@ type Host struct {
 	kmsServer *kmsapi.Server
 	audit     *audit.Log
 	kmsLn     net.Listener
+	region    *http.Server // the peer-region API (nil without RegionAddr)
+	regionLn  net.Listener
 	hsms      *session.Client
 	log       *slog.Logger
 
@@ -250,6 +260,9 @@ func Start(cfg Config) (*Host, error) {
 		}
 		h.kms = &http.Server{ReadHeaderTimeout: 10 * time.Second, Handler: h.kmsServer}
 		h.wg.Go(func() { h.kms.Serve(h.kmsLn) })
+	}
+	if err := h.startRegions(); err != nil {
+		return nil, err
 	}
 	h.wg.Go(func() { h.deliverLoop(ctx) })
 	if cfg.RotationInterval > 0 {
@@ -540,6 +553,9 @@ func (h *Host) Close() error {
 	}
 	if h.kms != nil {
 		h.kms.Close()
+	}
+	if h.region != nil {
+		h.region.Close()
 	}
 	h.wg.Wait()
 	if h.audit != nil {

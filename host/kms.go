@@ -41,6 +41,9 @@ func (h *Host) newService() *kms.Service {
 	if h.hsms != nil {
 		cfg.HSM = &hsmClient{h: h}
 	}
+	if len(h.cfg.PeerRegions) > 0 {
+		cfg.Regions = regions{h}
+	}
 	return kms.New(cfg)
 }
 
@@ -132,7 +135,7 @@ func (c *hsmClient) Do(ctx context.Context, req hsmcmd.Request) ([]byte, error) 
 	}
 	out, err := c.h.hsmDo(ctx, uint16(req.Code()), in)
 	clear(in) // it may hold a plaintext; hsmDo is done with it
-	if errors.Is(err, session.ErrRefused) {
+	if errors.Is(err, session.ErrRefused) || errors.Is(err, session.ErrUntrustedPeer) || errors.Is(err, session.ErrPeerContext) {
 		return nil, fmt.Errorf("%w: %w", kms.ErrRefused, err)
 	}
 	return out, err
@@ -155,7 +158,9 @@ func (h *Host) hsmDo(ctx context.Context, typ uint16, in []byte) ([]byte, error)
 		return h.hsms.Do(ctx, typ, in)
 	}
 	out, err := do()
-	if errors.Is(err, session.ErrRefused) {
+	if errors.Is(err, session.ErrRefused) || errors.Is(err, session.ErrUntrustedPeer) {
+		// An HSM that has not yet taken the token of a SetPeerRegion
+		// refuses a replica transport as from an untrusted peer.
 		h.resync(ctx)
 		out, err = do()
 	}

@@ -30,6 +30,9 @@ func newMultiRegionKeyID() string {
 	return "mrk-" + hex.EncodeToString(b)
 }
 
+// Region is the region the Service answers for (Config.Region).
+func (s *Service) Region() string { return s.cfg.Region }
+
 // multiRegionKey is an entry of MultiRegionConfiguration.
 type multiRegionKey struct {
 	Arn    string `json:"Arn"`

@@ -1,0 +1,187 @@
+package host_test
+
+import (
+	"bytes"
+	"context"
+	"net"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/kms"
+	"github.com/aws/aws-sdk-go-v2/service/kms/types"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/trentkms/trent/domain"
+	"github.com/trentkms/trent/host"
+	"github.com/trentkms/trent/kms/kmsapi"
+	"github.com/trentkms/trent/quorum"
+	"github.com/trentkms/trent/session"
+	"github.com/trentkms/trent/softhsm/softhsmtest"
+)
+
+// freeAddr is a loopback address no one listens on now.
+func freeAddr(t *testing.T) string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// regionCluster is one region: a test cluster serving the KMS API in its
+// region, reachable by the other region's hosts.
+type regionCluster struct {
+	*testCluster
+	region     string
+	regionURLs []string
+	alice      *kms.Client
+}
+
+// twoRegionClusters starts us-east-1 (domain "east") and us-west-2
+// (domain "west"), two hosts and two HSMs each, on real SoftHSM tokens
+// and raft over TCP, each with its own region identity and the other's
+// CA; neither domain trusts the other yet.
+func twoRegionClusters(t *testing.T) (east, west *regionCluster) {
+	store := softhsmtest.NewStore(t)
+	type ident struct{ ca, cert, key []byte }
+	ids := map[string]ident{}
+	for _, r := range []string{"us-east-1", "us-west-2"} {
+		ca, cert, key, err := host.NewRegionIdentity(r)
+		require.NoError(t, err)
+		ids[r] = ident{ca, cert, key}
+	}
+	addrs := map[string][]string{}
+	for _, r := range []string{"us-east-1", "us-west-2"} {
+		addrs[r] = []string{freeAddr(t), freeAddr(t)}
+	}
+	urls := func(r string) []string {
+		var out []string
+		for i := len(addrs[r]) - 1; i >= 0; i-- { // the second host first: a follower, most often
+
+			out = append(out, "https://"+addrs[r][i])
+		}
+		return out
+	}
+	mk := func(region, peer, name string) *regionCluster {
+		creds := &kmsapi.Credentials{Region: region, Credentials: testCreds.Credentials}
+		tlsCfg, err := host.RegionTLS(ids[region].cert, ids[region].key, ids[peer].ca)
+		require.NoError(t, err)
+		i := 0
+		c := newNamedCluster(t, store.Dir, name, name, 2, 2, func(hc *host.Config) {
+			hc.Credentials, hc.KMSAddr = creds, "127.0.0.1:0"
+			hc.PeerRegions = map[string][]string{peer: urls(peer)}
+			hc.RegionTLS, hc.RegionAddr = tlsCfg, addrs[region][i]
+			i++
+		})
+		cr := testCreds.Credentials[0]
+		return &regionCluster{testCluster: c, region: region, regionURLs: urls(region),
+			alice: kmsClient(c.hosts[0].KMSURL(), cr.AccessKeyID, cr.SecretAccessKey, region)}
+	}
+	return mk("us-east-1", "us-west-2", "east"), mk("us-west-2", "us-east-1", "west")
+}
+
+// trust submits SetPeerRegion to c's domain: peer's region, domain and
+// member HSMs, signed by c's two operators.
+func (c *regionCluster) trust(t *testing.T, peer *regionCluster, peerDomain string) {
+	p := domain.PeerRegion{Region: peer.region, Domain: peerDomain}
+	for _, h := range peer.hsms {
+		id := h.n.Identity()
+		p.Members = append(p.Members, session.Member{ID: h.n.ID(), Signing: id.Signing.PublicKey(), Agreement: id.Agreement.PublicKey()})
+	}
+	slices.SortFunc(p.Members, func(a, b session.Member) int { return strings.Compare(a.ID, b.ID) })
+	params, err := domain.ParamsPeerRegion(p)
+	require.NoError(t, err)
+	st, _ := c.hosts[0].FSM().State()
+	_, err = c.hosts[0].Submit(context.Background(), signed(t, st.Name, st.Version, quorum.SetPeerRegion, params, c.testCluster.alice, c.testCluster.bob))
+	require.NoError(t, err)
+}
+
+// A multi-Region key made in one cluster is replicated to another, whose
+// HSMs take its material only once both domains trust each other; then
+// each region decrypts the other's ciphertexts, and UpdatePrimaryRegion
+// moves the primary.
+func TestMultiRegionKeysAcrossTwoClusters(t *testing.T) {
+	east, west := twoRegionClusters(t)
+	ctx := context.Background()
+
+	mk, err := east.alice.CreateKey(ctx, &kms.CreateKeyInput{MultiRegion: aws.Bool(true), Description: aws.String("primary")})
+	require.NoError(t, err)
+	id := *mk.KeyMetadata.KeyId
+	require.True(t, strings.HasPrefix(id, "mrk-"), id)
+	require.True(t, *mk.KeyMetadata.MultiRegion)
+	assert.Equal(t, types.MultiRegionKeyTypePrimary, mk.KeyMetadata.MultiRegionConfiguration.MultiRegionKeyType)
+	assert.Equal(t, "us-east-1", *mk.KeyMetadata.MultiRegionConfiguration.PrimaryKey.Region)
+	assert.Contains(t, *mk.KeyMetadata.Arn, ":us-east-1:")
+	ec := map[string]string{"app": "mrk"}
+	fromEast, err := east.alice.Encrypt(ctx, &kms.EncryptInput{KeyId: &id, Plaintext: []byte("made in east"), EncryptionContext: ec})
+	require.NoError(t, err)
+
+	// Neither domain trusts the other: east's HSMs do not wrap for west.
+	_, err = east.alice.ReplicateKey(ctx, &kms.ReplicateKeyInput{KeyId: &id, ReplicaRegion: aws.String("us-west-2")})
+	require.Error(t, err)
+	assert.Equal(t, "KMSInternalException", apiCode(t, err))
+	// East trusts west, west not yet east: west's HSMs refuse the transport.
+	east.trust(t, west, "west")
+	_, err = east.alice.ReplicateKey(ctx, &kms.ReplicateKeyInput{KeyId: &id, ReplicaRegion: aws.String("us-west-2")})
+	require.Error(t, err)
+	assert.Equal(t, "KMSInternalException", apiCode(t, err))
+	_, err = west.alice.DescribeKey(ctx, &kms.DescribeKeyInput{KeyId: &id})
+	assert.Equal(t, "NotFoundException", apiCode(t, err))
+
+	west.trust(t, east, "east")
+	rep, err := east.alice.ReplicateKey(ctx, &kms.ReplicateKeyInput{KeyId: &id, ReplicaRegion: aws.String("us-west-2"),
+		Description: aws.String("replica"), Tags: []types.Tag{{TagKey: aws.String("where"), TagValue: aws.String("west")}}})
+	require.NoError(t, err)
+	assert.Contains(t, *rep.ReplicaKeyMetadata.Arn, ":us-west-2:")
+	assert.Equal(t, "replica", *rep.ReplicaKeyMetadata.Description)
+	assert.Equal(t, types.MultiRegionKeyTypeReplica, rep.ReplicaKeyMetadata.MultiRegionConfiguration.MultiRegionKeyType)
+	require.Len(t, rep.ReplicaTags, 1)
+
+	// West answers in its own region, and decrypts east's ciphertext.
+	d, err := west.alice.DescribeKey(ctx, &kms.DescribeKeyInput{KeyId: &id})
+	require.NoError(t, err)
+	assert.Equal(t, "arn:aws:kms:us-west-2:"+acctA+":key/"+id, *d.KeyMetadata.Arn)
+	assert.Equal(t, types.MultiRegionKeyTypeReplica, d.KeyMetadata.MultiRegionConfiguration.MultiRegionKeyType)
+	assert.Equal(t, "us-east-1", *d.KeyMetadata.MultiRegionConfiguration.PrimaryKey.Region)
+	pt, err := west.alice.Decrypt(ctx, &kms.DecryptInput{CiphertextBlob: fromEast.CiphertextBlob, EncryptionContext: ec})
+	require.NoError(t, err)
+	assert.Equal(t, "made in east", string(pt.Plaintext))
+	fromWest, err := west.alice.Encrypt(ctx, &kms.EncryptInput{KeyId: &id, Plaintext: []byte("made in west"), EncryptionContext: ec})
+	require.NoError(t, err)
+	pt, err = east.alice.Decrypt(ctx, &kms.DecryptInput{CiphertextBlob: fromWest.CiphertextBlob, EncryptionContext: ec})
+	require.NoError(t, err)
+	assert.Equal(t, "made in west", string(pt.Plaintext))
+	d, err = east.alice.DescribeKey(ctx, &kms.DescribeKeyInput{KeyId: &id})
+	require.NoError(t, err)
+	require.Len(t, d.KeyMetadata.MultiRegionConfiguration.ReplicaKeys, 1)
+	assert.Equal(t, "us-west-2", *d.KeyMetadata.MultiRegionConfiguration.ReplicaKeys[0].Region)
+
+	// The replica's record holds no HBK of east's token: it is sealed
+	// under west's domain key.
+	eastRec, _ := east.hosts[0].FSM().Key("k/" + id)
+	westRec, _ := west.hosts[0].FSM().Key("k/" + id)
+	require.NotEmpty(t, westRec)
+	assert.False(t, bytes.Equal(eastRec, westRec))
+
+	// A second ReplicateKey: the replica exists.
+	_, err = east.alice.ReplicateKey(ctx, &kms.ReplicateKeyInput{KeyId: &id, ReplicaRegion: aws.String("us-west-2")})
+	assert.Equal(t, "AlreadyExistsException", apiCode(t, err))
+
+	// UpdatePrimaryRegion, through a follower of east (forwarded to its
+	// leader).
+	cr := testCreds.Credentials[0]
+	follower := kmsClient(east.hosts[1].KMSURL(), cr.AccessKeyID, cr.SecretAccessKey, "us-east-1")
+	_, err = follower.UpdatePrimaryRegion(ctx, &kms.UpdatePrimaryRegionInput{KeyId: &id, PrimaryRegion: aws.String("us-west-2")})
+	require.NoError(t, err)
+	d, err = west.alice.DescribeKey(ctx, &kms.DescribeKeyInput{KeyId: &id})
+	require.NoError(t, err)
+	assert.Equal(t, types.MultiRegionKeyTypePrimary, d.KeyMetadata.MultiRegionConfiguration.MultiRegionKeyType)
+	d, err = east.alice.DescribeKey(ctx, &kms.DescribeKeyInput{KeyId: &id})
+	require.NoError(t, err)
+	assert.Equal(t, types.MultiRegionKeyTypeReplica, d.KeyMetadata.MultiRegionConfiguration.MultiRegionKeyType)
+	assert.Equal(t, "us-west-2", *d.KeyMetadata.MultiRegionConfiguration.PrimaryKey.Region)
+	_, err = east.alice.ReplicateKey(ctx, &kms.ReplicateKeyInput{KeyId: &id, ReplicaRegion: aws.String("us-west-2")})
+	assert.Equal(t, "UnsupportedOperationException", apiCode(t, err))
+}
