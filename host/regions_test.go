@@ -3,10 +3,13 @@ package host_test
 import (
 	"bytes"
 	"context"
+	"io"
 	"net"
+	"net/http"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
@@ -34,9 +37,10 @@ func freeAddr(t *testing.T) string {
 // region, reachable by the other region's hosts.
 type regionCluster struct {
 	*testCluster
-	region     string
-	regionURLs []string
-	alice      *kms.Client
+	region        string
+	regionURLs    []string
+	alice         *kms.Client
+	ca, cert, key []byte // its region identity
 }
 
 // twoRegionClusters starts us-east-1 (domain "east") and us-west-2
@@ -77,7 +81,8 @@ func twoRegionClusters(t *testing.T) (east, west *regionCluster) {
 		})
 		cr := testCreds.Credentials[0]
 		return &regionCluster{testCluster: c, region: region, regionURLs: urls(region),
-			alice: kmsClient(c.hosts[0].KMSURL(), cr.AccessKeyID, cr.SecretAccessKey, region)}
+			alice: kmsClient(c.hosts[0].KMSURL(), cr.AccessKeyID, cr.SecretAccessKey, region),
+			ca:    ids[region].ca, cert: ids[region].cert, key: ids[region].key}
 	}
 	return mk("us-east-1", "us-west-2", "east"), mk("us-west-2", "us-east-1", "west")
 }
@@ -184,4 +189,51 @@ func TestMultiRegionKeysAcrossTwoClusters(t *testing.T) {
 	assert.Equal(t, "us-west-2", *d.KeyMetadata.MultiRegionConfiguration.PrimaryKey.Region)
 	_, err = east.alice.ReplicateKey(ctx, &kms.ReplicateKeyInput{KeyId: &id, ReplicaRegion: aws.String("us-west-2")})
 	assert.Equal(t, "UnsupportedOperationException", apiCode(t, err))
+}
+
+// The peer-region endpoint serves only the other region's hosts: a client
+// certificate of an unknown CA, or of the region's own identity (its CA is
+// not a peer's), fails the handshake; the peer's requests are parsed
+// strictly and served on the leader only.
+func TestRegionEndpointRefusals(t *testing.T) {
+	east, west := twoRegionClusters(t)
+	waitLeader(t, east.hosts[0])
+	post := func(url string, cert, key []byte, body string) (int, string, error) {
+		cfg, err := host.RegionTLS(cert, key, east.ca)
+		require.NoError(t, err)
+		cfg.ServerName = "us-east-1"
+		cl := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: cfg}}
+		defer cl.CloseIdleConnections()
+		resp, err := cl.Post(url+"/trent/v1/region/replicate", "application/json", strings.NewReader(body))
+		if err != nil {
+			return 0, "", err
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b), nil
+	}
+	leader, follower := east.hosts[0].RegionURL(), east.hosts[1].RegionURL()
+	_, strangerCert, strangerKey, err := host.NewRegionIdentity("us-west-2")
+	require.NoError(t, err)
+	_, _, err = post(leader, strangerCert, strangerKey, "{}")
+	require.Error(t, err, "a client certificate of an unknown CA")
+	_, _, err = post(leader, east.cert, east.key, "{}")
+	require.Error(t, err, "east's own identity is no peer's")
+
+	code, body, err := post(leader, west.cert, west.key, `{"key_id":"x","key_id":"y"}`)
+	require.NoError(t, err)
+	assert.Equal(t, http.StatusBadRequest, code)
+	assert.Contains(t, body, "ValidationException", "a duplicate member")
+	code, body, err = post(leader, west.cert, west.key, `{"Key_id":"x"}`)
+	require.NoError(t, err)
+	assert.Equal(t, http.StatusBadRequest, code)
+	assert.Contains(t, body, "ValidationException", "a member name of another case")
+	// A replica claimed for a primary in another region than the caller's.
+	code, body, err = post(leader, west.cert, west.key, `{"key_id":"mrk-00000000000000000000000000000000","primary_region":"eu-central-1"}`)
+	require.NoError(t, err)
+	assert.Equal(t, http.StatusBadRequest, code)
+	assert.Contains(t, body, "UnsupportedOperationException")
+	code, _, err = post(follower, west.cert, west.key, `{}`)
+	require.NoError(t, err)
+	assert.Equal(t, http.StatusMisdirectedRequest, code, "a follower sends the caller to the next host")
 }
