@@ -47,7 +47,13 @@ pkcs11:DIR:LABEL (a token; see trent operator keygen). --peer ID=URL tells
 this host another host's API URL, for forwarding to the leader.
 
 Operators submit signed commands to any host (trent quorum submit); the host
-runs the four-step change and delivers every committed token to its HSMs.`,
+runs the four-step change and delivers every committed token to its HSMs.
+
+For multi-Region keys, --region-listen serves the other regions' hosts
+(HTTPS, mutual TLS with --region-tls-cert/key, trusting --region-tls-ca) and
+--peer-region REGION=URL,… names each other region's hosts; the domains
+must record each other by SetPeerRegion (docs/operations.md, Running two
+regions).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			pin, err := pinFrom(pinFile, "TRENT_OPERATOR_PIN")
