@@ -22,6 +22,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/trentkms/trent/audit"
 	"github.com/trentkms/trent/internal/strictjson"
 	"github.com/trentkms/trent/kms"
 	"github.com/trentkms/trent/kms/kmsapi"
@@ -148,7 +149,7 @@ func (r regions) post(ctx context.Context, region, path string, in, out any) err
 // regionHandler serves the peer regions' calls.
 func (h *Host) regionHandler() http.Handler {
 	mux := http.NewServeMux()
-	serve := func(path string, f func(ctx context.Context, from string, body []byte) (any, error)) {
+	serve := func(path, op string, f func(ctx context.Context, from string, body []byte) (any, error)) {
 		mux.HandleFunc("POST "+path, func(w http.ResponseWriter, r *http.Request) {
 			from, err := h.callingRegion(r)
 			if err != nil {
@@ -165,6 +166,7 @@ func (h *Host) regionHandler() http.Handler {
 				return
 			}
 			out, err := f(r.Context(), from, body)
+			h.auditRegion(r, op, from, body, err)
 			var ke *kmsapi.Error
 			switch {
 			case errors.As(err, &ke):
@@ -179,14 +181,14 @@ func (h *Host) regionHandler() http.Handler {
 			json.NewEncoder(w).Encode(out)
 		})
 	}
-	serve(pathReplicate, func(ctx context.Context, from string, body []byte) (any, error) {
+	serve(pathReplicate, "ReplicateKey", func(ctx context.Context, from string, body []byte) (any, error) {
 		rep := &kms.Replica{}
 		if err := strictjson.Unmarshal(body, maxRegionBody, rep); err != nil {
 			return nil, kmsapi.Errorf(kmsapi.ValidationException, "%v", err)
 		}
 		return h.service.AcceptReplica(ctx, from, rep)
 	})
-	serve(pathPrimary, func(ctx context.Context, from string, body []byte) (any, error) {
+	serve(pathPrimary, "UpdatePrimaryRegion", func(ctx context.Context, from string, body []byte) (any, error) {
 		up := &kms.PrimaryUpdate{}
 		if err := strictjson.Unmarshal(body, maxRegionBody, up); err != nil {
 			return nil, kmsapi.Errorf(kmsapi.ValidationException, "%v", err)
@@ -194,6 +196,47 @@ func (h *Host) regionHandler() http.Handler {
 		return struct{}{}, h.service.AcceptPrimary(ctx, from, up)
 	})
 	return mux
+}
+
+// auditRegion records a peer region's request in this region's audit
+// trail, as the KMS API records its own: eventName the KMS operation it
+// serves (ReplicateKey, UpdatePrimaryRegion), the region's name, the
+// caller the peer region names for ReplicateKey, the key, the calling
+// region as userAgent, the outcome. The transport is not recorded.
+func (h *Host) auditRegion(r *http.Request, op, from string, body []byte, err error) {
+	if h.audit == nil {
+		return
+	}
+	var req struct {
+		Principal     *kmsapi.Principal `json:"principal"`
+		KeyID         string            `json:"key_id"`
+		Account       string            `json:"account"`
+		PrimaryRegion string            `json:"primary_region"`
+	}
+	json.Unmarshal(body, &req) // what parsed strictly, or a refusal's best effort
+	ip, _, _ := net.SplitHostPort(r.RemoteAddr)
+	region := h.service.Region()
+	e := &audit.Event{EventVersion: audit.Version, EventTime: time.Now().UTC(), EventSource: audit.Source,
+		EventType: audit.EventType, EventName: op, AWSRegion: region, SourceIPAddress: ip,
+		UserAgent: "trent peer region " + from, RequestID: kmsapi.RequestID(), EventID: kmsapi.RequestID(),
+		RequestParameters: map[string]any{"keyId": req.KeyID, "primaryRegion": req.PrimaryRegion, "fromRegion": from}}
+	if req.Principal != nil {
+		p := req.Principal
+		e.UserIdentity = &audit.UserIdentity{Type: kmsapi.IdentityType(p.ARN), ARN: p.ARN, AccountID: p.AccountID, AccessKeyID: p.AccessKeyID}
+	}
+	if req.KeyID != "" && req.Account != "" {
+		e.KeyID = "arn:aws:kms:" + region + ":" + req.Account + ":key/" + req.KeyID
+	}
+	var ke *kmsapi.Error
+	switch {
+	case errors.As(err, &ke):
+		e.ErrorCode, e.ErrorMessage = ke.Type, ke.Message
+	case err != nil:
+		e.ErrorCode = kmsapi.KMSInternal
+	}
+	if werr := h.audit.Write(e); werr != nil {
+		h.log.Info("audit", "err", werr)
+	}
 }
 
 // callingRegion is the peer region whose certificate the client

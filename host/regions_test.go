@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -169,6 +170,21 @@ func TestMultiRegionKeysAcrossTwoClusters(t *testing.T) {
 	westRec, _ := west.hosts[0].FSM().Key("k/" + id)
 	require.NotEmpty(t, westRec)
 	assert.False(t, bytes.Equal(eastRec, westRec))
+
+	// West's audit trail records the replica's creation, by alice, from
+	// us-east-1.
+	found := false
+	for _, h := range west.hosts {
+		data, _ := os.ReadFile(h.AuditFile())
+		for _, line := range strings.Split(string(data), "\n") {
+			if strings.Contains(line, `"eventName":"ReplicateKey"`) && strings.Contains(line, id) &&
+				strings.Contains(line, "trent peer region us-east-1") && strings.Contains(line, "user/alice") &&
+				!strings.Contains(line, `"errorCode"`) {
+				found = true
+			}
+		}
+	}
+	assert.True(t, found, "no ReplicateKey event in us-west-2's audit trail")
 
 	// A second ReplicateKey: the replica exists.
 	_, err = east.alice.ReplicateKey(ctx, &kms.ReplicateKeyInput{KeyId: &id, ReplicaRegion: aws.String("us-west-2")})
