@@ -35,6 +35,7 @@ type Proposal struct {
 	Retention     *int     // --retention: SetRetention; CreateDomain (default domain.DefaultRetention)
 	RootFiles     []string // --root: SetTrustedAttestationRoots, CreateDomain
 	ClearRoots    bool     // --clear-roots: SetTrustedAttestationRoots to none
+	Region        string   // --region: SetPeerRegion's region (with --domain, its domain, and --member, its HSMs)
 
 	Expires      time.Duration // validity; 0 is quorum.DefaultExpiry
 	AllowLockout bool          // --allow-lockout: see Proposed.Lockouts
@@ -67,6 +68,7 @@ var allowed = map[quorum.CommandType][]string{
 	quorum.RotateDomainKeys:           {},
 	quorum.SetRetention:               {"--retention"},
 	quorum.SetTrustedAttestationRoots: {"--root", "--clear-roots"},
+	quorum.SetPeerRegion:              {"--region", "--domain", "--member"},
 }
 
 // Propose makes the command file for p at time now, with a nonce from
@@ -83,6 +85,7 @@ func Propose(p *Proposal, now time.Time) (*Proposed, error) {
 		"--domain": p.Domain != "", "--member": len(p.MemberFiles) > 0, "--operator": len(p.OperatorFiles) > 0,
 		"--role": p.Role != "", "--id": p.ID != "", "--for": p.RuleFor != "", "--rule": len(p.Rules) > 0,
 		"--retention": p.Retention != nil, "--root": len(p.RootFiles) > 0, "--clear-roots": p.ClearRoots,
+		"--region": p.Region != "",
 	}
 	var extra []string
 	for name, set := range given {
@@ -173,6 +176,19 @@ func Propose(p *Proposal, now time.Time) (*Proposed, error) {
 		if ch.Roots, err = readAllRoots(p.RootFiles); err != nil {
 			return nil, err
 		}
+	case quorum.SetPeerRegion:
+		if !wire.ValidID(p.Region) || !wire.ValidID(p.Domain) {
+			return nil, errors.New("ceremony: SetPeerRegion takes --region NAME --domain PEER-DOMAIN and the peer's --member files (none: forget the region)")
+		}
+		ch.Peer = domain.PeerRegion{Region: p.Region, Domain: p.Domain}
+		for _, f := range p.MemberFiles {
+			m, err := ReadMember(f)
+			if err != nil {
+				return nil, err
+			}
+			ch.Peer.Members = append(ch.Peer.Members, m)
+		}
+		slices.SortFunc(ch.Peer.Members, func(a, b session.Member) int { return strings.Compare(a.ID, b.ID) })
 	}
 	params, err := ch.Params()
 	if err != nil {
@@ -342,7 +358,11 @@ func DryRun(cur *domain.State, command []byte, now time.Time) (*domain.State, er
 	}
 	next.Operators = slices.DeleteFunc(next.Operators, func(o quorum.Operator) bool { return o.ID == dryRunID })
 	if alts := next.Rules[c.Type]; len(alts) == 1 && slices.Equal(alts[0], stand[0]) {
-		next.Rules[c.Type] = cur.Clone().Rules[c.Type]
+		if own, ok := cur.Clone().Rules[c.Type]; ok {
+			next.Rules[c.Type] = own
+		} else {
+			delete(next.Rules, c.Type) // an optional type without a rule of its own (quorum.Rules.For)
+		}
 	}
 	if err := next.Validate(); err != nil {
 		return nil, fmt.Errorf("ceremony: the command would not apply: %w", err)

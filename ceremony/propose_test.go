@@ -68,6 +68,15 @@ func TestProposeEachType(t *testing.T) {
 			func(t *testing.T, next *domain.State) { assert.Len(t, next.Roots, 1) }},
 		{ceremony.Proposal{Type: quorum.SetTrustedAttestationRoots, ClearRoots: true}, "trust no attestation root",
 			func(t *testing.T, next *domain.State) { assert.Empty(t, next.Roots) }},
+		{ceremony.Proposal{Type: quorum.SetPeerRegion, Region: "us-west-2", Domain: "west", MemberFiles: []string{m2File}},
+			`trust peer region us-west-2 (domain "west") for multi-Region key material from and to its HSMs ` + m2.ID,
+			func(t *testing.T, next *domain.State) {
+				p, ok := next.PeerRegion("us-west-2")
+				assert.True(t, ok)
+				assert.Equal(t, []string{m2.ID}, []string{p.Members[0].ID})
+				_, err := next.Marshal()
+				assert.NoError(t, err)
+			}},
 	} {
 		t.Run(tc.p.Type.String(), func(t *testing.T) {
 			p := tc.p
