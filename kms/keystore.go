@@ -285,11 +285,20 @@ func (s *Service) authorizeWith(p kmsapi.Principal, action string, k *key, cond 
 func keyConditions(p kmsapi.Principal, k *keystore.Key, more int) map[string][]string {
 	ctx := make(map[string][]string, 8+more)
 	p.AddConditions(ctx)
-	v := [...]string{k.KeySpec, k.KeyUsage, k.Origin}
+	v := [...]string{k.KeySpec, k.KeyUsage, k.Origin, "false", ""}
 	vs := v[:]
 	ctx["kms:keyspec"] = vs[0:1:1]
 	ctx["kms:keyusage"] = vs[1:2:2]
 	ctx["kms:keyorigin"] = vs[2:3:3]
+	// kms:MultiRegion, and kms:MultiRegionKeyType for a multi-Region key.
+	if k.MultiRegion != nil {
+		v[3], v[4] = "true", "REPLICA"
+		if k.IsPrimary() {
+			v[4] = "PRIMARY"
+		}
+		ctx["kms:multiregionkeytype"] = vs[4:5:5]
+	}
+	ctx["kms:multiregion"] = vs[3:4:4]
 	return ctx
 }
 

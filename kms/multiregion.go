@@ -195,7 +195,8 @@ func (s *Service) replicateKey(ctx context.Context, p kmsapi.Principal, req *rep
 	if _, err := mergeTags(nil, req.Tags); err != nil {
 		return nil, err
 	}
-	k, err := s.useKey(p, req.KeyId, false, keyUse{op: "ReplicateKey", state: stateNotPending, check: multiRegionPrimary})
+	k, err := s.useKey(p, req.KeyId, false, keyUse{op: "ReplicateKey", state: stateNotPending, check: multiRegionPrimary,
+		cond: map[string][]string{"kms:ReplicaRegion": {to}}})
 	if err != nil {
 		return nil, err
 	}
@@ -359,7 +360,8 @@ func (s *Service) updatePrimaryRegion(ctx context.Context, p kmsapi.Principal, r
 	if err := checkRegion("primaryRegion", to); err != nil {
 		return nil, err
 	}
-	k, err := s.useKey(p, req.KeyId, false, keyUse{op: "UpdatePrimaryRegion", state: stateNotPending, check: multiRegionPrimary})
+	k, err := s.useKey(p, req.KeyId, false, keyUse{op: "UpdatePrimaryRegion", state: stateNotPending, check: multiRegionPrimary,
+		cond: map[string][]string{"kms:PrimaryRegion": {to}}})
 	if err != nil {
 		return nil, err
 	}

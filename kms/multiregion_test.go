@@ -376,3 +376,20 @@ func decodeB64(t *testing.T, v any) []byte {
 	require.NoError(t, err)
 	return b
 }
+
+// The multi-Region condition keys: kms:MultiRegion and
+// kms:MultiRegionKeyType of the key, kms:ReplicaRegion of ReplicateKey.
+func TestMultiRegionConditionKeys(t *testing.T) {
+	east, _ := twoRegions(t)
+	pol := `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"` + alice.ARN + `"},"Action":"kms:*","Resource":"*"},` +
+		`{"Effect":"Allow","Principal":{"AWS":"` + bob.ARN + `"},"Action":"kms:Encrypt","Resource":"*","Condition":{"Bool":{"kms:MultiRegion":"true"},"StringEquals":{"kms:MultiRegionKeyType":"PRIMARY"}}},` +
+		`{"Effect":"Deny","Principal":{"AWS":"` + alice.ARN + `"},"Action":"kms:ReplicateKey","Resource":"*","Condition":{"StringEquals":{"kms:ReplicaRegion":"eu-central-1"}}}]}`
+	mrk := east.createKey(t, map[string]any{"MultiRegion": true, "Policy": pol})
+	single := east.createKey(t, map[string]any{"Policy": pol})
+	east.must(t, bob, "Encrypt", map[string]any{"KeyId": mrk, "Plaintext": []byte("x")})
+	_, err := east.call(bob, "Encrypt", map[string]any{"KeyId": single, "Plaintext": []byte("x")})
+	assert.Equal(t, kmsapi.AccessDenied, exception(err))
+	_, err = east.call(alice, "ReplicateKey", map[string]any{"KeyId": mrk, "ReplicaRegion": "eu-central-1"})
+	assert.Equal(t, kmsapi.AccessDenied, exception(err))
+	east.must(t, alice, "ReplicateKey", map[string]any{"KeyId": mrk, "ReplicaRegion": "us-west-2"})
+}
