@@ -67,10 +67,11 @@ type keyMetadata struct {
 	MacAlgorithms          []string `json:"MacAlgorithms,omitempty"`
 	KeyAgreementAlgorithms []string `json:"KeyAgreementAlgorithms,omitempty"`
 	MultiRegion            bool     `json:"MultiRegion"`
+	ExpirationModel        string   `json:"ExpirationModel,omitempty"`
+	ValidTo                *epoch   `json:"ValidTo,omitempty"`
+
 	// MultiRegionConfiguration: multi-Region keys only (multiregion.go).
 	MultiRegionConfiguration *multiRegionConfiguration `json:"MultiRegionConfiguration,omitempty"`
-	ExpirationModel          string                    `json:"ExpirationModel,omitempty"`
-	ValidTo                  *epoch                    `json:"ValidTo,omitempty"`
 }
 
 func metadata(k *keystore.Key) *keyMetadata {
