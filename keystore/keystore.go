@@ -12,7 +12,8 @@
 //
 // # Record IDs
 //
-// A key lives under "k/" + its key ID (a UUID), an alias under "a/" +
+// A key lives under "k/" + its key ID (a UUID, or "mrk-" and 32 hex
+// digits for a multi-Region key), an alias under "a/" +
 // account ID + "/" + alias name (or its hash, AliasRecordID), a grant under "g/" + key ID + "/" + grant
 // ID and a key's grant index under "g/" + key ID; all fit domain.MaxKeyID.
 package keystore

@@ -393,3 +393,27 @@ func TestMultiRegionConditionKeys(t *testing.T) {
 	assert.Equal(t, kmsapi.AccessDenied, exception(err))
 	east.must(t, alice, "ReplicateKey", map[string]any{"KeyId": mrk, "ReplicaRegion": "us-west-2"})
 }
+
+// A grant on a multi-Region key has a grant token that names it (version
+// 2), so that RetireGrant finds the grant by its token.
+func TestMultiRegionGrantToken(t *testing.T) {
+	f := newFixture(t)
+	id := f.createKey(t, map[string]any{"MultiRegion": true})
+	g := f.must(t, alice, "CreateGrant", map[string]any{"KeyId": id, "GranteePrincipal": bob.ARN, "Operations": []string{"Encrypt"}})
+	tok := g["GrantToken"].(string)
+	keyID, grantID, err := parseGrantToken(tok)
+	require.NoError(t, err)
+	assert.Equal(t, id, keyID)
+	assert.Equal(t, g["GrantId"], grantID)
+	raw, err := base64.RawURLEncoding.DecodeString(tok)
+	require.NoError(t, err)
+	assert.Equal(t, byte(2), raw[0])
+	f.must(t, bob, "Encrypt", map[string]any{"KeyId": id, "Plaintext": []byte("x"), "GrantTokens": []string{tok}})
+	f.must(t, alice, "RetireGrant", map[string]any{"GrantToken": tok})
+	assert.Empty(t, f.must(t, alice, "ListGrants", map[string]any{"KeyId": id})["Grants"], "retired by its token")
+	// A UUID key's token is version 1, as before.
+	single := f.createKey(t, map[string]any{})
+	g = f.must(t, alice, "CreateGrant", map[string]any{"KeyId": single, "GranteePrincipal": bob.ARN, "Operations": []string{"Encrypt"}})
+	raw, _ = base64.RawURLEncoding.DecodeString(g["GrantToken"].(string))
+	assert.Equal(t, byte(1), raw[0])
+}
