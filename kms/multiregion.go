@@ -317,7 +317,11 @@ func (s *Service) AcceptReplica(ctx context.Context, from string, rep *Replica) 
 		k.Description = *rep.Description
 	}
 	if rep.Policy != nil {
-		if _, err := s.parsePolicy(rep.Principal, *rep.Policy, &k, rep.Bypass); err != nil {
+		// The caller's later PutKeyPolicy on the replica is addressed to
+		// this region (aws:RequestedRegion).
+		p := rep.Principal
+		p.Region = s.region()
+		if _, err := s.parsePolicy(p, *rep.Policy, &k, rep.Bypass); err != nil {
 			return nil, err
 		}
 		k.Policy = *rep.Policy
