@@ -19,6 +19,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"time"
 
@@ -93,7 +94,8 @@ type Config struct {
 	// hosts' peer-region URLs (https://…, tried in order until the
 	// region's leader answers); RegionTLS is the mutual-TLS
 	// configuration of that traffic (LoadRegionTLS), and RegionAddr, if
-	// set, where this host serves the peer regions (regions.go).
+	// set, where this host serves the peer regions (regions.go). With
+	// RegionTLS, the peer regions may also be set later (SetPeerRegion).
 	PeerRegions map[string][]string
 	RegionTLS   *tls.Config
 	RegionAddr  string
@@ -124,6 +126,8 @@ type Host struct {
 	kmsLn     net.Listener
 	region    *http.Server // the peer-region API (nil without RegionAddr)
 	regionLn  net.Listener
+	regionMu  sync.RWMutex
+	peerURLs  map[string][]string // peer region → its hosts' URLs (Config.PeerRegions, SetPeerRegion)
 	hsms      *session.Client
 	log       *slog.Logger
 
@@ -191,6 +195,10 @@ func Start(cfg Config) (*Host, error) {
 	}()
 	for id, u := range cfg.Peers {
 		h.peers[id] = u
+	}
+	h.peerURLs = map[string][]string{}
+	for r, us := range cfg.PeerRegions {
+		h.peerURLs[r] = slices.Clone(us)
 	}
 	var err error
 	if h.store, err = raftboltdb.NewBoltStore(filepath.Join(cfg.Dir, "raft.db")); err != nil {

@@ -41,7 +41,7 @@ func (h *Host) newService() *kms.Service {
 	if h.hsms != nil {
 		cfg.HSM = &hsmClient{h: h}
 	}
-	if len(h.cfg.PeerRegions) > 0 {
+	if h.cfg.RegionTLS != nil {
 		cfg.Regions = regions{h}
 	}
 	return kms.New(cfg)

@@ -74,7 +74,32 @@ func LoadRegionTLS(certFile, keyFile, caFile string) (*tls.Config, error) {
 // regions is kms.Regions over the peer regions' hosts.
 type regions struct{ h *Host }
 
-func (r regions) Peers() []string { return slices.Sorted(maps.Keys(r.h.cfg.PeerRegions)) }
+func (r regions) Peers() []string {
+	r.h.regionMu.RLock()
+	defer r.h.regionMu.RUnlock()
+	return slices.Sorted(maps.Keys(r.h.peerURLs))
+}
+
+// peerRegion returns the URLs of a peer region's hosts (nil if it is
+// none).
+func (h *Host) peerRegion(region string) []string {
+	h.regionMu.RLock()
+	defer h.regionMu.RUnlock()
+	return h.peerURLs[region]
+}
+
+// SetPeerRegion sets a peer region's hosts' peer-region URLs (tried in
+// order), or with none removes the region, as Config.PeerRegions does at
+// start.
+func (h *Host) SetPeerRegion(region string, urls []string) {
+	h.regionMu.Lock()
+	defer h.regionMu.Unlock()
+	if len(urls) == 0 {
+		delete(h.peerURLs, region)
+		return
+	}
+	h.peerURLs[region] = slices.Clone(urls)
+}
 
 func (r regions) Replicate(ctx context.Context, region string, rep *kms.Replica) (*kms.ReplicaResult, error) {
 	out := &kms.ReplicaResult{}
@@ -97,7 +122,7 @@ func errRegionDown(region string) error {
 // post sends a call to the region's hosts in turn until its leader
 // answers.
 func (r regions) post(ctx context.Context, region, path string, in, out any) error {
-	urls := r.h.cfg.PeerRegions[region]
+	urls := r.h.peerRegion(region)
 	if len(urls) == 0 || r.h.cfg.RegionTLS == nil {
 		return kmsapi.Errorf(kmsapi.UnsupportedOperation, "no peer region %s is configured", region)
 	}
@@ -246,7 +271,7 @@ func (h *Host) callingRegion(r *http.Request) (string, error) {
 		return "", errors.New("host: no verified client certificate")
 	}
 	from := r.TLS.VerifiedChains[0][0].Subject.CommonName
-	if _, ok := h.cfg.PeerRegions[from]; !ok || from == h.service.Region() {
+	if h.peerRegion(from) == nil || from == h.service.Region() {
 		return "", fmt.Errorf("host: %q is not a peer region", from)
 	}
 	return from, nil

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"slices"
@@ -25,14 +24,6 @@ import (
 	"github.com/trentkms/trent/session"
 	"github.com/trentkms/trent/softhsm/softhsmtest"
 )
-
-// freeAddr is a loopback address no one listens on now.
-func freeAddr(t *testing.T) string {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	defer l.Close()
-	return l.Addr().String()
-}
 
 // regionCluster is one region: a test cluster serving the KMS API in its
 // region, reachable by the other region's hosts.
@@ -57,35 +48,30 @@ func twoRegionClusters(t *testing.T) (east, west *regionCluster) {
 		require.NoError(t, err)
 		ids[r] = ident{ca, cert, key}
 	}
-	addrs := map[string][]string{}
-	for _, r := range []string{"us-east-1", "us-west-2"} {
-		addrs[r] = []string{freeAddr(t), freeAddr(t)}
-	}
-	urls := func(r string) []string {
-		var out []string
-		for i := len(addrs[r]) - 1; i >= 0; i-- { // the second host first: a follower, most often
-
-			out = append(out, "https://"+addrs[r][i])
-		}
-		return out
-	}
 	mk := func(region, peer, name string) *regionCluster {
 		creds := &kmsapi.Credentials{Region: region, Credentials: testCreds.Credentials}
 		tlsCfg, err := host.RegionTLS(ids[region].cert, ids[region].key, ids[peer].ca)
 		require.NoError(t, err)
-		i := 0
 		c := newNamedCluster(t, store.Dir, name, name, 2, 2, func(hc *host.Config) {
 			hc.Credentials, hc.KMSAddr = creds, "127.0.0.1:0"
-			hc.PeerRegions = map[string][]string{peer: urls(peer)}
-			hc.RegionTLS, hc.RegionAddr = tlsCfg, addrs[region][i]
-			i++
+			hc.RegionTLS, hc.RegionAddr = tlsCfg, "127.0.0.1:0"
 		})
 		cr := testCreds.Credentials[0]
-		return &regionCluster{testCluster: c, region: region, regionURLs: urls(region),
+		rc := &regionCluster{testCluster: c, region: region,
 			alice: kmsClient(c.hosts[0].KMSURL(), cr.AccessKeyID, cr.SecretAccessKey, region),
 			ca:    ids[region].ca, cert: ids[region].cert, key: ids[region].key}
+		for i := len(c.hosts) - 1; i >= 0; i-- { // the second host first: a follower, most often
+			rc.regionURLs = append(rc.regionURLs, c.hosts[i].RegionURL())
+		}
+		return rc
 	}
-	return mk("us-east-1", "us-west-2", "east"), mk("us-west-2", "us-east-1", "west")
+	east, west = mk("us-east-1", "us-west-2", "east"), mk("us-west-2", "us-east-1", "west")
+	for _, pair := range [][2]*regionCluster{{east, west}, {west, east}} {
+		for _, h := range pair[0].hosts {
+			h.SetPeerRegion(pair[1].region, pair[1].regionURLs)
+		}
+	}
+	return east, west
 }
 
 // trust submits SetPeerRegion to c's domain: peer's region, domain and
