@@ -101,7 +101,8 @@ func (n *Node) ImportReplica(region, keyID string, transport []byte) ([][]byte, 
 	}
 	payload, ctx, err := session.OpenOnePass(transport, dir, n.ID(), n.id.Agreement)
 	if errors.Is(err, session.ErrNotMember) {
-		return nil, fmt.Errorf("%w: %w", session.ErrUntrustedPeer, err)
+		// Alert 28, not 8 (which names the domain's own members).
+		return nil, fmt.Errorf("%w: %v", session.ErrUntrustedPeer, err)
 	}
 	if err != nil {
 		return nil, err

@@ -138,8 +138,11 @@ func TestReplicaTransport(t *testing.T) {
 	home, err := east[0].ImportReplica("us-west-2", id, again)
 	require.NoError(t, err)
 	require.Len(t, home, 2)
-	// A transport east made for west does not open in east (no entry for
-	// east's members, and not from east's peer).
+	// A transport east made for west does not open in east: its sender is
+	// no member of east's peer region us-west-2 (Alert 28).
 	_, err = east[0].ImportReplica("us-west-2", id, transport)
-	require.Error(t, err)
+	require.ErrorIs(t, err, session.ErrUntrustedPeer)
+	require.Equal(t, uint16(28), session.AlertFor(err).Code)
+	_, err = west[0].ImportReplica("us-east-1", "mrk-ffffffffffffffffffffffffffffffff", transport)
+	require.Equal(t, uint16(29), session.AlertFor(err).Code)
 }
