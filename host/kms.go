@@ -138,6 +138,12 @@ func (c *hsmClient) Do(ctx context.Context, req hsmcmd.Request) ([]byte, error) 
 	if errors.Is(err, session.ErrRefused) || errors.Is(err, session.ErrUntrustedPeer) || errors.Is(err, session.ErrPeerContext) {
 		return nil, fmt.Errorf("%w: %w", kms.ErrRefused, err)
 	}
+	var re *session.RemoteError
+	if c := req.Code(); (c == hsmcmd.ExportReplica || c == hsmcmd.ImportReplica) && errors.As(err, &re) && !errors.Is(err, session.ErrInternal) {
+		// A replica transport refused for its signature, entries or
+		// recipients (Alerts 9, 11, 19): the HSM answered.
+		return nil, fmt.Errorf("%w: %w", kms.ErrRefused, err)
+	}
 	return out, err
 }
 

@@ -247,7 +247,7 @@ func replicaHSMError(s *Service, op string, err error) error {
 	if errors.Is(err, ErrRefused) {
 		s.log.Info(op, "err", err)
 		return &kmsapi.Error{Type: kmsapi.KMSInternal, Status: 500,
-			Message: "the HSMs refused the multi-Region key transport: the two regions' domains must record each other as peer regions (SetPeerRegion)"}
+			Message: "the HSMs refused the multi-Region key transport: the two regions' domains must record each other, with their current members, as peer regions (SetPeerRegion)"}
 	}
 	return internal(s, op, err)
 }
