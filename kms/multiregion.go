@@ -122,6 +122,9 @@ type PrimaryUpdate struct {
 	Regions       []string `json:"regions"`
 }
 
+// accountIDRE is an AWS account ID.
+var accountIDRE = regexp.MustCompile(`^[0-9]{12}$`)
+
 // regionRE is an AWS Region name (the API's ReplicaRegion and
 // PrimaryRegion pattern).
 var regionRE = regexp.MustCompile(`^([a-z]+-){2,3}\d+$`)
@@ -292,6 +295,8 @@ func (s *Service) AcceptReplica(ctx context.Context, from string, rep *Replica) 
 		return nil, kmsapi.Errorf(kmsapi.UnsupportedOperation, "this Trent build replicates SYMMETRIC_DEFAULT multi-Region keys only")
 	case !slices.Contains(rep.Regions, s.region()) || !slices.Contains(rep.Regions, from):
 		return nil, kmsapi.Errorf(kmsapi.ValidationException, "the replica's regions do not name %s and %s", s.region(), from)
+	case !accountIDRE.MatchString(rep.Account):
+		return nil, kmsapi.Errorf(kmsapi.ValidationException, "the replica's account is not an account ID")
 	}
 	if old, err := s.loadKey(rep.KeyID); err != nil || old != nil {
 		if err != nil {

@@ -311,6 +311,11 @@ func TestAcceptReplicaRefusals(t *testing.T) {
 	other.KeyID = "mrk-00000000000000000000000000000000"
 	_, err = west.s.AcceptReplica(ctx, "us-east-1", other)
 	assert.Equal(t, kmsapi.KMSInternal, exception(err))
+	// No account.
+	noAccount := rep()
+	noAccount.Account = ""
+	_, err = west.s.AcceptReplica(ctx, "us-east-1", noAccount)
+	assert.Equal(t, kmsapi.ValidationException, exception(err))
 	// Versions that do not match the key's rotations.
 	extra := rep()
 	extra.Rotations = []keystore.Rotation{{Date: 1, Type: "ON_DEMAND"}}
