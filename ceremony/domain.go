@@ -5,7 +5,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"slices"
 	"strings"
 	"time"
 
@@ -165,10 +164,10 @@ func Inspect(token []byte) (*Inspection, error) {
 	for _, o := range st.Operators {
 		in.Operators = append(in.Operators, OperatorRecord{ID: o.ID, Role: o.Role, Alg: o.Key.Alg().String(), Fingerprint: KeyFingerprint(o.Key)})
 	}
-	rules := st.Quorum().Rules // with SetSessionPolicy's, its own or SetRule's
-	for _, t := range append(slices.Clone(quorum.CommandTypes), quorum.SetSessionPolicy) {
+	for _, t := range quorum.CommandTypes { // an optional type's own rule, or its fallback's
+
 		rr := RuleRecord{Type: t.String()}
-		for _, r := range rules[t] {
+		for _, r := range st.Rules.For(t) {
 			rr.Rules = append(rr.Rules, r.String())
 		}
 		in.Rules = append(in.Rules, rr)

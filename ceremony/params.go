@@ -83,6 +83,16 @@ func Describe(ch *Change) string {
 			return policy + "; no member ML-KEM keys"
 		}
 		return policy + "; member ML-KEM keys " + strings.Join(ks, ", ")
+	case quorum.SetPeerRegion:
+		if len(ch.Peer.Members) == 0 {
+			return fmt.Sprintf("forget peer region %s (domain %q)", ch.Peer.Region, ch.Peer.Domain)
+		}
+		var ms []string
+		for _, m := range ch.Peer.Members {
+			ms = append(ms, m.ID)
+		}
+		return fmt.Sprintf("trust peer region %s (domain %q) for multi-Region key material from and to its HSMs %s",
+			ch.Peer.Region, ch.Peer.Domain, strings.Join(ms, ", "))
 	}
 	return ch.Type.String()
 }

@@ -39,6 +39,7 @@ type Proposal struct {
 	// ML-KEM keys are the current state's, replaced or completed by
 	// those of the MemberFiles.
 	HybridRequired bool
+	Region         string // --region: SetPeerRegion's region (with --domain, its domain, and --member, its HSMs)
 
 	Expires      time.Duration // validity; 0 is quorum.DefaultExpiry
 	AllowLockout bool          // --allow-lockout: see Proposed.Lockouts
@@ -72,6 +73,7 @@ var allowed = map[quorum.CommandType][]string{
 	quorum.SetRetention:               {"--retention"},
 	quorum.SetTrustedAttestationRoots: {"--root", "--clear-roots"},
 	quorum.SetSessionPolicy:           {"--member", "--hybrid-required"},
+	quorum.SetPeerRegion:              {"--region", "--domain", "--member"},
 }
 
 // Propose makes the command file for p at time now, with a nonce from
@@ -89,6 +91,7 @@ func Propose(p *Proposal, now time.Time) (*Proposed, error) {
 		"--role": p.Role != "", "--id": p.ID != "", "--for": p.RuleFor != "", "--rule": len(p.Rules) > 0,
 		"--retention": p.Retention != nil, "--root": len(p.RootFiles) > 0, "--clear-roots": p.ClearRoots,
 		"--hybrid-required": p.HybridRequired,
+		"--region":          p.Region != "",
 	}
 	var extra []string
 	for name, set := range given {
@@ -200,6 +203,19 @@ func Propose(p *Proposal, now time.Time) (*Proposed, error) {
 		if ch.Roots, err = readAllRoots(p.RootFiles); err != nil {
 			return nil, err
 		}
+	case quorum.SetPeerRegion:
+		if !wire.ValidID(p.Region) || !wire.ValidID(p.Domain) {
+			return nil, errors.New("ceremony: SetPeerRegion takes --region NAME --domain PEER-DOMAIN and the peer's --member files (none: forget the region)")
+		}
+		ch.Peer = domain.PeerRegion{Region: p.Region, Domain: p.Domain}
+		for _, f := range p.MemberFiles {
+			m, err := ReadMember(f)
+			if err != nil {
+				return nil, err
+			}
+			ch.Peer.Members = append(ch.Peer.Members, m)
+		}
+		slices.SortFunc(ch.Peer.Members, func(a, b session.Member) int { return strings.Compare(a.ID, b.ID) })
 	}
 	params, err := ch.Params()
 	if err != nil {
@@ -370,10 +386,10 @@ func DryRun(cur *domain.State, command []byte, now time.Time) (*domain.State, er
 	}
 	next.Operators = slices.DeleteFunc(next.Operators, func(o quorum.Operator) bool { return o.ID == dryRunID })
 	if alts := next.Rules[c.Type]; len(alts) == 1 && slices.Equal(alts[0], stand[0]) {
-		if had, ok := cur.Clone().Rules[c.Type]; ok {
-			next.Rules[c.Type] = had
+		if own, ok := cur.Clone().Rules[c.Type]; ok {
+			next.Rules[c.Type] = own
 		} else {
-			delete(next.Rules, c.Type) // a type without a rule of its own (SetSessionPolicy)
+			delete(next.Rules, c.Type) // an optional type without a rule of its own (quorum.Rules.For)
 		}
 	}
 	if err := next.Validate(); err != nil {
@@ -398,7 +414,7 @@ func Lockouts(st *domain.State, types ...quorum.CommandType) []quorum.CommandTyp
 	}
 	var out []quorum.CommandType
 	for _, t := range types {
-		if !slices.ContainsFunc(st.Rules[t], func(r quorum.Rule) bool { return satisfiable(r, have) }) {
+		if !slices.ContainsFunc(st.Rules.For(t), func(r quorum.Rule) bool { return satisfiable(r, have) }) {
 			out = append(out, t)
 		}
 	}

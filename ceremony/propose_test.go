@@ -68,6 +68,15 @@ func TestProposeEachType(t *testing.T) {
 			func(t *testing.T, next *domain.State) { assert.Len(t, next.Roots, 1) }},
 		{ceremony.Proposal{Type: quorum.SetTrustedAttestationRoots, ClearRoots: true}, "trust no attestation root",
 			func(t *testing.T, next *domain.State) { assert.Empty(t, next.Roots) }},
+		{ceremony.Proposal{Type: quorum.SetPeerRegion, Region: "us-west-2", Domain: "west", MemberFiles: []string{m2File}},
+			`trust peer region us-west-2 (domain "west") for multi-Region key material from and to its HSMs ` + m2.ID,
+			func(t *testing.T, next *domain.State) {
+				p, ok := next.PeerRegion("us-west-2")
+				assert.True(t, ok)
+				assert.Equal(t, []string{m2.ID}, []string{p.Members[0].ID})
+				_, err := next.Marshal()
+				assert.NoError(t, err)
+			}},
 	} {
 		t.Run(tc.p.Type.String(), func(t *testing.T) {
 			p := tc.p
@@ -167,7 +176,7 @@ func TestProposeRefusals(t *testing.T) {
 	res, err := ceremony.Propose(&ceremony.Proposal{Type: quorum.SetRule, Current: s.st, RuleFor: "AddMember",
 		Rules: []string{"4 kms-operator"}, AllowLockout: true}, now)
 	require.NoError(t, err)
-	assert.Equal(t, []quorum.CommandType{quorum.AddMember}, res.Lockouts)
+	assert.Equal(t, []quorum.CommandType{quorum.AddMember, quorum.SetPeerRegion}, res.Lockouts) // SetPeerRegion falls back to AddMember's rule
 	_, err = ceremony.Propose(&ceremony.Proposal{Type: quorum.RemoveOperator, Current: testState(t, s.alice, s.bob), ID: "bob"}, now)
 	require.ErrorIs(t, err, ceremony.ErrLockout)
 
@@ -333,5 +342,6 @@ func TestLockouts(t *testing.T) {
 	// A rule naming a role twice asks for the sum.
 	st := s.st.Clone()
 	st.Rules[quorum.AddMember] = []quorum.Rule{{{Role: "kms-operator", N: 2}, {Role: "kms-operator", N: 2}}}
-	assert.Equal(t, []quorum.CommandType{quorum.AddMember}, ceremony.Lockouts(st, quorum.CommandTypes...))
+	// SetPeerRegion, which has no rule of its own, falls back to AddMember's.
+	assert.Equal(t, []quorum.CommandType{quorum.AddMember, quorum.SetPeerRegion}, ceremony.Lockouts(st, quorum.CommandTypes...))
 }

@@ -46,7 +46,7 @@ func Check(f *File, cur *domain.State, now time.Time) (*Status, error) {
 		return nil, err
 	}
 	c := f.Command
-	s := &Status{Summary: f.Summary(), Rules: st.Rules[c.Type]}
+	s := &Status{Summary: f.Summary(), Rules: st.Rules.For(c.Type)}
 	if c.Type == quorum.CreateDomain {
 		s.Against = fmt.Sprintf("the domain %q it creates (its operators and rules, state version 0)", c.Domain)
 	} else {

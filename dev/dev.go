@@ -116,12 +116,28 @@ type Options struct {
 	// host j on PprofBase+HSMs+j.
 	PprofBase int
 	Log       *slog.Logger
+	// Region is the cluster's AWS region (DevRegion if empty) and Domain
+	// its domain's name (DomainName if empty): StartRegions runs one
+	// cluster per region, each with a domain of its own.
+	Region, Domain string
+	// PeerRegions (Exec only), if set, are the other regions' clusters
+	// for multi-Region keys: each region's hosts' peer-region URLs. The
+	// hosts serve the peer regions on RegionListen (one address per
+	// host) with the TLS identity in RegionTLS.
+	PeerRegions  map[string][]string
+	RegionTLS    RegionFiles
+	RegionListen []string
 }
+
+// RegionFiles are a region's peer-region TLS files: its certificate and
+// key (PEM) and the CAs of its peer regions.
+type RegionFiles struct{ Cert, Key, CA string }
 
 // Cluster is a running dev cluster.
 type Cluster struct {
 	Dir         string     `json:"dir"`
 	Domain      string     `json:"domain"`
+	Region      string     `json:"region"`
 	HostID      string     `json:"host_id"`
 	HostKeyFile string     `json:"host_key_file"`
 	TokenFile   string     `json:"domain_token_file"`
@@ -208,7 +224,16 @@ func Start(opts Options, progress func(step string)) (*Cluster, error) {
 	if err := os.MkdirAll(opts.Dir, 0o700); err != nil {
 		return nil, fmt.Errorf("dev: %w", err)
 	}
-	c := &Cluster{Dir: opts.Dir, Domain: DomainName, HostID: HostID,
+	if opts.Region == "" {
+		opts.Region = DevRegion
+	}
+	if opts.Domain == "" {
+		opts.Domain = DomainName
+	}
+	if opts.PeerRegions != nil && (opts.Exec == "" || len(opts.RegionListen) != opts.Hosts) {
+		return nil, errors.New("dev: peer regions need Exec and a region address per host")
+	}
+	c := &Cluster{Dir: opts.Dir, Domain: opts.Domain, Region: opts.Region, HostID: HostID,
 		HostKeyFile: filepath.Join(opts.Dir, "operators", HostID+".pem"), TokenFile: filepath.Join(opts.Dir, "domain-token.bin")}
 	if opts.Hosts < 0 || opts.Hosts > MaxHosts {
 		return nil, fmt.Errorf("dev: %d hosts: want 0 to %d", opts.Hosts, MaxHosts)
@@ -255,7 +280,7 @@ func Start(opts Options, progress func(step string)) (*Cluster, error) {
 	}
 	say("dev operators %s and service hosts %s: keys in %s (dev mode: PEM files)",
 		strings.Join(devOperators, ", "), strings.Join(hostIDs, ", "), filepath.Join(opts.Dir, "operators"))
-	genesis := &domain.State{Name: DomainName, Rules: quorum.DefaultRules(), Retention: domain.DefaultRetention}
+	genesis := &domain.State{Name: opts.Domain, Rules: quorum.DefaultRules(), Retention: domain.DefaultRetention}
 	c.SimNSMFile = filepath.Join(opts.Dir, "nitro", SimNSMFile)
 	sim, created, err := nitro.OpenSimCA(c.SimNSMFile)
 	if err != nil {
@@ -341,12 +366,12 @@ func Start(opts Options, progress func(step string)) (*Cluster, error) {
 	}
 	switch {
 	case resume:
-		say("domain %q: resumed from the hosts' raft state; the hosts give every HSM the latest token", DomainName)
+		say("domain %q: resumed from the hosts' raft state; the hosts give every HSM the latest token", opts.Domain)
 	case token != nil && opts.Hosts == 0:
-		say("domain %q: the saved token %s, imported by every HSM (their domain keys were session objects)", DomainName, c.TokenFile)
+		say("domain %q: the saved token %s, imported by every HSM (their domain keys were session objects)", opts.Domain, c.TokenFile)
 	default:
 		say("genesis: CreateDomain %q signed by %s, executed on %s",
-			DomainName, strings.Join(devOperators, " and "), c.HSMs[0].TokenLabel)
+			opts.Domain, strings.Join(devOperators, " and "), c.HSMs[0].TokenLabel)
 		sc, err := genesisCommand(genesis, devOperators, opKeys)
 		if err != nil {
 			return nil, err
@@ -559,7 +584,7 @@ func (c *Cluster) hostAddrs(opts Options, ip string, port0 int, ids []string) ([
 
 // credentials are the dev cluster's KMS API credentials and address.
 func (c *Cluster) credentials(opts Options) (*kmsapi.Credentials, string, error) {
-	creds, err := devCredentials(filepath.Join(opts.Dir, "credentials.json"))
+	creds, err := devCredentials(filepath.Join(opts.Dir, "credentials.json"), opts.Region)
 	if err != nil {
 		return nil, "", err
 	}
@@ -597,8 +622,8 @@ func (c *Cluster) useState(file string, raw []byte, hostKey *ecdsa.PrivateKey) e
 
 // devCredentials reads the dev cluster's KMS API credentials, making them
 // first if absent: one access key of a dev IAM user in account
-// 000000000000, region DevRegion (mode 0600: dev mode only).
-func devCredentials(path string) (*kmsapi.Credentials, error) {
+// 000000000000, in region (mode 0600: dev mode only).
+func devCredentials(path, region string) (*kmsapi.Credentials, error) {
 	if fileExists(path) {
 		return kmsapi.ReadCredentials(path)
 	}
@@ -611,7 +636,7 @@ func devCredentials(path string) (*kmsapi.Credentials, error) {
 	for _, b := range raw[:16] {
 		akid = append(akid, upper[int(b)%len(upper)])
 	}
-	c := &kmsapi.Credentials{Region: DevRegion, Credentials: []kmsapi.Credential{{
+	c := &kmsapi.Credentials{Region: region, Credentials: []kmsapi.Credential{{
 		AccessKeyID: string(akid), SecretAccessKey: base64.RawURLEncoding.EncodeToString(raw[16:]),
 		AccountID: "000000000000", ARN: "arn:aws:iam::000000000000:user/dev"}}}
 	data, err := json.MarshalIndent(c, "", "  ")

@@ -5,6 +5,7 @@ import (
 	"crypto/ecdsa"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"os"
 	"os/exec"
@@ -277,6 +278,13 @@ func (c *Cluster) startProcs(opts Options, ip string, port0 int, hostIDs []strin
 		for _, o := range hosts {
 			if o.ID != hi.ID {
 				args = append(args, "--peer", o.ID+"="+o.API)
+			}
+		}
+		if opts.PeerRegions != nil {
+			args = append(args, "--region-listen", opts.RegionListen[i], "--region-tls-cert", opts.RegionTLS.Cert,
+				"--region-tls-key", opts.RegionTLS.Key, "--region-tls-ca", opts.RegionTLS.CA)
+			for _, r := range slices.Sorted(maps.Keys(opts.PeerRegions)) {
+				args = append(args, "--peer-region", r+"="+strings.Join(opts.PeerRegions[r], ","))
 			}
 		}
 		switch {

@@ -137,6 +137,9 @@ type Change struct {
 	// SetSessionPolicy: the policy and every member's ML-KEM key.
 	HybridRequired bool
 	KEMs           []MemberKEM
+	// SetPeerRegion: the region, its domain and its members (none:
+	// forget the region).
+	Peer PeerRegion
 }
 
 // Params encodes the change (the Params* functions, by type).
@@ -163,6 +166,8 @@ func (ch *Change) Params() ([]byte, error) {
 		return ParamsRoots(ch.Roots)
 	case quorum.SetSessionPolicy:
 		return ParamsSessionPolicy(ch.HybridRequired, ch.KEMs)
+	case quorum.SetPeerRegion:
+		return ParamsPeerRegion(ch.Peer)
 	}
 	return nil, cannot("unknown command type %v", ch.Type)
 }
@@ -247,7 +252,7 @@ func DecodeChange(c *quorum.Command) (*Change, error) {
 			return nil, malformed("rule type")
 		}
 		ch.RuleFor = quorum.CommandType(t)
-		if !slices.Contains(quorum.CommandTypes, ch.RuleFor) && ch.RuleFor != quorum.SetSessionPolicy {
+		if !slices.Contains(quorum.CommandTypes, ch.RuleFor) {
 			return nil, cannot("SetRule for unknown command type %d", t)
 		}
 		if ch.Rules, err = readAlternatives(&s); err != nil {
@@ -266,6 +271,10 @@ func DecodeChange(c *quorum.Command) (*Change, error) {
 		}
 	case quorum.SetSessionPolicy:
 		if ch.HybridRequired, ch.KEMs, err = readPolicy(&s); err != nil {
+			return nil, err
+		}
+	case quorum.SetPeerRegion:
+		if ch.Peer, err = readPeerRegion(&s); err != nil {
 			return nil, err
 		}
 	default:
@@ -390,6 +399,10 @@ func Apply(st *State, sc *quorum.SignedCommand, newKey *KeyInfo, now int64) (*St
 			return nil, err
 		}
 		next.HybridRequired = ch.HybridRequired
+	case quorum.SetPeerRegion:
+		if err := applyPeerRegion(next, ch.Peer); err != nil {
+			return nil, err
+		}
 	}
 	// Keep the active key and the newest Retention deactivated ones.
 	if extra := len(next.Keys) - (next.Retention + 1); extra > 0 {

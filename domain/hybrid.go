@@ -7,7 +7,6 @@ import (
 	"golang.org/x/crypto/cryptobyte"
 
 	"github.com/trentkms/trent/internal/wire"
-	"github.com/trentkms/trent/quorum"
 	"github.com/trentkms/trent/session"
 )
 
@@ -132,19 +131,4 @@ func ParamsSessionPolicy(hybridRequired bool, keys []MemberKEM) ([]byte, error) 
 	var b cryptobyte.Builder
 	addPolicy(&b, hybridRequired, keys)
 	return b.Bytes()
-}
-
-// policyRules is the state's rules with SetSessionPolicy governed by
-// SetRule's alternatives when the domain has no rule of its own for it (a
-// domain made before the command existed).
-func policyRules(r quorum.Rules) quorum.Rules {
-	if _, ok := r[quorum.SetSessionPolicy]; ok {
-		return r
-	}
-	c := quorum.Rules{}
-	for t, alts := range r {
-		c[t] = alts
-	}
-	c[quorum.SetSessionPolicy] = r[quorum.SetRule]
-	return c
 }

@@ -70,11 +70,14 @@ type State struct {
 	// (ML-KEM-1024 + P-384); every member then has an ML-KEM key
 	// (session.Member.KEM). Set by SetSessionPolicy.
 	HybridRequired bool
+	// PeerRegions are the other regions' domains trusted for multi-Region
+	// key material (peers.go), sorted by region.
+	PeerRegions []PeerRegion
 }
 
 // Quorum is the quorum package's view of the state.
 func (s *State) Quorum() *quorum.State {
-	return &quorum.State{Domain: s.Name, Version: s.Version, Operators: s.Operators, Rules: policyRules(s.Rules)}
+	return &quorum.State{Domain: s.Name, Version: s.Version, Operators: s.Operators, Rules: s.Rules}
 }
 
 // Directory is the session protocol's view of the state: service hosts
@@ -120,6 +123,7 @@ func (s *State) Clone() *State {
 	c.Operators = slices.Clone(s.Operators)
 	c.Keys = slices.Clone(s.Keys)
 	c.Roots = slices.Clone(s.Roots)
+	c.PeerRegions = clonePeers(s.PeerRegions)
 	c.Rules = quorum.Rules{}
 	for t, alts := range s.Rules {
 		var cp []quorum.Rule
@@ -168,7 +172,7 @@ func (s *State) Validate() error {
 		return bad("%v", err)
 	}
 	for _, t := range quorum.CommandTypes {
-		if len(s.Rules[t]) == 0 {
+		if len(s.Rules[t]) == 0 && !quorum.Optional(t) {
 			return bad("no rule for %v", t)
 		}
 	}
@@ -199,6 +203,9 @@ func (s *State) Validate() error {
 		if _, err := x509.ParseCertificate(r); err != nil {
 			return bad("attestation root: %v", err)
 		}
+	}
+	if err := s.validatePeers(); err != nil {
+		return bad("%v", err)
 	}
 	return s.validatePolicy()
 }
@@ -233,7 +240,12 @@ func (s *State) Marshal() ([]byte, error) {
 		b.AddUint16LengthPrefixed(func(b *cryptobyte.Builder) { b.AddBytes(r) })
 	}
 	if hasPolicy(s.HybridRequired, s.Members) {
+		b.AddUint8(sectionPolicy)
 		addPolicy(&b, s.HybridRequired, memberKEMs(s.Members))
+	}
+	if len(s.PeerRegions) > 0 {
+		b.AddUint8(sectionPeers)
+		addPeerRegions(&b, s.PeerRegions)
 	}
 	out, err := b.Bytes()
 	if err != nil {
@@ -312,17 +324,37 @@ func readState(s *cryptobyte.String) (*State, error) {
 		}
 		st.Roots = append(st.Roots, append([]byte(nil), r...))
 	}
-	if !s.Empty() {
-		var keys []MemberKEM
-		var err error
-		if st.HybridRequired, keys, err = readPolicy(s); err != nil {
-			return nil, err
+	// The optional sections, each a tag and its body, in increasing tag
+	// order; a domain without them encodes as before they existed.
+	var last uint8
+	for !s.Empty() {
+		var tag uint8
+		if !s.ReadUint8(&tag) || tag <= last || tag > sectionPeers {
+			return nil, malformed("optional section tag")
 		}
-		if !hasPolicy(st.HybridRequired, nil) && len(keys) == 0 {
-			return nil, malformed("empty session policy section (a classical domain without ML-KEM keys has none)")
-		}
-		if err := setKEMs(st.Members, keys); err != nil {
-			return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
+		last = tag
+		switch tag {
+		case sectionPolicy:
+			var keys []MemberKEM
+			var err error
+			if st.HybridRequired, keys, err = readPolicy(s); err != nil {
+				return nil, err
+			}
+			if !hasPolicy(st.HybridRequired, nil) && len(keys) == 0 {
+				return nil, malformed("empty session policy section (a classical domain without ML-KEM keys has none)")
+			}
+			if err := setKEMs(st.Members, keys); err != nil {
+				return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
+			}
+		case sectionPeers:
+			ps, err := readPeerRegions(s)
+			if err != nil {
+				return nil, err
+			}
+			if len(ps) == 0 {
+				return nil, malformed("empty peer regions section")
+			}
+			st.PeerRegions = ps
 		}
 	}
 	if err := st.Validate(); err != nil {
@@ -330,6 +362,13 @@ func readState(s *cryptobyte.String) (*State, error) {
 	}
 	return st, nil
 }
+
+// The tags of the state's optional sections (docs/protocol.md, Domain
+// state).
+const (
+	sectionPolicy uint8 = 1 // the session policy and members' ML-KEM keys (hybrid.go)
+	sectionPeers  uint8 = 2 // peer regions (peers.go)
+)
 
 func boolByte(b bool) uint8 {
 	if b {
@@ -474,6 +513,6 @@ func (s *State) Summary() string {
 	for _, m := range s.Members {
 		ids = append(ids, m.ID)
 	}
-	return fmt.Sprintf("domain %q version %d: %d members (%s), %d operators, %d domain keys",
-		s.Name, s.Version, len(s.Members), strings.Join(ids, ", "), len(s.Operators), len(s.Keys))
+	return fmt.Sprintf("domain %q version %d: %d members (%s), %d operators, %d domain keys%s",
+		s.Name, s.Version, len(s.Members), strings.Join(ids, ", "), len(s.Operators), len(s.Keys), s.peerSummary())
 }

@@ -88,8 +88,8 @@ func TestGrantsAllowWhatThePolicyDoesNot(t *testing.T) {
 	assert.Equal(t, "AccessDeniedException", apiCode(t, err))
 	assert.Equal(t, "AccessDeniedException", encryptCode(t, k.eve, md.Arn, acme), "eve is the retiring principal, not the grantee")
 	// Grant tokens must be tokens.
-	v2 := base64.RawURLEncoding.EncodeToString(append([]byte{2}, make([]byte, 48)...))
-	for _, bad := range []string{"not-a-token", *g.GrantToken + "A", (*g.GrantToken)[1:], *g.GrantToken + "==", v2} {
+	v3 := base64.RawURLEncoding.EncodeToString(append([]byte{3}, make([]byte, 48)...)) // 1: UUID keys, 2: multi-Region keys
+	for _, bad := range []string{"not-a-token", *g.GrantToken + "A", (*g.GrantToken)[1:], *g.GrantToken + "==", v3} {
 		assert.Equal(t, "InvalidGrantTokenException", encryptCode(t, k.bob, id, acme, bad), bad)
 	}
 

@@ -19,6 +19,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"time"
 
@@ -101,6 +102,15 @@ type Config struct {
 	// XKS reaches the XKS proxies of external key stores (package
 	// xksstore); nil if the host serves none.
 	XKS kms.XKSProxies
+	// PeerRegions maps each peer region of multi-Region keys to its
+	// hosts' peer-region URLs (https://…, tried in order until the
+	// region's leader answers); RegionTLS is the mutual-TLS
+	// configuration of that traffic (LoadRegionTLS), and RegionAddr, if
+	// set, where this host serves the peer regions (regions.go). With
+	// RegionTLS, the peer regions may also be set later (SetPeerRegion).
+	PeerRegions map[string][]string
+	RegionTLS   *tls.Config
+	RegionAddr  string
 }
 
 // DefaultHSMBatchWorkers is how many batches may be in flight by default:
@@ -126,6 +136,10 @@ type Host struct {
 	kmsServer *kmsapi.Server
 	audit     *audit.Log
 	kmsLn     net.Listener
+	region    *http.Server // the peer-region API (nil without RegionAddr)
+	regionLn  net.Listener
+	regionMu  sync.RWMutex
+	peerURLs  map[string][]string // peer region → its hosts' URLs (Config.PeerRegions, SetPeerRegion)
 	hsms      *session.Client
 	log       *slog.Logger
 
@@ -193,6 +207,10 @@ func Start(cfg Config) (*Host, error) {
 	}()
 	for id, u := range cfg.Peers {
 		h.peers[id] = u
+	}
+	h.peerURLs = map[string][]string{}
+	for r, us := range cfg.PeerRegions {
+		h.peerURLs[r] = slices.Clone(us)
 	}
 	var err error
 	if h.store, err = raftboltdb.NewBoltStore(filepath.Join(cfg.Dir, "raft.db")); err != nil {
@@ -262,6 +280,9 @@ func Start(cfg Config) (*Host, error) {
 		}
 		h.kms = &http.Server{ReadHeaderTimeout: 10 * time.Second, Handler: h.kmsServer}
 		h.wg.Go(func() { h.kms.Serve(h.kmsLn) })
+	}
+	if err := h.startRegions(); err != nil {
+		return nil, err
 	}
 	h.wg.Go(func() { h.deliverLoop(ctx) })
 	h.wg.Go(func() { h.usageLoop(ctx) })
@@ -558,6 +579,9 @@ func (h *Host) Close() error {
 	}
 	if h.kms != nil {
 		h.kms.Close()
+	}
+	if h.region != nil {
+		h.region.Close()
 	}
 	h.wg.Wait()
 	if h.service != nil {

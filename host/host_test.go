@@ -300,9 +300,15 @@ func newTestCluster(t testing.TB, nHosts, nHSMs int) *testCluster {
 // newTestClusterWith is newTestCluster with each host's configuration
 // adjusted by cfg (nil for none).
 func newTestClusterWith(t testing.TB, nHosts, nHSMs int, cfg func(*host.Config)) *testCluster {
-	store := softhsmtest.NewStore(t)
-	c := &testCluster{alice: newOp(t, "alice", quorum.RoleKMSOperator), bob: newOp(t, "bob", quorum.RoleKMSOperator), hsmDir: store.Dir}
-	gen := &domain.State{Name: "prod", Rules: quorum.DefaultRules(), Retention: domain.DefaultRetention,
+	return newNamedCluster(t, softhsmtest.NewStore(t).Dir, "prod", "hsm", nHosts, nHSMs, cfg)
+}
+
+// newNamedCluster is newTestClusterWith for the domain name, its HSMs
+// labelled prefix-1… in the SoftHSM data dir hsmDir (clusters of one
+// process share one: a module is configured once per process).
+func newNamedCluster(t testing.TB, hsmDir, name, prefix string, nHosts, nHSMs int, cfg func(*host.Config)) *testCluster {
+	c := &testCluster{alice: newOp(t, "alice", quorum.RoleKMSOperator), bob: newOp(t, "bob", quorum.RoleKMSOperator), hsmDir: hsmDir}
+	gen := &domain.State{Name: name, Rules: quorum.DefaultRules(), Retention: domain.DefaultRetention,
 		Operators: []quorum.Operator{c.alice.op, c.bob.op}}
 	for i := 1; i <= nHosts; i++ {
 		k := newOp(t, fmt.Sprintf("host-%d", i), quorum.RoleServiceHost)
@@ -312,10 +318,10 @@ func newTestClusterWith(t testing.TB, nHosts, nHSMs int, cfg func(*host.Config))
 	slices.SortFunc(gen.Operators, func(a, b quorum.Operator) int { return strings.Compare(a.ID, b.ID) })
 	var urls []string
 	for i := 1; i <= nHSMs; i++ {
-		label := fmt.Sprintf("hsm-%d", i)
-		_, err := node.Init(node.InitOptions{Dir: store.Dir, Label: label})
+		label := fmt.Sprintf("%s-%d", prefix, i)
+		_, err := node.Init(node.InitOptions{Dir: hsmDir, Label: label})
 		require.NoError(t, err)
-		p := startHSM(t, store.Dir, label, "127.0.0.1:0")
+		p := startHSM(t, hsmDir, label, "127.0.0.1:0")
 		t.Cleanup(func() { p.stop(t) })
 		c.hsms = append(c.hsms, p)
 		id := p.n.Identity()
@@ -325,7 +331,7 @@ func newTestClusterWith(t testing.TB, nHosts, nHSMs int, cfg func(*host.Config))
 	slices.SortFunc(gen.Members, func(a, b session.Member) int { return strings.Compare(a.ID, b.ID) })
 	params, err := domain.ParamsGenesis(gen)
 	require.NoError(t, err)
-	sc, _, err := quorum.ParseSignedCommand(signed(t, "prod", 0, quorum.CreateDomain, params, c.alice, c.bob))
+	sc, _, err := quorum.ParseSignedCommand(signed(t, name, 0, quorum.CreateDomain, params, c.alice, c.bob))
 	require.NoError(t, err)
 	genesis, err := c.hsms[0].n.CreateDomain(sc, time.Now())
 	require.NoError(t, err)

@@ -43,6 +43,9 @@ func (h *Host) newService() *kms.Service {
 	if h.hsms != nil {
 		cfg.HSM = &hsmClient{h: h}
 	}
+	if h.cfg.RegionTLS != nil {
+		cfg.Regions = regions{h}
+	}
 	return kms.New(cfg)
 }
 
@@ -134,7 +137,13 @@ func (c *hsmClient) Do(ctx context.Context, req hsmcmd.Request) ([]byte, error) 
 	}
 	out, err := c.h.hsmDo(ctx, uint16(req.Code()), in)
 	clear(in) // it may hold a plaintext; hsmDo is done with it
-	if errors.Is(err, session.ErrRefused) {
+	if errors.Is(err, session.ErrRefused) || errors.Is(err, session.ErrUntrustedPeer) || errors.Is(err, session.ErrPeerContext) {
+		return nil, fmt.Errorf("%w: %w", kms.ErrRefused, err)
+	}
+	var re *session.RemoteError
+	if c := req.Code(); (c == hsmcmd.ExportReplica || c == hsmcmd.ImportReplica) && errors.As(err, &re) && !errors.Is(err, session.ErrInternal) {
+		// A replica transport refused for its signature, entries or
+		// recipients (Alerts 9, 11, 19): the HSM answered.
 		return nil, fmt.Errorf("%w: %w", kms.ErrRefused, err)
 	}
 	if errors.Is(err, session.ErrKeyMaterial) {
@@ -161,7 +170,9 @@ func (h *Host) hsmDo(ctx context.Context, typ uint16, in []byte) ([]byte, error)
 		return h.hsms.Do(ctx, typ, in)
 	}
 	out, err := do()
-	if errors.Is(err, session.ErrRefused) || errors.Is(err, session.ErrTokenKeyNotHeld) {
+	if errors.Is(err, session.ErrRefused) || errors.Is(err, session.ErrTokenKeyNotHeld) || errors.Is(err, session.ErrUntrustedPeer) {
+		// An HSM that has not yet taken the token of a SetPeerRegion
+		// refuses a replica transport as from an untrusted peer.
 		h.resync(ctx)
 		out, err = do()
 	}

@@ -39,6 +39,10 @@ const (
 	Recipient           Code = 21 // an inner command answered to a Nitro enclave
 	ImportKeyMaterial   Code = 22 // wrapped key material → an HBK token and a check value
 	ImportKeyToken      Code = 23 // wrapped asymmetric or HMAC key material → a key token, its public key and a check value
+
+	// Multi-Region keys (replica.go).
+	ExportReplica Code = 24 // a key's HBK tokens → a transport to a peer region's HSMs
+	ImportReplica Code = 25 // a peer region's transport → HBK tokens under this domain
 )
 
 var codeNames = [...]string{
@@ -48,7 +52,7 @@ var codeNames = [...]string{
 	CreateKeyPair: "CreateKeyPair", Sign: "Sign", AsymDecrypt: "AsymDecrypt", GenerateMac: "GenerateMac",
 	VerifyMac: "VerifyMac", DeriveSharedSecret: "DeriveSharedSecret", GenerateDataKeyPair: "GenerateDataKeyPair",
 	Verify: "Verify", Recipient: "Recipient", ImportKeyMaterial: "ImportKeyMaterial",
-	ImportKeyToken: "ImportKeyToken",
+	ImportKeyToken: "ImportKeyToken", ExportReplica: "ExportReplica", ImportReplica: "ImportReplica",
 }
 
 // String is the command's name, or its number if version 1 has no such

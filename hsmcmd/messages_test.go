@@ -254,6 +254,19 @@ var kinds = []kind{
 	mk("recipient", "RecipientResponse", true, func(r *rand.Rand) hsmcmd.RecipientResponse {
 		return hsmcmd.RecipientResponse{CiphertextForRecipient: bs(r, 1, hsmcmd.MaxCiphertextForRecipient), Rest: bs(r, 0, 0xffff)}
 	}, hsmcmd.ParseRecipientResponse),
+	// Multi-Region keys.
+	mk("replica", "ExportReplicaRequest", true, func(r *rand.Rand) hsmcmd.ExportReplicaRequest {
+		return hsmcmd.ExportReplicaRequest{Region: str(r, 1, hsmcmd.MaxRegionName), KeyID: str(r, 0, hbk.MaxKeyID), Tokens: tokens(r)}
+	}, hsmcmd.ParseExportReplicaRequest),
+	mk("replica", "ExportReplicaResponse", true, func(r *rand.Rand) hsmcmd.ExportReplicaResponse {
+		return hsmcmd.ExportReplicaResponse{Transport: bs(r, 1, 4096)}
+	}, hsmcmd.ParseExportReplicaResponse),
+	mk("replica", "ImportReplicaRequest", true, func(r *rand.Rand) hsmcmd.ImportReplicaRequest {
+		return hsmcmd.ImportReplicaRequest{Region: str(r, 1, hsmcmd.MaxRegionName), KeyID: str(r, 0, hbk.MaxKeyID), Transport: bs(r, 1, 4096)}
+	}, hsmcmd.ParseImportReplicaRequest),
+	mk("replica", "ImportReplicaResponse", true, func(r *rand.Rand) hsmcmd.ImportReplicaResponse {
+		return hsmcmd.ImportReplicaResponse{Tokens: tokens(r)}
+	}, hsmcmd.ParseImportReplicaResponse),
 }
 
 // same compares two messages, a nil and an empty byte slice alike.
@@ -340,3 +353,13 @@ func FuzzAsym(f *testing.F)      { fuzzFamily(f, "asym") }
 func FuzzBatch(f *testing.F)     { fuzzFamily(f, "batch") }
 func FuzzRecipient(f *testing.F) { fuzzFamily(f, "recipient") }
 func FuzzImport(f *testing.F)    { fuzzFamily(f, "import") }
+func FuzzReplica(f *testing.F)   { fuzzFamily(f, "replica") }
+
+// tokens is 1 to 4 random HBK-token-sized fields.
+func tokens(r *rand.Rand) [][]byte {
+	out := make([][]byte, 1+r.IntN(4))
+	for i := range out {
+		out[i] = bs(r, 1, hsmcmd.MaxHBKToken)
+	}
+	return out
+}

@@ -12,7 +12,8 @@
 //
 // # Record IDs
 //
-// A key lives under "k/" + its key ID (a UUID), an alias under "a/" +
+// A key lives under "k/" + its key ID (a UUID, or "mrk-" and 32 hex
+// digits for a multi-Region key), an alias under "a/" +
 // account ID + "/" + alias name (or its hash, AliasRecordID), a grant under "g/" + key ID + "/" + grant
 // ID and a key's grant index under "g/" + key ID; all fit domain.MaxKeyID.
 package keystore
@@ -44,6 +45,7 @@ const (
 const (
 	MaxVersions = 1024 // HBKs of one key (KMS allows 25 on-demand rotations plus yearly ones)
 	MaxMetadata = 48 << 10
+	MaxRegions  = 32 // regions of one multi-Region key
 )
 
 // Errors.
@@ -102,6 +104,29 @@ type Key struct {
 	// the latter (customstore.go).
 	CustomKeyStoreID string `json:"custom_key_store_id,omitempty"`
 	XksKeyID         string `json:"xks_key_id,omitempty"`
+	// MultiRegion is a multi-Region key's configuration; nil for a
+	// single-Region key.
+	MultiRegion *MultiRegion `json:"multi_region,omitempty"`
+}
+
+// MultiRegion is what a region's record of a multi-Region key knows of
+// the key's regions (docs/protocol.md, Multi-Region keys): which holds
+// the primary key and every region holding a copy, the primary's among
+// them. The key's own Region is one of Regions.
+type MultiRegion struct {
+	PrimaryRegion string   `json:"primary_region"`
+	Regions       []string `json:"regions"` // sorted, no duplicates
+}
+
+// IsPrimary reports whether k is a multi-Region primary key.
+func (k *Key) IsPrimary() bool {
+	return k.MultiRegion != nil && k.MultiRegion.PrimaryRegion == k.Region
+}
+
+// ARNIn is the key's ARN in region (a multi-Region key has the same key
+// ID in every region).
+func (k *Key) ARNIn(region string) string {
+	return "arn:aws:kms:" + region + ":" + k.Account + ":key/" + k.KeyID
 }
 
 // Import is the import state of a key of Origin EXTERNAL (key import,
@@ -159,6 +184,11 @@ func (r *Record) Clone() *Record {
 		im := *r.Key.Import
 		c.Key.Import = &im
 	}
+	if r.Key.MultiRegion != nil {
+		mr := *r.Key.MultiRegion
+		mr.Regions = slices.Clone(mr.Regions)
+		c.Key.MultiRegion = &mr
+	}
 	for _, t := range r.Tokens {
 		c.Tokens = append(c.Tokens, slices.Clone(t))
 	}
@@ -185,15 +215,24 @@ func AliasRecordID(account, name string) string {
 	return "a/" + account + "/#" + hex.EncodeToString(sum[:])
 }
 
-var uuidRE = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$`)
+var (
+	uuidRE = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$`)
+	mrkRE  = regexp.MustCompile(`^mrk-[0-9a-f]{32}$`)
+)
 
-// ValidKeyID reports whether id is a key ID as KMS makes them (a lower
-// case UUID).
-func ValidKeyID(id string) bool { return uuidRE.MatchString(id) }
+// ValidKeyID reports whether id is a key ID as KMS makes them: a lower
+// case UUID, or a multi-Region key's "mrk-" and 32 lower case hex digits.
+func ValidKeyID(id string) bool { return uuidRE.MatchString(id) || mrkRE.MatchString(id) }
+
+// IsMultiRegionKeyID reports whether id is a multi-Region key's ID.
+func IsMultiRegionKeyID(id string) bool { return mrkRE.MatchString(id) }
 
 // Marshal encodes the record: header ‖ v24 metadata JSON ‖ u16 n ‖ n ×
 // v16 HBK token.
 func (r *Record) Marshal() ([]byte, error) {
+	if err := r.Key.checkMultiRegion(); err != nil {
+		return nil, err
+	}
 	meta, err := marshalJSON(&r.Key)
 	if err != nil {
 		return nil, err
@@ -259,6 +298,9 @@ func ParseRecord(in []byte) (*Record, error) {
 	if !ValidKeyID(r.Key.KeyID) || !r.tokenCountOK(int(n)) {
 		return nil, fmt.Errorf("%w: key ID or version count", ErrMalformed)
 	}
+	if err := r.Key.checkMultiRegion(); err != nil {
+		return nil, err
+	}
 	for range n {
 		var t cryptobyte.String
 		if !s.ReadUint16LengthPrefixed(&t) {
@@ -274,6 +316,25 @@ func ParseRecord(in []byte) (*Record, error) {
 		return nil, fmt.Errorf("%w: trailing bytes", ErrMalformed)
 	}
 	return r, nil
+}
+
+// checkMultiRegion checks that a key has a multi-Region configuration
+// exactly when its ID is an mrk- ID, and that the configuration names its
+// own region and its primary's among sorted, distinct regions.
+func (k *Key) checkMultiRegion() error {
+	mr := k.MultiRegion
+	if (mr != nil) != IsMultiRegionKeyID(k.KeyID) {
+		return fmt.Errorf("%w: multi-Region configuration and key ID disagree", ErrMalformed)
+	}
+	if mr == nil {
+		return nil
+	}
+	if len(mr.Regions) == 0 || len(mr.Regions) > MaxRegions || !slices.IsSorted(mr.Regions) ||
+		len(slices.Compact(slices.Clone(mr.Regions))) != len(mr.Regions) ||
+		!slices.Contains(mr.Regions, k.Region) || !slices.Contains(mr.Regions, mr.PrimaryRegion) {
+		return fmt.Errorf("%w: multi-Region configuration", ErrMalformed)
+	}
+	return nil
 }
 
 // IsKeyRecord reports whether raw has a key record's header.

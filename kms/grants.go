@@ -59,16 +59,25 @@ func (s *Service) keyGrantOp(k *keystore.Key, op string) bool {
 //
 //	u8 version (1) ‖ key ID (16 bytes, the UUID's) ‖ grant ID (32 bytes)
 //
-// 66 characters. It carries no authority and needs no MAC: a grant is
+// or, for a multi-Region key, version 2 and the 16 bytes of its mrk- ID's
+// hex digits: 66 characters either way. It carries no authority and needs no MAC: a grant is
 // effective as soon as CreateGrant returns, and a token only names a grant
 // (RetireGrant finds the grant by it with one lookup). A token of a
 // retired or revoked grant names nothing and allows nothing.
-const grantTokenVersion = 1
+const (
+	grantTokenVersion    = 1
+	grantTokenVersionMRK = 2 // the key is a multi-Region key
+)
 
 func grantToken(keyID, grantID string) string {
-	kb, _ := hex.DecodeString(strings.ReplaceAll(keyID, "-", ""))
+	v := byte(grantTokenVersion)
+	hexID := strings.ReplaceAll(keyID, "-", "")
+	if mrk, ok := strings.CutPrefix(keyID, "mrk-"); ok {
+		v, hexID = grantTokenVersionMRK, mrk
+	}
+	kb, _ := hex.DecodeString(hexID)
 	gb, _ := hex.DecodeString(grantID)
-	return base64.RawURLEncoding.EncodeToString(append(append([]byte{grantTokenVersion}, kb...), gb...))
+	return base64.RawURLEncoding.EncodeToString(append(append([]byte{v}, kb...), gb...))
 }
 
 var errInvalidGrantToken = kmsapi.Errorf("InvalidGrantTokenException", "The grant token is not valid.")
@@ -76,11 +85,14 @@ var errInvalidGrantToken = kmsapi.Errorf("InvalidGrantTokenException", "The gran
 // parseGrantToken returns the key ID and grant ID a token names.
 func parseGrantToken(tok string) (keyID, grantID string, err error) {
 	b, err := base64.RawURLEncoding.Strict().DecodeString(tok)
-	if err != nil || len(b) != 1+16+32 || b[0] != grantTokenVersion {
+	if err != nil || len(b) != 1+16+32 || (b[0] != grantTokenVersion && b[0] != grantTokenVersionMRK) {
 		return "", "", errInvalidGrantToken
 	}
 	k := b[1:17]
 	keyID = fmt.Sprintf("%x-%x-%x-%x-%x", k[0:4], k[4:6], k[6:8], k[8:10], k[10:16])
+	if b[0] == grantTokenVersionMRK {
+		keyID = "mrk-" + hex.EncodeToString(k)
+	}
 	return keyID, hex.EncodeToString(b[17:]), nil
 }
 

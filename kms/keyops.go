@@ -72,6 +72,9 @@ type keyMetadata struct {
 	CustomKeyStoreId       string               `json:"CustomKeyStoreId,omitempty"`
 	CloudHsmClusterId      string               `json:"CloudHsmClusterId,omitempty"`
 	XksKeyConfiguration    *xksKeyConfiguration `json:"XksKeyConfiguration,omitempty"`
+
+	// MultiRegionConfiguration: multi-Region keys only (multiregion.go).
+	MultiRegionConfiguration *multiRegionConfiguration `json:"MultiRegionConfiguration,omitempty"`
 }
 
 func metadata(k *keystore.Key) *keyMetadata {
@@ -80,6 +83,7 @@ func metadata(k *keystore.Key) *keyMetadata {
 		Enabled: k.State == keystore.StateEnabled, Description: k.Description, KeyUsage: k.KeyUsage,
 		KeyState: k.State, DeletionDate: unix(k.DeletionDate), Origin: k.Origin, KeyManager: "CUSTOMER",
 		CustomerMasterKeySpec: k.KeySpec, KeySpec: k.KeySpec, CustomKeyStoreId: k.CustomKeyStoreID,
+		MultiRegion: k.MultiRegion != nil, MultiRegionConfiguration: multiRegionConfigOf(k),
 	}
 	if k.XksKeyID != "" {
 		m.XksKeyConfiguration = &xksKeyConfiguration{Id: k.XksKeyID}
@@ -249,8 +253,8 @@ func (s *Service) createKey(ctx context.Context, p kmsapi.Principal, req *create
 	if req.XksKeyId != nil && origin != keystore.OriginExternalKeyStore {
 		return nil, kmsapi.Errorf(kmsapi.ValidationException, "XksKeyId is valid only with Origin EXTERNAL_KEY_STORE.")
 	}
-	if req.MultiRegion {
-		return nil, kmsapi.Errorf(kmsapi.UnsupportedOperation, "multi-Region keys are not supported")
+	if req.MultiRegion && (spec != symmetricDefault || origin != "AWS_KMS") {
+		return nil, kmsapi.Errorf(kmsapi.UnsupportedOperation, "this Trent build makes multi-Region keys of SYMMETRIC_DEFAULT and Origin AWS_KMS only")
 	}
 	desc := ""
 	if req.Description != nil {
@@ -267,6 +271,9 @@ func (s *Service) createKey(ctx context.Context, p kmsapi.Principal, req *create
 		return nil, err
 	}
 	id := newKeyID()
+	if req.MultiRegion {
+		id = newMultiRegionKeyID()
+	}
 	doc := string(policy.Default(p.AccountID))
 	if req.Policy != nil {
 		doc = *req.Policy
@@ -280,6 +287,9 @@ func (s *Service) createKey(ctx context.Context, p kmsapi.Principal, req *create
 		State: keystore.StateEnabled, KeySpec: spec, KeyUsage: usage, Origin: origin,
 		Policy: doc, Tags: tags,
 	}}
+	if req.MultiRegion {
+		rec.Key.MultiRegion = &keystore.MultiRegion{PrimaryRegion: s.region(), Regions: []string{s.region()}}
+	}
 	var storeRaw []byte // the store as read before its checks
 	if req.CustomKeyStoreId != nil && keystore.ValidStoreID(*req.CustomKeyStoreId) {
 		storeRaw, _ = s.store.Get(keystore.StoreRecordID(*req.CustomKeyStoreId))

@@ -307,10 +307,18 @@ func keyConditions(p kmsapi.Principal, k *keystore.Key, more int) map[string][]s
 	return ctx
 }
 
-// keyConditionValues are kms:KeySpec, kms:KeyUsage and kms:KeyOrigin of
-// k, in one array (a parsed key keeps them: key.conds).
+// keyConditionValues are kms:KeySpec, kms:KeyUsage, kms:KeyOrigin,
+// kms:MultiRegion and kms:MultiRegionKeyType ("" for a single-Region key)
+// of k, in one array (a parsed key keeps them: key.conds).
 func keyConditionValues(k *keystore.Key) []string {
-	return []string{k.KeySpec, k.KeyUsage, k.Origin}
+	v := []string{k.KeySpec, k.KeyUsage, k.Origin, "false", ""}
+	if k.MultiRegion != nil {
+		v[3], v[4] = "true", "REPLICA"
+		if k.IsPrimary() {
+			v[4] = "PRIMARY"
+		}
+	}
+	return v
 }
 
 // addKeyConditions adds a key's condition keys, from the values
@@ -319,6 +327,10 @@ func addKeyConditions(ctx map[string][]string, vs []string) {
 	ctx["kms:keyspec"] = vs[0:1:1]
 	ctx["kms:keyusage"] = vs[1:2:2]
 	ctx["kms:keyorigin"] = vs[2:3:3]
+	ctx["kms:multiregion"] = vs[3:4:4]
+	if vs[4] != "" {
+		ctx["kms:multiregionkeytype"] = vs[4:5:5]
+	}
 }
 
 // addConditions adds k's condition keys to ctx (keyConditions' for k's

@@ -151,6 +151,9 @@ func (s *Service) table() []operation {
 		{name: "DeleteCustomKeyStore", write: true, handler: typed(s.deleteCustomKeyStore)},
 		{name: "ConnectCustomKeyStore", write: true, handler: typed(s.connectCustomKeyStore)},
 		{name: "DisconnectCustomKeyStore", write: true, handler: typed(s.disconnectCustomKeyStore)},
+		// Multi-Region keys (multiregion.go).
+		{name: "ReplicateKey", write: true, handler: typed(s.replicateKey)},
+		{name: "UpdatePrimaryRegion", write: true, handler: typed(s.updatePrimaryRegion)},
 	}
 }
 

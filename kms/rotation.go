@@ -25,6 +25,12 @@ func rotatable(k *key) error {
 	if inStore(k) {
 		return kmsapi.Errorf(kmsapi.UnsupportedOperation, "keys in a custom key store cannot be rotated")
 	}
+	if k.rec.Key.MultiRegion != nil {
+		// A rotation would have to reach every replica's region with the
+		// new HBK before either region encrypts under it; this build
+		// moves key material between regions only at ReplicateKey.
+		return kmsapi.Errorf(kmsapi.UnsupportedOperation, "multi-Region keys cannot be rotated by this Trent build")
+	}
 	return nil
 }
 

@@ -87,6 +87,10 @@ type Config struct {
 	HSM HSM
 	// Region is the region of key and alias ARNs.
 	Region string
+	// Regions, if set, reaches the peer regions of multi-Region keys
+	// (ReplicateKey, UpdatePrimaryRegion); without it they answer
+	// UnsupportedOperationException.
+	Regions Regions
 	// AttestationRoots returns the DER attestation roots the domain
 	// trusts besides AWS Nitro's Root-G1 (nil for none).
 	AttestationRoots func() [][]byte

@@ -125,9 +125,9 @@ func TestOperationTable(t *testing.T) {
 	writes = slices.DeleteFunc(writes, func(n string) bool { return strings.HasSuffix(n, "CustomKeyStore") })
 	assert.Equal(t, []string{"CancelKeyDeletion", "CreateAlias", "CreateGrant", "CreateKey", "DeleteAlias",
 		"DeleteImportedKeyMaterial", "DisableKey", "DisableKeyRotation", "EnableKey", "EnableKeyRotation",
-		"GetParametersForImport", "ImportKeyMaterial", "PutKeyPolicy", "RetireGrant",
+		"GetParametersForImport", "ImportKeyMaterial", "PutKeyPolicy", "ReplicateKey", "RetireGrant",
 		"RevokeGrant", "RotateKeyOnDemand", "ScheduleKeyDeletion", "TagResource", "UntagResource",
-		"UpdateAlias", "UpdateKeyDescription"}, writes)
+		"UpdateAlias", "UpdateKeyDescription", "UpdatePrimaryRegion"}, writes)
 	assert.Equal(t, []string{"Decrypt", "DeriveSharedSecret", "Encrypt", "GenerateDataKey", "GenerateDataKeyPair",
 		"GenerateDataKeyPairWithoutPlaintext", "GenerateDataKeyWithoutPlaintext", "GenerateMac", "GenerateRandom",
 		"ReEncrypt", "Sign", "Verify", "VerifyMac"}, crypto)

@@ -43,22 +43,26 @@ const (
 	SetTrustedAttestationRoots CommandType = 9
 	// SetSessionPolicy sets whether the domain requires hybrid
 	// (ML-KEM-1024 + P-384) key establishment and the members' ML-KEM
-	// keys. It is not in CommandTypes, whose every type a domain state
-	// must have a rule for: a domain without a rule of its own for it
-	// governs it by SetRule's (package domain).
+	// keys. A domain without a rule of its own for it applies its SetRule
+	// rule (Rules.For).
 	SetSessionPolicy CommandType = 10
+	// SetPeerRegion records (or, with no members, forgets) another
+	// region's domain whose member HSMs may send this domain multi-Region
+	// key material (docs/protocol.md, Multi-Region keys). A domain without
+	// a rule of its own for it applies its AddMember rule (Rules.For).
+	SetPeerRegion CommandType = 11
 )
 
 // CommandTypes lists every command type, in order.
 var CommandTypes = []CommandType{CreateDomain, AddMember, RemoveMember, AddOperator, RemoveOperator,
-	SetRule, RotateDomainKeys, SetRetention, SetTrustedAttestationRoots}
+	SetRule, RotateDomainKeys, SetRetention, SetTrustedAttestationRoots, SetSessionPolicy, SetPeerRegion}
 
 var commandNames = map[CommandType]string{
 	CreateDomain: "CreateDomain", AddMember: "AddMember", RemoveMember: "RemoveMember",
 	AddOperator: "AddOperator", RemoveOperator: "RemoveOperator", SetRule: "SetRule",
 	RotateDomainKeys: "RotateDomainKeys", SetRetention: "SetRetention",
 	SetTrustedAttestationRoots: "SetTrustedAttestationRoots",
-	SetSessionPolicy:           "SetSessionPolicy",
+	SetSessionPolicy:           "SetSessionPolicy", SetPeerRegion: "SetPeerRegion",
 }
 
 func (t CommandType) String() string {

@@ -42,13 +42,40 @@ func (r Rule) String() string {
 // satisfied by any one of them.
 type Rules map[CommandType][]Rule
 
+// fallback names the command types a domain need not have a rule for, and
+// the type whose rule applies instead: both came after domains were made
+// with a rule for every other type. Changing the session policy is as
+// grave as changing a rule; trusting another region's HSMs with key
+// material, as adding a member.
+var fallback = map[CommandType]CommandType{SetSessionPolicy: SetRule, SetPeerRegion: AddMember}
+
+// Optional reports whether a domain may lack a rule for t (For then
+// applies another type's).
+func Optional(t CommandType) bool { _, ok := fallback[t]; return ok }
+
+// For returns the alternatives that govern commands of type t: t's own,
+// or, for a type a domain need not have a rule for (Optional) and has
+// none, those of the type it falls back to.
+func (r Rules) For(t CommandType) []Rule {
+	if alts := r[t]; len(alts) > 0 {
+		return alts
+	}
+	if f, ok := fallback[t]; ok {
+		return r[f]
+	}
+	return nil
+}
+
 // DefaultRules lets no single operator change anything: every command type
 // needs two kms-operators, and RotateDomainKeys may instead be signed by one
-// service-host, so that hosts can rotate on a schedule.
+// service-host, so that hosts can rotate on a schedule. The optional types
+// (SetPeerRegion) get no rule of their own: their fallback's applies.
 func DefaultRules() Rules {
 	r := Rules{}
 	for _, t := range CommandTypes {
-		r[t] = []Rule{{{Role: RoleKMSOperator, N: 2}}}
+		if !Optional(t) {
+			r[t] = []Rule{{{Role: RoleKMSOperator, N: 2}}}
+		}
 	}
 	r[RotateDomainKeys] = append(r[RotateDomainKeys], Rule{{Role: RoleServiceHost, N: 1}})
 	return r
@@ -159,7 +186,7 @@ func Evaluate(st *State, command []byte, sigs []Signature, now time.Time) Result
 	if int64(c.IssuedAt) > t+int64(MaxClockSkew/time.Second) {
 		return Result{Reason: ErrNotYetValid}
 	}
-	alts := st.Rules[c.Type]
+	alts := st.Rules.For(c.Type)
 	if len(alts) == 0 {
 		return Result{Reason: fmt.Errorf("%w: %v", ErrNoRule, c.Type)}
 	}

@@ -38,7 +38,18 @@ var ErrTokenKeyNotHeld = errors.New("session: a key token is under a domain key 
 // fault: KMS's IncorrectKeyMaterialException).
 var ErrKeyMaterial = errors.New("session: the imported key material is not valid for the key")
 
+// ErrUntrustedPeer means a multi-Region key transport names a region that
+// is no peer region of the HSM's domain, or comes from an HSM that is no
+// member of that peer region (docs/protocol.md, Multi-Region keys).
+var ErrUntrustedPeer = errors.New("session: not a member HSM of a trusted peer region")
+
+// ErrPeerContext means a multi-Region key transport was made for another
+// key or another pair of domains than the request names.
+var ErrPeerContext = errors.New("session: transport for another key or domain")
+
 // alertCodes is the wire code of each sentinel; docs/protocol.md lists them.
+// AlertFor takes the first that an error wraps: the peer-region refusals
+// come before ErrRefused, which their handlers also wrap.
 var alertCodes = []struct {
 	code uint16
 	err  error
@@ -48,8 +59,8 @@ var alertCodes = []struct {
 	{9, ErrBadSignature}, {10, ErrBadReply}, {11, ErrAuthentication}, {12, ErrKeyNotRetained},
 	{13, ErrNoActiveKey}, {14, ErrExpired}, {15, ErrNotYetValid}, {16, ErrWrongHost},
 	{17, ErrSessionMismatch}, {18, ErrReplay}, {19, ErrNotRecipient}, {20, ErrUnknownCommand},
-	{21, ErrInternal}, {22, ErrSessionClosed}, {23, ErrRefused}, {24, ErrTokenKeyNotHeld}, {25, ErrKeyMaterial},
-	{26, ErrHybridRequired}, {27, ErrInvalidKEM},
+	{21, ErrInternal}, {22, ErrSessionClosed}, {28, ErrUntrustedPeer}, {29, ErrPeerContext}, {23, ErrRefused},
+	{24, ErrTokenKeyNotHeld}, {25, ErrKeyMaterial}, {26, ErrHybridRequired}, {27, ErrInvalidKEM},
 }
 
 // Alert is a refusal on the wire.

@@ -1,10 +1,12 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"os"
 	"os/signal"
+	"slices"
 	"strconv"
 	"syscall"
 
@@ -17,6 +19,7 @@ import (
 func newDevCmd(g *globals) *cobra.Command {
 	var opts dev.Options
 	var once, inProcess bool
+	var regions int
 	var attestAt attestationTime
 	cmd := &cobra.Command{
 		Use:   "dev",
@@ -44,7 +47,13 @@ as a process of its own, as in production, supervised: one that exits on its
 own is started again, and Ctrl-C stops them all (hosts first). Their logs are
 in DIR/logs/. Any one of them can be killed, paused or restarted alone; a
 restarted HSM waits for the hosts to deliver the domain's latest token.
---in-process runs them all in this process instead.`,
+--in-process runs them all in this process instead.
+
+--regions 2 runs two such clusters, us-east-1 and us-west-2, in DIR/us-east-1
+and DIR/us-west-2, each with its own HSMs, domain and hosts, its KMS API
+answering in its own region (--kms-listen's port, and the next); their domains
+record each other as peer regions, so multi-Region keys replicate between
+them (docs/operations.md, Running two regions).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			progress := func(step string) { fmt.Fprintln(g.stderr, step) }
@@ -62,6 +71,12 @@ restarted HSM waits for the hosts to deliver the domain's latest token.
 				}
 				defer stop()
 				fmt.Fprintf(g.stderr, "pprof on http://%s/debug/pprof/ (loopback only)\n", addr)
+			}
+			if regions > 1 {
+				if inProcess {
+					return fmt.Errorf("--regions runs each region's HSMs and hosts as processes: not with --in-process")
+				}
+				return runRegions(cmd, g, opts, regions, once, progress)
 			}
 			c, err := dev.Start(opts, progress)
 			if err != nil {
@@ -143,6 +158,53 @@ and Recipient requests from (simulated) Nitro Enclaves.
 	cmd.Flags().BoolVar(&once, "once", false, "stop after the start-up check")
 	cmd.Flags().BoolVar(&inProcess, "in-process", false, "run the HSM nodes and service hosts in this process, not as processes of their own")
 	cmd.Flags().IntVar(&opts.PprofBase, "pprof-base", 0, "serve net/http/pprof on 127.0.0.1: HSM i (from 0) on this port + i, host j on this port + HSMs + j; with --in-process, this process on this port (off by default; exposes internals, loopback only)")
+	cmd.Flags().IntVar(&regions, "regions", 1, "run this many regions' clusters (1 or 2), peers for multi-Region keys")
 	addAttestationTime(cmd.Flags(), &attestAt)
 	return cmd
+}
+
+// runRegions runs trent dev --regions n.
+func runRegions(cmd *cobra.Command, g *globals, opts dev.Options, n int, once bool, progress func(string)) error {
+	cs, err := dev.StartRegions(opts, n, progress)
+	if err != nil {
+		return err
+	}
+	stopAll := func() error {
+		var errs []error
+		for _, c := range slices.Backward(cs) {
+			errs = append(errs, c.Stop())
+		}
+		return errors.Join(errs...)
+	}
+	defer stopAll()
+	ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	for _, c := range cs {
+		if _, err := c.Check(ctx); err != nil {
+			return err
+		}
+	}
+	if g.json {
+		if err := g.emit(cs); err != nil {
+			return err
+		}
+	} else {
+		w := g.stdout
+		fmt.Fprintf(w, "\ntrent dev: %d regions\n", len(cs))
+		for _, c := range cs {
+			st, _ := c.DomainState()
+			fmt.Fprintf(w, "\n%s: domain %q in %s\n  %s\n  AWS KMS API %s (. %s)\n", c.Region, c.Domain, c.Dir, st.Summary(), c.KMSURL, c.EnvFile)
+		}
+		fmt.Fprintf(w, "\nTry (docs/operations.md, Running two regions):\n  . %s\n", cs[0].EnvFile)
+		fmt.Fprint(w, "  KEY=$(aws kms create-key --multi-region --query KeyMetadata.KeyId --output text)\n")
+		fmt.Fprintf(w, "  aws kms replicate-key --key-id $KEY --replica-region %s\n", cs[1].Region)
+		fmt.Fprintf(w, "  aws kms describe-key --key-id $KEY --region %s --endpoint-url %s\n", cs[1].Region, cs[1].KMSURL)
+	}
+	if once {
+		return stopAll()
+	}
+	fmt.Fprintln(g.stderr, "\nrunning; Ctrl-C stops the clusters")
+	<-ctx.Done()
+	fmt.Fprintln(g.stderr, "stopping")
+	return stopAll()
 }

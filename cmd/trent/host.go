@@ -50,7 +50,8 @@ func newHostServeCmd(g *globals) *cobra.Command {
 	var cfg host.Config
 	var attestAt attestationTime
 	var keySpec, pinFile, genesis, join, tlsCert, tlsKey, tlsCA, credsFile, pprofAddr, xksCA string
-	var peers, ksModules, ksEnv []string
+	var regionCert, regionKey, regionCA string
+	var peers, ksModules, ksEnv, peerRegions []string
 	cmd := &cobra.Command{
 		Use:   "serve --id ID --key KEY --dir DIR --hsm URL... (--bootstrap TOKEN | --join URL)",
 		Short: "Run a service host: a raft voter holding the domain, serving its HSMs",
@@ -76,7 +77,13 @@ token's user PIN as KeyStorePassword (docs/operations.md, Connecting a
 custom key store). Without it the host serves no PKCS#11 custom key store.
 
 External key stores (CustomKeyStoreType EXTERNAL_KEY_STORE) reach their XKS
-proxies over HTTPS, trusting the system roots and those of --xks-ca.`,
+proxies over HTTPS, trusting the system roots and those of --xks-ca.
+
+For multi-Region keys, --region-listen serves the other regions' hosts
+(HTTPS, mutual TLS with --region-tls-cert/key, trusting --region-tls-ca) and
+--peer-region REGION=URL,… names each other region's hosts; the domains
+must record each other by SetPeerRegion (docs/operations.md, Running two
+regions).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			pin, err := pinFrom(pinFile, "TRENT_OPERATOR_PIN")
@@ -110,6 +117,19 @@ proxies over HTTPS, trusting the system roots and those of --xks-ca.`,
 			if tlsCert != "" || tlsKey != "" || tlsCA != "" {
 				if cfg.RaftTLS, err = host.LoadRaftTLS(tlsCert, tlsKey, tlsCA); err != nil {
 					return err
+				}
+			}
+			if len(peerRegions) > 0 || cfg.RegionAddr != "" {
+				if cfg.RegionTLS, err = host.LoadRegionTLS(regionCert, regionKey, regionCA); err != nil {
+					return err
+				}
+				cfg.PeerRegions = map[string][]string{}
+				for _, p := range peerRegions {
+					name, us, ok := strings.Cut(p, "=")
+					if !ok || name == "" || us == "" {
+						return fmt.Errorf("--peer-region %q: want REGION=URL[,URL…]", p)
+					}
+					cfg.PeerRegions[name] = append(cfg.PeerRegions[name], strings.Split(us, ",")...)
 				}
 			}
 			if cfg.RotationInterval <= 0 {
@@ -204,6 +224,11 @@ proxies over HTTPS, trusting the system roots and those of --xks-ca.`,
 	f.StringVar(&tlsCert, "raft-tls-cert", "", "raft over mutual TLS: this host's certificate (PEM)")
 	f.StringVar(&tlsKey, "raft-tls-key", "", "raft over mutual TLS: its private key (PEM)")
 	f.StringVar(&tlsCA, "raft-tls-ca", "", "raft over mutual TLS: the cluster's CA certificate (PEM)")
+	f.StringVar(&cfg.RegionAddr, "region-listen", "", "serve the peer regions of multi-Region keys on this address (HTTPS, mutual TLS)")
+	f.StringArrayVar(&peerRegions, "peer-region", nil, "a peer region of multi-Region keys: REGION=URL[,URL…], its hosts' --region-listen URLs (repeatable)")
+	f.StringVar(&regionCert, "region-tls-cert", "", "peer regions: this region's certificate (PEM; CommonName and DNS name: the region)")
+	f.StringVar(&regionKey, "region-tls-key", "", "peer regions: its private key (PEM)")
+	f.StringVar(&regionCA, "region-tls-ca", "", "peer regions: the peer regions' CA certificates (PEM)")
 	addAttestationTime(f, &attestAt)
 	f.DurationVar(&cfg.RotationInterval, "rotation-interval", host.DefaultRotationInterval, "rotate the domain keys when the active one is this old (the leader proposes it); 0 or less: never")
 	f.DurationVar(&cfg.ResyncEvery, "resync-every", 2*time.Second, "how often the latest domain token is offered to every HSM (a restarted one waits for it)")

@@ -64,6 +64,8 @@ version. Parameters by type:
   SetSessionPolicy            [--hybrid-required] [--member FILE]...
                               (the members' ML-KEM keys: the state's, and those of the
                               files given; hybrid required needs one for every member)
+  SetPeerRegion               --region NAME --domain PEER-DOMAIN --member FILE...
+                              (the peer region's HSMs; no --member forgets it)
 
 The proposal is checked before it is written: it must apply to the current
 state (a dry run), and must leave every command type signable by the
@@ -104,8 +106,9 @@ resulting operators (--allow-lockout overrides). The command expires after
 	f := cmd.Flags()
 	f.StringVar(&statusFile, "domain-status", "", "the domain's latest token (every type but CreateDomain)")
 	f.DurationVar(&p.Expires, "expires", quorum.DefaultExpiry, "how long the command stays valid (at most 24h)")
-	f.StringVar(&p.Domain, "domain", "", "CreateDomain: the domain's name")
-	f.StringArrayVar(&p.MemberFiles, "member", nil, "an HSM's identity (trent hsm init's JSON); CreateDomain: repeat")
+	f.StringVar(&p.Domain, "domain", "", "CreateDomain: the domain's name; SetPeerRegion: the peer region's domain")
+	f.StringVar(&p.Region, "region", "", "SetPeerRegion: the peer region's name")
+	f.StringArrayVar(&p.MemberFiles, "member", nil, "an HSM's identity (trent hsm init's JSON); CreateDomain, SetPeerRegion: repeat")
 	f.StringArrayVar(&p.OperatorFiles, "operator", nil, "an operator's entry (keygen's JSON); CreateDomain: FILE:ROLE, repeat")
 	f.StringVar(&p.Role, "role", "", "AddOperator: the operator's role")
 	f.StringVar(&p.ID, "id", "", "RemoveMember, RemoveOperator: the ID")

@@ -101,6 +101,7 @@ func (n *Node) commands() map[uint16]session.CommandHandler {
 	n.verifyCommand(m)
 	n.recipientCommand(m)
 	n.importCommand(m)
+	n.replicaCommands(m)
 	m[hsmcmd.Batch] = batchHandler(m)
 	out := make(map[uint16]session.CommandHandler, len(m))
 	for c, h := range m {
