@@ -149,7 +149,7 @@ func (p *peer) close() {
 	p.conn = nil
 	p.mu.Unlock()
 	if cc != nil {
-		cc.fail(ErrSessionClosed)
+		cc.fail(net.ErrClosed) // not ErrSessionClosed: Do would try a new session
 	}
 }
 
