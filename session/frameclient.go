@@ -19,6 +19,9 @@ const (
 	// writeTimeout bounds one frame's write (a socket whose buffer stays
 	// full that long belongs to a peer that is gone).
 	writeTimeout = 10 * time.Second
+	// unackedTimeout bounds how long a frame may stay unacknowledged by
+	// the HSM's kernel before the connection ends (Linux; sockopt_linux.go).
+	unackedTimeout = 5 * time.Second
 	// httpRetryAfter is how long a client speaks HTTP/2 to an HSM that
 	// answered the preface with something else before it tries frames
 	// again (the HSM may have been upgraded).
@@ -93,7 +96,7 @@ func (p *peer) get(ctx context.Context, now time.Time) (*clientConn, error) {
 func (p *peer) dialFrames(d *dialing) {
 	ctx, cancel := context.WithTimeout(context.Background(), dialTimeout)
 	defer cancel()
-	nd := net.Dialer{KeepAlive: 15 * time.Second}
+	nd := net.Dialer{KeepAlive: 15 * time.Second, Control: bindUnacked}
 	c, err := nd.DialContext(ctx, "tcp", p.addr)
 	if err == nil {
 		d.cc, err = handshakeFrames(c)
