@@ -396,3 +396,45 @@ func TestFramesFallbackToHTTP(t *testing.T) {
 		assert.Equal(t, []byte{byte(i)}, got)
 	}
 }
+
+// At shutdown the HSM stops reading frames but answers those it is
+// serving before it closes the connection.
+func TestFramesShutdownDrains(t *testing.T) {
+	w := newWorld(t)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	started, release := make(chan struct{}), make(chan struct{})
+	const cmdSlow = 2
+	srv := &session.Server{HSM: w.hsm1, Commands: map[uint16]session.CommandHandler{
+		cmdEcho: echo,
+		cmdSlow: func(r *session.Request) ([]byte, error) { close(started); <-release; return echo(r) },
+	}}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ctx, l) }()
+	c, err := session.NewClient(session.ClientConfig{Host: w.host, URLs: []string{"http://" + l.Addr().String()}, HTTP: noHTTP})
+	require.NoError(t, err)
+	defer c.Close()
+	_, err = c.Do(context.Background(), cmdEcho, nil) // the session first
+	require.NoError(t, err)
+	answer := make(chan error, 1)
+	go func() {
+		got, err := c.Do(context.Background(), cmdSlow, []byte("in flight"))
+		if err == nil && string(got) != "in flight" {
+			err = errors.New("wrong answer")
+		}
+		answer <- err
+	}()
+	<-started
+	cancel()
+	select {
+	case err := <-done:
+		t.Fatalf("Serve returned with a frame in flight: %v", err)
+	case <-time.After(100 * time.Millisecond):
+	}
+	close(release)
+	require.NoError(t, <-answer, "the frame in flight was answered")
+	require.NoError(t, <-done)
+	_, err = c.Do(context.Background(), cmdEcho, nil)
+	require.Error(t, err, "no HSM once it has stopped")
+}

@@ -173,6 +173,7 @@ func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 		return nil
 	}
 	ml.Close()
+	frames.shutdown()
 	return err
 }
 
