@@ -1,8 +1,11 @@
 package host
 
 import (
+	"context"
 	"errors"
 	"time"
+
+	"github.com/trentkms/trent/hsmcmd"
 )
 
 // ApplyForTest proposes a raw raft entry (tests write key-store records
@@ -19,4 +22,10 @@ func (h *Host) ApplyForTest(data []byte) error {
 		return errors.New("no response")
 	}
 	return nil
+}
+
+// HSMDoForTest runs one command as the KMS service does (hsmClient: the
+// batcher, the session, the retry policy).
+func (h *Host) HSMDoForTest(ctx context.Context, req hsmcmd.Request) ([]byte, error) {
+	return (&hsmClient{h: h}).Do(ctx, req)
 }

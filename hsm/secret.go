@@ -39,7 +39,8 @@ const (
 )
 
 // SecretKey is a volatile symmetric key: a session object in the token
-// (CKA_TOKEN false, CKA_SENSITIVE true, CKA_EXTRACTABLE false). It is gone
+// (CKA_TOKEN false, CKA_SENSITIVE true, CKA_EXTRACTABLE false; CKA_PRIVATE
+// true but for HMAC keys, see secretTemplate). It is gone
 // after Destroy, after the Token closes, and after the process exits; its
 // value never leaves the token.
 type SecretKey struct {
@@ -53,11 +54,19 @@ type SecretKey struct {
 // Type is the key's type.
 func (k *SecretKey) Type() KeyType { return k.typ }
 
+// secretTemplate is the template of a volatile key. An HMAC key is not
+// CKA_PRIVATE: a session object is visible only to the application that
+// made it, which is logged in for its whole life, so the attribute guards
+// nothing here; but SoftHSM keeps a private object's value encrypted under
+// its token key and decrypts it (AES-256-CBC) at every C_SignInit, which
+// cost 36 % of each HMAC, the one token call of every Encrypt and Decrypt
+// (hsm's BenchmarkHMACKeyAttributes, docs/benchmarks.md). The key stays
+// sensitive and not extractable; the HMAC is the same.
 func secretTemplate(typ KeyType, exportable bool) ([]*pkcs11.Attribute, error) {
 	t := []*pkcs11.Attribute{
 		pkcs11.NewAttribute(pkcs11.CKA_CLASS, pkcs11.CKO_SECRET_KEY),
 		pkcs11.NewAttribute(pkcs11.CKA_TOKEN, false),
-		pkcs11.NewAttribute(pkcs11.CKA_PRIVATE, true),
+		pkcs11.NewAttribute(pkcs11.CKA_PRIVATE, typ != HMACSHA256),
 		pkcs11.NewAttribute(pkcs11.CKA_SENSITIVE, !exportable),
 		pkcs11.NewAttribute(pkcs11.CKA_EXTRACTABLE, exportable),
 	}

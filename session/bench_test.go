@@ -7,6 +7,9 @@ import (
 	"crypto/ecdsa"
 	"crypto/rand"
 	"crypto/sha512"
+	"net"
+	"net/http"
+	"syscall"
 	"testing"
 
 	"github.com/trentkms/trent/session"
@@ -208,12 +211,37 @@ func BenchmarkEnvelope(b *testing.B) {
 	}
 }
 
-// BenchmarkEnvelopeHTTP2 is the same round trip over the transport: HTTP/2
-// on loopback, one connection, GOMAXPROCS goroutines at once.
+// BenchmarkEnvelopeHTTP2 is the same round trip over HTTP/2 on loopback
+// (an HSM that serves only HTTP, to which the client falls back), one
+// connection, GOMAXPROCS goroutines at once.
 func BenchmarkEnvelopeHTTP2(b *testing.B) {
 	w := newWorld(b)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	p := new(http.Protocols)
+	p.SetUnencryptedHTTP2(true)
+	p.SetHTTP1(true)
+	hs := &http.Server{Handler: &session.Server{HSM: w.hsm1, Commands: map[uint16]session.CommandHandler{cmdEcho: echo}}, Protocols: p}
+	go hs.Serve(l)
+	defer hs.Close()
+	benchTransport(b, w, "http://"+l.Addr().String(), 0)
+}
+
+// BenchmarkEnvelopeFrames is the same over frames (frame.go), with 1
+// caller (latency) and GOMAXPROCS callers.
+func BenchmarkEnvelopeFrames(b *testing.B) {
+	w := newWorld(b)
 	u1, _ := serveB(b, w.hsm1)
-	c, err := session.NewClient(session.ClientConfig{Host: w.host, URLs: []string{u1}})
+	b.Run("callers=1", func(b *testing.B) { benchTransport(b, w, u1, 1) })
+	b.Run("callers=procs", func(b *testing.B) { benchTransport(b, w, u1, 0) })
+}
+
+// benchTransport runs envelopes to url, from one goroutine if callers is
+// 1, else from GOMAXPROCS.
+func benchTransport(b *testing.B, w *world, url string, callers int) {
+	c, err := session.NewClient(session.ClientConfig{Host: w.host, URLs: []string{url}})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -222,7 +250,18 @@ func BenchmarkEnvelopeHTTP2(b *testing.B) {
 	if _, err := c.Do(ctx, cmdEcho, nil); err != nil {
 		b.Fatal(err)
 	}
+	b.ReportAllocs()
+	cpu0 := processCPU()
+	defer func() { b.ReportMetric(float64(processCPU()-cpu0)/float64(b.N), "cpu-ns/op") }()
 	b.ResetTimer()
+	if callers == 1 {
+		for b.Loop() {
+			if _, err := c.Do(ctx, cmdEcho, nil); err != nil {
+				b.Fatal(err)
+			}
+		}
+		return
+	}
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
 			if _, err := c.Do(ctx, cmdEcho, nil); err != nil {
@@ -231,4 +270,12 @@ func BenchmarkEnvelopeHTTP2(b *testing.B) {
 			}
 		}
 	})
+}
+
+// processCPU is the process's user and system CPU time so far, in ns: on a
+// shared machine, CPU per operation varies less than time per operation.
+func processCPU() int64 {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return ru.Utime.Nano() + ru.Stime.Nano()
 }

@@ -36,6 +36,17 @@
 // StaticDirectory made from each domain state it adopts, and a service host
 // reads its directory from the raft-replicated domain state (domain.FSM).
 //
+// # Transport
+//
+// Server serves an HSM on one port: frames (frame.go: a 24-byte preface,
+// then length ‖ stream ‖ kind ‖ body, several in flight) to hosts, and
+// HTTP/2 for tools, tokens and metrics, told apart by the first byte.
+// Client is a host's client of its domain's HSMs: one frame connection to
+// each, dialled on first use and after it breaks (a broken connection
+// fails its calls with a retryable transport error, never an Alert),
+// falling back to HTTP/2 for an HSM that does not speak frames, and
+// renegotiating the session before it expires.
+//
 // # Concurrency and limits
 //
 // Session, HSM and MemoryKeyRing are safe for concurrent use. Commands and

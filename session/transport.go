@@ -14,10 +14,11 @@ import (
 	"github.com/trentkms/trent/internal/boundedio"
 )
 
-// Transport: the protocol's objects travel as HTTP/2 request and response
-// bodies over one persistent connection from each host to each HSM
-// (cleartext HTTP/2 with prior knowledge; TLS is optional because the
-// session protocol provides the security). Paths:
+// Transport: a host sends Hellos and Envelopes to an HSM in frames over
+// one persistent TCP connection (frame.go). The same objects, and the
+// objects outside sessions, also travel as HTTP/2 request and response
+// bodies (cleartext HTTP/2 with prior knowledge; TLS is optional because
+// the session protocol provides the security), on the same port. Paths:
 //
 //	POST /trent/v1/hello     Hello    → Reply    (or Alert)
 //	POST /trent/v1/envelope  Envelope → Response (or Alert)
@@ -145,23 +146,34 @@ func (s *Server) refuse(w http.ResponseWriter, path string, err error) {
 	w.Write(b)
 }
 
-// Serve serves s on l with cleartext HTTP/2 (and HTTP/1.1 for tools) until
-// ctx ends.
+// Serve serves s on l until ctx ends: frames (frame.go) on the
+// connections that open with the frame preface, cleartext HTTP/2 (and
+// HTTP/1.1 for tools) on the others. At the end it stops reading new
+// requests and waits a few seconds for those being served.
 func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 	p := new(http.Protocols)
 	p.SetUnencryptedHTTP2(true)
 	p.SetHTTP1(true)
 	srv := &http.Server{Handler: s, Protocols: p, ReadHeaderTimeout: 10 * time.Second}
+	ml := &muxListener{Listener: l, conns: make(chan net.Conn), done: make(chan struct{})}
+	frames := new(frameConns)
+	go s.accept(ctx, l, ml, frames)
+	stopped := make(chan struct{})
 	go func() {
 		<-ctx.Done()
-		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		sctx, cancel := context.WithTimeout(context.Background(), drainTimeout)
 		defer cancel()
-		srv.Shutdown(sctx)
+		srv.Shutdown(sctx) // closes ml, and so l
+		frames.shutdown()
+		close(stopped)
 	}()
-	err := srv.Serve(l)
+	err := srv.Serve(ml)
 	if errors.Is(err, http.ErrServerClosed) {
+		<-stopped
 		return nil
 	}
+	ml.Close()
+	frames.shutdown()
 	return err
 }
 
@@ -180,7 +192,9 @@ type ClientConfig struct {
 	Host *Host
 	// URLs of the HSMs ("http://127.0.0.1:7301"). The session is made with
 	// the first that answers; envelopes go round-robin to all of them,
-	// since any HSM of the domain serves the session.
+	// since any HSM of the domain serves the session. Hellos and envelopes
+	// travel in frames (frame.go) on one connection to each HSM; to an HSM
+	// that does not speak them, and for Post, over HTTP/2.
 	URLs []string
 	// HTTP is the HTTP client; NewHTTPClient() if nil.
 	HTTP *http.Client
@@ -193,9 +207,10 @@ type ClientConfig struct {
 // session, renegotiating before the session expires without failing
 // commands in flight. It is safe for concurrent use.
 type Client struct {
-	cfg  ClientConfig
-	http *http.Client
-	next atomic.Uint64
+	cfg   ClientConfig
+	http  *http.Client
+	peers []*peer // one per URL
+	next  atomic.Uint64
 
 	mu       sync.Mutex
 	cur      *liveSession
@@ -227,6 +242,9 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 	c := &Client{cfg: cfg, http: cfg.HTTP}
 	if c.http == nil {
 		c.http = NewHTTPClient()
+	}
+	for _, u := range cfg.URLs {
+		c.peers = append(c.peers, newPeer(u))
 	}
 	return c, nil
 }
@@ -321,12 +339,12 @@ func (c *Client) retire(ls *liveSession) {
 // handshake makes a session with the first HSM that answers.
 func (c *Client) handshake(ctx context.Context) (*Session, error) {
 	var errs []error
-	for _, u := range c.cfg.URLs {
+	for i := range c.peers {
 		p, hello, err := c.cfg.Host.Begin()
 		if err != nil {
 			return nil, err
 		}
-		reply, err := c.post(ctx, u+PathHello, hello, maxReplyBody)
+		reply, err := c.exchange(ctx, i, frameHello, hello)
 		if err != nil {
 			errs = append(errs, err)
 			continue
@@ -362,16 +380,16 @@ func (c *Client) DoOn(ctx context.Context, i int, typ uint16, command []byte) ([
 		return nil, err
 	}
 	defer ls.inflight.Done()
-	return c.send(ctx, c.cfg.URLs[i%len(c.cfg.URLs)], ls.s, typ, command)
+	return c.send(ctx, i%len(c.peers), ls.s, typ, command)
 }
 
 func (c *Client) doOn(ctx context.Context, s *Session, typ uint16, command []byte) ([]byte, error) {
-	n := len(c.cfg.URLs)
+	n := len(c.peers)
 	start := int(c.next.Add(1) % uint64(n))
 	var err error
 	for i := range n {
 		var resp []byte
-		resp, err = c.send(ctx, c.cfg.URLs[(start+i)%n], s, typ, command)
+		resp, err = c.send(ctx, (start+i)%n, s, typ, command)
 		var re *RemoteError
 		if err == nil || ctx.Err() != nil || errors.As(err, &re) && !errors.Is(err, ErrKeyNotRetained) {
 			return resp, err // served or refused: do not resend
@@ -385,12 +403,12 @@ func (c *Client) doOn(ctx context.Context, s *Session, typ uint16, command []byt
 	return nil, err
 }
 
-func (c *Client) send(ctx context.Context, url string, s *Session, typ uint16, command []byte) ([]byte, error) {
+func (c *Client) send(ctx context.Context, i int, s *Session, typ uint16, command []byte) ([]byte, error) {
 	req, _, err := s.Seal(typ, command)
 	if err != nil {
 		return nil, err
 	}
-	resp, err := c.post(ctx, url+PathEnvelope, req, maxResponseBody)
+	resp, err := c.exchange(ctx, i, frameEnvelope, req)
 	if err != nil {
 		return nil, err
 	}
@@ -464,7 +482,8 @@ func (c *Client) Current() *Session {
 	return c.cur.s
 }
 
-// Close clears the current session's key and closes idle connections.
+// Close clears the current session's key and closes the frame
+// connections and idle HTTP connections (a later command dials anew).
 func (c *Client) Close() {
 	c.mu.Lock()
 	if c.cur != nil {
@@ -472,5 +491,8 @@ func (c *Client) Close() {
 		c.cur = nil
 	}
 	c.mu.Unlock()
+	for _, p := range c.peers {
+		p.close()
+	}
 	c.http.CloseIdleConnections()
 }

@@ -76,9 +76,10 @@ func newHSMServeCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "serve (--dir DIR | --module PATH) --listen ADDR [--token FILE | --domain FILE]",
 		Short: "Serve the HSM session protocol for a provisioned node",
-		Long: `Serve the HSM session protocol (C(2,2) handshakes, enveloped commands) over
-cleartext HTTP/2 on ADDR for an HSM node whose token holds its identity keys
-(trent hsm init makes them).
+		Long: `Serve the HSM session protocol (C(2,2) handshakes, enveloped commands) on
+ADDR, in frames to service hosts and over cleartext HTTP/2 to tools (and for
+domain tokens and /metrics), for an HSM node whose token holds its identity
+keys (trent hsm init makes them).
 
 The domain comes from --token, an exported domain token listing this HSM as a
 member (from trent domain create, or exported by a member): the node imports it

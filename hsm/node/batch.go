@@ -29,16 +29,20 @@ func batchHandler(m handlers) session.CommandHandler {
 		// Recipient command (two signature checks, an RSA encryption)
 		// costs a hundred small ones, so a fixed split would leave cores
 		// idle.
+		// This goroutine is one of them, so a batch of two wakes one more
+		// goroutine, not two.
 		workers := min(len(items), runtime.GOMAXPROCS(0))
 		var next atomic.Int64
-		var wg sync.WaitGroup
-		for range workers {
-			wg.Go(func() {
-				for i := int(next.Add(1) - 1); i < len(items); i = int(next.Add(1) - 1) {
-					serve(i)
-				}
-			})
+		work := func() {
+			for i := int(next.Add(1) - 1); i < len(items); i = int(next.Add(1) - 1) {
+				serve(i)
+			}
 		}
+		var wg sync.WaitGroup
+		for range workers - 1 {
+			wg.Go(work)
+		}
+		work()
 		wg.Wait()
 		out, err := resp.Marshal()
 		for _, res := range resp.Results {

@@ -13,9 +13,10 @@
 // Open opens a node's token in any PKCS#11 module, named by Options.Module
 // (path and environment), label and PIN, or by the data dir of Init
 // (Options.Dir, read and never written). A Node serves the session protocol
-// (package session) over HTTP/2: handshakes, enveloped commands (Ping, the
-// domain operations, the customer key operations, batches), the token
-// endpoint outside sessions, and /metrics. In the token it makes genesis
+// (package session) on one port, in frames to hosts and over HTTP/2 to
+// tools: handshakes, enveloped commands (Ping, the domain operations, the
+// customer key operations, batches); and over HTTP/2 the token endpoint
+// outside sessions, and /metrics. In the token it makes genesis
 // (CreateDomain), exports domain tokens without enacting them, imports
 // tokens under the trust rule narrowed by its domain anchor (Anchor),
 // re-encrypts EKTs, and keeps the domain keys as session objects. A Node is

@@ -1,0 +1,254 @@
+package session
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"io"
+	"net"
+	"sync"
+	"time"
+)
+
+const (
+	// maxStreamsPerConn bounds the frames an HSM serves at once on one
+	// connection: past it, it reads no more until one is answered (TCP
+	// pushes back on the host).
+	maxStreamsPerConn = 256
+	// prefaceTimeout bounds the wait for a new connection's first bytes.
+	prefaceTimeout = 10 * time.Second
+	// drainTimeout bounds, at shutdown, the wait for frames being served.
+	drainTimeout = 5 * time.Second
+)
+
+// muxListener is the listener the HTTP server accepts from: the
+// connections that did not start with FrameMagic.
+type muxListener struct {
+	net.Listener // the real one: Addr and Close
+	conns        chan net.Conn
+	done         chan struct{}
+	once         sync.Once
+	err          error // Accept's error once done is closed
+}
+
+func (l *muxListener) Accept() (net.Conn, error) {
+	select {
+	case c := <-l.conns:
+		return c, nil
+	case <-l.done:
+		return nil, l.err
+	}
+}
+
+func (l *muxListener) Close() error {
+	err := l.Listener.Close()
+	l.end(net.ErrClosed)
+	return err
+}
+
+func (l *muxListener) end(err error) {
+	l.once.Do(func() {
+		l.err = err
+		close(l.done)
+	})
+}
+
+// peekedConn replays what the sniffer read before handing the connection
+// over.
+type peekedConn struct {
+	net.Conn
+	r *bufio.Reader
+}
+
+func (c *peekedConn) Read(p []byte) (int, error) { return c.r.Read(p) }
+
+// accept runs l's accept loop: each connection is sniffed on its own
+// goroutine, so a slow first byte holds up no other connection.
+func (s *Server) accept(ctx context.Context, l net.Listener, ml *muxListener, frames *frameConns) {
+	for {
+		c, err := l.Accept()
+		if err != nil {
+			ml.end(err)
+			return
+		}
+		go s.sniff(ctx, c, ml, frames)
+	}
+}
+
+// sniff reads a connection's first byte: a NUL starts the frame preface,
+// anything else is HTTP.
+func (s *Server) sniff(ctx context.Context, c net.Conn, ml *muxListener, frames *frameConns) {
+	r := bufio.NewReaderSize(c, 32<<10)
+	c.SetReadDeadline(time.Now().Add(prefaceTimeout))
+	first, err := r.Peek(1)
+	if err != nil {
+		c.Close()
+		return
+	}
+	if first[0] != FrameMagic[0] {
+		c.SetReadDeadline(time.Time{})
+		select {
+		case ml.conns <- &peekedConn{Conn: c, r: r}:
+		case <-ml.done:
+			c.Close()
+		}
+		return
+	}
+	var p [framePrefaceLen]byte
+	if _, err := io.ReadFull(r, p[:]); err != nil {
+		c.Close()
+		return
+	}
+	c.SetReadDeadline(time.Time{})
+	if err := checkPreface(p[:]); err != nil {
+		// Another version: say which one this side speaks, then end.
+		if errors.Is(err, ErrVersion) {
+			c.Write(framePreface(FrameVersion))
+		}
+		s.onError("frames", err)
+		c.Close()
+		return
+	}
+	if _, err := c.Write(framePreface(FrameVersion)); err != nil {
+		c.Close()
+		return
+	}
+	fc := &serverConn{s: s, c: c, r: r, sem: make(chan struct{}, maxStreamsPerConn)}
+	if !frames.add(fc) {
+		c.Close()
+		return
+	}
+	defer frames.remove(fc)
+	fc.serve()
+}
+
+// frameConns are an HSM's frame connections, drained at shutdown.
+type frameConns struct {
+	mu     sync.Mutex
+	conns  map[*serverConn]struct{}
+	closed bool
+	wg     sync.WaitGroup
+}
+
+func (f *frameConns) add(c *serverConn) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.closed {
+		return false
+	}
+	if f.conns == nil {
+		f.conns = map[*serverConn]struct{}{}
+	}
+	f.conns[c] = struct{}{}
+	f.wg.Add(1)
+	return true
+}
+
+func (f *frameConns) remove(c *serverConn) {
+	f.mu.Lock()
+	delete(f.conns, c)
+	f.mu.Unlock()
+	f.wg.Done()
+}
+
+// shutdown stops reading new frames on every connection and waits, at most
+// drainTimeout, for the frames being served to be answered; then it closes
+// what is left.
+func (f *frameConns) shutdown() {
+	f.mu.Lock()
+	f.closed = true
+	for c := range f.conns {
+		c.c.SetReadDeadline(time.Now())
+	}
+	f.mu.Unlock()
+	done := make(chan struct{})
+	go func() {
+		f.wg.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(drainTimeout):
+		f.mu.Lock()
+		for c := range f.conns {
+			c.c.Close()
+		}
+		f.mu.Unlock()
+		<-done
+	}
+}
+
+// serverConn is one host's frame connection to this HSM.
+type serverConn struct {
+	s        *Server
+	c        net.Conn
+	r        *bufio.Reader
+	sem      chan struct{} // frames being served
+	wmu      sync.Mutex
+	inflight sync.WaitGroup
+}
+
+// serve reads frames until the connection ends or breaks the protocol,
+// serving each on a goroutine of its own, then waits for them and closes.
+func (fc *serverConn) serve() {
+	defer func() {
+		fc.inflight.Wait()
+		fc.c.Close()
+	}()
+	for {
+		f, err := readFrame(fc.r, true)
+		if err != nil {
+			if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) && !isTimeout(err) {
+				fc.s.onError("frames", err)
+			}
+			return
+		}
+		fc.sem <- struct{}{}
+		fc.inflight.Add(1)
+		go fc.handle(f)
+	}
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// handle serves one frame and writes its answer.
+func (fc *serverConn) handle(f frame) {
+	defer func() {
+		<-fc.sem
+		fc.inflight.Done()
+	}()
+	var out []byte
+	var err error
+	path := PathEnvelope
+	if f.kind == frameHello {
+		path = PathHello
+		out, err = fc.s.HSM.Handshake(f.body)
+	} else {
+		out, err = fc.s.serveEnvelope(f.body)
+	}
+	kind := f.kind | frameOK
+	if err != nil {
+		fc.s.onError(path, err)
+		if out, err = AlertFor(err).Marshal(); err != nil {
+			fc.c.Close() // cannot answer: the host's call fails, retryable
+			return
+		}
+		kind = frameAlert
+	}
+	buf := appendFrame(make([]byte, 0, frameHeaderLen+len(out)), f.stream, kind, out)
+	fc.wmu.Lock()
+	_, err = fc.c.Write(buf)
+	fc.wmu.Unlock()
+	if err != nil {
+		fc.c.Close()
+	}
+}
+
+func (s *Server) onError(path string, err error) {
+	if s.OnError != nil {
+		s.OnError(path, err)
+	}
+}
