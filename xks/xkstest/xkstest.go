@@ -62,9 +62,8 @@ type Memory struct {
 }
 
 type memKey struct {
-	aead     cipher.AEAD
-	md       xks.KeyMetadata
-	disabled bool
+	aead cipher.AEAD
+	md   xks.KeyMetadata
 }
 
 // NewMemory is an empty Memory.
