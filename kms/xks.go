@@ -88,7 +88,7 @@ const (
 	CodeXKSAccessDenied        = "XKS_PROXY_ACCESS_DENIED"
 	CodeXKSNotReachable        = "XKS_PROXY_NOT_REACHABLE"
 	CodeXKSInvalidResponse     = "XKS_PROXY_INVALID_RESPONSE"
-	CodeXKSInvalidConfigration = "XKS_PROXY_INVALID_CONFIGURATION"
+	CodeXKSInvalidConfiguration = "XKS_PROXY_INVALID_CONFIGURATION"
 	CodeXKSTimedOut            = "XKS_PROXY_TIMED_OUT"
 )
 
@@ -102,7 +102,7 @@ func xksCode(err error) string {
 	case errors.Is(err, ErrXKSTimeout):
 		return CodeXKSTimedOut
 	case errors.Is(err, ErrXKSInvalidConfiguration):
-		return CodeXKSInvalidConfigration
+		return CodeXKSInvalidConfiguration
 	case errors.Is(err, ErrXKSInvalidResponse):
 		return CodeXKSInvalidResponse
 	}
