@@ -85,11 +85,11 @@ var (
 
 // Connection error codes of external key stores, as KMS names them.
 const (
-	CodeXKSAccessDenied        = "XKS_PROXY_ACCESS_DENIED"
-	CodeXKSNotReachable        = "XKS_PROXY_NOT_REACHABLE"
-	CodeXKSInvalidResponse     = "XKS_PROXY_INVALID_RESPONSE"
+	CodeXKSAccessDenied         = "XKS_PROXY_ACCESS_DENIED"
+	CodeXKSNotReachable         = "XKS_PROXY_NOT_REACHABLE"
+	CodeXKSInvalidResponse      = "XKS_PROXY_INVALID_RESPONSE"
 	CodeXKSInvalidConfiguration = "XKS_PROXY_INVALID_CONFIGURATION"
-	CodeXKSTimedOut            = "XKS_PROXY_TIMED_OUT"
+	CodeXKSTimedOut             = "XKS_PROXY_TIMED_OUT"
 )
 
 // xksCode is the ConnectionErrorCode of a failed health check.
