@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"unsafe"
 
 	"github.com/miekg/pkcs11"
@@ -34,6 +35,7 @@ type module struct {
 	ctx      *pkcs11.Ctx
 	fns      unsafe.Pointer // the module's CK_FUNCTION_LIST, for direct calls (direct.go)
 	cArgs    unsafe.Pointer // the C copy of initArgs while the module is initialised
+	noK1     atomic.Bool    // the module does not know secp256k1 (ecraw.go)
 	refs     int
 }
 
