@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/trentkms/trent/nss"
 	"github.com/trentkms/trent/tokenstore"
 	"github.com/trentkms/trent/tokenstore/storetest"
 )
@@ -70,8 +71,10 @@ func TestHSMNodeOnNSS(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, serve.Start())
 	t.Cleanup(func() {
-		_ = serve.Process.Signal(os.Interrupt)
-		_ = serve.Wait()
+		if serve.ProcessState == nil {
+			_ = serve.Process.Signal(os.Interrupt)
+			_ = serve.Wait()
+		}
 	})
 	addr := make(chan string, 1)
 	go func() {
@@ -107,4 +110,38 @@ func TestHSMNodeOnNSS(t *testing.T) {
 	}
 	assert.Equal(t, len(rep.Results), rep.Passed)
 	t.Logf("trent conformance hsm on NSS: %d checks passed", rep.Passed)
+
+	// The same token as any module's: the library's path, its
+	// initialisation string and a PIN file, no data dir. The node is
+	// stopped first; reset-anchor finds the anchor the suite left.
+	require.NoError(t, serve.Process.Signal(os.Interrupt))
+	require.NoError(t, serve.Wait())
+	store, err := nss.Open(hsmDir)
+	require.NoError(t, err)
+	initArgs, err := store.InitArgs()
+	require.NoError(t, err)
+	out = must("--json", "hsm", "reset-anchor", "--module", store.Module, "--module-init", initArgs,
+		"--pin-file", filepath.Join(hsmDir, "user.pin"), "--label", "nss-a")
+	assert.Contains(t, out, `"removed": true`)
+	_, _, err = run(t, "hsm", "reset-anchor", "--module", store.Module, "--pin-file", filepath.Join(hsmDir, "user.pin"), "--label", "nss-a")
+	require.ErrorContains(t, err, "CKR_ARGUMENTS_BAD", "the softoken does not start without its initialisation string")
+	_, _, err = run(t, "hsm", "reset-anchor", "--module", "nss", "--label", "nss-a")
+	require.ErrorContains(t, err, "needs --dir")
+}
+
+// trent dev --hsm-module nss: the dev cluster's HSM tokens are NSS
+// databases in DIR/nss, and a DIR keeps its module.
+func TestDevOnNSS(t *testing.T) {
+	storetest.RequireModule(t, tokenstore.NSS)
+	dir := t.TempDir()
+	out, stderr, err := run(t, "dev", "--dir", dir, "--hsm-module", "nss", "--hsms", "1", "--hosts", "0",
+		"--listen", "127.0.0.1:0", "--kms-listen", "127.0.0.1:0", "--once")
+	require.NoError(t, err, stderr)
+	assert.Contains(t, out, "HSM nodes (nss tokens in "+filepath.Join(dir, "nss"))
+	assert.Equal(t, 1, strings.Count(out, "first ping "))
+	assert.FileExists(t, filepath.Join(dir, "nss", "nssdb", "hsm-1", "key4.db"))
+	_, _, err = run(t, "dev", "--dir", dir, "--hsms", "1", "--hosts", "0", "--listen", "127.0.0.1:0", "--once")
+	require.ErrorContains(t, err, "holds HSM tokens in "+filepath.Join(dir, "nss"))
+	_, _, err = run(t, "dev", "--dir", dir, "--hsm-module", "opencryptoki")
+	require.ErrorContains(t, err, "want softhsm or nss")
 }
