@@ -91,3 +91,35 @@ func TestInitToken(t *testing.T) {
 	require.Error(t, s.InitToken("bad label", "pin"))
 	require.Error(t, s.InitToken("ok", ""), "an empty PIN")
 }
+
+// The databases NSS writes hold neither the PIN nor a record's value in
+// the clear: the domain anchor's stand-in key is encrypted under the PIN.
+func TestDatabaseHoldsNoPlaintext(t *testing.T) {
+	e := storetest.New(t, tokenstore.NSS)
+	tok := e.NewToken(t)
+	_, _, err := tok.EnsureIdentity()
+	require.NoError(t, err)
+	marker := []byte(strings.Repeat("A", 64))
+	_, err = tok.WriteData("trent domain anchor", "trent", marker)
+	require.NoError(t, err)
+	got, err := tok.ReadData("trent domain anchor")
+	require.NoError(t, err)
+	require.Equal(t, marker, got)
+	require.NoError(t, tok.Close())
+	n := 0
+	err = filepath.Walk(e.Dir(), func(p string, fi os.FileInfo, err error) error {
+		if err != nil || fi.IsDir() {
+			return err
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		n++
+		assert.NotContains(t, string(b), string(marker[:32]), p)
+		assert.NotContains(t, string(b), storetest.UserPIN, p)
+		return nil
+	})
+	require.NoError(t, err)
+	assert.Positive(t, n)
+}
