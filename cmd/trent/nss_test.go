@@ -22,8 +22,8 @@ import (
 // trent hsm init --module nss provisions it, trent domain create makes its
 // domain in that token, trent hsm serve serves it as a process of its own,
 // and the whole HSM conformance suite (trent conformance hsm, with operator
-// keys and leave to change the domain) passes against it, no check
-// skipped.
+// keys and leave to change the domain, its host key in an NSS token beside
+// the HSM's) passes against it, no check skipped.
 func TestHSMNodeOnNSS(t *testing.T) {
 	storetest.RequireModule(t, tokenstore.NSS)
 	dir := t.TempDir()
@@ -54,7 +54,9 @@ func TestHSMNodeOnNSS(t *testing.T) {
 
 	write("alice.json", must("operator", "keygen", "--id", "alice", "--out", p("alice.pem")))
 	write("bob.json", must("operator", "keygen", "--id", "bob", "--out", p("bob.pem")))
-	write("host.json", must("operator", "keygen", "--id", "host-1", "--out", p("host.pem")))
+	// The service host's key in an NSS token too, beside the HSM's.
+	write("host.json", must("operator", "keygen", "--id", "host-1", "--pkcs11-dir", hsmDir))
+	hostKey := "pkcs11:" + hsmDir + ":host-1"
 	write("genesis.json", must("quorum", "propose", "CreateDomain", "--domain", "nss",
 		"--member", p("a.json"),
 		"--operator", p("alice.json")+":kms-operator", "--operator", p("bob.json")+":kms-operator",
@@ -94,7 +96,7 @@ func TestHSMNodeOnNSS(t *testing.T) {
 	}
 
 	out, errOut, err := run(t, "--json", "conformance", "hsm", "--target", url, "--domain-token", p("token.bin"),
-		"--host-key", p("host.pem"), "--operator-key", p("alice.pem"), "--operator-key", p("bob.pem"),
+		"--host-key", hostKey, "--operator-key", p("alice.pem"), "--operator-key", p("bob.pem"),
 		"--allow-domain-change", "--max-wait", "15s")
 	require.NoError(t, err, "%s\n%s", out, errOut)
 	var rep struct {
