@@ -49,35 +49,35 @@ type dataObject struct {
 	holder bool
 }
 
-// findAll returns the handles of at most max objects matching template.
-func (t *Token) findAll(s pkcs11.SessionHandle, template []*pkcs11.Attribute, max int) ([]pkcs11.ObjectHandle, error) {
+// findAll returns the handles of at most n objects matching template.
+func (t *Token) findAll(s pkcs11.SessionHandle, template []*pkcs11.Attribute, n int) ([]pkcs11.ObjectHandle, error) {
 	if err := t.ctx.FindObjectsInit(s, template); err != nil {
 		return nil, err
 	}
-	hs, _, err := t.ctx.FindObjects(s, max)
+	hs, _, err := t.ctx.FindObjects(s, n)
 	if ferr := t.ctx.FindObjectsFinal(s); err == nil {
 		err = ferr
 	}
 	return hs, err
 }
 
-// findRecords returns at most max records labelled label, data objects
+// findRecords returns at most n records labelled label, data objects
 // first.
-func (t *Token) findRecords(s pkcs11.SessionHandle, label string, max int) ([]dataObject, error) {
+func (t *Token) findRecords(s pkcs11.SessionHandle, label string, n int) ([]dataObject, error) {
 	var out []dataObject
 	for _, holder := range []bool{false, true} {
 		template := dataTemplate(label)
 		if holder {
 			template = holderTemplate(label)
 		}
-		hs, err := t.findAll(s, template, max-len(out))
+		hs, err := t.findAll(s, template, n-len(out))
 		if err != nil {
 			return nil, err
 		}
 		for _, h := range hs {
 			out = append(out, dataObject{h: h, holder: holder})
 		}
-		if len(out) >= max {
+		if len(out) >= n {
 			break
 		}
 	}

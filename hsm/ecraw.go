@@ -90,8 +90,8 @@ func unwrapPoint(v []byte) ([]byte, error) {
 }
 
 // SignECDSARaw signs digest with the private scalar d on the curve params,
-// inside the token (CKM_ECDSA on a transient session object), and returns
-// r ‖ s.
+// inside the token (CKM_ECDSA on a transient session object; secp256k1 on a
+// module without it: in the process, above), and returns r ‖ s.
 func (t *Token) SignECDSARaw(params, d, digest []byte) (sig []byte, err error) {
 	if t.softK1(params, nil) {
 		return t.softSign(d, digest)
@@ -127,7 +127,8 @@ func (t *Token) SignECDSARaw(params, d, digest []byte) (sig []byte, err error) {
 }
 
 // VerifyECDSARaw reports whether r ‖ s is a signature of digest by the
-// uncompressed point on the curve params, checked by the token.
+// uncompressed point on the curve params, checked by the token (secp256k1
+// on a module without it: in the process, above).
 func (t *Token) VerifyECDSARaw(params, point, digest, rs []byte) (valid bool, err error) {
 	if t.softK1(params, nil) {
 		return t.softVerify(point, digest, rs)
