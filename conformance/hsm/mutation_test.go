@@ -3,7 +3,6 @@
 package hsm_test
 
 import (
-	"path/filepath"
 	"testing"
 	"time"
 
