@@ -75,11 +75,13 @@ var secretParams = map[string]bool{
 	// In responses too:
 	"ciphertextforrecipient": true, "privatekeyplaintext": true,
 	"privatekeyciphertextblob": true, "sharedsecret": true, "mac": true,
+	// A custom key store's kmsuser PIN and XKS proxy credential.
+	"keystorepassword": true, "xksproxyauthenticationcredential": true,
 }
 
 // secret reports whether a member named name is a secret parameter.
 func secret(name string) bool {
-	var lower [len("privatekeyciphertextblob")]byte
+	var lower [len("xksproxyauthenticationcredential")]byte
 	if len(name) > len(lower) {
 		return false
 	}

@@ -104,6 +104,9 @@ type Options struct {
 	// KMSOnEveryHost (Exec only) has every service host serve the KMS
 	// API (HostInfo.KMS), not only host-1.
 	KMSOnEveryHost bool
+	// XKSCAFile, if set, is a PEM file of CA certificates the hosts trust
+	// for XKS proxies besides the system roots (trent host serve --xks-ca).
+	XKSCAFile string
 	// PprofBase, if not zero (and with Exec), gives each process a pprof
 	// listener on loopback (--pprof): HSM i (from 0) on port PprofBase+i,
 	// host j on PprofBase+HSMs+j.
@@ -461,12 +464,21 @@ func (c *Cluster) startHosts(opts Options, ip string, port0 int, ids []string, k
 	if err != nil {
 		return err
 	}
+	ks, err := keyStores(opts.Dir)
+	if err != nil {
+		return fmt.Errorf("dev: %w", err)
+	}
+	xp, err := xksProxies(creds.Region, opts.XKSCAFile)
+	if err != nil {
+		return fmt.Errorf("dev: %w", err)
+	}
 	for i, id := range ids {
 		raftAddr, apiAddr := addrs[i].Raft, strings.TrimPrefix(addrs[i].API, "http://")
 		cfg := host.Config{ID: id, Signer: keys[id], Dir: filepath.Join(opts.Dir, "hosts", id),
 			RaftAddr: raftAddr, APIAddr: apiAddr, HSMs: urls,
 			ResyncEvery: 250 * time.Millisecond, RotationInterval: opts.RotationInterval, Log: opts.Log,
-			Credentials: creds, AttestationTime: opts.AttestationTime} // every host verifies requests forwarded to it as leader
+			Credentials: creds, AttestationTime: opts.AttestationTime, // every host verifies requests forwarded to it as leader
+			KeyStores: ks, XKS: xp}
 		if i == 0 {
 			cfg.KMSAddr, cfg.AuditFile = kmsAddr, filepath.Join(opts.Dir, "audit.jsonl")
 		}

@@ -262,6 +262,10 @@ func (c *Cluster) startProcs(opts Options, ip string, port0 int, hostIDs []strin
 	if err != nil {
 		return err
 	}
+	ksArgs, err := keyStoreArgs(opts.Dir)
+	if err != nil {
+		return fmt.Errorf("dev: %w", err)
+	}
 	var hostProcs []*Proc
 	resumes := fileExists(filepath.Join(opts.Dir, "hosts", hosts[0].ID, "raft.db"))
 	for i, hi := range hosts {
@@ -286,6 +290,10 @@ func (c *Cluster) startProcs(opts Options, ip string, port0 int, hostIDs []strin
 			args = append(args, "--kms-listen", hi.KMS[len("http://"):], "--audit-file", filepath.Join(opts.Dir, "audit-"+hi.ID+".jsonl"))
 		}
 		args = append(args, pprofFlag(opts, len(c.HSMs)+i)...)
+		args = append(args, ksArgs...)
+		if opts.XKSCAFile != "" {
+			args = append(args, "--xks-ca", opts.XKSCAFile)
+		}
 		if i == 0 {
 			args = append(args, "--bootstrap", c.TokenFile)
 		} else {

@@ -89,6 +89,12 @@ type Config struct {
 	// move it forward).
 	Clock func() time.Time
 	Log   *slog.Logger
+	// KeyStores connects the host to PKCS#11 custom key stores (package
+	// p11store); nil if it serves none.
+	KeyStores kms.KeyStores
+	// XKS reaches the XKS proxies of external key stores (package
+	// xksstore); nil if the host serves none.
+	XKS kms.XKSProxies
 }
 
 // DefaultHSMBatchWorkers is how many batches may be in flight by default:
@@ -259,6 +265,7 @@ func Start(cfg Config) (*Host, error) {
 		h.batch.start(ctx, h, cfg.HSMBatchWorkers)
 		h.wg.Go(func() { h.jobLoop(ctx) })
 		h.wg.Go(func() { h.maintenanceLoop(ctx) })
+		h.wg.Go(func() { h.keyStoreLoop(ctx) })
 	}
 	started = true
 	return h, nil
@@ -542,6 +549,9 @@ func (h *Host) Close() error {
 		h.kms.Close()
 	}
 	h.wg.Wait()
+	if h.service != nil {
+		h.service.CloseKeyStores()
+	}
 	if h.audit != nil {
 		h.audit.Close()
 	}

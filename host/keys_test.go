@@ -42,11 +42,19 @@ type kmsCluster struct {
 }
 
 func newKMSCluster(t *testing.T, nHosts, nHSMs int) *kmsCluster {
+	return newKMSClusterWith(t, nHosts, nHSMs, nil)
+}
+
+// newKMSClusterWith is newKMSCluster with more host configuration.
+func newKMSClusterWith(t *testing.T, nHosts, nHSMs int, more func(*host.Config)) *kmsCluster {
 	skew := &atomic.Int64{}
 	c := newTestClusterWith(t, nHosts, nHSMs, func(hc *host.Config) {
 		hc.Credentials, hc.KMSAddr = testCreds, "127.0.0.1:0"
 		hc.Clock = func() time.Time { return time.Now().Add(time.Duration(skew.Load())) }
 		hc.KeyMaintenanceEvery = time.Hour // tests call KeyMaintenance
+		if more != nil {
+			more(hc)
+		}
 	})
 	k := &kmsCluster{testCluster: c, skew: skew}
 	k.alice, k.bob, k.eve = k.client(0, 0), k.client(0, 1), k.client(0, 2)

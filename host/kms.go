@@ -28,6 +28,8 @@ func (h *Host) newService() *kms.Service {
 		AttestationTime: h.cfg.AttestationTime,
 		Clock:           h.cfg.Clock,
 		Log:             h.log,
+		KeyStores:       h.cfg.KeyStores,
+		XKS:             h.cfg.XKS,
 		AttestationRoots: func() [][]byte {
 			if st, _ := h.fsm.State(); st != nil {
 				return st.Roots
@@ -207,3 +209,32 @@ func (h *Host) maintenanceLoop(ctx context.Context) {
 		}
 	})
 }
+
+// keyStoreLoop keeps this host's custom key store connections in line
+// with the key store on every host, and records the leader's outcome of a
+// connection (kms.Service.KeyStoreMaintenance). A pass reads every record
+// of the key store, so it runs only when something may have changed: the
+// FSM applied an entry, this host's leadership changed, or the last pass
+// left work pending (a connection under way).
+func (h *Host) keyStoreLoop(ctx context.Context) {
+	t := time.NewTicker(keyStoreEvery)
+	defer t.Stop()
+	var applied uint64
+	var leader, pending bool
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		a, l := h.fsmIndex.applied.Load(), h.IsLeader()
+		if a == applied && l == leader && !pending {
+			continue
+		}
+		applied, leader = a, l
+		pending = h.service.KeyStoreMaintenance(ctx, l)
+	}
+}
+
+// keyStoreEvery is how often keyStoreLoop looks.
+const keyStoreEvery = 250 * time.Millisecond

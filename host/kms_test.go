@@ -66,7 +66,7 @@ func TestKMSAPIWithTheAWSSDK(t *testing.T) {
 		_, err = cl.GenerateRandom(ctx, &kms.GenerateRandomInput{NumberOfBytes: aws.Int32(n)})
 		assert.Equal(t, "ValidationException", apiCode(t, err), "%d bytes", n)
 	}
-	_, err = cl.DescribeCustomKeyStores(ctx, &kms.DescribeCustomKeyStoresInput{})
+	_, err = cl.UpdatePrimaryRegion(ctx, &kms.UpdatePrimaryRegionInput{KeyId: aws.String("1234abcd-12ab-34cd-56ef-1234567890ab"), PrimaryRegion: aws.String("eu-west-2")})
 	assert.Equal(t, "UnsupportedOperationException", apiCode(t, err))
 
 	// Authentication.

@@ -40,6 +40,18 @@ func sealedItems(rec []byte) (items [][]byte, under [][16]byte) {
 	if e, err := session.ParseEKT(rec); err == nil {
 		return [][]byte{rec}, [][16]byte{e.KeyID}
 	}
+	if keystore.IsCustomKeyStoreRecord(rec) {
+		// The HBK token under which the store's secret is sealed.
+		c, err := keystore.ParseCustomKeyStore(rec)
+		if err != nil {
+			return nil, nil
+		}
+		_, dk, err := hbk.TokenKeyID(c.Token)
+		if err != nil {
+			return nil, nil
+		}
+		return [][]byte{c.Token}, [][16]byte{dk}
+	}
 	if !keystore.IsKeyRecord(rec) {
 		return nil, nil
 	}
@@ -60,6 +72,14 @@ func sealedItems(rec []byte) (items [][]byte, under [][16]byte) {
 // withItems returns rec with its sealed items replaced by news (in
 // sealedItems order).
 func withItems(rec []byte, news [][]byte) ([]byte, error) {
+	if keystore.IsCustomKeyStoreRecord(rec) {
+		c, err := keystore.ParseCustomKeyStore(rec)
+		if err != nil {
+			return nil, err
+		}
+		c.Token = news[0]
+		return c.Marshal()
+	}
 	if !keystore.IsKeyRecord(rec) {
 		return news[0], nil
 	}

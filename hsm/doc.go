@@ -49,6 +49,10 @@
 // (GenerateSecretKey, ImportSecretKey, GenerateEphemeralAgreementKey) are
 // session objects, sensitive and not extractable: domain keys and ephemeral
 // ECDH keys live there and are gone when the process exits.
+// Persistent AES keys (GeneratePersistentAESKey, PersistentAESKey,
+// PersistentAESKeys) are token objects found by label, sensitive and never
+// extractable, whose CKA_ENCRYPT and CKA_DECRYPT are chosen when they are
+// made: the XKS proxy's external keys (package xks/p11).
 //
 // # Data objects
 //

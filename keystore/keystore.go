@@ -97,6 +97,11 @@ type Key struct {
 	PublicKey []byte `json:"public_key,omitempty"`
 	// Import is an EXTERNAL key's import state; nil for other keys.
 	Import *Import `json:"import,omitempty"`
+	// CustomKeyStoreID is the custom key store of a key of Origin
+	// AWS_CLOUDHSM or EXTERNAL_KEY_STORE; XksKeyID is the external key of
+	// the latter (customstore.go).
+	CustomKeyStoreID string `json:"custom_key_store_id,omitempty"`
+	XksKeyID         string `json:"xks_key_id,omitempty"`
 }
 
 // Import is the import state of a key of Origin EXTERNAL (key import,
@@ -207,10 +212,12 @@ func (r *Record) Marshal() ([]byte, error) {
 }
 
 // tokenCountOK reports whether a record may have n HBK tokens: one per
-// version, or none for an EXTERNAL key without material (no rotations).
+// version, or none for an EXTERNAL key without material or an
+// AWS_CLOUDHSM key (no rotations).
 func (r *Record) tokenCountOK(n int) bool {
 	if n == 0 {
-		return r.Key.Origin == OriginExternal && len(r.Key.Rotations) == 0
+		// An AWS_CLOUDHSM key's material is in its store's token only.
+		return (r.Key.Origin == OriginExternal || r.Key.Origin == OriginCloudHSM) && len(r.Key.Rotations) == 0
 	}
 	return n <= MaxVersions && n == len(r.Key.Rotations)+1
 }

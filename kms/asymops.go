@@ -198,6 +198,9 @@ func (s *Service) generateDataKeyPair(withPrivate bool) kmsapi.Handler {
 		if _, err := s.use(p, k, alias, keyUse{op: op, cond: cond, dryRun: req.DryRun}); err != nil {
 			return nil, err
 		}
+		if inStore(k) {
+			return nil, kmsapi.Errorf(kmsapi.UnsupportedOperation, "%s does not take a KMS key in a custom key store", op)
+		}
 		if err := symmetricOnly(k); err != nil {
 			return nil, err
 		}

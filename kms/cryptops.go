@@ -8,6 +8,7 @@ import (
 
 	"github.com/trentkms/trent/hbk"
 	"github.com/trentkms/trent/hsmcmd"
+	"github.com/trentkms/trent/keystore"
 	"github.com/trentkms/trent/kms/kmsapi"
 )
 
@@ -167,6 +168,13 @@ func (s *Service) encrypt(ctx context.Context, p kmsapi.Principal, req *encryptR
 	if err := checkAlgorithm(req.EncryptionAlgorithm); err != nil {
 		return nil, err
 	}
+	if inStore(k) {
+		blob, err := s.customSeal(ctx, p, "Encrypt", k, ec, req.Plaintext)
+		if err != nil {
+			return nil, err
+		}
+		return &encryptResponse{CiphertextBlob: blob, KeyId: k.rec.Key.ARN(), EncryptionAlgorithm: symmetricDefault}, nil
+	}
 	out, err := call(ctx, s, hsmcmd.EncryptRequest{Token: k.rec.Current(), Context: ec, Plaintext: req.Plaintext}, hsmcmd.ParseEncryptResponse)
 	if err != nil {
 		return nil, internal(s, "Encrypt", err)
@@ -229,6 +237,12 @@ func (s *Service) generateDataKey(withPlaintext bool) kmsapi.Handler {
 		if err := symmetricOnly(k); err != nil {
 			return nil, err
 		}
+		if inStore(k) && k.rec.Key.Origin == keystore.OriginExternalKeyStore {
+			return s.xksDataKey(ctx, p, op, k, ec, size, withPlaintext, doc != nil)
+		}
+		if inStore(k) {
+			return s.storeDataKey(ctx, op, k, ec, size, withPlaintext, doc != nil)
+		}
 		gdk := hsmcmd.GenerateDataKeyRequest{Token: k.rec.Current(), Context: ec, Size: uint16(size), WithPlaintext: withPlaintext}
 		if doc != nil {
 			rr, err := s.viaRecipient(ctx, op, doc, gdk, nil)
@@ -262,36 +276,54 @@ func (s *Service) generateDataKey(withPlaintext bool) kmsapi.Handler {
 var errInvalidCiphertext = kmsapi.Errorf("InvalidCiphertextException", "The ciphertext is invalid or was not encrypted under this key and encryption context.")
 
 // openSource finds the key and the HBK token of a ciphertext blob and
-// checks the caller's KeyId (if any) names the same key.
-func (s *Service) openSource(p kmsapi.Principal, raw []byte, keyID *string) (k *key, token []byte, alias string, err error) {
+// checks the caller's KeyId (if any) names the same key. The ciphertext
+// of a key in a custom key store (a storeBlob or an xksBlob) gives sb
+// instead of a token.
+func (s *Service) openSource(p kmsapi.Principal, raw []byte, keyID *string) (k *key, token []byte, sb *customBlob, alias string, err error) {
 	if len(raw) < 1 || len(raw) > maxCiphertextBlob {
-		return nil, nil, "", validation("ciphertextBlob", "Member must have length between 1 and 6144", "…")
+		return nil, nil, nil, "", validation("ciphertextBlob", "Member must have length between 1 and 6144", "…")
 	}
+	var blobKey string
 	bl, err := hbk.ParseBlob(raw)
-	if err != nil {
-		return nil, nil, "", errInvalidCiphertext
+	if err == nil {
+		blobKey = bl.KeyID
+	} else if sb, err = parseCustomBlob(raw); err == nil {
+		blobKey = sb.keyID()
+	} else {
+		return nil, nil, nil, "", errInvalidCiphertext
 	}
 	if keyID != nil {
 		if k, alias, err = s.resolveKeyAlias(p, *keyID, true); err != nil {
-			return nil, nil, "", err
+			return nil, nil, nil, "", err
 		}
-		if k.rec.Key.KeyID != bl.KeyID {
-			return nil, nil, "", kmsapi.Errorf("IncorrectKeyException", "The key ID in the request does not identify the KMS key that encrypted the ciphertext.")
+		if k.rec.Key.KeyID != blobKey {
+			return nil, nil, nil, "", kmsapi.Errorf("IncorrectKeyException", "The key ID in the request does not identify the KMS key that encrypted the ciphertext.")
 		}
 	} else {
-		if k, err = s.loadKey(bl.KeyID); err != nil {
-			return nil, nil, "", internal(s, "Decrypt", err) // a record that does not parse says nothing of the ciphertext
+		if k, err = s.loadKey(blobKey); err != nil {
+			return nil, nil, nil, "", internal(s, "Decrypt", err) // a record that does not parse says nothing of the ciphertext
 		}
 		if k == nil {
-			return nil, nil, "", errInvalidCiphertext
+			return nil, nil, nil, "", errInvalidCiphertext
 		}
+	}
+	if sb != nil {
+		if !sb.fits(k) {
+			sb = nil // authorize first; then errInvalidCiphertext
+		}
+		return k, nil, sb, alias, nil
+	}
+	if k.rec.Key.Origin == keystore.OriginExternalKeyStore {
+		// The inner ciphertext of an external key store key opens only
+		// through the external key's layer.
+		return k, nil, nil, alias, nil
 	}
 	for _, t := range k.rec.Tokens {
 		if tok, err := hbk.ParseToken(t); err == nil && tok.HBKID == bl.HBKID {
-			return k, t, alias, nil
+			return k, t, nil, alias, nil
 		}
 	}
-	return k, nil, alias, nil // authorize first; then errInvalidCiphertext
+	return k, nil, nil, alias, nil // authorize first; then errInvalidCiphertext
 }
 
 type decryptRequest struct {
@@ -320,12 +352,22 @@ func (s *Service) decrypt(ctx context.Context, p kmsapi.Principal, req *decryptR
 	if err != nil {
 		return nil, err
 	}
-	k, tok, alias, err := s.openSource(p, req.CiphertextBlob, req.KeyId)
+	k, tok, sb, alias, err := s.openSource(p, req.CiphertextBlob, req.KeyId)
 	if err != nil {
 		return nil, err
 	}
 	if _, err := s.use(p, k, alias, keyUse{op: "Decrypt", cond: merge(contextConditions(req.EncryptionContext, symmetricDefault), recipientCond), dryRun: req.DryRun}); err != nil {
 		return nil, err
+	}
+	if sb != nil {
+		if doc != nil {
+			return nil, errStoreRecipient
+		}
+		pt, err := s.customOpen(ctx, p, "Decrypt", k, ec, sb)
+		if err != nil {
+			return nil, err
+		}
+		return &decryptResponse{Plaintext: pt, KeyId: k.rec.Key.ARN(), EncryptionAlgorithm: symmetricDefault}, nil
 	}
 	if tok == nil {
 		return nil, errInvalidCiphertext
@@ -405,7 +447,7 @@ func (s *Service) reEncrypt(ctx context.Context, p kmsapi.Principal, req *reEncr
 	if err != nil {
 		return nil, err
 	}
-	src, tok, srcAlias, err := s.openSource(p, req.CiphertextBlob, req.SourceKeyId)
+	src, tok, sb, srcAlias, err := s.openSource(p, req.CiphertextBlob, req.SourceKeyId)
 	if err != nil {
 		return nil, err
 	}
@@ -427,11 +469,19 @@ func (s *Service) reEncrypt(ctx context.Context, p kmsapi.Principal, req *reEncr
 			return nil, err
 		}
 	}
-	if tok == nil {
+	if tok == nil && sb == nil {
 		return nil, errInvalidCiphertext
 	}
 	if req.DryRun {
 		return nil, errDryRun
+	}
+	if sb != nil || inStore(dst) {
+		blob, err := s.storeReEncrypt(ctx, p, src, tok, sb, srcEC, req.CiphertextBlob, dst, dstEC)
+		if err != nil {
+			return nil, err
+		}
+		return &reEncryptResponse{CiphertextBlob: blob, SourceKeyId: src.rec.Key.ARN(), KeyId: dst.rec.Key.ARN(),
+			SourceEncryptionAlgorithm: symmetricDefault, DestinationEncryptionAlgorithm: symmetricDefault}, nil
 	}
 	out, err := call(ctx, s, hsmcmd.ReEncryptRequest{SourceToken: tok, SourceContext: srcEC, Blob: req.CiphertextBlob,
 		DestinationToken: dst.rec.Current(), DestinationContext: dstEC}, hsmcmd.ParseReEncryptResponse)

@@ -42,6 +42,21 @@
 // any other HSM error to KMSInternalException (HTTP 500, which clients
 // retry), never to a statement about the request.
 //
+// # Custom key stores
+//
+// Two optional interfaces connect a host to customers' key stores:
+// KeyStores opens a PKCS#11 token (CustomKeyStoreType AWS_CLOUDHSM;
+// package p11store implements it) and XKSProxies makes clients of XKS
+// proxies (EXTERNAL_KEY_STORE; package xksstore). A store is a record of
+// the Store, its secret (kmsuser PIN, XKS secret access key) sealed by an
+// HSM; each host keeps its own connection to each store the cluster wants
+// connected (KeyStoreMaintenance, which the host runs on every host), and
+// the leader records its outcome in the record (customstore.go says how a
+// host answers ConnectionState for the cluster). Keys of a PKCS#11 store
+// live and are used in its token; keys of an external key store have an
+// HBK in the HSMs and an external key, and their ciphertexts need both
+// (xks.go).
+//
 // # The operation table
 //
 // ops.go declares every operation once: its name, whether it writes the

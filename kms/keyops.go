@@ -49,26 +49,29 @@ func unix(t int64) *epoch {
 }
 
 type keyMetadata struct {
-	AWSAccountId           string   `json:"AWSAccountId"`
-	KeyId                  string   `json:"KeyId"`
-	Arn                    string   `json:"Arn"`
-	CreationDate           *epoch   `json:"CreationDate"`
-	Enabled                bool     `json:"Enabled"`
-	Description            string   `json:"Description"`
-	KeyUsage               string   `json:"KeyUsage"`
-	KeyState               string   `json:"KeyState"`
-	DeletionDate           *epoch   `json:"DeletionDate,omitempty"`
-	Origin                 string   `json:"Origin"`
-	KeyManager             string   `json:"KeyManager"`
-	CustomerMasterKeySpec  string   `json:"CustomerMasterKeySpec"`
-	KeySpec                string   `json:"KeySpec"`
-	EncryptionAlgorithms   []string `json:"EncryptionAlgorithms,omitempty"`
-	SigningAlgorithms      []string `json:"SigningAlgorithms,omitempty"`
-	MacAlgorithms          []string `json:"MacAlgorithms,omitempty"`
-	KeyAgreementAlgorithms []string `json:"KeyAgreementAlgorithms,omitempty"`
-	MultiRegion            bool     `json:"MultiRegion"`
-	ExpirationModel        string   `json:"ExpirationModel,omitempty"`
-	ValidTo                *epoch   `json:"ValidTo,omitempty"`
+	AWSAccountId           string               `json:"AWSAccountId"`
+	KeyId                  string               `json:"KeyId"`
+	Arn                    string               `json:"Arn"`
+	CreationDate           *epoch               `json:"CreationDate"`
+	Enabled                bool                 `json:"Enabled"`
+	Description            string               `json:"Description"`
+	KeyUsage               string               `json:"KeyUsage"`
+	KeyState               string               `json:"KeyState"`
+	DeletionDate           *epoch               `json:"DeletionDate,omitempty"`
+	Origin                 string               `json:"Origin"`
+	KeyManager             string               `json:"KeyManager"`
+	CustomerMasterKeySpec  string               `json:"CustomerMasterKeySpec"`
+	KeySpec                string               `json:"KeySpec"`
+	EncryptionAlgorithms   []string             `json:"EncryptionAlgorithms,omitempty"`
+	SigningAlgorithms      []string             `json:"SigningAlgorithms,omitempty"`
+	MacAlgorithms          []string             `json:"MacAlgorithms,omitempty"`
+	KeyAgreementAlgorithms []string             `json:"KeyAgreementAlgorithms,omitempty"`
+	MultiRegion            bool                 `json:"MultiRegion"`
+	ExpirationModel        string               `json:"ExpirationModel,omitempty"`
+	ValidTo                *epoch               `json:"ValidTo,omitempty"`
+	CustomKeyStoreId       string               `json:"CustomKeyStoreId,omitempty"`
+	CloudHsmClusterId      string               `json:"CloudHsmClusterId,omitempty"`
+	XksKeyConfiguration    *xksKeyConfiguration `json:"XksKeyConfiguration,omitempty"`
 }
 
 func metadata(k *keystore.Key) *keyMetadata {
@@ -76,7 +79,10 @@ func metadata(k *keystore.Key) *keyMetadata {
 		AWSAccountId: k.Account, KeyId: k.KeyID, Arn: k.ARN(), CreationDate: unix(k.Created),
 		Enabled: k.State == keystore.StateEnabled, Description: k.Description, KeyUsage: k.KeyUsage,
 		KeyState: k.State, DeletionDate: unix(k.DeletionDate), Origin: k.Origin, KeyManager: "CUSTOMER",
-		CustomerMasterKeySpec: k.KeySpec, KeySpec: k.KeySpec,
+		CustomerMasterKeySpec: k.KeySpec, KeySpec: k.KeySpec, CustomKeyStoreId: k.CustomKeyStoreID,
+	}
+	if k.XksKeyID != "" {
+		m.XksKeyConfiguration = &xksKeyConfiguration{Id: k.XksKeyID}
 	}
 	if k.Import != nil && k.State != keystore.StatePendingImport {
 		m.ExpirationModel, m.ValidTo = k.Import.ExpirationModel, unix(k.Import.ValidTo)
@@ -217,13 +223,31 @@ func (s *Service) createKey(ctx context.Context, p kmsapi.Principal, req *create
 		if spec != symmetricDefault {
 			return nil, kmsapi.Errorf(kmsapi.UnsupportedOperation, "this Trent build imports SYMMETRIC_DEFAULT key material only")
 		}
-	case "AWS_CLOUDHSM", "EXTERNAL_KEY_STORE":
-		return nil, kmsapi.Errorf(kmsapi.UnsupportedOperation, "Origin %s is not supported by this Trent build", origin)
+	case keystore.OriginCloudHSM:
+		if spec != symmetricDefault {
+			return nil, kmsapi.Errorf(kmsapi.UnsupportedOperation, "a custom key store holds SYMMETRIC_DEFAULT keys only")
+		}
+		if req.CustomKeyStoreId == nil {
+			return nil, kmsapi.Errorf(kmsapi.ValidationException, "Origin AWS_CLOUDHSM needs a CustomKeyStoreId.")
+		}
+	case keystore.OriginExternalKeyStore:
+		if spec != symmetricDefault {
+			return nil, kmsapi.Errorf(kmsapi.UnsupportedOperation, "a custom key store holds SYMMETRIC_DEFAULT keys only")
+		}
+		if req.CustomKeyStoreId == nil || req.XksKeyId == nil {
+			return nil, kmsapi.Errorf(kmsapi.ValidationException, "Origin EXTERNAL_KEY_STORE needs a CustomKeyStoreId and an XksKeyId.")
+		}
+		if !xksKeyIDRE.MatchString(*req.XksKeyId) {
+			return nil, validation("xksKeyId", "Member must have length between 1 and 128 of [a-zA-Z0-9._-]", *req.XksKeyId)
+		}
 	default:
 		return nil, validation("origin", "Member must satisfy enum value set: [AWS_CLOUDHSM, EXTERNAL, AWS_KMS, EXTERNAL_KEY_STORE]", origin)
 	}
-	if req.CustomKeyStoreId != nil || req.XksKeyId != nil {
-		return nil, kmsapi.Errorf(kmsapi.UnsupportedOperation, "custom key stores are not supported")
+	if req.CustomKeyStoreId != nil && origin != keystore.OriginCloudHSM && origin != keystore.OriginExternalKeyStore {
+		return nil, kmsapi.Errorf(kmsapi.ValidationException, "A CustomKeyStoreId needs Origin AWS_CLOUDHSM or EXTERNAL_KEY_STORE, not %s.", origin)
+	}
+	if req.XksKeyId != nil && origin != keystore.OriginExternalKeyStore {
+		return nil, kmsapi.Errorf(kmsapi.ValidationException, "XksKeyId is valid only with Origin EXTERNAL_KEY_STORE.")
 	}
 	if req.MultiRegion {
 		return nil, kmsapi.Errorf(kmsapi.UnsupportedOperation, "multi-Region keys are not supported")
@@ -256,7 +280,25 @@ func (s *Service) createKey(ctx context.Context, p kmsapi.Principal, req *create
 		State: keystore.StateEnabled, KeySpec: spec, KeyUsage: usage, Origin: origin,
 		Policy: doc, Tags: tags,
 	}}
+	var storeRaw []byte // the store as read before its checks
+	if req.CustomKeyStoreId != nil && keystore.ValidStoreID(*req.CustomKeyStoreId) {
+		storeRaw, _ = s.store.Get(keystore.StoreRecordID(*req.CustomKeyStoreId))
+	}
 	switch {
+	case origin == keystore.OriginCloudHSM: // the material is in the store's token only
+		if err := s.createStoreKey(ctx, p, *req.CustomKeyStoreId, id); err != nil {
+			return nil, err
+		}
+		rec.Key.CustomKeyStoreID = *req.CustomKeyStoreId
+	case origin == keystore.OriginExternalKeyStore: // an HBK, and the external key
+		if err := s.createXKSKey(ctx, p, *req.CustomKeyStoreId, *req.XksKeyId, id); err != nil {
+			return nil, err
+		}
+		tok, err := s.createHBK(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		rec.Tokens, rec.Key.CustomKeyStoreID, rec.Key.XksKeyID = [][]byte{tok}, *req.CustomKeyStoreId, *req.XksKeyId
 	case origin == keystore.OriginExternal: // no material until ImportKeyMaterial
 		rec.Key.State, rec.Key.Import = keystore.StatePendingImport, &keystore.Import{}
 	case spec == symmetricDefault:
@@ -276,10 +318,21 @@ func (s *Service) createKey(ctx context.Context, p kmsapi.Principal, req *create
 	if err != nil {
 		return nil, err
 	}
-	if err := s.store.Propose(ctx, domain.Replacement{ID: keystore.KeyRecordID(id), New: raw}); err != nil {
+	rs := []domain.Replacement{{ID: keystore.KeyRecordID(id), New: raw}}
+	if rec.Key.CustomKeyStoreID != "" {
+		// The store as it was checked: not disconnected or deleted since.
+		rs = append(rs, domain.Replacement{ID: keystore.StoreRecordID(rec.Key.CustomKeyStoreID), Old: storeRaw, New: storeRaw})
+	}
+	if err := s.store.Propose(ctx, rs...); errors.Is(err, ErrConflict) {
+		return nil, errStoreState("Custom key store %s changed while the key was made; retry.", rec.Key.CustomKeyStoreID)
+	} else if err != nil {
 		return nil, err
 	}
-	return &keyMetadataResponse{KeyMetadata: metadata(&rec.Key)}, nil
+	m := metadata(&rec.Key)
+	if rec.Key.CustomKeyStoreID != "" {
+		s.storeKeyState(&key{rec: rec}, m)
+	}
+	return &keyMetadataResponse{KeyMetadata: m}, nil
 }
 
 // keyRequest is the body of the operations that take only a key.
@@ -394,6 +447,7 @@ func (s *Service) describeKey(ctx context.Context, p kmsapi.Principal, req *desc
 		// Expired material: PendingImport already, before key maintenance says so.
 		m.KeyState, m.Enabled, m.ExpirationModel, m.ValidTo = keystore.StatePendingImport, false, "", nil
 	}
+	s.storeKeyState(k, m)
 	return &keyMetadataResponse{KeyMetadata: m}, nil
 }
 

@@ -14,7 +14,7 @@ type generateRandomRequest struct {
 	Recipient        *recipient `json:"Recipient"`
 }
 
-func (s *Service) generateRandom(ctx context.Context, _ kmsapi.Principal, req *generateRandomRequest) (*generateRandomResponse, error) {
+func (s *Service) generateRandom(ctx context.Context, p kmsapi.Principal, req *generateRandomRequest) (*generateRandomResponse, error) {
 	if req.NumberOfBytes == nil || *req.NumberOfBytes < 1 || *req.NumberOfBytes > hsmcmd.MaxRandom {
 		v := 0
 		if req.NumberOfBytes != nil {
@@ -24,7 +24,14 @@ func (s *Service) generateRandom(ctx context.Context, _ kmsapi.Principal, req *g
 			"1 validation error detected: Value '%d' at 'numberOfBytes' failed to satisfy constraint: Member must have value between 1 and 1024", v)
 	}
 	if req.CustomKeyStoreId != nil {
-		return nil, kmsapi.Errorf("CustomKeyStoreNotFoundException", "custom key stores are not supported")
+		if req.Recipient != nil {
+			return nil, errStoreRecipient
+		}
+		b, err := s.randomFromStore(ctx, p, *req.CustomKeyStoreId, *req.NumberOfBytes)
+		if err != nil {
+			return nil, err
+		}
+		return &generateRandomResponse{Plaintext: b}, nil
 	}
 	if req.Recipient != nil {
 		// GenerateRandom has no key, so no policy: the document alone.

@@ -140,6 +140,14 @@ func (s *Service) table() []operation {
 		{name: "ListRetirableGrants", handler: typed(s.listRetirableGrants)},
 		{name: "RetireGrant", write: true, grant: anyKey, handler: typed(s.retireGrant)},
 		{name: "RevokeGrant", write: true, handler: typed(s.revokeGrant)},
+
+		// Custom key stores (customstoreops.go).
+		{name: "CreateCustomKeyStore", write: true, handler: typed(s.createCustomKeyStore)},
+		{name: "DescribeCustomKeyStores", handler: typed(s.describeCustomKeyStores)},
+		{name: "UpdateCustomKeyStore", write: true, handler: typed(s.updateCustomKeyStore)},
+		{name: "DeleteCustomKeyStore", write: true, handler: typed(s.deleteCustomKeyStore)},
+		{name: "ConnectCustomKeyStore", write: true, handler: typed(s.connectCustomKeyStore)},
+		{name: "DisconnectCustomKeyStore", write: true, handler: typed(s.disconnectCustomKeyStore)},
 	}
 }
 

@@ -22,6 +22,9 @@ func rotatable(k *key) error {
 	if k.rec.Key.Origin == keystore.OriginExternal {
 		return kmsapi.Errorf(kmsapi.UnsupportedOperation, "keys with imported key material cannot be rotated by this Trent build")
 	}
+	if inStore(k) {
+		return kmsapi.Errorf(kmsapi.UnsupportedOperation, "keys in a custom key store cannot be rotated")
+	}
 	return nil
 }
 

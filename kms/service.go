@@ -86,7 +86,13 @@ type Config struct {
 	AttestationTime func() time.Time
 	// Clock is the clock of key dates (time.Now if nil).
 	Clock func() time.Time
-	Log   *slog.Logger
+	// KeyStores connects this host to PKCS#11 custom key stores
+	// (customstore.go); nil when the host serves none.
+	KeyStores KeyStores
+	// XKS makes clients of XKS proxies for external key stores (xks.go);
+	// nil when the host serves none.
+	XKS XKSProxies
+	Log *slog.Logger
 }
 
 // Service is the AWS KMS API over a Store and an HSM.
@@ -97,6 +103,7 @@ type Service struct {
 	log    *slog.Logger
 	chains nitro.ChainCache // verified attestation cabundles
 	keys   keyCache
+	conns  conns // this host's custom key store connections
 	// Derived from the operation table (ops.go).
 	ops      map[string]kmsapi.Operation
 	grantOps map[string]grantOp // by grant operation name

@@ -22,6 +22,7 @@ func conformanceCmd() *cobra.Command {
 	}
 	cmd.AddCommand(conformanceKMSCmd())
 	cmd.AddCommand(conformanceHSMCmd())
+	cmd.AddCommand(conformanceXKSCmd())
 	return cmd
 }
 

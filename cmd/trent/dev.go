@@ -139,6 +139,7 @@ and Recipient requests from (simulated) Nitro Enclaves.
 	cmd.Flags().Var(&hsmModule{&opts.HSMModule}, "hsm-module", "PKCS#11 module of the HSMs' tokens: softhsm or nss (NSS's softoken)")
 	cmd.Flags().IntVar(&opts.Hosts, "hosts", 1, "number of service hosts (raft voters), 0 to 5")
 	cmd.Flags().StringVar(&opts.KMSListen, "kms-listen", dev.DefaultKMSListen, "address of the AWS KMS JSON API (on host-1)")
+	cmd.Flags().StringVar(&opts.XKSCAFile, "xks-ca", "", "PEM file of CA certificates the hosts trust for XKS proxies (external key stores), besides the system roots")
 	cmd.Flags().DurationVar(&opts.RotationInterval, "rotation-interval", 0, "domain-key rotation interval of the hosts (default 24h; negative: never)")
 	cmd.Flags().StringVar(&opts.Listen, "listen", dev.DefaultListen, "address of the first HSM; the others take the next ports (port 0: any free ports)")
 	cmd.Flags().BoolVar(&once, "once", false, "stop after the start-up check")

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"log/slog"
 	"os/signal"
@@ -12,12 +14,31 @@ import (
 
 	"github.com/trentkms/trent/ceremony"
 	"github.com/trentkms/trent/host"
+	"github.com/trentkms/trent/hsm"
 	"github.com/trentkms/trent/hsmcmd"
 	"github.com/trentkms/trent/internal/boundedio"
 	"github.com/trentkms/trent/internal/gctune"
 	"github.com/trentkms/trent/internal/pprofserve"
 	"github.com/trentkms/trent/kms/kmsapi"
+	"github.com/trentkms/trent/p11store"
+	"github.com/trentkms/trent/xksstore"
 )
+
+// xksRoots is the system roots and the certificates of the PEM file.
+func xksRoots(file string) (*x509.CertPool, error) {
+	pem, err := boundedio.ReadFile(file, 1<<20)
+	if err != nil {
+		return nil, err
+	}
+	pool, err := x509.SystemCertPool()
+	if err != nil {
+		pool = x509.NewCertPool()
+	}
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("--xks-ca %s: no PEM certificate", file)
+	}
+	return pool, nil
+}
 
 func newHostCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{Use: "host", Short: "Run service hosts"}
@@ -28,8 +49,8 @@ func newHostCmd(g *globals) *cobra.Command {
 func newHostServeCmd(g *globals) *cobra.Command {
 	var cfg host.Config
 	var attestAt attestationTime
-	var keySpec, pinFile, genesis, join, tlsCert, tlsKey, tlsCA, credsFile, pprofAddr string
-	var peers []string
+	var keySpec, pinFile, genesis, join, tlsCert, tlsKey, tlsCA, credsFile, pprofAddr, xksCA string
+	var peers, ksModules, ksEnv []string
 	cmd := &cobra.Command{
 		Use:   "serve --id ID --key KEY --dir DIR --hsm URL... (--bootstrap TOKEN | --join URL)",
 		Short: "Run a service host: a raft voter holding the domain, serving its HSMs",
@@ -46,7 +67,16 @@ pkcs11:DIR:LABEL (a token; see trent operator keygen). --peer ID=URL tells
 this host another host's API URL, for forwarding to the leader.
 
 Operators submit signed commands to any host (trent quorum submit); the host
-runs the four-step change and delivers every committed token to its HSMs.`,
+runs the four-step change and delivers every committed token to its HSMs.
+
+--keystore-module PATH allows PKCS#11 custom key stores (CreateCustomKeyStore
+with CustomKeyStoreType AWS_CLOUDHSM) on the module at PATH: requests name
+it as TrustAnchorCertificate, the token label as CloudHsmClusterId and the
+token's user PIN as KeyStorePassword (docs/operations.md, Connecting a
+custom key store). Without it the host serves no PKCS#11 custom key store.
+
+External key stores (CustomKeyStoreType EXTERNAL_KEY_STORE) reach their XKS
+proxies over HTTPS, trusting the system roots and those of --xks-ca.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			pin, err := pinFrom(pinFile, "TRENT_OPERATOR_PIN")
@@ -96,6 +126,25 @@ runs the four-step change and delivers every committed token to its HSMs.`,
 				fmt.Fprintf(g.stderr, "trent: pprof on http://%s/debug/pprof/ (loopback only)\n", addr)
 			}
 			cfg.AttestationTime = attestAt.clock()
+			xp := &xksstore.Proxies{Region: ""}
+			if cfg.Credentials != nil {
+				xp.Region = cfg.Credentials.Region
+			}
+			if xksCA != "" {
+				pool, err := xksRoots(xksCA)
+				if err != nil {
+					return err
+				}
+				xp.TLS = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+			}
+			cfg.XKS = xp
+			if len(ksModules) > 0 {
+				mods := map[string]hsm.ModuleConfig{}
+				for _, m := range ksModules {
+					mods[m] = hsm.ModuleConfig{Path: m, Env: ksEnv}
+				}
+				cfg.KeyStores = &p11store.Stores{Modules: mods}
+			}
 			h, err := host.Start(cfg)
 			if err != nil {
 				return err
@@ -144,6 +193,9 @@ runs the four-step change and delivers every committed token to its HSMs.`,
 	f.StringVar(&cfg.APIAddr, "api", "127.0.0.1:7500", "host API address")
 	f.StringArrayVar(&cfg.HSMs, "hsm", nil, "URL of an HSM this host serves (repeatable)")
 	f.StringArrayVar(&peers, "peer", nil, "another host's ID=API URL (repeatable)")
+	f.StringArrayVar(&ksModules, "keystore-module", nil, "a PKCS#11 module custom key stores may use (TrustAnchorCertificate; repeatable)")
+	f.StringArrayVar(&ksEnv, "keystore-module-env", nil, "NAME=value the key store modules read when they start (repeatable)")
+	f.StringVar(&xksCA, "xks-ca", "", "PEM file of CA certificates XKS proxies' server certificates may chain to, besides the system roots")
 	f.StringVar(&genesis, "bootstrap", "", "the genesis domain token: start a new raft cluster")
 	f.StringVar(&join, "join", "", "API URL of a running host to join")
 	f.StringVar(&cfg.KMSAddr, "kms-listen", "", "serve the AWS KMS JSON API on this address")

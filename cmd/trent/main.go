@@ -36,6 +36,7 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	root.SetErr(stderr)
 	root.PersistentFlags().BoolVar(&g.json, "json", false, "print machine-readable JSON")
 	root.AddCommand(newHSMCmd(g), newHostCmd(g), newRaftCmd(g), newDevCmd(g), newDrillCmd(g), newOperatorCmd(g), newQuorumCmd(g), newDomainCmd(g), newAuditCmd(g), newEnclaveCmd(g), conformanceCmd(), newVersionCmd(g))
+	root.AddCommand(newXKSCmd(g))
 	return root
 }
 

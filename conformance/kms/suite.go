@@ -15,6 +15,7 @@ func (e *Env) Checks() []conformance.Check {
 	for _, part := range [][]conformance.Check{
 		e.errorChecks(), e.inputChecks(), e.sigv4Checks(), e.contextChecks(), e.stateChecks(),
 		e.roundTripChecks(), e.policyChecks(), e.recipientChecks(),
+		e.customStoreChecks(),
 	} {
 		cs = append(cs, part...)
 	}
