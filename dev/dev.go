@@ -464,7 +464,7 @@ func (c *Cluster) startHosts(opts Options, ip string, port0 int, ids []string, k
 	if err != nil {
 		return err
 	}
-	ks, err := keyStores(opts.Dir)
+	ks, err := keyStores(c.HSMDir)
 	if err != nil {
 		return fmt.Errorf("dev: %w", err)
 	}

@@ -262,7 +262,7 @@ func (c *Cluster) startProcs(opts Options, ip string, port0 int, hostIDs []strin
 	if err != nil {
 		return err
 	}
-	ksArgs, err := keyStoreArgs(opts.Dir)
+	ksArgs, err := keyStoreArgs(c.HSMDir)
 	if err != nil {
 		return fmt.Errorf("dev: %w", err)
 	}
