@@ -26,8 +26,8 @@ func dataTemplate(label string) []*pkcs11.Attribute {
 // answers CKR_ATTRIBUTE_VALUE_INVALID to any CKO_DATA object with CKA_TOKEN
 // or CKA_PRIVATE true. On those the record is a token secret key instead
 // (CKK_GENERIC_SECRET, private, sensitive, usable for nothing, a random
-// CKA_ID), which such a module keeps encrypted
-// under the user PIN like its other keys. Its value cannot be read as an
+// CKA_ID), which such a module keeps encrypted under the user PIN like its
+// other keys. Its value cannot be read as an
 // attribute (NSS never returns CKA_VALUE of a token key), so ReadData wraps
 // it under a fresh session AES key (CKM_AES_CBC_PAD) and decrypts the result
 // with the same key, both inside the token. Reads look for both forms, so a
