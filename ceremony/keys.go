@@ -24,7 +24,7 @@ import (
 	"github.com/trentkms/trent/internal/strictjson"
 	"github.com/trentkms/trent/internal/wire"
 	"github.com/trentkms/trent/quorum"
-	"github.com/trentkms/trent/softhsm"
+	"github.com/trentkms/trent/tokenstore"
 )
 
 // PEM block types of operator key files.
@@ -312,8 +312,10 @@ func generateKeyFile(path string, alg quorum.Alg) (quorum.PublicKey, error) {
 	return pub, nil
 }
 
-// GenerateTokenKey provisions a token labelled id in the SoftHSM data dir
-// dir (node.Init: the token, if absent, and its ECDSA P-384 signing key)
+// GenerateTokenKey provisions a token labelled id in the data dir dir
+// (node.Init: the token, if absent, and its ECDSA P-384 signing key; a
+// SoftHSM2 data dir, or NSS's softoken in a data dir of trent hsm init
+// --module nss)
 // and returns operator id's public entry; created is false when the token
 // already held a key, which is then reused, never replaced. pin is the
 // user PIN; if empty, dir/user.pin is read, or generated.
@@ -343,7 +345,9 @@ func openTokenKey(dir, label, pin string) (*Key, error) {
 	if err := checkLabel(label); err != nil {
 		return nil, err
 	}
-	if _, err := os.Stat(filepath.Join(dir, "softhsm2.conf")); err != nil {
+	// The data dir's module (SoftHSM2, or NSS's softoken), from its files.
+	store, err := tokenstore.Open("", dir, "")
+	if err != nil {
 		return nil, fmt.Errorf("ceremony: %s is not a token data dir (run trent operator keygen --pkcs11-dir first): %w", dir, err)
 	}
 	if pin == "" {
@@ -352,11 +356,11 @@ func openTokenKey(dir, label, pin string) (*Key, error) {
 			return nil, fmt.Errorf("ceremony: no PIN given: %w", err)
 		}
 	}
-	store, err := softhsm.Create(dir)
+	cfg, err := store.TokenConfig(label, pin)
 	if err != nil {
 		return nil, fmt.Errorf("ceremony: %w", err)
 	}
-	tok, err := hsm.Open(store.TokenConfig(label, pin))
+	tok, err := hsm.Open(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("ceremony: token %q: %w", label, err)
 	}

@@ -1,5 +1,6 @@
 // Package dev runs the local development cluster behind `trent dev` and
-// `make run`, on SoftHSM tokens in one data dir: the HSM
+// `make run`, on SoftHSM2 tokens (or NSS softoken tokens, Options.HSMModule)
+// in one data dir: the HSM
 // nodes (one token each, identity keys), dev operator and service-host keys,
 // the domain made by a real genesis ceremony (a CreateDomain command signed
 // by two dev operators, executed on the first HSM, its token imported by the
@@ -52,7 +53,7 @@ import (
 	"github.com/trentkms/trent/nitro"
 	"github.com/trentkms/trent/quorum"
 	"github.com/trentkms/trent/session"
-	"github.com/trentkms/trent/softhsm"
+	"github.com/trentkms/trent/tokenstore"
 )
 
 // Defaults.
@@ -69,7 +70,7 @@ const (
 
 // Options configure a dev cluster.
 type Options struct {
-	Dir    string // data dir; the SoftHSM data dir is Dir/softhsm
+	Dir    string // data dir; the HSMs' tokens are in Dir/softhsm (Dir/nss with HSMModule NSS)
 	HSMs   int    // number of HSM nodes; DefaultHSMs if zero
 	Hosts  int    // number of service hosts (raft voters), 0 to 5
 	Listen string // address of the first HSM; the others take the next ports (port 0: any free port each)
@@ -127,6 +128,10 @@ type Options struct {
 	PeerRegions  map[string][]string
 	RegionTLS    RegionFiles
 	RegionListen []string
+	// HSMModule is the PKCS#11 module of the HSMs' tokens: SoftHSM2 (the
+	// default) or NSS's softoken. A data dir keeps the module it started
+	// with.
+	HSMModule tokenstore.Kind
 }
 
 // RegionFiles are a region's peer-region TLS files: its certificate and
@@ -141,6 +146,8 @@ type Cluster struct {
 	HostID      string     `json:"host_id"`
 	HostKeyFile string     `json:"host_key_file"`
 	TokenFile   string     `json:"domain_token_file"`
+	HSMDir      string     `json:"hsm_dir"` // the HSMs' data dir (trent hsm serve --dir)
+	HSMModule   string     `json:"hsm_module"`
 	HSMs        []HSMNode  `json:"hsms"`
 	Hosts       []HostInfo `json:"hosts"`
 	KMSURL      string     `json:"kms_url,omitempty"`
@@ -254,20 +261,29 @@ func Start(opts Options, progress func(step string)) (*Cluster, error) {
 		}
 	}()
 
-	// One SoftHSM data dir, one token per HSM node; the nodes open their
-	// tokens through its module configuration.
-	store, err := softhsm.Create(filepath.Join(opts.Dir, "softhsm"))
+	// One data dir of tokens, one token per HSM node, in one module.
+	kind := opts.HSMModule
+	if kind == "" {
+		kind = tokenstore.SoftHSM
+	}
+	for _, other := range tokenstore.Kinds {
+		if other != kind && fileExists(filepath.Join(opts.Dir, string(other))) {
+			return nil, fmt.Errorf("dev: %s holds HSM tokens in %s (%s): its domain's HSMs are there; use another data dir for %s", opts.Dir, filepath.Join(opts.Dir, string(other)), other, kind)
+		}
+	}
+	store, err := tokenstore.Create(kind, filepath.Join(opts.Dir, string(kind)), "")
 	if err != nil {
 		return nil, fmt.Errorf("dev: %w", err)
 	}
-	softDir := store.Dir
+	softDir := store.Dir()
+	c.HSMDir, c.HSMModule = softDir, string(kind)
 	tokenOf := func(label string) node.Options {
-		return node.Options{Module: store.ModuleConfig(), Label: label, PINFile: filepath.Join(softDir, node.UserPINFile)}
+		return node.Options{Dir: softDir, Kind: kind, Label: label, PINFile: filepath.Join(softDir, node.UserPINFile)}
 	}
 	for i := 1; i <= n; i++ {
 		label := fmt.Sprintf("hsm-%d", i)
 		say("[%d/%d] HSM node %s: token and identity keys", i, n, label)
-		r, err := node.Init(node.InitOptions{Dir: softDir, Label: label})
+		r, err := node.Init(node.InitOptions{Dir: softDir, Label: label, Module: string(kind)})
 		if err != nil {
 			return nil, fmt.Errorf("dev: %s: %w", label, err)
 		}
@@ -480,7 +496,7 @@ func (c *Cluster) startHosts(opts Options, ip string, port0 int, ids []string, k
 	if err != nil {
 		return err
 	}
-	ks, err := keyStores(opts.Dir)
+	ks, err := keyStores(c.HSMDir)
 	if err != nil {
 		return fmt.Errorf("dev: %w", err)
 	}

@@ -5,40 +5,50 @@ import (
 	"crypto/x509"
 	"fmt"
 	"os"
-	"path/filepath"
 
 	"github.com/trentkms/trent/hsm"
 	"github.com/trentkms/trent/p11store"
-	"github.com/trentkms/trent/softhsm"
+	"github.com/trentkms/trent/tokenstore"
 	"github.com/trentkms/trent/xksstore"
 )
 
 // keyStoreModule is the PKCS#11 module a dev cluster's hosts allow for
-// custom key stores: SoftHSM with the cluster's own data dir (DIR/softhsm),
-// where a customer's token is another token beside the HSM nodes'
-// (docs/operations.md, Connecting a custom key store).
-func keyStoreModule(dir string) (*softhsm.Store, error) {
-	return softhsm.Open(filepath.Join(dir, "softhsm"))
+// custom key stores: the HSM nodes' module with the cluster's HSM data dir
+// (DIR/softhsm, or DIR/nss with --hsm-module nss), where a customer's
+// token is another token beside the HSM nodes' (docs/operations.md,
+// Connecting a custom key store). NSS's softoken learns its tokens at
+// C_Initialize: a customer's NSS token must be in the data dir when the
+// hosts start.
+func keyStoreModule(hsmDir string) (tokenstore.Store, hsm.ModuleConfig, error) {
+	s, err := tokenstore.Open("", hsmDir, "")
+	if err != nil {
+		return nil, hsm.ModuleConfig{}, err
+	}
+	m, err := s.ModuleConfig()
+	return s, m, err
 }
 
 // keyStores is the hosts' kms.KeyStores of an in-process dev cluster.
-func keyStores(dir string) (*p11store.Stores, error) {
-	s, err := keyStoreModule(dir)
+func keyStores(hsmDir string) (*p11store.Stores, error) {
+	s, m, err := keyStoreModule(hsmDir)
 	if err != nil {
 		return nil, err
 	}
-	return &p11store.Stores{Modules: map[string]hsm.ModuleConfig{s.Module: s.ModuleConfig()}}, nil
+	return &p11store.Stores{Modules: map[string]hsm.ModuleConfig{s.ModulePath(): m}}, nil
 }
 
 // keyStoreArgs are the flags of trent host serve for the same module.
-func keyStoreArgs(dir string) ([]string, error) {
-	s, err := keyStoreModule(dir)
+func keyStoreArgs(hsmDir string) ([]string, error) {
+	s, m, err := keyStoreModule(hsmDir)
 	if err != nil {
 		return nil, err
 	}
-	args := []string{"--keystore-module", s.Module}
-	for _, e := range s.ModuleConfig().Env {
+	args := []string{"--keystore-module", s.ModulePath()}
+	for _, e := range m.Env {
 		args = append(args, "--keystore-module-env", e)
+	}
+	if m.InitArgs != "" {
+		args = append(args, "--keystore-module-init", m.InitArgs)
 	}
 	return args, nil
 }

@@ -235,7 +235,7 @@ func (c *Cluster) startProcs(opts Options, ip string, port0 int, hostIDs []strin
 		addr := net.JoinHostPort(ip, strconv.Itoa(ports[i]))
 		c.HSMs[i].URL = "http://" + addr
 		urls = append(urls, c.HSMs[i].URL)
-		args := []string{"hsm", "serve", "--dir", filepath.Join(opts.Dir, "softhsm"), "--label", h.TokenLabel, "--listen", addr}
+		args := []string{"hsm", "serve", "--dir", c.HSMDir, "--label", h.TokenLabel, "--listen", addr}
 		if opts.Hosts == 0 {
 			args = append(args, "--token", c.TokenFile)
 		}
@@ -246,7 +246,8 @@ func (c *Cluster) startProcs(opts Options, ip string, port0 int, hostIDs []strin
 			return err
 		}
 		// One at a time: SoftHSM processes that start together on one
-		// token dir can miss each other's tokens while they read it.
+		// token dir can miss each other's tokens while they read it (and
+		// NSS's open every database of the data dir).
 		if err := waitListening(c.HSMs[i].URL, p, 30*time.Second); err != nil {
 			return err
 		}
@@ -262,7 +263,7 @@ func (c *Cluster) startProcs(opts Options, ip string, port0 int, hostIDs []strin
 	if err != nil {
 		return err
 	}
-	ksArgs, err := keyStoreArgs(opts.Dir)
+	ksArgs, err := keyStoreArgs(c.HSMDir)
 	if err != nil {
 		return fmt.Errorf("dev: %w", err)
 	}

@@ -19,6 +19,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -32,6 +33,7 @@ import (
 	"github.com/trentkms/trent/internal/boundedio"
 	"github.com/trentkms/trent/quorum"
 	"github.com/trentkms/trent/session"
+	"github.com/trentkms/trent/tokenstore"
 )
 
 // Step is one line of the timeline.
@@ -247,10 +249,17 @@ func (r *runner) run(ctx context.Context) {
 	r.drillHSM(ctx, a, b)
 }
 
-// drillHSM provisions an HSM in the cluster's SoftHSM data dir, adds it to
-// the domain, restarts it (it resyncs from the latest token), and removes it.
+// drillHSM provisions an HSM in the cluster's HSM data dir (SoftHSM2's, or
+// NSS's with trent dev --hsm-module nss), adds it to the domain, restarts
+// it (it resyncs from the latest token), and removes it.
 func (r *runner) drillHSM(ctx context.Context, a, b string) {
-	softDir := filepath.Join(r.dir, "softhsm")
+	softDir := filepath.Join(r.dir, string(tokenstore.SoftHSM))
+	for _, k := range tokenstore.Kinds {
+		if _, err := os.Stat(filepath.Join(r.dir, string(k))); err == nil {
+			softDir = filepath.Join(r.dir, string(k))
+			break
+		}
+	}
 	info, err := node.Init(node.InitOptions{Dir: softDir, Label: "drill-hsm"})
 	if err != nil {
 		r.step("provision an HSM", "", func() (uint64, error) { return 0, err })

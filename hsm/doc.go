@@ -5,14 +5,27 @@
 // # Tokens and modules
 //
 // Open finds an initialised token by label in a PKCS#11 module (SoftHSM2 by
-// default; any module by path) and logs in as the user. A process holds one
-// initialised instance of each module path, shared by every Token opened on
-// it and finalised when the last one closes; the module's environment (for
-// SoftHSM, SOFTHSM2_CONF) is set just before C_Initialize and opening the same
-// module with a different environment while it is in use fails with
-// ErrModuleConflict. Many tokens in one module instance is how one process
-// runs several HSM nodes (trent dev, tests); one token per process is the
-// production shape. InitToken provisions a token (C_InitToken, C_InitPIN).
+// default, NSS's softoken, or any module by path) and logs in as the user. A
+// process holds one initialised instance of each module path, shared by
+// every Token opened on it and finalised when the last one closes; the
+// module's environment (for SoftHSM, SOFTHSM2_CONF) is set just before
+// C_Initialize, its initialisation string (for NSS, its databases) passed in
+// C_Initialize's pReserved, and opening the same module with a different
+// environment or string while it is in use fails with ErrModuleConflict.
+// Many tokens in one module instance is how one process runs several HSM
+// nodes (trent dev, tests); one token per process is the production shape.
+// InitToken provisions a token (C_InitToken, C_InitPIN); InitUserPIN sets
+// the user PIN of a token that exists without C_InitToken (NSS).
+//
+// # Modules
+//
+// The backend runs the same operations on every module and works around
+// what a module lacks, as docs/hsm-boundary.md ("PKCS#11 modules") lists:
+// AES-GCM encryption is one C_Encrypt into a buffer of known size (NSS
+// answers miekg/pkcs11's length query wrongly); data objects become token
+// keys on a module that keeps no private token data objects (NSS), read
+// back by wrapping; secp256k1 runs in the HSM process on a module that does
+// not know the curve (NSS).
 //
 // # Sessions
 //
@@ -45,8 +58,9 @@
 //
 // WriteData, ReadData and DestroyData keep small public records as token
 // objects of class CKO_DATA (CKA_TOKEN and CKA_PRIVATE true, so that only a
-// logged-in user finds them), one per CKA_LABEL, at most MaxDataSize
-// bytes. WriteData replaces an existing object's value in place
+// logged-in user finds them; on modules without such objects, a token
+// generic-secret key standing in for one), one per CKA_LABEL, at most
+// MaxDataSize bytes. WriteData replaces an existing object's value in place
 // (C_SetAttributeValue), so that a label never names two objects; a read
 // that finds two fails with ErrObjectAmbiguous. The HSM node keeps its
 // domain anchor there: not secret, but what it trusts after a restart.
@@ -55,7 +69,8 @@
 //
 // Inside: key generation, ECDSA signing of a SHA-384 digest (CKM_ECDSA), ECDH
 // (CKM_ECDH1_DERIVE), AES-256-GCM (CKM_AES_GCM), HMAC-SHA256
-// (CKM_SHA256_HMAC) and random bytes (C_GenerateRandom, the HSM's only RNG).
+// (CKM_SHA256_HMAC), secp256k1 ECDSA where the module has the curve, and
+// random bytes (C_GenerateRandom, the HSM's only RNG).
 // Outside, in the HSM process: the SHA-384 digest before signing, the
 // conversion of the r ‖ s signature to DER, and every KDF. SoftHSM has no
 // usable SP 800-56C or SP 800-108 KDF, so AgreementKey.ECDH returns the shared

@@ -12,7 +12,10 @@ import (
 // (secp256k1): the token makes the key pair and does the ECDSA arithmetic;
 // the private scalar leaves it only to be sealed into a key token by the
 // HSM node, and comes back as a transient session object for each
-// signature.
+// signature. A module that does not know secp256k1 (it answers
+// CKR_DOMAIN_PARAMS_INVALID or CKR_CURVE_NOT_SUPPORTED, as NSS's softoken
+// does) is marked so on the first such answer, and from then on the three
+// operations run in the HSM process (secp256k1.go) with the token's RNG.
 
 // Secp256k1Params is CKA_EC_PARAMS for secp256k1 (OID 1.3.132.0.10).
 var Secp256k1Params = []byte{0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x0a}
@@ -21,6 +24,14 @@ var Secp256k1Params = []byte{0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x0a}
 // and returns the private scalar d (the caller clears it) and the
 // uncompressed public point; the objects are destroyed before it returns.
 func (t *Token) GenerateECRaw(params []byte) (d, point []byte, err error) {
+	if t.softK1(params, nil) {
+		return k1Generate(t.Reader())
+	}
+	defer func() {
+		if t.softK1(params, err) {
+			d, point, err = k1Generate(t.Reader())
+		}
+	}()
 	pubT := []*pkcs11.Attribute{
 		pkcs11.NewAttribute(pkcs11.CKA_CLASS, pkcs11.CKO_PUBLIC_KEY),
 		pkcs11.NewAttribute(pkcs11.CKA_KEY_TYPE, pkcs11.CKK_EC),
@@ -79,9 +90,17 @@ func unwrapPoint(v []byte) ([]byte, error) {
 }
 
 // SignECDSARaw signs digest with the private scalar d on the curve params,
-// inside the token (CKM_ECDSA on a transient session object), and returns
-// r ‖ s.
-func (t *Token) SignECDSARaw(params, d, digest []byte) ([]byte, error) {
+// inside the token (CKM_ECDSA on a transient session object; secp256k1 on a
+// module without it: in the process, above), and returns r ‖ s.
+func (t *Token) SignECDSARaw(params, d, digest []byte) (sig []byte, err error) {
+	if t.softK1(params, nil) {
+		return t.softSign(d, digest)
+	}
+	defer func() {
+		if t.softK1(params, err) {
+			sig, err = t.softSign(d, digest)
+		}
+	}()
 	tmpl := []*pkcs11.Attribute{
 		pkcs11.NewAttribute(pkcs11.CKA_CLASS, pkcs11.CKO_PRIVATE_KEY),
 		pkcs11.NewAttribute(pkcs11.CKA_KEY_TYPE, pkcs11.CKK_EC),
@@ -92,8 +111,7 @@ func (t *Token) SignECDSARaw(params, d, digest []byte) ([]byte, error) {
 		pkcs11.NewAttribute(pkcs11.CKA_EC_PARAMS, params),
 		pkcs11.NewAttribute(pkcs11.CKA_VALUE, d),
 	}
-	var sig []byte
-	err := t.do("sign ECDSA", func(s pkcs11.SessionHandle) error {
+	err = t.do("sign ECDSA", func(s pkcs11.SessionHandle) error {
 		h, err := t.ctx.CreateObject(s, tmpl)
 		if err != nil {
 			return err
@@ -109,8 +127,17 @@ func (t *Token) SignECDSARaw(params, d, digest []byte) ([]byte, error) {
 }
 
 // VerifyECDSARaw reports whether r ‖ s is a signature of digest by the
-// uncompressed point on the curve params, checked by the token.
-func (t *Token) VerifyECDSARaw(params, point, digest, rs []byte) (bool, error) {
+// uncompressed point on the curve params, checked by the token (secp256k1
+// on a module without it: in the process, above).
+func (t *Token) VerifyECDSARaw(params, point, digest, rs []byte) (valid bool, err error) {
+	if t.softK1(params, nil) {
+		return t.softVerify(point, digest, rs)
+	}
+	defer func() {
+		if t.softK1(params, err) {
+			valid, err = t.softVerify(point, digest, rs)
+		}
+	}()
 	ecPoint, err := asn1.Marshal(point)
 	if err != nil {
 		return false, err
@@ -123,7 +150,6 @@ func (t *Token) VerifyECDSARaw(params, point, digest, rs []byte) (bool, error) {
 		pkcs11.NewAttribute(pkcs11.CKA_EC_PARAMS, params),
 		pkcs11.NewAttribute(pkcs11.CKA_EC_POINT, ecPoint),
 	}
-	valid := false
 	err = t.do("verify ECDSA", func(s pkcs11.SessionHandle) error {
 		h, err := t.ctx.CreateObject(s, tmpl)
 		if err != nil {
@@ -148,4 +174,45 @@ func (t *Token) VerifyECDSARaw(params, point, digest, rs []byte) (bool, error) {
 func isCode(err error, code uint) bool {
 	e, ok := err.(pkcs11.Error)
 	return ok && uint(e) == code
+}
+
+// softK1 reports whether a secp256k1 operation runs in the HSM process:
+// the module is known not to have the curve, or err (its answer to this
+// operation) says so now, which marks it.
+func (t *Token) softK1(params []byte, err error) bool {
+	if string(params) != string(Secp256k1Params) {
+		return false
+	}
+	if err == nil {
+		return t.mod.noK1.Load()
+	}
+	if isCode(unwrapCode(err), pkcs11.CKR_DOMAIN_PARAMS_INVALID) || isCode(unwrapCode(err), pkcs11.CKR_CURVE_NOT_SUPPORTED) {
+		t.mod.noK1.Store(true)
+		return true
+	}
+	return false
+}
+
+// unwrapCode returns the module's code inside an *Error, or err itself.
+func unwrapCode(err error) error {
+	if e, ok := err.(*Error); ok && e.Code != 0 {
+		return e.Code
+	}
+	return err
+}
+
+func (t *Token) softSign(d, digest []byte) ([]byte, error) {
+	sig, err := k1Sign(t.Reader(), d, digest)
+	if err == ErrInvalidInput {
+		return nil, fail("sign ECDSA", ErrInvalidInput, "secp256k1 scalar out of range")
+	}
+	return sig, err
+}
+
+func (t *Token) softVerify(point, digest, rs []byte) (bool, error) {
+	ok, err := k1Verify(point, digest, rs)
+	if err != nil {
+		return false, fail("verify ECDSA", ErrInvalidPublicKey, "not a secp256k1 point")
+	}
+	return ok, nil
 }

@@ -13,7 +13,7 @@ import (
 // errors.As(err, &code) work.
 var (
 	ErrModuleNotFound      = errors.New("hsm: PKCS#11 module not found or not loadable")
-	ErrModuleConflict      = errors.New("hsm: module already initialised in this process with a different environment")
+	ErrModuleConflict      = errors.New("hsm: module already initialised in this process with a different environment or initialisation string")
 	ErrTokenNotFound       = errors.New("hsm: no initialised token with that label")
 	ErrTokenAmbiguous      = errors.New("hsm: more than one token with that label")
 	ErrTokenExists         = errors.New("hsm: a token with that label already exists")

@@ -92,3 +92,11 @@ func InitTokenWithoutUserPIN(mod ModuleConfig, label, soPIN string) error {
 
 // ParseECPointForTest exposes parseECPoint.
 var ParseECPointForTest = parseECPoint
+
+// The in-process secp256k1 (secp256k1.go), for cross-checks with tokens
+// that have the curve.
+var (
+	K1Generate = k1Generate
+	K1Sign     = k1Sign
+	K1Verify   = k1Verify
+)

@@ -25,6 +25,8 @@ import (
 	"github.com/trentkms/trent/hsm"
 	"github.com/trentkms/trent/softhsm"
 	"github.com/trentkms/trent/softhsm/softhsmtest"
+	"github.com/trentkms/trent/tokenstore"
+	"github.com/trentkms/trent/tokenstore/storetest"
 )
 
 func digest(msg string) []byte {
@@ -32,10 +34,11 @@ func digest(msg string) []byte {
 	return d[:]
 }
 
-func TestIdentityKeysSurviveRestart(t *testing.T) {
-	store := softhsmtest.NewStore(t)
-	require.NoError(t, store.InitToken("node", softhsmtest.SOPIN, softhsmtest.UserPIN))
-	cfg := store.TokenConfig("node", softhsmtest.UserPIN)
+func TestIdentityKeysSurviveRestart(t *testing.T) { storetest.Each(t, testIdentityKeysSurviveRestart) }
+
+func testIdentityKeysSurviveRestart(t *testing.T, e *storetest.Env) {
+	e.InitToken(t, "node")
+	cfg := e.Config(t, "node", storetest.UserPIN)
 
 	tok, err := hsm.Open(cfg)
 	require.NoError(t, err)
@@ -89,7 +92,11 @@ func TestIdentityKeysSurviveRestart(t *testing.T) {
 }
 
 func TestSignaturesVerifyWithCryptoECDSA(t *testing.T) {
-	tok := softhsmtest.NewToken(t)
+	storetest.Each(t, testSignaturesVerifyWithCryptoECDSA)
+}
+
+func testSignaturesVerifyWithCryptoECDSA(t *testing.T, e *storetest.Env) {
+	tok := e.NewToken(t)
 	id, _, err := tok.EnsureIdentity()
 	require.NoError(t, err)
 	for i := range 20 {
@@ -107,8 +114,10 @@ func TestSignaturesVerifyWithCryptoECDSA(t *testing.T) {
 	assert.True(t, ecdsa.VerifyASN1(signer.Public().(*ecdsa.PublicKey), digest("x"), sig))
 }
 
-func TestECDHMatchesCryptoECDH(t *testing.T) {
-	tok := softhsmtest.NewToken(t)
+func TestECDHMatchesCryptoECDH(t *testing.T) { storetest.Each(t, testECDHMatchesCryptoECDH) }
+
+func testECDHMatchesCryptoECDH(t *testing.T, e *storetest.Env) {
+	tok := e.NewToken(t)
 	id, _, err := tok.EnsureIdentity()
 	require.NoError(t, err)
 	eph, err := tok.GenerateEphemeralAgreementKey()
@@ -128,9 +137,12 @@ func TestECDHMatchesCryptoECDH(t *testing.T) {
 }
 
 func TestVolatileKeysGoneAfterRestart(t *testing.T) {
-	store := softhsmtest.NewStore(t)
-	require.NoError(t, store.InitToken("node", softhsmtest.SOPIN, softhsmtest.UserPIN))
-	cfg := store.TokenConfig("node", softhsmtest.UserPIN)
+	storetest.Each(t, testVolatileKeysGoneAfterRestart)
+}
+
+func testVolatileKeysGoneAfterRestart(t *testing.T, e *storetest.Env) {
+	e.InitToken(t, "node")
+	cfg := e.Config(t, "node", storetest.UserPIN)
 	volatile := []*pkcs11.Attribute{pkcs11.NewAttribute(pkcs11.CKA_TOKEN, false)}
 
 	tok, err := hsm.Open(cfg)
@@ -162,8 +174,10 @@ func TestVolatileKeysGoneAfterRestart(t *testing.T) {
 	assert.Equal(t, 4, n, "the identity key pairs survive")
 }
 
-func TestGCMRoundTripAndTamper(t *testing.T) {
-	tok := softhsmtest.NewToken(t)
+func TestGCMRoundTripAndTamper(t *testing.T) { storetest.Each(t, testGCMRoundTripAndTamper) }
+
+func testGCMRoundTripAndTamper(t *testing.T, e *storetest.Env) {
+	tok := e.NewToken(t)
 	k, err := tok.GenerateSecretKey(hsm.AES256)
 	require.NoError(t, err)
 	nonce, err := tok.Random(12)
@@ -213,8 +227,10 @@ func TestGCMRoundTripAndTamper(t *testing.T) {
 }
 
 // An imported key gives the same AES-GCM and HMAC results as Go's crypto.
-func TestImportedKeysMatchGoCrypto(t *testing.T) {
-	tok := softhsmtest.NewToken(t)
+func TestImportedKeysMatchGoCrypto(t *testing.T) { storetest.Each(t, testImportedKeysMatchGoCrypto) }
+
+func testImportedKeysMatchGoCrypto(t *testing.T, e *storetest.Env) {
+	tok := e.NewToken(t)
 	raw := bytes.Repeat([]byte{0x42}, 32)
 	k, err := tok.ImportSecretKey(hsm.AES256, raw)
 	require.NoError(t, err)
@@ -243,9 +259,10 @@ func TestImportedKeysMatchGoCrypto(t *testing.T) {
 	require.ErrorIs(t, err, hsm.ErrInvalidInput)
 }
 
-func TestConcurrentUse(t *testing.T) {
-	store := softhsmtest.NewStore(t)
-	tok := softhsmtest.OpenToken(t, store, "busy")
+func TestConcurrentUse(t *testing.T) { storetest.Each(t, testConcurrentUse) }
+
+func testConcurrentUse(t *testing.T, e *storetest.Env) {
+	tok := e.OpenToken(t, "busy")
 	id, _, err := tok.EnsureIdentity()
 	require.NoError(t, err)
 	aesKey, err := tok.GenerateSecretKey(hsm.AES256)
@@ -303,10 +320,11 @@ func TestConcurrentUse(t *testing.T) {
 }
 
 // A small pool serves many goroutines: they wait for sessions, not fail.
-func TestSmallPool(t *testing.T) {
-	store := softhsmtest.NewStore(t)
-	require.NoError(t, store.InitToken("small", softhsmtest.SOPIN, softhsmtest.UserPIN))
-	cfg := store.TokenConfig("small", softhsmtest.UserPIN)
+func TestSmallPool(t *testing.T) { storetest.Each(t, testSmallPool) }
+
+func testSmallPool(t *testing.T, e *storetest.Env) {
+	e.InitToken(t, "small")
+	cfg := e.Config(t, "small", storetest.UserPIN)
 	cfg.MaxSessions = 1
 	tok, err := hsm.Open(cfg)
 	require.NoError(t, err)
@@ -322,7 +340,11 @@ func TestSmallPool(t *testing.T) {
 }
 
 func TestSessionReopenedOnceThenReported(t *testing.T) {
-	tok := softhsmtest.NewToken(t)
+	storetest.Each(t, testSessionReopenedOnceThenReported)
+}
+
+func testSessionReopenedOnceThenReported(t *testing.T, e *storetest.Env) {
+	tok := e.NewToken(t)
 	id, _, err := tok.EnsureIdentity()
 	require.NoError(t, err)
 	require.Positive(t, tok.CloseIdleSessionsBehindPool(), "the pool holds an idle session")
@@ -350,29 +372,42 @@ func TestSessionReopenedOnceThenReported(t *testing.T) {
 	require.NoError(t, err)
 }
 
-func TestOpenErrors(t *testing.T) {
-	store := softhsmtest.NewStore(t)
-	require.NoError(t, store.InitToken("node", softhsmtest.SOPIN, softhsmtest.UserPIN))
+func TestOpenErrors(t *testing.T) { storetest.Each(t, testOpenErrors) }
 
-	_, err := hsm.Open(store.TokenConfig("node", "wrong-pin"))
+func testOpenErrors(t *testing.T, e *storetest.Env) {
+	e.InitToken(t, "node")
+
+	_, err := hsm.Open(e.Config(t, "node", "wrong-pin"))
 	require.ErrorIs(t, err, hsm.ErrPINIncorrect)
 	var code pkcs11.Error
 	require.ErrorAs(t, err, &code)
 	assert.Equal(t, pkcs11.Error(pkcs11.CKR_PIN_INCORRECT), code)
 	assert.NotContains(t, err.Error(), "wrong-pin", "a PIN never appears in an error")
 
-	_, err = hsm.Open(store.TokenConfig("absent", softhsmtest.UserPIN))
+	_, err = hsm.Open(e.Config(t, "absent", storetest.UserPIN))
 	require.ErrorIs(t, err, hsm.ErrTokenNotFound)
 
-	require.ErrorIs(t, store.InitToken("node", softhsmtest.SOPIN, softhsmtest.UserPIN), hsm.ErrTokenExists)
+	created, err := e.EnsureToken("node", storetest.SOPIN, storetest.UserPIN)
+	require.NoError(t, err)
+	require.False(t, created, "the token exists")
 
-	// A token that was initialised but never given a user PIN.
-	require.NoError(t, hsm.InitTokenWithoutUserPIN(store.ModuleConfig(), "half", softhsmtest.SOPIN))
-	_, err = hsm.Open(store.TokenConfig("half", softhsmtest.UserPIN))
-	require.ErrorIs(t, err, hsm.ErrPINNotInitialized)
+	// A token that was made but never given a user PIN.
+	switch e.Kind() {
+	case tokenstore.SoftHSM:
+		require.NoError(t, hsm.InitTokenWithoutUserPIN(e.Module(t), "half", storetest.SOPIN))
+		_, err = hsm.Open(e.Config(t, "half", storetest.UserPIN))
+		require.ErrorIs(t, err, hsm.ErrPINNotInitialized)
+	case tokenstore.NSS:
+		// An NSS database without a password: the softoken does not call
+		// it initialised, so it is no token to open.
+		require.NoError(t, os.Mkdir(filepath.Join(e.Dir(), "nssdb", "half"), 0o700))
+		_, err = hsm.Open(e.Config(t, "half", storetest.UserPIN))
+		require.ErrorIs(t, err, hsm.ErrTokenNotFound)
+		require.ErrorIs(t, hsm.InitUserPIN(e.Module(t), "node", "", "again"), hsm.ErrTokenExists)
+	}
 
 	// Missing module, and a file that is not a module.
-	cfg := store.TokenConfig("node", softhsmtest.UserPIN)
+	cfg := e.Config(t, "node", storetest.UserPIN)
 	cfg.Module.Path = filepath.Join(t.TempDir(), "missing.so")
 	_, err = hsm.Open(cfg)
 	require.ErrorIs(t, err, hsm.ErrModuleNotFound)
@@ -382,8 +417,12 @@ func TestOpenErrors(t *testing.T) {
 	_, err = hsm.Open(cfg)
 	require.ErrorIs(t, err, hsm.ErrModuleNotFound)
 
-	_, err = hsm.Open(hsm.Config{Module: store.ModuleConfig()})
+	_, err = hsm.Open(hsm.Config{Module: e.Module(t)})
 	require.ErrorIs(t, err, hsm.ErrInvalidInput)
+	bad := e.Config(t, "node", storetest.UserPIN)
+	bad.Module.InitArgs = "a\x00b"
+	_, err = hsm.Open(bad)
+	require.ErrorIs(t, err, hsm.ErrInvalidInput, "an initialisation string with NUL")
 }
 
 func TestModuleConflict(t *testing.T) {
@@ -397,8 +436,34 @@ func TestModuleConflict(t *testing.T) {
 	softhsmtest.OpenToken(t, a, "a2")
 }
 
-func TestKeyAndInputErrors(t *testing.T) {
-	tok := softhsmtest.NewToken(t)
+// NSS's softoken reads its tokens from the initialisation string: a token
+// added to the data dir while another is open in the process waits until
+// the module is finalised.
+func TestModuleConflictNSS(t *testing.T) {
+	e := storetest.New(t, tokenstore.NSS)
+	a := e.OpenToken(t, "a")
+	created, err := e.EnsureToken("b", storetest.SOPIN, storetest.UserPIN)
+	require.ErrorIs(t, err, hsm.ErrModuleConflict, "the open module names only token a")
+	require.False(t, created)
+	require.NoError(t, a.Close())
+	e.InitToken(t, "b")
+	ta, err := hsm.Open(e.Config(t, "a", storetest.UserPIN))
+	require.NoError(t, err)
+	defer ta.Close()
+	tb, err := hsm.Open(e.Config(t, "b", storetest.UserPIN))
+	require.NoError(t, err, "two tokens of one data dir in one module instance")
+	defer tb.Close()
+	ia, _, err := ta.EnsureIdentity()
+	require.NoError(t, err)
+	ib, _, err := tb.EnsureIdentity()
+	require.NoError(t, err)
+	assert.NotEqual(t, ia.ID(), ib.ID(), "each token has its own keys")
+}
+
+func TestKeyAndInputErrors(t *testing.T) { storetest.Each(t, testKeyAndInputErrors) }
+
+func testKeyAndInputErrors(t *testing.T, e *storetest.Env) {
+	tok := e.NewToken(t)
 	id, _, err := tok.EnsureIdentity()
 	require.NoError(t, err)
 
@@ -470,10 +535,11 @@ func TestKeyAndInputErrors(t *testing.T) {
 	require.ErrorIs(t, err, hsm.ErrInvalidInput)
 }
 
-func TestClosedToken(t *testing.T) {
-	store := softhsmtest.NewStore(t)
-	require.NoError(t, store.InitToken("node", softhsmtest.SOPIN, softhsmtest.UserPIN))
-	tok, err := hsm.Open(store.TokenConfig("node", softhsmtest.UserPIN))
+func TestClosedToken(t *testing.T) { storetest.Each(t, testClosedToken) }
+
+func testClosedToken(t *testing.T, e *storetest.Env) {
+	e.InitToken(t, "node")
+	tok, err := hsm.Open(e.Config(t, "node", storetest.UserPIN))
 	require.NoError(t, err)
 	k, err := tok.GenerateSecretKey(hsm.AES256)
 	require.NoError(t, err)
@@ -501,8 +567,10 @@ func TestStoreIsIdempotent(t *testing.T) {
 	assert.Equal(t, s, again)
 }
 
-func TestExportableKeys(t *testing.T) {
-	tok := softhsmtest.NewToken(t)
+func TestExportableKeys(t *testing.T) { storetest.Each(t, testExportableKeys) }
+
+func testExportableKeys(t *testing.T, e *storetest.Env) {
+	tok := e.NewToken(t)
 	raw := bytes.Repeat([]byte{9}, 32)
 	k, err := tok.ImportExportableKey(hsm.AES256, raw)
 	require.NoError(t, err)

@@ -6,25 +6,37 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
+	"unsafe"
 
 	"github.com/miekg/pkcs11"
 )
 
-// ModuleConfig names a PKCS#11 module and the environment it reads at
-// C_Initialize (SoftHSM2 reads SOFTHSM2_CONF; other vendors have their own
-// variables). One process holds one initialised instance per module path:
-// every Token opened on the same path shares it, and it is finalised when the
-// last of them closes.
+// ModuleConfig names a PKCS#11 module and what it reads at C_Initialize:
+// the environment (SoftHSM2 reads SOFTHSM2_CONF; other vendors have their
+// own variables) and the initialisation string some modules take in
+// CK_C_INITIALIZE_ARGS.pReserved (NSS's softoken reads its database
+// directories and token names there; package nss writes it). One process
+// holds one initialised instance per module path: every Token opened on the
+// same path shares it, and it is finalised when the last of them closes.
 type ModuleConfig struct {
-	Path string   // path to the shared library
-	Env  []string // "NAME=value" pairs set in the process environment before C_Initialize
+	Path     string   // path to the shared library
+	Env      []string // "NAME=value" pairs set in the process environment before C_Initialize
+	InitArgs string   // passed as pReserved of C_Initialize when not empty (a NUL-terminated copy); at most MaxInitArgs bytes
 }
 
+// MaxInitArgs bounds ModuleConfig.InitArgs.
+const MaxInitArgs = 1 << 16
+
 type module struct {
-	key  string // the resolved path
-	env  []string
-	ctx  *pkcs11.Ctx
-	refs int
+	key      string // the resolved path
+	env      []string
+	initArgs string
+	ctx      *pkcs11.Ctx
+	fns      unsafe.Pointer // the module's CK_FUNCTION_LIST, for direct calls (direct.go)
+	cArgs    unsafe.Pointer // the C copy of initArgs while the module is initialised
+	noK1     atomic.Bool    // the module does not know secp256k1 (ecraw.go)
+	refs     int
 }
 
 var modules = struct {
@@ -46,6 +58,9 @@ func acquireModule(cfg ModuleConfig) (*module, error) {
 			return nil, fail(op, ErrInvalidInput, "environment entry is not NAME=value")
 		}
 	}
+	if len(cfg.InitArgs) > MaxInitArgs || strings.IndexByte(cfg.InitArgs, 0) >= 0 {
+		return nil, fail(op, ErrInvalidInput, "initialisation string too long or containing NUL")
+	}
 	resolved, err := filepath.EvalSymlinks(cfg.Path)
 	if err != nil {
 		return nil, fail(op, ErrModuleNotFound, cfg.Path)
@@ -64,11 +79,11 @@ func acquireModule(cfg ModuleConfig) (*module, error) {
 		if ctx == nil {
 			return nil, fail(op, ErrModuleNotFound, cfg.Path+" is not a loadable PKCS#11 module")
 		}
-		m = &module{key: resolved, ctx: ctx}
+		m = &module{key: resolved, ctx: ctx, fns: functionList(resolved)}
 		modules.m[resolved] = m
 	}
 	if m.refs > 0 {
-		if !slices.Equal(m.env, env) {
+		if !slices.Equal(m.env, env) || m.initArgs != cfg.InitArgs {
 			return nil, fail(op, ErrModuleConflict, cfg.Path)
 		}
 		m.refs++
@@ -80,12 +95,29 @@ func acquireModule(cfg ModuleConfig) (*module, error) {
 			return nil, fail(op, ErrInvalidInput, "cannot set "+k)
 		}
 	}
-	if err := m.ctx.Initialize(); err != nil {
+	if err := m.initialize(cfg.InitArgs); err != nil {
 		return nil, wrap("initialize module", err)
 	}
 	m.env = env
+	m.initArgs = cfg.InitArgs
 	m.refs = 1
 	return m, nil
+}
+
+// initialize runs C_Initialize, with args as pReserved if it is not empty:
+// a NUL-terminated copy in C memory, kept until C_Finalize in case the
+// module holds on to it.
+func (m *module) initialize(args string) error {
+	if args == "" {
+		return m.ctx.Initialize()
+	}
+	m.cArgs = cString(args)
+	err := m.ctx.Initialize(pkcs11.InitializeWithReserved(m.cArgs))
+	if err != nil {
+		cFree(m.cArgs)
+		m.cArgs = nil
+	}
+	return err
 }
 
 // release drops one reference and finalises the module with the last one.
@@ -97,6 +129,11 @@ func (m *module) release() error {
 	if m.refs > 0 {
 		return nil
 	}
-	m.env = nil
-	return wrap("finalize module", m.ctx.Finalize())
+	m.env, m.initArgs = nil, ""
+	err := m.ctx.Finalize()
+	if m.cArgs != nil {
+		cFree(m.cArgs)
+		m.cArgs = nil
+	}
+	return wrap("finalize module", err)
 }

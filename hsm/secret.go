@@ -223,8 +223,9 @@ func (k *SecretKey) Seal(nonce, plaintext, aad []byte) ([]byte, error) {
 		if err := k.t.ctx.EncryptInit(s, []*pkcs11.Mechanism{pkcs11.NewMechanism(pkcs11.CKM_AES_GCM, p)}, k.h); err != nil {
 			return err
 		}
+		// One C_Encrypt into a buffer of the known size (direct.go).
 		var err error
-		out, err = k.t.ctx.Encrypt(s, plaintext)
+		out, err = k.t.mod.encryptInto(s, plaintext, len(plaintext)+GCMTagSize)
 		return err
 	})
 	if err != nil {
@@ -256,9 +257,10 @@ func (k *SecretKey) Open(nonce, ciphertext, aad []byte) ([]byte, error) {
 		}
 		var err error
 		out, err = k.t.ctx.Decrypt(s, ciphertext)
-		// SoftHSM 2.6 reports a failed tag check as CKR_GENERAL_ERROR;
-		// the inputs were checked above, so here it can only mean that.
-		if c, ok := err.(pkcs11.Error); ok && c == pkcs11.CKR_GENERAL_ERROR {
+		// SoftHSM 2.6 reports a failed tag check as CKR_GENERAL_ERROR,
+		// NSS 3.87 as CKR_ENCRYPTED_DATA_INVALID; the inputs were checked
+		// above, so here either can only mean that.
+		if c, ok := err.(pkcs11.Error); ok && (c == pkcs11.CKR_GENERAL_ERROR || c == pkcs11.CKR_ENCRYPTED_DATA_INVALID) {
 			return &Error{Op: op, Err: ErrAuthentication, Code: c}
 		}
 		return err

@@ -111,6 +111,12 @@ func (t *Token) login(s pkcs11.SessionHandle) error {
 
 // findSlot returns the slot holding the one initialised token labelled label.
 func findSlot(ctx *pkcs11.Ctx, label string) (uint, error) {
+	return findLabelled(ctx, label, pkcs11.CKF_TOKEN_INITIALIZED)
+}
+
+// findLabelled returns the slot holding the one token labelled label with
+// all of flags set.
+func findLabelled(ctx *pkcs11.Ctx, label string, flags uint) (uint, error) {
 	slots, err := ctx.GetSlotList(true)
 	if err != nil {
 		return 0, wrap("list slots", err)
@@ -121,7 +127,7 @@ func findSlot(ctx *pkcs11.Ctx, label string) (uint, error) {
 		if err != nil {
 			continue // a slot that vanished while we listed
 		}
-		if strings.TrimRight(ti.Label, " ") == label && ti.Flags&pkcs11.CKF_TOKEN_INITIALIZED != 0 {
+		if strings.TrimRight(ti.Label, " ") == label && ti.Flags&flags == flags {
 			found = append(found, s)
 		}
 	}
@@ -329,4 +335,45 @@ func InitToken(mod ModuleConfig, label, soPIN, userPIN string) error {
 	}
 	defer m.ctx.Logout(s)
 	return wrap("init user PIN", m.ctx.InitPIN(s, userPIN))
+}
+
+// InitUserPIN sets the user PIN of a token that exists without C_InitToken:
+// the token labelled label whose user PIN is not set yet is found, the
+// security officer logs in with soPIN and C_InitPIN sets userPIN. NSS's
+// softoken provisions this way: it makes a token for each database
+// directory it is given at C_Initialize (package nss), whose SO PIN is
+// empty until a user PIN is set. It fails with ErrTokenExists if the
+// token's user PIN is set already and ErrTokenNotFound if no token has the
+// label.
+func InitUserPIN(mod ModuleConfig, label, soPIN, userPIN string) error {
+	const op = "init user PIN"
+	if label == "" || len(label) > 32 {
+		return fail(op, ErrInvalidInput, "token label must be 1 to 32 bytes")
+	}
+	m, err := acquireModule(mod)
+	if err != nil {
+		return err
+	}
+	defer m.release()
+	slot, err := findLabelled(m.ctx, label, 0)
+	if err != nil {
+		return err
+	}
+	ti, err := m.ctx.GetTokenInfo(slot)
+	if err != nil {
+		return wrap(op, err)
+	}
+	if ti.Flags&pkcs11.CKF_USER_PIN_INITIALIZED != 0 {
+		return fail(op, ErrTokenExists, fmt.Sprintf("%q", label))
+	}
+	s, err := m.ctx.OpenSession(slot, sessionFlags)
+	if err != nil {
+		return wrap(op, err)
+	}
+	defer m.ctx.CloseSession(s)
+	if err := m.ctx.Login(s, pkcs11.CKU_SO, soPIN); err != nil {
+		return wrap("login as security officer", err)
+	}
+	defer m.ctx.Logout(s)
+	return wrap(op, m.ctx.InitPIN(s, userPIN))
 }

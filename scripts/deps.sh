@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what Trent's build and tests need beyond Go: SoftHSM2 (the PKCS#11
-# module), OpenSC (pkcs11-tool, for inspecting tokens) and a C compiler (cgo,
+# module), NSS's softoken (libsoftokn3, the second module the HSM tests run
+# on), OpenSC (pkcs11-tool, for inspecting tokens) and a C compiler (cgo,
 # for miekg/pkcs11). Does nothing when they are present.
 set -euo pipefail
 
@@ -15,6 +16,27 @@ module_paths=(
   /opt/local/lib/softhsm/libsofthsm2.so
 )
 
+nss_paths=(
+  /usr/lib/x86_64-linux-gnu/libsoftokn3.so
+  /usr/lib/aarch64-linux-gnu/libsoftokn3.so
+  /usr/lib/x86_64-linux-gnu/nss/libsoftokn3.so
+  /usr/lib64/libsoftokn3.so
+  /usr/lib/libsoftokn3.so
+  /usr/local/lib/libsoftokn3.so
+  /opt/homebrew/lib/libsoftokn3.dylib
+  /usr/local/opt/nss/lib/libsoftokn3.dylib
+)
+
+have_nss() {
+  if [ -n "${TRENT_NSS_MODULE:-}" ]; then
+    [ -f "$TRENT_NSS_MODULE" ] && return 0
+    echo "deps: TRENT_NSS_MODULE=$TRENT_NSS_MODULE does not exist" >&2
+    exit 1
+  fi
+  for p in "${nss_paths[@]}"; do [ -f "$p" ] && return 0; done
+  return 1
+}
+
 have_module() {
   if [ -n "${TRENT_PKCS11_MODULE:-}" ]; then
     [ -f "$TRENT_PKCS11_MODULE" ] && return 0
@@ -27,6 +49,7 @@ have_module() {
 
 missing=()
 have_module || missing+=(softhsm2)
+have_nss || missing+=(libnss3)
 command -v pkcs11-tool >/dev/null 2>&1 || missing+=(opensc)
 command -v cc >/dev/null 2>&1 || command -v gcc >/dev/null 2>&1 || missing+=(gcc)
 
@@ -60,6 +83,7 @@ elif command -v brew >/dev/null 2>&1; then
   for m in "${missing[@]}"; do
     case "$m" in
       softhsm2) pkgs+=(softhsm) ;;
+      libnss3) pkgs+=(nss) ;;
       gcc) echo "deps: install the Xcode command line tools (xcode-select --install) for cgo" >&2; exit 1 ;;
       *) pkgs+=("$m") ;;
     esac
@@ -68,6 +92,7 @@ elif command -v brew >/dev/null 2>&1; then
 else
   echo "deps: cannot install automatically on this system. Install:" >&2
   echo "  SoftHSM2 (Debian/Ubuntu: softhsm2, Fedora: softhsm, macOS: softhsm)" >&2
+  echo "  NSS      (Debian/Ubuntu: libnss3, Fedora: nss-softokn, macOS: nss)" >&2
   echo "  OpenSC   (package opensc, for pkcs11-tool)" >&2
   echo "  a C compiler for cgo (gcc or clang)" >&2
   echo "or point TRENT_PKCS11_MODULE at another PKCS#11 module." >&2
@@ -76,6 +101,10 @@ fi
 
 if ! have_module; then
   echo "deps: SoftHSM2 was installed but libsofthsm2 is not in a known place; set TRENT_PKCS11_MODULE" >&2
+  exit 1
+fi
+if ! have_nss; then
+  echo "deps: NSS was installed but libsoftokn3 is not in a known place; set TRENT_NSS_MODULE" >&2
   exit 1
 fi
 echo "deps: done" >&2

@@ -14,6 +14,7 @@ import (
 
 	"github.com/trentkms/trent/dev"
 	"github.com/trentkms/trent/internal/pprofserve"
+	"github.com/trentkms/trent/tokenstore"
 )
 
 func newDevCmd(g *globals) *cobra.Command {
@@ -26,8 +27,9 @@ func newDevCmd(g *globals) *cobra.Command {
 		Short: "Run the local development cluster (what `make run` starts)",
 		Long: `Run the local development cluster from one data dir.
 
-It provisions (or reuses) the HSM nodes (one SoftHSM token each, with identity
-keys), dev operator and service-host keys (PEM files in DIR/operators/), and
+It provisions (or reuses) the HSM nodes (one token each, with identity keys:
+SoftHSM2 tokens in DIR/softhsm, or with --hsm-module nss NSS softoken
+databases in DIR/nss; a DIR keeps the module it started with), dev operator and service-host keys (PEM files in DIR/operators/), and
 the domain: the first time by a genesis ceremony (CreateDomain signed by two dev
 operators, executed on the first HSM). It serves the HSMs on loopback and starts
 the service hosts, raft voters holding the domain (the first bootstraps, the
@@ -99,7 +101,7 @@ them (docs/operations.md, Running two regions).`,
 			} else {
 				w := g.stdout
 				fmt.Fprintf(w, "\ntrent dev: domain %q in %s\n\n", c.Domain, c.Dir)
-				fmt.Fprintf(w, "HSM nodes (SoftHSM2 tokens in %s/softhsm, module %s):\n", c.Dir, c.HSMs[0].Module)
+				fmt.Fprintf(w, "HSM nodes (%s tokens in %s, module %s):\n", c.HSMModule, c.HSMDir, c.HSMs[0].Module)
 				for i, h := range c.HSMs {
 					state := "reused"
 					if h.TokenCreated || h.IdentityCreated {
@@ -149,6 +151,7 @@ and Recipient requests from (simulated) Nitro Enclaves.
 	}
 	cmd.Flags().StringVar(&opts.Dir, "dir", ".trent-dev", "data dir of the dev cluster")
 	cmd.Flags().IntVar(&opts.HSMs, "hsms", dev.DefaultHSMs, "number of HSM nodes")
+	cmd.Flags().Var(&hsmModule{&opts.HSMModule}, "hsm-module", "PKCS#11 module of the HSMs' tokens: softhsm or nss (NSS's softoken)")
 	cmd.Flags().IntVar(&opts.Hosts, "hosts", 1, "number of service hosts (raft voters), 0 to 5")
 	cmd.Flags().StringVar(&opts.KMSListen, "kms-listen", dev.DefaultKMSListen, "address of the AWS KMS JSON API (on host-1)")
 	cmd.Flags().StringVar(&opts.XKSCAFile, "xks-ca", "", "PEM file of CA certificates the hosts trust for XKS proxies (external key stores), besides the system roots")
@@ -208,3 +211,25 @@ func runRegions(cmd *cobra.Command, g *globals, opts dev.Options, n int, once bo
 	fmt.Fprintln(g.stderr, "stopping")
 	return stopAll()
 }
+
+// hsmModule is the --hsm-module flag: a tokenstore kind.
+type hsmModule struct{ k *tokenstore.Kind }
+
+func (f *hsmModule) String() string {
+	if f.k == nil || *f.k == "" {
+		return string(tokenstore.SoftHSM)
+	}
+	return string(*f.k)
+}
+
+func (f *hsmModule) Set(s string) error {
+	for _, k := range tokenstore.Kinds {
+		if s == string(k) {
+			*f.k = k
+			return nil
+		}
+	}
+	return fmt.Errorf("want softhsm or nss")
+}
+
+func (f *hsmModule) Type() string { return "module" }

@@ -50,7 +50,7 @@ func newHostServeCmd(g *globals) *cobra.Command {
 	var cfg host.Config
 	var attestAt attestationTime
 	var keySpec, pinFile, genesis, join, tlsCert, tlsKey, tlsCA, credsFile, pprofAddr, xksCA string
-	var regionCert, regionKey, regionCA string
+	var regionCert, regionKey, regionCA, ksInit string
 	var peers, ksModules, ksEnv, peerRegions []string
 	cmd := &cobra.Command{
 		Use:   "serve --id ID --key KEY --dir DIR --hsm URL... (--bootstrap TOKEN | --join URL)",
@@ -74,7 +74,10 @@ runs the four-step change and delivers every committed token to its HSMs.
 with CustomKeyStoreType AWS_CLOUDHSM) on the module at PATH: requests name
 it as TrustAnchorCertificate, the token label as CloudHsmClusterId and the
 token's user PIN as KeyStorePassword (docs/operations.md, Connecting a
-custom key store). Without it the host serves no PKCS#11 custom key store.
+custom key store). --keystore-module-env and --keystore-module-init give
+what the module reads when it starts (SoftHSM2: SOFTHSM2_CONF=...; NSS's
+softoken: its parameter string). Without it the host serves no PKCS#11
+custom key store.
 
 External key stores (CustomKeyStoreType EXTERNAL_KEY_STORE) reach their XKS
 proxies over HTTPS, trusting the system roots and those of --xks-ca.
@@ -161,7 +164,7 @@ regions).`,
 			if len(ksModules) > 0 {
 				mods := map[string]hsm.ModuleConfig{}
 				for _, m := range ksModules {
-					mods[m] = hsm.ModuleConfig{Path: m, Env: ksEnv}
+					mods[m] = hsm.ModuleConfig{Path: m, Env: ksEnv, InitArgs: ksInit}
 				}
 				cfg.KeyStores = &p11store.Stores{Modules: mods}
 			}
@@ -215,6 +218,7 @@ regions).`,
 	f.StringArrayVar(&peers, "peer", nil, "another host's ID=API URL (repeatable)")
 	f.StringArrayVar(&ksModules, "keystore-module", nil, "a PKCS#11 module custom key stores may use (TrustAnchorCertificate; repeatable)")
 	f.StringArrayVar(&ksEnv, "keystore-module-env", nil, "NAME=value the key store modules read when they start (repeatable)")
+	f.StringVar(&ksInit, "keystore-module-init", "", "string the key store modules take in C_Initialize's pReserved (NSS's softoken: its parameters)")
 	f.StringVar(&xksCA, "xks-ca", "", "PEM file of CA certificates XKS proxies' server certificates may chain to, besides the system roots")
 	f.StringVar(&genesis, "bootstrap", "", "the genesis domain token: start a new raft cluster")
 	f.StringVar(&join, "join", "", "API URL of a running host to join")

@@ -16,8 +16,10 @@ import (
 	"github.com/trentkms/trent/internal/boundedio"
 	"github.com/trentkms/trent/internal/gctune"
 	"github.com/trentkms/trent/internal/pprofserve"
+	"github.com/trentkms/trent/nss"
 	"github.com/trentkms/trent/session"
 	"github.com/trentkms/trent/softhsm"
+	"github.com/trentkms/trent/tokenstore"
 )
 
 func newHSMCmd(g *globals) *cobra.Command {
@@ -74,7 +76,7 @@ func newHSMServeCmd(g *globals) *cobra.Command {
 	var listen, viewFile, tokenFile, pprofAddr string
 	var attestAt attestationTime
 	cmd := &cobra.Command{
-		Use:   "serve (--dir DIR | --module PATH) --listen ADDR [--token FILE | --domain FILE]",
+		Use:   "serve (--dir DIR [--module KIND[:PATH]] | --module PATH [--module-init S] [--module-env N=V]) --listen ADDR [--token FILE | --domain FILE]",
 		Short: "Serve the HSM session protocol for a provisioned node",
 		Long: `Serve the HSM session protocol (C(2,2) handshakes, enveloped commands) on
 ADDR, in frames to service hosts and over cleartext HTTP/2 to tools (and for
@@ -87,12 +89,14 @@ at start, loading the domain keys into its token. Alternatively --domain names
 a domain view file (JSON; docs/operations.md) whose only member is this node,
 which then makes its own domain key at start.
 
-The token is the one trent hsm init provisioned in DIR (SoftHSM2), or, with
---module and no --dir, the token labelled --label in any PKCS#11 module:
---module-env sets the environment the module reads when it starts
-(NAME=value, repeatable), and the user PIN comes from --pin-file or
-$TRENT_HSM_PIN. With both --dir and --module, the module is the SoftHSM2
-library at PATH using DIR's tokens (as trent hsm init --module made them).
+The token is the one trent hsm init provisioned in DIR (SoftHSM2 or NSS's
+softoken, whichever DIR holds), or, with --module PATH and no --dir, the token
+labelled --label in any PKCS#11 module: --module-env sets the environment the
+module reads when it starts (NAME=value, repeatable), --module-init the string
+it takes in C_Initialize's pReserved (NSS's softoken reads its databases from
+it), and the user PIN comes from --pin-file or $TRENT_HSM_PIN. With both --dir
+and --module, the module is DIR's at another path: a library PATH, or
+softhsm:PATH or nss:PATH (as trent hsm init --module made them).
 
 With neither, the node serves its token endpoint and waits for a service host
 to deliver the domain's latest token (hosts offer it to every HSM they serve,
@@ -150,13 +154,15 @@ member it knew (docs/operations.md, "Rejoin an HSM node").`,
 // hsm init, or a PKCS#11 module by path.
 type tokenFlags struct {
 	pinFile   string
+	module    string
 	moduleEnv []string
 }
 
 func (tf *tokenFlags) add(cmd *cobra.Command, opts *node.Options) {
 	cmd.Flags().StringVar(&opts.Dir, "dir", "", "data dir of a node provisioned by trent hsm init")
-	cmd.Flags().StringVar(&opts.Module.Path, "module", "", "PKCS#11 module path (without --dir: any vendor's module)")
-	cmd.Flags().StringArrayVar(&tf.moduleEnv, "module-env", nil, "NAME=value the module reads when it starts (repeatable; replaces DIR's SOFTHSM2_CONF)")
+	cmd.Flags().StringVar(&tf.module, "module", "", "PKCS#11 module: a library PATH (without --dir: any vendor's module), or with --dir softhsm, nss, softhsm:PATH or nss:PATH (default: the module whose tokens DIR holds)")
+	cmd.Flags().StringArrayVar(&tf.moduleEnv, "module-env", nil, "NAME=value the module reads when it starts (repeatable; replaces DIR's module configuration)")
+	cmd.Flags().StringVar(&opts.Module.InitArgs, "module-init", "", "string the module takes in C_Initialize's pReserved (NSS's softoken: its parameters; replaces DIR's module configuration)")
 	cmd.Flags().StringVar(&opts.Label, "label", node.DefaultLabel, "token label")
 	cmd.Flags().StringVar(&tf.pinFile, "pin-file", "", "file holding the user PIN (else $TRENT_HSM_PIN, else DIR/user.pin)")
 	cmd.MarkFlagsOneRequired("dir", "module")
@@ -169,8 +175,15 @@ func (tf *tokenFlags) apply(opts *node.Options) error {
 			return fmt.Errorf("--module-env %q: want NAME=value", kv)
 		}
 	}
+	kind, path, err := tokenstore.ParseModule(tf.module)
+	if err != nil {
+		return err
+	}
+	if kind != "" && opts.Dir == "" {
+		return fmt.Errorf("--module %s needs --dir (the data dir trent hsm init --module %s made); without it give the library's path", tf.module, kind)
+	}
+	opts.Kind, opts.Module.Path = kind, path
 	opts.Module.Env = tf.moduleEnv
-	var err error
 	opts.PIN, err = pinFrom(tf.pinFile, "TRENT_HSM_PIN")
 	return err
 }
@@ -187,17 +200,23 @@ func newHSMInitCmd(g *globals) *cobra.Command {
 	var opts node.InitOptions
 	var pinFile, soPINFile string
 	cmd := &cobra.Command{
-		Use:   "init --dir DIR",
-		Short: "Provision an HSM node: SoftHSM data dir, token and identity keys (idempotent)",
-		Long: `Provision an HSM node in DIR: DIR/softhsm2.conf, DIR/tokens/, a token and the
-node's identity keys (ECDSA P-384 signing, ECDH P-384 agreement; sensitive,
-never extractable). A second run reuses all of them. Prints the node's identity
-as JSON.
+		Use:   "init --dir DIR [--module softhsm|nss|KIND:PATH|PATH]",
+		Short: "Provision an HSM node: data dir, token and identity keys (idempotent)",
+		Long: `Provision an HSM node in DIR: a token and the node's identity keys (ECDSA
+P-384 signing, ECDH P-384 agreement; sensitive, never extractable). A second
+run reuses all of them. Prints the node's identity as JSON.
+
+--module chooses the PKCS#11 module: softhsm (the default; DIR/softhsm2.conf
+and DIR/tokens/) or nss (NSS's softoken, libsoftokn3: one NSS database per
+token in DIR/nssdb/LABEL/, the label made of letters, digits, '.', '_', '-'),
+found where their packages install them or at $` + softhsm.EnvModule + ` and
+$` + nss.EnvModule + `; softhsm:PATH or nss:PATH names the library; a bare
+PATH is a library of DIR's module (SoftHSM2 for a new DIR).
 
 The user PIN comes from --pin-file, else $TRENT_HSM_PIN, else DIR/user.pin; if
-none exists a random PIN is generated into DIR/user.pin (mode 0600). The SO PIN
-likewise from --so-pin-file, $TRENT_HSM_SO_PIN or DIR/so.pin. The module is
-SoftHSM2 unless --module or $` + softhsm.EnvModule + ` names another.`,
+none exists a random PIN is generated into DIR/user.pin (mode 0600). SoftHSM2's
+SO PIN likewise from --so-pin-file, $TRENT_HSM_SO_PIN or DIR/so.pin; an NSS
+database has none once its user PIN is set.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			var err error
@@ -219,7 +238,7 @@ SoftHSM2 unless --module or $` + softhsm.EnvModule + ` names another.`,
 	}
 	cmd.Flags().StringVar(&opts.Dir, "dir", "", "data dir of the node (required)")
 	cmd.Flags().StringVar(&opts.Label, "label", node.DefaultLabel, "token label")
-	cmd.Flags().StringVar(&opts.Module, "module", "", "PKCS#11 module path (default: SoftHSM2, found automatically)")
+	cmd.Flags().StringVar(&opts.Module, "module", "", "PKCS#11 module: softhsm, nss, softhsm:PATH, nss:PATH, or a library PATH of DIR's module (default: softhsm, found automatically)")
 	cmd.Flags().StringVar(&pinFile, "pin-file", "", "file holding the user PIN")
 	cmd.Flags().StringVar(&soPINFile, "so-pin-file", "", "file holding the security officer PIN")
 	_ = cmd.MarkFlagRequired("dir")

@@ -66,7 +66,8 @@ func TestHSMInit(t *testing.T) {
 	assert.Contains(t, stderr, filepath.Join(dir, "user.pin"))
 	var info map[string]any
 	require.NoError(t, json.Unmarshal([]byte(out1), &info))
-	assert.ElementsMatch(t, []string{"hsm_id", "signing_public_key", "agreement_public_key", "kem_public_key", "token_label", "module"}, keys(info))
+	assert.ElementsMatch(t, []string{"hsm_id", "signing_public_key", "agreement_public_key", "kem_public_key", "token_label", "module", "module_kind"}, keys(info))
+	assert.Equal(t, "softhsm", info["module_kind"])
 	assert.Equal(t, "trent-hsm", info["token_label"])
 	for _, f := range []string{"softhsm2.conf", "tokens", "user.pin", "so.pin"} {
 		_, err := os.Stat(filepath.Join(dir, f))

@@ -38,8 +38,10 @@ domain.
 --ml-dsa an ML-DSA-87 key (PEM "ML-DSA-87 PRIVATE KEY", the 32-byte seed),
 with mode 0600; an existing FILE is never overwritten.
 
---pkcs11-dir DIR makes the key inside a SoftHSM token labelled ID in the data
-dir DIR (an operator's smartcard, simulated): ECDSA P-384, never extractable.
+--pkcs11-dir DIR makes the key inside a token labelled ID in the data dir DIR
+(an operator's smartcard, simulated): ECDSA P-384, never extractable. The token
+is SoftHSM2's, or NSS's softoken's if DIR is a data dir of trent hsm init
+--module nss.
 Sign with --key pkcs11:DIR:ID. A token that already holds a key keeps it and
 its entry is printed again. The user PIN comes from --pin-file, else
 $` + envOperatorPIN + `, else DIR/user.pin (generated on first use: development only).`,
@@ -85,7 +87,7 @@ $` + envOperatorPIN + `, else DIR/user.pin (generated on first use: development 
 	cmd.Flags().StringVar(&id, "id", "", "operator ID (required)")
 	cmd.Flags().StringVar(&out, "out", "", "write the private key to this file")
 	cmd.Flags().BoolVar(&mldsa, "ml-dsa", false, "make an ML-DSA-87 key instead of ECDSA P-384 (with --out)")
-	cmd.Flags().StringVar(&tokenDir, "pkcs11-dir", "", "make the key in a SoftHSM token in this data dir")
+	cmd.Flags().StringVar(&tokenDir, "pkcs11-dir", "", "make the key in a token in this data dir (SoftHSM2, or NSS if DIR holds NSS tokens)")
 	cmd.Flags().StringVar(&pinFile, "pin-file", "", "file holding the token's user PIN (with --pkcs11-dir)")
 	_ = cmd.MarkFlagRequired("id")
 	return cmd

@@ -51,6 +51,7 @@ func (f *xksTokenFlags) add(cmd *cobra.Command) {
 	fl.StringVar(&f.opts.Dir, "dir", "", "SoftHSM data dir provisioned by trent xks init")
 	fl.StringVar(&f.opts.Module.Path, "module", "", "PKCS#11 module path (without --dir: any vendor's module)")
 	fl.StringArrayVar(&f.moduleEnv, "module-env", nil, "NAME=value the module reads when it starts (repeatable)")
+	fl.StringVar(&f.opts.Module.InitArgs, "module-init", "", "string the module takes in C_Initialize's pReserved (NSS's softoken: its parameters)")
 	fl.StringVar(&f.opts.Label, "token-label", p11.DefaultLabel, "token label")
 	fl.StringVar(&f.opts.PINFile, "pin-file", "", "file holding the user PIN (else $TRENT_XKS_PIN, else DIR/user.pin)")
 	cmd.MarkFlagsOneRequired("dir", "module")

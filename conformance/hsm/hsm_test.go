@@ -52,7 +52,7 @@ type fixture struct {
 // rule, which the token's domain anchor admits: the dev domain, exported
 // by this very HSM) and serves it on addr.
 func (f *fixture) serve(addr string, token []byte) error {
-	n, err := node.Open(node.Options{Dir: filepath.Join(f.dir, "softhsm"), Label: f.c.HSMs[0].TokenLabel, Validity: validity})
+	n, err := node.Open(node.Options{Dir: f.c.HSMDir, Label: f.c.HSMs[0].TokenLabel, Validity: validity})
 	if err != nil {
 		return err
 	}

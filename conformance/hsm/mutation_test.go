@@ -3,7 +3,6 @@
 package hsm_test
 
 import (
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -65,7 +64,7 @@ func (f *fixture) restart(t *testing.T) {
 		return
 	}
 	f.halt()
-	_, err := node.ResetAnchor(node.Options{Dir: filepath.Join(f.dir, "softhsm"), Label: f.c.HSMs[0].TokenLabel})
+	_, err := node.ResetAnchor(node.Options{Dir: f.c.HSMDir, Label: f.c.HSMs[0].TokenLabel})
 	require.NoError(t, err)
 	require.NoError(t, f.serve(f.addr, f.env.Token()))
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/trentkms/trent/quorum"
 	"github.com/trentkms/trent/session"
 	"github.com/trentkms/trent/softhsm"
+	"github.com/trentkms/trent/tokenstore"
 )
 
 // madeUp is an HSM of the test's own making: key pairs in memory.
@@ -78,8 +79,10 @@ func anchorOf(t *testing.T, n *node.Node) *node.Anchor {
 	return a
 }
 
-func TestAnchorFollowsAdoptedStates(t *testing.T) {
-	c := newCeremony(t)
+func TestAnchorFollowsAdoptedStates(t *testing.T) { eachModule(t, testAnchorFollowsAdoptedStates) }
+
+func testAnchorFollowsAdoptedStates(t *testing.T, kind tokenstore.Kind) {
+	c := newCeremonyOn(t, kind)
 	h1, h2 := c.nodes[0], c.nodes[1]
 	assert.Nil(t, anchorOf(t, h1), "a fresh token has no anchor")
 	g := c.genesis(h1, h2)
@@ -113,8 +116,10 @@ func TestAnchorFollowsAdoptedStates(t *testing.T) {
 
 // A restarted HSM takes back only its anchored domain, from a member it
 // knew: the stranger who reaches it first gets nothing.
-func TestRestartedHSMHoldsItsAnchor(t *testing.T) {
-	c := newCeremony(t)
+func TestRestartedHSMHoldsItsAnchor(t *testing.T) { eachModule(t, testRestartedHSMHoldsItsAnchor) }
+
+func testRestartedHSMHoldsItsAnchor(t *testing.T, kind tokenstore.Kind) {
+	c := newCeremonyOn(t, kind)
 	h1, h2, h3 := c.nodes[0], c.nodes[1], c.nodes[2]
 	g := c.genesis(h1, h2)
 	require.NoError(t, h2.Import(g, c.now))

@@ -18,12 +18,15 @@ import (
 	"github.com/trentkms/trent/hsm/node"
 	"github.com/trentkms/trent/hsmcmd"
 	"github.com/trentkms/trent/quorum"
+	"github.com/trentkms/trent/tokenstore"
 )
 
 // Every key spec: made by one HSM, used by another; signatures verify and
 // shared secrets match with Go's crypto outside the HSM.
-func TestAsymmetricKeys(t *testing.T) {
-	c := newCeremony(t)
+func TestAsymmetricKeys(t *testing.T) { eachModule(t, testAsymmetricKeys) }
+
+func testAsymmetricKeys(t *testing.T, kind tokenstore.Kind) {
+	c := newCeremonyOn(t, kind)
 	h1, h2 := c.nodes[0], c.nodes[1]
 	require.NoError(t, h2.Import(c.genesis(h1, h2), c.now))
 	msg := []byte("the message")

@@ -19,7 +19,8 @@ import (
 	"github.com/trentkms/trent/hsmcmd"
 	"github.com/trentkms/trent/quorum"
 	"github.com/trentkms/trent/session"
-	"github.com/trentkms/trent/softhsm/softhsmtest"
+	"github.com/trentkms/trent/tokenstore"
+	"github.com/trentkms/trent/tokenstore/storetest"
 )
 
 type op struct {
@@ -57,8 +58,9 @@ func mlOp(t testing.TB, id, role string) *op {
 	return &op{id: id, ml: priv, qop: quorum.Operator{ID: id, Role: role, Key: pk}}
 }
 
-// ceremony is a domain on real tokens: four HSM nodes in one SoftHSM data
-// dir, operators alice and bob (ECDSA) and carol (ML-DSA-87), and host-1.
+// ceremony is a domain on real tokens: four HSM nodes in one data dir
+// (SoftHSM2, or NSS's softoken with newCeremonyOn), operators alice and bob
+// (ECDSA) and carol (ML-DSA-87), and host-1.
 type ceremony struct {
 	t                 testing.TB
 	dir               string
@@ -69,15 +71,34 @@ type ceremony struct {
 	nonce             byte
 }
 
-func newCeremony(t testing.TB) *ceremony {
-	store := softhsmtest.NewStore(t)
-	c := &ceremony{t: t, dir: store.Dir, now: time.Now(),
+func newCeremony(t testing.TB) *ceremony { return newCeremonyOn(t, tokenstore.SoftHSM) }
+
+// newCeremonyOn is newCeremony on the module kind. Its tokens are all made
+// before any is opened: NSS's softoken reads the list of a data dir's
+// tokens when the module starts (package nss).
+func newCeremonyOn(t testing.TB, kind tokenstore.Kind) *ceremony {
+	e := storetest.New(t, kind)
+	c := &ceremony{t: t, dir: e.Dir(), now: time.Now(),
 		alice: ecOp(t, "alice", quorum.RoleKMSOperator), bob: ecOp(t, "bob", quorum.RoleKMSOperator),
 		carol: mlOp(t, "carol", quorum.RoleKMSOperator), host: ecOp(t, "host-1", quorum.RoleServiceHost)}
+	for i := 1; i <= 4; i++ {
+		_, err := node.Init(node.InitOptions{Dir: c.dir, Label: fmt.Sprintf("hsm-%d", i), Module: string(kind)})
+		require.NoError(t, err)
+	}
 	for i := 1; i <= 4; i++ {
 		c.nodes = append(c.nodes, c.open(fmt.Sprintf("hsm-%d", i)))
 	}
 	return c
+}
+
+// eachModule runs f as a subtest per module kind (storetest.Each).
+func eachModule(t *testing.T, f func(t *testing.T, kind tokenstore.Kind)) {
+	for _, k := range tokenstore.Kinds {
+		t.Run(string(k), func(t *testing.T) {
+			storetest.RequireModule(t, k)
+			f(t, k)
+		})
+	}
 }
 
 func (c *ceremony) open(label string) *node.Node {
@@ -150,8 +171,10 @@ func (c *ceremony) session(t testing.TB, made, served *node.Node) *session.Sessi
 	return s
 }
 
-func TestGenesisImportAndSessions(t *testing.T) {
-	c := newCeremony(t)
+func TestGenesisImportAndSessions(t *testing.T) { eachModule(t, testGenesisImportAndSessions) }
+
+func testGenesisImportAndSessions(t *testing.T, kind tokenstore.Kind) {
+	c := newCeremonyOn(t, kind)
 	h1, h2, h3 := c.nodes[0], c.nodes[1], c.nodes[2]
 	token := c.genesis(h1, h2, h3)
 	assert.Equal(t, uint64(1), version(h1))
@@ -230,7 +253,11 @@ func dup(t *testing.T, sc *quorum.SignedCommand) *quorum.SignedCommand {
 }
 
 func TestRotationRetentionAndReencryption(t *testing.T) {
-	c := newCeremony(t)
+	eachModule(t, testRotationRetentionAndReencryption)
+}
+
+func testRotationRetentionAndReencryption(t *testing.T, kind tokenstore.Kind) {
+	c := newCeremonyOn(t, kind)
 	h1, h2 := c.nodes[0], c.nodes[1]
 	require.NoError(t, h2.Import(c.genesis(h1, h2), c.now))
 
@@ -404,8 +431,10 @@ func TestMembershipAndTamperedTokens(t *testing.T) {
 	require.ErrorIs(t, h3.Import(rotTok, c.now), node.ErrNotInDomain)
 }
 
-func TestRestartedMemberImportsLatest(t *testing.T) {
-	c := newCeremony(t)
+func TestRestartedMemberImportsLatest(t *testing.T) { eachModule(t, testRestartedMemberImportsLatest) }
+
+func testRestartedMemberImportsLatest(t *testing.T, kind tokenstore.Kind) {
+	c := newCeremonyOn(t, kind)
 	h1, h2 := c.nodes[0], c.nodes[1]
 	require.NoError(t, h2.Import(c.genesis(h1, h2), c.now))
 	tok, err := h1.Export(c.command(1, quorum.RotateDomainKeys, nil, c.host), c.now)

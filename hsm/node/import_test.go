@@ -19,6 +19,7 @@ import (
 	"github.com/trentkms/trent/hsmcmd"
 	"github.com/trentkms/trent/internal/kwp"
 	"github.com/trentkms/trent/session"
+	"github.com/trentkms/trent/tokenstore"
 )
 
 // Key import: a wrapping key made by one HSM unwraps, in another,
@@ -26,8 +27,10 @@ import (
 // decrypts like a drawn HBK's; a re-import with the first HBK ID opens
 // the first import's ciphertexts; the check value tells same material
 // from other; a wrapping key does nothing else, and only for its key.
-func TestImportKeyMaterial(t *testing.T) {
-	c := newCeremony(t)
+func TestImportKeyMaterial(t *testing.T) { eachModule(t, testImportKeyMaterial) }
+
+func testImportKeyMaterial(t *testing.T, kind tokenstore.Kind) {
+	c := newCeremonyOn(t, kind)
 	h1, h2 := c.nodes[0], c.nodes[1]
 	require.NoError(t, h2.Import(c.genesis(h1, h2), c.now))
 	const id = "1234abcd-12ab-34cd-56ef-1234567890ab"

@@ -12,6 +12,7 @@ import (
 	"github.com/trentkms/trent/hsmcmd"
 	"github.com/trentkms/trent/quorum"
 	"github.com/trentkms/trent/session"
+	"github.com/trentkms/trent/tokenstore"
 )
 
 func ec(t *testing.T, m map[string]string) []byte {
@@ -23,8 +24,10 @@ func ec(t *testing.T, m map[string]string) []byte {
 // The hierarchy across two HSMs of a domain: an HBK made by one serves
 // the other; a ciphertext opens only under its key and context; ReEncrypt
 // and domain key rotation keep old ciphertexts working.
-func TestKeyHierarchy(t *testing.T) {
-	c := newCeremony(t)
+func TestKeyHierarchy(t *testing.T) { eachModule(t, testKeyHierarchy) }
+
+func testKeyHierarchy(t *testing.T, kind tokenstore.Kind) {
+	c := newCeremonyOn(t, kind)
 	h1, h2 := c.nodes[0], c.nodes[1]
 	require.NoError(t, h2.Import(c.genesis(h1, h2), c.now))
 
@@ -110,8 +113,10 @@ func TestKeyHierarchy(t *testing.T) {
 }
 
 // A batch is served command by command; each fails alone.
-func TestBatch(t *testing.T) {
-	c := newCeremony(t)
+func TestBatch(t *testing.T) { eachModule(t, testBatch) }
+
+func testBatch(t *testing.T, kind tokenstore.Kind) {
+	c := newCeremonyOn(t, kind)
 	h1 := c.nodes[0]
 	c.genesis(h1)
 	tok, err := h1.CreateHBK("key-a")

@@ -3,20 +3,20 @@
 //
 // # Provisioning
 //
-// Init provisions a node in a SoftHSM data dir (softhsm.Create): the token
-// (if absent), the PINs, and the identity keys (if absent). It is
-// idempotent: a second Init on the same data dir and label reuses the token
-// and its keys and reports the same identity.
+// Init provisions a node in a data dir of SoftHSM2 or NSS softoken tokens
+// (package tokenstore): the token (if absent), the PINs, and the identity
+// keys (if absent). It is idempotent: a second Init on the same data dir and
+// label reuses the token and its keys and reports the same identity.
 //
 // # Serving
 //
 // Open opens a node's token in any PKCS#11 module, named by Options.Module
-// (path and environment), label and PIN, or by the data dir of Init
-// (Options.Dir, read and never written). A Node serves the session protocol
-// (package session) on one port, in frames to hosts and over HTTP/2 to
-// tools: handshakes, enveloped commands (Ping, the domain operations, the
-// customer key operations, batches); and over HTTP/2 the token endpoint
-// outside sessions, and /metrics. In the token it makes genesis
+// (path, environment, initialisation string), label and PIN, or by the
+// data dir of Init (Options.Dir, read and never written). A Node serves the
+// session protocol (package session) on one port, in frames to hosts and
+// over HTTP/2 to tools: handshakes, enveloped commands (Ping, the domain
+// operations, the customer key operations, batches); and over HTTP/2 the
+// token endpoint outside sessions, and /metrics. In the token it makes genesis
 // (CreateDomain), exports domain tokens without enacting them, imports
 // tokens under the trust rule narrowed by its domain anchor (Anchor),
 // re-encrypts EKTs, and keeps the domain keys as session objects. A Node is
@@ -36,7 +36,7 @@ import (
 	"github.com/trentkms/trent/hsm"
 	"github.com/trentkms/trent/internal/boundedio"
 	"github.com/trentkms/trent/session"
-	"github.com/trentkms/trent/softhsm"
+	"github.com/trentkms/trent/tokenstore"
 )
 
 // DefaultLabel is the token label Init uses when none is given.
@@ -53,9 +53,13 @@ const MaxPINFile = 1024
 
 // InitOptions say where and how to provision a node.
 type InitOptions struct {
-	Dir    string // data dir: softhsm2.conf and tokens/ go here
-	Label  string // token label; DefaultLabel if empty
-	Module string // the SoftHSM2 library's path; softhsm.FindModule if empty (another vendor's module works too if its token is initialised already)
+	Dir   string // data dir: SoftHSM2's softhsm2.conf and tokens/, or NSS's nssdb/, go here
+	Label string // token label; DefaultLabel if empty
+	// Module chooses the module, as tokenstore.ParseModule reads it:
+	// "softhsm" (the default when empty) or "nss", found where their
+	// packages install them; "softhsm:PATH" or "nss:PATH"; or a bare PATH,
+	// a library of the data dir's module (SoftHSM2 for a new one).
+	Module string
 
 	// PINs. An empty PIN is read from Dir/user.pin (Dir/so.pin); if that
 	// file does not exist either, a random PIN is generated and written
@@ -75,6 +79,7 @@ type Info struct {
 	KEMPublicKey []byte `json:"kem_public_key"`
 	TokenLabel   string `json:"token_label"`
 	Module       string `json:"module"`
+	ModuleKind   string `json:"module_kind"` // softhsm or nss
 }
 
 // Result is Info plus what Init did.
@@ -85,8 +90,8 @@ type Result struct {
 	PINFile         string `json:"pin_file,omitempty"` // where the user PIN was read from or written to, if a file
 }
 
-// Init provisions the node of opts: the SoftHSM data dir, the token (if
-// absent) and the identity keys (if absent).
+// Init provisions the node of opts: the data dir, the token (if absent)
+// and the identity keys (if absent).
 func Init(opts InitOptions) (*Result, error) {
 	if opts.Dir == "" {
 		return nil, errors.New("node: no data dir")
@@ -94,31 +99,46 @@ func Init(opts InitOptions) (*Result, error) {
 	if opts.Label == "" {
 		opts.Label = DefaultLabel
 	}
-	var store *softhsm.Store
-	var err error
-	if opts.Module != "" {
-		store, err = softhsm.CreateWithModule(opts.Dir, opts.Module)
-	} else {
-		store, err = softhsm.Create(opts.Dir)
+	kind, path, err := tokenstore.ParseModule(opts.Module)
+	if err != nil {
+		return nil, err
 	}
+	if kind == "" {
+		// A bare path is a library of the data dir's module.
+		if kind, err = tokenstore.Detect(opts.Dir); errors.Is(err, tokenstore.ErrNotProvisioned) {
+			kind, err = tokenstore.SoftHSM, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	store, err := tokenstore.Create(kind, opts.Dir, path)
 	if err != nil {
 		return nil, err
 	}
 	res := &Result{}
-	pin, pinFile, err := pinFor(opts.PIN, filepath.Join(store.Dir, UserPINFile))
+	pin, pinFile, err := pinFor(opts.PIN, filepath.Join(store.Dir(), UserPINFile))
 	if err != nil {
 		return nil, err
 	}
 	res.PINFile = pinFile
-	soPIN, _, err := pinFor(opts.SOPIN, filepath.Join(store.Dir, SOPINFile))
-	if err != nil {
-		return nil, err
+	// NSS's databases have no security officer PIN once the user PIN is
+	// set: no SO PIN file is made for them.
+	var soPIN string
+	if store.Kind() == tokenstore.SoftHSM {
+		if soPIN, _, err = pinFor(opts.SOPIN, filepath.Join(store.Dir(), SOPINFile)); err != nil {
+			return nil, err
+		}
 	}
 	res.TokenCreated, err = store.EnsureToken(opts.Label, soPIN, pin)
 	if err != nil {
 		return nil, fmt.Errorf("node: %w", err)
 	}
-	tok, err := hsm.Open(store.TokenConfig(opts.Label, pin))
+	cfg, err := store.TokenConfig(opts.Label, pin)
+	if err != nil {
+		return nil, err
+	}
+	tok, err := hsm.Open(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("node: %w", err)
 	}
@@ -137,8 +157,9 @@ func Init(opts InitOptions) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	res.Info, err = describe(id, opts.Label, store.Module)
+	res.Info, err = describe(id, opts.Label, store.ModulePath())
 	res.KEMPublicKey = ek
+	res.ModuleKind = string(store.Kind())
 	return res, err
 }
 

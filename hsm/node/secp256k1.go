@@ -16,7 +16,8 @@ import (
 // standard library has no secp256k1 and no allowed library does it, so the
 // token does the arithmetic: it makes the key pair (the scalar leaves it
 // only to be sealed in the key token), signs from a transient session
-// object, and verifies for the host, which cannot.
+// object, and verifies for the host, which cannot. On a module without the
+// curve (NSS's softoken) package hsm does the same in the HSM process.
 
 // generateSecp256k1 makes a secp256k1 key in the token: the scalar (the
 // key material) and the public key.

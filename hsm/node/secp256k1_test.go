@@ -10,6 +10,7 @@ import (
 
 	"github.com/trentkms/trent/hsm/node"
 	"github.com/trentkms/trent/hsmcmd"
+	"github.com/trentkms/trent/tokenstore"
 )
 
 // secp256k1 for the test's own check of the token's signatures: affine
@@ -77,8 +78,10 @@ func k1Verify(point []byte, digest []byte, sig []byte) bool {
 	return x.x != nil && new(big.Int).Mod(x.x, k1N).Cmp(rs.R) == 0
 }
 
-func TestSecp256k1Keys(t *testing.T) {
-	c := newCeremony(t)
+func TestSecp256k1Keys(t *testing.T) { eachModule(t, testSecp256k1Keys) }
+
+func testSecp256k1Keys(t *testing.T, kind tokenstore.Kind) {
+	c := newCeremonyOn(t, kind)
 	h1, h2 := c.nodes[0], c.nodes[1]
 	require.NoError(t, h2.Import(c.genesis(h1, h2), c.now))
 	tok, pubDER, err := h1.CreateKeyPair(hsmcmd.SpecSECP256K1, "k1")
@@ -103,7 +106,7 @@ func TestSecp256k1Keys(t *testing.T) {
 
 	ok, err := h1.VerifySecp256k1(pubDER, false, msg, sig)
 	require.NoError(t, err)
-	require.True(t, ok, "the token verifies its signature")
+	require.True(t, ok, "the token (or, on NSS, the HSM process) verifies its signature")
 	ok, err = h1.VerifySecp256k1(pubDER, false, []byte("other"), sig)
 	require.NoError(t, err)
 	require.False(t, ok)
@@ -119,8 +122,10 @@ func TestSecp256k1Keys(t *testing.T) {
 
 // A secp256k1 data key pair: its PKCS#8 private key holds the scalar of
 // its public point (checked with the test's own arithmetic).
-func TestSecp256k1DataKeyPair(t *testing.T) {
-	c := newCeremony(t)
+func TestSecp256k1DataKeyPair(t *testing.T) { eachModule(t, testSecp256k1DataKeyPair) }
+
+func testSecp256k1DataKeyPair(t *testing.T, kind tokenstore.Kind) {
+	c := newCeremonyOn(t, kind)
 	h1 := c.nodes[0]
 	c.genesis(h1)
 	tok, err := h1.CreateHBK("sym")

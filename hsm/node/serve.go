@@ -18,7 +18,7 @@ import (
 	"github.com/trentkms/trent/hsmcmd"
 	"github.com/trentkms/trent/nitro"
 	"github.com/trentkms/trent/session"
-	"github.com/trentkms/trent/softhsm"
+	"github.com/trentkms/trent/tokenstore"
 )
 
 // ErrNeedsDomainToken means a view of a domain with several member HSMs
@@ -29,20 +29,23 @@ var ErrNeedsDomainToken = errors.New("node: a domain with several member HSMs ge
 // Options say how to open a node for serving.
 type Options struct {
 	// The token. Module is the PKCS#11 module that holds it, any
-	// vendor's: the library path and the environment the library reads at
-	// C_Initialize (softhsm.Store.ModuleConfig gives SoftHSM's). Label is
+	// vendor's: the library path, the environment the library reads at
+	// C_Initialize and the initialisation string it takes there
+	// (tokenstore.Store.ModuleConfig gives SoftHSM2's and NSS's). Label is
 	// the token label (DefaultLabel if empty); PIN the user PIN, or
 	// PINFile a file holding it.
 	Module  hsm.ModuleConfig
 	Label   string
 	PIN     string
 	PINFile string
-	// Dir is a shorthand for a SoftHSM node that Init provisioned, its
-	// data dir: unless Module.Env is set, the module is SoftHSM2 (at
-	// Module.Path, else where softhsm.FindModule finds it) reading
-	// Dir/softhsm2.conf, and with neither PIN nor PINFile the PIN is read
-	// from Dir/user.pin. Dir is read, never written.
-	Dir string
+	// Dir is a shorthand for a node that Init provisioned, its data dir:
+	// unless Module.Env or Module.InitArgs is set, the module is the one
+	// whose tokens Dir holds (Kind, or what Dir's files show if Kind is
+	// empty), at Module.Path or else where its packages install it, and
+	// with neither PIN nor PINFile the PIN is read from Dir/user.pin. Dir
+	// is read, never written.
+	Dir  string
+	Kind tokenstore.Kind
 
 	View     *domain.View // the domain, which must list this HSM as a member
 	Token    []byte       // or: a domain token to import at start (Serve)
@@ -118,25 +121,20 @@ func openToken(opts *Options) (*hsm.Token, error) {
 }
 
 // tokenConfig resolves opts into the token's configuration: the module
-// (given, or SoftHSM's for opts.Dir), the label and the PIN. It writes
-// nothing.
+// (given, or that of opts.Dir), the label and the PIN. It writes nothing.
 func tokenConfig(opts *Options) (hsm.Config, error) {
 	if opts.Label == "" {
 		opts.Label = DefaultLabel
 	}
 	mod := opts.Module
-	if opts.Dir != "" && len(mod.Env) == 0 {
-		var store *softhsm.Store
-		var err error
-		if mod.Path != "" {
-			store, err = softhsm.OpenWithModule(opts.Dir, mod.Path)
-		} else {
-			store, err = softhsm.Open(opts.Dir)
-		}
+	if opts.Dir != "" && len(mod.Env) == 0 && mod.InitArgs == "" {
+		store, err := tokenstore.Open(opts.Kind, opts.Dir, mod.Path)
 		if err != nil {
 			return hsm.Config{}, fmt.Errorf("node: %w (run trent hsm init first)", err)
 		}
-		mod = store.ModuleConfig()
+		if mod, err = store.ModuleConfig(); err != nil {
+			return hsm.Config{}, fmt.Errorf("node: %w", err)
+		}
 	}
 	if mod.Path == "" {
 		return hsm.Config{}, ErrNoModule

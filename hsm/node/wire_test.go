@@ -16,6 +16,7 @@ import (
 	"github.com/trentkms/trent/hsmcmd"
 	"github.com/trentkms/trent/quorum"
 	"github.com/trentkms/trent/session"
+	"github.com/trentkms/trent/tokenstore"
 )
 
 func serveNode(t *testing.T, n *node.Node) string {
@@ -31,8 +32,10 @@ func serveNode(t *testing.T, n *node.Node) string {
 // The domain operations over the wire: a host drives the four-step change
 // through sessions, and a restarted HSM gets the latest token outside any
 // session, then serves.
-func TestDomainOperationsOverTheWire(t *testing.T) {
-	c := newCeremony(t)
+func TestDomainOperationsOverTheWire(t *testing.T) { eachModule(t, testDomainOperationsOverTheWire) }
+
+func testDomainOperationsOverTheWire(t *testing.T, kind tokenstore.Kind) {
+	c := newCeremonyOn(t, kind)
 	h1, h2, h3 := c.nodes[0], c.nodes[1], c.nodes[2]
 	g := c.genesis(h1, h2, h3)
 	u1, u2, u3 := serveNode(t, h1), serveNode(t, h2), serveNode(t, h3)

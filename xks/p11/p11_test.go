@@ -12,12 +12,31 @@ import (
 
 	"github.com/trentkms/trent/hsm"
 	"github.com/trentkms/trent/softhsm/softhsmtest"
+	"github.com/trentkms/trent/tokenstore"
+	"github.com/trentkms/trent/tokenstore/storetest"
 	"github.com/trentkms/trent/xks"
 )
 
 func TestBackendOnSoftHSM(t *testing.T) {
 	store := softhsmtest.NewStore(t)
-	tok := softhsmtest.OpenToken(t, store, "xks")
+	testBackend(t, softhsmtest.OpenToken(t, store, "xks"))
+}
+
+// The same backend on a token of NSS's softoken: nothing in it is
+// module-specific.
+func TestBackendOnNSS(t *testing.T) {
+	e := storetest.New(t, tokenstore.NSS)
+	testBackend(t, e.OpenToken(t, "xks"))
+	// The proxy's --dir finds the NSS data dir's module.
+	tok, err := OpenToken(TokenOptions{Dir: e.Dir(), Label: "xks", PIN: storetest.UserPIN})
+	require.NoError(t, err)
+	defer tok.Close()
+	ks, err := Keys(tok)
+	require.NoError(t, err)
+	assert.Len(t, ks, 4)
+}
+
+func testBackend(t *testing.T, tok *hsm.Token) {
 	ctx := context.Background()
 	require.NoError(t, CreateKey(tok, "both", Usage{true, true}))
 	require.NoError(t, CreateKey(tok, "enc", Usage{Encrypt: true}))

@@ -12,6 +12,7 @@ import (
 	"github.com/trentkms/trent/hsm"
 	"github.com/trentkms/trent/internal/boundedio"
 	"github.com/trentkms/trent/softhsm"
+	"github.com/trentkms/trent/tokenstore"
 )
 
 // DefaultLabel is the proxy's token label unless told otherwise.
@@ -25,9 +26,10 @@ const (
 )
 
 // TokenOptions name the proxy's token: a SoftHSM data dir that Init
-// provisioned (Dir), or any vendor's module (Module, with the environment
-// it reads at C_Initialize) and a token in it by label; with both, the
-// module is the SoftHSM2 library at Module.Path using Dir's tokens.
+// provisioned (Dir; or an NSS data dir of trent hsm init --module nss), or
+// any vendor's module (Module, with the environment it reads at
+// C_Initialize and the string it takes there) and a token in it by label;
+// with both, the module is Dir's at Module.Path.
 type TokenOptions struct {
 	Dir    string
 	Module hsm.ModuleConfig
@@ -44,18 +46,15 @@ func OpenToken(o TokenOptions) (*hsm.Token, error) {
 		o.Label = DefaultLabel
 	}
 	mod := o.Module
-	if o.Dir != "" && len(mod.Env) == 0 {
-		var store *softhsm.Store
-		var err error
-		if mod.Path != "" {
-			store, err = softhsm.OpenWithModule(o.Dir, mod.Path)
-		} else {
-			store, err = softhsm.Open(o.Dir)
-		}
+	if o.Dir != "" && len(mod.Env) == 0 && mod.InitArgs == "" {
+		// The data dir's module, SoftHSM2's or NSS's, from its files.
+		store, err := tokenstore.Open("", o.Dir, mod.Path)
 		if err != nil {
 			return nil, fmt.Errorf("xks/p11: %w (run trent xks init first)", err)
 		}
-		mod = store.ModuleConfig()
+		if mod, err = store.ModuleConfig(); err != nil {
+			return nil, fmt.Errorf("xks/p11: %w", err)
+		}
 	}
 	if mod.Path == "" {
 		return nil, errors.New("xks/p11: no PKCS#11 module: give a SoftHSM data dir or a module path")
