@@ -63,11 +63,13 @@ func (t *usageTracker) shard(id string) *usageShard {
 	return &t.shards[maphash.String(t.seed, id)%usageShards]
 }
 
-// note records u as key id's usage if it is newer than the one pending.
+// note records u as key id's usage unless the one pending is newer. Two
+// usages of one millisecond on this host: the later noted wins (Newer's
+// tie-break by event ID is for usages of different hosts).
 func (t *usageTracker) note(id string, u keystore.Usage) {
 	sh := t.shard(id)
 	sh.mu.Lock()
-	if cur, ok := sh.m[id]; !ok || u.Newer(&cur) {
+	if cur, ok := sh.m[id]; !ok || u.Millis >= cur.Millis {
 		if sh.m == nil {
 			sh.m = map[string]keystore.Usage{}
 		}
