@@ -73,8 +73,10 @@ func (s *Service) rotateKey(ctx context.Context, id, typ string) error {
 }
 
 // KeyMaintenance deletes every key whose pending window has passed (with
-// its aliases and grants) and rotates every key whose automatic rotation
-// is due. It returns how many keys it deleted and rotated. It is meant
+// its aliases and grants), pushes again what a multi-Region primary key's
+// replica regions have not taken (mrkrotation.go; a region still
+// unreachable is logged, not an error) and rotates every key whose
+// automatic rotation is due (a replica rotates with its primary only). It returns how many keys it deleted and rotated. It is meant
 // to run where the Store's proposals are served (the raft leader), one
 // call at a time.
 func (s *Service) KeyMaintenance(ctx context.Context) (deleted, rotated int, err error) {
