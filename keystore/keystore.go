@@ -97,7 +97,9 @@ type Key struct {
 	// PendingRotation is a multi-Region primary key's rotation whose
 	// new version (the last token) decrypts but is not yet current: it
 	// becomes current, and a Rotation, once every replica region holds
-	// it (docs/protocol.md, Multi-Region keys). Nil otherwise.
+	// it (docs/protocol.md, Multi-Region keys). Nil otherwise (a former
+	// primary may keep one, decrypt-only, until the new primary's next
+	// rotation reaches it).
 	PendingRotation *Rotation `json:"pending_rotation,omitempty"`
 	// PublicKey is an asymmetric key's public key (DER
 	// SubjectPublicKeyInfo); empty for symmetric and HMAC keys.
@@ -277,11 +279,12 @@ func (r *Record) Marshal() ([]byte, error) {
 // tokenCountOK reports whether a record may have n HBK tokens: one per
 // version (the pending one included), or none for an EXTERNAL key
 // without material or an AWS_CLOUDHSM key (no rotations). Only a
-// multi-Region primary key has a pending rotation.
+// multi-Region key has a pending rotation (a primary's, or one a former
+// primary kept when UpdatePrimaryRegion moved the primary away).
 func (r *Record) tokenCountOK(n int) bool {
 	pending := 0
 	if r.Key.PendingRotation != nil {
-		if !r.Key.IsPrimary() {
+		if r.Key.MultiRegion == nil {
 			return false
 		}
 		pending = 1

@@ -221,13 +221,17 @@ func (s *Service) AcceptRotation(ctx context.Context, from string, sy *RotationS
 		if r.Key.MultiRegion == nil || r.Key.MultiRegion.PrimaryRegion != from {
 			return kmsapi.Errorf(kmsapi.UnsupportedOperation, "the primary key of %s is not in %s", sy.KeyID, from)
 		}
-		have := hbkIDs(r.Tokens)
+		// A version pending here (a former primary's, never pushed to
+		// every region, so never current anywhere the new primary's
+		// versions do not reach) gives way to the primary's.
+		have := hbkIDs(r.Committed())
 		if have == nil || len(have) > len(ids) || !slices.EqualFunc(have, ids[:len(have)], func(a, b [hbk.IDSize]byte) bool { return bytes.Equal(a[:], b[:]) }) {
 			return kmsapi.Errorf(kmsapi.ValidationException, "the pushed versions of %s do not extend this region's", sy.KeyID)
 		}
 		before = len(have)
 		r.Tokens = slices.Clone(im.Tokens)
-		r.Key.Rotations = slices.Clone(sy.Rotations)
+		r.Key.Rotations, r.Key.PendingRotation = slices.Clone(sy.Rotations), nil
+		r.Key.MultiRegion.Unsynced = false
 		r.Key.RotationEnabled, r.Key.RotationPeriodDays = sy.RotationEnabled, sy.RotationPeriodDays
 		r.Key.NextRotation, r.Key.OnDemandRotationDate = sy.NextRotation, sy.OnDemandRotationDate
 		return nil

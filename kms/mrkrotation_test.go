@@ -248,3 +248,37 @@ func TestAcceptRotationRefusals(t *testing.T) {
 	w, _ := west.s.loadKey(id)
 	assert.Len(t, w.rec.Tokens, 2, "the replica keeps its versions")
 }
+
+// A former primary that kept a pending version (a rotation started as
+// UpdatePrimaryRegion moved the primary away) never pushes it, encrypts
+// under its committed versions, and gives the pending version way to the
+// new primary's next rotation.
+func TestMultiRegionRotationPendingOnFormerPrimary(t *testing.T) {
+	east, west, id := replicated(t)
+	ctx := context.Background()
+	east.must(t, alice, "UpdatePrimaryRegion", map[string]any{"KeyId": id, "PrimaryRegion": "us-west-2"})
+	v1 := currentHBKID(t, east.fixture, id)
+	tok, err := east.s.createHBK(ctx, id)
+	require.NoError(t, err)
+	_, err = east.s.updateKey(ctx, id, func(r *keystore.Record) error {
+		r.Tokens = append(r.Tokens, tok)
+		r.Key.PendingRotation = &keystore.Rotation{Date: east.now.Unix(), Type: "ON_DEMAND"}
+		r.Key.MultiRegion.Unsynced = true
+		return nil
+	})
+	require.NoError(t, err, "a replica's record may keep a pending version")
+	_, _, err = east.s.KeyMaintenance(ctx)
+	require.NoError(t, err)
+	w, _ := west.s.loadKey(id)
+	assert.Len(t, w.rec.Tokens, 1, "a replica pushes nothing")
+	ct := east.must(t, alice, "Encrypt", map[string]any{"KeyId": id, "Plaintext": []byte("x")})["CiphertextBlob"]
+	assert.Equal(t, v1, blobHBKID(t, ct))
+
+	west.must(t, alice, "RotateKeyOnDemand", map[string]any{"KeyId": id})
+	e, _ := east.s.loadKey(id)
+	assert.Nil(t, e.rec.Key.PendingRotation)
+	assert.Len(t, e.rec.Tokens, 2)
+	assert.Equal(t, currentHBKID(t, west.fixture, id), currentHBKID(t, east.fixture, id))
+	ct = east.must(t, alice, "Encrypt", map[string]any{"KeyId": id, "Plaintext": []byte("y")})["CiphertextBlob"]
+	west.must(t, alice, "Decrypt", map[string]any{"CiphertextBlob": ct})
+}
