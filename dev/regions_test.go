@@ -15,7 +15,8 @@ import (
 
 // trent dev --regions 2: two clusters of processes, each answering in its
 // own region, whose domains trust each other; a multi-Region key made in
-// one decrypts there after ReplicateKey, and a restart resumes both
+// one decrypts there after ReplicateKey, a rotation on the primary
+// reaches the replica, and a restart resumes both
 // without signing SetPeerRegion again.
 func TestTwoRegions(t *testing.T) {
 	bin := buildTrent(t)
@@ -56,6 +57,18 @@ func TestTwoRegions(t *testing.T) {
 	d, err := wc.DescribeKey(ctx, &kms.DescribeKeyInput{KeyId: mk.KeyMetadata.KeyId})
 	require.NoError(t, err)
 	assert.Equal(t, types.MultiRegionKeyTypeReplica, d.KeyMetadata.MultiRegionConfiguration.MultiRegionKeyType)
+	// A rotation on the primary reaches the replica: its new ciphertexts
+	// decrypt in the primary's region.
+	_, err = ec.RotateKeyOnDemand(ctx, &kms.RotateKeyOnDemandInput{KeyId: mk.KeyMetadata.KeyId})
+	require.NoError(t, err)
+	rots, err := wc.ListKeyRotations(ctx, &kms.ListKeyRotationsInput{KeyId: mk.KeyMetadata.KeyId})
+	require.NoError(t, err)
+	assert.Len(t, rots.Rotations, 1)
+	wct, err := wc.Encrypt(ctx, &kms.EncryptInput{KeyId: mk.KeyMetadata.KeyId, Plaintext: []byte("west to east")})
+	require.NoError(t, err)
+	pt, err = ec.Decrypt(ctx, &kms.DecryptInput{CiphertextBlob: wct.CiphertextBlob})
+	require.NoError(t, err)
+	assert.Equal(t, "west to east", string(pt.Plaintext))
 
 	for _, c := range cs {
 		require.NoError(t, c.Stop())

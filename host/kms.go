@@ -202,9 +202,11 @@ func (h *Host) resync(ctx context.Context) {
 }
 
 // KeyMaintenance runs on the leader: it deletes every key whose pending
-// window has passed (with its aliases and grants) and rotates every key
-// whose automatic rotation is due (kms.Service.KeyMaintenance). It
-// returns how many keys it deleted and rotated.
+// window has passed (with its aliases and grants), pushes the pending
+// rotations and rotation status of multi-Region primary keys to their
+// replica regions, and rotates every key whose automatic rotation is due
+// (kms.Service.KeyMaintenance). It returns how many keys it deleted and
+// rotated.
 func (h *Host) KeyMaintenance(ctx context.Context) (deleted, rotated int, err error) {
 	if !h.IsLeader() {
 		return 0, 0, fmt.Errorf("host: key maintenance runs on the leader")

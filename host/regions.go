@@ -40,6 +40,7 @@ import (
 //
 //	POST /trent/v1/region/replicate  kms.Replica        → kms.ReplicaResult
 //	POST /trent/v1/region/primary    kms.PrimaryUpdate  → {}
+//	POST /trent/v1/region/rotation   kms.RotationSync   → {}
 //
 // A KMS exception comes back as the KMS API's error body with its
 // status. They are served on the region's raft leader; another host
@@ -48,6 +49,7 @@ import (
 const (
 	pathReplicate = "/trent/v1/region/replicate"
 	pathPrimary   = "/trent/v1/region/primary"
+	pathRotation  = "/trent/v1/region/rotation"
 	// maxRegionBody bounds a request or answer between regions: a
 	// transport (hsmcmd.MaxReplicaTransport) in base64, and the rest.
 	maxRegionBody = 2 << 20
@@ -111,6 +113,10 @@ func (r regions) Replicate(ctx context.Context, region string, rep *kms.Replica)
 
 func (r regions) UpdatePrimary(ctx context.Context, region string, up *kms.PrimaryUpdate) error {
 	return r.post(ctx, region, pathPrimary, up, &struct{}{})
+}
+
+func (r regions) SyncRotation(ctx context.Context, region string, sy *kms.RotationSync) error {
+	return r.post(ctx, region, pathRotation, sy, &struct{}{})
 }
 
 // errRegionDown answers when no host of a peer region served a call: the
@@ -220,12 +226,21 @@ func (h *Host) regionHandler() http.Handler {
 		}
 		return struct{}{}, h.service.AcceptPrimary(ctx, from, up)
 	})
+	// CloudTrail's name for the synchronization of a multi-Region key's
+	// shared properties.
+	serve(pathRotation, "SynchronizeMultiRegionKey", func(ctx context.Context, from string, body []byte) (any, error) {
+		sy := &kms.RotationSync{}
+		if err := strictjson.Unmarshal(body, maxRegionBody, sy); err != nil {
+			return nil, kmsapi.Errorf(kmsapi.ValidationException, "%v", err)
+		}
+		return struct{}{}, h.service.AcceptRotation(ctx, from, sy)
+	})
 	return mux
 }
 
 // auditRegion records a peer region's request in this region's audit
 // trail, as the KMS API records its own: eventName the KMS operation it
-// serves (ReplicateKey, UpdatePrimaryRegion), the region's name, the
+// serves (ReplicateKey, UpdatePrimaryRegion, SynchronizeMultiRegionKey), the region's name, the
 // caller the peer region names for ReplicateKey, the key, the calling
 // region as userAgent, the outcome. The transport is not recorded.
 func (h *Host) auditRegion(r *http.Request, op, from string, body []byte, err error) {

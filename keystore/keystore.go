@@ -94,6 +94,13 @@ type Key struct {
 	NextRotation         int64      `json:"next_rotation,omitempty"`
 	Rotations            []Rotation `json:"rotations"`
 	OnDemandRotationDate int64      `json:"on_demand_rotation_date,omitempty"`
+	// PendingRotation is a multi-Region primary key's rotation whose
+	// new version (the last token) decrypts but is not yet current: it
+	// becomes current, and a Rotation, once every replica region holds
+	// it (docs/protocol.md, Multi-Region keys). Nil otherwise (a former
+	// primary may keep one, decrypt-only, until the new primary's next
+	// rotation reaches it).
+	PendingRotation *Rotation `json:"pending_rotation,omitempty"`
 	// PublicKey is an asymmetric key's public key (DER
 	// SubjectPublicKeyInfo); empty for symmetric and HMAC keys.
 	PublicKey []byte `json:"public_key,omitempty"`
@@ -116,6 +123,10 @@ type Key struct {
 type MultiRegion struct {
 	PrimaryRegion string   `json:"primary_region"`
 	Regions       []string `json:"regions"` // sorted, no duplicates
+	// Unsynced is set on a primary key whose shared rotation state
+	// (versions, rotation status) changed since every replica region
+	// last took it; the primary's key maintenance pushes it again.
+	Unsynced bool `json:"unsynced,omitempty"`
 }
 
 // IsPrimary reports whether k is a multi-Region primary key.
@@ -166,20 +177,35 @@ func (k *Key) ARN() string {
 }
 
 // Record is a key record: metadata and HBK tokens (len(Rotations)+1 of
-// them, oldest first; none for an EXTERNAL key without material).
+// them, oldest first, and the pending version's last if the key has a
+// PendingRotation; none for an EXTERNAL key without material).
 type Record struct {
 	Key    Key
 	Tokens [][]byte
 }
 
-// Current is the token of the current key version.
-func (r *Record) Current() []byte { return r.Tokens[len(r.Tokens)-1] }
+// Current is the token of the current key version (never a pending
+// one).
+func (r *Record) Current() []byte { return r.Tokens[len(r.Committed())-1] }
+
+// Committed is the tokens of the key's versions, without a pending
+// one.
+func (r *Record) Committed() [][]byte {
+	if r.Key.PendingRotation != nil && len(r.Tokens) > 0 {
+		return r.Tokens[:len(r.Tokens)-1]
+	}
+	return r.Tokens
+}
 
 // Clone returns a deep copy (records read from the FSM are shared).
 func (r *Record) Clone() *Record {
 	c := &Record{Key: r.Key}
 	c.Key.Tags = slices.Clone(r.Key.Tags)
 	c.Key.Rotations = slices.Clone(r.Key.Rotations)
+	if r.Key.PendingRotation != nil {
+		pr := *r.Key.PendingRotation
+		c.Key.PendingRotation = &pr
+	}
 	if r.Key.Import != nil {
 		im := *r.Key.Import
 		c.Key.Import = &im
@@ -251,14 +277,23 @@ func (r *Record) Marshal() ([]byte, error) {
 }
 
 // tokenCountOK reports whether a record may have n HBK tokens: one per
-// version, or none for an EXTERNAL key without material or an
-// AWS_CLOUDHSM key (no rotations).
+// version (the pending one included), or none for an EXTERNAL key
+// without material or an AWS_CLOUDHSM key (no rotations). Only a
+// multi-Region key has a pending rotation (a primary's, or one a former
+// primary kept when UpdatePrimaryRegion moved the primary away).
 func (r *Record) tokenCountOK(n int) bool {
+	pending := 0
+	if r.Key.PendingRotation != nil {
+		if r.Key.MultiRegion == nil {
+			return false
+		}
+		pending = 1
+	}
 	if n == 0 {
 		// An AWS_CLOUDHSM key's material is in its store's token only.
-		return (r.Key.Origin == OriginExternal || r.Key.Origin == OriginCloudHSM) && len(r.Key.Rotations) == 0
+		return (r.Key.Origin == OriginExternal || r.Key.Origin == OriginCloudHSM) && len(r.Key.Rotations) == 0 && pending == 0
 	}
-	return n <= MaxVersions && n == len(r.Key.Rotations)+1
+	return n <= MaxVersions && n == len(r.Key.Rotations)+1+pending
 }
 
 func marshalJSON(k *Key) ([]byte, error) {

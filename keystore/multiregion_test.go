@@ -54,3 +54,37 @@ func TestMultiRegionRecord(t *testing.T) {
 		require.ErrorIs(t, err, keystore.ErrMalformed, name)
 	}
 }
+
+// A multi-Region key's pending rotation: one token more than the
+// rotations plus one, the last; Current is the last committed version.
+func TestPendingRotationRecord(t *testing.T) {
+	r := mrkRecord(t)
+	pending := token(t, mrk)
+	pending[len(pending)-1] = 7 // tell it apart
+	r.Tokens = append(r.Tokens, pending)
+	r.Key.PendingRotation = &keystore.Rotation{Date: 9, Type: "AUTOMATIC"}
+	r.Key.MultiRegion.Unsynced = true
+	enc, err := r.Marshal()
+	require.NoError(t, err)
+	back, err := keystore.ParseRecord(enc)
+	require.NoError(t, err)
+	require.Equal(t, r, back)
+	require.Equal(t, r.Tokens[1], back.Current(), "a pending version is not current")
+	require.Len(t, back.Committed(), 2)
+	c := back.Clone()
+	c.Key.PendingRotation.Date = 10
+	require.Equal(t, int64(9), back.Key.PendingRotation.Date, "Clone copies the pending rotation")
+
+	// Without its token, or on a single-Region key, it does not encode.
+	short := mrkRecord(t)
+	short.Key.PendingRotation = &keystore.Rotation{Date: 9, Type: "AUTOMATIC"}
+	_, err = short.Marshal()
+	require.Error(t, err)
+	single := record(t)
+	single.Tokens = append(single.Tokens, token(t, kid))
+	single.Key.PendingRotation = &keystore.Rotation{Date: 9, Type: "AUTOMATIC"}
+	_, err = single.Marshal()
+	require.Error(t, err)
+	// Without a pending rotation, Current is the last token.
+	require.Equal(t, mrkRecord(t).Tokens[1], mrkRecord(t).Current())
+}

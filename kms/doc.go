@@ -9,9 +9,10 @@
 // grant is a record of a Store, and every secret operation is a command
 // to an HSM. New makes one from a Config; Operations is the table kmsapi
 // serves; IsWrite says which operations a raft follower must forward to
-// the leader; KeyMaintenance deletes keys past their pending window and
-// rotates keys whose automatic rotation is due (the host's leader calls
-// it periodically). A Service is safe for concurrent use; KeyMaintenance
+// the leader; KeyMaintenance deletes keys past their pending window,
+// pushes multi-Region primary keys' pending rotations to their replica
+// regions (mrkrotation.go) and rotates keys whose automatic rotation is
+// due (the host's leader calls it periodically). A Service is safe for concurrent use; KeyMaintenance
 // is meant to run one call at a time.
 //
 // GetKeyLastUsage is fed without a write per request (usage.go): each

@@ -83,6 +83,9 @@ type Regions interface {
 	// UpdatePrimary tells region's cluster that the primary key of a
 	// multi-Region key moves (to it).
 	UpdatePrimary(ctx context.Context, region string, up *PrimaryUpdate) error
+	// SyncRotation gives region's replica of a multi-Region key the
+	// primary's versions and rotation status (mrkrotation.go).
+	SyncRotation(ctx context.Context, region string, sy *RotationSync) error
 }
 
 // Replica is what a primary key's region sends the region of a new
@@ -101,11 +104,16 @@ type Replica struct {
 	PrimaryRegion string              `json:"primary_region"`
 	Regions       []string            `json:"regions"` // every region holding the key, the new one included
 	Rotations     []keystore.Rotation `json:"rotations"`
-	Policy        *string             `json:"policy"`
-	Bypass        bool                `json:"bypass_policy_lockout_safety_check"`
-	Description   *string             `json:"description"`
-	Tags          []keystore.Tag      `json:"tags"`
-	Transport     []byte              `json:"transport"`
+	// The shared automatic rotation status (keystore.Key's).
+	RotationEnabled      bool           `json:"rotation_enabled"`
+	RotationPeriodDays   int            `json:"rotation_period_days"`
+	NextRotation         int64          `json:"next_rotation"`
+	OnDemandRotationDate int64          `json:"on_demand_rotation_date"`
+	Policy               *string        `json:"policy"`
+	Bypass               bool           `json:"bypass_policy_lockout_safety_check"`
+	Description          *string        `json:"description"`
+	Tags                 []keystore.Tag `json:"tags"`
+	Transport            []byte         `json:"transport"`
 }
 
 // ReplicaResult is the replica's metadata as its region committed it.
@@ -213,14 +221,18 @@ func (s *Service) replicateKey(ctx context.Context, p kmsapi.Principal, req *rep
 	if err != nil {
 		return nil, err
 	}
-	ex, err := call(ctx, s, hsmcmd.ExportReplicaRequest{Region: to, KeyID: k.rec.Key.KeyID, Tokens: k.rec.Tokens}, hsmcmd.ParseExportReplicaResponse)
+	// The committed versions only: a pending one reaches the new replica
+	// with the rest of its rotation's push, which waits for this region
+	// to be recorded (mrkrotation.go).
+	ex, err := call(ctx, s, hsmcmd.ExportReplicaRequest{Region: to, KeyID: k.rec.Key.KeyID, Tokens: k.rec.Committed()}, hsmcmd.ParseExportReplicaResponse)
 	if err != nil {
 		return nil, replicaHSMError(s, "ExportReplica", err)
 	}
 	regions := addRegion(k.rec.Key.MultiRegion.Regions, to)
 	rep := &Replica{Principal: p, KeyID: k.rec.Key.KeyID, Account: k.rec.Key.Account, KeySpec: k.rec.Key.KeySpec,
 		KeyUsage: k.rec.Key.KeyUsage, Origin: k.rec.Key.Origin, PrimaryRegion: s.region(), Regions: regions,
-		Rotations: k.rec.Key.Rotations, Policy: req.Policy, Bypass: req.BypassPolicyLockoutSafetyCheck,
+		Rotations: k.rec.Key.Rotations, RotationEnabled: k.rec.Key.RotationEnabled, RotationPeriodDays: k.rec.Key.RotationPeriodDays,
+		NextRotation: k.rec.Key.NextRotation, OnDemandRotationDate: k.rec.Key.OnDemandRotationDate, Policy: req.Policy, Bypass: req.BypassPolicyLockoutSafetyCheck,
 		Description: req.Description, Tags: req.Tags, Transport: ex.Transport}
 	res, err := peers.Replicate(ctx, to, rep)
 	var ke *kmsapi.Error
@@ -317,7 +329,12 @@ func (s *Service) AcceptReplica(ctx context.Context, from string, rep *Replica) 
 	k := keystore.Key{KeyID: rep.KeyID, Account: rep.Account, Region: s.region(), Created: s.now().Unix(),
 		State: keystore.StateEnabled, KeySpec: rep.KeySpec, KeyUsage: rep.KeyUsage, Origin: rep.Origin,
 		Policy: string(policy.Default(rep.Account)), Tags: tags, Rotations: slices.Clone(rep.Rotations),
-		MultiRegion: &keystore.MultiRegion{PrimaryRegion: rep.PrimaryRegion, Regions: slices.Sorted(slices.Values(rep.Regions))}}
+		MultiRegion:     &keystore.MultiRegion{PrimaryRegion: rep.PrimaryRegion, Regions: slices.Sorted(slices.Values(rep.Regions))},
+		RotationEnabled: rep.RotationEnabled, RotationPeriodDays: rep.RotationPeriodDays,
+		NextRotation: rep.NextRotation, OnDemandRotationDate: rep.OnDemandRotationDate}
+	if k.RotationEnabled && (k.RotationPeriodDays < minRotationPeriod || k.RotationPeriodDays > maxRotationPeriod) {
+		return nil, kmsapi.Errorf(kmsapi.ValidationException, "the replica's rotation period is out of range")
+	}
 	if rep.Description != nil {
 		k.Description = *rep.Description
 	}
@@ -359,7 +376,8 @@ type updatePrimaryRegionRequest struct {
 
 // updatePrimaryRegion moves the primary key to the replica in
 // PrimaryRegion: that region's copy becomes the primary (AcceptPrimary
-// there), then this one a replica. A retry after a failure between the
+// there), then this one a replica; a rotation still pending completes
+// first. A retry after a failure between the
 // two finds the other region already primary and completes.
 func (s *Service) updatePrimaryRegion(ctx context.Context, p kmsapi.Principal, req *updatePrimaryRegionRequest) (*emptyResponse, error) {
 	if req.PrimaryRegion == nil {
@@ -382,6 +400,11 @@ func (s *Service) updatePrimaryRegion(ctx context.Context, p kmsapi.Principal, r
 	}
 	peers, err := s.peer(to)
 	if err != nil {
+		return nil, err
+	}
+	// A rotation still pending here completes first: the new primary
+	// must hold every version and the rotation status.
+	if err := s.syncReplicas(ctx, k.rec.Key.KeyID); err != nil {
 		return nil, err
 	}
 	up := &PrimaryUpdate{KeyID: k.rec.Key.KeyID, Account: k.rec.Key.Account, PrimaryRegion: to, Regions: k.rec.Key.MultiRegion.Regions}

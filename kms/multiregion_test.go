@@ -174,6 +174,18 @@ func (r *fakeRegions) UpdatePrimary(ctx context.Context, region string, up *Prim
 	return r.peers[region].AcceptPrimary(ctx, r.self, up)
 }
 
+func (r *fakeRegions) SyncRotation(ctx context.Context, region string, sy *RotationSync) error {
+	if r.down {
+		return &kmsapi.Error{Type: kmsapi.KMSInternal, Status: 500, Message: "unreachable"}
+	}
+	var wire RotationSync
+	b, _ := json.Marshal(sy)
+	if err := json.Unmarshal(b, &wire); err != nil {
+		return err
+	}
+	return r.peers[region].AcceptRotation(ctx, r.self, &wire)
+}
+
 type region struct {
 	*fixture
 	hsm   *regionHSM
@@ -259,11 +271,11 @@ func TestReplicateKey(t *testing.T) {
 	west.must(t, alice, "PutKeyPolicy", map[string]any{"KeyId": id, "Policy": denyBobPolicy})
 	assert.Contains(t, east.must(t, alice, "GetKeyPolicy", map[string]any{"KeyId": id})["Policy"], `"kms:*"`)
 
-	// Rotation is refused for multi-Region keys (docs/conformance.md).
-	_, err = east.call(alice, "EnableKeyRotation", map[string]any{"KeyId": id})
-	assert.Equal(t, kmsapi.UnsupportedOperation, exception(err))
-	_, err = east.call(alice, "RotateKeyOnDemand", map[string]any{"KeyId": id})
-	assert.Equal(t, kmsapi.UnsupportedOperation, exception(err))
+	// Rotation is managed on the primary (mrkrotation_test.go).
+	for _, op := range []string{"EnableKeyRotation", "DisableKeyRotation", "RotateKeyOnDemand"} {
+		_, err = west.call(alice, op, map[string]any{"KeyId": id})
+		assert.Equal(t, kmsapi.UnsupportedOperation, exception(err), op)
+	}
 
 	// Refusals.
 	for _, tc := range []struct {

@@ -25,28 +25,37 @@ func rotatable(k *key) error {
 	if inStore(k) {
 		return kmsapi.Errorf(kmsapi.UnsupportedOperation, "keys in a custom key store cannot be rotated")
 	}
-	if k.rec.Key.MultiRegion != nil {
-		// A rotation would have to reach every replica's region with the
-		// new HBK before either region encrypts under it; this build
-		// moves key material between regions only at ReplicateKey.
-		return kmsapi.Errorf(kmsapi.UnsupportedOperation, "multi-Region keys cannot be rotated by this Trent build")
-	}
-	return nil
+	return rotationManagedOnPrimary(k)
 }
 
-// rotateKey adds a key version (a new HBK) to key id.
+// rotateKey adds a key version (a new HBK) to key id. A multi-Region
+// primary key's new version is pending until every replica region holds
+// it (mrkrotation.go): an earlier pending rotation is completed first,
+// and a push that fails is answered with a retryable error, the new
+// version staying pending.
 func (s *Service) rotateKey(ctx context.Context, id, typ string) error {
+	if err := s.syncReplicas(ctx, id); err != nil {
+		return err
+	}
 	tok, err := s.createHBK(ctx, id)
 	if err != nil {
 		return err
 	}
-	_, err = s.updateKey(ctx, id, func(r *keystore.Record) error {
+	r, err := s.updateKey(ctx, id, func(r *keystore.Record) error {
 		if len(r.Tokens) >= keystore.MaxVersions {
 			return kmsapi.Errorf("LimitExceededException", "the key has %d versions", len(r.Tokens))
 		}
 		now := s.now().Unix()
+		rot := keystore.Rotation{Date: now, Type: typ}
 		r.Tokens = append(r.Tokens, tok)
-		r.Key.Rotations = append(r.Key.Rotations, keystore.Rotation{Date: now, Type: typ})
+		switch {
+		case r.Key.IsPrimary() && r.Key.PendingRotation != nil:
+			return &kmsapi.Error{Type: "ConflictException", Message: "a rotation of the key is already in progress; retry"}
+		case r.Key.IsPrimary():
+			r.Key.PendingRotation, r.Key.MultiRegion.Unsynced = &rot, true
+		default:
+			r.Key.Rotations = append(r.Key.Rotations, rot)
+		}
 		if typ == "ON_DEMAND" {
 			r.Key.OnDemandRotationDate = now
 		} else {
@@ -54,12 +63,20 @@ func (s *Service) rotateKey(ctx context.Context, id, typ string) error {
 		}
 		return nil
 	})
-	return err
+	if err != nil {
+		return err
+	}
+	if r.Key.IsPrimary() {
+		return s.syncReplicas(ctx, id)
+	}
+	return nil
 }
 
 // KeyMaintenance deletes every key whose pending window has passed (with
-// its aliases and grants) and rotates every key whose automatic rotation
-// is due. It returns how many keys it deleted and rotated. It is meant
+// its aliases and grants), pushes again what a multi-Region primary key's
+// replica regions have not taken (mrkrotation.go; a region still
+// unreachable is logged, not an error) and rotates every key whose
+// automatic rotation is due (a replica rotates with its primary only). It returns how many keys it deleted and rotated. It is meant
 // to run where the Store's proposals are served (the raft leader), one
 // call at a time.
 func (s *Service) KeyMaintenance(ctx context.Context) (deleted, rotated int, err error) {
@@ -69,7 +86,7 @@ func (s *Service) KeyMaintenance(ctx context.Context) (deleted, rotated int, err
 		raw         []byte
 	}
 	var del []target
-	var rot, expired []string
+	var rot, expired, sync []string
 	s.store.Records("k/", func(id string, raw []byte) bool {
 		if !keystore.IsKeyRecord(raw) {
 			return true
@@ -81,7 +98,10 @@ func (s *Service) KeyMaintenance(ctx context.Context) (deleted, rotated int, err
 		switch {
 		case r.Key.State == keystore.StatePendingDeletion && r.Key.DeletionDate <= now:
 			del = append(del, target{r.Key.KeyID, r.Key.Account, raw})
-		case r.Key.State == keystore.StateEnabled && r.Key.RotationEnabled && r.Key.NextRotation <= now:
+		case needsSync(r):
+			sync = append(sync, r.Key.KeyID)
+		case r.Key.State == keystore.StateEnabled && r.Key.RotationEnabled && r.Key.NextRotation <= now &&
+			(r.Key.MultiRegion == nil || r.Key.IsPrimary()): // a replica rotates with its primary
 			rot = append(rot, r.Key.KeyID)
 		case len(r.Tokens) > 0 && r.Key.State != keystore.StatePendingDeletion && materialExpired(&r.Key, s.now()):
 			expired = append(expired, r.Key.KeyID)
@@ -106,8 +126,20 @@ func (s *Service) KeyMaintenance(ctx context.Context) (deleted, rotated int, err
 		s.log.Info("key deleted", "key", t.id)
 		deleted++
 	}
+	for _, id := range sync {
+		// A multi-Region primary key's pending rotation or rotation
+		// status: a peer region still unreachable is tried again at the
+		// next run, without holding up the other keys.
+		if err := s.syncReplicas(ctx, id); err != nil {
+			s.log.Info("multi-Region key still not synchronized", "key", id, "err", err)
+		}
+	}
 	for _, id := range rot {
 		if err := s.rotateKey(ctx, id, "AUTOMATIC"); err != nil {
+			if keystore.IsMultiRegionKeyID(id) {
+				s.log.Info("multi-Region key rotation pending", "key", id, "err", err)
+				continue
+			}
 			return deleted, rotated, err
 		}
 		rotated++
@@ -153,9 +185,35 @@ func (s *Service) enableKeyRotation(ctx context.Context, p kmsapi.Principal, req
 		}
 		r.Key.RotationEnabled, r.Key.RotationPeriodDays = true, days
 		r.Key.NextRotation = s.now().Add(time.Duration(days) * day).Unix()
+		markUnsynced(r)
 		return nil
 	})
-	return empty, err
+	if err != nil {
+		return nil, err
+	}
+	s.syncStatus(ctx, k)
+	return empty, nil
+}
+
+// markUnsynced marks a multi-Region primary key's rotation status as not
+// yet in every replica region.
+func markUnsynced(r *keystore.Record) {
+	if r.Key.IsPrimary() && len(r.Key.MultiRegion.Regions) > 1 {
+		r.Key.MultiRegion.Unsynced = true
+	}
+}
+
+// syncStatus pushes a multi-Region primary key's changed rotation status
+// to its replica regions. The status is the primary's once committed
+// here: a region that does not take it now gets it from the key
+// maintenance, so the call that changed it succeeds.
+func (s *Service) syncStatus(ctx context.Context, k *key) {
+	if !k.rec.Key.IsPrimary() {
+		return
+	}
+	if err := s.syncReplicas(ctx, k.rec.Key.KeyID); err != nil {
+		s.log.Info("multi-Region rotation status not yet in every region", "key", k.rec.Key.KeyID, "err", err)
+	}
 }
 
 func (s *Service) disableKeyRotation(ctx context.Context, p kmsapi.Principal, req *keyRequest) (*emptyResponse, error) {
@@ -163,14 +221,22 @@ func (s *Service) disableKeyRotation(ctx context.Context, p kmsapi.Principal, re
 	if err != nil {
 		return nil, err
 	}
+	if err := rotationManagedOnPrimary(k); err != nil {
+		return nil, err
+	}
 	_, err = s.updateKey(ctx, k.rec.Key.KeyID, func(r *keystore.Record) error {
 		if err := s.usable(&key{rec: r}); err != nil {
 			return err
 		}
 		r.Key.RotationEnabled, r.Key.RotationPeriodDays, r.Key.NextRotation = false, 0, 0
+		markUnsynced(r)
 		return nil
 	})
-	return empty, err
+	if err != nil {
+		return nil, err
+	}
+	s.syncStatus(ctx, k)
+	return empty, nil
 }
 
 func (s *Service) getKeyRotationStatus(ctx context.Context, p kmsapi.Principal, req *keyRequest) (*getKeyRotationStatusResponse, error) {
@@ -194,6 +260,14 @@ func (s *Service) rotateKeyOnDemand(ctx context.Context, p kmsapi.Principal, req
 	}
 	if err := rotatable(k); err != nil {
 		return nil, err
+	}
+	if pr := k.rec.Key.PendingRotation; pr != nil && pr.Type == "ON_DEMAND" {
+		// The retry of a RotateKeyOnDemand whose push failed: it
+		// completes that rotation rather than starting another.
+		if err := s.syncReplicas(ctx, k.rec.Key.KeyID); err != nil {
+			return nil, err
+		}
+		return &keyIDResponse{KeyId: k.rec.Key.ARN()}, nil
 	}
 	n := 0
 	for _, r := range k.rec.Key.Rotations {
