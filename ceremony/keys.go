@@ -352,7 +352,7 @@ func openTokenKey(dir, label, pin string) (*Key, error) {
 	}
 	if pin == "" {
 		var err error
-		if pin, err = node.ReadPINFile(filepath.Join(dir, node.UserPINFile)); err != nil {
+		if pin, err = tokenstore.ReadPINFile(filepath.Join(dir, node.UserPINFile)); err != nil {
 			return nil, fmt.Errorf("ceremony: no PIN given: %w", err)
 		}
 	}

@@ -20,6 +20,7 @@ import (
 	"github.com/trentkms/trent/hsm/node"
 	"github.com/trentkms/trent/quorum"
 	"github.com/trentkms/trent/softhsm/softhsmtest"
+	"github.com/trentkms/trent/tokenstore"
 )
 
 // verifies reports whether sig checks as the HSMs check it.
@@ -206,7 +207,7 @@ func TestTokenKey(t *testing.T) {
 	assert.True(t, created)
 	assert.Equal(t, quorum.ECDSAP384, e.Key.Alg())
 	pinFile := filepath.Join(dir, node.UserPINFile)
-	pin, err := node.ReadPINFile(pinFile)
+	pin, err := tokenstore.ReadPINFile(pinFile)
 	require.NoError(t, err)
 
 	again, created, err := ceremony.GenerateTokenKey(dir, "bob", "")

@@ -249,7 +249,7 @@ database has none once its user PIN is set.`,
 // variable env; "" means neither (the node package then uses its PIN file).
 func pinFrom(file, env string) (string, error) {
 	if file != "" {
-		return node.ReadPINFile(file)
+		return tokenstore.ReadPINFile(file)
 	}
 	return os.Getenv(env), nil
 }

@@ -244,7 +244,7 @@ func TestMalformedAnchorRefusesOpen(t *testing.T) {
 	require.NoError(t, h1.Close())
 	store, err := softhsm.Create(c.dir)
 	require.NoError(t, err)
-	pin, err := node.ReadPINFile(filepath.Join(c.dir, node.UserPINFile))
+	pin, err := tokenstore.ReadPINFile(filepath.Join(c.dir, node.UserPINFile))
 	require.NoError(t, err)
 	tok, err := hsm.Open(store.TokenConfig("hsm-1", pin))
 	require.NoError(t, err)

@@ -24,17 +24,12 @@
 package node
 
 import (
-	"crypto/rand"
 	"crypto/x509"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
-	"strings"
 
 	"github.com/trentkms/trent/hsm"
-	"github.com/trentkms/trent/internal/boundedio"
 	"github.com/trentkms/trent/session"
 	"github.com/trentkms/trent/tokenstore"
 )
@@ -47,9 +42,6 @@ const (
 	UserPINFile = "user.pin"
 	SOPINFile   = "so.pin"
 )
-
-// MaxPINFile bounds a PIN file.
-const MaxPINFile = 1024
 
 // InitOptions say where and how to provision a node.
 type InitOptions struct {
@@ -117,7 +109,7 @@ func Init(opts InitOptions) (*Result, error) {
 		return nil, err
 	}
 	res := &Result{}
-	pin, pinFile, err := pinFor(opts.PIN, filepath.Join(store.Dir(), UserPINFile))
+	pin, pinFile, err := tokenstore.PINFor(opts.PIN, filepath.Join(store.Dir(), UserPINFile))
 	if err != nil {
 		return nil, err
 	}
@@ -126,7 +118,7 @@ func Init(opts InitOptions) (*Result, error) {
 	// set: no SO PIN file is made for them.
 	var soPIN string
 	if store.Kind() == tokenstore.SoftHSM {
-		if soPIN, _, err = pinFor(opts.SOPIN, filepath.Join(store.Dir(), SOPINFile)); err != nil {
+		if soPIN, _, err = tokenstore.PINFor(opts.SOPIN, filepath.Join(store.Dir(), SOPINFile)); err != nil {
 			return nil, err
 		}
 	}
@@ -173,50 +165,4 @@ func describe(id *hsm.Identity, label, module string) (Info, error) {
 		return Info{}, fmt.Errorf("node: %w", err)
 	}
 	return Info{HSMID: id.ID(), SigningPublicKey: sig, AgreementPublicKey: agr, TokenLabel: label, Module: module}, nil
-}
-
-// pinFor returns given if set; else the PIN in file; else a new random PIN
-// written to file. The second result names the file used, if any.
-func pinFor(given, file string) (string, string, error) {
-	if given != "" {
-		return given, "", nil
-	}
-	b, err := boundedio.ReadFile(file, MaxPINFile)
-	if err == nil {
-		pin := strings.TrimSpace(string(b))
-		if pin == "" {
-			return "", "", fmt.Errorf("node: %s is empty", file)
-		}
-		return pin, file, nil
-	}
-	if !errors.Is(err, os.ErrNotExist) {
-		return "", "", fmt.Errorf("node: %w", err)
-	}
-	raw := make([]byte, 16)
-	if _, err := rand.Read(raw); err != nil {
-		return "", "", fmt.Errorf("node: %w", err)
-	}
-	pin := hex.EncodeToString(raw)
-	f, err := os.OpenFile(file, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
-		return "", "", fmt.Errorf("node: %w", err)
-	}
-	_, werr := f.WriteString(pin + "\n")
-	if err := errors.Join(werr, f.Close()); err != nil {
-		return "", "", fmt.Errorf("node: %w", err)
-	}
-	return pin, file, nil
-}
-
-// ReadPINFile reads a PIN from a file (trailing whitespace removed).
-func ReadPINFile(path string) (string, error) {
-	b, err := boundedio.ReadFile(path, MaxPINFile)
-	if err != nil {
-		return "", fmt.Errorf("node: %w", err)
-	}
-	pin := strings.TrimSpace(string(b))
-	if pin == "" {
-		return "", fmt.Errorf("node: %s is empty", path)
-	}
-	return pin, nil
 }

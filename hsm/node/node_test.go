@@ -77,17 +77,6 @@ func testInitWithGivenPINs(t *testing.T, kind tokenstore.Kind) {
 	assert.NotContains(t, err.Error(), "another-pin")
 }
 
-func TestReadPINFile(t *testing.T) {
-	p := filepath.Join(t.TempDir(), "pin")
-	require.NoError(t, os.WriteFile(p, []byte("1234\n"), 0o600))
-	pin, err := node.ReadPINFile(p)
-	require.NoError(t, err)
-	assert.Equal(t, "1234", pin)
-	require.NoError(t, os.WriteFile(p, []byte("\n"), 0o600))
-	_, err = node.ReadPINFile(p)
-	require.Error(t, err)
-}
-
 // A node opens on any PKCS#11 module given by path, its environment or
 // initialisation string, a label and a PIN: here SoftHSM's and NSS's,
 // configured by hand, without the data dir shorthand. The shorthand reads

@@ -149,7 +149,7 @@ func tokenConfig(opts *Options) (hsm.Config, error) {
 			return hsm.Config{}, errors.New("node: no user PIN: give a PIN or a PIN file")
 		}
 		var err error
-		if pin, err = ReadPINFile(file); err != nil {
+		if pin, err = tokenstore.ReadPINFile(file); err != nil {
 			return hsm.Config{}, fmt.Errorf("%w%s", err, hint)
 		}
 	}

@@ -1,16 +1,11 @@
 package p11
 
 import (
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
-	"strings"
 
 	"github.com/trentkms/trent/hsm"
-	"github.com/trentkms/trent/internal/boundedio"
 	"github.com/trentkms/trent/softhsm"
 	"github.com/trentkms/trent/tokenstore"
 )
@@ -22,7 +17,6 @@ const DefaultLabel = "trent-xks"
 const (
 	UserPINFile = "user.pin"
 	SOPINFile   = "so.pin"
-	maxPINFile  = 256
 )
 
 // TokenOptions name the proxy's token: a SoftHSM data dir that Init
@@ -69,7 +63,7 @@ func OpenToken(o TokenOptions) (*hsm.Token, error) {
 			return nil, errors.New("xks/p11: no user PIN: give a PIN or a PIN file")
 		}
 		var err error
-		if pin, err = readPIN(file); err != nil {
+		if pin, err = tokenstore.ReadPINFile(file); err != nil {
 			return nil, err
 		}
 	}
@@ -113,56 +107,14 @@ func Init(dir, module, label, pin, soPIN string) (*InitResult, error) {
 		return nil, fmt.Errorf("xks/p11: %w", err)
 	}
 	res := &InitResult{Dir: store.Dir, TokenLabel: label, Module: store.ModuleConfig().Path}
-	if pin, res.PINFile, err = pinFor(pin, filepath.Join(store.Dir, UserPINFile)); err != nil {
+	if pin, res.PINFile, err = tokenstore.PINFor(pin, filepath.Join(store.Dir, UserPINFile)); err != nil {
 		return nil, err
 	}
-	if soPIN, _, err = pinFor(soPIN, filepath.Join(store.Dir, SOPINFile)); err != nil {
+	if soPIN, _, err = tokenstore.PINFor(soPIN, filepath.Join(store.Dir, SOPINFile)); err != nil {
 		return nil, err
 	}
 	if res.TokenCreated, err = store.EnsureToken(label, soPIN, pin); err != nil {
 		return nil, fmt.Errorf("xks/p11: %w", err)
 	}
 	return res, nil
-}
-
-// pinFor returns given, else the PIN in file, else a new one written to
-// file; and the file it came from, if any.
-func pinFor(given, file string) (string, string, error) {
-	if given != "" {
-		return given, "", nil
-	}
-	pin, err := readPIN(file)
-	if err == nil {
-		return pin, file, nil
-	}
-	if !errors.Is(err, os.ErrNotExist) {
-		return "", "", err
-	}
-	raw := make([]byte, 16)
-	if _, err := rand.Read(raw); err != nil {
-		return "", "", fmt.Errorf("xks/p11: %w", err)
-	}
-	pin = hex.EncodeToString(raw)
-	f, err := os.OpenFile(file, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
-		return "", "", fmt.Errorf("xks/p11: %w", err)
-	}
-	_, werr := f.WriteString(pin + "\n")
-	if err := errors.Join(werr, f.Close()); err != nil {
-		return "", "", fmt.Errorf("xks/p11: %w", err)
-	}
-	return pin, file, nil
-}
-
-// readPIN reads a PIN file (trimmed, not empty).
-func readPIN(path string) (string, error) {
-	b, err := boundedio.ReadFile(path, maxPINFile)
-	if err != nil {
-		return "", fmt.Errorf("xks/p11: %w", err)
-	}
-	pin := strings.TrimSpace(string(b))
-	if pin == "" {
-		return "", fmt.Errorf("xks/p11: %s is empty", path)
-	}
-	return pin, nil
 }
