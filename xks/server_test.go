@@ -29,8 +29,9 @@ type memBackend struct {
 	mu   sync.Mutex
 	keys map[string]memKey
 	// block, if set, is received from before every Seal (to hold
-	// requests in flight).
-	block chan struct{}
+	// requests in flight); sealing, if set, is sent to first.
+	block   chan struct{}
+	sealing chan struct{}
 }
 
 type memKey struct {
@@ -72,6 +73,9 @@ func (b *memBackend) Key(_ context.Context, id string) (KeyMetadata, error) {
 }
 
 func (b *memBackend) Seal(_ context.Context, id string, pt, aad []byte) (iv, ct, tag []byte, err error) {
+	if b.sealing != nil {
+		b.sealing <- struct{}{}
+	}
 	if b.block != nil {
 		<-b.block
 	}
@@ -242,20 +246,14 @@ func rawCall(t *testing.T, srv *httptest.Server, path, body, secret string, at t
 
 func TestHandlerThrottles(t *testing.T) {
 	p := newTestProxy(t, func(c *ServerConfig) { c.MaxInFlight = 1 })
-	p.be.block = make(chan struct{})
+	p.be.block, p.be.sealing = make(chan struct{}), make(chan struct{}, 1)
 	done := make(chan error, 1)
 	go func() {
 		_, err := p.c.Encrypt(context.Background(), "both", EncryptRequest{RequestMetadata: md, Plaintext: []byte("x")})
 		done <- err
 	}()
-	var err error
-	for range 100 {
-		_, err = p.c.GetKeyMetadata(context.Background(), "both", md)
-		if err != nil {
-			break
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	<-p.be.sealing // the Encrypt is in flight, held in the backend
+	_, err := p.c.GetKeyMetadata(context.Background(), "both", md)
 	assert.Equal(t, KindThrottled, KindOf(err), "%v", err)
 	close(p.be.block)
 	require.NoError(t, <-done)
