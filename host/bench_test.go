@@ -137,6 +137,44 @@ func BenchmarkReadBarrier(b *testing.B) {
 	}
 }
 
+// BenchmarkReadBarrierOneHost measures the read barrier on the one host of
+// `trent dev` (its own leader, no peer to confirm leadership with), from
+// one reader and from 16 at once: cpu-ns/op is the process's CPU per
+// barrier, the figure the side-by-side benchmark's floor uses
+// (docs/benchmarks.md, "Issue 17's target against the design's floor").
+func BenchmarkReadBarrierOneHost(b *testing.B) {
+	c := newTestCluster(b, 1, 1)
+	h := c.hosts[0]
+	ctx := context.Background()
+	for deadline := time.Now().Add(30 * time.Second); h.ReadBarrier(ctx) != nil; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			b.Fatal("host-1 did not become ready")
+		}
+	}
+	b.Run("serial", func(b *testing.B) {
+		cpu0 := processCPU()
+		for b.Loop() {
+			if err := h.ReadBarrier(ctx); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.ReportMetric(float64(processCPU()-cpu0)/float64(b.N), "cpu-ns/op")
+	})
+	b.Run("parallel16", func(b *testing.B) {
+		b.SetParallelism(16 / max(1, runtime.GOMAXPROCS(0)))
+		cpu0 := processCPU()
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				if err := h.ReadBarrier(ctx); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		})
+		b.ReportMetric(float64(processCPU()-cpu0)/float64(b.N), "cpu-ns/op")
+	})
+}
+
 // BenchmarkHSMHop measures one Encrypt of 64 bytes as the KMS service
 // sends it (hsmClient: the batcher, a session envelope, the transport, the
 // HSM's batch and hierarchy code, SoftHSM's HMAC), on 1 host and 3 HSMs

@@ -261,7 +261,11 @@ func Start(cfg Config) (*Host, error) {
 			Record: func(e *audit.Event) error {
 				// The audit trail is the record of requests; this line
 				// repeats it for debugging only.
-				log.Debug("kms", "op", e.EventName, "request", e.RequestID, "error", e.ErrorCode)
+				// (Behind Enabled: the arguments would otherwise be
+				// boxed on every request, debug or not.)
+				if log.Enabled(context.Background(), slog.LevelDebug) {
+					log.Debug("kms", "op", e.EventName, "request", e.RequestID, "error", e.ErrorCode)
+				}
 				h.metrics.kmsRequest(e.EventName, e.ErrorCode)
 				return h.audit.Write(e)
 			},

@@ -2,6 +2,7 @@ package host
 
 import (
 	"net/http"
+	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -16,8 +17,12 @@ const pathMetrics = "/metrics"
 // hostMetrics is one host's registry (one per host: several hosts may
 // share a process, as under trent dev).
 type hostMetrics struct {
-	reg     *prometheus.Registry
-	kms     *prometheus.CounterVec
+	reg *prometheus.Registry
+	kms *prometheus.CounterVec
+	// kmsOK caches kms's counter of each operation's successes (operation
+	// name → prometheus.Counter): CounterVec.WithLabelValues hashes the
+	// labels and takes a lock on every request.
+	kmsOK   sync.Map
 	submits *prometheus.CounterVec
 	batches prometheus.Histogram
 }
@@ -82,5 +87,17 @@ func (m *hostMetrics) submitted(err error) {
 // failed authentication (its operation is not trusted), exception when it
 // succeeded.
 func (m *hostMetrics) kmsRequest(op, exception string) {
-	m.kms.WithLabelValues(op, exception).Inc()
+	if exception != "" {
+		m.kms.WithLabelValues(op, exception).Inc()
+		return
+	}
+	// Only operations that succeeded, so only names of the operation
+	// table, reach the cache.
+	if c, ok := m.kmsOK.Load(op); ok {
+		c.(prometheus.Counter).Inc()
+		return
+	}
+	c := m.kms.WithLabelValues(op, "")
+	m.kmsOK.Store(op, c)
+	c.Inc()
 }

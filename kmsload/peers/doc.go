@@ -22,6 +22,11 @@
 // the harness's process on the same cores; its own CPU per request
 // (getrusage) is reported beside.
 //
+// An extra target, trent-in-process (StartTrentInProcess), runs the same
+// cluster as `trent dev --in-process`: every HSM node and the host in one
+// process. It is not the production shape; beside Trent's row it gives
+// the cost of the process hop by difference.
+//
 // # The bound
 //
 // Bound measures, on one goroutine, what no implementation of Trent's

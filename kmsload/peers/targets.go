@@ -25,6 +25,11 @@ const (
 	Trent    = "trent"
 	LocalKMS = "local-kms"
 	Moto     = "moto"
+	// TrentInProcess is `trent dev --in-process`: the same cluster with
+	// the HSM nodes and the host in one process. Not the production
+	// shape: a row beside Trent's that gives the cost of the process hop
+	// by difference.
+	TrentInProcess = "trent-in-process"
 )
 
 // startTimeout bounds a server's start and its key's creation.
@@ -107,7 +112,17 @@ func (t *Target) exited() bool {
 // rotation off. pprofBase, if not zero, gives each process a pprof
 // listener (trent dev --pprof-base).
 func StartTrent(exe, work string, pprofBase int) (*Target, error) {
-	dir, err := os.MkdirTemp(work, "trent-")
+	return startTrent(Trent, exe, work, pprofBase)
+}
+
+// StartTrentInProcess runs the cluster StartTrent runs with
+// `trent dev --in-process`: its HSM nodes and host in one process.
+func StartTrentInProcess(exe, work string) (*Target, error) {
+	return startTrent(TrentInProcess, exe, work, 0, "--in-process")
+}
+
+func startTrent(name, exe, work string, pprofBase int, extra ...string) (*Target, error) {
+	dir, err := os.MkdirTemp(work, name+"-")
 	if err != nil {
 		return nil, fmt.Errorf("peers: %w", err)
 	}
@@ -120,8 +135,9 @@ func StartTrent(exe, work string, pprofBase int) (*Target, error) {
 	if pprofBase != 0 {
 		args = append(args, "--pprof-base", strconv.Itoa(pprofBase))
 	}
+	args = append(args, extra...)
 	t := &Target{PprofBase: pprofBase, HSMs: 3}
-	if err := t.start(Trent, dir, exec.Command(exe, args...)); err != nil {
+	if err := t.start(name, dir, exec.Command(exe, args...)); err != nil {
 		return nil, err
 	}
 	deadline := time.Now().Add(startTimeout)
