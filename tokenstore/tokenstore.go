@@ -99,33 +99,7 @@ func Create(kind Kind, dir, module string) (Store, error) {
 	if have, err := Detect(dir); err == nil && have != kind {
 		return nil, fmt.Errorf("tokenstore: %s holds %s tokens, not %s", dir, have, kind)
 	}
-	switch kind {
-	case SoftHSM:
-		var s *softhsm.Store
-		var err error
-		if module == "" {
-			s, err = softhsm.Create(dir)
-		} else {
-			s, err = softhsm.CreateWithModule(dir, module)
-		}
-		if err != nil {
-			return nil, err
-		}
-		return softStore{s}, nil
-	case NSS:
-		var s *nss.Store
-		var err error
-		if module == "" {
-			s, err = nss.Create(dir)
-		} else {
-			s, err = nss.CreateWithModule(dir, module)
-		}
-		if err != nil {
-			return nil, err
-		}
-		return nssStore{s}, nil
-	}
-	return nil, fmt.Errorf("tokenstore: unknown module kind %q (want softhsm or nss)", kind)
+	return open(kind, dir, module, true)
 }
 
 // Open returns the data dir dir without writing anything: of kind, or of
@@ -137,27 +111,35 @@ func Open(kind Kind, dir, module string) (Store, error) {
 			return nil, err
 		}
 	}
+	return open(kind, dir, module, false)
+}
+
+// open makes (create) or opens the data dir dir of kind, with module, or
+// the module FindModule returns if module is "".
+func open(kind Kind, dir, module string, create bool) (Store, error) {
+	if module == "" {
+		var err error
+		if module, err = FindModule(kind); err != nil {
+			return nil, err
+		}
+	}
 	switch kind {
 	case SoftHSM:
-		var s *softhsm.Store
-		var err error
-		if module == "" {
-			s, err = softhsm.Open(dir)
-		} else {
-			s, err = softhsm.OpenWithModule(dir, module)
+		f := softhsm.OpenWithModule
+		if create {
+			f = softhsm.CreateWithModule
 		}
+		s, err := f(dir, module)
 		if err != nil {
 			return nil, err
 		}
 		return softStore{s}, nil
 	case NSS:
-		var s *nss.Store
-		var err error
-		if module == "" {
-			s, err = nss.Open(dir)
-		} else {
-			s, err = nss.OpenWithModule(dir, module)
+		f := nss.OpenWithModule
+		if create {
+			f = nss.CreateWithModule
 		}
+		s, err := f(dir, module)
 		if err != nil {
 			return nil, err
 		}
