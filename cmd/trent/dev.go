@@ -135,9 +135,11 @@ Started: the HSM nodes above, holding the domain's keys from its token and
 serving the session protocol on loopback, and the service hosts above,
 replicating the domain with raft (trent quorum submit --host API, trent domain
 status --host API); one session made with the first HSM was served by every HSM.
-The KMS API serves the operations docs/conformance.md lists: symmetric,
-asymmetric, HMAC and ML-DSA keys, aliases, tags, policies, grants, rotation,
-and Recipient requests from (simulated) Nitro Enclaves.
+The KMS API serves every operation of AWS KMS's API model, as
+docs/conformance.md lists: symmetric, asymmetric, HMAC and ML-DSA keys,
+aliases, tags, policies, grants, rotation, key import, custom key stores
+(PKCS#11 tokens and XKS proxies), GetKeyLastUsage, multi-Region keys (with
+--regions 2) and Recipient requests from (simulated) Nitro Enclaves.
 `)
 			}
 			if once {

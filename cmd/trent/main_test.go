@@ -103,7 +103,7 @@ func TestDev(t *testing.T) {
 	assert.Contains(t, stderr, "[2/2] HSM node hsm-2")
 	assert.Contains(t, stderr, "genesis: CreateDomain")
 	assert.Contains(t, out, "Started:")
-	assert.Contains(t, out, "The KMS API serves the operations docs/conformance.md lists")
+	assert.Contains(t, out, "The KMS API serves every operation of AWS KMS's API model")
 	assert.Contains(t, out, "Processes (logs in")
 	assert.Equal(t, 2, strings.Count(out, "created"))
 	assert.Equal(t, 2, strings.Count(out, "first ping "))
