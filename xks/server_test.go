@@ -372,3 +372,21 @@ func TestHandlerSetCredentials(t *testing.T) {
 	assert.Equal(t, 200, status)
 	assert.Error(t, h.SetCredentials(nil))
 }
+
+// verifySigV4 trims signed header values for the canonical request
+// without rewriting the request's own headers.
+func TestVerifySigV4LeavesHeaders(t *testing.T) {
+	body := []byte(`{}`)
+	r := httptest.NewRequest(http.MethodPost, "https://xks.example"+testPath+"/keys/k/metadata", bytes.NewReader(body))
+	r.Header.Set("Content-Type", "application/json")
+	r.Header.Set("X-Test", "  a   b  ")
+	sum := sha256.Sum256(body)
+	now := time.Now().UTC()
+	require.NoError(t, v4.NewSigner().SignHTTP(context.Background(), aws.Credentials{AccessKeyID: testAKID, SecretAccessKey: testSecret},
+		r, hex.EncodeToString(sum[:]), SigV4ServiceName, "eu-west-1", now))
+	require.Contains(t, r.Header.Get("Authorization"), "x-test")
+	akid, err := verifySigV4(r, body, []Credential{{testAKID, testSecret}}, "eu-west-1", now)
+	require.NoError(t, err)
+	assert.Equal(t, testAKID, akid)
+	assert.Equal(t, "  a   b  ", r.Header.Get("X-Test"))
+}

@@ -113,10 +113,16 @@ func verifySigV4(r *http.Request, body []byte, creds []Credential, region string
 		if len(v) == 0 {
 			return "", authError("signed header " + n + " missing")
 		}
-		for j := range v {
-			v[j] = strings.Join(strings.Fields(v[j]), " ")
+		// Trimmed into the canonical request, not in place: v is the
+		// request's own header slice.
+		canon.WriteString(n + ":")
+		for j, x := range v {
+			if j > 0 {
+				canon.WriteByte(',')
+			}
+			canon.WriteString(strings.Join(strings.Fields(x), " "))
 		}
-		canon.WriteString(n + ":" + strings.Join(v, ",") + "\n")
+		canon.WriteByte('\n')
 	}
 	sum := sha256.Sum256(body)
 	payload := hex.EncodeToString(sum[:])
