@@ -172,9 +172,7 @@ type Import struct {
 const OriginExternal = "EXTERNAL"
 
 // ARN is the key's ARN.
-func (k *Key) ARN() string {
-	return "arn:aws:kms:" + k.Region + ":" + k.Account + ":key/" + k.KeyID
-}
+func (k *Key) ARN() string { return k.ARNIn(k.Region) }
 
 // Record is a key record: metadata and HBK tokens (len(Rotations)+1 of
 // them, oldest first, and the pending version's last if the key has a

@@ -147,8 +147,9 @@ func (s *Service) syncReplicas(ctx context.Context, id string) error {
 // pushRotation sends sy, with a transport of rec's HBKs (the pending one
 // included) for region to's HSMs, to region to.
 func (s *Service) pushRotation(ctx context.Context, rec *keystore.Record, to string, sy *RotationSync) error {
-	if s.cfg.Regions == nil || !slices.Contains(s.cfg.Regions.Peers(), to) {
-		return &kmsapi.Error{Type: kmsapi.KMSInternal, Status: 500, Message: "no peer region " + to + " is configured on this cluster"}
+	peers, err := s.peer(to) // errPending makes its refusal a retryable answer
+	if err != nil {
+		return err
 	}
 	ex, err := call(ctx, s, hsmcmd.ExportReplicaRequest{Region: to, KeyID: rec.Key.KeyID, Tokens: rec.Tokens}, hsmcmd.ParseExportReplicaResponse)
 	if err != nil {
@@ -156,7 +157,7 @@ func (s *Service) pushRotation(ctx context.Context, rec *keystore.Record, to str
 	}
 	out := *sy
 	out.Transport = ex.Transport
-	err = s.cfg.Regions.SyncRotation(ctx, to, &out)
+	err = peers.SyncRotation(ctx, to, &out)
 	var ke *kmsapi.Error
 	if errors.As(err, &ke) && ke.Type == "NotFoundException" {
 		s.log.Info("multi-Region rotation push: the replica no longer exists", "key", rec.Key.KeyID, "region", to)
