@@ -325,16 +325,7 @@ func InitToken(mod ModuleConfig, label, soPIN, userPIN string) error {
 	if err != nil {
 		return err
 	}
-	s, err := m.ctx.OpenSession(slot, sessionFlags)
-	if err != nil {
-		return wrap(op, err)
-	}
-	defer m.ctx.CloseSession(s)
-	if err := m.ctx.Login(s, pkcs11.CKU_SO, soPIN); err != nil {
-		return wrap("login as security officer", err)
-	}
-	defer m.ctx.Logout(s)
-	return wrap("init user PIN", m.ctx.InitPIN(s, userPIN))
+	return initPIN(m.ctx, slot, soPIN, userPIN)
 }
 
 // InitUserPIN sets the user PIN of a token that exists without C_InitToken:
@@ -366,14 +357,21 @@ func InitUserPIN(mod ModuleConfig, label, soPIN, userPIN string) error {
 	if ti.Flags&pkcs11.CKF_USER_PIN_INITIALIZED != 0 {
 		return fail(op, ErrTokenExists, fmt.Sprintf("%q", label))
 	}
-	s, err := m.ctx.OpenSession(slot, sessionFlags)
+	return initPIN(m.ctx, slot, soPIN, userPIN)
+}
+
+// initPIN sets the user PIN of the token in slot (C_InitPIN), the security
+// officer logged in with soPIN.
+func initPIN(ctx *pkcs11.Ctx, slot uint, soPIN, userPIN string) error {
+	const op = "init user PIN"
+	s, err := ctx.OpenSession(slot, sessionFlags)
 	if err != nil {
 		return wrap(op, err)
 	}
-	defer m.ctx.CloseSession(s)
-	if err := m.ctx.Login(s, pkcs11.CKU_SO, soPIN); err != nil {
+	defer ctx.CloseSession(s)
+	if err := ctx.Login(s, pkcs11.CKU_SO, soPIN); err != nil {
 		return wrap("login as security officer", err)
 	}
-	defer m.ctx.Logout(s)
-	return wrap(op, m.ctx.InitPIN(s, userPIN))
+	defer ctx.Logout(s)
+	return wrap(op, ctx.InitPIN(s, userPIN))
 }

@@ -45,8 +45,8 @@ func (k *SecretKey) Attributes() (KeyAttributes, error) {
 		}
 		b := func(i int) bool { return len(attrs[i].Value) == 1 && attrs[i].Value[0] != 0 }
 		info = KeyAttributes{Token: b(0), Private: b(1), Sensitive: b(2), Extractable: b(3), AlwaysSensitive: b(4), NeverExtractable: b(5)}
-		for i := len(attrs[6].Value) - 1; i >= 0; i-- { // CK_ULONG, host byte order (little-endian here)
-			info.ValueLen = info.ValueLen<<8 | int(attrs[6].Value[i])
+		if n, err := bytesToULong(attrs[6].Value); err == nil {
+			info.ValueLen = int(n)
 		}
 		return nil
 	})
