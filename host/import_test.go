@@ -13,7 +13,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
@@ -294,21 +293,7 @@ func TestImportTokenSurvivesDomainRotation(t *testing.T) {
 	outdated, total := h.EKTProgress()
 	require.Equal(t, 1, total, "the wrapping key token is a sealed item")
 	require.Zero(t, outdated)
-	for range 3 { // past the default retention: the first domain key is dropped
-		st, _ := h.FSM().State()
-		_, err := h.RotateNow(ctx, st)
-		require.NoError(t, err)
-		outdated, _ = h.EKTProgress()
-		require.Equal(t, 1, outdated)
-		require.NoError(t, h.Reencrypt(ctx, nil))
-		outdated, _ = h.EKTProgress()
-		require.Zero(t, outdated)
-	}
-	require.Eventually(t, func() bool {
-		vs := h.HSMVersions(ctx)
-		st, _ := h.FSM().State()
-		return len(vs) == 1 && vs[0] == st.Version
-	}, 10*time.Second, 10*time.Millisecond)
+	rotatePastRetention(t, h, 1)
 	material := make([]byte, 32)
 	rand.Read(material)
 	_, err = k.alice.ImportKeyMaterial(ctx, &kms.ImportKeyMaterialInput{KeyId: md.KeyId, ImportToken: p.ImportToken,
