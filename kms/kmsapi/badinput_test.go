@@ -8,6 +8,7 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -51,6 +52,20 @@ func TestDecodeMemberNames(t *testing.T) {
 	if err := Decode([]byte(`{"KeyId":"k","Plaintext":"AQI=","EncryptionContext":{"a":"1","A":"2"}}`), &req); err != nil ||
 		!bytes.Equal(req.Plaintext, []byte{1, 2}) || len(req.EncryptionContext) != 2 {
 		t.Fatalf("%v %+v", err, req)
+	}
+}
+
+// Decode adds no bound of its own to the one Server.MaxBody set when the
+// body was read: a body over 1 MiB, which a MaxBody above it let through,
+// decodes.
+func TestDecodeFollowsMaxBody(t *testing.T) {
+	var req struct {
+		Plaintext []byte `json:"Plaintext"`
+	}
+	pt := bytes.Repeat([]byte{7}, 1<<20)
+	body := fmt.Sprintf(`{"Plaintext":%q}`, base64.StdEncoding.EncodeToString(pt))
+	if err := Decode([]byte(body), &req); err != nil || !bytes.Equal(req.Plaintext, pt) {
+		t.Fatalf("%d-byte body: %v", len(body), err)
 	}
 }
 

@@ -685,12 +685,14 @@ func formatID(b *[16]byte) string {
 // Decode parses a request body strictly into v (no duplicate keys, no
 // unknown fields, member names matched exactly, blobs as base64 strings)
 // as SerializationException: AWS's JSON protocol is case-sensitive, so
-// "keyid" is an unknown member, not KeyId.
+// "keyid" is an unknown member, not KeyId. The body is one the Server read,
+// already bounded by Server.MaxBody: Decode bounds it no further, so a
+// MaxBody above 1 MiB is not undone here.
 func Decode(body []byte, v any) error {
 	if len(body) == 0 {
 		body = []byte("{}")
 	}
-	err := strictjson.Unmarshal(body, 1<<20, v)
+	err := strictjson.Unmarshal(body, len(body), v)
 	if err != nil {
 		return Errorf(SerializationException, "%s", strings.TrimPrefix(err.Error(), "strictjson: "))
 	}
