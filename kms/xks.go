@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/trentkms/trent/hbk"
 	"github.com/trentkms/trent/hsmcmd"
@@ -362,18 +363,9 @@ func (s *Service) createXKSKey(ctx context.Context, p kmsapi.Principal, storeID,
 	case err != nil:
 		return s.xksAnswer("CreateKey", &key{rec: &keystore.Record{Key: keystore.Key{KeyID: keyID, Account: p.AccountID, Region: s.region(), XksKeyID: xksKeyID}}}, err)
 	}
-	if md.KeySpec != "AES_256" || md.KeyStatus != "ENABLED" || !contains(md.KeyUsage, "ENCRYPT") || !contains(md.KeyUsage, "DECRYPT") {
+	if md.KeySpec != "AES_256" || md.KeyStatus != "ENABLED" || !slices.Contains(md.KeyUsage, "ENCRYPT") || !slices.Contains(md.KeyUsage, "DECRYPT") {
 		return kmsapi.Errorf("XksKeyInvalidConfigurationException", "External key %s is %s %s with usages %v; KMS needs an ENABLED AES_256 key for ENCRYPT and DECRYPT.",
 			xksKeyID, md.KeyStatus, md.KeySpec, md.KeyUsage)
 	}
 	return nil
-}
-
-func contains(l []string, v string) bool {
-	for _, x := range l {
-		if x == v {
-			return true
-		}
-	}
-	return false
 }
