@@ -334,8 +334,8 @@ func (s *Service) createXKSKey(ctx context.Context, p kmsapi.Principal, storeID,
 	if c.Type != keystore.StoreTypeExternal {
 		return kmsapi.Errorf(kmsapi.ValidationException, "Origin EXTERNAL_KEY_STORE needs an EXTERNAL_KEY_STORE custom key store; %s is %s.", c.ID, c.Type)
 	}
-	if st, _ := s.connectionState(c); st != keystore.ConnConnected {
-		return errStoreState("Custom key store %s is %s; CreateKey needs it CONNECTED.", c.ID, st)
+	if c.State != keystore.ConnConnected {
+		return errStoreState("Custom key store %s is %s; CreateKey needs it CONNECTED.", c.ID, c.State)
 	}
 	inUse := false
 	s.store.Records("k/", func(id string, _ []byte) bool {
