@@ -36,10 +36,39 @@ func TestProcessesCustomKeyStore(t *testing.T) {
 	require.NoError(t, sh.InitToken("customer", "so-pin-1234", "kmsuser-pin-1"))
 
 	ctx := context.Background()
+	pt := []byte("in the customer's token")
+	_, enc := customKeyStoreKey(t, c, sh.Module, pt)
+
+	// The other host's own process, before and after a kill -9.
+	other := kmsClientAt(t, c, c.Hosts[1].KMS)
+	decrypts := func() {
+		t.Helper()
+		require.EventuallyWithT(t, func(ct *assert.CollectT) {
+			out, err := other.Decrypt(ctx, &kms.DecryptInput{CiphertextBlob: enc})
+			require.NoError(ct, err)
+			assert.Equal(ct, pt, out.Plaintext)
+		}, 30*time.Second, 200*time.Millisecond)
+	}
+	decrypts()
+	p := c.Proc("host-2")
+	require.NoError(t, p.Kill())
+	require.NoError(t, p.Start())
+	decrypts()
+}
+
+// customKeyStoreKey drives a PKCS#11 custom key store of module (the
+// customer's token labelled "customer", its user PIN "kmsuser-pin-1") on
+// cluster c: a store with a wrong PIN fails as INVALID_CREDENTIALS and is
+// disconnected and deleted; one with the right PIN connects, makes a key
+// in the token and encrypts pt under it. It returns the store's id and the
+// ciphertext.
+func customKeyStoreKey(t *testing.T, c *dev.Cluster, module string, pt []byte) (id string, ciphertext []byte) {
+	t.Helper()
+	ctx := context.Background()
 	cl := kmsClient(t, c)
 	create := func(name, pin string) string {
 		out, err := cl.CreateCustomKeyStore(ctx, &kms.CreateCustomKeyStoreInput{CustomKeyStoreName: aws.String(name),
-			CloudHsmClusterId: aws.String("customer"), TrustAnchorCertificate: aws.String(sh.Module), KeyStorePassword: aws.String(pin)})
+			CloudHsmClusterId: aws.String("customer"), TrustAnchorCertificate: aws.String(module), KeyStorePassword: aws.String(pin)})
 		require.NoError(t, err)
 		_, err = cl.ConnectCustomKeyStore(ctx, &kms.ConnectCustomKeyStoreInput{CustomKeyStoreId: out.CustomKeyStoreId})
 		require.NoError(t, err)
@@ -59,34 +88,18 @@ func TestProcessesCustomKeyStore(t *testing.T) {
 	e := state(bad)
 	assert.Equal(t, types.ConnectionStateTypeFailed, e.ConnectionState)
 	assert.Equal(t, types.ConnectionErrorCodeTypeInvalidCredentials, e.ConnectionErrorCode)
-	_, err = cl.DisconnectCustomKeyStore(ctx, &kms.DisconnectCustomKeyStoreInput{CustomKeyStoreId: aws.String(bad)})
+	_, err := cl.DisconnectCustomKeyStore(ctx, &kms.DisconnectCustomKeyStoreInput{CustomKeyStoreId: aws.String(bad)})
 	require.NoError(t, err)
 	_, err = cl.DeleteCustomKeyStore(ctx, &kms.DeleteCustomKeyStoreInput{CustomKeyStoreId: aws.String(bad)})
 	require.NoError(t, err)
 
-	id := create("mine", "kmsuser-pin-1")
+	id = create("mine", "kmsuser-pin-1")
 	require.Equal(t, types.ConnectionStateTypeConnected, state(id).ConnectionState)
 	key, err := cl.CreateKey(ctx, &kms.CreateKeyInput{Origin: types.OriginTypeAwsCloudhsm, CustomKeyStoreId: aws.String(id)})
 	require.NoError(t, err)
-	pt := []byte("in the customer's token")
 	enc, err := cl.Encrypt(ctx, &kms.EncryptInput{KeyId: key.KeyMetadata.KeyId, Plaintext: pt})
 	require.NoError(t, err)
-
-	// The other host's own process, before and after a kill -9.
-	other := kmsClientAt(t, c, c.Hosts[1].KMS)
-	decrypts := func() {
-		t.Helper()
-		require.EventuallyWithT(t, func(ct *assert.CollectT) {
-			out, err := other.Decrypt(ctx, &kms.DecryptInput{CiphertextBlob: enc.CiphertextBlob})
-			require.NoError(ct, err)
-			assert.Equal(ct, pt, out.Plaintext)
-		}, 30*time.Second, 200*time.Millisecond)
-	}
-	decrypts()
-	p := c.Proc("host-2")
-	require.NoError(t, p.Kill())
-	require.NoError(t, p.Start())
-	decrypts()
+	return id, enc.CiphertextBlob
 }
 
 // kmsClientAt is kmsClient for another host's KMS API URL.

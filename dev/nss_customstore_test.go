@@ -8,7 +8,6 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
-	"github.com/aws/aws-sdk-go-v2/service/kms/types"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -43,44 +42,11 @@ func TestProcessesCustomKeyStoreOnNSS(t *testing.T) {
 	defer c.Stop()
 
 	ctx := context.Background()
-	cl := kmsClient(t, c)
-	create := func(name, pin string) string {
-		out, err := cl.CreateCustomKeyStore(ctx, &kms.CreateCustomKeyStoreInput{CustomKeyStoreName: aws.String(name),
-			CloudHsmClusterId: aws.String("customer"), TrustAnchorCertificate: aws.String(store.ModulePath()), KeyStorePassword: aws.String(pin)})
-		require.NoError(t, err)
-		_, err = cl.ConnectCustomKeyStore(ctx, &kms.ConnectCustomKeyStoreInput{CustomKeyStoreId: out.CustomKeyStoreId})
-		require.NoError(t, err)
-		return *out.CustomKeyStoreId
-	}
-	state := func(id string) types.CustomKeyStoresListEntry {
-		var e types.CustomKeyStoresListEntry
-		require.EventuallyWithT(t, func(ct *assert.CollectT) {
-			out, err := cl.DescribeCustomKeyStores(ctx, &kms.DescribeCustomKeyStoresInput{CustomKeyStoreId: aws.String(id)})
-			require.NoError(ct, err)
-			e = out.CustomKeyStores[0]
-			assert.NotEqual(ct, types.ConnectionStateTypeConnecting, e.ConnectionState)
-		}, 30*time.Second, 100*time.Millisecond)
-		return e
-	}
-	bad := create("bad", "not-the-pin")
-	e := state(bad)
-	assert.Equal(t, types.ConnectionStateTypeFailed, e.ConnectionState)
-	assert.Equal(t, types.ConnectionErrorCodeTypeInvalidCredentials, e.ConnectionErrorCode)
-	_, err = cl.DisconnectCustomKeyStore(ctx, &kms.DisconnectCustomKeyStoreInput{CustomKeyStoreId: aws.String(bad)})
-	require.NoError(t, err)
-	_, err = cl.DeleteCustomKeyStore(ctx, &kms.DeleteCustomKeyStoreInput{CustomKeyStoreId: aws.String(bad)})
-	require.NoError(t, err)
-
-	id := create("mine", "kmsuser-pin-1")
-	require.Equal(t, types.ConnectionStateTypeConnected, state(id).ConnectionState)
-	key, err := cl.CreateKey(ctx, &kms.CreateKeyInput{Origin: types.OriginTypeAwsCloudhsm, CustomKeyStoreId: aws.String(id)})
-	require.NoError(t, err)
 	pt := []byte("in the customer's NSS token")
-	enc, err := cl.Encrypt(ctx, &kms.EncryptInput{KeyId: key.KeyMetadata.KeyId, Plaintext: pt})
-	require.NoError(t, err)
+	id, enc := customKeyStoreKey(t, c, store.ModulePath(), pt)
 	other := kmsClientAt(t, c, c.Hosts[1].KMS)
 	require.EventuallyWithT(t, func(ct *assert.CollectT) {
-		out, err := other.Decrypt(ctx, &kms.DecryptInput{CiphertextBlob: enc.CiphertextBlob})
+		out, err := other.Decrypt(ctx, &kms.DecryptInput{CiphertextBlob: enc})
 		require.NoError(ct, err)
 		assert.Equal(ct, pt, out.Plaintext)
 	}, 30*time.Second, 200*time.Millisecond)

@@ -429,9 +429,13 @@ func errStoreNotFound(id string) error {
 
 // storeKeyAAD is the additional data of a custom key store key's AES-GCM:
 // label ‖ 0x00 ‖ v8 key ID ‖ the encoded encryption context.
-func storeKeyAAD(keyID string, ec []byte) []byte {
-	out := make([]byte, 0, len(labelStoreBlob)+2+len(keyID)+len(ec))
-	out = append(out, labelStoreBlob...)
+func storeKeyAAD(keyID string, ec []byte) []byte { return labelledAAD(labelStoreBlob, keyID, ec) }
+
+// labelledAAD is label ‖ 0x00 ‖ v8 key ID ‖ ec, the additional data of
+// both kinds of custom key store ciphertext (storeKeyAAD, xksAAD).
+func labelledAAD(label, keyID string, ec []byte) []byte {
+	out := make([]byte, 0, len(label)+2+len(keyID)+len(ec))
+	out = append(out, label...)
 	out = append(out, 0, byte(len(keyID)))
 	out = append(out, keyID...)
 	return append(out, ec...)

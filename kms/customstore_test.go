@@ -356,6 +356,10 @@ func TestCustomKeyStoreHostState(t *testing.T) {
 	assert.Equal(t, "FAILED", st)
 	assert.Equal(t, "NETWORK_ERRORS", code)
 	assert.True(t, s2.KeyStoreMaintenance(context.Background(), false), "a failure of its own to retry")
+	// CreateKey there: its own failure is a retryable 500, not the
+	// store's (CONNECTED) state.
+	_, err = (&fixture{s: s2}).call(alice, "CreateKey", map[string]any{"Origin": "AWS_CLOUDHSM", "CustomKeyStoreId": id})
+	assert.Equal(t, "KMSInternalException", exception(err))
 
 	// Its module fixed, the host tries again after retryAfter, not before.
 	ks2.mu.Lock()

@@ -488,8 +488,9 @@ func (s *Service) disconnectCustomKeyStore(ctx context.Context, p kmsapi.Princip
 }
 
 // createStoreKey serves CreateKey with Origin AWS_CLOUDHSM: the store must
-// be connected (for the cluster and this host, the leader), and the key
-// is made in its token, labelled with the key ID.
+// be connected (the cluster's record; this host's own connection that is
+// not up is waitConn's retryable error), and the key is made in its
+// token, labelled with the key ID.
 func (s *Service) createStoreKey(ctx context.Context, p kmsapi.Principal, storeID, keyID string) error {
 	c, err := s.ownStore(p, storeID)
 	if err != nil {
@@ -498,8 +499,8 @@ func (s *Service) createStoreKey(ctx context.Context, p kmsapi.Principal, storeI
 	if c.Type != keystore.StoreTypeCloudHSM {
 		return kmsapi.Errorf(kmsapi.ValidationException, "Origin AWS_CLOUDHSM needs an AWS_CLOUDHSM custom key store; %s is %s.", c.ID, c.Type)
 	}
-	if st, _ := s.connectionState(c); st != keystore.ConnConnected {
-		return errStoreState("Custom key store %s is %s; CreateKey needs it CONNECTED.", c.ID, st)
+	if c.State != keystore.ConnConnected {
+		return errStoreState("Custom key store %s is %s; CreateKey needs it CONNECTED.", c.ID, c.State)
 	}
 	n, err := s.waitConn(ctx, c)
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/trentkms/trent/hbk"
 	"github.com/trentkms/trent/hsmcmd"
@@ -333,8 +334,8 @@ func (s *Service) createXKSKey(ctx context.Context, p kmsapi.Principal, storeID,
 	if c.Type != keystore.StoreTypeExternal {
 		return kmsapi.Errorf(kmsapi.ValidationException, "Origin EXTERNAL_KEY_STORE needs an EXTERNAL_KEY_STORE custom key store; %s is %s.", c.ID, c.Type)
 	}
-	if st, _ := s.connectionState(c); st != keystore.ConnConnected {
-		return errStoreState("Custom key store %s is %s; CreateKey needs it CONNECTED.", c.ID, st)
+	if c.State != keystore.ConnConnected {
+		return errStoreState("Custom key store %s is %s; CreateKey needs it CONNECTED.", c.ID, c.State)
 	}
 	inUse := false
 	s.store.Records("k/", func(id string, _ []byte) bool {
@@ -362,18 +363,9 @@ func (s *Service) createXKSKey(ctx context.Context, p kmsapi.Principal, storeID,
 	case err != nil:
 		return s.xksAnswer("CreateKey", &key{rec: &keystore.Record{Key: keystore.Key{KeyID: keyID, Account: p.AccountID, Region: s.region(), XksKeyID: xksKeyID}}}, err)
 	}
-	if md.KeySpec != "AES_256" || md.KeyStatus != "ENABLED" || !contains(md.KeyUsage, "ENCRYPT") || !contains(md.KeyUsage, "DECRYPT") {
+	if md.KeySpec != "AES_256" || md.KeyStatus != "ENABLED" || !slices.Contains(md.KeyUsage, "ENCRYPT") || !slices.Contains(md.KeyUsage, "DECRYPT") {
 		return kmsapi.Errorf("XksKeyInvalidConfigurationException", "External key %s is %s %s with usages %v; KMS needs an ENABLED AES_256 key for ENCRYPT and DECRYPT.",
 			xksKeyID, md.KeyStatus, md.KeySpec, md.KeyUsage)
 	}
 	return nil
-}
-
-func contains(l []string, v string) bool {
-	for _, x := range l {
-		if x == v {
-			return true
-		}
-	}
-	return false
 }

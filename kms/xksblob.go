@@ -82,10 +82,4 @@ func clone(b []byte) []byte { return append([]byte{}, b...) }
 // xksAAD is the additional authenticated data an external key store key's
 // proxy call binds: label ‖ 0x00 ‖ v8 key ID ‖ the encoded encryption
 // context.
-func xksAAD(keyID string, ec []byte) []byte {
-	out := make([]byte, 0, len(labelXKSBlob)+2+len(keyID)+len(ec))
-	out = append(out, labelXKSBlob...)
-	out = append(out, 0, byte(len(keyID)))
-	out = append(out, keyID...)
-	return append(out, ec...)
-}
+func xksAAD(keyID string, ec []byte) []byte { return labelledAAD(labelXKSBlob, keyID, ec) }
