@@ -128,7 +128,7 @@ func framePreface(v byte) []byte { return append([]byte(FrameMagic), v) }
 // HTTP/2 to it.
 var errNotFrames = errors.New("session: the HSM does not speak frames")
 
-// checkPreface checks a peer's 9-byte preface: errNotFrames if it is not
+// checkPreface checks a peer's framePrefaceLen-byte preface: errNotFrames if it is not
 // one, ErrVersion if it is of another version.
 func checkPreface(p []byte) error {
 	if len(p) != framePrefaceLen || string(p[:len(FrameMagic)]) != FrameMagic {

@@ -438,3 +438,46 @@ func TestFramesShutdownDrains(t *testing.T) {
 	_, err = c.Do(context.Background(), cmdEcho, nil)
 	require.Error(t, err, "no HSM once it has stopped")
 }
+
+// tempErrListener fails its first Accept with a temporary error, as a
+// listener out of file descriptors does.
+type tempErrListener struct {
+	net.Listener
+	failed atomic.Bool
+}
+
+type tempErr struct{}
+
+func (tempErr) Error() string   { return "accept: too many open files" }
+func (tempErr) Timeout() bool   { return false }
+func (tempErr) Temporary() bool { return true }
+
+func (l *tempErrListener) Accept() (net.Conn, error) {
+	if !l.failed.Swap(true) {
+		return nil, tempErr{}
+	}
+	return l.Listener.Accept()
+}
+
+// A temporary Accept error is waited out: the HSM still serves frames and
+// HTTP after it.
+func TestServeSurvivesTemporaryAcceptError(t *testing.T) {
+	w := newWorld(t)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	srv := &session.Server{HSM: w.hsm1, Commands: map[uint16]session.CommandHandler{cmdEcho: echo}}
+	go srv.Serve(ctx, &tempErrListener{Listener: l})
+	c, err := session.NewClient(session.ClientConfig{Host: w.host, URLs: []string{"http://" + l.Addr().String()}})
+	require.NoError(t, err)
+	defer c.Close()
+	cctx, ccancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer ccancel()
+	got, err := c.Do(cctx, cmdEcho, []byte{7})
+	require.NoError(t, err)
+	assert.Equal(t, []byte{7}, got)
+	resp, err := http.Get("http://" + l.Addr().String() + "/metrics")
+	require.NoError(t, err)
+	resp.Body.Close()
+}

@@ -63,14 +63,26 @@ type peekedConn struct {
 func (c *peekedConn) Read(p []byte) (int, error) { return c.r.Read(p) }
 
 // accept runs l's accept loop: each connection is sniffed on its own
-// goroutine, so a slow first byte holds up no other connection.
+// goroutine, so a slow first byte holds up no other connection. A
+// temporary error (out of file descriptors) is waited out as http.Server
+// does; any other ends ml, and so the HTTP server. Passing a temporary
+// one on would not do: the HTTP server would retry an Accept that ml
+// answers with it for ever.
 func (s *Server) accept(ctx context.Context, l net.Listener, ml *muxListener, frames *frameConns) {
+	var delay time.Duration
 	for {
 		c, err := l.Accept()
 		if err != nil {
+			if ne, ok := err.(net.Error); ok && ne.Temporary() { //nolint:staticcheck // as http.Server
+				delay = min(max(2*delay, 5*time.Millisecond), time.Second)
+				s.onError("accept", err)
+				time.Sleep(delay)
+				continue
+			}
 			ml.end(err)
 			return
 		}
+		delay = 0
 		go s.sniff(ctx, c, ml, frames)
 	}
 }

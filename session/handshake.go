@@ -36,12 +36,13 @@ type Hello struct {
 	Domain       string
 	StateVersion uint64
 	HostID       string
-	Q1           []byte // the host's ephemeral public key, PointSize bytes
-	Hybrid       bool   // header version VersionHybrid: EK is set
-	EK           []byte // hybrid: the host's ephemeral ML-KEM-1024 encapsulation key
-	HostNonce    []byte // NonceSize bytes
-	Time         uint64 // Unix seconds
-	Sig          []byte // Sig1, DER
+	Q1           []byte               // the host's ephemeral public key, PointSize bytes
+	Hybrid       bool                 // header version VersionHybrid: EK is set
+	EK           []byte               // hybrid: the host's ephemeral ML-KEM-1024 encapsulation key
+	ek           *mlkem1024.PublicKey // EK as ParseHello decoded it, for the HSM's encapsulation
+	HostNonce    []byte               // NonceSize bytes
+	Time         uint64               // Unix seconds
+	Sig          []byte               // Sig1, DER
 }
 
 func (h *Hello) addUnsigned(b *cryptobyte.Builder) {
@@ -94,7 +95,7 @@ func ParseHello(in []byte) (*Hello, error) {
 		return nil, err
 	}
 	if h.Hybrid {
-		if h.EK, err = readKEMKey(&s, "ML-KEM encapsulation key"); err != nil {
+		if h.EK, h.ek, err = readKEMKey(&s, "ML-KEM encapsulation key"); err != nil {
 			return nil, err
 		}
 	}

@@ -160,12 +160,8 @@ func (h *HSM) Handshake(raw []byte) ([]byte, error) {
 	hsmNonce, sk, ektNonce := rnd[:NonceSize], rnd[NonceSize:NonceSize+SKSize], rnd[NonceSize+SKSize:NonceSize+SKSize+gcmNonceSize]
 	var ct []byte
 	if hello.Hybrid {
-		ek, err := ParseKEMKey(hello.EK)
-		if err != nil {
-			return nil, err
-		}
 		var zk []byte
-		ct, zk = kemEncaps(ek, rnd[NonceSize+SKSize+gcmNonceSize:])
+		ct, zk = kemEncaps(hello.ek, rnd[NonceSize+SKSize+gcmNonceSize:])
 		zh := hybridSecret(z, zk)
 		clear(zk)
 		clear(z)

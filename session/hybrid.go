@@ -94,15 +94,18 @@ func ParseKEMKey(b []byte) (*mlkem1024.PublicKey, error) {
 	return &pk, nil
 }
 
-func readKEMKey(s *cryptobyte.String, what string) ([]byte, error) {
+// readKEMKey reads an encapsulation key: its encoding and the key it
+// decodes to (the decoding expands the key's matrix, so it is done once).
+func readKEMKey(s *cryptobyte.String, what string) ([]byte, *mlkem1024.PublicKey, error) {
 	k, err := readFixed(s, KEMKeySize, what)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	if _, err := ParseKEMKey(k); err != nil {
-		return nil, fmt.Errorf("%w: %s", err, what)
+	ek, err := ParseKEMKey(k)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w: %s", err, what)
 	}
-	return k, nil
+	return k, ek, nil
 }
 
 // KEMKeyFromSeed is ML-KEM-1024.KeyGen_internal(d, z) of a 64-byte seed

@@ -136,18 +136,7 @@ func genHandshakeVectors(t testing.TB) map[string]*vector {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pending, hello, err := host.Begin()
-	if err != nil {
-		t.Fatal(err)
-	}
-	reply, err := h.Handshake(hello)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sess, err := pending.Finish(reply)
-	if err != nil {
-		t.Fatal(err)
-	}
+	hello, reply, sess := vecHandshake(t, host, h)
 	hs := &vector{Comment: []string{
 		"C(2,2) handshake between host-1 and hsm-1 of example-domain version 7 (docs/protocol.md, Handshake).",
 		"Private scalars are SHA-384(\"trent vector key \" || name); randomness is SHAKE256(\"trent vector rng \" || name).",
@@ -261,18 +250,7 @@ func genHybridVector(t testing.TB, w *vecWorld) *vector {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pending, hello, err := host.Begin()
-	if err != nil {
-		t.Fatal(err)
-	}
-	reply, err := h.Handshake(hello)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sess, err := pending.Finish(reply)
-	if err != nil {
-		t.Fatal(err)
-	}
+	hello, reply, sess := vecHandshake(t, host, h)
 	if !sess.Hybrid {
 		t.Fatal("hybrid vector: session not hybrid")
 	}
@@ -371,4 +349,23 @@ func genHybridOnePassVector(t testing.TB, w *vecWorld) *vector {
 	}
 	v.Hex("message", op)
 	return v
+}
+
+// vecHandshake runs host's handshake with h and returns the Hello, the
+// Reply and the host's session.
+func vecHandshake(t testing.TB, host *Host, h *HSM) (hello, reply []byte, sess *Session) {
+	t.Helper()
+	pending, hello, err := host.Begin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	reply, err = h.Handshake(hello)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sess, err = pending.Finish(reply)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return hello, reply, sess
 }
