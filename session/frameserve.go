@@ -73,7 +73,8 @@ func (s *Server) accept(ctx context.Context, l net.Listener, ml *muxListener, fr
 	for {
 		c, err := l.Accept()
 		if err != nil {
-			if ne, ok := err.(net.Error); ok && ne.Temporary() { //nolint:staticcheck // as http.Server
+			//lint:ignore SA1019 http.Server's accept loop makes the same test
+			if ne, ok := err.(net.Error); ok && ne.Temporary() {
 				delay = min(max(2*delay, 5*time.Millisecond), time.Second)
 				s.onError("accept", err)
 				time.Sleep(delay)
