@@ -188,6 +188,8 @@ func (h *Host) adminHandlers(mux *http.ServeMux) {
 		io.Copy(w, rc)
 	})
 	mux.HandleFunc("POST "+pathRemovePeer, h.admin(pathRemovePeer, 4096, func(payload []byte) error {
+		h.beginMembership()
+		defer h.endMembership()
 		if f := h.raft.RemoveServer(raft.ServerID(payload), 0, 10*time.Second); f.Error() != nil {
 			return fmt.Errorf("host: remove peer: %w", f.Error())
 		}
@@ -199,6 +201,8 @@ func (h *Host) adminHandlers(mux *http.ServeMux) {
 			return err
 		}
 		meta := &raft.SnapshotMeta{Version: raft.SnapshotVersionMax, Size: int64(len(payload))}
+		h.beginMembership()
+		defer h.endMembership()
 		if err := h.raft.Restore(meta, bytes.NewReader(payload), time.Minute); err != nil {
 			return fmt.Errorf("host: restore: %w", err)
 		}

@@ -45,6 +45,9 @@ const pathReadIndex = "/trent/v1/host/readindex"
 // committed before the call (ErrNotReady if it cannot within MaxReadWait
 // or ctx).
 func (h *Host) ReadBarrier(ctx context.Context) error {
+	if idx, ok := h.soleReadIndex(); ok && h.appliedThrough(idx) {
+		return nil
+	}
 	ctx, cancel := context.WithTimeout(ctx, MaxReadWait)
 	defer cancel()
 	idx, err := h.reads.index(ctx)
@@ -52,6 +55,13 @@ func (h *Host) ReadBarrier(ctx context.Context) error {
 		return fmt.Errorf("%w: read index: %w", ErrNotReady, err)
 	}
 	return h.waitApplied(ctx, idx)
+}
+
+// appliedThrough reports, without waiting, whether the FSM already holds
+// every entry up to idx: raft has handed it everything, and the FSM has
+// applied the last entry it handed (or nothing after idx reached it).
+func (h *Host) appliedThrough(idx uint64) bool {
+	return h.raft.AppliedIndex() >= idx && (h.fsmIndex.applied.Load() >= idx || h.readsThrough.Load() >= idx)
 }
 
 // waitApplied waits until the FSM holds every entry up to index idx.
@@ -88,7 +98,17 @@ func (h *Host) waitApplied(ctx context.Context, idx uint64) error {
 			break
 		}
 	}
-	return wait(func() bool { return h.fsmIndex.applied.Load() >= target })
+	if err := wait(func() bool { return h.fsmIndex.applied.Load() >= target }); err != nil {
+		return err
+	}
+	// Entries after target up to idx never reach the FSM (barriers,
+	// no-ops): later reads at idx need not look for them again.
+	for {
+		cur := h.readsThrough.Load()
+		if cur >= idx || h.readsThrough.CompareAndSwap(cur, idx) {
+			return nil
+		}
+	}
 }
 
 // indexedFSM is the domain FSM that records the index of the last entry
@@ -165,10 +185,92 @@ func (h *Host) leaderReadIndex() (uint64, error) {
 		h.readTerm = term
 		h.readMu.Unlock()
 	}
+	h.noteSoleVoter(term)
 	if err := h.raft.VerifyLeader().Error(); err != nil {
 		return 0, leadershipErr(err)
 	}
 	return h.raft.CommitIndex(), nil
+}
+
+// A sole voter needs no confirmation of its leadership: raft elects a
+// leader by a majority of the voters in its latest configuration, and
+// while that configuration is this host alone no other host can be
+// elected, nor can the configuration change but through this host. So, as
+// etcd's raft answers a single-voter leader's ReadIndex at once, a leader
+// that is the only voter of raft's latest configuration reads at its
+// commit index without a round (once its term's barrier has committed).
+// The judgement is made once per term, from raft's latest configuration,
+// and only while this host has no configuration change of its own in
+// flight: beginMembership withdraws it before any change, so a read that
+// overlaps a change takes the full path.
+
+// soleTerm records that this host was, in term, the only voter.
+type soleTerm struct{ term uint64 }
+
+// soleReadIndex is the read index without a round: the commit index, if
+// this host leads, is the sole voter of its term, and that term's first
+// read has had its barrier.
+func (h *Host) soleReadIndex() (uint64, bool) {
+	st := h.sole.Load()
+	if st == nil || !h.IsLeader() {
+		return 0, false
+	}
+	term := h.raft.CurrentTerm()
+	if st.term != term {
+		return 0, false
+	}
+	idx := h.raft.CommitIndex()
+	if h.raft.CurrentTerm() != term || !h.IsLeader() {
+		return 0, false
+	}
+	return idx, true
+}
+
+// noteSoleVoter records, after term's barrier, whether this host is the
+// only voter of raft's latest configuration.
+func (h *Host) noteSoleVoter(term uint64) {
+	if st := h.sole.Load(); st != nil && st.term == term {
+		return
+	}
+	h.readMu.Lock()
+	defer h.readMu.Unlock()
+	if h.membership > 0 {
+		return
+	}
+	f := h.raft.GetConfiguration()
+	if f.Error() != nil || !soleVoter(f.Configuration(), raft.ServerID(h.cfg.ID)) {
+		return
+	}
+	h.sole.Store(&soleTerm{term: term})
+}
+
+// soleVoter reports whether id is the only voter of c.
+func soleVoter(c raft.Configuration, id raft.ServerID) bool {
+	voters := 0
+	self := false
+	for _, s := range c.Servers {
+		if s.Suffrage == raft.Voter {
+			voters++
+			self = self || s.ID == id
+		}
+	}
+	return voters == 1 && self
+}
+
+// beginMembership withdraws the sole-voter read path before a
+// configuration change; after endMembership the next read that takes the
+// full path judges again.
+func (h *Host) beginMembership() {
+	h.readMu.Lock()
+	h.membership++
+	h.sole.Store(nil)
+	h.readMu.Unlock()
+}
+
+func (h *Host) endMembership() {
+	h.readMu.Lock()
+	h.membership--
+	h.readMu.Unlock()
 }
 
 func leadershipErr(err error) error {

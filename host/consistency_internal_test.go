@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hashicorp/raft"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -61,4 +62,22 @@ func TestRoundsDeadline(t *testing.T) {
 	defer cancel()
 	_, err := r.index(ctx)
 	require.ErrorIs(t, err, context.DeadlineExceeded)
+}
+
+func TestSoleVoter(t *testing.T) {
+	v := func(id string) raft.Server { return raft.Server{ID: raft.ServerID(id), Suffrage: raft.Voter} }
+	nv := func(id string) raft.Server { return raft.Server{ID: raft.ServerID(id), Suffrage: raft.Nonvoter} }
+	for _, tc := range []struct {
+		servers []raft.Server
+		want    bool
+	}{
+		{[]raft.Server{v("a")}, true},
+		{[]raft.Server{v("a"), nv("b")}, true},
+		{[]raft.Server{v("b")}, false},
+		{[]raft.Server{v("a"), v("b")}, false},
+		{[]raft.Server{nv("a")}, false},
+		{nil, false},
+	} {
+		assert.Equal(t, tc.want, soleVoter(raft.Configuration{Servers: tc.servers}, "a"), "%v", tc.servers)
+	}
 }

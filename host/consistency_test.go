@@ -110,3 +110,42 @@ func TestKMSReadAfterWrite(t *testing.T) {
 		}
 	}
 }
+
+// A leader that is the only voter reads at its commit index without a
+// round of confirmation; with a second voter, or while a configuration
+// change of its own is in flight, it takes the full path. Reads after
+// writes hold on either.
+func TestSoleVoterReadPath(t *testing.T) {
+	c := newTestCluster(t, 2, 1)
+	ctx := context.Background()
+	l := c.hosts[0]
+	require.True(t, l.IsLeader())
+	require.NoError(t, l.ReadBarrier(ctx))
+	assert.False(t, l.SoleReadForTest(), "a leader of two voters must confirm its leadership")
+
+	rm, err := host.SignAdmin(host.OpRemovePeer, c.alice.id, c.alice.k, []byte(c.hosts[1].ID()), time.Now())
+	require.NoError(t, err)
+	require.NoError(t, host.Admin(ctx, l.APIURL(), host.OpRemovePeer, rm))
+	assert.False(t, l.SoleReadForTest(), "judged again only by a full read after the change")
+	require.NoError(t, l.ReadBarrier(ctx))
+	require.True(t, l.SoleReadForTest(), "the only voter")
+
+	for i := range 20 {
+		id := fmt.Sprintf("sole/%d", i)
+		entry, err := domain.ReplaceKeysEntry([]domain.Replacement{{ID: id, New: []byte("v")}})
+		require.NoError(t, err)
+		require.NoError(t, l.ApplyForTest(entry))
+		require.NoError(t, l.ReadBarrier(ctx))
+		_, ok := l.FSM().Key(id)
+		require.True(t, ok, "%s missing after the read barrier", id)
+		require.True(t, l.SoleReadForTest())
+	}
+
+	l.BeginMembershipForTest()
+	assert.False(t, l.SoleReadForTest(), "a configuration change in flight withdraws the sole-voter path")
+	require.NoError(t, l.ReadBarrier(ctx))
+	assert.False(t, l.SoleReadForTest(), "not judged again while the change is in flight")
+	l.EndMembershipForTest()
+	require.NoError(t, l.ReadBarrier(ctx))
+	assert.True(t, l.SoleReadForTest())
+}

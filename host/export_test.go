@@ -29,3 +29,15 @@ func (h *Host) ApplyForTest(data []byte) error {
 func (h *Host) HSMDoForTest(ctx context.Context, req hsmcmd.Request) ([]byte, error) {
 	return (&hsmClient{h: h}).Do(ctx, req)
 }
+
+// SoleReadForTest reports whether a read barrier now would take the
+// sole-voter path (no round).
+func (h *Host) SoleReadForTest() bool {
+	_, ok := h.soleReadIndex()
+	return ok
+}
+
+// BeginMembershipForTest and EndMembershipForTest bracket a configuration
+// change as AddVoter, RemoveServer and Restore are bracketed.
+func (h *Host) BeginMembershipForTest() { h.beginMembership() }
+func (h *Host) EndMembershipForTest()   { h.endMembership() }

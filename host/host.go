@@ -21,6 +21,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -150,11 +151,20 @@ type Host struct {
 
 	fsmIndex *indexedFSM
 	reads    rounds     // read-index rounds (consistency.go)
-	readMu   sync.Mutex // guards readTerm
+	readMu   sync.Mutex // guards readTerm and membership
 	readTerm uint64     // the raft term whose first read has had its barrier
-	readyMu  sync.Mutex
-	ready    Readiness
-	readyAt  time.Time
+	// membership counts the configuration changes this host has in
+	// flight (AddVoter, RemoveServer, Restore); sole is set, for a term,
+	// only while none is (consistency.go, soleVoter).
+	membership int
+	sole       atomic.Pointer[soleTerm]
+	// readsThrough is the highest index a read barrier found the FSM to
+	// hold everything through (entries after the FSM's last never reach it).
+	readsThrough atomic.Uint64
+
+	readyMu sync.Mutex
+	ready   Readiness
+	readyAt time.Time
 
 	delivered chan struct{} // poked when a new domain version commits
 	resyncMu  sync.Mutex
@@ -504,7 +514,10 @@ func (h *Host) addVoter(j *join) error {
 	if err := j.check(st, time.Now()); err != nil {
 		return err
 	}
-	if err := h.raft.AddVoter(raft.ServerID(j.id), raft.ServerAddress(j.raftAddr), 0, 10*time.Second).Error(); err != nil {
+	h.beginMembership()
+	err := h.raft.AddVoter(raft.ServerID(j.id), raft.ServerAddress(j.raftAddr), 0, 10*time.Second).Error()
+	h.endMembership()
+	if err != nil {
 		return fmt.Errorf("host: add voter: %w", err)
 	}
 	h.mu.Lock()
