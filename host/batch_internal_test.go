@@ -2,7 +2,10 @@ package host
 
 import (
 	"context"
+	"fmt"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -14,38 +17,137 @@ import (
 // a command that does not fit starts the next batch, and a lone command
 // of any size goes alone.
 func TestBatchForming(t *testing.T) {
-	ctx := context.Background()
-	b := newBatcher()
 	job := func(n int) *batchJob { return &batchJob{cmd: make([]byte, n)} }
 	big := maxBatchBytes/2 - 100 // two fit, three do not
 	queued := []*batchJob{job(big), job(big), job(big), job(10), job(10)}
-	for _, j := range queued {
-		b.q <- j
-	}
-	jobs, carry := b.next(ctx, nil)
-	assert.Equal(t, queued[:2], jobs)
-	require.Same(t, queued[2], carry)
-	jobs, carry = b.next(ctx, carry)
-	assert.Equal(t, queued[2:], jobs)
-	assert.Nil(t, carry)
+	want := append([]*batchJob(nil), queued...)
+	batch, left := takeBatch(queued)
+	assert.Equal(t, want[:2], batch)
+	require.Len(t, left, 3)
+	assert.Same(t, want[2], left[0])
+	batch, left = takeBatch(left)
+	assert.Equal(t, want[2:], batch)
+	assert.Empty(t, left)
 
+	var many []*batchJob
 	for range hsmcmd.MaxBatch + 3 {
-		b.q <- job(1)
+		many = append(many, job(1))
 	}
-	jobs, carry = b.next(ctx, nil)
-	assert.Len(t, jobs, hsmcmd.MaxBatch)
-	assert.Nil(t, carry)
-	jobs, _ = b.next(ctx, nil)
-	assert.Len(t, jobs, 3)
+	batch, left = takeBatch(many)
+	assert.Len(t, batch, hsmcmd.MaxBatch)
+	batch, left = takeBatch(left)
+	assert.Len(t, batch, 3)
+	assert.Empty(t, left)
 
 	huge := job(maxBatchBytes + 1)
-	b.q <- huge
-	jobs, carry = b.next(ctx, nil)
-	assert.Equal(t, []*batchJob{huge}, jobs)
-	assert.Nil(t, carry)
+	batch, left = takeBatch([]*batchJob{huge, job(1)})
+	assert.Equal(t, []*batchJob{huge}, batch)
+	assert.Len(t, left, 1)
+}
 
-	cctx, cancel := context.WithCancel(ctx)
+// fakeSender answers each job with its own command, holds every batch
+// until released, and records the batches and how many were in flight.
+type fakeSender struct {
+	mu       sync.Mutex
+	batches  [][]string
+	inFlight int
+	most     int
+	release  chan struct{}
+	started  chan struct{}
+}
+
+func (f *fakeSender) send(ctx context.Context, jobs []*batchJob) {
+	f.mu.Lock()
+	f.inFlight++
+	f.most = max(f.most, f.inFlight)
+	var names []string
+	for _, j := range jobs {
+		names = append(names, string(j.cmd))
+	}
+	f.batches = append(f.batches, names)
+	f.mu.Unlock()
+	f.started <- struct{}{}
+	<-f.release
+	for _, j := range jobs {
+		j.resp = append([]byte("re:"), j.cmd...)
+	}
+	f.mu.Lock()
+	f.inFlight--
+	f.mu.Unlock()
+}
+
+// At most n batches are in flight; a command that finds a slot goes
+// alone at once, and the commands that wait meanwhile go together as the
+// next batch, sent when a batch is answered. Every caller gets its own
+// answer.
+func TestBatcherLeadsWaitingCommands(t *testing.T) {
+	f := &fakeSender{release: make(chan struct{}), started: make(chan struct{}, 64)}
+	b := newBatcher()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	b.start(ctx, 2, f.send)
+
+	var wg sync.WaitGroup
+	answers := make([]string, 8)
+	call := func(i int) {
+		wg.Go(func() {
+			out, err := b.do(context.Background(), hsmcmd.Code(1), []byte(fmt.Sprint(i)))
+			assert.NoError(t, err)
+			answers[i] = string(out)
+		})
+	}
+	call(0)
+	<-f.started
+	call(1)
+	<-f.started // two in flight: the slots are taken
+	for i := 2; i < 8; i++ {
+		call(i)
+		require.Eventually(t, func() bool {
+			b.mu.Lock()
+			defer b.mu.Unlock()
+			return len(b.waiting) == i-1
+		}, 5*time.Second, time.Millisecond)
+	}
+	f.release <- struct{}{} // one batch answered: the six waiting go as one
+	<-f.started
+	f.release <- struct{}{}
+	f.release <- struct{}{}
+	wg.Wait()
+
+	assert.Equal(t, [][]string{{"0"}, {"1"}, {"2", "3", "4", "5", "6", "7"}}, f.batches)
+	assert.Equal(t, 2, f.most)
+	for i, a := range answers {
+		assert.Equal(t, fmt.Sprintf("re:%d", i), a)
+	}
+	b.mu.Lock()
+	assert.Zero(t, b.running)
+	b.mu.Unlock()
+}
+
+// A host without HSMs, or stopping, answers at once instead of queueing
+// for ever; commands waiting when it stops are answered errStopped.
+func TestBatcherStopped(t *testing.T) {
+	_, err := newBatcher().do(context.Background(), hsmcmd.Code(1), []byte("x"))
+	require.ErrorIs(t, err, errStopped)
+
+	f := &fakeSender{release: make(chan struct{}), started: make(chan struct{}, 64)}
+	b := newBatcher()
+	ctx, cancel := context.WithCancel(context.Background())
+	b.start(ctx, 1, f.send)
+	done := make(chan error, 2)
+	go func() { _, err := b.do(context.Background(), 1, []byte("a")); done <- err }()
+	<-f.started
+	go func() { _, err := b.do(context.Background(), 1, []byte("b")); done <- err }()
+	require.Eventually(t, func() bool {
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		return len(b.waiting) == 1
+	}, 5*time.Second, time.Millisecond)
 	cancel()
-	jobs, _ = b.next(cctx, nil)
-	assert.Nil(t, jobs)
+	f.release <- struct{}{}
+	assert.NoError(t, <-done)
+	assert.ErrorIs(t, <-done, errStopped)
+	_, err = b.do(context.Background(), 1, []byte("c"))
+	assert.ErrorIs(t, err, errStopped)
+	assert.Len(t, f.batches, 1)
 }

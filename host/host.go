@@ -304,7 +304,7 @@ func Start(cfg Config) (*Host, error) {
 		h.wg.Go(func() { h.rotationLoop(ctx) })
 	}
 	if len(cfg.HSMs) > 0 {
-		h.batch.start(ctx, h, cfg.HSMBatchWorkers)
+		h.batch.start(ctx, cfg.HSMBatchWorkers, h.runBatch)
 		h.wg.Go(func() { h.jobLoop(ctx) })
 		h.wg.Go(func() { h.maintenanceLoop(ctx) })
 		h.wg.Go(func() { h.keyStoreLoop(ctx) })

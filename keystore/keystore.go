@@ -239,17 +239,45 @@ func AliasRecordID(account, name string) string {
 	return "a/" + account + "/#" + hex.EncodeToString(sum[:])
 }
 
-var (
-	uuidRE = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$`)
-	mrkRE  = regexp.MustCompile(`^mrk-[0-9a-f]{32}$`)
-)
-
 // ValidKeyID reports whether id is a key ID as KMS makes them: a lower
 // case UUID, or a multi-Region key's "mrk-" and 32 lower case hex digits.
-func ValidKeyID(id string) bool { return uuidRE.MatchString(id) || mrkRE.MatchString(id) }
+// It is checked on every request, so by hand, not by regexp;
+// FuzzValidKeyID holds it to the patterns
+// ^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$ and
+// ^mrk-[0-9a-f]{32}$.
+func ValidKeyID(id string) bool {
+	if len(id) != 36 {
+		return false
+	}
+	if id[:4] == "mrk-" {
+		return IsMultiRegionKeyID(id)
+	}
+	for i := 0; i < 36; i++ {
+		if i == 8 || i == 13 || i == 18 || i == 23 {
+			if id[i] != '-' {
+				return false
+			}
+		} else if !lowerHex(id[i]) {
+			return false
+		}
+	}
+	return true
+}
 
 // IsMultiRegionKeyID reports whether id is a multi-Region key's ID.
-func IsMultiRegionKeyID(id string) bool { return mrkRE.MatchString(id) }
+func IsMultiRegionKeyID(id string) bool {
+	if len(id) != 4+32 || id[:4] != "mrk-" {
+		return false
+	}
+	for i := 4; i < len(id); i++ {
+		if !lowerHex(id[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+func lowerHex(c byte) bool { return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' }
 
 // Marshal encodes the record: header ‖ v24 metadata JSON ‖ u16 n ‖ n ×
 // v16 HBK token.
