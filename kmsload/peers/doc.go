@@ -25,7 +25,10 @@
 // An extra target, trent-in-process (StartTrentInProcess), runs the same
 // cluster as `trent dev --in-process`: every HSM node and the host in one
 // process. It is not the production shape; beside Trent's row it gives
-// the cost of the process hop by difference.
+// the cost of the process hop by difference. Another, trent-nss
+// (StartTrentNSS), is the production shape with the HSMs' tokens in NSS's
+// softoken (`trent dev --hsm-module nss`): beside Trent's row it gives the
+// cost of the PKCS#11 module.
 //
 // # The bound
 //

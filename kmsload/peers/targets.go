@@ -30,6 +30,10 @@ const (
 	// shape: a row beside Trent's that gives the cost of the process hop
 	// by difference.
 	TrentInProcess = "trent-in-process"
+	// TrentNSS is `trent dev --hsm-module nss`: the production shape with
+	// the HSMs' tokens in NSS's softoken instead of SoftHSM2. A row beside
+	// Trent's that gives the cost of the PKCS#11 module by difference.
+	TrentNSS = "trent-nss"
 )
 
 // startTimeout bounds a server's start and its key's creation.
@@ -119,6 +123,12 @@ func StartTrent(exe, work string, pprofBase int) (*Target, error) {
 // `trent dev --in-process`: its HSM nodes and host in one process.
 func StartTrentInProcess(exe, work string) (*Target, error) {
 	return startTrent(TrentInProcess, exe, work, 0, "--in-process")
+}
+
+// StartTrentNSS runs the cluster StartTrent runs with its HSMs' tokens in
+// NSS's softoken (`trent dev --hsm-module nss`).
+func StartTrentNSS(exe, work string) (*Target, error) {
+	return startTrent(TrentNSS, exe, work, 0, "--hsm-module", "nss")
 }
 
 func startTrent(name, exe, work string, pprofBase int, extra ...string) (*Target, error) {

@@ -44,7 +44,7 @@ func run() error {
 	rounds := flag.Int("rounds", 3, "rounds of each load on each target")
 	duration := flag.Duration("duration", 8*time.Second, "measured time of each load")
 	warmUp := flag.Duration("warmup", 2*time.Second, "warm-up of the same load before each measured one")
-	targetList := flag.String("targets", "trent,local-kms,moto", "targets, in the order each round visits them (trent-in-process: trent dev --in-process, an extra row that is not the production shape)")
+	targetList := flag.String("targets", "trent,local-kms,moto", "targets, in the order each round visits them (extra rows: trent-in-process, trent dev --in-process, not the production shape; trent-nss, trent dev --hsm-module nss)")
 	loadList := flag.String("loads", "Encrypt/16,Decrypt/16,GenerateDataKey/16,Encrypt/1,Decrypt/1,GenerateDataKey/1", "loads: Op/clients, comma-separated")
 	boundCount := flag.Int("bound-count", 3, "samples of each primitive of the bound, before the rounds and again after")
 	boundTime := flag.Duration("bound-benchtime", time.Second, "benchtime of each sample of the bound")
@@ -74,7 +74,7 @@ func run() error {
 	}
 	// Everything that needs the network or the toolchain happens here,
 	// before entering the namespace.
-	if *trentBin == "" && (slices.Contains(targets, peers.Trent) || slices.Contains(targets, peers.TrentInProcess)) {
+	if *trentBin == "" && slices.ContainsFunc(targets, func(t string) bool { return strings.HasPrefix(t, peers.Trent) }) {
 		fmt.Fprintln(os.Stderr, "kmspeers: building trent from the checkout")
 		if *trentBin, err = peers.GoBuild(filepath.Join(bin, "trent"), "./cmd/trent"); err != nil {
 			return err
@@ -165,6 +165,8 @@ func run() error {
 			t, err = peers.StartTrent(*trentBin, work, pprofBase)
 		case peers.TrentInProcess:
 			t, err = peers.StartTrentInProcess(*trentBin, work)
+		case peers.TrentNSS:
+			t, err = peers.StartTrentNSS(*trentBin, work)
 		case peers.LocalKMS:
 			t, err = peers.StartLocalKMS(*localKMS, work)
 		case peers.Moto:
