@@ -110,7 +110,7 @@ func (s *Service) createKeyPair(ctx context.Context, spec, id string) (token, pu
 // or HMAC key (the usage the table declares for op), whose algorithm
 // (named by the request's field algField) must be one of the key's.
 func (s *Service) asymKey(p kmsapi.Principal, keyID, op, algField, alg string, cond map[string][]string, dryRun bool) (*key, error) {
-	return s.useKey(p, keyID, true, keyUse{op: op, cond: cond, dryRun: dryRun, check: func(k *key) error {
+	return s.useKey(p, keyID, true, keyUse{op: op, cond: fixedConditions(cond), dryRun: dryRun, check: func(k *key) error {
 		if !slices.Contains(algorithmsOf(&k.rec.Key), alg) {
 			return kmsapi.Errorf("InvalidKeyUsageException", "Algorithm %s is incompatible with key spec %s (%s)", alg, k.rec.Key.KeySpec, algField)
 		}
@@ -195,7 +195,7 @@ func (s *Service) generateDataKeyPair(withPrivate bool) kmsapi.Handler {
 		}
 		cond := merge(contextConditions(req.EncryptionContext, symmetricDefault), recipientCond)
 		cond["kms:DataKeyPairSpec"] = []string{req.KeyPairSpec}
-		if _, err := s.use(p, k, alias, keyUse{op: op, cond: cond, dryRun: req.DryRun}); err != nil {
+		if _, err := s.use(p, k, alias, keyUse{op: op, cond: fixedConditions(cond), dryRun: req.DryRun}); err != nil {
 			return nil, err
 		}
 		if inStore(k) {

@@ -151,7 +151,7 @@ func (s *Service) encrypt(ctx context.Context, p kmsapi.Principal, req *encryptR
 	if req.EncryptionAlgorithm != nil {
 		alg = *req.EncryptionAlgorithm
 	}
-	if _, err := s.use(p, k, alias, keyUse{op: "Encrypt", cond: contextConditions(req.EncryptionContext, alg), dryRun: req.DryRun}); err != nil {
+	if _, err := s.use(p, k, alias, keyUse{op: "Encrypt", cond: ecConditions(req.EncryptionContext, alg, nil), dryRun: req.DryRun}); err != nil {
 		return nil, err
 	}
 	if k.rec.Key.KeySpec != symmetricDefault {
@@ -231,7 +231,7 @@ func (s *Service) generateDataKey(withPlaintext bool) kmsapi.Handler {
 		if err != nil {
 			return nil, err
 		}
-		if _, err := s.use(p, k, alias, keyUse{op: op, cond: merge(contextConditions(req.EncryptionContext, symmetricDefault), recipientCond), dryRun: req.DryRun}); err != nil {
+		if _, err := s.use(p, k, alias, keyUse{op: op, cond: ecConditions(req.EncryptionContext, symmetricDefault, recipientCond), dryRun: req.DryRun}); err != nil {
 			return nil, err
 		}
 		if err := symmetricOnly(k); err != nil {
@@ -356,7 +356,7 @@ func (s *Service) decrypt(ctx context.Context, p kmsapi.Principal, req *decryptR
 	if err != nil {
 		return nil, err
 	}
-	if _, err := s.use(p, k, alias, keyUse{op: "Decrypt", cond: merge(contextConditions(req.EncryptionContext, symmetricDefault), recipientCond), dryRun: req.DryRun}); err != nil {
+	if _, err := s.use(p, k, alias, keyUse{op: "Decrypt", cond: ecConditions(req.EncryptionContext, symmetricDefault, recipientCond), dryRun: req.DryRun}); err != nil {
 		return nil, err
 	}
 	if sb != nil {
@@ -405,7 +405,7 @@ func (s *Service) asymDecrypt(ctx context.Context, p kmsapi.Principal, keyID, al
 	if alg != nil {
 		a = *alg
 	}
-	if _, err := s.use(p, k, alias, keyUse{op: "Decrypt", cond: contextConditions(ec, a), dryRun: dryRun}); err != nil {
+	if _, err := s.use(p, k, alias, keyUse{op: "Decrypt", cond: ecConditions(ec, a, nil), dryRun: dryRun}); err != nil {
 		return nil, true, err
 	}
 	if err := asymEncryption(k, a, ec); err != nil {
@@ -455,10 +455,10 @@ func (s *Service) reEncrypt(ctx context.Context, p kmsapi.Principal, req *reEncr
 	if err != nil {
 		return nil, err
 	}
-	if _, err := s.use(p, src, srcAlias, keyUse{op: "ReEncrypt", action: "kms:ReEncryptFrom", cond: contextConditions(req.SourceEncryptionContext, symmetricDefault), state: stateAny}); err != nil {
+	if _, err := s.use(p, src, srcAlias, keyUse{op: "ReEncrypt", action: "kms:ReEncryptFrom", cond: ecConditions(req.SourceEncryptionContext, symmetricDefault, nil), state: stateAny}); err != nil {
 		return nil, err
 	}
-	if _, err := s.use(p, dst, dstAlias, keyUse{op: "ReEncrypt", action: "kms:ReEncryptTo", cond: contextConditions(req.DestinationEncryptionContext, symmetricDefault), state: stateAny}); err != nil {
+	if _, err := s.use(p, dst, dstAlias, keyUse{op: "ReEncrypt", action: "kms:ReEncryptTo", cond: ecConditions(req.DestinationEncryptionContext, symmetricDefault, nil), state: stateAny}); err != nil {
 		return nil, err
 	}
 	for _, k := range []*key{src, dst} {

@@ -220,7 +220,7 @@ func constraintHolds(c *keystore.GrantConstraints, ec map[string]string) bool {
 // grantFor returns a grant of k that lets p do action (kms:<Operation>)
 // in a request with condition keys cond, nil if none does; accept, if not
 // nil, must also hold for it.
-func (s *Service) grantFor(p kmsapi.Principal, action string, k *key, cond map[string][]string, accept func(*keystore.Grant) bool) *keystore.Grant {
+func (s *Service) grantFor(p kmsapi.Principal, action string, k *key, cond conditions, accept func(*keystore.Grant) bool) *keystore.Grant {
 	op, ok := strings.CutPrefix(action, "kms:")
 	if _, grantable := s.grantOps[op]; !ok || !grantable {
 		return nil
@@ -240,8 +240,8 @@ func (s *Service) grantFor(p kmsapi.Principal, action string, k *key, cond map[s
 				continue
 			}
 			if s.grantOps[op].context && !g.Constraints.Empty() {
-				if ec == nil {
-					ec = requestContext(cond)
+				if ec == nil && cond != nil {
+					ec = requestContext(cond())
 				}
 				if !constraintHolds(&g.Constraints, ec) {
 					continue
@@ -430,7 +430,7 @@ func (s *Service) createGrant(ctx context.Context, p kmsapi.Principal, req *crea
 		}
 		return nil
 	}
-	if _, err := s.use(p, k, "", keyUse{op: "CreateGrant", cond: cond, accept: within, check: fits, dryRun: req.DryRun}); err != nil {
+	if _, err := s.use(p, k, "", keyUse{op: "CreateGrant", cond: fixedConditions(cond), accept: within, check: fits, dryRun: req.DryRun}); err != nil {
 		return nil, err
 	}
 	for range 8 {

@@ -190,9 +190,9 @@ const (
 
 // keyUse is a request's use of a key.
 type keyUse struct {
-	op     string              // the table's operation: kms:<op> and its usage
-	action string              // the policy action, if not kms:<op>
-	cond   map[string][]string // the operation's condition keys
+	op     string     // the table's operation: kms:<op> and its usage
+	action string     // the policy action, if not kms:<op>
+	cond   conditions // the operation's condition keys (nil: none)
 	state  stateCheck
 	check  func(k *key) error         // after the state and usage, before DryRun
 	accept func(*keystore.Grant) bool // a grant that allows it must hold this
@@ -256,27 +256,59 @@ func (s *Service) authorize(p kmsapi.Principal, action string, k *key, cond map[
 	return err
 }
 
+// conditions yields an operation's condition keys. A key policy without
+// conditions and a key without grants never read them, so they are built
+// on the first call, if any (most requests: none).
+type conditions func() map[string][]string
+
+// fixedConditions are condition keys known up front.
+func fixedConditions(m map[string][]string) conditions {
+	if m == nil {
+		return nil
+	}
+	return func() map[string][]string { return m }
+}
+
+// ecConditions are contextConditions(ec, alg) with extra's keys added,
+// built on the first call.
+func ecConditions(ec map[string]string, alg string, extra map[string][]string) conditions {
+	var m map[string][]string
+	return func() map[string][]string {
+		if m == nil {
+			m = merge(contextConditions(ec, alg), extra)
+		}
+		return m
+	}
+}
+
 // authorizeWith is authorize that returns the grant that allowed the
 // request (nil when the policy did); accept, if not nil, must hold for
 // that grant. Its cost, with and without grants, is measured by
 // BenchmarkAuthorizeGrants (docs/benchmarks.md).
 func (s *Service) authorizeWith(p kmsapi.Principal, action string, k *key, cond map[string][]string, accept func(*keystore.Grant) bool) (*keystore.Grant, error) {
-	return s.authorizeAlias(p, action, k, cond, "", accept)
+	return s.authorizeAlias(p, action, k, fixedConditions(cond), "", accept)
 }
 
 // authorizeAlias is authorizeWith for a request that named the key by
 // alias (kms:RequestAlias; "" for none). The policy sees cond and
 // kms:RequestAlias in the one map of the request's condition keys; a
 // grant's constraints see cond (grantFor).
-func (s *Service) authorizeAlias(p kmsapi.Principal, action string, k *key, cond map[string][]string, alias string, accept func(*keystore.Grant) bool) (*keystore.Grant, error) {
-	ctx := make(map[string][]string, 14+len(cond))
-	p.AddConditions(ctx)
-	k.addConditions(ctx)
-	for n, v := range cond {
-		ctx[n] = v
-	}
-	if alias != "" {
-		ctx["kms:RequestAlias"] = []string{alias}
+func (s *Service) authorizeAlias(p kmsapi.Principal, action string, k *key, cond conditions, alias string, accept func(*keystore.Grant) bool) (*keystore.Grant, error) {
+	var ctx map[string][]string // read only by a statement's conditions
+	if k.policy.HasConditions() {
+		var c map[string][]string
+		if cond != nil {
+			c = cond()
+		}
+		ctx = make(map[string][]string, 14+len(c))
+		p.AddConditions(ctx)
+		k.addConditions(ctx)
+		for n, v := range c {
+			ctx[n] = v
+		}
+		if alias != "" {
+			ctx["kms:RequestAlias"] = []string{alias}
+		}
 	}
 	arn := k.ARN()
 	d := k.policy.Evaluate(&policy.Request{Principal: p.ARN, Account: p.AccountID, Action: action, Resource: arn, Context: ctx})

@@ -207,7 +207,7 @@ func (s *Service) replicateKey(ctx context.Context, p kmsapi.Principal, req *rep
 		return nil, err
 	}
 	k, err := s.useKey(p, req.KeyId, false, keyUse{op: "ReplicateKey", state: stateNotPending, check: multiRegionPrimary,
-		cond: map[string][]string{"kms:ReplicaRegion": {to}}})
+		cond: fixedConditions(map[string][]string{"kms:ReplicaRegion": {to}})})
 	if err != nil {
 		return nil, err
 	}
@@ -388,7 +388,7 @@ func (s *Service) updatePrimaryRegion(ctx context.Context, p kmsapi.Principal, r
 		return nil, err
 	}
 	k, err := s.useKey(p, req.KeyId, false, keyUse{op: "UpdatePrimaryRegion", state: stateNotPending, check: multiRegionPrimary,
-		cond: map[string][]string{"kms:PrimaryRegion": {to}}})
+		cond: fixedConditions(map[string][]string{"kms:PrimaryRegion": {to}})})
 	if err != nil {
 		return nil, err
 	}

@@ -556,3 +556,41 @@ func TestListAliasesLongNames(t *testing.T) {
 	}
 	assert.Equal(t, names, got)
 }
+
+// The condition keys of a request's encryption context, algorithm and
+// alias are built only when a policy statement has conditions or a grant
+// constraint is checked (conditions): both still see them. A policy
+// conditioned on the context decides Encrypt, Decrypt and
+// GenerateDataKey; under a policy without conditions, a grant's
+// EncryptionContextSubset decides for its grantee.
+func TestConditionKeysBuiltWhenRead(t *testing.T) {
+	f := newFixture(t)
+	pol := `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"` + alice.ARN + `"},"Action":"kms:*","Resource":"*"},` +
+		`{"Effect":"Deny","Principal":"*","Action":["kms:Encrypt","kms:Decrypt","kms:GenerateDataKey"],"Resource":"*",` +
+		`"Condition":{"StringNotEquals":{"kms:EncryptionContext:tenant":"a"}}},` +
+		`{"Effect":"Deny","Principal":"*","Action":"kms:Encrypt","Resource":"*","Condition":{"StringNotEquals":{"kms:RequestAlias":"alias/conditioned"}}}]}`
+	out, err := f.call(alice, "CreateKey", map[string]any{"Policy": pol})
+	require.NoError(t, err)
+	id := out["KeyMetadata"].(map[string]any)["KeyId"].(string)
+	f.must(t, alice, "CreateAlias", map[string]any{"AliasName": "alias/conditioned", "TargetKeyId": id})
+	ok := map[string]any{"tenant": "a"}
+	enc := f.must(t, alice, "Encrypt", map[string]any{"KeyId": "alias/conditioned", "Plaintext": []byte("x"), "EncryptionContext": ok})
+	_, err = f.call(alice, "Encrypt", map[string]any{"KeyId": id, "Plaintext": []byte("x"), "EncryptionContext": ok})
+	assert.Equal(t, kmsapi.AccessDenied, exception(err), "the alias is a condition key too")
+	_, err = f.call(alice, "Encrypt", map[string]any{"KeyId": "alias/conditioned", "Plaintext": []byte("x"), "EncryptionContext": map[string]any{"tenant": "b"}})
+	assert.Equal(t, kmsapi.AccessDenied, exception(err))
+	_, err = f.call(alice, "GenerateDataKey", map[string]any{"KeyId": "alias/conditioned", "KeySpec": "AES_256", "EncryptionContext": map[string]any{"tenant": "b"}})
+	assert.Equal(t, kmsapi.AccessDenied, exception(err))
+	_, err = f.call(alice, "Decrypt", map[string]any{"KeyId": "alias/conditioned", "CiphertextBlob": enc["CiphertextBlob"], "EncryptionContext": ok})
+	assert.NoError(t, err)
+
+	plain := f.createKey(t, map[string]any{"Policy": aliceOnly()}) // no conditions
+	f.must(t, alice, "CreateGrant", map[string]any{"KeyId": plain, "GranteePrincipal": bob.ARN, "Operations": []string{"Encrypt"},
+		"Constraints": map[string]any{"EncryptionContextSubset": map[string]any{"tenant": "a"}}})
+	_, err = f.call(bob, "Encrypt", map[string]any{"KeyId": plain, "Plaintext": []byte("x"), "EncryptionContext": map[string]any{"tenant": "a", "x": "y"}})
+	assert.NoError(t, err)
+	_, err = f.call(bob, "Encrypt", map[string]any{"KeyId": plain, "Plaintext": []byte("x"), "EncryptionContext": map[string]any{"tenant": "b"}})
+	assert.Equal(t, kmsapi.AccessDenied, exception(err))
+	_, err = f.call(bob, "Encrypt", map[string]any{"KeyId": plain, "Plaintext": []byte("x")})
+	assert.Equal(t, kmsapi.AccessDenied, exception(err))
+}

@@ -33,6 +33,21 @@ type Policy struct {
 	statements []statement
 }
 
+// HasConditions reports whether any statement has a Condition element:
+// if none has, Evaluate never reads Request.Context, and a caller may
+// leave it nil.
+func (p *Policy) HasConditions() bool {
+	if p == nil {
+		return false
+	}
+	for i := range p.statements {
+		if len(p.statements[i].conditions) > 0 {
+			return true
+		}
+	}
+	return false
+}
+
 // Version is the document's Version element.
 func (p *Policy) Version() string { return p.version }
 

@@ -6,6 +6,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/trentkms/trent/policy"
@@ -511,4 +512,15 @@ func BenchmarkParseDefault(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+func TestHasConditions(t *testing.T) {
+	doc := func(stmt string) *policy.Policy {
+		p, err := policy.Parse([]byte(`{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111122223333:root"},"Action":"kms:*","Resource":"*"}` + stmt + `]}`))
+		require.NoError(t, err)
+		return p
+	}
+	assert.False(t, doc("").HasConditions())
+	assert.True(t, doc(`,{"Effect":"Deny","Principal":"*","Action":"kms:Encrypt","Resource":"*","Condition":{"Bool":{"aws:SecureTransport":"false"}}}`).HasConditions())
+	assert.False(t, (*policy.Policy)(nil).HasConditions())
 }
