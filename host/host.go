@@ -152,9 +152,7 @@ type Host struct {
 	reads    rounds     // read-index rounds (consistency.go)
 	readMu   sync.Mutex // guards readTerm
 	readTerm uint64     // the raft term whose first read has had its barrier
-	readyMu  sync.Mutex
-	ready    Readiness
-	readyAt  time.Time
+	ready    readyCache // Ready's shared, single-flight check (consistency.go)
 
 	delivered chan struct{} // poked when a new domain version commits
 	resyncMu  sync.Mutex
@@ -198,6 +196,7 @@ func Start(cfg Config) (*Host, error) {
 	h := &Host{cfg: cfg, fsm: domain.NewFSM(), log: log, peers: map[string]string{}, deliveries: map[int]delivery{}, delivered: make(chan struct{}, 1)}
 	h.metrics = newHostMetrics(h)
 	h.reads.fetch = h.readIndex
+	h.ready.check = h.checkReady
 	h.batch = newBatcher()
 	started := false
 	defer func() {
