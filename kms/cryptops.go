@@ -295,11 +295,16 @@ func (s *Service) resolveNamed(p kmsapi.Principal, keyID *string) *namedKey {
 	return &namedKey{k: k, alias: alias, err: err}
 }
 
-// openSource finds the key and the HBK token of a ciphertext blob and
+// openSource is openNamed for the caller's KeyId (nil if none).
+func (s *Service) openSource(p kmsapi.Principal, raw []byte, keyID *string) (k *key, token []byte, sb *customBlob, alias string, err error) {
+	return s.openNamed(p, raw, s.resolveNamed(p, keyID))
+}
+
+// openNamed finds the key and the HBK token of a ciphertext blob and
 // checks the key the caller's KeyId named (if any, resolved as named) is
 // the same key. The ciphertext of a key in a custom key store (a
 // storeBlob or an xksBlob) gives sb instead of a token.
-func (s *Service) openSource(p kmsapi.Principal, raw []byte, named *namedKey) (k *key, token []byte, sb *customBlob, alias string, err error) {
+func (s *Service) openNamed(p kmsapi.Principal, raw []byte, named *namedKey) (k *key, token []byte, sb *customBlob, alias string, err error) {
 	if len(raw) < 1 || len(raw) > maxCiphertextBlob {
 		return nil, nil, nil, "", validation("ciphertextBlob", "Member must have length between 1 and 6144", "…")
 	}
@@ -374,7 +379,7 @@ func (s *Service) decrypt(ctx context.Context, p kmsapi.Principal, req *decryptR
 	if err != nil {
 		return nil, err
 	}
-	k, tok, sb, alias, err := s.openSource(p, req.CiphertextBlob, named)
+	k, tok, sb, alias, err := s.openNamed(p, req.CiphertextBlob, named)
 	if err != nil {
 		return nil, err
 	}
@@ -466,7 +471,7 @@ func (s *Service) reEncrypt(ctx context.Context, p kmsapi.Principal, req *reEncr
 	if err != nil {
 		return nil, err
 	}
-	src, tok, sb, srcAlias, err := s.openSource(p, req.CiphertextBlob, s.resolveNamed(p, req.SourceKeyId))
+	src, tok, sb, srcAlias, err := s.openSource(p, req.CiphertextBlob, req.SourceKeyId)
 	if err != nil {
 		return nil, err
 	}
