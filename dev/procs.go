@@ -38,6 +38,7 @@ type Proc struct {
 
 	mu       sync.Mutex
 	cmd      *exec.Cmd
+	started  time.Time     // of the latest start
 	done     chan struct{} // closed when the latest start has exited
 	expected bool          // the exit was asked for
 }
@@ -68,7 +69,7 @@ func (p *Proc) Start() error {
 		logf.Close()
 		return fmt.Errorf("dev: %s: %w", p.Name, err)
 	}
-	p.cmd, p.PID, p.expected = cmd, cmd.Process.Pid, false
+	p.cmd, p.PID, p.expected, p.started = cmd, cmd.Process.Pid, false, time.Now()
 	done := make(chan struct{})
 	p.done = done
 	go func() {
@@ -83,6 +84,13 @@ func (p *Proc) Start() error {
 		}
 	}()
 	return nil
+}
+
+// uptime is how long the latest start has run (until now).
+func (p *Proc) uptime() time.Duration {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return time.Since(p.started)
 }
 
 // Running reports whether the latest start has not exited.
@@ -424,15 +432,38 @@ func waitHost(api string, p *Proc, leader bool, limit time.Duration) error {
 	}
 }
 
+// The restart pauses of trent dev's supervisor.
+const (
+	restartMin = 500 * time.Millisecond // the first pause
+	restartMax = 10 * time.Second       // the longest
+	// restartStable is how long a process must have stayed up for its
+	// next restart to count as a first one again: as systemd's and runit's
+	// supervisors do, a process that ran well is not held back by the
+	// crashes of long ago.
+	restartStable = 10 * time.Second
+)
+
+// restartBackoff is the pause before restarting a process that exited
+// after running for uptime, prev being the pause before its previous
+// restart (0 if none): it doubles from restartMin up to restartMax, and
+// starts from restartMin again once the process had stayed up for
+// restartStable.
+func restartBackoff(prev, uptime time.Duration) time.Duration {
+	if uptime >= restartStable {
+		prev = 0
+	}
+	return min(max(prev*2, restartMin), restartMax)
+}
+
 // supervise returns the restart policy of trent dev: a process that exits
-// on its own is started again after a pause that doubles up to 10 s.
+// on its own is started again after a pause (restartBackoff).
 func (c *Cluster) supervise(say func(string, ...any)) func(*Proc, error) {
 	var mu sync.Mutex
 	backoff := map[string]time.Duration{}
 	return func(p *Proc, err error) {
+		up := p.uptime()
 		mu.Lock()
-		d := max(backoff[p.Name]*2, 500*time.Millisecond)
-		d = min(d, 10*time.Second)
+		d := restartBackoff(backoff[p.Name], up)
 		backoff[p.Name] = d
 		mu.Unlock()
 		say("%s exited (%v); restarting in %v (log %s)", p.Name, err, d, p.Log)

@@ -378,26 +378,61 @@ type Readiness struct {
 // Ready reports whether this host can answer KMS requests truthfully now:
 // it holds a domain, its FSM has caught up with the cluster (a read
 // barrier), and an HSM at the domain's state version answers in a session.
-// The answer is cached for readyTTL, so that polling it costs little.
-func (h *Host) Ready(ctx context.Context) Readiness {
-	h.readyMu.Lock()
-	if time.Since(h.readyAt) < readyTTL {
-		r := h.ready
-		h.readyMu.Unlock()
-		return r
-	}
-	h.readyMu.Unlock()
-	// Not the caller's cancellation: the answer is shared for readyTTL,
-	// and checkReady bounds itself.
-	r := h.checkReady(context.WithoutCancel(ctx))
-	h.readyMu.Lock()
-	h.ready, h.readyAt = r, time.Now()
-	h.readyMu.Unlock()
-	return r
-}
+// The answer is cached for readyTTL, so that polling it costs little, and
+// concurrent callers share one check in flight.
+func (h *Host) Ready(ctx context.Context) Readiness { return h.ready.get(ctx) }
 
 // readyTTL is how long a readiness answer is reused.
 const readyTTL = 500 * time.Millisecond
+
+// readyCache runs a readiness check (checkReady) at most once at a time
+// and reuses its answer for readyTTL: a caller that finds a check in
+// flight waits for that one's answer rather than starting its own (a
+// check may take seconds while there is no leader, and /ready is polled
+// by every orchestrator and load balancer).
+type readyCache struct {
+	check func(context.Context) Readiness
+
+	mu       sync.Mutex
+	last     Readiness
+	at       time.Time     // when last was checked; zero if never
+	inflight chan struct{} // closed when the check in flight ends; nil if none
+}
+
+func (c *readyCache) get(ctx context.Context) Readiness {
+	c.mu.Lock()
+	if !c.at.IsZero() && time.Since(c.at) < readyTTL {
+		r := c.last
+		c.mu.Unlock()
+		return r
+	}
+	if wait := c.inflight; wait != nil {
+		c.mu.Unlock()
+		<-wait // the check bounds itself
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		return c.last
+	}
+	done := make(chan struct{})
+	c.inflight = done
+	c.mu.Unlock()
+	// Not the caller's cancellation: the answer is shared (with the
+	// callers waiting and for readyTTL), and the check bounds itself.
+	r := c.check(context.WithoutCancel(ctx))
+	c.mu.Lock()
+	c.last, c.at, c.inflight = r, time.Now(), nil
+	c.mu.Unlock()
+	close(done)
+	return r
+}
+
+// known is the last answer, never a new check; ok is false if there has
+// been none.
+func (c *readyCache) known() (r Readiness, ok bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.last, !c.at.IsZero()
+}
 
 func (h *Host) checkReady(ctx context.Context) Readiness {
 	r := Readiness{ID: h.cfg.ID}
@@ -442,10 +477,8 @@ func (h *Host) consistencyHandlers(mux *http.ServeMux) {
 	mux.HandleFunc("GET "+pathHealth, func(w http.ResponseWriter, r *http.Request) {
 		// Liveness: the last readiness known, never a new check (which
 		// may take seconds while there is no leader).
-		h.readyMu.Lock()
-		rd := h.ready
-		h.readyMu.Unlock()
-		if rd.ID == "" {
+		rd, ok := h.ready.known()
+		if !ok {
 			rd = Readiness{ID: h.cfg.ID, Reason: "not checked yet"}
 		}
 		w.Header().Set("Content-Type", "application/json")

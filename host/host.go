@@ -162,9 +162,7 @@ type Host struct {
 	// hold everything through (entries after the FSM's last never reach it).
 	readsThrough atomic.Uint64
 
-	readyMu sync.Mutex
-	ready   Readiness
-	readyAt time.Time
+	ready readyCache // Ready's shared, single-flight check (consistency.go)
 
 	delivered chan struct{} // poked when a new domain version commits
 	resyncMu  sync.Mutex
@@ -208,6 +206,7 @@ func Start(cfg Config) (*Host, error) {
 	h := &Host{cfg: cfg, fsm: domain.NewFSM(), log: log, peers: map[string]string{}, deliveries: map[int]delivery{}, delivered: make(chan struct{}, 1)}
 	h.metrics = newHostMetrics(h)
 	h.reads.fetch = h.readIndex
+	h.ready.check = h.checkReady
 	h.batch = newBatcher()
 	started := false
 	defer func() {

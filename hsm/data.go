@@ -50,7 +50,26 @@ type dataObject struct {
 }
 
 // findAll returns the handles of at most n objects matching template.
+// Every object the package looks up by template is private, and a session
+// that is not logged in sees no private object: C_FindObjects then answers
+// nothing rather than an error. So when nothing matches, findAll checks
+// the session's login state (restoreLogin) and, if the login had lapsed,
+// searches once more after logging in again; a login it cannot restore
+// fails with ErrNotLoggedIn, never with an empty answer.
 func (t *Token) findAll(s pkcs11.SessionHandle, template []*pkcs11.Attribute, n int) ([]pkcs11.ObjectHandle, error) {
+	hs, err := t.findObjects(s, template, n)
+	if err != nil || len(hs) > 0 {
+		return hs, err
+	}
+	relogged, err := t.restoreLogin(s)
+	if err != nil || !relogged {
+		return nil, err
+	}
+	return t.findObjects(s, template, n)
+}
+
+// findObjects is one C_FindObjectsInit, C_FindObjects, C_FindObjectsFinal.
+func (t *Token) findObjects(s pkcs11.SessionHandle, template []*pkcs11.Attribute, n int) ([]pkcs11.ObjectHandle, error) {
 	if err := t.ctx.FindObjectsInit(s, template); err != nil {
 		return nil, err
 	}

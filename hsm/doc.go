@@ -35,10 +35,16 @@
 // CKR_SESSION_CLOSED, CKR_DEVICE_ERROR or CKR_TOKEN_NOT_PRESENT, its session
 // is closed and the operation runs once more on a freshly opened session
 // (logging in again if the token lost the login state); a second failure is
-// returned. One further session, the owner session, creates every session
-// object: PKCS#11 destroys a session object with the session that created
-// it, so the owner stays open for the Token's life and pooled sessions use
-// the objects it made. Close waits for operations in flight, closes every
+// returned. A lapsed login (the module logged the application out, or the
+// token was reset under it) is restored rather than reported: a lookup
+// that finds nothing, and an operation that fails otherwise, check the
+// session's login state and, if it lapsed, log in again and run once
+// more; a login that cannot be restored is ErrNotLoggedIn, never
+// ErrKeyNotFound or ErrObjectNotFound (a private object is invisible to a
+// session that is not logged in). One further session, the owner session,
+// creates every session object: PKCS#11 destroys a session object with the
+// session that created it, so the owner stays open for the Token's life
+// and pooled sessions use the objects it made. Close waits for operations in flight, closes every
 // session (destroying the volatile keys) and is idempotent.
 //
 // # Keys

@@ -25,6 +25,7 @@ var (
 	ErrPINIncorrect        = errors.New("hsm: PIN incorrect")
 	ErrPINLocked           = errors.New("hsm: PIN locked")
 	ErrPINNotInitialized   = errors.New("hsm: user PIN not initialised")
+	ErrNotLoggedIn         = errors.New("hsm: the token's login lapsed and could not be restored")
 	ErrKeyNotFound         = errors.New("hsm: key not found")
 	ErrKeyExists           = errors.New("hsm: key already exists")
 	ErrObjectNotFound      = errors.New("hsm: data object not found")
@@ -92,6 +93,8 @@ func sentinelFor(c pkcs11.Error) error {
 		return ErrPINLocked
 	case pkcs11.CKR_USER_PIN_NOT_INITIALIZED:
 		return ErrPINNotInitialized
+	case pkcs11.CKR_USER_NOT_LOGGED_IN:
+		return ErrNotLoggedIn
 	case pkcs11.CKR_TOKEN_NOT_PRESENT, pkcs11.CKR_DEVICE_REMOVED:
 		return ErrTokenNotPresent
 	case pkcs11.CKR_TOKEN_NOT_RECOGNIZED:

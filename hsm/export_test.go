@@ -100,3 +100,17 @@ var (
 	K1Sign     = k1Sign
 	K1Verify   = k1Verify
 )
+
+// LogoutBehindPool logs the application out of the token (C_Logout on the
+// owner session) without telling the Token, as a module that drops the
+// login state (a token reset) would: every session of the application
+// loses the user's state.
+func (t *Token) LogoutBehindPool() error {
+	t.ownerMu.Lock()
+	defer t.ownerMu.Unlock()
+	return t.ctx.Logout(t.owner)
+}
+
+// SetPIN replaces the PIN the Token logs in again with, so that a lost
+// login cannot be restored.
+func (t *Token) SetPIN(pin string) { t.pin = pin }

@@ -295,13 +295,7 @@ func (t *Token) findOne(s pkcs11.SessionHandle, template []*pkcs11.Attribute) (p
 // findUnique returns the one object matching template: none fails with
 // notFound, several with ambiguous (both under the operation name op).
 func (t *Token) findUnique(s pkcs11.SessionHandle, template []*pkcs11.Attribute, op string, notFound, ambiguous error) (pkcs11.ObjectHandle, error) {
-	if err := t.ctx.FindObjectsInit(s, template); err != nil {
-		return 0, err
-	}
-	hs, _, err := t.ctx.FindObjects(s, 2)
-	if ferr := t.ctx.FindObjectsFinal(s); err == nil {
-		err = ferr
-	}
+	hs, err := t.findAll(s, template, 2)
 	if err != nil {
 		return 0, err
 	}

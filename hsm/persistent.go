@@ -100,13 +100,7 @@ func (t *Token) PersistentAESKeys() ([]PersistentKeyInfo, error) {
 	const op = "list persistent keys"
 	var out []PersistentKeyInfo
 	err := t.do(op, func(s pkcs11.SessionHandle) error {
-		if err := t.ctx.FindObjectsInit(s, persistentTemplate("")); err != nil {
-			return err
-		}
-		hs, _, err := t.ctx.FindObjects(s, 10000)
-		if ferr := t.ctx.FindObjectsFinal(s); err == nil {
-			err = ferr
-		}
+		hs, err := t.findAll(s, persistentTemplate(""), 10000)
 		if err != nil {
 			return err
 		}

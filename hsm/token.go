@@ -1,6 +1,7 @@
 package hsm
 
 import (
+	"errors"
 	"fmt"
 	"runtime"
 	"strings"
@@ -208,7 +209,12 @@ func (t *Token) dropSession(s pkcs11.SessionHandle) {
 // do runs f on a pooled session. If f fails because the session or the
 // device went bad, the session is dropped and f runs once more on a freshly
 // opened (and, if need be, freshly logged-in) session; a second such failure
-// is reported.
+// is reported. If f fails otherwise, do checks that the login has not
+// lapsed (restoreLogin): modules answer an operation on a private object
+// then with CKR_USER_NOT_LOGGED_IN, CKR_OBJECT_HANDLE_INVALID (SoftHSM) or
+// even CKR_HOST_MEMORY (NSS). If it had, f runs once more after the login
+// is restored; a login that cannot be restored is reported as
+// ErrNotLoggedIn instead of f's error.
 func (t *Token) do(op string, f func(s pkcs11.SessionHandle) error) error {
 	t.mu.RLock()
 	defer t.mu.RUnlock()
@@ -227,6 +233,15 @@ func (t *Token) do(op string, f func(s pkcs11.SessionHandle) error) error {
 			}
 		}
 		err = f(s)
+		if err != nil && attempt == 0 && !retriable(err) && !isNotLoggedIn(err) {
+			relogged, lerr := t.restoreLogin(s)
+			if lerr != nil {
+				err = lerr
+			} else if relogged {
+				t.putSession(s)
+				continue
+			}
+		}
 		if err == nil {
 			t.putSession(s)
 			return nil
@@ -246,19 +261,61 @@ func (t *Token) do(op string, f func(s pkcs11.SessionHandle) error) error {
 // ensureLoggedIn logs in again when a reopened session shows the login state
 // was lost (every session of the application had been closed).
 func (t *Token) ensureLoggedIn(s pkcs11.SessionHandle) error {
+	_, err := t.restoreLogin(s)
+	return err
+}
+
+// restoreLogin checks the login state of s (C_GetSessionInfo) and, if the
+// application is no longer logged in as the user (the module logged it
+// out, or the token was reset or reinitialised under it), logs in again;
+// relogged reports whether it had to. A login that fails, or that leaves
+// the session still without the user's state, is ErrNotLoggedIn (with the
+// module's code, if C_Login gave one): the token's state, not the
+// request's, so callers answer a retryable error rather than "not found".
+func (t *Token) restoreLogin(s pkcs11.SessionHandle) (relogged bool, err error) {
+	const op = "restore login"
 	info, err := t.ctx.GetSessionInfo(s)
 	if err != nil {
-		return err
+		return false, err
 	}
-	if info.State == pkcs11.CKS_RW_USER_FUNCTIONS || info.State == pkcs11.CKS_RO_USER_FUNCTIONS {
-		return nil
+	if userState(info.State) {
+		return false, nil
 	}
-	return t.login(s)
+	if err := t.login(s); err != nil {
+		e := &Error{Op: op, Err: ErrNotLoggedIn}
+		var c pkcs11.Error
+		if errors.As(err, &c) {
+			e.Code = c
+		}
+		return false, e
+	}
+	info, err = t.ctx.GetSessionInfo(s)
+	if err != nil {
+		return false, err
+	}
+	if !userState(info.State) {
+		return false, fail(op, ErrNotLoggedIn, "the session has no user state after C_Login")
+	}
+	return true, nil
+}
+
+// userState reports whether a session in state is logged in as the user.
+func userState(state uint) bool {
+	return state == pkcs11.CKS_RW_USER_FUNCTIONS || state == pkcs11.CKS_RO_USER_FUNCTIONS
+}
+
+// isNotLoggedIn reports whether err is restoreLogin's ErrNotLoggedIn (a
+// login already tried and failed, not to be tried again at once).
+func isNotLoggedIn(err error) bool {
+	e, ok := err.(*Error)
+	return ok && e.Err == ErrNotLoggedIn
 }
 
 // withOwner runs f on the owner session, the one that creates session
 // objects. If the owner session was lost, every volatile key went with it; a
-// new owner session is opened and f retried once.
+// new owner session is opened and f retried once. If f failed otherwise
+// because the login lapsed (as in do), the owner session and its objects
+// stay: the login is restored on it and f retried once.
 func (t *Token) withOwner(op string, f func(s pkcs11.SessionHandle) error) error {
 	t.mu.RLock()
 	defer t.mu.RUnlock()
@@ -268,6 +325,14 @@ func (t *Token) withOwner(op string, f func(s pkcs11.SessionHandle) error) error
 	t.ownerMu.Lock()
 	defer t.ownerMu.Unlock()
 	err := f(t.owner)
+	if err != nil && !retriable(err) && !isNotLoggedIn(err) {
+		relogged, lerr := t.restoreLogin(t.owner)
+		if lerr != nil {
+			err = lerr
+		} else if relogged {
+			err = f(t.owner)
+		}
+	}
 	if err == nil || !retriable(err) {
 		return wrap(op, err)
 	}

@@ -275,11 +275,36 @@ func (s *Service) generateDataKey(withPlaintext bool) kmsapi.Handler {
 // open: malformed, another key or context, or tampered. It says no more.
 var errInvalidCiphertext = kmsapi.Errorf("InvalidCiphertextException", "The ciphertext is invalid or was not encrypted under this key and encryption context.")
 
-// openSource finds the key and the HBK token of a ciphertext blob and
-// checks the caller's KeyId (if any) names the same key. The ciphertext
-// of a key in a custom key store (a storeBlob or an xksBlob) gives sb
-// instead of a token.
+// namedKey is the resolution (resolveKeyAlias, aliases allowed) of the
+// KeyId a request gave: the key and the alias it named, or the error,
+// which the caller reports where its checks come to it. A nil *namedKey
+// means the request gave no KeyId.
+type namedKey struct {
+	k     *key
+	alias string
+	err   error
+}
+
+// resolveNamed resolves keyID once for every step of a request that needs
+// it (Decrypt's asymmetric and symmetric paths); nil if keyID is nil.
+func (s *Service) resolveNamed(p kmsapi.Principal, keyID *string) *namedKey {
+	if keyID == nil {
+		return nil
+	}
+	k, alias, err := s.resolveKeyAlias(p, *keyID, true)
+	return &namedKey{k: k, alias: alias, err: err}
+}
+
+// openSource is openNamed for the caller's KeyId (nil if none).
 func (s *Service) openSource(p kmsapi.Principal, raw []byte, keyID *string) (k *key, token []byte, sb *customBlob, alias string, err error) {
+	return s.openNamed(p, raw, s.resolveNamed(p, keyID))
+}
+
+// openNamed finds the key and the HBK token of a ciphertext blob and
+// checks the key the caller's KeyId named (if any, resolved as named) is
+// the same key. The ciphertext of a key in a custom key store (a
+// storeBlob or an xksBlob) gives sb instead of a token.
+func (s *Service) openNamed(p kmsapi.Principal, raw []byte, named *namedKey) (k *key, token []byte, sb *customBlob, alias string, err error) {
 	if len(raw) < 1 || len(raw) > maxCiphertextBlob {
 		return nil, nil, nil, "", validation("ciphertextBlob", "Member must have length between 1 and 6144", "…")
 	}
@@ -292,10 +317,11 @@ func (s *Service) openSource(p kmsapi.Principal, raw []byte, keyID *string) (k *
 	} else {
 		return nil, nil, nil, "", errInvalidCiphertext
 	}
-	if keyID != nil {
-		if k, alias, err = s.resolveKeyAlias(p, *keyID, true); err != nil {
-			return nil, nil, nil, "", err
+	if named != nil {
+		if named.err != nil {
+			return nil, nil, nil, "", named.err
 		}
+		k, alias = named.k, named.alias
 		if k.rec.Key.KeyID != blobKey {
 			return nil, nil, nil, "", kmsapi.Errorf("IncorrectKeyException", "The key ID in the request does not identify the KMS key that encrypted the ciphertext.")
 		}
@@ -342,7 +368,8 @@ func (s *Service) decrypt(ctx context.Context, p kmsapi.Principal, req *decryptR
 	if err := req.check(); err != nil {
 		return nil, err
 	}
-	if out, done, err := s.asymDecrypt(ctx, p, req.KeyId, req.EncryptionAlgorithm, req.CiphertextBlob, req.EncryptionContext, req.DryRun); done {
+	named := s.resolveNamed(p, req.KeyId) // once, for both paths
+	if out, done, err := s.asymDecrypt(ctx, p, named, req.EncryptionAlgorithm, req.CiphertextBlob, req.EncryptionContext, req.DryRun); done {
 		return out, err
 	}
 	if err := checkAlgorithm(req.EncryptionAlgorithm); err != nil {
@@ -352,7 +379,7 @@ func (s *Service) decrypt(ctx context.Context, p kmsapi.Principal, req *decryptR
 	if err != nil {
 		return nil, err
 	}
-	k, tok, sb, alias, err := s.openSource(p, req.CiphertextBlob, req.KeyId)
+	k, tok, sb, alias, err := s.openNamed(p, req.CiphertextBlob, named)
 	if err != nil {
 		return nil, err
 	}
@@ -388,16 +415,13 @@ func (s *Service) decrypt(ctx context.Context, p kmsapi.Principal, req *decryptR
 }
 
 // asymDecrypt serves Decrypt when its KeyId names an asymmetric key (KMS
-// requires the KeyId for those); done is false for a symmetric key or no
-// KeyId, which the hierarchy serves.
-func (s *Service) asymDecrypt(ctx context.Context, p kmsapi.Principal, keyID, alg *string, blob []byte, ec map[string]string, dryRun bool) (out *decryptResponse, done bool, err error) {
-	if keyID == nil {
-		return nil, false, nil
-	}
-	k, alias, err := s.resolveKeyAlias(p, *keyID, true)
-	if err != nil || k.rec.Key.KeySpec == symmetricDefault {
+// requires the KeyId for those; named is its resolution); done is false
+// for a symmetric key or no KeyId, which the hierarchy serves.
+func (s *Service) asymDecrypt(ctx context.Context, p kmsapi.Principal, named *namedKey, alg *string, blob []byte, ec map[string]string, dryRun bool) (out *decryptResponse, done bool, err error) {
+	if named == nil || named.err != nil || named.k.rec.Key.KeySpec == symmetricDefault {
 		return nil, false, nil // the hierarchy's path answers, errors included
 	}
+	k, alias := named.k, named.alias
 	if len(blob) < 1 || len(blob) > maxCiphertextBlob {
 		return nil, true, validation("ciphertextBlob", "Member must have length between 1 and 6144", "…")
 	}

@@ -35,11 +35,12 @@ type memStore struct {
 	// conflicts, if > 0, makes that many next proposals lose their
 	// compare-and-swap as if another write came first.
 	conflicts int
-	syncs     int   // calls of Sync
-	syncErr   error // Sync's answer
+	syncs     int            // calls of Sync
+	syncErr   error          // Sync's answer
+	gets      map[string]int // calls of Get, by record ID
 }
 
-func newMemStore() *memStore { return &memStore{m: map[string][]byte{}} }
+func newMemStore() *memStore { return &memStore{m: map[string][]byte{}, gets: map[string]int{}} }
 
 // Sync fails with syncErr when set (a host cut off from its leader).
 func (s *memStore) Sync(context.Context) error {
@@ -52,6 +53,7 @@ func (s *memStore) Sync(context.Context) error {
 func (s *memStore) Get(id string) ([]byte, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.gets[id]++
 	v, ok := s.m[id]
 	return v, ok
 }

@@ -128,7 +128,7 @@ func storeErr(err error) error {
 	case errors.Is(err, hsm.ErrAuthentication):
 		return fmt.Errorf("p11store: %w", kms.ErrRefused)
 	case errors.Is(err, hsm.ErrClosed), errors.Is(err, hsm.ErrSessionLost), errors.Is(err, hsm.ErrDevice),
-		errors.Is(err, hsm.ErrTokenNotPresent), errors.Is(err, hsm.ErrPINIncorrect):
+		errors.Is(err, hsm.ErrTokenNotPresent), errors.Is(err, hsm.ErrPINIncorrect), errors.Is(err, hsm.ErrNotLoggedIn):
 		return fmt.Errorf("p11store: %w: %w", kms.ErrStoreUnavailable, err)
 	}
 	return fmt.Errorf("p11store: %w", err)

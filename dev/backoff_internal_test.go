@@ -1,0 +1,28 @@
+package dev
+
+import (
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+)
+
+// The restart pause doubles from 0.5 s up to 10 s while a process keeps
+// crashing, and starts from 0.5 s again once it had stayed up for
+// restartStable.
+func TestRestartBackoff(t *testing.T) {
+	const crash = time.Second // up for less than restartStable
+	var d time.Duration
+	var got []time.Duration
+	for range 7 {
+		d = restartBackoff(d, crash)
+		got = append(got, d)
+	}
+	ms := time.Millisecond
+	assert.Equal(t, []time.Duration{500 * ms, time.Second, 2 * time.Second, 4 * time.Second, 8 * time.Second, 10 * time.Second, 10 * time.Second}, got)
+
+	assert.Equal(t, restartMin, restartBackoff(restartMax, restartStable), "up for restartStable: a first restart again")
+	assert.Equal(t, restartMin, restartBackoff(restartMax, time.Hour))
+	assert.Equal(t, restartMax, restartBackoff(restartMax, restartStable-time.Millisecond), "not quite stable")
+	assert.Equal(t, restartMin, restartBackoff(0, 0), "the first restart")
+}
