@@ -323,13 +323,16 @@ checks against one HSM endpoint over the wire protocol (docs/protocol.md),
 acting as a service host of the domain: it makes, signs, derives and seals
 the protocol's objects itself, from the document. Each check passes, fails
 (with what was expected and what was observed) or is skipped (with the
-reason). A check that needs a capability the configuration lacks is
-skipped, never passed:
+reason). The Hellos and Envelopes travel as hosts send them, in frames on
+one connection (` + "`--transport frames`" + `, the default), or as HTTP/2 requests
+(` + "`--transport http2`" + `); domain tokens go over HTTP/2 either way. A check that
+needs a capability the configuration lacks is skipped, never passed:
 
 | capability | what it takes |
 | --- | --- |
 | ` + "`operators`" + ` | ` + "`--operator-key FILE`" + ` (repeatable): keys of operators of the domain, to sign quorum commands its rules allow |
 | ` + "`domain-change`" + ` | ` + "`--allow-domain-change`" + `: HSM-TOK-002 imports the next state version (SetRetention to the current retention); only for an HSM no service host depends on |
+| ` + "`frames`" + ` | ` + "`--transport frames`" + ` (the default): the frame layer's checks, HSM-FRM-*, which write prefaces and frames byte by byte |
 
 HSM-EKT-003 waits for an EKT to expire if that happens within
 ` + "`--max-wait`" + ` (20 s by default), and is skipped otherwise; HSM-TOK-003 needs a
