@@ -45,7 +45,9 @@
 // each, dialled on first use and after it breaks (a broken connection
 // fails its calls with a retryable transport error, never an Alert),
 // falling back to HTTP/2 for an HSM that does not speak frames, and
-// renegotiating the session before it expires.
+// renegotiating the session before it expires. FrameConn carries Hellos
+// and Envelopes its caller makes itself on such a connection, in frames
+// only, for tools that test an HSM.
 //
 // # Concurrency and limits
 //

@@ -481,3 +481,80 @@ func TestServeSurvivesTemporaryAcceptError(t *testing.T) {
 	require.NoError(t, err)
 	resp.Body.Close()
 }
+
+// A FrameConn carries a caller's own Hellos and Envelopes in frames: a
+// Reply comes back as it is, a refusal as its Alert's bytes, on one
+// connection. It never speaks HTTP/2: to an HSM that serves only HTTP (an
+// older release) or answers a preface of another version, Exchange fails.
+func TestFrameConn(t *testing.T) {
+	w := newWorld(t)
+	u, cl := serve(t, w.hsm1)
+	fc, err := session.NewFrameConn(u)
+	require.NoError(t, err)
+	defer fc.Close()
+	ctx := context.Background()
+	pending, hello, err := w.host.Begin()
+	require.NoError(t, err)
+	reply, alert, err := fc.Exchange(ctx, true, hello)
+	require.NoError(t, err)
+	require.False(t, alert)
+	s, err := pending.Finish(reply)
+	require.NoError(t, err)
+	defer s.Close()
+	env, _, err := s.Seal(cmdEcho, []byte("echo"))
+	require.NoError(t, err)
+	resp, alert, err := fc.Exchange(ctx, false, env)
+	require.NoError(t, err)
+	require.False(t, alert)
+	got, err := s.Open(env, resp)
+	require.NoError(t, err)
+	assert.Equal(t, []byte("echo"), got)
+	body, alert, err := fc.Exchange(ctx, false, []byte("not an envelope"))
+	require.NoError(t, err)
+	require.True(t, alert)
+	a, err := session.ParseAlert(body)
+	require.NoError(t, err)
+	assert.ErrorIs(t, a.Err(), session.ErrMalformed)
+	assert.Equal(t, int64(1), cl.n.Load(), "one connection")
+
+	_, err = session.NewFrameConn("https://" + u[len("http://"):])
+	assert.Error(t, err, "no frames over TLS")
+
+	// An HSM of an earlier release: HTTP only.
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	p := new(http.Protocols)
+	p.SetUnencryptedHTTP2(true)
+	p.SetHTTP1(true)
+	hs := &http.Server{Handler: &session.Server{HSM: w.hsm1, Commands: map[uint16]session.CommandHandler{cmdEcho: echo}}, Protocols: p}
+	go hs.Serve(l)
+	defer hs.Close()
+	old, err := session.NewFrameConn("http://" + l.Addr().String())
+	require.NoError(t, err)
+	defer old.Close()
+	_, _, err = old.Exchange(ctx, true, hello)
+	assert.Error(t, err, "an HSM that does not speak frames")
+
+	// An HSM that speaks frames version 2.
+	v2, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer v2.Close()
+	go func() {
+		for {
+			c, err := v2.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				io.ReadFull(c, make([]byte, len(session.FrameMagic)+1))
+				c.Write(append([]byte(session.FrameMagic), 2))
+			}()
+		}
+	}()
+	newer, err := session.NewFrameConn("http://" + v2.Addr().String())
+	require.NoError(t, err)
+	defer newer.Close()
+	_, _, err = newer.Exchange(ctx, true, hello)
+	assert.ErrorIs(t, err, session.ErrVersion)
+}

@@ -39,6 +39,9 @@ var errSilent = errors.New("session: no answer on the connection")
 type peer struct {
 	url  string
 	addr string // host:port; empty if url is not plain http: HTTP/2 only
+	// framesOnly: an HSM that does not answer the preface of this version
+	// is an error, not a reason to speak HTTP/2 (FrameConn).
+	framesOnly bool
 
 	mu        sync.Mutex
 	conn      *clientConn
@@ -104,7 +107,7 @@ func (p *peer) dialFrames(d *dialing) {
 			c.Close()
 		}
 	}
-	fallback := errors.Is(err, errNotFrames) || errors.Is(err, ErrVersion)
+	fallback := !p.framesOnly && (errors.Is(err, errNotFrames) || errors.Is(err, ErrVersion))
 	if fallback {
 		err = nil
 	}
@@ -278,21 +281,78 @@ func (c *Client) exchange(ctx context.Context, i int, kind byte, body []byte) ([
 		}
 		return c.post(ctx, p.url+PathEnvelope, body, maxResponseBody)
 	}
+	out, alert, err := p.call(ctx, cc, kind, body)
+	if err != nil || !alert {
+		return out, err
+	}
+	a, err := ParseAlert(out)
+	if err != nil {
+		return nil, fmt.Errorf("session: %s: an alert frame without an alert", p.url)
+	}
+	return nil, a.Err()
+}
+
+// call sends body as a frame of kind on cc and returns the answer's body
+// and whether it is an Alert (else the Reply or Response). An answer of
+// another kind ends the connection.
+func (p *peer) call(ctx context.Context, cc *clientConn, kind byte, body []byte) ([]byte, bool, error) {
 	f, err := cc.call(ctx, kind, body)
 	if err != nil {
-		return nil, fmt.Errorf("session: %s: %w", p.url, err)
+		return nil, false, fmt.Errorf("session: %s: %w", p.url, err)
 	}
 	switch f.kind {
 	case kind | frameOK:
-		return f.body, nil
+		return f.body, false, nil
 	case frameAlert:
-		a, err := ParseAlert(f.body)
-		if err != nil {
-			return nil, fmt.Errorf("session: %s: an alert frame without an alert", p.url)
-		}
-		return nil, a.Err()
+		return f.body, true, nil
 	}
 	err = fmt.Errorf("%w: kind %#x answers kind %#x", ErrFrame, f.kind, kind)
 	cc.fail(err)
-	return nil, fmt.Errorf("session: %s: %w", p.url, err)
+	return nil, false, fmt.Errorf("session: %s: %w", p.url, err)
 }
+
+// FrameConn carries Hellos and Envelopes that its caller makes itself to
+// one HSM in frames, on a connection dialled as a Client's are (on first
+// use and again after one breaks, concurrent callers sharing the dial),
+// for tools that test an HSM (the HSM conformance suite). Unlike a Client
+// it never speaks HTTP/2: an HSM that does not answer the preface of
+// FrameVersion is an error (errors.Is ErrVersion for a preface of another
+// version). It is safe for concurrent use.
+type FrameConn struct{ p *peer }
+
+// NewFrameConn returns a FrameConn to the HSM at url, which must be
+// "http://host:port" (frames have no TLS); it dials on first use.
+func NewFrameConn(url string) (*FrameConn, error) {
+	p := newPeer(url)
+	if p.addr == "" {
+		return nil, fmt.Errorf("session: frames need an http://host:port URL, not %q", url)
+	}
+	p.framesOnly = true
+	return &FrameConn{p: p}, nil
+}
+
+// Exchange sends body in a frame, a Hello if hello, else an Envelope, and
+// returns the body of the HSM's answer and whether it is an Alert (else
+// the Reply or Response); it does not decode either. An error is the
+// transport's: the connection could not be made or ended, or the HSM broke
+// the frame protocol.
+func (fc *FrameConn) Exchange(ctx context.Context, hello bool, body []byte) (answer []byte, alert bool, err error) {
+	kind := frameEnvelope
+	if hello {
+		kind = frameHello
+	}
+	if len(body) > frameBodyLimit(kind) {
+		return nil, false, fmt.Errorf("%w: a body of %d bytes (at most %d)", ErrFrameTooLarge, len(body), frameBodyLimit(kind))
+	}
+	cc, err := fc.p.get(ctx, time.Now())
+	if err == nil && cc == nil {
+		err = errNotFrames // not reached: a framesOnly peer does not fall back
+	}
+	if err != nil {
+		return nil, false, fmt.Errorf("session: %s: %w", fc.p.url, err)
+	}
+	return fc.p.call(ctx, cc, kind, body)
+}
+
+// Close ends the connection, if any; a later Exchange dials anew.
+func (fc *FrameConn) Close() { fc.p.close() }

@@ -20,12 +20,18 @@ func conformanceHSMCmd() *cobra.Command {
 		sf  suiteFlags
 	)
 	cmd := &cobra.Command{
-		Use:   "hsm --target URL --domain-token FILE --host-key FILE [--host-id ID] [--operator-key FILE …] [--run REGEXP] [--junit FILE] [--list]",
+		Use:   "hsm --target URL --domain-token FILE --host-key FILE [--host-id ID] [--operator-key FILE …] [--transport frames|http2] [--run REGEXP] [--junit FILE] [--list]",
 		Short: "Check that an HSM endpoint speaks the session protocol as docs/protocol.md specifies",
 		Long: `Run the HSM conformance suite against one HSM (--target, its base URL) over
 the wire protocol, acting as a service host of the domain: --domain-token is
 the token of the state the HSM holds, --host-key the key of a service-host
 operator of that domain (--host-id if the key does not name one operator).
+
+The Hellos and Envelopes travel as hosts send them, in frames on one
+connection (--transport frames, the default; the target must be
+http://HOST:PORT), or as HTTP/2 requests (--transport http2, for an HSM of an
+earlier release). Domain tokens go over HTTP/2 either way. The frame layer's
+own checks (HSM-FRM-*) need frames and are skipped over HTTP/2.
 
 Each check prints PASS, FAIL (with what was expected and what was observed)
 or SKIP (with the reason: a capability the configuration lacks is never
@@ -64,7 +70,7 @@ HSM's state (--older-token, or the one HSM-TOK-002 supersedes).
 				return fmt.Errorf("--run %q selects no check", sf.run)
 			}
 			opts := conformance.Options{Suite: hsmconf.Suite, Target: env.URL, Missing: env.Missing(checks)}
-			sf.begin(cmd, &opts, fmt.Sprintf("trent conformance hsm: %s as %s, %d checks", env.URL, env.HostID, len(checks)))
+			sf.begin(cmd, &opts, fmt.Sprintf("trent conformance hsm: %s as %s over %s, %d checks", env.URL, env.HostID, env.Transport, len(checks)))
 			before := env.Token()
 			rep := conformance.Run(cmd.Context(), checks, opts)
 			if after := env.Token(); !bytes.Equal(after, before) {
@@ -87,6 +93,7 @@ HSM's state (--older-token, or the one HSM-TOK-002 supersedes).
 	fl.StringArrayVar(&cfg.OperatorKeys, "operator-key", nil, "key file (or pkcs11:DIR:LABEL) of an operator of the domain (repeatable)")
 	fl.StringVar(&cfg.OlderToken, "older-token", "", "file: a token of an earlier state version of the domain, for HSM-TOK-003")
 	fl.BoolVar(&cfg.AllowDomainChange, "allow-domain-change", false, "let HSM-TOK-002 import the next state version into the HSM (an HSM no host depends on)")
+	fl.StringVar(&cfg.Transport, "transport", hsmconf.TransportFrames, "how Hellos and Envelopes travel: frames (as hosts send them) or http2")
 	fl.DurationVar(&cfg.MaxWait, "max-wait", hsmconf.DefaultMaxWait, "longest wait for an EKT to expire (HSM-EKT-003)")
 	sf.add(cmd)
 	return cmd

@@ -11,9 +11,22 @@
 // docs/protocol.md, and fails with the expected and observed values when
 // the HSM differs. The suite encodes, signs, derives and seals the
 // protocol's objects itself, from the document and the Go standard library
-// (package session is not used), so that an HSM and the document are
-// compared, not two copies of one implementation. Domain tokens and quorum
-// commands are built and read with packages domain and quorum.
+// (nothing of them with package session), so that an HSM and the document
+// are compared, not two copies of one implementation. Domain tokens and
+// quorum commands are built and read with packages domain and quorum.
+//
+// # Transport
+//
+// The Hellos and Envelopes travel as hosts send them, in frames on one
+// connection (Config.Transport TransportFrames, the default), carried by
+// session.FrameConn: the frame connection of session.Client, which only
+// moves the suite's bytes and, unlike a Client, never falls back to
+// HTTP/2, so an HSM that does not speak frames fails instead of being
+// tested over HTTP/2 unnoticed. TransportHTTP2 posts them as HTTP/2
+// requests (an HSM of an earlier release). Domain tokens go over HTTP/2
+// either way. The frame layer's checks (HSM-FRM-*) write prefaces and
+// frames themselves, byte by byte from the document, on connections of
+// their own; they need CapFrames, which TransportHTTP2 lacks.
 //
 // The suite needs the domain token of the state the HSM holds (its name,
 // version, members, operators, rules and keys) and the key of a

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 	"sync"
@@ -22,6 +23,7 @@ import (
 	"github.com/trentkms/trent/domain"
 	"github.com/trentkms/trent/internal/boundedio"
 	"github.com/trentkms/trent/quorum"
+	trentsession "github.com/trentkms/trent/session"
 )
 
 // The capabilities the suite's checks may need.
@@ -35,6 +37,9 @@ const (
 	// service host depends on: the hosts would then hold an older state
 	// than their HSM.
 	CapDomainChange conformance.Capability = "domain-change"
+	// CapFrames: the Hellos and Envelopes go in frames (--transport
+	// frames, the default), so the frame layer's own checks run too.
+	CapFrames conformance.Capability = "frames"
 )
 
 // DefaultMaxWait is how long HSM-EKT-003 waits at most for an EKT's
@@ -63,7 +68,17 @@ type Config struct {
 	AllowDomainChange bool
 	MaxWait           time.Duration // DefaultMaxWait if zero; negative: never wait
 	HTTPClient        *http.Client  // nil: cleartext HTTP/2 with prior knowledge
+	// Transport carries the Hellos and Envelopes: TransportFrames (the
+	// default, as hosts send them) or TransportHTTP2. Domain tokens go
+	// over HTTP/2 either way.
+	Transport string
 }
+
+// The transports of Config.Transport.
+const (
+	TransportFrames = "frames" // docs/protocol.md, "Frames": one connection, the hosts' way
+	TransportHTTP2  = "http2"  // POST /trent/v1/hello and /trent/v1/envelope
+)
 
 // signerKey is a key the suite signs quorum commands with.
 type signerKey struct {
@@ -83,15 +98,18 @@ type known struct {
 // operators' keys and the domain states the suite knows. Its methods are
 // called from one check at a time.
 type Env struct {
-	URL     string
-	HostID  string
-	host    crypto.Signer
-	http    *http.Client
-	signers []signerKey // the host first, then the operators
-	opsWhy  string      // why there are no operator keys, if so
-	allow   bool
-	maxWait time.Duration
-	closers []func() error
+	URL       string
+	HostID    string
+	Transport string // TransportFrames or TransportHTTP2
+	host      crypto.Signer
+	http      *http.Client
+	frames    *trentsession.FrameConn // nil over HTTP/2
+	addr      string                  // host:port of URL, for the frame layer's checks
+	signers   []signerKey             // the host first, then the operators
+	opsWhy    string                  // why there are no operator keys, if so
+	allow     bool
+	maxWait   time.Duration
+	closers   []func() error
 
 	mu      sync.Mutex
 	current *known   // the state the HSM holds, as far as the suite knows
@@ -117,6 +135,21 @@ func NewEnv(cfg Config) (*Env, error) {
 	}
 	if e.maxWait == 0 {
 		e.maxWait = DefaultMaxWait
+	}
+	switch e.Transport = cfg.Transport; e.Transport {
+	case "", TransportFrames:
+		e.Transport = TransportFrames
+		u, err := url.Parse(e.URL)
+		if err != nil || u.Scheme != "http" || u.Host == "" || u.Path != "" {
+			return nil, fmt.Errorf("conformance: frames need a target http://HOST:PORT, not %q (--transport http2 for another)", cfg.Target)
+		}
+		e.addr = u.Host
+		if e.frames, err = trentsession.NewFrameConn(e.URL); err != nil {
+			return nil, fmt.Errorf("conformance: %w", err)
+		}
+	case TransportHTTP2:
+	default:
+		return nil, fmt.Errorf("conformance: transport %q: give %s or %s", cfg.Transport, TransportFrames, TransportHTTP2)
 	}
 	tok, err := readToken(cfg.DomainToken)
 	if err != nil {
@@ -191,6 +224,9 @@ func (e *Env) Close() error {
 		errs = append(errs, c())
 	}
 	e.closers = nil
+	if e.frames != nil {
+		e.frames.Close()
+	}
 	return errors.Join(errs...)
 }
 
@@ -233,6 +269,9 @@ func (e *Env) Missing(checks []conformance.Check) map[conformance.Capability]str
 	out := map[conformance.Capability]string{}
 	if e.opsWhy != "" {
 		out[CapOperators] = e.opsWhy
+	}
+	if e.frames == nil {
+		out[CapFrames] = "the Hellos and Envelopes go over HTTP/2 (--transport http2): the frame layer's checks need --transport frames"
 	}
 	if !e.allow {
 		out[CapDomainChange] = "importing the next state version makes the HSM's domain newer than its service hosts': give --allow-domain-change for an HSM no host depends on"
@@ -279,18 +318,27 @@ func (e *Env) adopt(k *known) {
 	e.current = k
 }
 
-// result is an HTTP exchange's outcome.
+// result is the outcome of a Hello's or an Envelope's exchange, or of an
+// HTTP request.
 type result struct {
-	status int
-	body   []byte
-	alert  *alert // decoded if the status is not 200
+	framed bool   // the answer came in a frame: status is 0
+	ok     bool   // accepted: a Reply or Response (HTTP: status 200)
+	status int    // HTTP
+	body   []byte // the answer's body: a Reply, a Response or an Alert
+	alert  *alert // decoded unless ok
 }
 
 func (r *result) String() string {
 	switch {
 	case r == nil:
 		return "no answer"
-	case r.status == http.StatusOK:
+	case r.framed && r.ok:
+		return "an answer frame (accepted)"
+	case r.framed && r.alert != nil:
+		return fmt.Sprintf("an Alert frame, %s: %q", alertName(r.alert.Code), r.alert.Message)
+	case r.framed:
+		return fmt.Sprintf("an Alert frame whose body is not an Alert (%d bytes)", len(r.body))
+	case r.ok:
 		return "200 (accepted)"
 	case r.alert != nil:
 		return fmt.Sprintf("%d, %s: %q", r.status, alertName(r.alert.Code), r.alert.Message)
@@ -298,21 +346,39 @@ func (r *result) String() string {
 	return fmt.Sprintf("%d with a body that is not an Alert (%d bytes)", r.status, len(r.body))
 }
 
+// sendHello sends a Hello over the Env's transport; a transport failure
+// ends the check.
+func (e *Env) sendHello(t *conformance.T, raw []byte) *result { return e.exchange(t, true, raw) }
+
+// sendEnvelope sends an Envelope over the Env's transport.
+func (e *Env) sendEnvelope(t *conformance.T, raw []byte) *result { return e.exchange(t, false, raw) }
+
+func (e *Env) exchange(t *conformance.T, hello bool, raw []byte) *result {
+	path := pathEnvelope
+	if hello {
+		path = pathHello
+	}
+	if e.frames == nil {
+		return e.post(t, path, raw)
+	}
+	what := "an Envelope frame"
+	if hello {
+		what = "a Hello frame"
+	}
+	body, isAlert, err := e.frames.Exchange(t.Context(), hello, raw)
+	t.Require(what, err)
+	r := &result{framed: true, ok: !isAlert, body: body}
+	if isAlert {
+		r.alert, _ = parseAlert(body)
+	}
+	return r
+}
+
 // post sends body to path and reads the answer; a transport failure ends
 // the check.
 func (e *Env) post(t *conformance.T, path string, body []byte) *result {
-	req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, e.URL+path, bytes.NewReader(body))
+	r, err := e.postContext(t.Context(), path, body)
 	t.Require("POST "+path, err)
-	req.Header.Set("Content-Type", "application/octet-stream")
-	resp, err := e.http.Do(req)
-	t.Require("POST "+path, err)
-	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
-	t.Require("POST "+path+": body", err)
-	r := &result{status: resp.StatusCode, body: data}
-	if r.status != http.StatusOK {
-		r.alert, _ = parseAlert(data)
-	}
 	return r
 }
 
@@ -322,6 +388,7 @@ func (e *Env) postContext(ctx context.Context, path string, body []byte) (*resul
 	if err != nil {
 		return nil, err
 	}
+	req.Header.Set("Content-Type", "application/octet-stream")
 	resp, err := e.http.Do(req)
 	if err != nil {
 		return nil, err
@@ -329,25 +396,28 @@ func (e *Env) postContext(ctx context.Context, path string, body []byte) (*resul
 	defer resp.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("body: %w", err)
 	}
-	r := &result{status: resp.StatusCode, body: data}
-	if r.status != http.StatusOK {
+	r := &result{status: resp.StatusCode, ok: resp.StatusCode == http.StatusOK, body: data}
+	if !r.ok {
 		r.alert, _ = parseAlert(data)
 	}
 	return r, nil
 }
 
-// expectAlert ends the check as failed unless r is a refusal (400) with
-// the Alert code.
+// expectAlert ends the check as failed unless r is a refusal with the
+// Alert code: an Alert frame, or over HTTP status 400 and the Alert.
 func expectAlert(t *conformance.T, what string, r *result, code uint16) {
 	want := "400, " + alertName(code)
+	if r.framed {
+		want = "an Alert frame, " + alertName(code)
+	}
 	switch {
-	case r.status == http.StatusOK:
-		t.Mismatch(what, want, "200: accepted")
+	case r.ok:
+		t.Mismatch(what, want, r.String())
 	case r.alert == nil:
 		t.Mismatch(what, want, r.String())
-	case r.alert.Code != code || r.status != http.StatusBadRequest:
+	case r.alert.Code != code || !r.framed && r.status != http.StatusBadRequest:
 		t.Mismatch(what, want, r.String())
 	}
 }
@@ -409,19 +479,26 @@ type session struct {
 // It returns the exchange and the session (nil unless ESK opened).
 func (e *Env) handshake(t *conformance.T, h *hello) (*result, *session, *derived, error) {
 	before := time.Now().Unix()
-	r := e.post(t, pathHello, h.raw)
-	if r.status != http.StatusOK {
+	r := e.sendHello(t, h.raw)
+	if !r.ok {
 		return r, nil, nil, nil
 	}
-	rep, err := parseReply(r.body)
+	s, d, err := e.sessionOf(h, r.body, before)
+	return r, s, d, err
+}
+
+// sessionOf decodes the Reply to h, sent at before (Unix seconds), and
+// derives the session from the spec.
+func (e *Env) sessionOf(h *hello, body []byte, before int64) (*session, *derived, error) {
+	rep, err := parseReply(body)
 	if err != nil {
-		return r, nil, nil, err
+		return nil, nil, err
 	}
 	d, err := derive(h.raw, &h.fields, h.d1, h.dk, rep)
 	if err != nil {
-		return r, nil, d, err
+		return nil, d, err
 	}
-	return r, &session{env: e, hello: h, reply: rep, sk: d.SK, hsmID: rep.HSMID, notBefore: rep.NotBefore, notAfter: rep.NotAfter,
+	return &session{env: e, hello: h, reply: rep, sk: d.SK, hsmID: rep.HSMID, notBefore: rep.NotBefore, notAfter: rep.NotAfter,
 		offset: int64(rep.NotBefore) - before}, d, nil
 }
 
@@ -461,7 +538,7 @@ func (e *Env) tryOpenAt(t *conformance.T, k *known) *session {
 	r, s, _, err := e.handshake(t, h)
 	if err != nil {
 		t.Logf("handshake: %v", err)
-	} else if r.status != http.StatusOK {
+	} else if !r.ok {
 		t.Logf("handshake: %s", r)
 	}
 	return s
@@ -521,7 +598,7 @@ func (s *session) envelope(typ uint16) *envelope {
 // send posts an Envelope sealed under the session's key with command.
 func (s *session) send(t *conformance.T, env *envelope, command []byte) (raw []byte, r *result) {
 	raw = env.seal(s.sk, command).marshal()
-	return raw, s.env.post(t, pathEnvelope, raw)
+	return raw, s.env.sendEnvelope(t, raw)
 }
 
 // command runs one command in the session: its response's plaintext, or
@@ -530,7 +607,7 @@ func (s *session) send(t *conformance.T, env *envelope, command []byte) (raw []b
 func (s *session) command(t *conformance.T, typ uint16, cmd []byte) ([]byte, *result) {
 	env := s.envelope(typ)
 	raw, r := s.send(t, env, cmd)
-	if r.status != http.StatusOK {
+	if !r.ok {
 		return nil, r
 	}
 	pt, err := openResponse(s.sk, raw, r.body, env.SessionID, env.Seq)
@@ -542,8 +619,8 @@ func (s *session) command(t *conformance.T, typ uint16, cmd []byte) ([]byte, *re
 func (s *session) ping(t *conformance.T, what string, env *envelope) {
 	payload := randomBytes(16)
 	raw, r := s.send(t, env, payload)
-	if r.status != http.StatusOK {
-		t.Mismatch(what, "200 with the echo", r.String())
+	if !r.ok {
+		t.Mismatch(what, "a Response with the echo", r.String())
 	}
 	pt, err := openResponse(s.sk, raw, r.body, env.SessionID, env.Seq)
 	t.Require(what+": response", err)
@@ -557,7 +634,7 @@ func (e *Env) domainStatus(t *conformance.T) []byte {
 	s := e.open(t)
 	st, r := s.command(t, commandDomainStatus, nil)
 	if r != nil {
-		t.Mismatch("DomainStatus", "200", r.String())
+		t.Mismatch("DomainStatus", "a Response", r.String())
 	}
 	e.follow(t, st)
 	return st

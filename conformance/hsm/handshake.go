@@ -7,7 +7,6 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"fmt"
-	"net/http"
 	"strings"
 	"time"
 
@@ -17,9 +16,9 @@ import (
 // reply runs a correct handshake and returns it, failing the check unless
 // the HSM answers with a Reply that decodes.
 func (e *Env) replyTo(t *conformance.T, h *hello) (*result, *reply) {
-	r := e.post(t, pathHello, h.raw)
-	if r.status != http.StatusOK {
-		t.Mismatch("a correct Hello", "200 with a Reply", r.String())
+	r := e.sendHello(t, h.raw)
+	if !r.ok {
+		t.Mismatch("a correct Hello", "a Reply", r.String())
 	}
 	rep, err := parseReply(r.body)
 	t.Require("decoding the Reply by docs/protocol.md", err)
@@ -70,8 +69,8 @@ func (e *Env) handshakeChecks() []conformance.Check {
 			for what, n := range nonces {
 				h := e.newHello(t, func(f *helloFields) { f.HostNonce = n }, nil)
 				r, s, d, err := e.handshake(t, h)
-				if r.status != http.StatusOK {
-					t.Mismatch("Hello with "+what, "200 with a Reply", r.String())
+				if !r.ok {
+					t.Mismatch("Hello with "+what, "a Reply", r.String())
 				}
 				if err != nil {
 					t.Logf("Z %x", d.Z)
@@ -121,7 +120,7 @@ func (e *Env) handshakeChecks() []conformance.Check {
 			for range 2 {
 				h := e.newHello(t, nil, nil)
 				r, s, _, err := e.handshake(t, h)
-				if r.status != http.StatusOK || err != nil {
+				if !r.ok || err != nil {
 					t.Mismatch("a correct handshake", "a Reply whose ESK opens", fmt.Sprint(r, " ", err))
 				}
 				k, err := parseEKT(s.reply.EKT)
@@ -161,7 +160,7 @@ func (e *Env) helloChecks() []conformance.Check {
 			}
 			for _, id := range ids {
 				h := e.newHello(t, func(f *helloFields) { f.HostID = id }, nil)
-				expectAlert(t, fmt.Sprintf("a Hello from host %q signed by the host's key", id), e.post(t, pathHello, h.raw), alertUnknownHost)
+				expectAlert(t, fmt.Sprintf("a Hello from host %q signed by the host's key", id), e.sendHello(t, h.raw), alertUnknownHost)
 			}
 		},
 	}, {
@@ -191,7 +190,7 @@ func (e *Env) helloChecks() []conformance.Check {
 				t.Skipf("the domain has no operator without the service-host role")
 			}
 			h := e.newHello(t, func(f *helloFields) { f.HostID = id }, key)
-			expectAlert(t, fmt.Sprintf("a Hello from operator %q", id), e.post(t, pathHello, h.raw), alertNotServiceHost)
+			expectAlert(t, fmt.Sprintf("a Hello from operator %q", id), e.sendHello(t, h.raw), alertNotServiceHost)
 		},
 	}, {
 		ID:        "HSM-HELLO-003",
@@ -202,11 +201,11 @@ func (e *Env) helloChecks() []conformance.Check {
 			other, err := ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
 			t.Require("a key", err)
 			h := e.newHello(t, nil, other)
-			expectAlert(t, "a Hello signed by another key", e.post(t, pathHello, h.raw), alertBadSignature)
+			expectAlert(t, "a Hello signed by another key", e.sendHello(t, h.raw), alertBadSignature)
 			h = e.newHello(t, nil, nil)
 			raw := bytes.Clone(h.raw)
 			raw[len(h.fields.unsigned())-8-1] ^= 0x01 // the last byte of host_nonce
-			expectAlert(t, "a Hello whose host_nonce changed after signing", e.post(t, pathHello, raw), alertBadSignature)
+			expectAlert(t, "a Hello whose host_nonce changed after signing", e.sendHello(t, raw), alertBadSignature)
 		},
 	}, {
 		ID:        "HSM-HELLO-004",
@@ -216,12 +215,12 @@ func (e *Env) helloChecks() []conformance.Check {
 		Run: func(t *conformance.T) {
 			for _, off := range []int64{-400, 400} {
 				h := e.newHello(t, func(f *helloFields) { f.Time = uint64(time.Now().Unix() + off) }, nil)
-				expectAlert(t, fmt.Sprintf("a Hello dated %+d s", off), e.post(t, pathHello, h.raw), alertClockSkew)
+				expectAlert(t, fmt.Sprintf("a Hello dated %+d s", off), e.sendHello(t, h.raw), alertClockSkew)
 			}
 			for _, off := range []int64{-250, 250} {
 				h := e.newHello(t, func(f *helloFields) { f.Time = uint64(time.Now().Unix() + off) }, nil)
-				if r := e.post(t, pathHello, h.raw); r.status != http.StatusOK {
-					t.Mismatch(fmt.Sprintf("a Hello dated %+d s", off), "200 with a Reply", r.String())
+				if r := e.sendHello(t, h.raw); !r.ok {
+					t.Mismatch(fmt.Sprintf("a Hello dated %+d s", off), "a Reply", r.String())
 				}
 			}
 		},
@@ -233,7 +232,7 @@ func (e *Env) helloChecks() []conformance.Check {
 		Run: func(t *conformance.T) {
 			other := otherName(e.cur().p.State.Name)
 			h := e.newHello(t, func(f *helloFields) { f.Domain = other }, nil)
-			expectAlert(t, fmt.Sprintf("a Hello for domain %q", other), e.post(t, pathHello, h.raw), alertDomainMismatch)
+			expectAlert(t, fmt.Sprintf("a Hello for domain %q", other), e.sendHello(t, h.raw), alertDomainMismatch)
 		},
 	}, {
 		ID:        "HSM-HELLO-006",
@@ -244,7 +243,7 @@ func (e *Env) helloChecks() []conformance.Check {
 			v := e.cur().p.State.Version
 			for _, w := range []uint64{v - 1, v + 1} {
 				h := e.newHello(t, func(f *helloFields) { f.Version = w }, nil)
-				expectAlert(t, fmt.Sprintf("a Hello for state version %d (the HSM's is %d)", w, v), e.post(t, pathHello, h.raw), alertDomainMismatch)
+				expectAlert(t, fmt.Sprintf("a Hello for state version %d (the HSM's is %d)", w, v), e.sendHello(t, h.raw), alertDomainMismatch)
 			}
 		},
 	}}
@@ -259,7 +258,7 @@ func (e *Env) malformedChecks() []conformance.Check {
 		Run: func(t *conformance.T) {
 			h := e.newHello(t, nil, nil)
 			for n := range len(h.raw) {
-				expectAlert(t, fmt.Sprintf("the first %d of the Hello's %d bytes", n, len(h.raw)), e.post(t, pathHello, h.raw[:n]), alertMalformed)
+				expectAlert(t, fmt.Sprintf("the first %d of the Hello's %d bytes", n, len(h.raw)), e.sendHello(t, h.raw[:n]), alertMalformed)
 			}
 		},
 	}, {
@@ -269,7 +268,7 @@ func (e *Env) malformedChecks() []conformance.Check {
 		Mutation:  "hsm.hello-trailing-accepted",
 		Run: func(t *conformance.T) {
 			h := e.newHello(t, nil, nil)
-			expectAlert(t, "a Hello with a trailing byte", e.post(t, pathHello, append(bytes.Clone(h.raw), 0)), alertMalformed)
+			expectAlert(t, "a Hello with a trailing byte", e.sendHello(t, append(bytes.Clone(h.raw), 0)), alertMalformed)
 		},
 	}, {
 		ID:        "HSM-MAL-003",
@@ -280,10 +279,10 @@ func (e *Env) malformedChecks() []conformance.Check {
 			h := e.newHello(t, nil, nil)
 			raw := bytes.Clone(h.raw)
 			raw[3] = 'X'
-			expectAlert(t, "a Hello starting \"TRNX\"", e.post(t, pathHello, raw), alertMalformed)
+			expectAlert(t, "a Hello starting \"TRNX\"", e.sendHello(t, raw), alertMalformed)
 			raw = bytes.Clone(h.raw)
 			raw[5] = typeEnvelope
-			expectAlert(t, "a Hello with object type 0x04", e.post(t, pathHello, raw), alertMalformed)
+			expectAlert(t, "a Hello with object type 0x04", e.sendHello(t, raw), alertMalformed)
 		},
 	}, {
 		ID:        "HSM-MAL-004",
@@ -294,7 +293,7 @@ func (e *Env) malformedChecks() []conformance.Check {
 			h := e.newHello(t, nil, nil)
 			raw := bytes.Clone(h.raw)
 			raw[4] = 3
-			expectAlert(t, "a Hello with version byte 03", e.post(t, pathHello, raw), alertVersion)
+			expectAlert(t, "a Hello with version byte 03", e.sendHello(t, raw), alertVersion)
 		},
 	}}
 }

@@ -7,6 +7,7 @@ import (
 	"encoding/xml"
 	"flag"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -215,10 +216,56 @@ func TestConfigErrors(t *testing.T) {
 		"operator as host":      {Target: f.url, DomainToken: f.c.TokenFile, HostKey: f.cfg.OperatorKeys[0]},
 		"host ID of another":    {Target: f.url, DomainToken: f.c.TokenFile, HostKey: f.c.HostKeyFile, HostID: "dev-operator-1"},
 		"older token not older": {Target: f.url, DomainToken: f.c.TokenFile, HostKey: f.c.HostKeyFile, OlderToken: f.c.TokenFile},
+		"unknown transport":     {Target: f.url, DomainToken: f.c.TokenFile, HostKey: f.c.HostKeyFile, Transport: "http3"},
+		"frames over TLS":       {Target: "https://" + f.addr, DomainToken: f.c.TokenFile, HostKey: f.c.HostKeyFile},
 	} {
 		_, err := hsmconf.NewEnv(cfg)
 		require.Error(t, err, name)
 		assert.True(t, strings.HasPrefix(err.Error(), "conformance: "), err.Error())
+	}
+}
+
+// The Hellos and Envelopes go in frames unless --transport http2 says
+// otherwise: against an HSM that serves only HTTP (an earlier release,
+// here the node under test's handler behind a plain HTTP server) the
+// default fails with a transport error, and HTTP/2 passes, the frame
+// layer's checks skipped with the reason.
+func TestTransports(t *testing.T) {
+	f := cluster(t)
+	tok := filepath.Join(t.TempDir(), "token")
+	require.NoError(t, os.WriteFile(tok, f.env.Token(), 0o600))
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	p := new(http.Protocols)
+	p.SetUnencryptedHTTP2(true)
+	p.SetHTTP1(true)
+	hs := &http.Server{Handler: f.n.Handler(), Protocols: p}
+	go hs.Serve(l)
+	defer hs.Close()
+	target := "http://" + l.Addr().String()
+
+	run := func(transport, re string) *conformance.Report {
+		env, err := hsmconf.NewEnv(hsmconf.Config{Target: target, DomainToken: tok, HostKey: f.c.HostKeyFile, Transport: transport})
+		require.NoError(t, err)
+		defer env.Close()
+		assert.Equal(t, map[string]string{"": hsmconf.TransportFrames, hsmconf.TransportHTTP2: hsmconf.TransportHTTP2}[transport], env.Transport)
+		checks := conformance.Select(env.Checks(), regexp.MustCompile(re))
+		return conformance.Run(context.Background(), checks, conformance.Options{Missing: env.Missing(checks)})
+	}
+	rep := run("", `^HSM-HS-001$`)
+	require.Len(t, rep.Results, 1)
+	assert.Equal(t, conformance.Fail, rep.Results[0].Status, "frames by default: an HSM that serves only HTTP does not pass")
+	assert.Contains(t, rep.Results[0].Reason, "frame")
+
+	rep = run(hsmconf.TransportHTTP2, `^HSM-(HS-00[1-3]|HELLO-001|MAL-00[2-4]|ENV-00[1-3]|RPL-00[1-4]|FRM-00[1-5])$`)
+	require.Len(t, rep.Results, 19)
+	for _, r := range rep.Results {
+		if strings.HasPrefix(r.ID, "HSM-FRM-") {
+			assert.Equal(t, conformance.Skip, r.Status, r.ID)
+			assert.Contains(t, r.Reason, "--transport frames", r.ID)
+			continue
+		}
+		assert.Equal(t, conformance.Pass, r.Status, "%s over HTTP/2: %s (expected %s, observed %s) %v", r.ID, r.Reason, r.Expected, r.Observed, r.Log)
 	}
 }
 
@@ -276,13 +323,16 @@ checks against one HSM endpoint over the wire protocol (docs/protocol.md),
 acting as a service host of the domain: it makes, signs, derives and seals
 the protocol's objects itself, from the document. Each check passes, fails
 (with what was expected and what was observed) or is skipped (with the
-reason). A check that needs a capability the configuration lacks is
-skipped, never passed:
+reason). The Hellos and Envelopes travel as hosts send them, in frames on
+one connection (` + "`--transport frames`" + `, the default), or as HTTP/2 requests
+(` + "`--transport http2`" + `); domain tokens go over HTTP/2 either way. A check that
+needs a capability the configuration lacks is skipped, never passed:
 
 | capability | what it takes |
 | --- | --- |
 | ` + "`operators`" + ` | ` + "`--operator-key FILE`" + ` (repeatable): keys of operators of the domain, to sign quorum commands its rules allow |
 | ` + "`domain-change`" + ` | ` + "`--allow-domain-change`" + `: HSM-TOK-002 imports the next state version (SetRetention to the current retention); only for an HSM no service host depends on |
+| ` + "`frames`" + ` | ` + "`--transport frames`" + ` (the default): the frame layer's checks, HSM-FRM-*, which write prefaces and frames byte by byte |
 
 HSM-EKT-003 waits for an EKT to expire if that happens within
 ` + "`--max-wait`" + ` (20 s by default), and is skipped otherwise; HSM-TOK-003 needs a

@@ -2,7 +2,6 @@ package hsm
 
 import (
 	"fmt"
-	"net/http"
 
 	"github.com/trentkms/trent/conformance"
 	"github.com/trentkms/trent/domain"
@@ -24,8 +23,8 @@ func (e *Env) hybridChecks() []conformance.Check {
 		Run: func(t *conformance.T) {
 			h := e.newHelloMode(t, nil, nil, true)
 			r, s, d, err := e.handshake(t, h)
-			if r.status != http.StatusOK {
-				t.Mismatch("a hybrid Hello", "200 with a hybrid Reply", r.String())
+			if !r.ok {
+				t.Mismatch("a hybrid Hello", "a hybrid Reply", r.String())
 			}
 			rep, perr := parseReply(r.body)
 			t.Require("decoding the Reply by docs/protocol.md", perr)
@@ -67,14 +66,14 @@ func (e *Env) hybridChecks() []conformance.Check {
 				moved = true
 			}
 			classical := e.newHelloMode(t, nil, nil, false)
-			rc := e.post(t, pathHello, classical.raw)
+			rc := e.sendHello(t, classical.raw)
 			rh, s, _, err := e.handshake(t, e.newHelloMode(t, nil, nil, true))
 			if moved {
 				e.setPolicy(t, false, keys)
 			}
 			expectAlert(t, "a classical Hello to a domain that requires hybrid", rc, alertHybridRequired)
-			if rh.status != http.StatusOK || s == nil {
-				t.Mismatch("a hybrid Hello to a domain that requires hybrid", "200 with a Reply whose ESK opens", fmt.Sprintf("%s %v", rh, err))
+			if !rh.ok || s == nil {
+				t.Mismatch("a hybrid Hello to a domain that requires hybrid", "a Reply whose ESK opens", fmt.Sprintf("%s %v", rh, err))
 			}
 		},
 	}, {
@@ -86,11 +85,11 @@ func (e *Env) hybridChecks() []conformance.Check {
 			h := e.newHelloMode(t, func(f *helloFields) {
 				f.EK[0], f.EK[1] = 0xff, 0xff // the first 12-bit coefficient is 4095 ≥ q = 3329
 			}, nil, true)
-			expectAlert(t, "a hybrid Hello with a coefficient of 4095 in its ML-KEM key", e.post(t, pathHello, h.raw), alertInvalidKEM)
+			expectAlert(t, "a hybrid Hello with a coefficient of 4095 in its ML-KEM key", e.sendHello(t, h.raw), alertInvalidKEM)
 			good := e.newHelloMode(t, nil, nil, true)
 			f := good.fields
 			cut := 6 + 1 + len(f.Domain) + 8 + 1 + len(f.HostID) + pointSize + kemKeySize/2
-			expectAlert(t, "a hybrid Hello cut in the middle of its ML-KEM key", e.post(t, pathHello, good.raw[:cut]), alertMalformed)
+			expectAlert(t, "a hybrid Hello cut in the middle of its ML-KEM key", e.sendHello(t, good.raw[:cut]), alertMalformed)
 		},
 	}}
 }

@@ -16,7 +16,7 @@ func (e *Env) Checks() []conformance.Check {
 	var cs []conformance.Check
 	for _, part := range [][]conformance.Check{
 		e.handshakeChecks(), e.helloChecks(), e.malformedChecks(),
-		e.envelopeChecks(), e.ektChecks(), e.replayChecks(),
+		e.envelopeChecks(), e.ektChecks(), e.replayChecks(), e.frameChecks(),
 		e.tokenChecks(), e.quorumChecks(), e.hybridChecks(),
 		e.hijackChecks(), // last: under its mutant the HSM takes a stranger's domain
 	} {

@@ -1,9 +1,10 @@
 package hsm
 
 // The protocol's objects as docs/protocol.md specifies them, written from
-// the document with the Go standard library: the suite calls nothing of
-// package session, so that a disagreement between the HSM and the document
-// is seen as one.
+// the document with the Go standard library: the suite encodes and decodes
+// nothing with package session (which only carries its bytes in frames,
+// env.go), so that a disagreement between the HSM and the document is seen
+// as one.
 
 import (
 	"bytes"
