@@ -558,3 +558,60 @@ func TestFrameConn(t *testing.T) {
 	_, _, err = newer.Exchange(ctx, true, hello)
 	assert.ErrorIs(t, err, session.ErrVersion)
 }
+
+// A host sends each command to the least busy HSM, the first of the idle
+// ones: one client's commands all go to the first HSM. An HSM that could
+// not be reached is tried after the others for a while, not first on
+// every command.
+func TestLeastBusyHSM(t *testing.T) {
+	w := newWorld(t)
+	serve := func(h *session.HSM, served *atomic.Int32) string {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		require.NoError(t, err)
+		srv := &session.Server{HSM: h, Commands: map[uint16]session.CommandHandler{
+			cmdEcho: func(r *session.Request) ([]byte, error) { served.Add(1); return echo(r) },
+		}}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- srv.Serve(ctx, l) }()
+		t.Cleanup(func() { cancel(); <-done })
+		return "http://" + l.Addr().String()
+	}
+	var n1, n2 atomic.Int32
+	u1, u2 := serve(w.hsm1, &n1), serve(w.hsm2, &n2)
+
+	c, err := session.NewClient(session.ClientConfig{Host: w.host, URLs: []string{u1, u2}, HTTP: noHTTP})
+	require.NoError(t, err)
+	defer c.Close()
+	for range 20 {
+		_, err := c.Do(context.Background(), cmdEcho, []byte("x"))
+		require.NoError(t, err)
+	}
+	assert.Equal(t, int32(20), n1.Load(), "one client at a time: the first HSM serves every command")
+	assert.Zero(t, n2.Load())
+
+	// A dead first HSM: it accepts and closes at once.
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	dead := &countingListener{Listener: l}
+	go func() {
+		for {
+			conn, err := dead.Accept()
+			if err != nil {
+				return
+			}
+			conn.Close()
+		}
+	}()
+	defer dead.Close()
+	n2.Store(0)
+	c2, err := session.NewClient(session.ClientConfig{Host: w.host, URLs: []string{"http://" + l.Addr().String(), u2}, HTTP: noHTTP})
+	require.NoError(t, err)
+	defer c2.Close()
+	for range 20 {
+		_, err := c2.Do(context.Background(), cmdEcho, []byte("x"))
+		require.NoError(t, err)
+	}
+	assert.Equal(t, int32(20), n2.Load())
+	assert.LessOrEqual(t, dead.n.Load(), int64(3), "a dead HSM is not tried first on every command")
+}

@@ -43,6 +43,12 @@ type peer struct {
 	// is an error, not a reason to speak HTTP/2 (FrameConn).
 	framesOnly bool
 
+	// inflight counts the commands sent to this HSM and not yet answered;
+	// downUntil (UnixNano) is set when one could not be sent or answered
+	// (Client.leastBusy's choice).
+	inflight  atomic.Int32
+	downUntil atomic.Int64
+
 	mu        sync.Mutex
 	conn      *clientConn
 	dial      *dialing // in progress, or nil

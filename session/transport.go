@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"net/http"
 	"sync"
@@ -191,7 +192,7 @@ func NewHTTPClient() *http.Client {
 type ClientConfig struct {
 	Host *Host
 	// URLs of the HSMs ("http://127.0.0.1:7301"). The session is made with
-	// the first that answers; envelopes go round-robin to all of them,
+	// the first that answers; envelopes go to the least busy of them,
 	// since any HSM of the domain serves the session. Hellos and envelopes
 	// travel in frames (frame.go) on one connection to each HSM; to an HSM
 	// that does not speak them, and for Post, over HTTP/2.
@@ -210,7 +211,6 @@ type Client struct {
 	cfg   ClientConfig
 	http  *http.Client
 	peers []*peer // one per URL
-	next  atomic.Uint64
 
 	mu       sync.Mutex
 	cur      *liveSession
@@ -385,12 +385,20 @@ func (c *Client) DoOn(ctx context.Context, i int, typ uint16, command []byte) ([
 
 func (c *Client) doOn(ctx context.Context, s *Session, typ uint16, command []byte) ([]byte, error) {
 	n := len(c.peers)
-	start := int(c.next.Add(1) % uint64(n))
+	start := c.leastBusy()
 	var err error
 	for i := range n {
 		var resp []byte
+		p := c.peers[(start+i)%n]
+		p.inflight.Add(1)
 		resp, err = c.send(ctx, (start+i)%n, s, typ, command)
+		p.inflight.Add(-1)
 		var re *RemoteError
+		if err != nil && ctx.Err() == nil && (!errors.As(err, &re) || errors.Is(err, ErrKeyNotRetained)) {
+			// Unreachable, or without the session's domain key (it
+			// restarted): tried after the others until peerDownFor.
+			p.downUntil.Store(time.Now().Add(peerDownFor).UnixNano())
+		}
 		if err == nil || ctx.Err() != nil || errors.As(err, &re) && !errors.Is(err, ErrKeyNotRetained) {
 			return resp, err // served or refused: do not resend
 		}
@@ -402,6 +410,40 @@ func (c *Client) doOn(ctx context.Context, s *Session, typ uint16, command []byt
 	}
 	return nil, err
 }
+
+// leastBusy is the index of the HSM to try first: of those not marked
+// down (all, if all are), the one with the fewest commands in flight, the
+// first of them if several have as few. So a host keeps as few HSM
+// processes busy as its load needs (their caches warm, fewer of them woken
+// per request), spreads over more as commands wait, and stays off an HSM
+// that stopped answering, or answers slowly, without a health check of its
+// own. doOn tries the others in turn after it.
+func (c *Client) leastBusy() int {
+	now := time.Now().UnixNano()
+	best, fewest := -1, int32(math.MaxInt32)
+	for i, p := range c.peers {
+		if n := p.inflight.Load(); n < fewest && p.downUntil.Load() <= now {
+			best, fewest = i, n
+			if n == 0 {
+				break
+			}
+		}
+	}
+	if best >= 0 {
+		return best
+	}
+	best, fewest = 0, int32(math.MaxInt32)
+	for i, p := range c.peers {
+		if n := p.inflight.Load(); n < fewest {
+			best, fewest = i, n
+		}
+	}
+	return best
+}
+
+// peerDownFor is how long an HSM that could not be reached is tried only
+// after the others.
+const peerDownFor = time.Second
 
 func (c *Client) send(ctx context.Context, i int, s *Session, typ uint16, command []byte) ([]byte, error) {
 	req, _, err := s.Seal(typ, command)
