@@ -35,7 +35,9 @@ const (
 var Primitives = []string{PrimSigV4, PrimTokenMAC, PrimGCM, PrimEnvelope}
 
 // Bound is the measured cost of each primitive one request pays: every
-// sample (ns per operation, one goroutine) by primitive name.
+// sample (ns per operation, one goroutine) by primitive name. MeasureFloor
+// adds the floor's other parts (FloorParts, SerialParts) to the same map;
+// Total counts only the bound's Primitives.
 type Bound map[string][]float64
 
 // Median is a primitive's median in ns.

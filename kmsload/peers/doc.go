@@ -53,8 +53,8 @@
 // BenchmarkEvent/Redact and /Write), the read barrier on one host (host's
 // BenchmarkReadBarrierOneHost: CPU per barrier at 16 readers, time per
 // barrier at 1), and the bare process hop (kmsload/cmd/hopfloor: a
-// 64-byte round trip between two processes over TCP loopback, no
-// batching; CPU of both at 16 callers, time at 1). Bound.Floor sums the
+// 68-byte message and its echo between two processes over TCP loopback,
+// no batching; CPU of both at 16 callers, time at 1). Bound.Floor sums the
 // medians of FloorParts (SigV4, the token's HMAC, the envelope, the audit
 // record, the barrier at 16 and the hop at 16: not AES-GCM, which
 // local-kms does too); Bound.SerialExtra sums those of SerialParts (the
