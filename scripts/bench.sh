@@ -120,5 +120,5 @@ go test -run '^$' -bench BenchmarkVerify -count "$count" -cpu 1 ./nitro/ | tee b
 go run "$benchstat" bench/nitro.txt | tee bench/nitro-benchstat.txt
 
 echo
-echo "side by side with local-kms and moto (issue 17): trent dev in production shape, rounds interleaved, the bound"
+echo "side by side with local-kms and moto (issue 17): trent dev in production shape, rounds interleaved, the bound, the floor and the target against it"
 bash scripts/bench-peers.sh | tee bench/peers.txt

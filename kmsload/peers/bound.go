@@ -35,7 +35,9 @@ const (
 var Primitives = []string{PrimSigV4, PrimTokenMAC, PrimGCM, PrimEnvelope}
 
 // Bound is the measured cost of each primitive one request pays: every
-// sample (ns per operation, one goroutine) by primitive name.
+// sample (ns per operation, one goroutine) by primitive name. MeasureFloor
+// adds the floor's other parts (FloorParts, SerialParts) to the same map;
+// Total counts only the bound's Primitives.
 type Bound map[string][]float64
 
 // Median is a primitive's median in ns.
@@ -62,12 +64,12 @@ type BoundConfig struct {
 // MeasureBound measures each primitive cfg.Count times into b.
 func MeasureBound(cfg BoundConfig, b Bound) error {
 	bt := cfg.Benchtime.String()
-	mac, err := runGoBench(cfg.HSMTest, "^BenchmarkHMAC64$/^impl=backend$", bt, cfg.Count)
+	mac, err := runGoBench(cfg.HSMTest, "^BenchmarkHMAC64$/^impl=backend$", bt, cfg.Count, "ns/op")
 	if err != nil {
 		return err
 	}
 	b[PrimTokenMAC] = append(b[PrimTokenMAC], mac...)
-	env, err := runGoBench(cfg.SessionTest, "^BenchmarkEnvelope$", bt, cfg.Count)
+	env, err := runGoBench(cfg.SessionTest, "^BenchmarkEnvelope$", bt, cfg.Count, "ns/op")
 	if err != nil {
 		return err
 	}
@@ -88,33 +90,74 @@ func nsPerOp(r testing.BenchmarkResult) float64 {
 }
 
 // runGoBench runs one benchmark of a test binary at GOMAXPROCS 1, count
-// times, and returns its ns/op samples.
-func runGoBench(bin, pattern, benchtime string, count int) ([]float64, error) {
+// times, and returns the samples of its metric (its unit as the benchmark
+// prints it: "ns/op", or one of its own from b.ReportMetric such as
+// "cpu-ns/op").
+func runGoBench(bin, pattern, benchtime string, count int, metric string) ([]float64, error) {
+	res, out, err := runGoBenches(bin, pattern, benchtime, count)
+	if err != nil {
+		return nil, err
+	}
+	if len(res) != 1 {
+		return nil, fmt.Errorf("peers: %s -test.bench %s: %d benchmarks ran, want 1\n%s", bin, pattern, len(res), out)
+	}
+	for _, m := range res {
+		if len(m[metric]) == 0 {
+			return nil, fmt.Errorf("peers: %s -test.bench %s: no %s\n%s", bin, pattern, metric, out)
+		}
+		return m[metric], nil
+	}
+	panic("unreachable")
+}
+
+// runGoBenches runs the benchmarks of a test binary that match pattern at
+// GOMAXPROCS 1, count times, and returns their results as
+// parseGoBench does, and the output.
+func runGoBenches(bin, pattern, benchtime string, count int) (map[string]map[string][]float64, []byte, error) {
 	cmd := exec.Command(bin, "-test.run", "^$", "-test.bench", pattern, "-test.benchtime", benchtime,
 		"-test.count", strconv.Itoa(count), "-test.cpu", "1")
 	out, err := cmd.CombinedOutput()
 	if err != nil {
-		return nil, fmt.Errorf("peers: %s -test.bench %s: %v\n%s", bin, pattern, err, out)
+		return nil, out, fmt.Errorf("peers: %s -test.bench %s: %v\n%s", bin, pattern, err, out)
 	}
-	var ns []float64
-	for _, line := range strings.Split(string(out), "\n") {
+	res := parseGoBench(string(out))
+	if len(res) == 0 {
+		return nil, out, fmt.Errorf("peers: %s -test.bench %s: no result\n%s", bin, pattern, out)
+	}
+	return res, out, nil
+}
+
+// parseGoBench reads `go test -bench` output: for each benchmark (its
+// name without the -GOMAXPROCS suffix), each metric's samples by unit
+// (ns/op, B/op, cpu-ns/op, …), one a line in the order printed.
+func parseGoBench(out string) map[string]map[string][]float64 {
+	res := map[string]map[string][]float64{}
+	for _, line := range strings.Split(out, "\n") {
 		f := strings.Fields(line)
 		if len(f) < 4 || !strings.HasPrefix(f[0], "Benchmark") {
 			continue
 		}
-		for i := 3; i < len(f); i++ {
-			if f[i] == "ns/op" {
-				v, err := strconv.ParseFloat(f[i-1], 64)
-				if err == nil {
-					ns = append(ns, v)
-				}
+		if _, err := strconv.Atoi(f[1]); err != nil { // the iteration count
+			continue
+		}
+		name := f[0]
+		if i := strings.LastIndexByte(name, '-'); i > 0 {
+			if _, err := strconv.Atoi(name[i+1:]); err == nil {
+				name = name[:i]
 			}
 		}
+		for i := 3; i < len(f); i += 2 {
+			v, err := strconv.ParseFloat(f[i-1], 64)
+			if err != nil {
+				continue
+			}
+			if res[name] == nil {
+				res[name] = map[string][]float64{}
+			}
+			res[name][f[i]] = append(res[name][f[i]], v)
+		}
 	}
-	if len(ns) == 0 {
-		return nil, fmt.Errorf("peers: %s -test.bench %s: no result\n%s", bin, pattern, out)
-	}
-	return ns, nil
+	return res
 }
 
 // benchGCM64 seals 64 bytes with AES-256-GCM under a key it schedules

@@ -3,7 +3,9 @@
 // two processes or between two goroutines of one process, with nothing
 // else on the path (no batching, no crypto, no HTTP). Issue 17's target
 // counts it among the extra work Trent's design requires
-// (docs/benchmarks.md, "Issue 17's target against the design's floor").
+// (docs/benchmarks.md, "Issue 17's target against the design's floor"),
+// and kmspeers runs it (two processes, at 16 callers and at 1) as part of
+// the floor it measures in each run.
 //
 //	go run ./kmsload/cmd/hopfloor -callers 16            # two processes
 //	go run ./kmsload/cmd/hopfloor -callers 16 -inproc    # one process

@@ -1,11 +1,17 @@
 // Command kmspeers runs issue 17's side-by-side benchmark (package
 // kmsload/peers): Trent as `trent dev` in production shape, local-kms and
-// moto, rounds interleaved, and the bound, in one run. From the checkout:
+// moto, rounds interleaved, and the bound and the floor, in one run; with
+// trent and local-kms among the targets it prints issue 17's target
+// against the floor (docs/benchmarks.md) after the main table. From the
+// checkout:
 //
 //	go run ./kmsload/cmd/kmspeers               # 3 rounds of 8 s per load and target
 //	go run ./kmsload/cmd/kmspeers -duration 3s -loads Encrypt/16
 //
-// It builds trent from the checkout and installs local-kms at its pinned
+// It builds trent, hopfloor and the test binaries of ./hsm/, ./session/,
+// ./audit/ and ./host/ (the benchmarks the bound and the floor reuse, each
+// run -bound-count times before the rounds and again after) from the
+// checkout and installs local-kms at its pinned
 // version (into -gobin) before anything else, then re-executes itself in a
 // private network namespace (unshare -n, loopback up) so that local-kms,
 // which listens on every interface, is reachable only from the load
@@ -46,8 +52,8 @@ func run() error {
 	warmUp := flag.Duration("warmup", 2*time.Second, "warm-up of the same load before each measured one")
 	targetList := flag.String("targets", "trent,local-kms,moto", "targets, in the order each round visits them (extra rows: trent-in-process, trent dev --in-process, not the production shape; trent-nss, trent dev --hsm-module nss)")
 	loadList := flag.String("loads", "Encrypt/16,Decrypt/16,GenerateDataKey/16,Encrypt/1,Decrypt/1,GenerateDataKey/1", "loads: Op/clients, comma-separated")
-	boundCount := flag.Int("bound-count", 3, "samples of each primitive of the bound, before the rounds and again after")
-	boundTime := flag.Duration("bound-benchtime", time.Second, "benchtime of each sample of the bound")
+	boundCount := flag.Int("bound-count", 3, "samples of each part of the bound and the floor, before the rounds and again after (0: measure neither, and no target table)")
+	boundTime := flag.Duration("bound-benchtime", time.Second, "benchtime of each sample of the bound and the floor")
 	profile := flag.Duration("profile", 0, "if not zero: after the rounds, CPU profiles of Trent's host and HSM processes under Encrypt at 16 clients for this long")
 	idleTime := flag.Duration("idle", 5*time.Second, "measure each server's CPU at rest for this long before the rounds (0: not)")
 	python := flag.String("python", "python3", "the Python with moto installed")
@@ -57,6 +63,9 @@ func run() error {
 	localKMS := flag.String("local-kms", "", "local-kms binary (default: go install at the pinned version)")
 	hsmTest := flag.String("hsm-test", "", "test binary of ./hsm/ (default: built)")
 	sessionTest := flag.String("session-test", "", "test binary of ./session/ (default: built)")
+	auditTest := flag.String("audit-test", "", "test binary of ./audit/ (default: built)")
+	hostTest := flag.String("host-test", "", "test binary of ./host/ (default: built)")
+	hopfloor := flag.String("hopfloor", "", "hopfloor binary (default: built from ./kmsload/cmd/hopfloor)")
 	inNetns := flag.Bool("in-netns", false, "(internal) already re-executed under unshare")
 	flag.Parse()
 
@@ -97,6 +106,21 @@ func run() error {
 				return err
 			}
 		}
+		if *auditTest == "" {
+			if *auditTest, err = peers.GoTestBinary(filepath.Join(bin, "audit.test"), "./audit/"); err != nil {
+				return err
+			}
+		}
+		if *hostTest == "" {
+			if *hostTest, err = peers.GoTestBinary(filepath.Join(bin, "host.test"), "./host/"); err != nil {
+				return err
+			}
+		}
+		if *hopfloor == "" {
+			if *hopfloor, err = peers.GoBuild(filepath.Join(bin, "hopfloor"), "./kmsload/cmd/hopfloor"); err != nil {
+				return err
+			}
+		}
 	}
 
 	netnote := "a private network namespace (unshare -n): local-kms reachable only from the load generator"
@@ -112,7 +136,8 @@ func run() error {
 			return err
 		}
 		argv := append([]string{self}, os.Args[1:]...)
-		argv = append(argv, "-in-netns", "-trent="+*trentBin, "-local-kms="+*localKMS, "-hsm-test="+*hsmTest, "-session-test="+*sessionTest)
+		argv = append(argv, "-in-netns", "-trent="+*trentBin, "-local-kms="+*localKMS, "-hsm-test="+*hsmTest, "-session-test="+*sessionTest,
+			"-audit-test="+*auditTest, "-host-test="+*hostTest, "-hopfloor="+*hopfloor)
 		cmd, err := peers.UnshareCommand(argv)
 		if err == nil {
 			cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
@@ -187,10 +212,11 @@ func run() error {
 		}
 	}
 	bound := peers.Bound{}
-	bc := peers.BoundConfig{HSMTest: *hsmTest, SessionTest: *sessionTest, Count: *boundCount, Benchtime: *boundTime}
+	fc := peers.FloorConfig{BoundConfig: peers.BoundConfig{HSMTest: *hsmTest, SessionTest: *sessionTest, Count: *boundCount, Benchtime: *boundTime},
+		AuditTest: *auditTest, HostTest: *hostTest, Hopfloor: *hopfloor}
 	if *boundCount > 0 {
-		fmt.Fprintln(os.Stderr, "kmspeers: measuring the bound")
-		if err := peers.MeasureBound(bc, bound); err != nil {
+		fmt.Fprintln(os.Stderr, "kmspeers: measuring the bound and the floor")
+		if err := peers.MeasureFloor(fc, bound); err != nil {
 			return err
 		}
 	}
@@ -205,8 +231,8 @@ func run() error {
 		return err
 	}
 	if *boundCount > 0 {
-		fmt.Fprintln(os.Stderr, "kmspeers: measuring the bound again")
-		if err := peers.MeasureBound(bc, bound); err != nil {
+		fmt.Fprintln(os.Stderr, "kmspeers: measuring the bound and the floor again")
+		if err := peers.MeasureFloor(fc, bound); err != nil {
 			return err
 		}
 	}
@@ -233,11 +259,18 @@ func run() error {
 		}
 		w.WriteString("\n")
 	}
+	if *boundCount > 0 && slices.Contains(targets, peers.Trent) && slices.Contains(targets, peers.LocalKMS) {
+		fmt.Fprintf(&w, "\nIssue 17's target against the design's floor (docs/benchmarks.md): at more than one client, CPU per request ≤ local-kms's + the floor (%.1f µs, measured in this run: the table of the floor below), and requests per second, as a ratio to local-kms's, ≥ what the target CPU allows, (local-kms CPU + its client CPU) ÷ (target CPU + Trent's client CPU); at 1 client, p50 ≤ local-kms's + the serial extra (%.1f µs). Medians of the rounds:\n\n",
+			bound.Floor()/1e3, bound.SerialExtra()/1e3)
+		w.WriteString(peers.TargetTable(peers.TargetRows(samples, loads, bound)))
+	}
 	w.WriteString("\nEvery round:\n\n")
 	w.WriteString(peers.RoundsTable(samples, loads, targets))
 	if *boundCount > 0 {
 		w.WriteString("\nThe bound (one goroutine, GOMAXPROCS 1 for the reused go test benchmarks):\n\n")
 		w.WriteString(peers.BoundTable(bound))
+		w.WriteString("\nThe floor: the extra work Trent's design requires and local-kms does none of, every part measured beside the bound, before the rounds and after (go test benchmarks at GOMAXPROCS 1; hopfloor between two processes over TCP loopback, no batching):\n\n")
+		w.WriteString(peers.FloorTable(bound))
 	}
 	if profLoad != nil {
 		fmt.Fprintf(&w, "\nProfiles of %v under Encrypt at 16 clients: %.0f req/s, so about %.0f requests profiled (scripts/profile-groups.sh %s PROFILE scripts/profile-groups/host.txt or hsm.txt):\n\n",
