@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -31,6 +32,7 @@ type Proc struct {
 	PID  int      `json:"pid"`  // of the latest start (0 before)
 
 	exe  string
+	env  []string // added to the supervisor's environment
 	wrap []string // runs exe (Options.Wrap)
 	// restart, if set, is called when the process exits without Stop or
 	// Kill having asked it to (Options.Supervise).
@@ -62,6 +64,9 @@ func (p *Proc) Start() error {
 	argv := append(append(slices.Clip(p.wrap), p.exe), p.Args...)
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Stdout, cmd.Stderr = logf, logf
+	if len(p.env) > 0 {
+		cmd.Env = append(os.Environ(), p.env...)
+	}
 	// Its own process group: a Ctrl-C in the terminal reaches trent dev,
 	// which stops its children in order, and not every child at once.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
@@ -198,6 +203,29 @@ func freePorts(ip string, n int) ([]int, error) {
 	return ports, nil
 }
 
+// coLocated is how trent dev runs processes that share one machine's
+// cores, where a production deployment gives each HSM a machine of its
+// own: each HSM process schedules Go code on hsmProcs threads (GOMAXPROCS,
+// unless set in trent dev's environment), and each host keeps
+// batchWorkers batches in flight to the HSMs (--hsm-batch-workers).
+type coLocated struct{ hsmProcs, batchWorkers int }
+
+// sharedShape divides cpus cores among hsms HSM processes and a host.
+// Go's scheduler in an idle process wakes spare threads to look for work,
+// and a second batch in flight buys no parallelism when every process
+// shares the same cores, only smaller batches and more wake-ups: on 2
+// cores with 3 HSMs, GOMAXPROCS 1 and one batch in flight cost 18 % less
+// CPU per request than Go's default and two (docs/benchmarks.md, session
+// 7). With cores to spare, each HSM gets its share and the host a batch in
+// flight per HSM, as on separate machines.
+func sharedShape(cpus, hsms int) coLocated {
+	hsms = max(1, hsms)
+	return coLocated{
+		hsmProcs:     max(1, cpus/hsms),
+		batchWorkers: max(1, min(hsms, cpus/2)),
+	}
+}
+
 // startProcs runs every HSM node and service host as a process of
 // opts.Exec: the HSMs first (each waits for a host to deliver the domain
 // token, or, without hosts, imports the saved one), then the first host
@@ -231,6 +259,7 @@ func (c *Cluster) startProcs(opts Options, ip string, port0 int, hostIDs []strin
 			return err
 		}
 	}
+	shape := sharedShape(runtime.NumCPU(), len(c.HSMs))
 	ports := make([]int, len(c.HSMs))
 	for i := range ports {
 		ports[i] = port0 + i
@@ -249,6 +278,9 @@ func (c *Cluster) startProcs(opts Options, ip string, port0 int, hostIDs []strin
 		}
 		args = append(args, pprofFlag(opts, i)...)
 		p := newProc(h.TokenLabel, args...)
+		if _, set := os.LookupEnv("GOMAXPROCS"); !set {
+			p.env = []string{"GOMAXPROCS=" + strconv.Itoa(shape.hsmProcs)}
+		}
 		say("HSM %s (%s): process on %s (log %s)", h.TokenLabel, h.HSMID, addr, p.Log)
 		if err := p.Start(); err != nil {
 			return err
@@ -280,7 +312,8 @@ func (c *Cluster) startProcs(opts Options, ip string, port0 int, hostIDs []strin
 	for i, hi := range hosts {
 		args := []string{"host", "serve", "--id", hi.ID, "--key", hi.KeyFile, "--dir", filepath.Join(opts.Dir, "hosts", hi.ID),
 			"--raft", hi.Raft, "--api", hi.API[len("http://"):], "--credentials", filepath.Join(opts.Dir, "credentials.json"),
-			"--resync-every", "250ms", "--rotation-interval", rotationFlag(opts.RotationInterval)}
+			"--resync-every", "250ms", "--rotation-interval", rotationFlag(opts.RotationInterval),
+			"--hsm-batch-workers", strconv.Itoa(shape.batchWorkers)}
 		for _, u := range urls {
 			args = append(args, "--hsm", u)
 		}

@@ -3,10 +3,13 @@ package dev_test
 import (
 	"context"
 	"crypto/rand"
+	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -113,7 +116,7 @@ func TestProcesses(t *testing.T) {
 	require.NoError(t, err)
 	decrypts := func(t *testing.T) {
 		t.Helper()
-		for range 6 { // round robin over the HSMs, twice
+		for range 6 { // the restarted first HSM serves them once it holds the domain again
 			out, err := cl.Decrypt(ctx, &kms.DecryptInput{CiphertextBlob: enc.CiphertextBlob})
 			require.NoError(t, err)
 			require.Equal(t, pt, out.Plaintext)
@@ -216,4 +219,14 @@ func TestProcessesPprof(t *testing.T) {
 		require.Equal(t, http.StatusOK, resp.StatusCode, name)
 		require.Contains(t, string(body), "--pprof", name)
 	}
+
+	// The processes share this machine's cores (sharedShape): the HSM's
+	// Go threads are bounded, and the host is told how many batches to
+	// keep in flight.
+	if _, set := os.LookupEnv("GOMAXPROCS"); !set {
+		env, err := os.ReadFile(fmt.Sprintf("/proc/%d/environ", c.Proc("hsm-1").PID))
+		require.NoError(t, err)
+		assert.Contains(t, strings.Split(string(env), "\x00"), "GOMAXPROCS="+strconv.Itoa(runtime.NumCPU()))
+	}
+	assert.Contains(t, strings.Join(c.Proc("host-1").Args, " "), "--hsm-batch-workers 1")
 }

@@ -118,8 +118,9 @@ type Config struct {
 // the best measured on trent dev (docs/benchmarks.md, "how many batches
 // may be in flight"), and again with every HSM in its own process
 // (docs/benchmarks.md, "Cuts of the hot path": 2, 3, 4 and 6 workers, 2
-// the cheapest per request on 2 cores). HSMs on machines of their own may
-// warrant more.
+// the cheapest per request on 2 cores among those). HSMs on machines of
+// their own may warrant more; trent dev, whose HSMs share the host's
+// cores, passes its own (dev's sharedShape: 1 on 2 cores).
 const DefaultHSMBatchWorkers = 2
 
 // Host is a running service host.
