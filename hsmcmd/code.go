@@ -1,6 +1,7 @@
 package hsmcmd
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"strconv"
@@ -202,14 +203,18 @@ func (r *reader) done() error {
 	return r.err
 }
 
-// writer builds one message, refusing fields out of their bounds.
+// writer builds one message, refusing fields out of their bounds. Every
+// field is flat (a length prefix and its bytes, or an integer), so it
+// appends them itself, big-endian as cryptobyte's reader expects, with no
+// builder or continuation per field: a command is marshalled on every KMS
+// request (TestWriterMatchesCryptobyte holds it to cryptobyte's encoding).
 type writer struct {
-	b   cryptobyte.Builder
+	buf []byte
 	c   Code
 	err error
 }
 
-func newWriter(c Code) *writer { return &writer{c: c} }
+func newWriter(c Code) *writer { return &writer{c: c, buf: make([]byte, 0, 256)} }
 
 func (w *writer) check(ok bool, what string) bool {
 	if !ok && w.err == nil {
@@ -220,29 +225,30 @@ func (w *writer) check(ok bool, what string) bool {
 
 func (w *writer) v8(f []byte, min, max int, what string) {
 	if w.check(len(f) >= min && len(f) <= max && len(f) <= 0xff, what) {
-		w.b.AddUint8LengthPrefixed(func(b *cryptobyte.Builder) { b.AddBytes(f) })
+		w.buf = append(append(w.buf, byte(len(f))), f...)
 	}
 }
 
 func (w *writer) v16(f []byte, min, max int, what string) {
 	if w.check(len(f) >= min && len(f) <= max && len(f) <= 0xffff, what) {
-		w.b.AddUint16LengthPrefixed(func(b *cryptobyte.Builder) { b.AddBytes(f) })
+		w.buf = append(binary.BigEndian.AppendUint16(w.buf, uint16(len(f))), f...)
 	}
 }
 
 func (w *writer) v24(f []byte, min, max int, what string) {
 	if w.check(len(f) >= min && len(f) <= max && len(f) <= 0xffffff, what) {
-		w.b.AddUint24LengthPrefixed(func(b *cryptobyte.Builder) { b.AddBytes(f) })
+		n := len(f)
+		w.buf = append(append(w.buf, byte(n>>16), byte(n>>8), byte(n)), f...)
 	}
 }
 
-func (w *writer) u8(v uint8)   { w.b.AddUint8(v) }
-func (w *writer) u16(v uint16) { w.b.AddUint16(v) }
-func (w *writer) u64(v uint64) { w.b.AddUint64(v) }
+func (w *writer) u8(v uint8)   { w.buf = append(w.buf, v) }
+func (w *writer) u16(v uint16) { w.buf = binary.BigEndian.AppendUint16(w.buf, v) }
+func (w *writer) u64(v uint64) { w.buf = binary.BigEndian.AppendUint64(w.buf, v) }
 
 func (w *writer) rest(f []byte, min, max int, what string) {
 	if w.check(len(f) >= min && len(f) <= max, what) {
-		w.b.AddBytes(f)
+		w.buf = append(w.buf, f...)
 	}
 }
 
@@ -250,14 +256,7 @@ func (w *writer) bytes() ([]byte, error) {
 	if w.err != nil {
 		return nil, w.err
 	}
-	out, err := w.b.Bytes()
-	if err != nil {
-		return nil, fmt.Errorf("%w: %v: %w", ErrMalformed, w.c, err)
-	}
-	if out == nil {
-		out = []byte{}
-	}
-	return out, nil
+	return w.buf, nil
 }
 
 // result is a Parse function's outcome: m, or nil and the failure.
