@@ -238,10 +238,14 @@ func (bl *Blob) addHeader(b *cryptobyte.Builder) {
 	b.AddBytes(bl.IV[:])
 }
 
+// blobHeaderMax bounds a blob's header (addHeader): the builders that
+// write one start with room for it.
+const blobHeaderMax = 8 + 1 + 255 + IDSize + NonceSize + IVSize
+
 // Marshal encodes the blob.
 func (bl *Blob) Marshal() ([]byte, error) {
-	var b cryptobyte.Builder
-	bl.addHeader(&b)
+	b := cryptobyte.NewBuilder(make([]byte, 0, blobHeaderMax+2+len(bl.Ciphertext)))
+	bl.addHeader(b)
 	if len(bl.Ciphertext) < TagSize || len(bl.Ciphertext) > MaxPlaintext+TagSize {
 		b.SetError(errors.New("hbk: blob ciphertext length"))
 	}
@@ -285,7 +289,7 @@ func KDFInput(keyID string, hbkID [IDSize]byte, nonce [NonceSize]byte) []byte {
 // aad is label ‖ 0x00 ‖ the blob's header fields (through the IV) ‖ the
 // encoded encryption context.
 func (bl *Blob) aad(ec []byte) ([]byte, error) {
-	b := cryptobyte.NewBuilder(append([]byte(labelBlob), 0))
+	b := cryptobyte.NewBuilder(append(append(make([]byte, 0, len(labelBlob)+1+blobHeaderMax+len(ec)), labelBlob...), 0))
 	bl.addHeader(b)
 	b.AddBytes(ec)
 	return b.Bytes()
