@@ -226,31 +226,37 @@ type Blob struct {
 	Ciphertext []byte // ciphertext ‖ tag
 }
 
-func (bl *Blob) addHeader(b *cryptobyte.Builder) {
-	wire.AddHeader(b, TypeBlob)
+// appendHeader appends the blob's header (through the IV) to out, by hand:
+// a cryptobyte builder and a continuation per field cost the HSM a tenth
+// of its hierarchy work per request. TestBlobHeaderMatchesCryptobyte
+// holds it to the builder's encoding.
+func (bl *Blob) appendHeader(out []byte) ([]byte, error) {
 	if !ValidKeyID(bl.KeyID) {
-		b.SetError(errors.New("hbk: invalid key ID"))
-		return
+		return nil, errors.New("hbk: invalid key ID")
 	}
-	b.AddUint8LengthPrefixed(func(b *cryptobyte.Builder) { b.AddBytes([]byte(bl.KeyID)) })
-	b.AddBytes(bl.HBKID[:])
-	b.AddBytes(bl.Nonce[:])
-	b.AddBytes(bl.IV[:])
+	out = wire.AppendHeader(out, TypeBlob)
+	out = append(out, byte(len(bl.KeyID)))
+	out = append(out, bl.KeyID...)
+	out = append(out, bl.HBKID[:]...)
+	out = append(out, bl.Nonce[:]...)
+	return append(out, bl.IV[:]...), nil
 }
 
-// blobHeaderMax bounds a blob's header (addHeader): the builders that
+// blobHeaderMax bounds a blob's header (appendHeader): the builders that
 // write one start with room for it.
 const blobHeaderMax = 8 + 1 + 255 + IDSize + NonceSize + IVSize
 
 // Marshal encodes the blob.
 func (bl *Blob) Marshal() ([]byte, error) {
-	b := cryptobyte.NewBuilder(make([]byte, 0, blobHeaderMax+2+len(bl.Ciphertext)))
-	bl.addHeader(b)
 	if len(bl.Ciphertext) < TagSize || len(bl.Ciphertext) > MaxPlaintext+TagSize {
-		b.SetError(errors.New("hbk: blob ciphertext length"))
+		return nil, errors.New("hbk: blob ciphertext length")
 	}
-	b.AddUint16LengthPrefixed(func(b *cryptobyte.Builder) { b.AddBytes(bl.Ciphertext) })
-	return b.Bytes()
+	out, err := bl.appendHeader(make([]byte, 0, blobHeaderMax+2+len(bl.Ciphertext)))
+	if err != nil {
+		return nil, err
+	}
+	out = binary.BigEndian.AppendUint16(out, uint16(len(bl.Ciphertext)))
+	return append(out, bl.Ciphertext...), nil
 }
 
 // ParseBlob decodes a blob strictly.
@@ -289,10 +295,12 @@ func KDFInput(keyID string, hbkID [IDSize]byte, nonce [NonceSize]byte) []byte {
 // aad is label ‖ 0x00 ‖ the blob's header fields (through the IV) ‖ the
 // encoded encryption context.
 func (bl *Blob) aad(ec []byte) ([]byte, error) {
-	b := cryptobyte.NewBuilder(append(append(make([]byte, 0, len(labelBlob)+1+blobHeaderMax+len(ec)), labelBlob...), 0))
-	bl.addHeader(b)
-	b.AddBytes(ec)
-	return b.Bytes()
+	out := append(append(make([]byte, 0, len(labelBlob)+1+blobHeaderMax+len(ec)), labelBlob...), 0)
+	out, err := bl.appendHeader(out)
+	if err != nil {
+		return nil, err
+	}
+	return append(out, ec...), nil
 }
 
 // cipher derives K for the blob and returns its AEAD and the blob's AAD

@@ -27,6 +27,12 @@ const (
 	MaxIDLen = 64
 )
 
+// AppendHeader appends Magic ‖ Version ‖ typ to out, for encoders that
+// write their fields by hand.
+func AppendHeader(out []byte, typ byte) []byte {
+	return append(append(out, Magic...), Version, typ)
+}
+
 // AddHeader adds Magic ‖ Version ‖ typ.
 func AddHeader(b *cryptobyte.Builder, typ byte) {
 	b.AddBytes([]byte(Magic))
