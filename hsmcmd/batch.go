@@ -31,13 +31,18 @@ type BatchRequest struct {
 func (BatchRequest) Code() Code { return Batch }
 
 func (m BatchRequest) Marshal() ([]byte, error) {
-	w := newWriter(Batch)
+	n := 2
+	for _, it := range m.Items {
+		n += 5 + len(it.Command)
+	}
+	w := newWriterSize(Batch, n)
 	if !w.check(len(m.Items) >= 1 && len(m.Items) <= MaxBatch, "count") {
 		return nil, w.err
 	}
 	w.u16(uint16(len(m.Items)))
 	for _, it := range m.Items {
-		if !w.check(it.Code.Batchable(), "command "+it.Code.String()+" cannot be batched") {
+		if !it.Code.Batchable() {
+			w.check(false, "command "+it.Code.String()+" cannot be batched")
 			break
 		}
 		w.u16(uint16(it.Code))
@@ -94,7 +99,11 @@ type BatchResponse struct {
 }
 
 func (m BatchResponse) Marshal() ([]byte, error) {
-	w := newWriter(Batch)
+	n := 2
+	for _, res := range m.Results {
+		n += 5 + len(res.Response)
+	}
+	w := newWriterSize(Batch, n)
 	if !w.check(len(m.Results) <= MaxBatch, "count") {
 		return nil, w.err
 	}

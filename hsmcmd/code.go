@@ -214,7 +214,12 @@ type writer struct {
 	err error
 }
 
-func newWriter(c Code) *writer { return &writer{c: c, buf: make([]byte, 0, 256)} }
+func newWriter(c Code) *writer { return newWriterSize(c, 256) }
+
+// newWriterSize is a writer with room for n bytes: a command that carries
+// a caller's data (a plaintext, a blob, a batch) starts with room for all
+// of it rather than growing on the way.
+func newWriterSize(c Code, n int) *writer { return &writer{c: c, buf: make([]byte, 0, n)} }
 
 func (w *writer) check(ok bool, what string) bool {
 	if !ok && w.err == nil {

@@ -81,7 +81,7 @@ type EncryptRequest struct {
 func (EncryptRequest) Code() Code { return Encrypt }
 
 func (m EncryptRequest) Marshal() ([]byte, error) {
-	w := newWriter(Encrypt)
+	w := newWriterSize(Encrypt, 6+len(m.Token)+len(m.Context)+len(m.Plaintext))
 	w.v16(m.Token, 0, MaxHBKToken, "token")
 	w.v16(m.Context, 0, hbk.MaxContext, "context")
 	w.v16(m.Plaintext, 0, hbk.MaxPlaintext, "plaintext")
@@ -105,7 +105,7 @@ type EncryptResponse struct {
 }
 
 func (m EncryptResponse) Marshal() ([]byte, error) {
-	w := newWriter(Encrypt)
+	w := newWriterSize(Encrypt, len(m.Blob))
 	w.rest(m.Blob, 1, hbk.MaxBlob, "blob")
 	return w.bytes()
 }
@@ -128,7 +128,7 @@ type GenerateDataKeyRequest struct {
 func (GenerateDataKeyRequest) Code() Code { return GenerateDataKey }
 
 func (m GenerateDataKeyRequest) Marshal() ([]byte, error) {
-	w := newWriter(GenerateDataKey)
+	w := newWriterSize(GenerateDataKey, 7+len(m.Token)+len(m.Context))
 	w.v16(m.Token, 0, MaxHBKToken, "token")
 	w.v16(m.Context, 0, hbk.MaxContext, "context")
 	if w.check(m.Size >= 1 && m.Size <= MaxRandom, "size") {
@@ -160,7 +160,7 @@ type GenerateDataKeyResponse struct {
 }
 
 func (m GenerateDataKeyResponse) Marshal() ([]byte, error) {
-	w := newWriter(GenerateDataKey)
+	w := newWriterSize(GenerateDataKey, 4+len(m.Plaintext)+len(m.Blob))
 	w.v16(m.Plaintext, 0, MaxRandom, "plaintext")
 	w.v16(m.Blob, 1, hbk.MaxBlob, "blob")
 	return w.bytes()
@@ -183,7 +183,7 @@ type DecryptRequest struct {
 func (DecryptRequest) Code() Code { return Decrypt }
 
 func (m DecryptRequest) Marshal() ([]byte, error) {
-	w := newWriter(Decrypt)
+	w := newWriterSize(Decrypt, 6+len(m.Token)+len(m.Context)+len(m.Blob))
 	w.v16(m.Token, 0, MaxHBKToken, "token")
 	w.v16(m.Context, 0, hbk.MaxContext, "context")
 	w.v16(m.Blob, 0, hbk.MaxBlob, "blob")
@@ -207,7 +207,7 @@ type DecryptResponse struct {
 }
 
 func (m DecryptResponse) Marshal() ([]byte, error) {
-	w := newWriter(Decrypt)
+	w := newWriterSize(Decrypt, len(m.Plaintext))
 	w.rest(m.Plaintext, 1, hbk.MaxPlaintext, "plaintext")
 	return w.bytes()
 }
@@ -260,7 +260,7 @@ type ReEncryptResponse struct {
 }
 
 func (m ReEncryptResponse) Marshal() ([]byte, error) {
-	w := newWriter(ReEncrypt)
+	w := newWriterSize(ReEncrypt, len(m.Blob))
 	w.rest(m.Blob, 1, hbk.MaxBlob, "blob")
 	return w.bytes()
 }

@@ -65,3 +65,31 @@ func TestWriterMatchesCryptobyte(t *testing.T) {
 		t.Fatal("a v8 field of 256 bytes was written")
 	}
 }
+
+// The commands a KMS request sends, and their batch, are written into one
+// buffer of their size: one allocation, none to grow it.
+func TestHotMessagesAllocateOnce(t *testing.T) {
+	token, ec, pt, blob := make([]byte, MaxHBKToken), make([]byte, 40), make([]byte, 4096), make([]byte, 300)
+	enc, err := EncryptRequest{Token: token, Context: ec, Plaintext: pt}.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, m := range map[string]interface{ Marshal() ([]byte, error) }{
+		"EncryptRequest":          EncryptRequest{Token: token, Context: ec, Plaintext: pt},
+		"EncryptResponse":         EncryptResponse{Blob: blob},
+		"DecryptRequest":          DecryptRequest{Token: token, Context: ec, Blob: blob},
+		"DecryptResponse":         DecryptResponse{Plaintext: pt},
+		"GenerateDataKeyRequest":  GenerateDataKeyRequest{Token: token, Context: ec, Size: 32, WithPlaintext: true},
+		"GenerateDataKeyResponse": GenerateDataKeyResponse{Plaintext: pt[:32], Blob: blob},
+		"ReEncryptResponse":       ReEncryptResponse{Blob: blob},
+		"BatchRequest":            BatchRequest{Items: []BatchItem{{Code: Encrypt, Command: enc}, {Code: Encrypt, Command: enc}}},
+		"BatchResponse":           BatchResponse{Results: []BatchResult{{Response: blob}, {Alert: 1}, {Response: blob}}},
+	} {
+		if _, err := m.Marshal(); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if n := testing.AllocsPerRun(20, func() { _, _ = m.Marshal() }); n > 1 {
+			t.Errorf("%s.Marshal: %.0f allocations, want 1", name, n)
+		}
+	}
+}
