@@ -7,8 +7,6 @@ import (
 	"crypto/ecdsa"
 	"crypto/rand"
 	"crypto/sha512"
-	"net"
-	"net/http"
 	"syscall"
 	"testing"
 
@@ -216,17 +214,7 @@ func BenchmarkEnvelope(b *testing.B) {
 // connection, GOMAXPROCS goroutines at once.
 func BenchmarkEnvelopeHTTP2(b *testing.B) {
 	w := newWorld(b)
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	p := new(http.Protocols)
-	p.SetUnencryptedHTTP2(true)
-	p.SetHTTP1(true)
-	hs := &http.Server{Handler: &session.Server{HSM: w.hsm1, Commands: map[uint16]session.CommandHandler{cmdEcho: echo}}, Protocols: p}
-	go hs.Serve(l)
-	defer hs.Close()
-	benchTransport(b, w, "http://"+l.Addr().String(), 0)
+	benchTransport(b, w, httpOnlyHSM(b, w), 0)
 }
 
 // BenchmarkEnvelopeFrames is the same over frames (frame.go), with 1

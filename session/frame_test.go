@@ -379,15 +379,7 @@ func TestFramesServerRefuses(t *testing.T) {
 // back to HTTP/2.
 func TestFramesFallbackToHTTP(t *testing.T) {
 	w := newWorld(t)
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	p := new(http.Protocols)
-	p.SetUnencryptedHTTP2(true)
-	p.SetHTTP1(true)
-	hs := &http.Server{Handler: &session.Server{HSM: w.hsm1, Commands: map[uint16]session.CommandHandler{cmdEcho: echo}}, Protocols: p}
-	go hs.Serve(l)
-	defer hs.Close()
-	c, err := session.NewClient(session.ClientConfig{Host: w.host, URLs: []string{"http://" + l.Addr().String()}})
+	c, err := session.NewClient(session.ClientConfig{Host: w.host, URLs: []string{httpOnlyHSM(t, w)}})
 	require.NoError(t, err)
 	defer c.Close()
 	for i := range 3 {
@@ -521,15 +513,7 @@ func TestFrameConn(t *testing.T) {
 	assert.Error(t, err, "no frames over TLS")
 
 	// An HSM of an earlier release: HTTP only.
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	p := new(http.Protocols)
-	p.SetUnencryptedHTTP2(true)
-	p.SetHTTP1(true)
-	hs := &http.Server{Handler: &session.Server{HSM: w.hsm1, Commands: map[uint16]session.CommandHandler{cmdEcho: echo}}, Protocols: p}
-	go hs.Serve(l)
-	defer hs.Close()
-	old, err := session.NewFrameConn("http://" + l.Addr().String())
+	old, err := session.NewFrameConn(httpOnlyHSM(t, w))
 	require.NoError(t, err)
 	defer old.Close()
 	_, _, err = old.Exchange(ctx, true, hello)
@@ -614,4 +598,19 @@ func TestLeastBusyHSM(t *testing.T) {
 	}
 	assert.Equal(t, int32(20), n2.Load())
 	assert.LessOrEqual(t, dead.n.Load(), int64(3), "a dead HSM is not tried first on every command")
+}
+
+// httpOnlyHSM serves w.hsm1's echo over HTTP/1 and HTTP/2 only, as an
+// HSM of a release before frames, until the test ends; it returns the URL.
+func httpOnlyHSM(tb testing.TB, w *world) string {
+	tb.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(tb, err)
+	p := new(http.Protocols)
+	p.SetUnencryptedHTTP2(true)
+	p.SetHTTP1(true)
+	hs := &http.Server{Handler: &session.Server{HSM: w.hsm1, Commands: map[uint16]session.CommandHandler{cmdEcho: echo}}, Protocols: p}
+	go hs.Serve(l)
+	tb.Cleanup(func() { hs.Close() })
+	return "http://" + l.Addr().String()
 }
