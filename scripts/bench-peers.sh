@@ -8,7 +8,8 @@
 # (unshare -n) where permitted, and says so where not. Writes
 # bench/peers/table.md (and the raw samples) and prints the table. Arguments go to kmspeers (go doc ./kmsload/cmd/kmspeers), e.g.
 #   scripts/bench-peers.sh -duration 3s -rounds 1 -loads Encrypt/16
-#   scripts/bench-peers.sh -profile 10s     # then CPU profiles of the host and the HSMs
+#   scripts/bench-peers.sh -profile 10s     # then CPU profiles of the host and the HSMs (under Encrypt/16;
+#                                           # -profile-load Decrypt/16 for another load)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mkdir -p bench/peers/bin

@@ -16,18 +16,18 @@ import (
 )
 
 // Profile takes CPU profiles of Trent's processes (t must have been
-// started with a pprof base) under an Encrypt load at 16 clients: a
-// warm-up, then the load for d plus a margin while each process profiles
-// itself for d. It writes dir/profile-hsm-N.pb.gz and
+// started with a pprof base) under the load l (kmspeers: Encrypt at 16
+// clients unless -profile-load says otherwise): a warm-up, then the load
+// for d plus a margin while each process profiles itself for d. It writes dir/profile-hsm-N.pb.gz and
 // dir/profile-host-1.pb.gz and returns their paths and the load's
 // figures (not a round's: profiling costs CPU). The requests the profiles
 // cover are about r.Throughput × d.
-func Profile(ctx context.Context, t *Target, d time.Duration, dir string) ([]string, *kmsload.Result, error) {
+func Profile(ctx context.Context, t *Target, l Load, d time.Duration, dir string) ([]string, *kmsload.Result, error) {
 	if t.PprofBase == 0 {
 		return nil, nil, fmt.Errorf("peers: %s has no pprof listeners", t.Name)
 	}
 	lc := t.Load
-	lc.Op, lc.Clients, lc.Client = kmsload.OpEncrypt, 16, kmsload.ClientSigner
+	lc.Op, lc.Clients, lc.Client = l.Op, l.Clients, kmsload.ClientSigner
 	lc.EncryptionContext = map[string]string{"bench": "kms"}
 	lc.Duration = 2 * time.Second
 	if _, err := kmsload.Run(ctx, lc); err != nil {

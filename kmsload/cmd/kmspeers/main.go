@@ -54,7 +54,8 @@ func run() error {
 	loadList := flag.String("loads", "Encrypt/16,Decrypt/16,GenerateDataKey/16,Encrypt/1,Decrypt/1,GenerateDataKey/1", "loads: Op/clients, comma-separated")
 	boundCount := flag.Int("bound-count", 3, "samples of each part of the bound and the floor, before the rounds and again after (0: measure neither, and no target table)")
 	boundTime := flag.Duration("bound-benchtime", time.Second, "benchtime of each sample of the bound and the floor")
-	profile := flag.Duration("profile", 0, "if not zero: after the rounds, CPU profiles of Trent's host and HSM processes under Encrypt at 16 clients for this long")
+	profile := flag.Duration("profile", 0, "if not zero: after the rounds, CPU profiles of Trent's host and HSM processes under -profile-load for this long")
+	profileLoad := flag.String("profile-load", "Encrypt/16", "the load the profiles are taken under: Op/clients")
 	idleTime := flag.Duration("idle", 5*time.Second, "measure each server's CPU at rest for this long before the rounds (0: not)")
 	python := flag.String("python", "python3", "the Python with moto installed")
 	netns := flag.String("netns", "auto", "auto: run in a private network namespace (unshare -n) if permitted; off: never")
@@ -73,6 +74,13 @@ func run() error {
 	loads, err := parseLoads(*loadList)
 	if err != nil {
 		return err
+	}
+	pl, err := parseLoads(*profileLoad)
+	if err != nil {
+		return fmt.Errorf("-profile-load: %w", err)
+	}
+	if len(pl) != 1 {
+		return fmt.Errorf("-profile-load: one load")
 	}
 	if err := os.MkdirAll(*out, 0o755); err != nil {
 		return err
@@ -239,8 +247,8 @@ func run() error {
 	var profiles []string
 	var profLoad *kmsload.Result
 	if *profile > 0 && ts[0].Name == peers.Trent {
-		fmt.Fprintf(os.Stderr, "kmspeers: profiling Trent's processes for %v under Encrypt at 16 clients\n", *profile)
-		if profiles, profLoad, err = peers.Profile(ctx, ts[0], *profile, *out); err != nil {
+		fmt.Fprintf(os.Stderr, "kmspeers: profiling Trent's processes for %v under %s\n", *profile, *profileLoad)
+		if profiles, profLoad, err = peers.Profile(ctx, ts[0], pl[0], *profile, *out); err != nil {
 			return err
 		}
 	}
@@ -273,8 +281,8 @@ func run() error {
 		w.WriteString(peers.FloorTable(bound))
 	}
 	if profLoad != nil {
-		fmt.Fprintf(&w, "\nProfiles of %v under Encrypt at 16 clients: %.0f req/s, so about %.0f requests profiled (scripts/profile-groups.sh %s PROFILE scripts/profile-groups/host.txt or hsm.txt):\n\n",
-			*profile, profLoad.Throughput, profLoad.Throughput*profile.Seconds(), *trentBin)
+		fmt.Fprintf(&w, "\nProfiles of %v under %s: %.0f req/s, so about %.0f requests profiled (scripts/profile-groups.sh %s PROFILE scripts/profile-groups/host.txt or hsm.txt):\n\n",
+			*profile, *profileLoad, profLoad.Throughput, profLoad.Throughput*profile.Seconds(), *trentBin)
 		for _, p := range profiles {
 			fmt.Fprintf(&w, "- %s\n", p)
 		}
