@@ -24,11 +24,11 @@ type FastDecoder interface {
 // reports whether it found one that it decodes exactly as encoding/json
 // decodes it into a value of that type. What follows a value is checked
 // by what reads next: Object and the arrays and maps want a ',' or their
-// end, End nothing but white space (so "truex" is never read as true). Anything it is not
-// sure of (null, a string with invalid UTF-8 or an escaped lone
-// surrogate, a number with a sign, fraction or exponent, a key with an
-// escape) is false, as is anything that is not JSON; after a false the
-// Scanner's position is unspecified.
+// end, End nothing but white space (so "truex" is never read as true).
+// Anything it is not sure of (null, a string with invalid UTF-8 or an
+// escaped lone surrogate, a number with a sign, fraction or exponent or
+// more than 18 digits, an escaped member name) is false, as is anything
+// that is not JSON; after a false the Scanner's position is unspecified.
 type Scanner struct {
 	data []byte
 	i    int
