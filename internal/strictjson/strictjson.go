@@ -8,6 +8,15 @@
 // takes an array of numbers). encoding/json accepts duplicate keys (the
 // last wins); everything else is encoding/json's own checks, switched on.
 //
+// A type may decode its usual documents itself (FastDecoder): Unmarshal
+// asks it first and, if it declines, decodes as above. It must decline
+// anything it does not decode exactly as the above would, refusals
+// included, so that its answer, when it gives one, is the one Unmarshal
+// would give; Scanner's methods read the common shapes (strings, blobs,
+// booleans, small integers, string arrays and maps, objects of known
+// members) on those terms and decline the rest (null, escaped keys,
+// invalid UTF-8, unusual numbers). The KMS API's hot requests use it.
+//
 // A value whose type implements json.Unmarshaler (json.RawMessage among
 // them), an interface or a map is not matched against names: only its
 // duplicates, depth and syntax are checked.
@@ -42,6 +51,10 @@ const MaxDepth = 64
 
 // Unmarshal decodes data (at most limit bytes) into v.
 //
+// When v is a non-nil pointer to a zero value and implements FastDecoder,
+// its DecodeFast is tried first; if it declines, *v is made zero again
+// and decoded as below, so every error is the same either way.
+//
 // For a type whose every struct checkKeys can see (no interface fields,
 // json tags as encoding/json reads them: plainType), checkKeys already
 // refuses every key encoding/json's DisallowUnknownFields would, so the
@@ -52,6 +65,14 @@ const MaxDepth = 64
 func Unmarshal(data []byte, limit int, v any) error {
 	if len(data) > limit {
 		return fmt.Errorf("%w: %d bytes, limit %d", ErrInvalid, len(data), limit)
+	}
+	if fd, ok := v.(FastDecoder); ok {
+		if rv := reflect.ValueOf(v); rv.Kind() == reflect.Pointer && !rv.IsNil() && rv.Elem().IsZero() {
+			if fd.DecodeFast(data) {
+				return nil
+			}
+			rv.Elem().SetZero()
+		}
 	}
 	t := reflect.TypeOf(v)
 	if err := checkKeys(data, t); err != nil {
