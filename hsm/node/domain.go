@@ -200,6 +200,15 @@ func (n *Node) Export(sc *quorum.SignedCommand, now time.Time) ([]byte, error) {
 // provisioned, or cleared with ResetAnchor) takes the first token that
 // lists it by the stateless rule alone.
 func (n *Node) Import(token []byte, now time.Time) error {
+	// The token it holds, offered again (hosts offer theirs every few
+	// seconds, and `trent dev`'s hosts every 250 ms): stale, as the
+	// checks below would find, without parsing members' keys anew.
+	n.dom.mu.Lock()
+	if cur := n.dom.state; cur != nil && bytes.Equal(token, n.dom.token) {
+		n.dom.mu.Unlock()
+		return translate(fmt.Errorf("%w: version %d, state at %d", domain.ErrStale, cur.Version, cur.Version))
+	}
+	n.dom.mu.Unlock()
 	p, err := domain.ParseToken(token)
 	if err != nil {
 		return err

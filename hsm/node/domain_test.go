@@ -467,3 +467,24 @@ func TestBehindMemberCatchesUp(t *testing.T) {
 	assert.Equal(t, uint64(4), version(h2))
 	c.session(t, h1, h2)
 }
+
+// The token an HSM holds, offered again (as hosts do every ResyncEvery),
+// is stale without its members' keys being parsed anew; a copy that
+// differs in one byte is parsed and refused as before, and changes
+// nothing.
+func TestImportHeldTokenAgain(t *testing.T) {
+	c := newCeremony(t)
+	h1, h2 := c.nodes[0], c.nodes[1]
+	token := c.genesis(h1, h2)
+	require.NoError(t, h2.Import(token, c.now))
+	require.ErrorIs(t, h2.Import(token, c.now), node.ErrStaleToken)
+	require.ErrorIs(t, h1.Import(slices.Clone(token), c.now), node.ErrStaleToken)
+	allocs := testing.AllocsPerRun(10, func() { _ = h2.Import(token, c.now) })
+	assert.LessOrEqual(t, allocs, 8.0, "the held token, offered again, is parsed")
+	changed := slices.Clone(token)
+	changed[len(changed)-1] ^= 1
+	require.Error(t, h2.Import(changed, c.now))
+	st, held := h2.DomainState()
+	assert.Equal(t, uint64(1), st.Version)
+	assert.Equal(t, token, held)
+}
