@@ -255,16 +255,7 @@ func (s *Scanner) StringMap() (map[string]string, bool) {
 	}
 }
 
-func (s *Scanner) space() {
-	for s.i < len(s.data) {
-		switch s.data[s.i] {
-		case ' ', '\t', '\n', '\r':
-			s.i++
-		default:
-			return
-		}
-	}
-}
+func (s *Scanner) space() { s.i = skipSpace(s.data, s.i) }
 
 // peek skips white space and returns the next byte, 0 at the end.
 func (s *Scanner) peek() byte {
