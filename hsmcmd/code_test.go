@@ -148,6 +148,15 @@ func TestSecp256k1Encodings(t *testing.T) {
 	require.Equal(t, point, gp)
 	_, _, err = hsmcmd.ParseSecp256k1PKCS8(append(p8, 0))
 	require.Error(t, err)
+	// A scalar whose leading octet is zero, as a token may return it
+	// without: encoded at RFC 5915's fixed 32 octets.
+	p8, err = hsmcmd.MarshalSecp256k1PKCS8(d[1:], point)
+	require.NoError(t, err)
+	gd, _, err = hsmcmd.ParseSecp256k1PKCS8(p8)
+	require.NoError(t, err)
+	require.Equal(t, d, gd)
+	_, err = hsmcmd.MarshalSecp256k1PKCS8(append([]byte{1}, d...), point)
+	require.Error(t, err)
 }
 
 func FuzzParsePublicKeys(f *testing.F) {

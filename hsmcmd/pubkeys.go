@@ -115,8 +115,18 @@ type pkcs8 struct {
 // MarshalSecp256k1PKCS8 encodes a secp256k1 private key (scalar d, public
 // point) as PKCS#8 DER (RFC 5208 with RFC 5915's ECPrivateKey), as KMS
 // returns data key pairs' private keys; Go's x509 has no secp256k1.
+//
+// RFC 5915 fixes the scalar's length at 32 octets: a token may return
+// CKA_VALUE without its leading zero octets (SoftHSM does, for about one
+// key in 256), so d is left-padded here.
 func MarshalSecp256k1PKCS8(d, point []byte) ([]byte, error) {
-	inner, err := asn1.Marshal(ecPrivateKey{Version: 1, PrivateKey: d, Public: asn1.BitString{Bytes: point, BitLength: 8 * len(point)}})
+	if len(d) == 0 || len(d) > 32 {
+		return nil, errors.New("hsmcmd: secp256k1 scalar length")
+	}
+	var fixed [32]byte
+	defer clear(fixed[:])
+	copy(fixed[32-len(d):], d)
+	inner, err := asn1.Marshal(ecPrivateKey{Version: 1, PrivateKey: fixed[:], Public: asn1.BitString{Bytes: point, BitLength: 8 * len(point)}})
 	if err != nil {
 		return nil, err
 	}
