@@ -10,6 +10,8 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -429,6 +431,80 @@ func TestFramesShutdownDrains(t *testing.T) {
 	require.NoError(t, <-done)
 	_, err = c.Do(context.Background(), cmdEcho, nil)
 	require.Error(t, err, "no HSM once it has stopped")
+}
+
+// goroutineID is the ID of the goroutine that calls it, from its stack's
+// header ("goroutine 42 [running]:").
+func goroutineID() string {
+	var buf [64]byte
+	n := runtime.Stack(buf[:], false)
+	id, _, _ := strings.Cut(strings.TrimPrefix(string(buf[:n]), "goroutine "), " ")
+	return id
+}
+
+// An HSM serves a connection's frames concurrently, by workers that stay:
+// frames sent one after the other are all served by one goroutine, and
+// frames in flight together each by a worker of their own.
+func TestFramesWorkersStay(t *testing.T) {
+	w := newWorld(t)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	const cmdWho, cmdMeet = 2, 3
+	const together = 4
+	var (
+		mu      sync.Mutex
+		workers = map[string]bool{}
+		arrived = make(chan struct{}, together)
+		meet    = make(chan struct{})
+	)
+	srv := &session.Server{HSM: w.hsm1, Commands: map[uint16]session.CommandHandler{
+		cmdEcho: echo,
+		cmdWho: func(r *session.Request) ([]byte, error) {
+			mu.Lock()
+			workers[goroutineID()] = true
+			mu.Unlock()
+			return echo(r)
+		},
+		// Each waits until all of them are being served at once.
+		cmdMeet: func(r *session.Request) ([]byte, error) {
+			arrived <- struct{}{}
+			<-meet
+			return echo(r)
+		},
+	}}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go srv.Serve(ctx, l)
+	c, err := session.NewClient(session.ClientConfig{Host: w.host, URLs: []string{"http://" + l.Addr().String()}, HTTP: noHTTP})
+	require.NoError(t, err)
+	defer c.Close()
+	for range 30 {
+		_, err := c.Do(context.Background(), cmdWho, nil)
+		require.NoError(t, err)
+		// A worker is back waiting a moment after its answer is sent:
+		// a frame sooner starts another (which stays as well).
+		time.Sleep(5 * time.Millisecond)
+	}
+	assert.Len(t, workers, 1, "frames one after the other: one worker served them all")
+
+	errs := make(chan error, together)
+	for range together {
+		go func() {
+			_, err := c.Do(context.Background(), cmdMeet, nil)
+			errs <- err
+		}()
+	}
+	for range together {
+		select {
+		case <-arrived:
+		case <-time.After(10 * time.Second):
+			t.Fatal("frames in flight together were not served together")
+		}
+	}
+	close(meet)
+	for range together {
+		require.NoError(t, <-errs)
+	}
 }
 
 // tempErrListener fails its first Accept with a temporary error, as a

@@ -197,14 +197,23 @@ type serverConn struct {
 	c        net.Conn
 	r        *bufio.Reader
 	sem      chan struct{} // frames being served
+	idle     chan frame    // to a worker waiting for its next frame
 	wmu      sync.Mutex
-	inflight sync.WaitGroup
+	inflight sync.WaitGroup // the connection's workers
 }
 
 // serve reads frames until the connection ends or breaks the protocol,
-// serving each on a goroutine of its own, then waits for them and closes.
+// then waits for the frames being served and closes. Frames are served
+// concurrently, each by a worker: one that is waiting takes it, or a new
+// one starts. Workers stay for the connection's life (at most
+// maxStreamsPerConn of them, as many as were ever busy at once), so a
+// frame costs a hand-off, not a goroutine whose stack grows anew through
+// the envelope and the token call (a goroutine per frame spent 5 % of an
+// HSM's CPU growing stacks: docs/benchmarks.md).
 func (fc *serverConn) serve() {
+	fc.idle = make(chan frame)
 	defer func() {
+		close(fc.idle)
 		fc.inflight.Wait()
 		fc.c.Close()
 	}()
@@ -217,8 +226,21 @@ func (fc *serverConn) serve() {
 			return
 		}
 		fc.sem <- struct{}{}
-		fc.inflight.Add(1)
-		go fc.handle(f)
+		select {
+		case fc.idle <- f:
+		default:
+			fc.inflight.Add(1)
+			go fc.work(f)
+		}
+	}
+}
+
+// work serves f, then each frame handed to it, until the connection's
+// reading ends.
+func (fc *serverConn) work(f frame) {
+	defer fc.inflight.Done()
+	for ok := true; ok; f, ok = <-fc.idle {
+		fc.handle(f)
 	}
 }
 
@@ -229,10 +251,7 @@ func isTimeout(err error) bool {
 
 // handle serves one frame and writes its answer.
 func (fc *serverConn) handle(f frame) {
-	defer func() {
-		<-fc.sem
-		fc.inflight.Done()
-	}()
+	defer func() { <-fc.sem }()
 	var out []byte
 	var err error
 	path := PathEnvelope
