@@ -28,20 +28,20 @@ func TestRestartBackoff(t *testing.T) {
 }
 
 // trent dev shares the machine's cores among its processes: on 2 cores
-// (CI, this project's machines) every HSM runs one Go thread and the host
-// keeps one batch in flight; with cores to spare each HSM gets its share
-// and the host a batch per HSM.
+// (CI, this project's machines) every HSM and the host run one Go thread
+// and the host keeps one batch in flight; with cores to spare each HSM
+// gets its share and the host half the cores and a batch per HSM.
 func TestSharedShape(t *testing.T) {
 	for _, tc := range []struct {
 		cpus, hsms int
 		want       coLocated
 	}{
-		{2, 3, coLocated{hsmProcs: 1, batchWorkers: 1}},
-		{1, 1, coLocated{hsmProcs: 1, batchWorkers: 1}},
-		{4, 3, coLocated{hsmProcs: 1, batchWorkers: 2}},
-		{8, 3, coLocated{hsmProcs: 2, batchWorkers: 3}},
-		{16, 2, coLocated{hsmProcs: 8, batchWorkers: 2}},
-		{4, 0, coLocated{hsmProcs: 4, batchWorkers: 1}},
+		{2, 3, coLocated{hsmProcs: 1, hostProcs: 1, batchWorkers: 1}},
+		{1, 1, coLocated{hsmProcs: 1, hostProcs: 1, batchWorkers: 1}},
+		{4, 3, coLocated{hsmProcs: 1, hostProcs: 2, batchWorkers: 2}},
+		{8, 3, coLocated{hsmProcs: 2, hostProcs: 4, batchWorkers: 3}},
+		{16, 2, coLocated{hsmProcs: 8, hostProcs: 8, batchWorkers: 2}},
+		{4, 0, coLocated{hsmProcs: 4, hostProcs: 2, batchWorkers: 1}},
 	} {
 		if got := sharedShape(tc.cpus, tc.hsms); got != tc.want {
 			t.Errorf("sharedShape(%d, %d) = %+v, want %+v", tc.cpus, tc.hsms, got, tc.want)

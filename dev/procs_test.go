@@ -221,12 +221,14 @@ func TestProcessesPprof(t *testing.T) {
 	}
 
 	// The processes share this machine's cores (sharedShape): the HSM's
-	// Go threads are bounded, and the host is told how many batches to
-	// keep in flight.
+	// and the host's Go threads are bounded, and the host is told how
+	// many batches to keep in flight.
 	if _, set := os.LookupEnv("GOMAXPROCS"); !set {
-		env, err := os.ReadFile(fmt.Sprintf("/proc/%d/environ", c.Proc("hsm-1").PID))
-		require.NoError(t, err)
-		assert.Contains(t, strings.Split(string(env), "\x00"), "GOMAXPROCS="+strconv.Itoa(runtime.NumCPU()))
+		for name, procs := range map[string]int{"hsm-1": runtime.NumCPU(), "host-1": max(1, runtime.NumCPU()/2)} {
+			env, err := os.ReadFile(fmt.Sprintf("/proc/%d/environ", c.Proc(name).PID))
+			require.NoError(t, err)
+			assert.Contains(t, strings.Split(string(env), "\x00"), "GOMAXPROCS="+strconv.Itoa(procs), name)
+		}
 	}
 	assert.Contains(t, strings.Join(c.Proc("host-1").Args, " "), "--hsm-batch-workers 1")
 }
