@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime"
 	"strings"
 	"sync"
 	"time"
@@ -242,11 +243,13 @@ func Open(path string) (*Log, error) {
 
 // Write appends e as one line and returns once the line is written. Lines
 // of concurrent Writes are gathered into one write(2) on the O_APPEND file
-// (group commit): the first writer writes every group that forms while it
-// writes, the others wait for theirs. Lines never interleave; a failed
-// write fails every Write of its group. Nothing is fsynced (the operating
-// system's cache holds the lines across a process crash, not a power
-// loss).
+// (group commit): the first writer yields the processor once (so that the
+// Writes ready to run then, the answers of one HSM batch for instance,
+// add their lines even on a single thread), then writes every group that
+// forms until none is left; the others wait for theirs. Lines never
+// interleave; a failed write fails every Write of its group. Nothing is
+// fsynced (the operating system's cache holds the lines across a process
+// crash, not a power loss).
 func (l *Log) Write(e *Event) error {
 	lb := linePool.Get().(*[]byte)
 	line, err := e.AppendJSON((*lb)[:0])
@@ -273,6 +276,9 @@ func (l *Log) Write(e *Event) error {
 		return g.err
 	}
 	l.flushing = true
+	l.mu.Unlock()
+	runtime.Gosched() // a yield, not a wait: alone, this writer runs on at once
+	l.mu.Lock()
 	for l.pending != nil {
 		w := l.pending
 		l.pending = nil

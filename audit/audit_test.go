@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -150,6 +152,53 @@ func TestConcurrentWrites(t *testing.T) {
 
 	// A write that fails fails its Write.
 	require.Error(t, l.Write(&Event{EventName: "Encrypt"}))
+}
+
+// writeCalls is this process's count of write system calls so far
+// (syscw in /proc/self/io).
+func writeCalls(t *testing.T) int {
+	data, err := os.ReadFile("/proc/self/io")
+	if err != nil {
+		t.Skipf("no /proc/self/io to count write(2) calls: %v", err)
+	}
+	for line := range strings.Lines(string(data)) {
+		if v, ok := strings.CutPrefix(line, "syscw: "); ok {
+			n, err := strconv.Atoi(strings.TrimSpace(v))
+			require.NoError(t, err)
+			return n
+		}
+	}
+	t.Skip("no syscw in /proc/self/io")
+	return 0
+}
+
+// Lines ready together share one write(2) even on a single thread: the
+// writer that is to write yields once first, so the lines of the Writes
+// ready to run then join its group. Without the yield, each Write on one
+// thread writes its line alone.
+func TestReadyWritesShareAWrite(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	path := filepath.Join(t.TempDir(), "jsonl")
+	l, err := Open(path)
+	require.NoError(t, err)
+	defer l.Close()
+	const writers = 16
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	for w := range writers {
+		wg.Go(func() {
+			<-start
+			assert.NoError(t, l.Write(&Event{EventName: "Encrypt", RequestID: strconv.Itoa(w)}))
+		})
+	}
+	before := writeCalls(t)
+	close(start) // every writer ready at once
+	wg.Wait()
+	writes := writeCalls(t) - before
+	assert.LessOrEqual(t, writes, writers/4, "write(2) calls for %d lines ready together", writers)
+	data, err := os.ReadFile(path)
+	require.NoError(t, err)
+	assert.Equal(t, writers, bytes.Count(data, []byte("\n")), "every line, once")
 }
 
 // SimpleString agrees with encoding/json on every string it accepts, and
