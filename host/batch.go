@@ -3,7 +3,7 @@ package host
 import (
 	"context"
 	"errors"
-	"slices"
+	"runtime"
 	"sync"
 	"time"
 
@@ -13,22 +13,24 @@ import (
 
 // The host batches the hierarchy commands of concurrent KMS requests. At
 // most n batches are in flight to the HSMs at once (Config.HSMBatchWorkers,
-// one per HSM by default). A command that finds fewer in flight is sent at
-// once, on its caller's goroutine; one that finds n waits. When a batch is
-// answered, its sender takes the commands waiting then (up to
-// hsmcmd.MaxBatch and maxBatchBytes, oldest first) as the next batch and
-// hands it to the caller of its oldest command, which sends it as one
-// CmdBatch envelope. So a lone command goes alone with no goroutine
-// between its caller and the HSM, sixteen share each request to an HSM,
-// and no goroutine waits for work.
+// one per HSM by default). A command that finds fewer in flight leads a
+// batch on its caller's goroutine; one that finds n waits. When a batch is
+// answered, its sender hands the lead to the caller of the oldest waiting
+// command. A leader yields the processor once (so that requests ready to
+// run then can add their commands, even on a single-threaded host), then
+// takes its command and those waiting (up to hsmcmd.MaxBatch and
+// maxBatchBytes, oldest first) and sends them as one CmdBatch envelope. So
+// a lone command goes alone with no goroutine between its caller and the
+// HSM, sixteen share each request to an HSM, and no goroutine waits for
+// work.
 
 type batchJob struct {
 	code hsmcmd.Code
 	cmd  []byte
 	resp []byte
 	err  error
-	done chan struct{}    // closed once resp and err are set
-	lead chan []*batchJob // the batch this job's caller is to send (it is first in it)
+	done chan struct{} // closed once resp and err are set
+	lead chan struct{} // this job's caller is to lead the next batch
 }
 
 type batcher struct {
@@ -69,14 +71,14 @@ func (b *batcher) do(ctx context.Context, code hsmcmd.Code, cmd []byte) ([]byte,
 	case b.running < b.max:
 		b.running++
 		b.mu.Unlock()
-		b.lead([]*batchJob{j})
+		b.lead(j)
 	default:
-		j.lead = make(chan []*batchJob, 1)
+		j.lead = make(chan struct{}, 1)
 		b.waiting = append(b.waiting, j)
 		b.mu.Unlock()
 		select {
-		case jobs := <-j.lead:
-			b.lead(jobs)
+		case <-j.lead:
+			b.lead(j)
 		case <-j.done:
 		}
 	}
@@ -84,9 +86,18 @@ func (b *batcher) do(ctx context.Context, code hsmcmd.Code, cmd []byte) ([]byte,
 	return j.resp, j.err
 }
 
-// lead sends jobs as a batch, hands what waits meanwhile to the next
-// leader (or frees the slot), then lets jobs' callers have their outcomes.
-func (b *batcher) lead(jobs []*batchJob) {
+// lead sends first and the commands waiting as a batch, hands the lead to
+// the oldest command still waiting (or frees the slot), then lets the
+// batch's callers have their outcomes.
+func (b *batcher) lead(first *batchJob) {
+	// A yield, not a wait: with nothing else ready to run it returns at
+	// once. Requests that are ready queue their commands meanwhile, and
+	// go in this batch instead of waiting for the next one.
+	runtime.Gosched()
+	b.mu.Lock()
+	var jobs []*batchJob
+	jobs, b.waiting = takeBatch(first, b.waiting)
+	b.mu.Unlock()
 	if b.ctx.Err() != nil {
 		for _, j := range jobs {
 			j.err = errStopped
@@ -95,32 +106,35 @@ func (b *batcher) lead(jobs []*batchJob) {
 		b.send(b.ctx, jobs)
 	}
 	b.mu.Lock()
-	var next []*batchJob
+	var next *batchJob
 	if len(b.waiting) > 0 {
-		next, b.waiting = takeBatch(b.waiting)
+		next = b.waiting[0]
+		n := copy(b.waiting, b.waiting[1:]) // the array is reused
+		b.waiting[n] = nil
+		b.waiting = b.waiting[:n]
 	} else {
 		b.running--
 	}
 	b.mu.Unlock()
 	if next != nil {
-		next[0].lead <- next // buffered: its caller is waiting for it
+		next.lead <- struct{}{} // buffered: its caller is waiting for it
 	}
 	for _, j := range jobs {
 		close(j.done)
 	}
 }
 
-// takeBatch takes the next batch from waiting (oldest first, not empty):
-// the oldest job, of any size, then each next one while the batch holds
-// fewer than hsmcmd.MaxBatch commands and the job fits maxBatchBytes. It
-// returns the batch and the jobs left.
-func takeBatch(waiting []*batchJob) (batch, left []*batchJob) {
-	n, size := 1, batchItemSize(waiting[0])
-	for n < len(waiting) && n < hsmcmd.MaxBatch && size+batchItemSize(waiting[n]) <= maxBatchBytes {
+// takeBatch takes a batch: first, of any size, then each job of waiting
+// (oldest first) while the batch holds fewer than hsmcmd.MaxBatch commands
+// and the job fits maxBatchBytes. It returns the batch and the jobs left.
+func takeBatch(first *batchJob, waiting []*batchJob) (batch, left []*batchJob) {
+	n, size := 0, batchItemSize(first)
+	for n < len(waiting) && n+1 < hsmcmd.MaxBatch && size+batchItemSize(waiting[n]) <= maxBatchBytes {
 		size += batchItemSize(waiting[n])
 		n++
 	}
-	batch = slices.Clone(waiting[:n])
+	batch = make([]*batchJob, 0, n+1)
+	batch = append(append(batch, first), waiting[:n]...)
 	clear(waiting[:n])
 	left = waiting[n:]
 	if len(left) == 0 {

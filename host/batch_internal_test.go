@@ -3,6 +3,7 @@ package host
 import (
 	"context"
 	"fmt"
+	"runtime"
 	"sync"
 	"testing"
 	"time"
@@ -14,18 +15,19 @@ import (
 )
 
 // A batch holds at most hsmcmd.MaxBatch commands and maxBatchBytes of them:
-// a command that does not fit starts the next batch, and a lone command
-// of any size goes alone.
+// its leader's command first, then the waiting ones, oldest first; a
+// command that does not fit starts the next batch, and a lone command of
+// any size goes alone.
 func TestBatchForming(t *testing.T) {
 	job := func(n int) *batchJob { return &batchJob{cmd: make([]byte, n)} }
 	big := maxBatchBytes/2 - 100 // two fit, three do not
 	queued := []*batchJob{job(big), job(big), job(big), job(10), job(10)}
 	want := append([]*batchJob(nil), queued...)
-	batch, left := takeBatch(queued)
+	batch, left := takeBatch(queued[0], queued[1:])
 	assert.Equal(t, want[:2], batch)
 	require.Len(t, left, 3)
 	assert.Same(t, want[2], left[0])
-	batch, left = takeBatch(left)
+	batch, left = takeBatch(left[0], left[1:])
 	assert.Equal(t, want[2:], batch)
 	assert.Empty(t, left)
 
@@ -33,16 +35,53 @@ func TestBatchForming(t *testing.T) {
 	for range hsmcmd.MaxBatch + 3 {
 		many = append(many, job(1))
 	}
-	batch, left = takeBatch(many)
+	batch, left = takeBatch(many[0], many[1:])
 	assert.Len(t, batch, hsmcmd.MaxBatch)
-	batch, left = takeBatch(left)
+	batch, left = takeBatch(left[0], left[1:])
 	assert.Len(t, batch, 3)
 	assert.Empty(t, left)
 
 	huge := job(maxBatchBytes + 1)
-	batch, left = takeBatch([]*batchJob{huge, job(1)})
+	batch, left = takeBatch(huge, []*batchJob{job(1)})
 	assert.Equal(t, []*batchJob{huge}, batch)
 	assert.Len(t, left, 1)
+}
+
+// Commands ready together go in one batch even on a single thread: a
+// leader yields once before it takes its batch, so the requests ready to
+// run then queue theirs and go with it. Without the yield the first would
+// go alone, and on one thread each of the others after it, alone too.
+func TestBatcherGathersReadyCommands(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	var (
+		mu      sync.Mutex
+		batches []int
+	)
+	b := newBatcher()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	b.start(ctx, 1, func(_ context.Context, jobs []*batchJob) {
+		mu.Lock()
+		batches = append(batches, len(jobs))
+		mu.Unlock()
+		for _, j := range jobs {
+			j.resp = append([]byte("re:"), j.cmd...)
+		}
+	})
+	const ready = 8
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	for i := range ready {
+		wg.Go(func() {
+			<-start
+			out, err := b.do(context.Background(), hsmcmd.Code(1), []byte(fmt.Sprint(i)))
+			assert.NoError(t, err)
+			assert.Equal(t, fmt.Sprintf("re:%d", i), string(out))
+		})
+	}
+	close(start) // every command ready at once
+	wg.Wait()
+	assert.LessOrEqual(t, len(batches), 2, "batches for %d commands ready together: %v", ready, batches)
 }
 
 // fakeSender answers each job with its own command, holds every batch
