@@ -212,6 +212,7 @@ type serverConn struct {
 // HSM's CPU growing stacks: docs/benchmarks.md).
 func (fc *serverConn) serve() {
 	fc.idle = make(chan frame)
+	workers := 0
 	defer func() {
 		close(fc.idle)
 		fc.inflight.Wait()
@@ -229,8 +230,16 @@ func (fc *serverConn) serve() {
 		select {
 		case fc.idle <- f:
 		default:
-			fc.inflight.Add(1)
-			go fc.work(f)
+			if workers < maxStreamsPerConn {
+				workers++
+				fc.inflight.Add(1)
+				go fc.work(f)
+			} else {
+				// Every worker is started and one is between frames: with
+				// this frame admitted, at most maxStreamsPerConn-1 are
+				// being served.
+				fc.idle <- f
+			}
 		}
 	}
 }
