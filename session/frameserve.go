@@ -126,7 +126,7 @@ func (s *Server) sniff(ctx context.Context, c net.Conn, ml *muxListener, frames 
 		c.Close()
 		return
 	}
-	fc := &serverConn{s: s, c: c, r: r, sem: make(chan struct{}, maxStreamsPerConn)}
+	fc := &serverConn{s: s, c: c, r: r}
 	if !frames.add(fc) {
 		c.Close()
 		return
@@ -196,8 +196,7 @@ type serverConn struct {
 	s        *Server
 	c        net.Conn
 	r        *bufio.Reader
-	sem      chan struct{} // frames being served
-	idle     chan frame    // to a worker waiting for its next frame
+	idle     chan frame // to a worker waiting for its next frame
 	wmu      sync.Mutex
 	inflight sync.WaitGroup // the connection's workers
 }
@@ -226,7 +225,6 @@ func (fc *serverConn) serve() {
 			}
 			return
 		}
-		fc.sem <- struct{}{}
 		select {
 		case fc.idle <- f:
 		default:
@@ -235,10 +233,7 @@ func (fc *serverConn) serve() {
 				fc.inflight.Add(1)
 				go fc.work(f)
 			} else {
-				// Every worker is started and one is between frames: with
-				// this frame admitted, at most maxStreamsPerConn-1 are
-				// being served.
-				fc.idle <- f
+				fc.idle <- f // every worker busy: no reading until one is free
 			}
 		}
 	}
@@ -260,7 +255,6 @@ func isTimeout(err error) bool {
 
 // handle serves one frame and writes its answer.
 func (fc *serverConn) handle(f frame) {
-	defer func() { <-fc.sem }()
 	var out []byte
 	var err error
 	path := PathEnvelope
