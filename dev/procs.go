@@ -232,6 +232,15 @@ func sharedShape(cpus, hsms int) coLocated {
 	}
 }
 
+// procsEnv is the environment that gives a process n threads for Go code,
+// none if GOMAXPROCS is set for trent dev (its processes inherit it).
+func procsEnv(n int) []string {
+	if _, set := os.LookupEnv("GOMAXPROCS"); set {
+		return nil
+	}
+	return []string{"GOMAXPROCS=" + strconv.Itoa(n)}
+}
+
 // startProcs runs every HSM node and service host as a process of
 // opts.Exec: the HSMs first (each waits for a host to deliver the domain
 // token, or, without hosts, imports the saved one), then the first host
@@ -284,9 +293,7 @@ func (c *Cluster) startProcs(opts Options, ip string, port0 int, hostIDs []strin
 		}
 		args = append(args, pprofFlag(opts, i)...)
 		p := newProc(h.TokenLabel, args...)
-		if _, set := os.LookupEnv("GOMAXPROCS"); !set {
-			p.env = []string{"GOMAXPROCS=" + strconv.Itoa(shape.hsmProcs)}
-		}
+		p.env = procsEnv(shape.hsmProcs)
 		say("HSM %s (%s): process on %s (log %s)", h.TokenLabel, h.HSMID, addr, p.Log)
 		if err := p.Start(); err != nil {
 			return err
@@ -355,9 +362,7 @@ func (c *Cluster) startProcs(opts Options, ip string, port0 int, hostIDs []strin
 			args = append(args, "--join", hosts[0].API)
 		}
 		p := newProc(hi.ID, args...)
-		if _, set := os.LookupEnv("GOMAXPROCS"); !set {
-			p.env = []string{"GOMAXPROCS=" + strconv.Itoa(shape.hostProcs)}
-		}
+		p.env = procsEnv(shape.hostProcs)
 		hostProcs = append(hostProcs, p)
 		how := "bootstraps raft, or resumes it"
 		if i > 0 {
