@@ -67,10 +67,24 @@ func (t *Token) GenerateECRaw(params []byte) (d, point []byte, err error) {
 		if point, err = unwrapPoint(pa[0].Value); err != nil {
 			return err
 		}
-		d = va[0].Value
-		return nil
+		d, err = fixedScalar(va[0].Value, (len(point)-1)/2)
+		clear(va[0].Value)
+		return err
 	})
 	return d, point, err
+}
+
+// fixedScalar gives the private scalar v at the curve's size. A module
+// may give CKA_VALUE as the integer's shortest big-endian form (SoftHSM
+// does: one key in 256 has a leading zero byte and comes back a byte
+// short); the key token keeps the fixed size, as SEC 1 writes a scalar.
+func fixedScalar(v []byte, size int) ([]byte, error) {
+	if len(v) == 0 || len(v) > size {
+		return nil, fail("EC key", ErrPKCS11, "CKA_VALUE is not a scalar of the curve's size")
+	}
+	d := make([]byte, size)
+	copy(d[size-len(v):], v)
+	return d, nil
 }
 
 // unwrapPoint takes a CKA_EC_POINT (a DER OCTET STRING, or the bare point

@@ -209,10 +209,13 @@ func (n *Node) openKey(raw []byte) (*customerKey, error) {
 		}
 		k.mac = append([]byte(nil), m...) // the seed, cleared like an HMAC key
 	} else if t.Spec == hsmcmd.SpecSECP256K1 {
-		if len(m) != 32 {
+		// The scalar, 32 bytes; a token sealed before generation padded
+		// SoftHSM's shortest form may hold it a byte or more short.
+		if len(m) == 0 || len(m) > 32 {
 			return nil, fmt.Errorf("%w: secp256k1 scalar size", ErrHBK)
 		}
-		k.mac = append([]byte(nil), m...) // the scalar
+		k.mac = make([]byte, 32)
+		copy(k.mac[32-len(m):], m)
 	} else if _, size := hmacHash(t.Spec); size > 0 {
 		if len(m) < size || len(m) > hmacMaxKey(t.Spec) {
 			return nil, fmt.Errorf("%w: HMAC key size", ErrHBK)

@@ -15,3 +15,9 @@ func (n *Node) Exporter() domain.Exporter { return n.exporter() }
 func (n *Node) ServeCommand(c hsmcmd.Code, cmd []byte) ([]byte, error) {
 	return n.commands()[uint16(c)](&session.Request{Type: uint16(c), Command: cmd})
 }
+
+// SealKeyToken seals material as a key token of spec for keyID under the
+// active domain key, as a node of an earlier release would have.
+func (n *Node) SealKeyToken(spec uint8, keyID string, material []byte) ([]byte, error) {
+	return n.sealKeyToken(spec, keyID, material)
+}

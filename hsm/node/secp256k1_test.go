@@ -120,6 +120,40 @@ func testSecp256k1Keys(t *testing.T, kind tokenstore.Kind) {
 	require.ErrorIs(t, err, node.ErrKeyUse)
 }
 
+// A key token whose scalar is a byte short (SoftHSM gives one scalar in
+// 256 so, and nodes before the fix sealed it as given) opens as the
+// 32-byte scalar and signs for the point of that scalar.
+func TestSecp256k1ShortScalar(t *testing.T) { eachModule(t, testSecp256k1ShortScalar) }
+
+func testSecp256k1ShortScalar(t *testing.T, kind tokenstore.Kind) {
+	c := newCeremonyOn(t, kind)
+	h1 := c.nodes[0]
+	c.genesis(h1)
+	d := make([]byte, 31)
+	for i := range d {
+		d[i] = byte(i + 1)
+	}
+	tok, err := h1.SealKeyToken(hsmcmd.SpecSECP256K1, "k1-short", d)
+	require.NoError(t, err)
+	q := k1Mul(new(big.Int).SetBytes(d), pt{k1Gx, k1Gy})
+	point := append([]byte{4}, q.x.FillBytes(make([]byte, 32))...)
+	point = append(point, q.y.FillBytes(make([]byte, 32))...)
+	msg := []byte("short scalar")
+	digest := sha256.Sum256(msg)
+	sig, err := h1.Sign(tok, hsmcmd.AlgECDSASHA256, false, msg)
+	require.NoError(t, err)
+	require.True(t, k1Verify(point, digest[:], sig))
+
+	_, err = h1.Sign(mustSeal(t, h1, make([]byte, 33)), hsmcmd.AlgECDSASHA256, false, msg)
+	require.ErrorIs(t, err, node.ErrHBK, "a scalar longer than the curve's")
+}
+
+func mustSeal(t *testing.T, n *node.Node, d []byte) []byte {
+	tok, err := n.SealKeyToken(hsmcmd.SpecSECP256K1, "k1-bad", d)
+	require.NoError(t, err)
+	return tok
+}
+
 // A secp256k1 data key pair: its PKCS#8 private key holds the scalar of
 // its public point (checked with the test's own arithmetic).
 func TestSecp256k1DataKeyPair(t *testing.T) { eachModule(t, testSecp256k1DataKeyPair) }
