@@ -3,7 +3,8 @@
 // kmspeers measures: 3 HSM processes, 1 host process, the audit trail on),
 // and every round visits each in turn, so that the machine's other work
 // falls on all of them alike. It prints each round and the medians of
-// CPU per request (every process of each cluster) and requests per second.
+// CPU per request (every process of each cluster), requests per second
+// and the median latency (p50).
 // docs/benchmarks.md's A/B figures of single changes come from it:
 //
 //	go build -o /tmp/trent-A ./cmd/trent   # at the commit before
@@ -71,16 +72,18 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	fmt.Printf("\n| binary | CPU per request, each round | median | req/s, each round | median |\n| --- | --- | --- | --- | --- |\n")
+	fmt.Printf("\n| binary | CPU per request, each round | median | req/s, each round | median | p50, each round | median |\n| --- | --- | --- | --- | --- | --- | --- |\n")
 	for _, t := range ts {
-		var cpu, rps []float64
+		var cpu, rps, p50 []float64
 		for _, s := range samples {
 			if s.Target == t.Name {
 				cpu = append(cpu, float64(s.ServerCPUPerReq())/1e3)
 				rps = append(rps, s.ReqPerSec)
+				p50 = append(p50, float64(s.P50)/1e3)
 			}
 		}
-		fmt.Printf("| %s | %s µs | **%.1f µs** | %s | **%.0f** |\n", t.Name, join(cpu, "%.1f"), median(cpu), join(rps, "%.0f"), median(rps))
+		fmt.Printf("| %s | %s µs | **%.1f µs** | %s | **%.0f** | %s µs | **%.1f µs** |\n", t.Name, join(cpu, "%.1f"), median(cpu),
+			join(rps, "%.0f"), median(rps), join(p50, "%.1f"), median(p50))
 	}
 	return nil
 }
