@@ -253,6 +253,9 @@ func Open(path string) (*Log, error) {
 func (l *Log) Write(e *Event) error {
 	lb := linePool.Get().(*[]byte)
 	line, err := e.AppendJSON((*lb)[:0])
+	if err == nil && len(line) > MaxLine {
+		line, err = e.abridged(len(line)).AppendJSON(line[:0])
+	}
 	if err != nil {
 		linePool.Put(lb)
 		return fmt.Errorf("audit: %w", err)
@@ -311,8 +314,42 @@ const maxPooled = 64 << 10
 // Close closes the file.
 func (l *Log) Close() error { return l.f.Close() }
 
-// MaxLine bounds one line of an audit file.
-const MaxLine = 256 << 10
+// MaxLine bounds one line of an audit file. Write keeps to it: an event
+// whose line would be longer (a request body near the KMS API's 1 MiB
+// limit whose strings the encoding expands: invalid UTF-8 becomes
+// U+FFFD, three bytes for one) is written abridged.
+const MaxLine = 1 << 20
+
+// maxAbridged bounds each string an abridged event keeps.
+const maxAbridged = 2048
+
+// abridged is e without its request parameters, response elements and
+// additional data, with a note of the omission in additionalEventData
+// ("omitted"), and its strings from the request (user agent, event
+// name, key ID, error message, source address) cut to maxAbridged bytes:
+// the event Write records when e's line would be n > MaxLine bytes. Who
+// called what, when, on which key, and how it ended stay.
+func (e *Event) abridged(n int) *Event {
+	a := *e
+	a.RequestParameters, a.ResponseElements = nil, nil
+	a.AdditionalEventData = map[string]any{"omitted": fmt.Sprintf(
+		"requestParameters, responseElements and additionalEventData: the event was %d bytes, over the audit trail's %d", n, MaxLine)}
+	for _, f := range []*string{&a.UserAgent, &a.EventName, &a.KeyID, &a.ErrorMessage, &a.SourceIPAddress, &a.AWSRegion} {
+		*f = cut(*f, maxAbridged)
+	}
+	return &a
+}
+
+// cut is s cut to at most n bytes, at the start of a UTF-8 sequence.
+func cut(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
+}
 
 // ParseLine decodes one line strictly (no duplicate keys, no unknown
 // fields, nothing after the object).

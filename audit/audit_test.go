@@ -12,6 +12,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -228,4 +229,54 @@ func TestRedactSecretsAnyCase(t *testing.T) {
 	if len(got) != 1 || got["keyId"] != "k" {
 		t.Fatalf("Redact kept %v, want only keyId", got)
 	}
+}
+
+// An event is written whole up to MaxLine (the largest CreateKey the KMS
+// API allows, about 280 KB, among them); a longer one (a 1 MiB body of
+// invalid UTF-8, which the encoding triples, and a 2 MiB user agent) is
+// written abridged, and the file still reads back line by line.
+func TestLongEvents(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "audit.jsonl")
+	l, err := Open(path)
+	require.NoError(t, err)
+	t0 := time.Date(2026, 12, 3, 9, 0, 0, 0, time.UTC)
+
+	tags := []any{}
+	for i := range 50 {
+		tags = append(tags, map[string]any{"tagKey": fmt.Sprintf("%03d", i) + strings.Repeat("\x01", 125), "tagValue": strings.Repeat("\x01", 256)})
+	}
+	largest := event("CreateKey", "arn:aws:iam::1:user/alice", "k", "", t0)
+	largest.RequestParameters = map[string]any{"policy": strings.Repeat("\n", 32768), "description": strings.Repeat("\x01", 8192), "tags": tags}
+	largest.ResponseElements = map[string]any{"keyMetadata": map[string]any{"description": strings.Repeat("\x01", 8192)}}
+	require.NoError(t, l.Write(largest))
+
+	huge := event("CreateKey", "arn:aws:iam::1:user/bob", "k2", "ValidationException", t0.Add(time.Second))
+	huge.RequestParameters = map[string]any{"description": strings.Repeat("\xff", 1<<20)}
+	huge.UserAgent = strings.Repeat("é", 1<<20)
+	require.NoError(t, l.Write(huge))
+	require.NoError(t, l.Write(event("ListKeys", "arn:aws:iam::1:user/alice", "", "", t0.Add(2*time.Second))))
+	require.NoError(t, l.Close())
+
+	data, err := os.ReadFile(path)
+	require.NoError(t, err)
+	for _, line := range bytes.Split(bytes.TrimSuffix(data, []byte("\n")), []byte("\n")) {
+		require.LessOrEqual(t, len(line), MaxLine)
+	}
+	var got []*Event
+	require.NoError(t, Scan(bytes.NewReader(data), &Filter{}, func(e *Event) error { got = append(got, e); return nil }))
+	require.Len(t, got, 3)
+	assert.Equal(t, strings.Repeat("\n", 32768), got[0].RequestParameters["policy"], "the largest legal CreateKey, whole")
+	assert.Len(t, got[0].RequestParameters["tags"], 50)
+	assert.Nil(t, got[0].AdditionalEventData)
+
+	a := got[1]
+	assert.Equal(t, "CreateKey", a.EventName)
+	assert.Equal(t, "arn:aws:iam::1:user/bob", a.UserIdentity.ARN)
+	assert.Equal(t, "k2", a.KeyID)
+	assert.Equal(t, "ValidationException", a.ErrorCode)
+	assert.Nil(t, a.RequestParameters)
+	assert.Contains(t, a.AdditionalEventData["omitted"], "over the audit trail's")
+	assert.LessOrEqual(t, len(a.UserAgent), maxAbridged)
+	assert.True(t, utf8.ValidString(a.UserAgent), "cut at a character's start")
+	assert.Equal(t, "ListKeys", got[2].EventName)
 }

@@ -45,7 +45,7 @@ const MaxReplaceBatch = 4096
 // Limits of entries and snapshots.
 const (
 	MaxKeyID     = 255
-	MaxKeyRecord = 1 << 16
+	MaxKeyRecord = 1 << 20 // a key record's metadata (keystore.MaxMetadata) and its tokens
 	MaxSnapshot  = 1 << 30
 	// TypeSnapshot is the object type of an FSM snapshot.
 	TypeSnapshot byte = 0x22

@@ -44,13 +44,21 @@ const (
 // Limits.
 const (
 	MaxVersions = 1024 // HBKs of one key (KMS allows 25 on-demand rotations plus yearly ones)
-	MaxMetadata = 48 << 10
+	// MaxMetadata bounds a record's JSON metadata. It holds what the
+	// KMS API lets a key have, at its worst: a 32 KiB policy whose every
+	// byte the JSON encoding doubles, an 8 KiB description and 50 tags of
+	// 128 + 256 bytes whose every byte it writes as \u00XX (six), and
+	// MaxVersions rotations, in about 280 KiB (TestLargestLegalKeyFits).
+	MaxMetadata = 512 << 10
 	MaxRegions  = 32 // regions of one multi-Region key
 )
 
 // Errors.
 var (
 	ErrMalformed = errors.New("keystore: malformed record")
+	// ErrTooLarge: a record's metadata over MaxMetadata, or the record
+	// over domain.MaxKeyRecord; not written.
+	ErrTooLarge = errors.New("keystore: record too large")
 	ErrVersion   = errors.New("keystore: unsupported protocol version")
 )
 
@@ -299,7 +307,11 @@ func (r *Record) Marshal() ([]byte, error) {
 	for _, t := range r.Tokens {
 		b.AddUint16LengthPrefixed(func(b *cryptobyte.Builder) { b.AddBytes(t) })
 	}
-	return b.Bytes()
+	out, err := b.Bytes()
+	if err == nil && len(out) > domain.MaxKeyRecord {
+		return nil, fmt.Errorf("%w: a record of %d bytes (at most %d)", ErrTooLarge, len(out), domain.MaxKeyRecord)
+	}
+	return out, err
 }
 
 // tokenCountOK reports whether a record may have n HBK tokens: one per
@@ -335,7 +347,7 @@ func marshalJSON(k *Key) ([]byte, error) {
 		return nil, err
 	}
 	if len(meta) > MaxMetadata {
-		return nil, errors.New("keystore: metadata too large")
+		return nil, fmt.Errorf("%w: %d bytes of metadata (at most %d)", ErrTooLarge, len(meta), MaxMetadata)
 	}
 	return meta, nil
 }

@@ -326,7 +326,7 @@ func (s *Service) createKey(ctx context.Context, p kmsapi.Principal, req *create
 	}
 	raw, err := rec.Marshal()
 	if err != nil {
-		return nil, err
+		return nil, recordTooLarge(err)
 	}
 	rs := []domain.Replacement{{ID: keystore.KeyRecordID(id), New: raw}}
 	if rec.Key.CustomKeyStoreID != "" {

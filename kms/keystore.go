@@ -420,7 +420,7 @@ func (s *Service) updateKey(ctx context.Context, id string, change func(r *keyst
 		}
 		nw, err := r.Marshal()
 		if err != nil {
-			return nil, err
+			return nil, recordTooLarge(err)
 		}
 		err = s.store.Propose(ctx, domain.Replacement{ID: keystore.KeyRecordID(id), Old: k.raw, New: nw})
 		if errors.Is(err, ErrConflict) {
@@ -429,6 +429,17 @@ func (s *Service) updateKey(ctx context.Context, id string, change func(r *keyst
 		return r, err
 	}
 	return nil, &kmsapi.Error{Type: "ConflictException", Message: "the key changed concurrently; retry"}
+}
+
+// recordTooLarge answers a key record over what the key store holds
+// (keystore.ErrTooLarge) with LimitExceededException (400): a quota of
+// this build, permanent for the request, which the KMS API's own limits
+// on policies, descriptions and tags do not reach. Other errors pass.
+func recordTooLarge(err error) error {
+	if errors.Is(err, keystore.ErrTooLarge) {
+		return kmsapi.Errorf("LimitExceededException", "The key's record would be larger than Trent stores for one key (%d bytes of metadata).", keystore.MaxMetadata)
+	}
+	return err
 }
 
 // now is the Service's clock (Config.Clock).

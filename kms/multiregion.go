@@ -354,6 +354,9 @@ func (s *Service) AcceptReplica(ctx context.Context, from string, rep *Replica) 
 	}
 	rec := &keystore.Record{Key: k, Tokens: im.Tokens}
 	raw, err := rec.Marshal()
+	if errors.Is(err, keystore.ErrTooLarge) {
+		return nil, recordTooLarge(err)
+	}
 	if err != nil {
 		// A transport whose versions do not match the key's rotations.
 		return nil, kmsapi.Errorf(kmsapi.ValidationException, "the replica does not encode: %v", err)

@@ -1,0 +1,73 @@
+package keystore_test
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/trentkms/trent/domain"
+	"github.com/trentkms/trent/keystore"
+)
+
+// The largest key the KMS API lets a caller make, at its worst for the
+// JSON encoding, fits a record: a 32 KiB policy of characters the
+// encoding doubles (a policy holds no other control characters), an
+// 8 KiB description and 50 tags of 128 + 256 bytes written as \u0001 (six
+// bytes each), MaxVersions versions, the largest public key (ML-DSA-87),
+// an import's wrapping key token and 32 regions. It was refused before
+// the limits were raised (48 KiB of metadata, a 64 KiB record).
+func TestLargestLegalKeyFits(t *testing.T) {
+	const id = "mrk-0123456789abcdef0123456789abcdef"
+	k := keystore.Key{KeyID: id, Account: "111122223333", Region: "us-east-1", Created: 1 << 40,
+		State: keystore.StateEnabled, KeySpec: "SYMMETRIC_DEFAULT", KeyUsage: "ENCRYPT_DECRYPT", Origin: keystore.OriginExternal,
+		Policy: strings.Repeat("\"", 32768), Description: strings.Repeat("\x01", 8192),
+		RotationEnabled: true, RotationPeriodDays: 2560, NextRotation: 1 << 40, OnDemandRotationDate: 1 << 40,
+		PublicKey: make([]byte, 2592+22), CustomKeyStoreID: "cks-" + strings.Repeat("0", 60), XksKeyID: strings.Repeat("x", 128),
+		Import: &keystore.Import{Handle: make([]byte, 32), WrappingToken: make([]byte, 4096), WrappingAlg: "RSA_AES_KEY_WRAP_SHA_256",
+			ParametersValidTo: 1 << 40, Check: make([]byte, 32), HBKID: make([]byte, 16), ExpirationModel: "KEY_MATERIAL_EXPIRES", ValidTo: 1 << 40}}
+	for i := range 50 {
+		k.Tags = append(k.Tags, keystore.Tag{TagKey: fmt.Sprintf("%03d", i) + strings.Repeat("\x01", 125), TagValue: strings.Repeat("\x01", 256)})
+	}
+	for range keystore.MaxVersions - 1 {
+		k.Rotations = append(k.Rotations, keystore.Rotation{Date: 1 << 40, Type: "ON_DEMAND"})
+	}
+	mr := &keystore.MultiRegion{PrimaryRegion: "us-east-1"}
+	for i := range keystore.MaxRegions - 1 {
+		mr.Regions = append(mr.Regions, fmt.Sprintf("ap-southeast-%020d", i))
+	}
+	mr.Regions = append(mr.Regions, "us-east-1")
+	k.MultiRegion = mr
+	r := &keystore.Record{Key: k}
+	for range keystore.MaxVersions {
+		r.Tokens = append(r.Tokens, token(t, id))
+	}
+	enc, err := r.Marshal()
+	require.NoError(t, err)
+	require.LessOrEqual(t, len(enc), domain.MaxKeyRecord)
+	t.Logf("the largest legal key: a record of %d bytes (at most %d)", len(enc), domain.MaxKeyRecord)
+	back, err := keystore.ParseRecord(enc)
+	require.NoError(t, err)
+	require.Equal(t, r, back)
+}
+
+// A record over either bound is refused with ErrTooLarge, not written.
+func TestRecordTooLarge(t *testing.T) {
+	r := record(t)
+	r.Key.Policy = strings.Repeat("a", keystore.MaxMetadata)
+	_, err := r.Marshal()
+	require.ErrorIs(t, err, keystore.ErrTooLarge, "metadata over MaxMetadata")
+
+	r = record(t)
+	r.Key.Rotations = nil
+	r.Tokens = nil
+	for i := range keystore.MaxVersions {
+		if i > 0 {
+			r.Key.Rotations = append(r.Key.Rotations, keystore.Rotation{Date: 5, Type: "ON_DEMAND"})
+		}
+		r.Tokens = append(r.Tokens, make([]byte, 1100)) // 1.1 MB of tokens
+	}
+	_, err = r.Marshal()
+	require.ErrorIs(t, err, keystore.ErrTooLarge, "a record over domain.MaxKeyRecord")
+}
