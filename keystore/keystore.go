@@ -59,7 +59,7 @@ var (
 	// ErrTooLarge: a record's metadata over MaxMetadata, or the record
 	// over domain.MaxKeyRecord; not written.
 	ErrTooLarge = errors.New("keystore: record too large")
-	ErrVersion   = errors.New("keystore: unsupported protocol version")
+	ErrVersion  = errors.New("keystore: unsupported protocol version")
 )
 
 // Key states, as KMS names them.
