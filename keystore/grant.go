@@ -37,7 +37,11 @@ const (
 	MaxGrantPrincipal     = 256
 	MaxGrantContextPairs  = 8   // per constraint, as KMS
 	MaxGrantContextLength = 384 // characters of a constraint key or value, as KMS
-	maxGrantJSON          = 16 << 10
+	// maxGrantJSON bounds a grant's JSON (within its v16): the largest
+	// grant the KMS API allows, a constraint of 8 pairs of 384 characters
+	// each way that the encoding writes as \u00XX (six bytes), takes about
+	// 39 KiB (TestLargestLegalGrantFits).
+	maxGrantJSON = 48 << 10
 )
 
 // MaxGrantOperations bounds a grant's operations (KMS has 17 grant
@@ -153,7 +157,7 @@ func (g *Grant) Marshal() ([]byte, error) {
 		return nil, err
 	}
 	if len(j) > maxGrantJSON {
-		return nil, errors.New("keystore: grant too large")
+		return nil, fmt.Errorf("%w: a grant of %d bytes (at most %d)", ErrTooLarge, len(j), maxGrantJSON)
 	}
 	var b cryptobyte.Builder
 	wire.AddHeader(&b, TypeGrant)

@@ -71,3 +71,29 @@ func TestRecordTooLarge(t *testing.T) {
 	_, err = r.Marshal()
 	require.ErrorIs(t, err, keystore.ErrTooLarge, "a record over domain.MaxKeyRecord")
 }
+
+// The largest grant the KMS API allows fits a grant record: the longest
+// name and principals, every operation, and a constraint of 8 pairs of
+// 384 characters each way that the JSON encoding writes six bytes each.
+// It was refused (a 16 KiB bound) before.
+func TestLargestLegalGrantFits(t *testing.T) {
+	g := grant()
+	g.Name = strings.Repeat("n", keystore.MaxGrantName)
+	g.GranteePrincipal = strings.Repeat("p", keystore.MaxGrantPrincipal)
+	g.RetiringPrincipal = strings.Repeat("r", keystore.MaxGrantPrincipal)
+	g.Operations = nil
+	for i := range 17 {
+		g.Operations = append(g.Operations, "GenerateDataKeyPairWithoutPlaintext"+string(rune('A'+i)))
+	}
+	ec := map[string]string{}
+	for i := range keystore.MaxGrantContextPairs {
+		ec[fmt.Sprint(i)+strings.Repeat("\x01", keystore.MaxGrantContextLength-1)] = strings.Repeat("\x01", keystore.MaxGrantContextLength)
+	}
+	g.Constraints = keystore.GrantConstraints{EncryptionContextSubset: ec}
+	enc, err := g.Marshal()
+	require.NoError(t, err)
+	t.Logf("the largest legal grant: %d bytes", len(enc))
+	back, err := keystore.ParseGrant(enc)
+	require.NoError(t, err)
+	require.Equal(t, g, back)
+}

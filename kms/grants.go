@@ -487,7 +487,7 @@ func (s *Service) addGrant(ctx context.Context, id string, g *keystore.Grant) (*
 	n.GrantID, n.Created = newGrantID(), s.now().Unix()
 	rec, err := n.Marshal()
 	if err != nil {
-		return nil, err
+		return nil, recordTooLarge(err)
 	}
 	nix, err := keystore.MarshalGrantIndex(append(ids, n.GrantID))
 	if err != nil {

@@ -50,3 +50,22 @@ func TestRecordTooLargeIsLimitExceeded(t *testing.T) {
 	other := fmt.Errorf("other")
 	assert.Same(t, other, recordTooLarge(other))
 }
+
+// The largest grant constraint the KMS API allows (8 pairs of 384
+// characters each way, written six bytes a character) is granted and
+// listed; before the grant record's bound was raised CreateGrant answered
+// it with a 500.
+func TestLargestLegalGrant(t *testing.T) {
+	f := newFixture(t)
+	id := f.must(t, alice, "CreateKey", map[string]any{})["KeyMetadata"].(map[string]any)["KeyId"].(string)
+	ec := map[string]string{}
+	for i := range keystore.MaxGrantContextPairs {
+		ec[fmt.Sprint(i)+strings.Repeat("\x01", keystore.MaxGrantContextLength-1)] = strings.Repeat("\x01", keystore.MaxGrantContextLength)
+	}
+	f.must(t, alice, "CreateGrant", map[string]any{"KeyId": id, "GranteePrincipal": "arn:aws:iam::" + account + ":user/bob",
+		"Operations": []string{"Decrypt", "Encrypt"}, "Constraints": map[string]any{"EncryptionContextSubset": ec}})
+	grants := f.must(t, alice, "ListGrants", map[string]any{"KeyId": id})["Grants"].([]any)
+	require.Len(t, grants, 1)
+	got := grants[0].(map[string]any)["Constraints"].(map[string]any)["EncryptionContextSubset"].(map[string]any)
+	assert.Len(t, got, keystore.MaxGrantContextPairs)
+}
