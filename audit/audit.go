@@ -325,8 +325,8 @@ const maxAbridged = 2048
 
 // abridged is e without its request parameters, response elements and
 // additional data, with a note of the omission in additionalEventData
-// ("omitted"), and its strings from the request (user agent, event
-// name, key ID, error message, source address) cut to maxAbridged bytes:
+// ("omitted"), and its strings (user agent, event name, key ID, error
+// message, source address, region) cut to maxAbridged bytes:
 // the event Write records when e's line would be n > MaxLine bytes. Who
 // called what, when, on which key, and how it ended stay.
 func (e *Event) abridged(n int) *Event {
