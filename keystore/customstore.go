@@ -136,7 +136,7 @@ func (c *CustomKeyStore) Marshal() ([]byte, error) {
 		return nil, err
 	}
 	if len(j) > MaxStoreRecord {
-		return nil, fmt.Errorf("keystore: custom key store record too large")
+		return nil, fmt.Errorf("%w: a custom key store record of %d bytes (at most %d)", ErrTooLarge, len(j), MaxStoreRecord)
 	}
 	var b cryptobyte.Builder
 	wire.AddHeader(&b, TypeCustomKeyStore)

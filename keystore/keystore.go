@@ -56,8 +56,9 @@ const (
 // Errors.
 var (
 	ErrMalformed = errors.New("keystore: malformed record")
-	// ErrTooLarge: a record's metadata over MaxMetadata, or the record
-	// over domain.MaxKeyRecord; not written.
+	// ErrTooLarge: a key record's metadata over MaxMetadata, or the
+	// record over domain.MaxKeyRecord, a grant's JSON over its bound, a
+	// custom key store record over MaxStoreRecord; not written.
 	ErrTooLarge = errors.New("keystore: record too large")
 	ErrVersion  = errors.New("keystore: unsupported protocol version")
 )

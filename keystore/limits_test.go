@@ -97,3 +97,12 @@ func TestLargestLegalGrantFits(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, g, back)
 }
+
+// A custom key store record over MaxStoreRecord is refused with
+// ErrTooLarge, as a key record over its bounds.
+func TestStoreRecordTooLarge(t *testing.T) {
+	c := storeRecord(t)
+	c.Name = strings.Repeat("\x01", keystore.MaxStoreRecord/6+1)
+	_, err := c.Marshal()
+	require.ErrorIs(t, err, keystore.ErrTooLarge)
+}

@@ -412,7 +412,7 @@ func (s *Service) updateStore(ctx context.Context, id string, change func(c *key
 		}
 		nw, err := c.Marshal()
 		if err != nil {
-			return nil, err
+			return nil, recordTooLarge(err)
 		}
 		err = s.store.Propose(ctx, domain.Replacement{ID: keystore.StoreRecordID(id), Old: raw, New: nw})
 		if errors.Is(err, ErrConflict) {

@@ -169,7 +169,7 @@ func (s *Service) createCustomKeyStore(ctx context.Context, p kmsapi.Principal, 
 		Token: tok, Secret: blob, State: keystore.ConnDisconnected}
 	raw, err := c.Marshal()
 	if err != nil {
-		return nil, err
+		return nil, recordTooLarge(err)
 	}
 	idx, err := (&keystore.StoreNameIndex{StoreID: id}).Marshal()
 	if err != nil {
@@ -401,7 +401,7 @@ func (s *Service) updateCustomKeyStore(ctx context.Context, p kmsapi.Principal, 
 		}
 		b, err := nw.Marshal()
 		if err != nil {
-			return nil, err
+			return nil, recordTooLarge(err)
 		}
 		rs = append(rs, domain.Replacement{ID: keystore.StoreRecordID(cur.ID), Old: raw, New: b})
 		err = s.store.Propose(ctx, rs...)

@@ -431,14 +431,14 @@ func (s *Service) updateKey(ctx context.Context, id string, change func(r *keyst
 	return nil, &kmsapi.Error{Type: "ConflictException", Message: "the key changed concurrently; retry"}
 }
 
-// recordTooLarge answers a key or grant record over what the key store
-// holds (keystore.ErrTooLarge) with LimitExceededException (400): a quota
-// of this build, permanent for the request, which the KMS API's own
-// limits on policies, descriptions, tags and grant constraints do not
-// reach. Other errors pass.
+// recordTooLarge answers a key, grant or custom key store record over
+// what the key store holds (keystore.ErrTooLarge) with
+// LimitExceededException (400): a quota of this build, permanent for the
+// request, which the KMS API's own limits on policies, descriptions, tags
+// and grant constraints do not reach. Other errors pass.
 func recordTooLarge(err error) error {
 	if errors.Is(err, keystore.ErrTooLarge) {
-		return kmsapi.Errorf("LimitExceededException", "The record would be larger than Trent stores for one key or grant: %v", err)
+		return kmsapi.Errorf("LimitExceededException", "The record would be larger than Trent stores: %v", err)
 	}
 	return err
 }
