@@ -35,8 +35,9 @@ const pathReencrypt = "/trent/v1/host/reencrypt"
 
 // sealedItems returns the domain-key-sealed items of a key-store record
 // and the domain key each is under: the record itself if it is an EKT,
-// the HBK or key tokens of a KMS key record, then its import's wrapping
-// key token if it has one; nil for other records.
+// the HBK or key tokens of a KMS key record, then its imports' wrapping
+// key tokens (the last GetParametersForImport's, then the earlier ones'),
+// if it has any; nil for other records.
 func sealedItems(rec []byte) (items [][]byte, under [][16]byte) {
 	if e, err := session.ParseEKT(rec); err == nil {
 		return [][]byte{rec}, [][16]byte{e.KeyID}
@@ -61,11 +62,18 @@ func sealedItems(rec []byte) (items [][]byte, under [][16]byte) {
 		return nil, nil
 	}
 	toks := r.Tokens
-	if im := r.Key.Import; im != nil && len(im.WrappingToken) > 0 {
-		// An import's wrapping key token: re-sealed like the key's own,
-		// so that a rotation never drops the domain key of an import
-		// token still in use.
-		toks = append(slices.Clip(toks), im.WrappingToken)
+	if im := r.Key.Import; im != nil {
+		// The imports' wrapping key tokens (the last
+		// GetParametersForImport's, then the earlier ones'): re-sealed
+		// like the key's own, so that a rotation never drops the domain
+		// key of an import token still in use.
+		toks = slices.Clip(toks)
+		if len(im.WrappingToken) > 0 {
+			toks = append(toks, im.WrappingToken)
+		}
+		for _, p := range im.Earlier {
+			toks = append(toks, p.WrappingToken)
+		}
 	}
 	for _, t := range toks {
 		_, dk, err := hbk.TokenKeyID(t)
@@ -97,8 +105,15 @@ func withItems(rec []byte, news [][]byte) ([]byte, error) {
 	}
 	n := len(r.Tokens)
 	r.Tokens = news[:n]
-	if im := r.Key.Import; im != nil && len(im.WrappingToken) > 0 {
-		im.WrappingToken = news[n]
+	if im := r.Key.Import; im != nil {
+		if len(im.WrappingToken) > 0 {
+			im.WrappingToken = news[n]
+			n++
+		}
+		for i := range im.Earlier {
+			im.Earlier[i].WrappingToken = news[n]
+			n++
+		}
 	}
 	return r.Marshal()
 }

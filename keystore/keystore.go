@@ -150,13 +150,13 @@ func (k *Key) ARNIn(region string) string {
 }
 
 // Import is the import state of a key of Origin EXTERNAL (key import,
-// BYOK): the wrapping key of its last GetParametersForImport and what is
-// known of its imported material. A key without material (PendingImport,
-// or PendingDeletion before any import) has no HBK token.
+// BYOK): the wrapping keys of its GetParametersForImport calls still
+// valid and what is known of its imported material. A key without
+// material (PendingImport, or PendingDeletion before any import) has no
+// HBK token.
 type Import struct {
 	// Handle is the random part of the import token (32 bytes) of the
-	// last GetParametersForImport (it stays valid until it expires or
-	// another GetParametersForImport replaces it); empty if none.
+	// last GetParametersForImport (valid until it expires); empty if none.
 	Handle []byte `json:"handle,omitempty"`
 	// WrappingToken is the key token of its RSA wrapping key (a wrapping
 	// spec of package hsmcmd, made for this key by an HSM).
@@ -164,6 +164,12 @@ type Import struct {
 	WrappingAlg   string `json:"wrapping_alg,omitempty"`
 	// ParametersValidTo is when the import token expires (Unix seconds).
 	ParametersValidTo int64 `json:"parameters_valid_to,omitempty"`
+	// Earlier are the parameters of earlier GetParametersForImport calls
+	// not yet expired when a later one was made, oldest first, at most
+	// MaxEarlierImports: each import token stays valid for its 24 hours,
+	// as in AWS KMS, unless more than MaxEarlierImports + 1 are made
+	// within them.
+	Earlier []ImportParams `json:"earlier,omitempty"`
 	// Check is the HSM's check value of the imported material and HBKID
 	// the HBK ID of its token: a re-import must have the same check
 	// value, and its token takes the same HBK ID. Both stay when the
@@ -176,6 +182,18 @@ type Import struct {
 	ExpirationModel string `json:"expiration_model,omitempty"`
 	ValidTo         int64  `json:"valid_to,omitempty"`
 }
+
+// ImportParams are one earlier GetParametersForImport's: its import
+// token's handle, its wrapping key token and algorithm, and its expiry.
+type ImportParams struct {
+	Handle            []byte `json:"handle"`
+	WrappingToken     []byte `json:"wrapping_token"`
+	WrappingAlg       string `json:"wrapping_alg"`
+	ParametersValidTo int64  `json:"parameters_valid_to"`
+}
+
+// MaxEarlierImports bounds Import.Earlier.
+const MaxEarlierImports = 7
 
 // OriginExternal is the origin of a key whose material is imported.
 const OriginExternal = "EXTERNAL"
@@ -215,6 +233,7 @@ func (r *Record) Clone() *Record {
 	}
 	if r.Key.Import != nil {
 		im := *r.Key.Import
+		im.Earlier = slices.Clone(im.Earlier)
 		c.Key.Import = &im
 	}
 	if r.Key.MultiRegion != nil {
@@ -291,7 +310,7 @@ func lowerHex(c byte) bool { return '0' <= c && c <= '9' || 'a' <= c && c <= 'f'
 // Marshal encodes the record: header ‖ v24 metadata JSON ‖ u16 n ‖ n ×
 // v16 HBK token.
 func (r *Record) Marshal() ([]byte, error) {
-	if err := r.Key.checkMultiRegion(); err != nil {
+	if err := r.Key.checkConfig(); err != nil {
 		return nil, err
 	}
 	meta, err := marshalJSON(&r.Key)
@@ -372,7 +391,7 @@ func ParseRecord(in []byte) (*Record, error) {
 	if !ValidKeyID(r.Key.KeyID) || !r.tokenCountOK(int(n)) {
 		return nil, fmt.Errorf("%w: key ID or version count", ErrMalformed)
 	}
-	if err := r.Key.checkMultiRegion(); err != nil {
+	if err := r.Key.checkConfig(); err != nil {
 		return nil, err
 	}
 	for range n {
@@ -392,10 +411,14 @@ func ParseRecord(in []byte) (*Record, error) {
 	return r, nil
 }
 
-// checkMultiRegion checks that a key has a multi-Region configuration
-// exactly when its ID is an mrk- ID, and that the configuration names its
-// own region and its primary's among sorted, distinct regions.
-func (k *Key) checkMultiRegion() error {
+// checkConfig checks that a key has at most MaxEarlierImports earlier
+// import parameters, a multi-Region configuration exactly when its ID is
+// an mrk- ID, and that the configuration names its own region and its
+// primary's among sorted, distinct regions.
+func (k *Key) checkConfig() error {
+	if im := k.Import; im != nil && len(im.Earlier) > MaxEarlierImports {
+		return fmt.Errorf("%w: %d earlier import parameters", ErrMalformed, len(im.Earlier))
+	}
 	mr := k.MultiRegion
 	if (mr != nil) != IsMultiRegionKeyID(k.KeyID) {
 		return fmt.Errorf("%w: multi-Region configuration and key ID disagree", ErrMalformed)

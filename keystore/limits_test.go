@@ -1,6 +1,7 @@
 package keystore_test
 
 import (
+	"bytes"
 	"fmt"
 	"strings"
 	"testing"
@@ -16,7 +17,8 @@ import (
 // encoding doubles (a policy holds no other control characters), an
 // 8 KiB description and 50 tags of 128 + 256 bytes written as \u0001 (six
 // bytes each), MaxVersions versions, the largest public key (ML-DSA-87),
-// an import's wrapping key token and 32 regions. It was refused before
+// the wrapping key tokens of MaxEarlierImports + 1 imports and 32
+// regions. It was refused before
 // the limits were raised (48 KiB of metadata, a 64 KiB record).
 func TestLargestLegalKeyFits(t *testing.T) {
 	const id = "mrk-0123456789abcdef0123456789abcdef"
@@ -27,6 +29,10 @@ func TestLargestLegalKeyFits(t *testing.T) {
 		PublicKey: make([]byte, 2592+22), CustomKeyStoreID: "cks-" + strings.Repeat("0", 60), XksKeyID: strings.Repeat("x", 128),
 		Import: &keystore.Import{Handle: make([]byte, 32), WrappingToken: make([]byte, 4096), WrappingAlg: "RSA_AES_KEY_WRAP_SHA_256",
 			ParametersValidTo: 1 << 40, Check: make([]byte, 32), HBKID: make([]byte, 16), ExpirationModel: "KEY_MATERIAL_EXPIRES", ValidTo: 1 << 40}}
+	for range keystore.MaxEarlierImports {
+		k.Import.Earlier = append(k.Import.Earlier, keystore.ImportParams{Handle: make([]byte, 32), WrappingToken: make([]byte, 4096),
+			WrappingAlg: "RSA_AES_KEY_WRAP_SHA_256", ParametersValidTo: 1 << 40})
+	}
 	for i := range 50 {
 		k.Tags = append(k.Tags, keystore.Tag{TagKey: fmt.Sprintf("%03d", i) + strings.Repeat("\x01", 125), TagValue: strings.Repeat("\x01", 256)})
 	}
@@ -105,4 +111,36 @@ func TestStoreRecordTooLarge(t *testing.T) {
 	c.Name = strings.Repeat("\x01", keystore.MaxStoreRecord/6+1)
 	_, err := c.Marshal()
 	require.ErrorIs(t, err, keystore.ErrTooLarge)
+}
+
+// An import keeps at most MaxEarlierImports earlier parameters: a record
+// with more is neither written nor read.
+func TestEarlierImportsBounded(t *testing.T) {
+	r := record(t)
+	r.Key.Origin = keystore.OriginExternal
+	r.Key.Import = &keystore.Import{Handle: make([]byte, 32), WrappingToken: []byte{1}, WrappingAlg: "RSAES_OAEP_SHA_256", ParametersValidTo: 9}
+	for range keystore.MaxEarlierImports {
+		r.Key.Import.Earlier = append(r.Key.Import.Earlier, keystore.ImportParams{Handle: make([]byte, 32), WrappingToken: []byte{2},
+			WrappingAlg: "RSAES_OAEP_SHA_1", ParametersValidTo: 8})
+	}
+	enc, err := r.Marshal()
+	require.NoError(t, err)
+	back, err := keystore.ParseRecord(enc)
+	require.NoError(t, err)
+	require.Equal(t, r, back)
+	c := back.Clone()
+	c.Key.Import.Earlier[0].ParametersValidTo = 1
+	require.Equal(t, int64(8), back.Key.Import.Earlier[0].ParametersValidTo, "Clone copies Earlier")
+
+	r.Key.Import.Earlier = append(r.Key.Import.Earlier, r.Key.Import.Earlier[0])
+	_, err = r.Marshal()
+	require.ErrorIs(t, err, keystore.ErrMalformed)
+	i := bytes.Index(enc, []byte(`"earlier":[`)) + len(`"earlier":[`)
+	more := append(append(append([]byte{}, enc[:i]...), []byte(`{"handle":"","wrapping_token":"","wrapping_alg":"","parameters_valid_to":1},`)...), enc[i:]...)
+	more[6], more[7], more[8] = 0, 0, 0 // the v24 metadata length, fixed below
+	n := len(more) - 9 - 2 - 2*(2+len(token(t, kid)))
+	more[6], more[7], more[8] = byte(n>>16), byte(n>>8), byte(n)
+	_, err = keystore.ParseRecord(more)
+	require.ErrorIs(t, err, keystore.ErrMalformed)
+	require.ErrorContains(t, err, "8 earlier import parameters")
 }

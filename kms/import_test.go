@@ -118,8 +118,8 @@ func TestImportKeyMaterial(t *testing.T) {
 	assert.Equal(t, "KMSInvalidStateException", exception(err))
 	tok1, pub1 := f.params(t, id, "RSAES_OAEP_SHA_1")
 	_, err = f.call(alice, "ImportKeyMaterial", map[string]any{"KeyId": id, "ImportToken": tok,
-		"EncryptedKeyMaterial": wrap(t, pub, "RSAES_OAEP_SHA_256", material), "ExpirationModel": doesNotExpire})
-	assert.Equal(t, "InvalidImportTokenException", exception(err), "a superseded import token")
+		"EncryptedKeyMaterial": wrap(t, pub1, "RSAES_OAEP_SHA_1", material), "ExpirationModel": doesNotExpire})
+	assert.Equal(t, "InvalidCiphertextException", exception(err), "the earlier token unwraps with its own wrapping key, not the later one's")
 	_, err = f.call(alice, "ImportKeyMaterial", map[string]any{"KeyId": id, "ImportToken": tok1,
 		"EncryptedKeyMaterial": wrap(t, pub1, "RSAES_OAEP_SHA_1", other), "ExpirationModel": doesNotExpire})
 	assert.Equal(t, "IncorrectKeyMaterialException", exception(err))
@@ -351,4 +351,41 @@ func TestImportHSMFailureIsInternal(t *testing.T) {
 	require.ErrorAs(t, err, &ke)
 	assert.Equal(t, 500, ke.Status)
 	assert.Equal(t, "PendingImport", f.state(t, id)["KeyState"])
+}
+
+// Each GetParametersForImport's import token stays valid for its 24
+// hours, with its own wrapping key, as in AWS, for the last 8 of them:
+// the ninth drops the first. Past its 24 hours a token is
+// ExpiredImportTokenException, and a later GetParametersForImport drops
+// the expired ones.
+func TestImportTokensStayValid(t *testing.T) {
+	f := newFixture(t)
+	id := f.createKey(t, map[string]any{"Origin": "EXTERNAL"})
+	material := make([]byte, 32)
+	rand.Read(material)
+	var toks [][]byte
+	var pubs []*rsa.PublicKey
+	for range keystore.MaxEarlierImports + 2 {
+		tok, pub := f.params(t, id, "RSAES_OAEP_SHA_256")
+		toks, pubs = append(toks, tok), append(pubs, pub)
+		f.now = f.now.Add(time.Minute)
+	}
+	imp := func(i int) error {
+		_, err := f.call(alice, "ImportKeyMaterial", map[string]any{"KeyId": id, "ImportToken": toks[i],
+			"EncryptedKeyMaterial": wrap(t, pubs[i], "RSAES_OAEP_SHA_256", material), "ExpirationModel": doesNotExpire})
+		return err
+	}
+	assert.Equal(t, "InvalidImportTokenException", exception(imp(0)), "the ninth call dropped the first")
+	require.NoError(t, imp(1), "an earlier token, with its own wrapping key")
+	require.NoError(t, imp(len(toks)-1), "the last token")
+	require.NoError(t, imp(4), "and one between (the same material again)")
+	assert.Equal(t, "Enabled", f.state(t, id)["KeyState"])
+
+	f.now = f.now.Add(24 * time.Hour)
+	assert.Equal(t, "ExpiredImportTokenException", exception(imp(len(toks)-1)))
+	assert.Equal(t, "ExpiredImportTokenException", exception(imp(2)))
+	tok, pub := f.params(t, id, "RSAES_OAEP_SHA_1")
+	assert.Equal(t, "InvalidImportTokenException", exception(imp(2)), "dropped once expired")
+	f.must(t, alice, "ImportKeyMaterial", map[string]any{"KeyId": id, "ImportToken": tok,
+		"EncryptedKeyMaterial": wrap(t, pub, "RSAES_OAEP_SHA_1", material), "ExpirationModel": doesNotExpire})
 }

@@ -25,9 +25,11 @@ import (
 // expiry, so that any HSM of the domain can unwrap with it. The import
 // token is version 1 ‖ the key ID (36 bytes) ‖ a 32-byte random handle
 // (69 bytes): it names the key record, and the handle, compared in
-// constant time with the record's, makes it unguessable. Only the last
-// GetParametersForImport of a key is valid (Trent keeps one wrapping key
-// per key; AWS keeps each for its 24 hours).
+// constant time with the record's, makes it unguessable. Each
+// GetParametersForImport's token stays valid for its 24 hours, as in AWS:
+// the record keeps the last one's parameters and, in Import.Earlier, up
+// to keystore.MaxEarlierImports earlier ones not yet expired (past that,
+// the oldest is dropped, and its token is InvalidImportTokenException).
 //
 // ImportKeyMaterial sends the HSM the wrapping key token, the algorithm,
 // the wrapped material and the key ID (hsmcmd.ImportKeyMaterial for a
@@ -39,9 +41,9 @@ import (
 // IncorrectKeyMaterialException) and a symmetric key's token takes the
 // same HBK ID, so the key's ciphertexts open again.
 //
-// The exceptions are AWS's: an import token that is not the key's
-// current one is InvalidImportTokenException, the key's own past its 24
-// hours ExpiredImportTokenException, a wrapped material that does not
+// The exceptions are AWS's: an import token that is none of the key's
+// is InvalidImportTokenException, one of the key's past its 24 hours
+// ExpiredImportTokenException, a wrapped material that does not
 // decrypt under the wrapping key InvalidCiphertextException, and one that
 // decrypts to material that is not of the key's spec, or not the
 // material imported before, IncorrectKeyMaterialException. A wrapping
@@ -160,8 +162,10 @@ func (s *Service) getParametersForImport(ctx context.Context, p kmsapi.Principal
 		if r.Key.Import == nil {
 			r.Key.Import = &keystore.Import{}
 		}
-		r.Key.Import.Handle, r.Key.Import.WrappingToken = handle, out.Token
-		r.Key.Import.WrappingAlg, r.Key.Import.ParametersValidTo = req.WrappingAlgorithm, validTo
+		im := r.Key.Import
+		im.Earlier = keepEarlier(im, s.now())
+		im.Handle, im.WrappingToken = handle, out.Token
+		im.WrappingAlg, im.ParametersValidTo = req.WrappingAlgorithm, validTo
 		return nil
 	})
 	if err != nil {
@@ -172,20 +176,48 @@ func (s *Service) getParametersForImport(ctx context.Context, p kmsapi.Principal
 	return &getParametersForImportResponse{KeyId: r.Key.ARN(), ImportToken: tok, PublicKey: out.PublicKey, ParametersValidTo: unix(validTo)}, nil
 }
 
+// keepEarlier is im's earlier parameters for a new GetParametersForImport:
+// those not expired at now and the current ones (if not expired), oldest
+// first, at most keystore.MaxEarlierImports of them.
+func keepEarlier(im *keystore.Import, now time.Time) []keystore.ImportParams {
+	var out []keystore.ImportParams
+	for _, p := range im.Earlier {
+		if p.ParametersValidTo > now.Unix() {
+			out = append(out, p)
+		}
+	}
+	if len(im.Handle) > 0 && im.ParametersValidTo > now.Unix() {
+		out = append(out, keystore.ImportParams{Handle: im.Handle, WrappingToken: im.WrappingToken,
+			WrappingAlg: im.WrappingAlg, ParametersValidTo: im.ParametersValidTo})
+	}
+	return out[max(0, len(out)-keystore.MaxEarlierImports):]
+}
+
 var errInvalidImportToken = kmsapi.Errorf("InvalidImportTokenException", "The import token is invalid or is associated with a different KMS key.")
 
-// checkImportToken checks an import token against the key record r: it
-// must be the record's current one and unexpired at now.
-func checkImportToken(r *keystore.Record, tok []byte, now time.Time) error {
+// checkImportToken checks an import token against the key record r and
+// returns its parameters: it must be one of the record's (the last
+// GetParametersForImport's or an earlier one's), unexpired at now. Every
+// handle is compared, in constant time.
+func checkImportToken(r *keystore.Record, tok []byte, now time.Time) (*keystore.ImportParams, error) {
 	im := r.Key.Import
-	if len(tok) != importTokenSize || tok[0] != importTokenVersion || string(tok[1:37]) != r.Key.KeyID ||
-		im == nil || len(im.Handle) != importHandleSize || subtle.ConstantTimeCompare(tok[37:], im.Handle) != 1 {
-		return errInvalidImportToken
+	if len(tok) != importTokenSize || tok[0] != importTokenVersion || string(tok[1:37]) != r.Key.KeyID || im == nil {
+		return nil, errInvalidImportToken
 	}
-	if im.ParametersValidTo <= now.Unix() {
-		return kmsapi.Errorf("ExpiredImportTokenException", "The import token has expired; call GetParametersForImport again.")
+	var found *keystore.ImportParams
+	cur := keystore.ImportParams{Handle: im.Handle, WrappingToken: im.WrappingToken, WrappingAlg: im.WrappingAlg, ParametersValidTo: im.ParametersValidTo}
+	for _, p := range append([]keystore.ImportParams{cur}, im.Earlier...) {
+		if len(p.Handle) == importHandleSize && subtle.ConstantTimeCompare(tok[37:], p.Handle) == 1 {
+			found = &p
+		}
 	}
-	return nil
+	if found == nil {
+		return nil, errInvalidImportToken
+	}
+	if found.ParametersValidTo <= now.Unix() {
+		return nil, kmsapi.Errorf("ExpiredImportTokenException", "The import token has expired; call GetParametersForImport again.")
+	}
+	return found, nil
 }
 
 type importKeyMaterialRequest struct {
@@ -237,14 +269,15 @@ func (s *Service) importKeyMaterial(ctx context.Context, p kmsapi.Principal, req
 	if err != nil {
 		return nil, err
 	}
-	if err := checkImportToken(k.rec, req.ImportToken, s.now()); err != nil {
+	params, err := checkImportToken(k.rec, req.ImportToken, s.now())
+	if err != nil {
 		return nil, err
 	}
 	im := k.rec.Key.Import
 	if req.ImportType != nil && *req.ImportType == "NEW_KEY_MATERIAL" && im.Check != nil {
 		return nil, kmsapi.Errorf(kmsapi.UnsupportedOperation, "rotation of imported key material is not supported by this Trent build")
 	}
-	out, err := s.importMaterial(ctx, k.rec, req.EncryptedKeyMaterial)
+	out, err := s.importMaterial(ctx, k.rec, params, req.EncryptedKeyMaterial)
 	if err != nil {
 		return nil, err
 	}
@@ -252,7 +285,7 @@ func (s *Service) importKeyMaterial(ctx context.Context, p kmsapi.Principal, req
 		if err := external(&key{rec: r}); err != nil {
 			return err
 		}
-		if err := checkImportToken(r, req.ImportToken, s.now()); err != nil {
+		if _, err := checkImportToken(r, req.ImportToken, s.now()); err != nil {
 			return err
 		}
 		im := r.Key.Import
@@ -290,11 +323,12 @@ type imported struct {
 	token, check, hbkID, public []byte
 }
 
-// importMaterial has an HSM unwrap and seal wrapped for the key of
-// record r (whose import token the caller checked).
-func (s *Service) importMaterial(ctx context.Context, r *keystore.Record, wrapped []byte) (*imported, error) {
+// importMaterial has an HSM unwrap wrapped with the wrapping key of
+// params (an import token of record r, which the caller checked) and seal
+// it for the key of r.
+func (s *Service) importMaterial(ctx context.Context, r *keystore.Record, params *keystore.ImportParams, wrapped []byte) (*imported, error) {
 	im, id := r.Key.Import, r.Key.KeyID
-	alg := hsmcmd.WrappingAlgs[im.WrappingAlg]
+	alg := hsmcmd.WrappingAlgs[params.WrappingAlg]
 	answer := func(err error) error {
 		if errors.Is(err, ErrKeyMaterial) {
 			return errInvalidMaterial
@@ -302,7 +336,7 @@ func (s *Service) importMaterial(ctx context.Context, r *keystore.Record, wrappe
 		return s.hsmAnswer("ImportKeyMaterial", err, errUnwrap)
 	}
 	if r.Key.KeySpec == symmetricDefault {
-		out, err := call(ctx, s, hsmcmd.ImportKeyMaterialRequest{WrappingToken: im.WrappingToken, Alg: alg,
+		out, err := call(ctx, s, hsmcmd.ImportKeyMaterialRequest{WrappingToken: params.WrappingToken, Alg: alg,
 			Material: wrapped, KeyID: id, HBKID: im.HBKID}, hsmcmd.ParseImportKeyMaterialResponse)
 		if err = answer(err); err != nil {
 			return nil, err
@@ -314,7 +348,7 @@ func (s *Service) importMaterial(ctx context.Context, r *keystore.Record, wrappe
 		return &imported{token: out.Token, check: out.Check, hbkID: t.HBKID[:]}, nil
 	}
 	spec := hsmcmd.SpecCode(r.Key.KeySpec)
-	out, err := call(ctx, s, hsmcmd.ImportKeyTokenRequest{WrappingToken: im.WrappingToken, Alg: alg, Spec: spec,
+	out, err := call(ctx, s, hsmcmd.ImportKeyTokenRequest{WrappingToken: params.WrappingToken, Alg: alg, Spec: spec,
 		Material: wrapped, KeyID: id}, hsmcmd.ParseImportKeyTokenResponse)
 	if err = answer(err); err != nil {
 		return nil, err
