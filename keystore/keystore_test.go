@@ -22,6 +22,17 @@ func token(t testing.TB, keyID string) []byte {
 	return b
 }
 
+// roundTrip encodes r, decodes it and requires the same record back.
+func roundTrip(t *testing.T, r *keystore.Record) (enc []byte, back *keystore.Record) {
+	t.Helper()
+	enc, err := r.Marshal()
+	require.NoError(t, err)
+	back, err = keystore.ParseRecord(enc)
+	require.NoError(t, err)
+	require.Equal(t, r, back)
+	return enc, back
+}
+
 func record(t testing.TB) *keystore.Record {
 	return &keystore.Record{
 		Key: keystore.Key{KeyID: kid, Account: "111122223333", Region: "us-east-1", Created: 1,
@@ -156,11 +167,7 @@ func TestExternalRecordWithoutTokens(t *testing.T) {
 	r.Key.Origin, r.Key.State = keystore.OriginExternal, keystore.StatePendingImport
 	r.Key.Import = &keystore.Import{Handle: make([]byte, 32), WrappingToken: []byte{1}, WrappingAlg: "RSAES_OAEP_SHA_256",
 		ParametersValidTo: 9, Check: make([]byte, 32), HBKID: make([]byte, 16), ExpirationModel: "KEY_MATERIAL_EXPIRES", ValidTo: 7}
-	enc, err := r.Marshal()
-	require.NoError(t, err)
-	back, err := keystore.ParseRecord(enc)
-	require.NoError(t, err)
-	require.Equal(t, r, back)
+	_, back := roundTrip(t, r)
 	c := back.Clone()
 	c.Key.Import.ValidTo = 1
 	require.Equal(t, int64(7), back.Key.Import.ValidTo, "Clone copies the import state")
@@ -170,7 +177,7 @@ func TestExternalRecordWithoutTokens(t *testing.T) {
 	require.Error(t, err, "rotations without tokens")
 	r.Key.Rotations = nil
 	r.Key.Origin = "AWS_KMS"
-	enc, err = (&keystore.Record{Key: r.Key, Tokens: [][]byte{token(t, kid)}}).Marshal()
+	enc, err := (&keystore.Record{Key: r.Key, Tokens: [][]byte{token(t, kid)}}).Marshal()
 	require.NoError(t, err)
 	// The same bytes with the token count 0 and the token dropped do not parse.
 	i := bytes.LastIndex(enc, token(t, kid))
