@@ -3,6 +3,7 @@ package host_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net"
 	"net/http"
 	"os"
@@ -15,6 +16,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kms/types"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/trentkms/trent/audit"
 )
 
 // clientFrom is credential i's client of host h's KMS API, connecting
@@ -158,4 +161,40 @@ func TestAliasNameLengths(t *testing.T) {
 	}
 	_, err = k.alice.CreateAlias(ctx, &kms.CreateAliasInput{AliasName: aws.String("alias/" + strings.Repeat("y", 251)), TargetKeyId: md.KeyId})
 	assert.Equal(t, "ValidationException", apiCode(t, err), "257 characters")
+}
+
+// The largest key the KMS API allows, every string at the JSON
+// encoding's worst (a 32 KiB policy padded with line feeds, an 8 KiB
+// description and 50 tags of \u0001 characters), is made through the SDK
+// on a three-host cluster: its ~300 KB record is committed by raft and
+// read on a follower, it encrypts, and the leader's audit trail reads
+// back with the event whole (before, CreateKey answered it with
+// KMSInternalException, and a line this long stopped trent audit).
+func TestLargestLegalKeyEndToEnd(t *testing.T) {
+	k := newKMSCluster(t, 3, 1)
+	ctx := context.Background()
+	pol := `{"Version":"2012-10-17","Statement":[{"Sid":"root","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111122223333:root"},"Action":"kms:*","Resource":"*"}]}`
+	pol += strings.Repeat("\n", 32768-len(pol))
+	desc := strings.Repeat("\x01", 8192)
+	var tags []types.Tag
+	for i := range 50 {
+		tags = append(tags, types.Tag{TagKey: aws.String(fmt.Sprintf("%03d", i) + strings.Repeat("\x01", 125)), TagValue: aws.String(strings.Repeat("\x01", 256))})
+	}
+	md := k.createKey(t, k.alice, &kms.CreateKeyInput{Policy: aws.String(pol), Description: aws.String(desc), Tags: tags})
+	out, err := k.client(2, 0).DescribeKey(ctx, &kms.DescribeKeyInput{KeyId: md.KeyId})
+	require.NoError(t, err, "read on a follower")
+	assert.Equal(t, desc, aws.ToString(out.KeyMetadata.Description))
+	enc, err := k.alice.Encrypt(ctx, &kms.EncryptInput{KeyId: md.KeyId, Plaintext: []byte("x")})
+	require.NoError(t, err)
+	_, err = k.client(1, 0).Decrypt(ctx, &kms.DecryptInput{CiphertextBlob: enc.CiphertextBlob})
+	require.NoError(t, err)
+
+	f, err := os.Open(k.hosts[0].AuditFile())
+	require.NoError(t, err)
+	defer f.Close()
+	var created *audit.Event
+	require.NoError(t, audit.Scan(f, &audit.Filter{EventName: "CreateKey"}, func(e *audit.Event) error { created = e; return nil }))
+	require.NotNil(t, created)
+	assert.Equal(t, desc, created.RequestParameters["description"])
+	assert.Equal(t, pol, created.RequestParameters["policy"])
 }
