@@ -166,7 +166,7 @@ func TestAliasNameLengths(t *testing.T) {
 // The largest key the KMS API allows, every string at the JSON
 // encoding's worst (a 32 KiB policy padded with line feeds, an 8 KiB
 // description and 50 tags of \u0001 characters), is made through the SDK
-// on a three-host cluster: its ~300 KB record is committed by raft and
+// on a three-host cluster: its record of over 200 KB is committed by raft and
 // read on a follower, it encrypts, and the leader's audit trail reads
 // back with the event whole (before, CreateKey answered it with
 // KMSInternalException, and a line this long stopped trent audit).
