@@ -61,19 +61,12 @@ func sealedItems(rec []byte) (items [][]byte, under [][16]byte) {
 	if err != nil {
 		return nil, nil
 	}
-	toks := r.Tokens
-	if im := r.Key.Import; im != nil {
-		// The imports' wrapping key tokens (the last
-		// GetParametersForImport's, then the earlier ones'): re-sealed
-		// like the key's own, so that a rotation never drops the domain
-		// key of an import token still in use.
-		toks = slices.Clip(toks)
-		if len(im.WrappingToken) > 0 {
-			toks = append(toks, im.WrappingToken)
-		}
-		for _, p := range im.Earlier {
-			toks = append(toks, p.WrappingToken)
-		}
+	// The imports' wrapping key tokens are re-sealed like the key's own,
+	// so that a rotation never drops the domain key of an import token
+	// still in use.
+	toks := slices.Clip(r.Tokens)
+	for _, p := range r.Key.Import.WrappingTokens() {
+		toks = append(toks, *p)
 	}
 	for _, t := range toks {
 		_, dk, err := hbk.TokenKeyID(t)
@@ -105,15 +98,8 @@ func withItems(rec []byte, news [][]byte) ([]byte, error) {
 	}
 	n := len(r.Tokens)
 	r.Tokens = news[:n]
-	if im := r.Key.Import; im != nil {
-		if len(im.WrappingToken) > 0 {
-			im.WrappingToken = news[n]
-			n++
-		}
-		for i := range im.Earlier {
-			im.Earlier[i].WrappingToken = news[n]
-			n++
-		}
+	for i, p := range r.Key.Import.WrappingTokens() {
+		*p = news[n+i]
 	}
 	return r.Marshal()
 }

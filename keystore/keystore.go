@@ -195,6 +195,29 @@ type ImportParams struct {
 // MaxEarlierImports bounds Import.Earlier.
 const MaxEarlierImports = 7
 
+// Last is the last GetParametersForImport's parameters (Handle empty if
+// there was none).
+func (im *Import) Last() ImportParams {
+	return ImportParams{Handle: im.Handle, WrappingToken: im.WrappingToken, WrappingAlg: im.WrappingAlg, ParametersValidTo: im.ParametersValidTo}
+}
+
+// WrappingTokens points at the import's wrapping key tokens, the sealed
+// items the re-encryption job re-seals: the last GetParametersForImport's
+// (if any), then the earlier ones', in order. Nil for a nil Import.
+func (im *Import) WrappingTokens() []*[]byte {
+	if im == nil {
+		return nil
+	}
+	var out []*[]byte
+	if len(im.WrappingToken) > 0 {
+		out = append(out, &im.WrappingToken)
+	}
+	for i := range im.Earlier {
+		out = append(out, &im.Earlier[i].WrappingToken)
+	}
+	return out
+}
+
 // OriginExternal is the origin of a key whose material is imported.
 const OriginExternal = "EXTERNAL"
 

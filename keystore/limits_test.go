@@ -136,3 +136,21 @@ func TestEarlierImportsBounded(t *testing.T) {
 	require.ErrorIs(t, err, keystore.ErrMalformed)
 	require.ErrorContains(t, err, "8 earlier import parameters")
 }
+
+// WrappingTokens points at the last import's wrapping key token, then the
+// earlier ones', in order; a write through a pointer changes the record.
+func TestWrappingTokens(t *testing.T) {
+	var none *keystore.Import
+	require.Nil(t, none.WrappingTokens())
+	require.Empty(t, (&keystore.Import{}).WrappingTokens(), "no GetParametersForImport yet")
+	im := &keystore.Import{WrappingToken: []byte{1}, Earlier: []keystore.ImportParams{{WrappingToken: []byte{2}}, {WrappingToken: []byte{3}}}}
+	ps := im.WrappingTokens()
+	require.Len(t, ps, 3)
+	for i, p := range ps {
+		require.Equal(t, []byte{byte(i + 1)}, *p)
+		*p = []byte{byte(10 + i)}
+	}
+	require.Equal(t, []byte{10}, im.WrappingToken)
+	require.Equal(t, []byte{12}, im.Earlier[1].WrappingToken)
+	require.Equal(t, keystore.ImportParams{WrappingToken: []byte{10}}, im.Last())
+}

@@ -187,8 +187,7 @@ func keepEarlier(im *keystore.Import, now time.Time) []keystore.ImportParams {
 		}
 	}
 	if len(im.Handle) > 0 && im.ParametersValidTo > now.Unix() {
-		out = append(out, keystore.ImportParams{Handle: im.Handle, WrappingToken: im.WrappingToken,
-			WrappingAlg: im.WrappingAlg, ParametersValidTo: im.ParametersValidTo})
+		out = append(out, im.Last())
 	}
 	return out[max(0, len(out)-keystore.MaxEarlierImports):]
 }
@@ -205,8 +204,7 @@ func checkImportToken(r *keystore.Record, tok []byte, now time.Time) (*keystore.
 		return nil, errInvalidImportToken
 	}
 	var found *keystore.ImportParams
-	cur := keystore.ImportParams{Handle: im.Handle, WrappingToken: im.WrappingToken, WrappingAlg: im.WrappingAlg, ParametersValidTo: im.ParametersValidTo}
-	for _, p := range append([]keystore.ImportParams{cur}, im.Earlier...) {
+	for _, p := range append([]keystore.ImportParams{im.Last()}, im.Earlier...) {
 		if len(p.Handle) == importHandleSize && subtle.ConstantTimeCompare(tok[37:], p.Handle) == 1 {
 			found = &p
 		}
