@@ -47,8 +47,9 @@ const (
 	// MaxMetadata bounds a record's JSON metadata. It holds what the
 	// KMS API lets a key have, at its worst: a 32 KiB policy whose every
 	// byte the JSON encoding doubles, an 8 KiB description and 50 tags of
-	// 128 + 256 bytes whose every byte it writes as \u00XX (six), and
-	// MaxVersions rotations, in about 280 KiB (TestLargestLegalKeyFits).
+	// 128 + 256 bytes whose every byte it writes as \u00XX (six),
+	// MaxVersions rotations and the wrapping key tokens of 8 imports, in
+	// 323,958 bytes (TestLargestLegalKeyFits).
 	MaxMetadata = 512 << 10
 	MaxRegions  = 32 // regions of one multi-Region key
 )

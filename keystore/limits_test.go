@@ -51,7 +51,10 @@ func TestLargestLegalKeyFits(t *testing.T) {
 	}
 	enc, _ := roundTrip(t, r)
 	require.LessOrEqual(t, len(enc), domain.MaxKeyRecord)
-	t.Logf("the largest legal key: a record of %d bytes (at most %d)", len(enc), domain.MaxKeyRecord)
+	meta := int(enc[6])<<16 | int(enc[7])<<8 | int(enc[8]) // header ‖ v24 metadata
+	require.LessOrEqual(t, meta, keystore.MaxMetadata)
+	t.Logf("the largest legal key: %d bytes of metadata (at most %d), a record of %d bytes (at most %d)",
+		meta, keystore.MaxMetadata, len(enc), domain.MaxKeyRecord)
 }
 
 // A record over either bound is refused with ErrTooLarge, not written.
