@@ -21,8 +21,10 @@
 // after the measured load, summed over the server's whole process tree
 // (for Trent the `trent dev` supervisor and every HSM and host process
 // under it), divided by the requests answered. The load generator runs in
-// the harness's process on the same cores; its own CPU per request
-// (getrusage) is reported beside.
+// the harness's process; its own CPU per request (getrusage) is reported
+// beside. Cores says where each runs: split (the load generator on half
+// the CPUs, every server process on the rest; Cores.Apply, before any
+// server starts) or shared (all of them on every CPU).
 //
 // An extra target, trent-in-process (StartTrentInProcess), runs the same
 // cluster as `trent dev --in-process`: every HSM node and the host in one
@@ -65,10 +67,11 @@
 // design's floor"), from the medians of the rounds: at more than one
 // client, Trent's CPU per request ≤ local-kms's + the floor, and its
 // requests per second, as a ratio to local-kms's, ≥ PredictedRatio (what
-// that CPU allows when both servers are CPU-bound on cores shared with
-// the load generator: (local-kms CPU + its client CPU) ÷ (target CPU +
-// Trent's client CPU)); at 1 client, Trent's p50 ≤ local-kms's + the
-// serial extra. TargetTable prints it.
+// that CPU allows when both servers are CPU-bound: local-kms CPU ÷ target
+// CPU on cores of their own, (local-kms CPU + its client CPU) ÷ (target
+// CPU + Trent's client CPU) on cores shared with the load generator); at
+// 1 client, Trent's p50 ≤ local-kms's + the serial extra. TargetTable
+// prints it.
 //
 // # Limits
 //

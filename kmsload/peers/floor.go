@@ -203,17 +203,21 @@ func (r TargetRow) P50Met() bool { return r.TrentP50 <= r.TargetP50 }
 
 // PredictedRatio is the ratio of requests per second, Trent's to
 // local-kms's, that a server spending targetCPU a request allows when
-// both servers are CPU-bound on cores they share with the load
-// generator: each serves about cores ÷ (server CPU + client CPU) a
-// second, so the cores cancel out.
-func PredictedRatio(targetCPU, trentClientCPU, localCPU, localClientCPU float64) float64 {
+// both servers are CPU-bound. On cores they share with the load generator
+// (split false) each serves about cores ÷ (server CPU + client CPU) a
+// second; on cores of their own (split true, Cores), cores ÷ server CPU.
+// The cores cancel out.
+func PredictedRatio(targetCPU, trentClientCPU, localCPU, localClientCPU float64, split bool) float64 {
+	if split {
+		return ratio(localCPU, targetCPU)
+	}
 	return ratio(localCPU+localClientCPU, targetCPU+trentClientCPU)
 }
 
 // TargetRows computes, for each load on which both trent and local-kms
 // have samples, issue 17's target from the medians of the rounds and b's
 // floor and serial extra, and Trent's measured figures beside it.
-func TargetRows(samples []Sample, loads []Load, b Bound) []TargetRow {
+func TargetRows(samples []Sample, loads []Load, b Bound, split bool) []TargetRow {
 	type med struct{ cpu, client, rps, p50 []float64 }
 	m := map[string]*med{}
 	for _, s := range samples {
@@ -241,7 +245,7 @@ func TargetRows(samples []Sample, loads []Load, b Bound) []TargetRow {
 			LocalP50:      median(lk.p50), SerialExtra: serial, TrentP50: median(t.p50)}
 		r.TargetCPU = r.LocalCPU + r.Floor
 		r.TargetP50 = r.LocalP50 + r.SerialExtra
-		r.PredictedRatio = PredictedRatio(r.TargetCPU, r.TrentClientCPU, r.LocalCPU, r.LocalClientCPU)
+		r.PredictedRatio = PredictedRatio(r.TargetCPU, r.TrentClientCPU, r.LocalCPU, r.LocalClientCPU, split)
 		rows = append(rows, r)
 	}
 	return rows

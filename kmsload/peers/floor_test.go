@@ -115,8 +115,22 @@ func TestPredictedRatio(t *testing.T) {
 		{90, 60, 40, 60, 100.0 / 150.0}, // Trent's client CPU counts against it
 		{0, 0, 50, 50, 0},               // nothing measured
 	} {
-		if got := PredictedRatio(c.target, c.trentClient, c.local, c.localClient); math.Abs(got-c.want) > 1e-9 {
-			t.Errorf("PredictedRatio(%v, %v, %v, %v) = %v, want %v", c.target, c.trentClient, c.local, c.localClient, got, c.want)
+		if got := PredictedRatio(c.target, c.trentClient, c.local, c.localClient, false); math.Abs(got-c.want) > 1e-9 {
+			t.Errorf("PredictedRatio(%v, %v, %v, %v, shared) = %v, want %v", c.target, c.trentClient, c.local, c.localClient, got, c.want)
+		}
+	}
+	// On cores of their own, the clients' CPU does not count.
+	for _, c := range []struct {
+		target, trentClient, local, localClient, want float64
+	}{
+		{100, 50, 100, 50, 1},
+		{150, 50, 50, 50, 50.0 / 150.0},
+		{90, 60, 40, 60, 40.0 / 90.0},
+		{50, 30, 60, 40, 60.0 / 50.0},
+		{0, 0, 50, 50, 0},
+	} {
+		if got := PredictedRatio(c.target, c.trentClient, c.local, c.localClient, true); math.Abs(got-c.want) > 1e-9 {
+			t.Errorf("PredictedRatio(%v, %v, %v, %v, split) = %v, want %v", c.target, c.trentClient, c.local, c.localClient, got, c.want)
 		}
 	}
 }
@@ -149,7 +163,10 @@ func TestTargetRows(t *testing.T) {
 
 	loads := []Load{{"Encrypt", 16}, {"Decrypt", 16}, {"GenerateDataKey", 16}, {"Encrypt", 1}, {"Decrypt", 1}}
 	b := testFloor() // floor 35.01 µs, serial extra 56.511 µs
-	rows := TargetRows(samples, loads, b)
+	if split := TargetRows(samples, loads, b, true); len(split) != 4 || math.Abs(split[0].PredictedRatio-55/(55+35.01)) > 1e-6 {
+		t.Errorf("split cores: %+v; want Encrypt/16's predicted ratio local-kms CPU ÷ target CPU", split)
+	}
+	rows := TargetRows(samples, loads, b, false)
 	if len(rows) != 4 {
 		t.Fatalf("%d rows, want 4: %+v", len(rows), rows)
 	}

@@ -88,7 +88,7 @@ func (t *Target) start(name, dir string, cmd *exec.Cmd) error {
 	}
 	cmd.Stdout, cmd.Stderr = log, log
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
+	if err := placement.start(cmd); err != nil {
 		log.Close()
 		return fmt.Errorf("peers: %s: %w", name, err)
 	}

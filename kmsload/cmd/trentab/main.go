@@ -4,7 +4,9 @@
 // and every round visits each in turn, so that the machine's other work
 // falls on all of them alike. It prints each round and the medians of
 // CPU per request (every process of each cluster), requests per second
-// and the median latency (p50).
+// and the median latency (p50). As kmspeers does, it runs the load
+// generator and the servers on every CPU (-cores shared, the default), or
+// on separate halves of them (-cores split).
 // docs/benchmarks.md's A/B figures of single changes come from it:
 //
 //	go build -o /tmp/trent-A ./cmd/trent   # at the commit before
@@ -38,7 +40,15 @@ func run() error {
 	rounds := flag.Int("rounds", 3, "rounds; each visits every binary once")
 	duration := flag.Duration("duration", 5*time.Second, "measured time of each load")
 	warmup := flag.Duration("warmup", 2*time.Second, "warm-up before each measured load")
+	coreFlag := flag.String("cores", "shared", peers.CoresUsage)
 	flag.Parse()
+	cores, err := peers.ParseCores(*coreFlag)
+	if err != nil {
+		return err
+	}
+	if err := cores.Apply(); err != nil {
+		return err
+	}
 	exes := strings.Split(*bins, ",")
 	if len(exes) < 2 {
 		return fmt.Errorf("-trent needs two binaries or more")
