@@ -42,12 +42,7 @@ func SplitCores() (Cores, error) {
 	if err := unix.SchedGetaffinity(0, &all); err != nil {
 		return Cores{}, fmt.Errorf("peers: %w", err)
 	}
-	var cpus []int
-	for i := range len(all) * 64 {
-		if all.IsSet(i) {
-			cpus = append(cpus, i)
-		}
-	}
+	cpus := cpusOf(all)
 	if len(cpus) < 2 {
 		return Cores{}, fmt.Errorf("peers: splitting the cores needs 2 CPUs or more; this process may run on %d", len(cpus))
 	}
@@ -80,21 +75,30 @@ func (c Cores) Apply() error {
 	// Twice: a thread created during the first pass by one not yet moved
 	// has the old mask.
 	for range 2 {
-		tasks, err := os.ReadDir("/proc/self/task")
-		if err != nil {
-			return fmt.Errorf("peers: %w", err)
-		}
-		for _, t := range tasks {
-			tid, err := strconv.Atoi(t.Name())
-			if err != nil {
-				continue
-			}
-			if err := unix.SchedSetaffinity(tid, &c.Client); err != nil && err != unix.ESRCH {
-				return fmt.Errorf("peers: pinning thread %d: %w", tid, err)
-			}
+		if err := pinThreads(&c.Client); err != nil {
+			return err
 		}
 	}
 	runtime.GOMAXPROCS(c.Client.Count())
+	return nil
+}
+
+// pinThreads sets the CPU mask of every thread of this process (a thread
+// that exits meanwhile is skipped).
+func pinThreads(mask *unix.CPUSet) error {
+	tasks, err := os.ReadDir("/proc/self/task")
+	if err != nil {
+		return fmt.Errorf("peers: %w", err)
+	}
+	for _, t := range tasks {
+		tid, err := strconv.Atoi(t.Name())
+		if err != nil {
+			continue
+		}
+		if err := unix.SchedSetaffinity(tid, mask); err != nil && err != unix.ESRCH {
+			return fmt.Errorf("peers: pinning thread %d: %w", tid, err)
+		}
+	}
 	return nil
 }
 
@@ -118,13 +122,22 @@ func (c Cores) start(cmd *exec.Cmd) error {
 	return err
 }
 
+// cpusOf is the CPUs in s, in order.
+func cpusOf(s unix.CPUSet) []int {
+	var cpus []int
+	for i := range len(s) * 64 {
+		if s.IsSet(i) {
+			cpus = append(cpus, i)
+		}
+	}
+	return cpus
+}
+
 // cpuList writes s as a list of CPUs ("0", "2,3").
 func cpuList(s unix.CPUSet) string {
 	var b []string
-	for i := range len(s) * 64 {
-		if s.IsSet(i) {
-			b = append(b, strconv.Itoa(i))
-		}
+	for _, cpu := range cpusOf(s) {
+		b = append(b, strconv.Itoa(cpu))
 	}
 	return strings.Join(b, ",")
 }

@@ -20,11 +20,8 @@ func restoreAffinity(t *testing.T) {
 	procs := runtime.GOMAXPROCS(0)
 	t.Cleanup(func() {
 		placement = Cores{}
-		tasks, _ := os.ReadDir("/proc/self/task")
-		for _, task := range tasks {
-			if tid, err := strconv.Atoi(task.Name()); err == nil {
-				unix.SchedSetaffinity(tid, &mask)
-			}
+		if err := pinThreads(&mask); err != nil {
+			t.Error(err)
 		}
 		runtime.GOMAXPROCS(procs)
 	})
@@ -58,9 +55,9 @@ func TestSplitCores(t *testing.T) {
 	if !c.Split() || c.Client.Count() != all.Count()/2 || c.Client.Count()+c.Server.Count() != all.Count() {
 		t.Fatalf("split of %d CPUs: client %s, server %s", all.Count(), cpuList(c.Client), cpuList(c.Server))
 	}
-	for i := range len(all) * 64 {
-		if c.Client.IsSet(i) && c.Server.IsSet(i) {
-			t.Fatalf("CPU %d is both the client's and the servers'", i)
+	for _, cpu := range cpusOf(c.Client) {
+		if c.Server.IsSet(cpu) {
+			t.Fatalf("CPU %d is both the client's and the servers'", cpu)
 		}
 	}
 	if err := c.Apply(); err != nil {
