@@ -183,8 +183,16 @@ func (c *Cluster) freePort() int {
 	return p
 }
 
-// freePorts returns n TCP ports on ip that were free a moment ago.
-func freePorts(ip string, n int) ([]int, error) {
+// freePorts returns n TCP ports on ip that were free a moment ago, none
+// of them in taken (ports handed out before whose servers have not bound
+// them yet).
+func freePorts(ip string, n int, taken ...int) ([]int, error) {
+	return pickPorts(func() (net.Listener, error) { return net.Listen("tcp", net.JoinHostPort(ip, "0")) }, n, taken)
+}
+
+// pickPorts listens until it has n ports not in taken, holding every
+// listener until it returns, so that the kernel gives no port twice.
+func pickPorts(listen func() (net.Listener, error), n int, taken []int) ([]int, error) {
 	var ls []net.Listener
 	defer func() {
 		for _, l := range ls {
@@ -192,15 +200,38 @@ func freePorts(ip string, n int) ([]int, error) {
 		}
 	}()
 	var ports []int
-	for range n {
-		l, err := net.Listen("tcp", net.JoinHostPort(ip, "0"))
+	for len(ports) < n {
+		l, err := listen()
 		if err != nil {
 			return nil, fmt.Errorf("dev: %w", err)
 		}
 		ls = append(ls, l)
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
+		if p := l.Addr().(*net.TCPAddr).Port; !slices.Contains(taken, p) {
+			ports = append(ports, p)
+		}
 	}
 	return ports, nil
+}
+
+// regionPorts are the ports of opts's region addresses: its hosts' own
+// (RegionListen) and its peer regions' hosts' (PeerRegions), chosen
+// before this cluster's pool.
+func regionPorts(opts Options) []int {
+	var ports []int
+	addrs := slices.Clone(opts.RegionListen)
+	for _, urls := range opts.PeerRegions {
+		for _, u := range urls {
+			addrs = append(addrs, strings.TrimPrefix(u, "https://"))
+		}
+	}
+	for _, a := range addrs {
+		if _, p, err := net.SplitHostPort(a); err == nil {
+			if n, err := strconv.Atoi(p); err == nil {
+				ports = append(ports, n)
+			}
+		}
+	}
+	return ports
 }
 
 // coLocated is how trent dev runs processes that share one machine's
@@ -270,7 +301,7 @@ func (c *Cluster) startProcs(opts Options, ip string, port0 int, hostIDs []strin
 	if port0 == 0 {
 		// Every port at once: one released early could come back twice.
 		var err error
-		if c.pool, err = freePorts(ip, len(c.HSMs)+3*len(hostIDs)+1); err != nil {
+		if c.pool, err = freePorts(ip, len(c.HSMs)+3*len(hostIDs)+1, regionPorts(opts)...); err != nil {
 			return err
 		}
 	}

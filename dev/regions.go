@@ -81,6 +81,15 @@ func StartRegions(opts Options, n int, progress func(step string)) (out []*Clust
 	base := opts.Dir
 	files := map[string]RegionFiles{}
 	listen := map[string][]string{}
+	var free []int
+	if port0 == 0 {
+		// Every region's ports at once: one released early could come
+		// back twice. Each cluster's own pool then avoids them all
+		// (regionPorts).
+		if free, err = freePorts(ip, n*opts.Hosts); err != nil {
+			return nil, err
+		}
+	}
 	for i, r := range regions {
 		f, err := regionIdentity(filepath.Join(base, "regions", r), r)
 		if err != nil {
@@ -88,11 +97,9 @@ func StartRegions(opts Options, n int, progress func(step string)) (out []*Clust
 		}
 		files[r] = f
 		for j := range opts.Hosts {
-			port := 0
-			if port0 != 0 {
-				port = port0 + regionPortStep*i + regionListenBase + j
-			} else if port, err = freePort(ip); err != nil {
-				return nil, err
+			port := port0 + regionPortStep*i + regionListenBase + j
+			if port0 == 0 {
+				port = free[i*opts.Hosts+j]
 			}
 			listen[r] = append(listen[r], net.JoinHostPort(ip, strconv.Itoa(port)))
 		}
@@ -322,14 +329,4 @@ func sameMembers(a, b []session.Member) bool {
 	return slices.EqualFunc(a, b, func(x, y session.Member) bool {
 		return x.ID == y.ID && x.Signing.Equal(y.Signing) && x.Agreement.Equal(y.Agreement)
 	})
-}
-
-// freePort is a free TCP port on ip.
-func freePort(ip string) (int, error) {
-	l, err := net.Listen("tcp", net.JoinHostPort(ip, "0"))
-	if err != nil {
-		return 0, fmt.Errorf("dev: %w", err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }
