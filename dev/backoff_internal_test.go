@@ -48,3 +48,21 @@ func TestSharedShape(t *testing.T) {
 		}
 	}
 }
+
+// trent dev's processes get quietSysmon in GODEBUG, beside whatever else
+// trent dev's own GODEBUG sets, unless that already sets schedtrace.
+func TestSysmonEnv(t *testing.T) {
+	for _, c := range []struct {
+		godebug string
+		want    []string
+	}{
+		{"", []string{"GODEBUG=schedtrace=2147483647"}},
+		{"madvdontneed=1", []string{"GODEBUG=madvdontneed=1,schedtrace=2147483647"}},
+		{"gctrace=1,schedtrace=1000", nil},
+		{"schedtrace=0", nil},
+		{"xschedtrace=5", []string{"GODEBUG=xschedtrace=5,schedtrace=2147483647"}},
+	} {
+		t.Setenv("GODEBUG", c.godebug)
+		assert.Equal(t, c.want, sysmonEnv(), "GODEBUG=%q", c.godebug)
+	}
+}

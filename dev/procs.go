@@ -272,6 +272,43 @@ func procsEnv(n int) []string {
 	return []string{"GOMAXPROCS=" + strconv.Itoa(n)}
 }
 
+// quietSysmon is the GODEBUG setting trent dev adds to every HSM's and
+// host's environment (sysmonEnv): schedtrace at its largest value, one
+// scheduler trace line every 24.8 days of the machine's uptime.
+//
+// Its purpose is a side effect the runtime states in sysmon
+// (runtime/proc.go: "sysmon should not enter deep sleep if schedtrace is
+// enabled"); Go has no setting of its own for it. When every P of a
+// process is idle, Go's system monitor sleeps until the next system call
+// wakes it (a futex wake on that call's path), and then polls every 20 µs
+// (about 70 µs on this machine) for at least 50 polls before it backs off.
+// Trent's processes go idle between every HSM batch and between a host's
+// requests, so under load their monitors polled at that rate almost
+// always: 8.8 % of the cluster's CPU at Encrypt/16 (docs/benchmarks.md,
+// session 12). Kept out of the deep sleep, a monitor with nothing to do
+// backs off to one poll every 10 ms, busy or at rest: 7-9 ms a second more
+// CPU for the cluster at rest, a tenth of that saved under load. A system
+// call that blocks (an fsync) waits for that slower monitor before its
+// thread's P goes to other goroutines, as in any Go process that stays
+// busy.
+const quietSysmon = "schedtrace=2147483647"
+
+// sysmonEnv is the environment that gives a process quietSysmon: none if
+// GODEBUG for trent dev already sets schedtrace (its processes inherit
+// it), else GODEBUG with quietSysmon added to the rest of trent dev's.
+func sysmonEnv() []string {
+	v := os.Getenv("GODEBUG")
+	if v == "" {
+		return []string{"GODEBUG=" + quietSysmon}
+	}
+	for _, kv := range strings.Split(v, ",") {
+		if name, _, _ := strings.Cut(kv, "="); name == "schedtrace" {
+			return nil
+		}
+	}
+	return []string{"GODEBUG=" + v + "," + quietSysmon}
+}
+
 // startProcs runs every HSM node and service host as a process of
 // opts.Exec: the HSMs first (each waits for a host to deliver the domain
 // token, or, without hosts, imports the saved one), then the first host
@@ -324,7 +361,7 @@ func (c *Cluster) startProcs(opts Options, ip string, port0 int, hostIDs []strin
 		}
 		args = append(args, pprofFlag(opts, i)...)
 		p := newProc(h.TokenLabel, args...)
-		p.env = procsEnv(shape.hsmProcs)
+		p.env = append(procsEnv(shape.hsmProcs), sysmonEnv()...)
 		say("HSM %s (%s): process on %s (log %s)", h.TokenLabel, h.HSMID, addr, p.Log)
 		if err := p.Start(); err != nil {
 			return err
@@ -393,7 +430,7 @@ func (c *Cluster) startProcs(opts Options, ip string, port0 int, hostIDs []strin
 			args = append(args, "--join", hosts[0].API)
 		}
 		p := newProc(hi.ID, args...)
-		p.env = procsEnv(shape.hostProcs)
+		p.env = append(procsEnv(shape.hostProcs), sysmonEnv()...)
 		hostProcs = append(hostProcs, p)
 		how := "bootstraps raft, or resumes it"
 		if i > 0 {

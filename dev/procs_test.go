@@ -230,5 +230,20 @@ func TestProcessesPprof(t *testing.T) {
 			assert.Contains(t, strings.Split(string(env), "\x00"), "GOMAXPROCS="+strconv.Itoa(procs), name)
 		}
 	}
+	// Every process's Go system monitor stays out of its deep sleep
+	// (quietSysmon), unless this test's GODEBUG sets schedtrace.
+	if !strings.Contains(os.Getenv("GODEBUG"), "schedtrace=") {
+		for _, name := range []string{"hsm-1", "host-1"} {
+			env, err := os.ReadFile(fmt.Sprintf("/proc/%d/environ", c.Proc(name).PID))
+			require.NoError(t, err)
+			var godebug string
+			for _, kv := range strings.Split(string(env), "\x00") {
+				if v, ok := strings.CutPrefix(kv, "GODEBUG="); ok {
+					godebug = v
+				}
+			}
+			assert.Contains(t, strings.Split(godebug, ","), "schedtrace=2147483647", name)
+		}
+	}
 	assert.Contains(t, strings.Join(c.Proc("host-1").Args, " "), "--hsm-batch-workers 1")
 }
