@@ -273,24 +273,23 @@ func procsEnv(n int) []string {
 }
 
 // quietSysmon is the GODEBUG setting trent dev adds to every HSM's and
-// host's environment (sysmonEnv): schedtrace at its largest value, one
-// scheduler trace line every 24.8 days of the machine's uptime.
+// host's environment (sysmonEnv): schedtrace at its largest value, a line
+// of scheduler trace every 24.8 days of the machine's uptime.
 //
-// Its purpose is a side effect the runtime states in sysmon
+// It is there for a side effect the runtime states in sysmon
 // (runtime/proc.go: "sysmon should not enter deep sleep if schedtrace is
 // enabled"); Go has no setting of its own for it. When every P of a
 // process is idle, Go's system monitor sleeps until the next system call
-// wakes it (a futex wake on that call's path), and then polls every 20 µs
-// (about 70 µs on this machine) for at least 50 polls before it backs off.
-// Trent's processes go idle between every HSM batch and between a host's
-// requests, so under load their monitors polled at that rate almost
-// always: 8.8 % of the cluster's CPU at Encrypt/16 (docs/benchmarks.md,
-// session 12). Kept out of the deep sleep, a monitor with nothing to do
-// backs off to one poll every 10 ms, busy or at rest: 7-9 ms a second more
-// CPU for the cluster at rest, a tenth of that saved under load. A system
-// call that blocks (an fsync) waits for that slower monitor before its
-// thread's P goes to other goroutines, as in any Go process that stays
-// busy.
+// wakes it (a futex wake on that call's path), then polls every 20 µs
+// (about 70 µs on the benchmark's machine) fifty times and more before it
+// slows down. Trent's processes go idle between every HSM batch and
+// between a host's requests, so under load their monitors polled at about
+// that rate all the time: 8.8 % of the cluster's CPU at Encrypt/16
+// (docs/benchmarks.md, session 12). Kept out of the deep sleep, a monitor
+// with nothing to do slows to a poll every 10 ms, busy or at rest: the
+// cluster at rest spends 7-9 ms a second more. A system call that blocks
+// for long (an fsync) then keeps the P of its thread until the monitor's
+// next poll, up to about 20 ms, as in any Go process that stays busy.
 const quietSysmon = "schedtrace=2147483647"
 
 // sysmonEnv is the environment that gives a process quietSysmon: none if
