@@ -222,22 +222,19 @@ func TestProcessesPprof(t *testing.T) {
 
 	// The processes share this machine's cores (sharedShape): the HSM's
 	// and the host's Go threads are bounded, and the host is told how
-	// many batches to keep in flight.
-	if _, set := os.LookupEnv("GOMAXPROCS"); !set {
-		for name, procs := range map[string]int{"hsm-1": runtime.NumCPU(), "host-1": max(1, runtime.NumCPU()/2)} {
-			env, err := os.ReadFile(fmt.Sprintf("/proc/%d/environ", c.Proc(name).PID))
-			require.NoError(t, err)
-			assert.Contains(t, strings.Split(string(env), "\x00"), "GOMAXPROCS="+strconv.Itoa(procs), name)
+	// many batches to keep in flight. Every process's Go system monitor
+	// stays out of its deep sleep (quietSysmon), unless this test's
+	// GODEBUG sets schedtrace.
+	for name, procs := range map[string]int{"hsm-1": runtime.NumCPU(), "host-1": max(1, runtime.NumCPU()/2)} {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/environ", c.Proc(name).PID))
+		require.NoError(t, err)
+		env := strings.Split(string(b), "\x00")
+		if _, set := os.LookupEnv("GOMAXPROCS"); !set {
+			assert.Contains(t, env, "GOMAXPROCS="+strconv.Itoa(procs), name)
 		}
-	}
-	// Every process's Go system monitor stays out of its deep sleep
-	// (quietSysmon), unless this test's GODEBUG sets schedtrace.
-	if !strings.Contains(os.Getenv("GODEBUG"), "schedtrace=") {
-		for _, name := range []string{"hsm-1", "host-1"} {
-			env, err := os.ReadFile(fmt.Sprintf("/proc/%d/environ", c.Proc(name).PID))
-			require.NoError(t, err)
+		if !strings.Contains(os.Getenv("GODEBUG"), "schedtrace=") {
 			var godebug string
-			for _, kv := range strings.Split(string(env), "\x00") {
+			for _, kv := range env {
 				if v, ok := strings.CutPrefix(kv, "GODEBUG="); ok {
 					godebug = v
 				}
