@@ -39,7 +39,7 @@ func TestBatchServedConcurrently(t *testing.T) {
 		{Code: hsmcmd.Random, Command: []byte("a")}, {Code: hsmcmd.Encrypt, Command: []byte("b")}, {Code: hsmcmd.Random, Command: []byte("c")},
 	}}.Marshal()
 	require.NoError(t, err)
-	out, err := batchHandler(m)(&session.Request{Type: uint16(hsmcmd.Batch), Command: in})
+	out, err := batchHandler(m, nil)(&session.Request{Type: uint16(hsmcmd.Batch), Command: in})
 	require.NoError(t, err)
 	resp, err := hsmcmd.ParseBatchResponse(out, 3)
 	require.NoError(t, err)

@@ -102,7 +102,7 @@ func (n *Node) commands() map[uint16]session.CommandHandler {
 	n.recipientCommand(m)
 	n.importCommand(m)
 	n.replicaCommands(m)
-	m[hsmcmd.Batch] = batchHandler(m)
+	m[hsmcmd.Batch] = batchHandler(m, n.dataKeyDraw)
 	out := make(map[uint16]session.CommandHandler, len(m))
 	for c, h := range m {
 		out[uint16(c)] = h

@@ -21,3 +21,19 @@ func (n *Node) ServeCommand(c hsmcmd.Code, cmd []byte) ([]byte, error) {
 func (n *Node) SealKeyToken(spec uint8, keyID string, material []byte) ([]byte, error) {
 	return n.sealKeyToken(spec, keyID, material)
 }
+
+// DataKeyDraw prepares items as the node prepares a batch and reports how
+// many commands it prepared (served from its one draw), then clears it.
+func (n *Node) DataKeyDraw(items []hsmcmd.BatchItem) int {
+	serve, done := n.dataKeyDraw(items)
+	if done != nil {
+		defer done()
+	}
+	prepared := 0
+	for _, s := range serve {
+		if s != nil {
+			prepared++
+		}
+	}
+	return prepared
+}

@@ -212,7 +212,14 @@ func (n *Node) seal(key *hsm.SecretKey, t *hbk.Token, ec, plaintext []byte) ([]b
 // GenerateDataKey draws size bytes (1 to hsmcmd.MaxRandom) from the token RNG and
 // seals them like Encrypt; it returns the plaintext and the blob.
 func (n *Node) GenerateDataKey(token, ec []byte, size int) (plaintext, blob []byte, err error) {
-	if size < 1 || size > hsmcmd.MaxRandom {
+	return n.generateDataKey(token, ec, size, nil)
+}
+
+// generateDataKey is GenerateDataKey with the data key drawn already, if
+// drawn is not nil: size bytes of the token RNG's output that serve this
+// data key alone (dataKeyDraw).
+func (n *Node) generateDataKey(token, ec []byte, size int, drawn []byte) (plaintext, blob []byte, err error) {
+	if size < 1 || size > hsmcmd.MaxRandom || drawn != nil && len(drawn) != size {
 		return nil, nil, fmt.Errorf("node: data key of %d bytes", size)
 	}
 	key, t, release, err := n.openHBK(token)
@@ -220,8 +227,10 @@ func (n *Node) GenerateDataKey(token, ec []byte, size int) (plaintext, blob []by
 		return nil, nil, err
 	}
 	defer release()
-	if plaintext, err = n.tok.Random(size); err != nil {
-		return nil, nil, err
+	if plaintext = drawn; plaintext == nil {
+		if plaintext, err = n.tok.Random(size); err != nil {
+			return nil, nil, err
+		}
 	}
 	if blob, err = n.seal(key, t, ec, plaintext); err != nil {
 		clear(plaintext)
@@ -360,15 +369,7 @@ func (n *Node) keyCommands(m handlers) {
 		if err != nil {
 			return nil, refused(err)
 		}
-		pt, blob, err := n.GenerateDataKey(req.Token, req.Context, int(req.Size))
-		if err != nil {
-			return nil, refused(err)
-		}
-		defer clear(pt)
-		if !req.WithPlaintext {
-			pt = nil
-		}
-		return hsmcmd.GenerateDataKeyResponse{Plaintext: pt, Blob: blob}.Marshal()
+		return n.serveGenerateDataKey(req, nil)
 	}
 	m[hsmcmd.Decrypt] = func(r *session.Request) ([]byte, error) {
 		req, err := hsmcmd.ParseDecryptRequest(r.Command)
@@ -393,4 +394,58 @@ func (n *Node) keyCommands(m handlers) {
 		}
 		return hsmcmd.ReEncryptResponse{Blob: blob}.Marshal()
 	}
+}
+
+// serveGenerateDataKey answers a GenerateDataKey command, with its data
+// key drawn already if drawn is not nil (generateDataKey).
+func (n *Node) serveGenerateDataKey(req *hsmcmd.GenerateDataKeyRequest, drawn []byte) ([]byte, error) {
+	pt, blob, err := n.generateDataKey(req.Token, req.Context, int(req.Size), drawn)
+	if err != nil {
+		return nil, refused(err)
+	}
+	defer clear(pt)
+	if !req.WithPlaintext {
+		pt = nil
+	}
+	return hsmcmd.GenerateDataKeyResponse{Plaintext: pt, Blob: blob}.Marshal()
+}
+
+// dataKeyDraw prepares a batch (batchPrep): its GenerateDataKey commands
+// draw their data keys in one call to the token RNG, where each would
+// make its own (C_GenerateRandom, a few µs; docs/benchmarks.md). Each
+// command gets bytes of the draw that no other command sees, and done
+// clears them all once the batch is answered. A batch with fewer than two
+// such commands, or a draw that fails, is served as it came: each command
+// draws alone and reports its own failure.
+func (n *Node) dataKeyDraw(items []hsmcmd.BatchItem) (serve []func() ([]byte, error), done func()) {
+	reqs := make([]*hsmcmd.GenerateDataKeyRequest, len(items))
+	count, total := 0, 0
+	for i, it := range items {
+		if it.Code != hsmcmd.GenerateDataKey {
+			continue
+		}
+		if r, err := hsmcmd.ParseGenerateDataKeyRequest(it.Command); err == nil {
+			reqs[i] = r
+			count++
+			total += int(r.Size)
+		}
+	}
+	if count < 2 || total > hsm.MaxRandomSize {
+		return nil, nil
+	}
+	buf, err := n.tok.Random(total)
+	if err != nil {
+		return nil, nil
+	}
+	serve = make([]func() ([]byte, error), len(items))
+	rest := buf
+	for i, r := range reqs {
+		if r == nil {
+			continue
+		}
+		drawn := rest[:r.Size:r.Size]
+		rest = rest[r.Size:]
+		serve[i] = func() ([]byte, error) { return n.serveGenerateDataKey(r, drawn) }
+	}
+	return serve, func() { clear(buf) }
 }

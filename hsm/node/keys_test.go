@@ -159,3 +159,70 @@ func testBatch(t *testing.T, kind tokenstore.Kind) {
 		require.ErrorIs(t, err, session.ErrRefused, "%x", bad)
 	}
 }
+
+// The GenerateDataKey commands of a batch draw their data keys in one
+// token call and each gets its own: every answer has its size, opens to
+// its own plaintext and differs from the others; a command that fails
+// (a malformed one, one under a tampered HBK token) fails alone.
+func TestBatchDrawsDataKeysOnce(t *testing.T) { eachModule(t, testBatchDrawsDataKeysOnce) }
+
+func testBatchDrawsDataKeysOnce(t *testing.T, kind tokenstore.Kind) {
+	c := newCeremonyOn(t, kind)
+	h1 := c.nodes[0]
+	c.genesis(h1)
+	tok, err := h1.CreateHBK("key-a")
+	require.NoError(t, err)
+	ctx := ec(t, map[string]string{"a": "1"})
+	gdk := func(tok []byte, size uint16, withPlaintext bool) hsmcmd.BatchItem {
+		cmd, err := hsmcmd.GenerateDataKeyRequest{Token: tok, Context: ctx, Size: size, WithPlaintext: withPlaintext}.Marshal()
+		require.NoError(t, err)
+		return hsmcmd.BatchItem{Code: hsmcmd.GenerateDataKey, Command: cmd}
+	}
+	bad := bytes.Clone(tok)
+	bad[len(bad)-1] ^= 1
+	enc, err := hsmcmd.EncryptRequest{Token: tok, Context: ctx, Plaintext: []byte("batched")}.Marshal()
+	require.NoError(t, err)
+	items := []hsmcmd.BatchItem{
+		gdk(tok, 32, true),
+		{Code: hsmcmd.Encrypt, Command: enc},
+		gdk(tok, 16, true),
+		gdk(bad, 32, true),
+		{Code: hsmcmd.GenerateDataKey, Command: []byte{1, 2, 3}},
+		gdk(tok, 1024, false),
+		gdk(tok, 32, true),
+	}
+	require.Equal(t, 5, h1.DataKeyDraw(items), "the well-formed GenerateDataKey commands share one draw")
+	require.Zero(t, h1.DataKeyDraw(items[:2]), "one GenerateDataKey command draws alone")
+
+	in, err := hsmcmd.BatchRequest{Items: items}.Marshal()
+	require.NoError(t, err)
+	out, err := h1.ServeCommand(hsmcmd.Batch, in)
+	require.NoError(t, err)
+	resp, err := hsmcmd.ParseBatchResponse(out, len(items))
+	require.NoError(t, err)
+	res := resp.Results
+	var keys [][]byte
+	for i, size := range map[int]int{0: 32, 2: 16, 6: 32} {
+		require.NoError(t, res[i].Err(), i)
+		r, err := hsmcmd.ParseGenerateDataKeyResponse(res[i].Response)
+		require.NoError(t, err)
+		require.Len(t, r.Plaintext, size, i)
+		pt, err := h1.Decrypt(tok, ctx, r.Blob)
+		require.NoError(t, err)
+		require.Equal(t, r.Plaintext, pt, i)
+		for _, k := range keys {
+			require.NotEqual(t, k, r.Plaintext[:16], "each command its own bytes")
+		}
+		keys = append(keys, r.Plaintext[:16])
+	}
+	require.NoError(t, res[1].Err())
+	require.ErrorIs(t, res[3].Err(), session.ErrRefused, "a tampered HBK token fails alone")
+	require.ErrorIs(t, res[4].Err(), session.ErrRefused, "a malformed command fails alone")
+	require.NoError(t, res[5].Err())
+	r, err := hsmcmd.ParseGenerateDataKeyResponse(res[5].Response)
+	require.NoError(t, err)
+	require.Empty(t, r.Plaintext, "no plaintext unless asked for")
+	pt, err := h1.Decrypt(tok, ctx, r.Blob)
+	require.NoError(t, err)
+	require.Len(t, pt, 1024)
+}
