@@ -418,6 +418,15 @@ func (n *Node) serveGenerateDataKey(req *hsmcmd.GenerateDataKeyRequest, drawn []
 // such commands, or a draw that fails, is served as it came: each command
 // draws alone and reports its own failure.
 func (n *Node) dataKeyDraw(items []hsmcmd.BatchItem) (serve []func() ([]byte, error), done func()) {
+	count := 0
+	for _, it := range items {
+		if it.Code == hsmcmd.GenerateDataKey {
+			count++
+		}
+	}
+	if count < 2 {
+		return nil, nil // nothing parsed or allocated for a batch of other commands
+	}
 	reqs := make([]*hsmcmd.GenerateDataKeyRequest, len(items))
 	count, total := 0, 0
 	for i, it := range items {
