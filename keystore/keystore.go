@@ -165,11 +165,11 @@ type Import struct {
 	WrappingAlg   string `json:"wrapping_alg,omitempty"`
 	// ParametersValidTo is when the import token expires (Unix seconds).
 	ParametersValidTo int64 `json:"parameters_valid_to,omitempty"`
-	// Earlier are the parameters of earlier GetParametersForImport calls
-	// not yet expired when a later one was made, oldest first, at most
-	// MaxEarlierImports: each import token stays valid for its 24 hours,
-	// as in AWS KMS, unless more than MaxEarlierImports + 1 are made
-	// within them.
+	// Earlier are the parameters of the earlier GetParametersForImport
+	// calls, oldest first, the last MaxEarlierImports of them, expired or
+	// not: each import token stays valid for its 24 hours, as in AWS KMS,
+	// unless more than MaxEarlierImports + 1 are made within them, and is
+	// known as expired after them until dropped.
 	Earlier []ImportParams `json:"earlier,omitempty"`
 	// Check is the HSM's check value of the imported material and HBKID
 	// the HBK ID of its token: a re-import must have the same check

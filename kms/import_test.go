@@ -356,8 +356,8 @@ func TestImportHSMFailureIsInternal(t *testing.T) {
 // Each GetParametersForImport's import token stays valid for its 24
 // hours, with its own wrapping key, as in AWS, for the last 8 of them:
 // the ninth drops the first. Past its 24 hours a token is
-// ExpiredImportTokenException, and a later GetParametersForImport drops
-// the expired ones.
+// ExpiredImportTokenException, and stays so after later
+// GetParametersForImport calls until it is no longer among the last 8.
 func TestImportTokensStayValid(t *testing.T) {
 	f := newFixture(t)
 	id := f.createKey(t, map[string]any{"Origin": "EXTERNAL"})
@@ -385,7 +385,15 @@ func TestImportTokensStayValid(t *testing.T) {
 	assert.Equal(t, "ExpiredImportTokenException", exception(imp(len(toks)-1)))
 	assert.Equal(t, "ExpiredImportTokenException", exception(imp(2)))
 	tok, pub := f.params(t, id, "RSAES_OAEP_SHA_1")
-	assert.Equal(t, "InvalidImportTokenException", exception(imp(2)), "dropped once expired")
+	assert.Equal(t, "ExpiredImportTokenException", exception(imp(2)), "still known, as expired, among the last 8")
+	assert.Equal(t, "ExpiredImportTokenException", exception(imp(len(toks)-1)))
+	assert.Equal(t, "InvalidImportTokenException", exception(imp(1)), "the tenth call dropped the second")
 	f.must(t, alice, "ImportKeyMaterial", map[string]any{"KeyId": id, "ImportToken": tok,
 		"EncryptedKeyMaterial": wrap(t, pub, "RSAES_OAEP_SHA_1", material), "ExpirationModel": doesNotExpire})
+	for range keystore.MaxEarlierImports - 1 {
+		f.params(t, id, "RSAES_OAEP_SHA_256")
+	}
+	assert.Equal(t, "ExpiredImportTokenException", exception(imp(len(toks)-1)), "seven calls later, still among the last 8")
+	f.params(t, id, "RSAES_OAEP_SHA_256")
+	assert.Equal(t, "InvalidImportTokenException", exception(imp(len(toks)-1)), "dropped by the eighth")
 }

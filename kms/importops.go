@@ -7,6 +7,7 @@ import (
 	"crypto/rand"
 	"crypto/subtle"
 	"errors"
+	"slices"
 	"strings"
 	"time"
 
@@ -27,9 +28,10 @@ import (
 // (69 bytes): it names the key record, and the handle, compared in
 // constant time with the record's, makes it unguessable. Each
 // GetParametersForImport's token stays valid for its 24 hours, as in AWS:
-// the record keeps the last one's parameters and, in Import.Earlier, up
-// to keystore.MaxEarlierImports earlier ones not yet expired (past that,
-// the oldest is dropped, and its token is InvalidImportTokenException).
+// the record keeps the last one's parameters and, in Import.Earlier, the
+// keystore.MaxEarlierImports earlier ones before it, expired or not (past
+// that, the oldest is dropped, and its token is
+// InvalidImportTokenException).
 //
 // ImportKeyMaterial sends the HSM the wrapping key token, the algorithm,
 // the wrapped material and the key ID (hsmcmd.ImportKeyMaterial for a
@@ -163,7 +165,7 @@ func (s *Service) getParametersForImport(ctx context.Context, p kmsapi.Principal
 			r.Key.Import = &keystore.Import{}
 		}
 		im := r.Key.Import
-		im.Earlier = keepEarlier(im, s.now())
+		im.Earlier = keepEarlier(im)
 		im.Handle, im.WrappingToken = handle, out.Token
 		im.WrappingAlg, im.ParametersValidTo = req.WrappingAlgorithm, validTo
 		return nil
@@ -177,16 +179,15 @@ func (s *Service) getParametersForImport(ctx context.Context, p kmsapi.Principal
 }
 
 // keepEarlier is im's earlier parameters for a new GetParametersForImport:
-// those not expired at now and the current ones (if not expired), oldest
-// first, at most keystore.MaxEarlierImports of them.
-func keepEarlier(im *keystore.Import, now time.Time) []keystore.ImportParams {
-	var out []keystore.ImportParams
-	for _, p := range im.Earlier {
-		if p.ParametersValidTo > now.Unix() {
-			out = append(out, p)
-		}
-	}
-	if len(im.Handle) > 0 && im.ParametersValidTo > now.Unix() {
+// the earlier ones and the current ones, oldest first, the last
+// keystore.MaxEarlierImports of them, expired or not. An expired one is
+// kept so that its token is still answered as what it is,
+// ExpiredImportTokenException, and not as a token the key never had;
+// since every token lives 24 hours, the kept ones include every one not
+// yet expired that the bound allows.
+func keepEarlier(im *keystore.Import) []keystore.ImportParams {
+	out := slices.Clone(im.Earlier)
+	if len(im.Handle) > 0 {
 		out = append(out, im.Last())
 	}
 	return out[max(0, len(out)-keystore.MaxEarlierImports):]
