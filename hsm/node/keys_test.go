@@ -112,16 +112,22 @@ func testKeyHierarchy(t *testing.T, kind tokenstore.Kind) {
 	require.NoError(t, err, "the token moved in time still opens")
 }
 
+// batchNode is the node of a fresh one-node domain, the HBK token of a
+// key it made, and an encryption context, for the batch tests.
+func batchNode(t *testing.T, kind tokenstore.Kind) (h1 *node.Node, tok, ctx []byte) {
+	c := newCeremonyOn(t, kind)
+	h1 = c.nodes[0]
+	c.genesis(h1)
+	tok, err := h1.CreateHBK("key-a")
+	require.NoError(t, err)
+	return h1, tok, ec(t, map[string]string{"a": "1"})
+}
+
 // A batch is served command by command; each fails alone.
 func TestBatch(t *testing.T) { eachModule(t, testBatch) }
 
 func testBatch(t *testing.T, kind tokenstore.Kind) {
-	c := newCeremonyOn(t, kind)
-	h1 := c.nodes[0]
-	c.genesis(h1)
-	tok, err := h1.CreateHBK("key-a")
-	require.NoError(t, err)
-	ctx := ec(t, map[string]string{"a": "1"})
+	h1, tok, ctx := batchNode(t, kind)
 	enc, err := hsmcmd.EncryptRequest{Token: tok, Context: ctx, Plaintext: []byte("batched")}.Marshal()
 	require.NoError(t, err)
 	blob, err := h1.Encrypt(tok, ctx, []byte("earlier"))
@@ -167,12 +173,7 @@ func testBatch(t *testing.T, kind tokenstore.Kind) {
 func TestBatchDrawsDataKeysOnce(t *testing.T) { eachModule(t, testBatchDrawsDataKeysOnce) }
 
 func testBatchDrawsDataKeysOnce(t *testing.T, kind tokenstore.Kind) {
-	c := newCeremonyOn(t, kind)
-	h1 := c.nodes[0]
-	c.genesis(h1)
-	tok, err := h1.CreateHBK("key-a")
-	require.NoError(t, err)
-	ctx := ec(t, map[string]string{"a": "1"})
+	h1, tok, ctx := batchNode(t, kind)
 	gdk := func(tok []byte, size uint16, withPlaintext bool) hsmcmd.BatchItem {
 		cmd, err := hsmcmd.GenerateDataKeyRequest{Token: tok, Context: ctx, Size: size, WithPlaintext: withPlaintext}.Marshal()
 		require.NoError(t, err)
