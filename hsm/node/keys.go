@@ -217,9 +217,9 @@ func (n *Node) GenerateDataKey(token, ec []byte, size int) (plaintext, blob []by
 
 // generateDataKey is GenerateDataKey with the data key drawn already, if
 // drawn is not nil: size bytes of the token RNG's output that serve this
-// data key alone (dataKeyDraw).
+// data key alone (dataKeyDraw cuts them to size).
 func (n *Node) generateDataKey(token, ec []byte, size int, drawn []byte) (plaintext, blob []byte, err error) {
-	if size < 1 || size > hsmcmd.MaxRandom || drawn != nil && len(drawn) != size {
+	if size < 1 || size > hsmcmd.MaxRandom {
 		return nil, nil, fmt.Errorf("node: data key of %d bytes", size)
 	}
 	key, t, release, err := n.openHBK(token)
@@ -415,8 +415,9 @@ func (n *Node) serveGenerateDataKey(req *hsmcmd.GenerateDataKeyRequest, drawn []
 // make its own (C_GenerateRandom, a few µs; docs/benchmarks.md). Each
 // command gets bytes of the draw that no other command sees, and done
 // clears them all once the batch is answered. A batch with fewer than two
-// such commands, or a draw that fails, is served as it came: each command
-// draws alone and reports its own failure.
+// such commands, or a draw that fails (the token's, or one past
+// hsm.MaxRandomSize, which Token.Random refuses without a token call), is
+// served as it came: each command draws alone and reports its own failure.
 func (n *Node) dataKeyDraw(items []hsmcmd.BatchItem) (serve []func() ([]byte, error), done func()) {
 	count := 0
 	for _, it := range items {
@@ -428,18 +429,18 @@ func (n *Node) dataKeyDraw(items []hsmcmd.BatchItem) (serve []func() ([]byte, er
 		return nil, nil // nothing parsed or allocated for a batch of other commands
 	}
 	reqs := make([]*hsmcmd.GenerateDataKeyRequest, len(items))
-	count, total := 0, 0
+	parsed, total := 0, 0
 	for i, it := range items {
 		if it.Code != hsmcmd.GenerateDataKey {
 			continue
 		}
 		if r, err := hsmcmd.ParseGenerateDataKeyRequest(it.Command); err == nil {
 			reqs[i] = r
-			count++
+			parsed++
 			total += int(r.Size)
 		}
 	}
-	if count < 2 || total > hsm.MaxRandomSize {
+	if parsed < 2 {
 		return nil, nil
 	}
 	buf, err := n.tok.Random(total)
