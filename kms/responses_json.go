@@ -5,7 +5,8 @@ import "github.com/trentkms/trent/internal/jsonenc"
 // The answers of Encrypt, Decrypt and GenerateDataKey write their own
 // JSON (kmsapi.JSONAppender): the bytes json.Marshal writes for them
 // (TestResponsesAppendJSON and FuzzResponsesAppendJSON compare the two),
-// without reflection, into the server's pooled buffer.
+// without reflection, into the server's pooled buffer; and they name
+// their key to the audit event (kmsapi.KeyNamer) without being read again.
 
 // AppendJSON implements kmsapi.JSONAppender.
 func (r *encryptResponse) AppendJSON(b []byte) []byte {
@@ -64,4 +65,28 @@ func (r *generateDataKeyResponse) AppendJSON(b []byte) []byte {
 	b = append(b, `,"KeyId":`...)
 	b = jsonenc.AppendString(b, r.KeyId)
 	return append(b, '}')
+}
+
+// AnswerKeyID implements kmsapi.KeyNamer: the audit event's key.
+func (r *encryptResponse) AnswerKeyID() string {
+	if r == nil {
+		return ""
+	}
+	return r.KeyId
+}
+
+// AnswerKeyID implements kmsapi.KeyNamer.
+func (r *decryptResponse) AnswerKeyID() string {
+	if r == nil {
+		return ""
+	}
+	return r.KeyId
+}
+
+// AnswerKeyID implements kmsapi.KeyNamer.
+func (r *generateDataKeyResponse) AnswerKeyID() string {
+	if r == nil {
+		return ""
+	}
+	return r.KeyId
 }

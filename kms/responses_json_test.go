@@ -4,12 +4,15 @@ import (
 	"bytes"
 	"encoding/json"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/trentkms/trent/kms/kmsapi"
 )
 
 // sameJSON fails t unless v's AppendJSON writes what json.Marshal(v)
-// writes.
+// writes, and its AnswerKeyID (kmsapi.KeyNamer), when valid UTF-8 (the
+// audit event reads the answer otherwise), is the KeyId that reading that
+// JSON finds.
 func sameJSON(t *testing.T, v kmsapi.JSONAppender) {
 	t.Helper()
 	want, err := json.Marshal(v)
@@ -18,6 +21,17 @@ func sameJSON(t *testing.T, v kmsapi.JSONAppender) {
 	}
 	if got := v.AppendJSON([]byte("p")); !bytes.Equal(got, append([]byte("p"), want...)) {
 		t.Fatalf("%T: AppendJSON\n%s\njson.Marshal\n%s", v, got[1:], want)
+	}
+	n, ok := v.(kmsapi.KeyNamer)
+	if !ok {
+		t.Fatalf("%T is not a KeyNamer", v)
+	}
+	var read struct{ KeyId string }
+	if err := json.Unmarshal(want, &read); err != nil {
+		t.Fatal(err)
+	}
+	if named := n.AnswerKeyID(); utf8.ValidString(named) && named != read.KeyId {
+		t.Fatalf("%T: AnswerKeyID %q, the answer's KeyId %q", v, named, read.KeyId)
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/http"
 	"strconv"
+	"sync/atomic"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -78,18 +79,48 @@ func (n *Node) countCommands(cmds map[uint16]session.CommandHandler) map[uint16]
 		if !ok {
 			name = strconv.Itoa(int(typ))
 		}
+		c := &commandCounters{vec: n.metrics.commands, name: name}
 		out[typ] = func(r *session.Request) ([]byte, error) {
 			resp, err := h(r)
-			result := "ok"
+			result := resultOK
 			switch {
 			case errors.Is(err, session.ErrRefused):
-				result = "refused"
+				result = resultRefused
 			case err != nil:
-				result = "error"
+				result = resultError
 			}
-			n.metrics.commands.WithLabelValues(name, result).Inc()
+			c.inc(result)
 			return resp, err
 		}
 	}
 	return out
+}
+
+// The results a command is counted by: the label values of resultNames.
+const (
+	resultOK = iota
+	resultRefused
+	resultError
+)
+
+var resultNames = [...]string{resultOK: "ok", resultRefused: "refused", resultError: "error"}
+
+// commandCounters are one command's counters in the vector, by result,
+// each looked up in it (label values hashed, a map read) once, when the
+// command first has that result, then kept: an HSM counts every batch it
+// serves. A result never met is not in the vector, as before.
+type commandCounters struct {
+	vec  *prometheus.CounterVec
+	name string
+	c    [len(resultNames)]atomic.Pointer[prometheus.Counter]
+}
+
+func (c *commandCounters) inc(result int) {
+	if p := c.c[result].Load(); p != nil {
+		(*p).Inc()
+		return
+	}
+	ctr := c.vec.WithLabelValues(c.name, resultNames[result]) // the same counter for whoever looks first
+	c.c[result].Store(&ctr)
+	ctr.Inc()
 }

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"strconv"
 	"testing"
 	"time"
 
@@ -83,11 +84,15 @@ func BenchmarkServe(b *testing.B) {
 			b.Fatal(err)
 		}
 		s := &Server{Creds: s.Creds, Operations: s.Operations, Record: func(*audit.Event) error { return nil }}
-		b.ReportAllocs()
-		for b.Loop() {
-			if err := s.record(now, r, "127.0.0.1", "req", "event", "Encrypt", p, body, data, nil, nil); err != nil {
-				b.Fatal(err)
-			}
+		for _, named := range []string{"", keyARN} { // the answer read for its key, or naming it (KeyNamer)
+			b.Run("named="+strconv.FormatBool(named != ""), func(b *testing.B) {
+				b.ReportAllocs()
+				for b.Loop() {
+					if err := s.record(now, r, "127.0.0.1", "req", "event", "Encrypt", p, body, data, named, nil, nil); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
 		}
 	})
 	b.Run("ServeHTTP", func(b *testing.B) {

@@ -228,6 +228,14 @@ type JSONAppender interface {
 	AppendJSON(b []byte) []byte
 }
 
+// KeyNamer is an answer that says which key it names: AnswerKeyID is
+// the member KeyId of the JSON it marshals to ("" if it has none). The
+// audit event takes the key from it, when it is valid UTF-8, instead of
+// reading the answer again (record).
+type KeyNamer interface {
+	AnswerKeyID() string
+}
+
 // answerPool holds the buffers of JSONAppender answers; one grown past
 // maxPooledAnswer is left to the collector.
 var answerPool = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
@@ -361,8 +369,14 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// answer records the request's outcome once, then sends it; an
 	// outcome that cannot be recorded is not sent.
 	answer := func(out any, err error) {
-		var data []byte
+		var (
+			data  []byte
+			named string // the key the answer names, when it says so (KeyNamer)
+		)
 		if err == nil {
+			if n, ok := out.(KeyNamer); ok && utf8.ValidString(n.AnswerKeyID()) {
+				named = n.AnswerKeyID()
+			}
 			if a, ok := out.(JSONAppender); ok {
 				buf := answerPool.Get().(*[]byte)
 				data = a.AppendJSON((*buf)[:0])
@@ -382,7 +396,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if err != nil && !errors.As(err, &ke) {
 			ke = errInternal
 		}
-		if s.record(start, r, src.ip, reqID, eventID, op, p, body, data, ke, eventData) != nil {
+		if s.record(start, r, src.ip, reqID, eventID, op, p, body, data, named, ke, eventData) != nil {
 			ke = errInternal
 		}
 		if ke != nil {
@@ -548,8 +562,9 @@ func (s *Server) now() time.Time {
 
 // record hands the request's audit event to s.Record. The operation and
 // parameters are recorded only for an authenticated caller: before SigV4
-// passes, nothing the request claims is trusted.
-func (s *Server) record(at time.Time, r *http.Request, ip, reqID, eventID, op string, p *Principal, body, resp []byte, ke *Error, extra map[string]any) error {
+// passes, nothing the request claims is trusted. named is the key a
+// KeyNamer answer names ("" for other answers, which record reads).
+func (s *Server) record(at time.Time, r *http.Request, ip, reqID, eventID, op string, p *Principal, body, resp []byte, named string, ke *Error, extra map[string]any) error {
 	if s.Record == nil {
 		return nil
 	}
@@ -568,20 +583,23 @@ func (s *Server) record(at time.Time, r *http.Request, ip, reqID, eventID, op st
 	if ke != nil {
 		e.ErrorCode, e.ErrorMessage = ke.Type, ke.Message
 	} else if p != nil && resp != nil {
-		// The key the request used, as its ARN, when the answer names it.
-		if k, ok := answerKeyID(resp); ok {
+		// The key the request used, as its ARN, when the answer names it:
+		// as the answer says (KeyNamer), or read from it.
+		if named != "" {
+			e.KeyID = named
+		} else if k, ok := answerKeyID(resp); ok {
 			e.KeyID = k
 		} else {
-			var named struct {
+			var decoded struct {
 				KeyId       string
 				KeyMetadata *struct{ Arn string }
 			}
-			if json.Unmarshal(resp, &named) == nil {
+			if json.Unmarshal(resp, &decoded) == nil {
 				switch {
-				case named.KeyId != "":
-					e.KeyID = named.KeyId
-				case named.KeyMetadata != nil && named.KeyMetadata.Arn != "":
-					e.KeyID = named.KeyMetadata.Arn
+				case decoded.KeyId != "":
+					e.KeyID = decoded.KeyId
+				case decoded.KeyMetadata != nil && decoded.KeyMetadata.Arn != "":
+					e.KeyID = decoded.KeyMetadata.Arn
 				}
 			}
 		}

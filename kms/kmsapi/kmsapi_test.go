@@ -226,6 +226,29 @@ func TestAnswerKeyID(t *testing.T) {
 	}
 }
 
+// record takes the key a KeyNamer answer names, valid UTF-8, without
+// reading the answer; the answer is read for it otherwise.
+func TestRecordNamedKey(t *testing.T) {
+	var got *audit.Event
+	s := &Server{Creds: &Credentials{Region: "eu-west-1"}, Operations: map[string]Operation{"Encrypt": {Cryptographic: true}},
+		Record: func(e *audit.Event) error { got = e; return nil }}
+	r := httptest.NewRequest(http.MethodPost, "http://kms.local/", nil)
+	p := &Principal{AccessKeyID: "AKIATEST", AccountID: "111122223333", ARN: "arn:aws:iam::111122223333:user/alice"}
+	body := []byte(`{"KeyId":"alias/a","Plaintext":"QUFB"}`)
+	for _, tc := range []struct{ resp, named, want string }{
+		{`{"CiphertextBlob":"AAAA"}`, "arn:named", "arn:named"},          // not read: it names no key
+		{`{"CiphertextBlob":"AAAA","KeyId":"arn:read"}`, "", "arn:read"}, // no KeyNamer: read
+		{`{"CiphertextBlob":"AAAA"}`, "", "alias/a"},                     // neither: the request's
+	} {
+		if err := s.record(time.Now(), r, "127.0.0.1", "req", "event", "Encrypt", p, body, []byte(tc.resp), tc.named, nil, nil); err != nil {
+			t.Fatal(err)
+		}
+		if got.KeyID != tc.want {
+			t.Errorf("answer %s, named %q: keyId %q, want %q", tc.resp, tc.named, got.KeyID, tc.want)
+		}
+	}
+}
+
 // The SigV4 shortcuts agree with what they stand for: the canonical
 // header names with http.CanonicalHeaderKey, isTrimmed with SigV4's
 // trimming.
