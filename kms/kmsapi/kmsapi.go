@@ -374,8 +374,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			named string // the key the answer names, when it says so (KeyNamer)
 		)
 		if err == nil {
-			if n, ok := out.(KeyNamer); ok && utf8.ValidString(n.AnswerKeyID()) {
-				named = n.AnswerKeyID()
+			if n, ok := out.(KeyNamer); ok {
+				if k := n.AnswerKeyID(); utf8.ValidString(k) {
+					named = k
+				}
 			}
 			if a, ok := out.(JSONAppender); ok {
 				buf := answerPool.Get().(*[]byte)
