@@ -173,10 +173,10 @@ func TestBatcherStopped(t *testing.T) {
 	b := newBatcher()
 	ctx, cancel := context.WithCancel(context.Background())
 	b.start(ctx, 1, f.send)
-	done := make(chan error, 2)
-	go func() { _, err := b.do(context.Background(), 1, []byte("a")); done <- err }()
+	doneA, doneB := make(chan error, 1), make(chan error, 1) // the two answers may come in either order
+	go func() { _, err := b.do(context.Background(), 1, []byte("a")); doneA <- err }()
 	<-f.started
-	go func() { _, err := b.do(context.Background(), 1, []byte("b")); done <- err }()
+	go func() { _, err := b.do(context.Background(), 1, []byte("b")); doneB <- err }()
 	require.Eventually(t, func() bool {
 		b.mu.Lock()
 		defer b.mu.Unlock()
@@ -184,8 +184,8 @@ func TestBatcherStopped(t *testing.T) {
 	}, 5*time.Second, time.Millisecond)
 	cancel()
 	f.release <- struct{}{}
-	assert.NoError(t, <-done)
-	assert.ErrorIs(t, <-done, errStopped)
+	assert.NoError(t, <-doneA, "the batch in flight is answered")
+	assert.ErrorIs(t, <-doneB, errStopped, "the command waiting is not sent")
 	_, err = b.do(context.Background(), 1, []byte("c"))
 	assert.ErrorIs(t, err, errStopped)
 	assert.Len(t, f.batches, 1)
