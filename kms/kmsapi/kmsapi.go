@@ -375,9 +375,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		)
 		if err == nil {
 			if n, ok := out.(KeyNamer); ok {
-				if k := n.AnswerKeyID(); utf8.ValidString(k) {
-					named = k
-				}
+				named = n.AnswerKeyID()
 			}
 			if a, ok := out.(JSONAppender); ok {
 				buf := answerPool.Get().(*[]byte)
@@ -565,7 +563,9 @@ func (s *Server) now() time.Time {
 // record hands the request's audit event to s.Record. The operation and
 // parameters are recorded only for an authenticated caller: before SigV4
 // passes, nothing the request claims is trusted. named is the key a
-// KeyNamer answer names ("" for other answers, which record reads).
+// KeyNamer answer names ("" for other answers). record takes it when it is
+// valid UTF-8, the string reading the answer would find; otherwise it
+// reads the answer, so that the audit line is the same either way.
 func (s *Server) record(at time.Time, r *http.Request, ip, reqID, eventID, op string, p *Principal, body, resp []byte, named string, ke *Error, extra map[string]any) error {
 	if s.Record == nil {
 		return nil
@@ -587,7 +587,7 @@ func (s *Server) record(at time.Time, r *http.Request, ip, reqID, eventID, op st
 	} else if p != nil && resp != nil {
 		// The key the request used, as its ARN, when the answer names it:
 		// as the answer says (KeyNamer), or read from it.
-		if named != "" {
+		if named != "" && utf8.ValidString(named) {
 			e.KeyID = named
 		} else if k, ok := answerKeyID(resp); ok {
 			e.KeyID = k

@@ -226,7 +226,7 @@ func TestAnswerKeyID(t *testing.T) {
 	}
 }
 
-// record takes the key a KeyNamer answer names, valid UTF-8, without
+// record takes the key a KeyNamer answer names, if valid UTF-8, without
 // reading the answer; the answer is read for it otherwise.
 func TestRecordNamedKey(t *testing.T) {
 	var got *audit.Event
@@ -236,9 +236,10 @@ func TestRecordNamedKey(t *testing.T) {
 	p := &Principal{AccessKeyID: "AKIATEST", AccountID: "111122223333", ARN: "arn:aws:iam::111122223333:user/alice"}
 	body := []byte(`{"KeyId":"alias/a","Plaintext":"QUFB"}`)
 	for _, tc := range []struct{ resp, named, want string }{
-		{`{"CiphertextBlob":"AAAA"}`, "arn:named", "arn:named"},          // not read: it names no key
-		{`{"CiphertextBlob":"AAAA","KeyId":"arn:read"}`, "", "arn:read"}, // no KeyNamer: read
-		{`{"CiphertextBlob":"AAAA"}`, "", "alias/a"},                     // neither: the request's
+		{`{"CiphertextBlob":"AAAA"}`, "arn:named", "arn:named"},                  // not read: it names no key
+		{`{"CiphertextBlob":"AAAA","KeyId":"arn:read"}`, "arn:\xff", "arn:read"}, // not UTF-8: read
+		{`{"CiphertextBlob":"AAAA","KeyId":"arn:read"}`, "", "arn:read"},         // no KeyNamer: read
+		{`{"CiphertextBlob":"AAAA"}`, "", "alias/a"},                             // neither: the request's
 	} {
 		if err := s.record(time.Now(), r, "127.0.0.1", "req", "event", "Encrypt", p, body, []byte(tc.resp), tc.named, nil, nil); err != nil {
 			t.Fatal(err)
